@@ -1,0 +1,263 @@
+"""The one error tree of Switchyard.
+
+Every error knows the HTTP status it maps to, its OpenAI error ``type``, an
+optional machine ``code``, whether the same call may be retried, and whether a
+fallback deployment may take over::
+
+    SwitchyardError                       500 api_error
+    ├── ClientError                       4xx: the caller must change something
+    │   ├── InvalidRequest                400 invalid_request_error (names `param`)
+    │   │   ├── CapabilityMissing         400 code=capability_missing
+    │   │   ├── ContextWindowExceeded     400 code=context_length_exceeded   fallback
+    │   │   └── ContentPolicyViolation    400 code=content_policy_violation  fallback
+    │   ├── AuthenticationFailed          401 authentication_error
+    │   ├── PermissionDenied              403 permission_error
+    │   ├── NotFound                      404 not_found_error
+    │   ├── PayloadTooLarge               413 invalid_request_error
+    │   └── RateLimited                   429 rate_limit_error (the gateway's own limits)
+    ├── UpstreamError                     an upstream answered badly or not at all
+    │   ├── UpstreamRateLimited           429 rate_limit_error        retry, fallback
+    │   ├── UpstreamUnavailable           502 api_error               retry, fallback
+    │   │   ├── UpstreamConnectError      502 code=upstream_connect_error
+    │   │   └── UpstreamProtocolError     502 code=upstream_bad_response
+    │   ├── UpstreamTimeout               504 timeout                 retry, fallback
+    │   └── UpstreamRejected              the upstream's own 4xx, passed on as is
+    ├── StreamInterrupted                 a stream broke after bytes reached the client
+    └── ServiceUnavailable                503 (not ready, shutting down, breaker open)
+
+``to_openai_body`` and ``to_anthropic_body`` render any of them; nothing else
+decides an HTTP status for an error.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class SwitchyardError(Exception):
+    """Base of every error Switchyard raises on purpose."""
+
+    status: int = 500
+    type: str = "api_error"
+    code: str | None = None
+    retryable: bool = False
+    fallback: bool = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        param: str | None = None,
+        code: str | None = None,
+        status: int | None = None,
+        retry_after: float | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        if code is not None:
+            self.code = code
+        if status is not None:
+            self.status = status
+        self.retry_after = retry_after
+        self.headers = dict(headers or {})
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.message!r}, status={self.status})"
+
+    def response_headers(self) -> dict[str, str]:
+        """Headers the HTTP response for this error must carry."""
+        headers = dict(self.headers)
+        if self.retry_after is not None:
+            seconds = max(0, self.retry_after)
+            headers["retry-after"] = str(int(seconds) if seconds == int(seconds) else int(seconds) + 1)
+            headers["retry-after-ms"] = str(int(seconds * 1000))
+        return headers
+
+
+class ClientError(SwitchyardError):
+    status = 400
+    type = "invalid_request_error"
+
+
+class InvalidRequest(ClientError):
+    status = 400
+    type = "invalid_request_error"
+
+
+class CapabilityMissing(InvalidRequest):
+    code = "capability_missing"
+
+
+class ContextWindowExceeded(InvalidRequest):
+    code = "context_length_exceeded"
+    fallback = True
+
+
+class ContentPolicyViolation(InvalidRequest):
+    code = "content_policy_violation"
+    fallback = True
+
+
+class AuthenticationFailed(ClientError):
+    status = 401
+    type = "authentication_error"
+    code = "invalid_api_key"
+
+
+class PermissionDenied(ClientError):
+    status = 403
+    type = "permission_error"
+
+
+class NotFound(ClientError):
+    status = 404
+    type = "not_found_error"
+
+
+class PayloadTooLarge(ClientError):
+    status = 413
+    type = "invalid_request_error"
+    code = "payload_too_large"
+
+
+class RateLimited(ClientError):
+    status = 429
+    type = "rate_limit_error"
+    code = "rate_limit_exceeded"
+
+
+class UpstreamError(SwitchyardError):
+    status = 502
+    type = "api_error"
+
+
+class UpstreamRateLimited(UpstreamError):
+    status = 429
+    type = "rate_limit_error"
+    code = "upstream_rate_limited"
+    retryable = True
+    fallback = True
+
+
+class UpstreamUnavailable(UpstreamError):
+    status = 502
+    type = "api_error"
+    code = "upstream_error"
+    retryable = True
+    fallback = True
+
+
+class UpstreamConnectError(UpstreamUnavailable):
+    code = "upstream_connect_error"
+
+
+class UpstreamProtocolError(UpstreamUnavailable):
+    code = "upstream_bad_response"
+
+
+class UpstreamTimeout(UpstreamError):
+    status = 504
+    type = "timeout"
+    code = "upstream_timeout"
+    retryable = True
+    fallback = True
+
+
+class UpstreamRejected(UpstreamError):
+    """The upstream refused the request with its own 4xx; the caller sees it as is."""
+
+    status = 400
+    type = "invalid_request_error"
+
+
+class StreamInterrupted(SwitchyardError):
+    status = 502
+    type = "api_error"
+    code = "stream_interrupted"
+
+
+class ServiceUnavailable(SwitchyardError):
+    status = 503
+    type = "api_error"
+    code = "service_unavailable"
+    retryable = True
+    fallback = True
+
+
+_OPENAI_TYPE_BY_STATUS = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    409: "invalid_request_error",
+    413: "invalid_request_error",
+    422: "invalid_request_error",
+    429: "rate_limit_error",
+}
+
+
+def from_upstream_status(
+    status: int,
+    message: str,
+    *,
+    code: str | None = None,
+    param: str | None = None,
+    retry_after: float | None = None,
+) -> SwitchyardError:
+    """The error for an upstream's non-2xx answer, by status: the one table for providers."""
+    kwargs: dict[str, Any] = {"code": code, "param": param, "retry_after": retry_after}
+    if status == 429:
+        return UpstreamRateLimited(message, **kwargs)
+    if status in (408, 504):
+        return UpstreamTimeout(message, **kwargs)
+    if status >= 500 or status == 529:  # 529: Anthropic "overloaded"
+        return UpstreamUnavailable(message, **kwargs)
+    lowered = (code or "").lower() + " " + message.lower()
+    if "context_length" in lowered or "context window" in lowered or "too many tokens" in lowered:
+        return ContextWindowExceeded(message, param=param, code="context_length_exceeded")
+    if "content_policy" in lowered or "content_filter" in lowered or "safety" in lowered:
+        return ContentPolicyViolation(message, param=param, code="content_policy_violation")
+    err = UpstreamRejected(message, **kwargs)
+    err.status = status
+    err.type = _OPENAI_TYPE_BY_STATUS.get(status, "invalid_request_error")
+    return err
+
+
+def to_openai_body(err: SwitchyardError) -> dict[str, Any]:
+    """The OpenAI-shaped body ``{"error": {...}}`` for an error."""
+    return {
+        "error": {
+            "message": err.message,
+            "type": err.type,
+            "param": err.param,
+            "code": err.code,
+        }
+    }
+
+
+_ANTHROPIC_TYPE_BY_STATUS = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    500: "api_error",
+    502: "api_error",
+    503: "overloaded_error",
+    504: "api_error",
+    529: "overloaded_error",
+}
+
+
+def to_anthropic_body(err: SwitchyardError) -> dict[str, Any]:
+    """The Anthropic-shaped body ``{"type": "error", "error": {...}}`` for an error."""
+    return {
+        "type": "error",
+        "error": {
+            "type": _ANTHROPIC_TYPE_BY_STATUS.get(err.status, "api_error"),
+            "message": err.message,
+        },
+    }
