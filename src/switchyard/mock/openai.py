@@ -1,0 +1,294 @@
+"""The OpenAI wire format (and Azure OpenAI's deployment paths) for the mock upstream.
+
+Deterministic answers: the assistant echoes the last user message (or the
+configured ``text``); usage counts about four characters a token. A request
+with ``tools`` answers with a call to tool ``X`` when its last user message
+contains ``call X`` or when ``tool_choice`` names ``X``; the arguments give each
+declared parameter a placeholder of its JSON type. ``max_tokens`` cuts the
+answer (``finish_reason: "length"``). Every answer carries OpenAI's
+``x-ratelimit-*`` headers with fixed values.
+"""
+
+from __future__ import annotations
+
+import base64
+import random
+import struct
+import time
+import zlib
+from typing import Any
+
+import orjson
+
+from switchyard.mock.wire import MockRequest, MockSettings, Reply, Route, StreamReply, count_tokens, split_text
+
+RATE_LIMIT_HEADERS = (
+    ("x-ratelimit-limit-requests", "10000"),
+    ("x-ratelimit-remaining-requests", "9999"),
+    ("x-ratelimit-reset-requests", "6ms"),
+    ("x-ratelimit-limit-tokens", "10000000"),
+    ("x-ratelimit-remaining-tokens", "9999000"),
+    ("x-ratelimit-reset-tokens", "6ms"),
+    ("openai-processing-ms", "1"),
+)
+_ERROR_TYPES = {401: "invalid_request_error", 403: "permission_error", 429: "requests"}
+_ERROR_CODES = {401: "invalid_api_key", 404: "model_not_found", 429: "rate_limit_exceeded"}
+_DONE = b"data: [DONE]\n\n"
+_FINGERPRINT = "fp_mock"
+
+
+class OpenAIWire:
+    """OpenAI: ``Authorization: Bearer <key>``, model in the JSON body."""
+
+    name = "openai"
+
+    def authorized(self, request: MockRequest, api_key: str) -> bool:
+        return request.headers.get("authorization") == f"Bearer {api_key}"
+
+    def model_of(self, request: MockRequest) -> str | None:
+        if request.method != "POST" or not request.body:
+            return request.params.get("model")
+        model = request.json().get("model")
+        return model if isinstance(model, str) else None
+
+    def error(self, status: int, message: str, *, code: str | None = None, param: str | None = None) -> Reply:
+        kind = _ERROR_TYPES.get(status, "invalid_request_error" if status < 500 else "server_error")
+        body = {"error": {"message": message, "type": kind, "param": param, "code": code or _ERROR_CODES.get(status)}}
+        return Reply(status, orjson.dumps(body), RATE_LIMIT_HEADERS)
+
+
+class AzureWire(OpenAIWire):
+    """Azure OpenAI: ``api-key`` header, the deployment in the path names the model."""
+
+    name = "azure"
+
+    def authorized(self, request: MockRequest, api_key: str) -> bool:
+        return request.headers.get("api-key") == api_key
+
+    def model_of(self, request: MockRequest) -> str | None:
+        return request.params.get("deployment")
+
+
+OPENAI = OpenAIWire()
+AZURE = AzureWire()
+
+
+def _reply(obj: Any) -> Reply:
+    return Reply(200, orjson.dumps(obj), RATE_LIMIT_HEADERS)
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
+    return ""
+
+
+def _bad(message: str, param: str) -> Reply:
+    return OPENAI.error(400, message, param=param)
+
+
+def _placeholder_args(tool: dict[str, Any]) -> str:
+    params = tool.get("function", {}).get("parameters") or {}
+    defaults = {"string": "mock", "integer": 1, "number": 1.0, "boolean": True, "array": [], "object": {}}
+    props = params.get("properties") or {}
+    return orjson.dumps({k: defaults.get((v or {}).get("type"), None) for k, v in props.items()}).decode()
+
+
+def _tool_call(body: dict[str, Any], last_user: str) -> tuple[str, str] | None:
+    tools = [t for t in body.get("tools") or () if isinstance(t, dict) and t.get("type") == "function"]
+    if not tools:
+        return None
+    by_name = {t["function"]["name"]: t for t in tools}
+    choice = body.get("tool_choice")
+    if isinstance(choice, dict) and choice.get("function", {}).get("name") in by_name:
+        name = choice["function"]["name"]
+        return name, _placeholder_args(by_name[name])
+    if choice == "none":
+        return None
+    lowered = last_user.lower()
+    for name, tool in by_name.items():
+        if f"call {name.lower()}" in lowered:
+            return name, _placeholder_args(tool)
+    if choice == "required":
+        name = next(iter(by_name))
+        return name, _placeholder_args(by_name[name])
+    return None
+
+
+def chat_completions(req: MockRequest, settings: MockSettings) -> Reply | StreamReply:
+    body = req.json()
+    model = body.get("model") or req.params.get("deployment")
+    if not model:
+        return _bad("you must provide a model parameter", "model")
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        return _bad("'messages' must be a non-empty array", "messages")
+    prompt_tokens = 3 + sum(4 + count_tokens(_text_of(m.get("content"))) for m in messages)
+    last_user = next((_text_of(m.get("content")) for m in reversed(messages) if m.get("role") == "user"), "")
+    call = _tool_call(body, last_user)
+    text = settings.text if settings.text is not None else (last_user or "Hello from the mock upstream.")
+    finish = "stop"
+    limit = body.get("max_completion_tokens") or body.get("max_tokens")
+    if call is None and isinstance(limit, int) and count_tokens(text) > limit:
+        text, finish = text[: limit * 4], "length"
+    completion_tokens = count_tokens(call[1] if call else text)
+    usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "total_tokens": prompt_tokens + completion_tokens}
+    ident = f"chatcmpl-mock{req.seq:020d}"
+    created = int(time.time())
+    if body.get("stream"):
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        return _chat_stream(ident, created, model, text, finish, call, usage if include_usage else None, settings.stream_chunks)
+    if call is not None:
+        tool_calls = [{"id": f"call_mock{req.seq:012d}", "type": "function", "function": {"name": call[0], "arguments": call[1]}}]
+        message: dict[str, Any] = {"role": "assistant", "content": None, "tool_calls": tool_calls, "refusal": None}
+        finish = "tool_calls"
+    else:
+        message = {"role": "assistant", "content": text, "refusal": None}
+    return _reply(
+        {
+            "id": ident,
+            "object": "chat.completion",
+            "created": created,
+            "model": model,
+            "system_fingerprint": _FINGERPRINT,
+            "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish}],
+            "usage": usage,
+        }
+    )
+
+
+def _chat_stream(
+    ident: str,
+    created: int,
+    model: str,
+    text: str,
+    finish: str,
+    call: tuple[str, str] | None,
+    usage: dict[str, int] | None,
+    pieces: int,
+) -> StreamReply:
+    base = {"id": ident, "object": "chat.completion.chunk", "created": created, "model": model, "system_fingerprint": _FINGERPRINT}
+    if usage is not None:
+        base["usage"] = None
+
+    def event(delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
+        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
+        return b"data: " + orjson.dumps({**base, "choices": [choice]}) + b"\n\n"
+
+    if call is not None:
+        name, arguments = call
+        chunks = [
+            event(
+                {
+                    "role": "assistant",
+                    "content": None,
+                    "tool_calls": [{"index": 0, "id": f"call_{ident[-12:]}", "type": "function", "function": {"name": name, "arguments": ""}}],
+                }
+            )
+        ]
+        chunks += [event({"tool_calls": [{"index": 0, "function": {"arguments": part}}]}) for part in split_text(arguments, pieces)]
+        finish = "tool_calls"
+    else:
+        chunks = [event({"role": "assistant", "content": "", "refusal": None})]
+        chunks += [event({"content": part}) for part in split_text(text, pieces)]
+    chunks.append(event({}, finish))
+    if usage is not None:
+        chunks.append(b"data: " + orjson.dumps({**base, "choices": [], "usage": usage}) + b"\n\n")
+    chunks.append(_DONE)
+    return StreamReply(chunks, headers=RATE_LIMIT_HEADERS)
+
+
+def completions(req: MockRequest, settings: MockSettings) -> Reply | StreamReply:
+    """The legacy ``text_completion`` endpoint."""
+    body = req.json()
+    model = body.get("model") or req.params.get("deployment")
+    if not model:
+        return _bad("you must provide a model parameter", "model")
+    prompt = body.get("prompt", "")
+    prompt_text = prompt if isinstance(prompt, str) else " ".join(p for p in prompt if isinstance(p, str))
+    text = settings.text if settings.text is not None else (prompt_text or "Hello from the mock upstream.")
+    prompt_tokens, completion_tokens = count_tokens(prompt_text), count_tokens(text)
+    usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "total_tokens": prompt_tokens + completion_tokens}
+    ident, created = f"cmpl-mock{req.seq:020d}", int(time.time())
+    base = {"id": ident, "object": "text_completion", "created": created, "model": model}
+    if body.get("stream"):
+        def event(part: str, finish: str | None) -> bytes:
+            return b"data: " + orjson.dumps({**base, "choices": [{"text": part, "index": 0, "logprobs": None, "finish_reason": finish}]}) + b"\n\n"
+
+        chunks = [event(part, None) for part in split_text(text, settings.stream_chunks)]
+        chunks.append(event("", "stop"))
+        if (body.get("stream_options") or {}).get("include_usage"):
+            chunks.append(b"data: " + orjson.dumps({**base, "choices": [], "usage": usage}) + b"\n\n")
+        chunks.append(_DONE)
+        return StreamReply(chunks, headers=RATE_LIMIT_HEADERS)
+    return _reply({**base, "choices": [{"text": text, "index": 0, "logprobs": None, "finish_reason": "stop"}], "usage": usage})
+
+
+def _vector(text: str, dims: int) -> list[float]:
+    rng = random.Random(zlib.crc32(text.encode()))
+    vec = [rng.uniform(-1.0, 1.0) for _ in range(dims)]
+    norm = sum(v * v for v in vec) ** 0.5 or 1.0
+    return [v / norm for v in vec]
+
+
+def embeddings(req: MockRequest, settings: MockSettings) -> Reply:
+    body = req.json()
+    model = body.get("model") or req.params.get("deployment")
+    if not model:
+        return _bad("you must provide a model parameter", "model")
+    raw = body.get("input")
+    if isinstance(raw, str):
+        inputs = [raw]
+    elif isinstance(raw, list) and raw and all(isinstance(x, int) for x in raw):
+        inputs = [" ".join(map(str, raw))]
+    elif isinstance(raw, list) and raw:
+        inputs = [x if isinstance(x, str) else " ".join(map(str, x)) for x in raw]
+    else:
+        return _bad("'input' must be a non-empty string or array", "input")
+    dims = body.get("dimensions") or settings.embedding_dims
+    as_base64 = body.get("encoding_format") == "base64"
+    data = []
+    for i, text in enumerate(inputs):
+        vec = _vector(text, dims)
+        encoded: Any = base64.b64encode(struct.pack(f"<{dims}f", *vec)).decode() if as_base64 else vec
+        data.append({"object": "embedding", "index": i, "embedding": encoded})
+    tokens = sum(count_tokens(t) for t in inputs)
+    return _reply({"object": "list", "data": data, "model": model, "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
+
+
+def _model_object(name: str) -> dict[str, Any]:
+    return {"id": name, "object": "model", "created": 1700000000, "owned_by": "switchyard-mock"}
+
+
+def list_models(req: MockRequest, settings: MockSettings) -> Reply:
+    return _reply({"object": "list", "data": [_model_object(m) for m in settings.models]})
+
+
+def get_model(req: MockRequest, settings: MockSettings) -> Reply:
+    name = req.params["model"]
+    if name not in settings.models and not name.startswith("mock-"):
+        return OPENAI.error(404, f"The model '{name}' does not exist", code="model_not_found", param="model")
+    return _reply(_model_object(name))
+
+
+def _azure(handler: Any) -> Any:
+    def azure_handler(req: MockRequest, settings: MockSettings) -> Reply | StreamReply:
+        if not req.query_param("api-version"):
+            return AZURE.error(404, "Resource not found", code="404")
+        return handler(req, settings)
+
+    return azure_handler
+
+
+ROUTES = (
+    Route("POST", "/v1/chat/completions", chat_completions, OPENAI),
+    Route("POST", "/v1/completions", completions, OPENAI),
+    Route("POST", "/v1/embeddings", embeddings, OPENAI),
+    Route("GET", "/v1/models", list_models, OPENAI),
+    Route("GET", "/v1/models/{model}", get_model, OPENAI),
+    Route("POST", "/openai/deployments/{deployment}/chat/completions", _azure(chat_completions), AZURE),
+    Route("POST", "/openai/deployments/{deployment}/completions", _azure(completions), AZURE),
+    Route("POST", "/openai/deployments/{deployment}/embeddings", _azure(embeddings), AZURE),
+)

@@ -1,0 +1,384 @@
+"""The mock upstream server: asyncio Protocol + httptools, keep-alive, faults, stats.
+
+It shares a core with the load generator in the benchmark, so the common case
+(a plain answer, no fault) is written synchronously from ``data_received``
+without creating a task; only latency, hangs, drops and paced streams take one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+from collections.abc import Iterable, Sequence
+from http import HTTPStatus
+from typing import Any
+
+import httptools
+import orjson
+
+from switchyard.mock.faults import FaultBoard, Faults, faults_for_model
+from switchyard.mock.wire import MockRequest, MockSettings, Reply, Route, RouteTable, StreamReply
+
+_GARBAGE_BODY = b"<html><body>502 Bad Gateway, certainly not JSON</body></html>"
+
+
+def default_routes() -> tuple[Route, ...]:
+    """Every wire format the mock speaks out of the box."""
+    from switchyard.mock import openai
+
+    return openai.ROUTES
+
+
+def _status_line(status: int) -> bytes:
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        phrase = "Unknown"
+    return f"HTTP/1.1 {status} {phrase}\r\n".encode()
+
+
+class MockUpstream:
+    """A fake LLM upstream on loopback.
+
+    ``async with MockUpstream(port=0) as mock:`` then point a client at
+    ``mock.url`` (``mock.base_url`` is ``url + "/v1"``). ``formats`` is a list of
+    route tables (``ROUTES`` of wire-format modules); the default is OpenAI.
+    ``api_key`` turns on credential checks; ``text`` replaces the echo of the
+    last user message; ``stream_chunks`` is the number of content deltas per
+    stream; ``chunk_delay_ms`` paces every stream.
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        api_key: str | None = None,
+        text: str | None = None,
+        stream_chunks: int = 20,
+        chunk_delay_ms: float = 0.0,
+        embedding_dims: int = 64,
+        models: Sequence[str] | None = None,
+        formats: Iterable[Sequence[Route]] | None = None,
+        history: int = 200,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.settings = MockSettings(
+            api_key=api_key,
+            text=text,
+            stream_chunks=stream_chunks,
+            chunk_delay_ms=chunk_delay_ms,
+            embedding_dims=embedding_dims,
+            **({"models": tuple(models)} if models else {}),
+        )
+        routes = [r for table in (formats if formats is not None else [default_routes()]) for r in table]
+        if not routes:
+            raise ValueError("the mock needs at least one route")
+        self._routes = RouteTable(routes)
+        self._fallback_wire = routes[0].wire
+        self.faults = FaultBoard()
+        self.counts: collections.Counter[str] = collections.Counter()
+        self.requests: collections.deque[MockRequest] = collections.deque(maxlen=history)
+        self._seq = 0
+        self._server: asyncio.AbstractServer | None = None
+        self._protocols: set[_MockProtocol] = set()
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.url}/v1"
+
+    async def start(self) -> MockUpstream:
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(lambda: _MockProtocol(self), self.host, self.port, backlog=1024)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def aclose(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            for protocol in list(self._protocols):
+                protocol.abort()
+            await self._server.wait_closed()
+            self._server = None
+
+    async def __aenter__(self) -> MockUpstream:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    def set_faults(self, *, count: int | None = None, **knobs: Any) -> None:
+        """Apply fault knobs (see ``mock.faults``) to every request, or the next ``count``."""
+        self.faults.set(Faults.from_json(knobs), count)
+
+    def reset(self) -> None:
+        """Forget faults, counts and recorded requests."""
+        self.faults.clear()
+        self.counts.clear()
+        self.requests.clear()
+
+    def count(self, path: str) -> int:
+        """How many requests reached ``path`` (control endpoints excluded)."""
+        return self.counts[path]
+
+    def stats(self) -> dict[str, Any]:
+        current = self.faults.current
+        return {
+            "total": sum(self.counts.values()),
+            "paths": dict(self.counts),
+            "faults": None if current is None else {k: v for k, v in _asdict(current).items() if v is not None},
+        }
+
+    def handle(self, req: MockRequest) -> tuple[Reply | StreamReply, Faults | None]:
+        """Route one request and decide its faults; the protocol does the writing."""
+        self._seq += 1
+        req.seq = self._seq
+        if req.path.startswith("/_mock/"):
+            return self._control(req), None
+        route, params, known = self._routes.match(req.method, req.path)
+        wire = route.wire if route is not None else self._fallback_wire
+        if route is None:
+            status = 405 if known else 404
+            return wire.error(status, f"Unknown request URL: {req.method} {req.path}.", code="unknown_url"), None
+        req.params = params
+        self.counts[req.path] += 1
+        self.requests.append(req)
+        key = self.settings.api_key
+        if key is not None and not wire.authorized(req, key):
+            return wire.error(401, "Incorrect API key provided.", code="invalid_api_key"), None
+        faults = self.faults.take()
+        model_faults = faults_for_model(_model(wire, req))
+        if model_faults is not None:
+            faults = model_faults.over(faults)
+        header_faults = Faults.from_headers(req.mock_headers)
+        if header_faults is not None:
+            faults = header_faults.over(faults)
+        if faults is not None and faults.status is not None and faults.status >= 300:
+            reply = wire.error(faults.status, f"Mock fault: status {faults.status}.")
+            retry_after = faults.retry_after
+            if retry_after is None and faults.status == 429:
+                retry_after = 1.0
+            if retry_after is not None:
+                reply.headers = [
+                    *reply.headers,
+                    ("retry-after", str(max(0, round(retry_after)))),
+                    ("retry-after-ms", str(int(retry_after * 1000))),
+                ]
+            return reply, faults
+        try:
+            reply = route.handler(req, self.settings)
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            return wire.error(400, f"Invalid request: {exc}"), None
+        if faults is not None and faults.garbage:
+            if isinstance(reply, StreamReply):
+                reply.chunks = [reply.garbage_chunk] * max(1, len(reply.chunks))
+            else:
+                reply = Reply(200, _GARBAGE_BODY, (), "application/json")
+        return reply, faults
+
+    def _control(self, req: MockRequest) -> Reply:
+        path = req.path
+        if path == "/_mock/stats" and req.method == "GET":
+            return Reply(200, orjson.dumps(self.stats()))
+        if path == "/_mock/health":
+            return Reply(200, b'{"ok":true}')
+        if path == "/_mock/reset" and req.method == "POST":
+            self.reset()
+            return Reply(200, b'{"ok":true}')
+        if path == "/_mock/faults" and req.method == "DELETE":
+            self.faults.clear()
+            return Reply(200, b'{"ok":true}')
+        if path == "/_mock/faults" and req.method == "POST":
+            try:
+                data = dict(req.json())
+                count = data.pop("count", None)
+                self.set_faults(count=None if count is None else int(count), **data)
+            except (ValueError, TypeError) as exc:
+                return Reply(400, orjson.dumps({"error": {"message": str(exc), "type": "invalid_request_error"}}))
+            return Reply(200, orjson.dumps({"ok": True, **self.stats()}))
+        return Reply(404, b'{"error":{"message":"unknown control endpoint","type":"invalid_request_error"}}')
+
+
+def _asdict(faults: Faults) -> dict[str, Any]:
+    return {name: getattr(faults, name) for name in faults.__slots__}
+
+
+def _model(wire: Any, req: MockRequest) -> str | None:
+    try:
+        return wire.model_of(req)
+    except (ValueError, TypeError, AttributeError):
+        return None
+
+
+class _MockProtocol(asyncio.Protocol):
+    def __init__(self, server: MockUpstream) -> None:
+        self._server = server
+        self._parser = httptools.HttpRequestParser(self)
+        self._transport: asyncio.Transport | None = None
+        self._pending: collections.deque[tuple[MockRequest, bool]] = collections.deque()
+        self._task: asyncio.Task[None] | None = None
+        self._reset_message()
+
+    def _reset_message(self) -> None:
+        self._url = b""
+        self._headers: dict[str, str] = {}
+        self._mock_headers: dict[str, str] = {}
+        self._body: list[bytes] = []
+
+    def abort(self) -> None:
+        if self._transport is not None:
+            self._transport.abort()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport  # type: ignore[assignment]
+        self._server._protocols.add(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._server._protocols.discard(self)
+        self._transport = None
+        if self._task is not None:
+            self._task.cancel()
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserError:
+            if self._transport is not None:
+                self._transport.write(
+                    _status_line(400) + b"content-length: 0\r\nconnection: close\r\n\r\n"
+                )
+                self._transport.close()
+
+    def on_message_begin(self) -> None:
+        self._reset_message()
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        key = name.decode("latin-1").lower()
+        text = value.decode("latin-1")
+        self._headers[key] = text
+        if key.startswith("x-mock-"):
+            self._mock_headers[key] = text
+
+    def on_body(self, body: bytes) -> None:
+        self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        url = self._url.decode("latin-1")
+        path, _, query = url.partition("?")
+        req = MockRequest(
+            self._parser.get_method().decode(),
+            path,
+            query,
+            self._headers,
+            b"".join(self._body),
+            self._mock_headers,
+        )
+        keep_alive = self._parser.should_keep_alive()
+        if self._task is not None:
+            self._pending.append((req, keep_alive))
+        else:
+            self._dispatch(req, keep_alive)
+
+    def _dispatch(self, req: MockRequest, keep_alive: bool) -> None:
+        reply, faults = self._server.handle(req)
+        delay = self._server.settings.chunk_delay_ms
+        if faults is not None and faults.chunk_delay_ms is not None:
+            delay = faults.chunk_delay_ms
+        if faults is None or not (faults.latency_ms or faults.hang or faults.drop_after_chunks is not None):
+            if isinstance(reply, Reply):
+                self._write_reply(reply, req, keep_alive)
+                return
+            if not delay:
+                self._write_stream(reply, req, keep_alive, None)
+                return
+        self._task = asyncio.get_running_loop().create_task(self._respond_later(reply, req, keep_alive, faults, delay))
+
+    async def _respond_later(
+        self, reply: Reply | StreamReply, req: MockRequest, keep_alive: bool, faults: Faults | None, delay: float
+    ) -> None:
+        if faults is not None and faults.hang:
+            await asyncio.get_running_loop().create_future()  # until the client leaves
+        if faults is not None and faults.latency_ms:
+            await asyncio.sleep(faults.latency_ms / 1000)
+        drop = faults.drop_after_chunks if faults is not None else None
+        if isinstance(reply, Reply):
+            if drop is not None and self._transport is not None:
+                body = reply.body
+                self._transport.write(self._head(reply.status, reply.content_type, reply.headers, req, len(body), True))
+                self._transport.write(body[: len(body) // 2])
+                self._transport.close()
+                return
+            self._write_reply(reply, req, keep_alive)
+        else:
+            await self._write_stream_paced(reply, req, keep_alive, drop, delay / 1000)
+        self._task = None
+        self._next()
+
+    def _next(self) -> None:
+        while self._pending and self._task is None and self._transport is not None:
+            self._dispatch(*self._pending.popleft())
+
+    def _head(
+        self,
+        status: int,
+        content_type: str,
+        headers: Sequence[tuple[str, str]],
+        req: MockRequest,
+        length: int | None,
+        keep_alive: bool,
+    ) -> bytes:
+        lines = [f"content-type: {content_type}\r\nx-request-id: req_mock_{req.seq}\r\n"]
+        for name, value in headers:
+            lines.append(f"{name}: {value}\r\n")
+        lines.append(f"content-length: {length}\r\n" if length is not None else "transfer-encoding: chunked\r\n")
+        if not keep_alive:
+            lines.append("connection: close\r\n")
+        lines.append("\r\n")
+        return _status_line(status) + "".join(lines).encode("latin-1")
+
+    def _write_reply(self, reply: Reply, req: MockRequest, keep_alive: bool) -> None:
+        transport = self._transport
+        if transport is None:
+            return
+        transport.write(self._head(reply.status, reply.content_type, reply.headers, req, len(reply.body), keep_alive) + reply.body)
+        if not keep_alive:
+            transport.close()
+
+    def _write_stream(self, reply: StreamReply, req: MockRequest, keep_alive: bool, drop: int | None) -> None:
+        transport = self._transport
+        if transport is None:
+            return
+        transport.write(self._head(reply.status, reply.content_type, reply.headers, req, None, keep_alive))
+        for chunk in reply.chunks:
+            transport.write(b"%x\r\n%b\r\n" % (len(chunk), chunk))
+        transport.write(b"0\r\n\r\n")
+        if not keep_alive:
+            transport.close()
+
+    async def _write_stream_paced(
+        self, reply: StreamReply, req: MockRequest, keep_alive: bool, drop: int | None, delay: float
+    ) -> None:
+        transport = self._transport
+        if transport is None:
+            return
+        transport.write(self._head(reply.status, reply.content_type, reply.headers, req, None, keep_alive))
+        for i, chunk in enumerate(reply.chunks):
+            if drop is not None and i >= drop:
+                transport.close()
+                return
+            if delay and i:
+                await asyncio.sleep(delay)
+                if self._transport is None:
+                    return
+            transport.write(b"%x\r\n%b\r\n" % (len(chunk), chunk))
+        transport.write(b"0\r\n\r\n")
+        if not keep_alive:
+            transport.close()

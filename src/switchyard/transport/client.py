@@ -1,0 +1,379 @@
+"""The one shared upstream HTTP/1.1 client: asyncio Protocols, httptools, keep-alive pools.
+
+Why hand-written: every gateway request pays this client's cost on the same core
+as the server, JSON and auth. Measured on this machine (1 core, uvloop, loopback
+mock upstream, concurrency 64, 1 KB JSON responses, ``bench/transport.py``):
+
+    aiohttp.ClientSession            ~ 5,900 req/s
+    HttpClient (this module)         ~ 13,400 req/s
+
+The whole request — pool checkout, one ``write``, parsing, pool return — is a
+few dozen microseconds, with one future per exchange.
+
+Not done on purpose: HTTP/2, proxies, redirects, cookies, and content decoding
+(we never send ``Accept-Encoding``; a body arrives as the upstream sent it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import AsyncIterator, Iterable, Mapping
+from types import TracebackType
+from typing import Any
+
+import httptools
+import orjson
+
+from switchyard.core.errors import UpstreamProtocolError
+from switchyard.transport.connection import HttpConnection, StaleConnection
+from switchyard.transport.headers import Headers
+from switchyard.transport.pool import OriginPool
+
+HeaderInput = Mapping[str, str] | Iterable[tuple[str, str]] | None
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_URL_CACHE_SIZE = 512
+
+
+class Response:
+    """A complete upstream response."""
+
+    __slots__ = ("status", "headers", "content")
+
+    def __init__(self, status: int, headers: Headers, content: bytes) -> None:
+        self.status = status
+        self.headers = headers
+        self.content = content
+
+    def json(self) -> Any:
+        """The body parsed as JSON (orjson); raises ``orjson.JSONDecodeError``."""
+        return orjson.loads(self.content)
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", "replace")
+
+    def __repr__(self) -> str:
+        return f"<Response {self.status} {len(self.content)} bytes>"
+
+
+class StreamResponse:
+    """An upstream response whose body is read as it arrives."""
+
+    def __init__(self, status: int, headers: Headers, conn: HttpConnection) -> None:
+        self.status = status
+        self.headers = headers
+        self._conn = conn
+
+    async def aiter_bytes(self, idle_timeout: float | None = None) -> AsyncIterator[bytes]:
+        """Body bytes as received (chunked framing removed).
+
+        ``idle_timeout`` bounds the wait for each next piece; exceeding it raises
+        ``UpstreamTimeout``. A peer closing mid-body raises ``UpstreamProtocolError``.
+        """
+        conn = self._conn
+        while True:
+            body = conn.body
+            if body:
+                conn.body = []
+                conn.buffered = 0
+                yield body[0] if len(body) == 1 else b"".join(body)
+                continue
+            if conn.exc is not None:
+                raise conn.exc
+            if conn.complete:
+                return
+            await conn.next_body(idle_timeout)
+
+    async def aread(self, idle_timeout: float | None = None) -> bytes:
+        """The rest of the body at once."""
+        return b"".join([chunk async for chunk in self.aiter_bytes(idle_timeout)])
+
+    def json(self) -> Any:
+        raise TypeError("read the body with `await resp.aread()` first")
+
+    def __repr__(self) -> str:
+        return f"<StreamResponse {self.status}>"
+
+
+class _Target:
+    __slots__ = ("origin", "target", "host_header", "label")
+
+    def __init__(self, origin: tuple[str, str, int], target: str, host_header: str, label: str):
+        self.origin = origin
+        self.target = target
+        self.host_header = host_header
+        self.label = label
+
+
+class HttpClient:
+    """A keep-alive HTTP/1.1 client with one bounded connection pool per origin.
+
+    ``timeout`` on a call bounds everything before the answer: waiting for a
+    pooled connection, connecting, sending, and (for ``request``) reading the
+    whole body; for ``stream`` it ends when the headers arrive and the body is
+    bounded per piece by ``aiter_bytes(idle_timeout=...)``. A request that was
+    sent on a reused connection which the server had already closed (no byte of
+    an answer came back) is sent once more on a new connection.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_connections_per_origin: int = 256,
+        connect_timeout: float = 10.0,
+        keepalive_expiry: float = 30.0,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        if max_connections_per_origin < 1:
+            raise ValueError("max_connections_per_origin must be at least 1")
+        self._max = max_connections_per_origin
+        self._connect_timeout = connect_timeout
+        self._expiry = keepalive_expiry
+        self._ssl = ssl_context
+        self._pools: dict[tuple[str, str, int], OriginPool] = {}
+        self._targets: dict[str, _Target] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._closed = False
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: HeaderInput = None,
+        body: bytes | None = None,
+        timeout: float | None = None,
+    ) -> Response:
+        """Send one request and read the whole response."""
+        target = self._target(url)
+        pool = self._pool(target.origin)
+        loop = self._loop
+        deadline = None if timeout is None else loop.time() + timeout  # type: ignore[union-attr]
+        payload = _encode(method, target, headers, body)
+        head = method == "HEAD"
+        fresh = False
+        while True:
+            conn = await pool.acquire(deadline, fresh=fresh)
+            try:
+                fut = conn.send(payload, streaming=False, head=head)
+                if deadline is None:
+                    await fut
+                else:
+                    handle = loop.call_at(deadline, conn.timeout, _late(method, target, timeout))  # type: ignore[union-attr]
+                    try:
+                        await fut
+                    finally:
+                        handle.cancel()
+            except StaleConnection:
+                pool.discard(conn)
+                if fresh:
+                    raise UpstreamProtocolError(f"{target.label} closed the connection without a response") from None
+                fresh = True
+                continue
+            except BaseException:
+                pool.discard(conn)
+                raise
+            body_parts = conn.body
+            response = Response(
+                conn.status,
+                Headers(conn.raw_headers),
+                body_parts[0] if len(body_parts) == 1 else b"".join(body_parts),
+            )
+            pool.release(conn)
+            return response
+
+    def stream(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: HeaderInput = None,
+        body: bytes | None = None,
+        timeout: float | None = None,
+    ) -> _StreamContext:
+        """``async with client.stream(...) as resp:`` — read the body as it arrives.
+
+        Leaving the block before the body ended closes the connection; it is
+        pooled again only after a complete body.
+        """
+        return _StreamContext(self, method, url, headers, body, timeout)
+
+    async def aclose(self) -> None:
+        """Close every pooled connection; in-flight exchanges fail."""
+        self._closed = True
+        for pool in self._pools.values():
+            pool.close()
+        self._pools.clear()
+
+    async def __aenter__(self) -> HttpClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    def pool_stats(self) -> dict[str, dict[str, int]]:
+        """Open and idle connection counts per origin (for metrics and tests)."""
+        return {
+            pool.label: {"open": pool.open_connections, "idle": pool.idle_connections}
+            for pool in self._pools.values()
+        }
+
+    def _pool(self, origin: tuple[str, str, int]) -> OriginPool:
+        pool = self._pools.get(origin)
+        if pool is not None:
+            return pool
+        if self._closed:
+            raise RuntimeError("the HTTP client is closed")
+        loop = asyncio.get_running_loop()
+        if self._loop is None:
+            self._loop = loop
+        elif self._loop is not loop:
+            raise RuntimeError("an HttpClient is bound to the event loop it was first used on")
+        scheme, host, port = origin
+        ssl_context = None
+        if scheme == "https":
+            if self._ssl is None:
+                self._ssl = ssl.create_default_context()
+            ssl_context = self._ssl
+        pool = self._pools[origin] = OriginPool(
+            loop,
+            scheme=scheme,
+            host=host,
+            port=port,
+            max_connections=self._max,
+            connect_timeout=self._connect_timeout,
+            keepalive_expiry=self._expiry,
+            ssl_context=ssl_context,
+        )
+        return pool
+
+    def _target(self, url: str) -> _Target:
+        target = self._targets.get(url)
+        if target is not None:
+            return target
+        try:
+            parsed = httptools.parse_url(url.encode())
+        except httptools.HttpParserInvalidURLError:
+            raise ValueError("invalid URL") from None
+        scheme = (parsed.schema or b"").decode().lower()
+        if scheme not in _DEFAULT_PORTS:
+            raise ValueError(f"unsupported URL scheme {scheme!r}")
+        host = parsed.host.decode("idna") if parsed.host else ""
+        if not host:
+            raise ValueError("URL has no host")
+        port = parsed.port or _DEFAULT_PORTS[scheme]
+        path = (parsed.path or b"/").decode()
+        query = parsed.query.decode() if parsed.query else ""
+        bracketed = f"[{host}]" if ":" in host else host
+        host_header = bracketed if port == _DEFAULT_PORTS[scheme] else f"{bracketed}:{port}"
+        target = _Target(
+            (scheme, host, port),
+            f"{path}?{query}" if query else path,
+            host_header,
+            # The query string can carry credentials (e.g. ?key=...): never in messages.
+            f"{scheme}://{bracketed}:{port}{path}",
+        )
+        if len(self._targets) >= _URL_CACHE_SIZE:
+            self._targets.clear()
+        self._targets[url] = target
+        return target
+
+
+class _StreamContext:
+    def __init__(
+        self,
+        client: HttpClient,
+        method: str,
+        url: str,
+        headers: HeaderInput,
+        body: bytes | None,
+        timeout: float | None,
+    ) -> None:
+        self._client = client
+        self._method = method
+        self._url = url
+        self._headers = headers
+        self._body = body
+        self._timeout = timeout
+        self._pool: OriginPool | None = None
+        self._conn: HttpConnection | None = None
+
+    async def __aenter__(self) -> StreamResponse:
+        client = self._client
+        target = client._target(self._url)
+        pool = self._pool = client._pool(target.origin)
+        loop = client._loop
+        timeout = self._timeout
+        deadline = None if timeout is None else loop.time() + timeout  # type: ignore[union-attr]
+        payload = _encode(self._method, target, self._headers, self._body)
+        fresh = False
+        while True:
+            conn = await pool.acquire(deadline, fresh=fresh)
+            try:
+                fut = conn.send(payload, streaming=True, head=self._method == "HEAD")
+                handle = None
+                if deadline is not None:
+                    handle = loop.call_at(deadline, conn.timeout, _late(self._method, target, timeout))  # type: ignore[union-attr]
+                try:
+                    await fut
+                finally:
+                    if handle is not None:
+                        handle.cancel()
+            except StaleConnection:
+                pool.discard(conn)
+                if fresh:
+                    raise UpstreamProtocolError(f"{target.label} closed the connection without a response") from None
+                fresh = True
+                continue
+            except BaseException:
+                pool.discard(conn)
+                raise
+            self._conn = conn
+            return StreamResponse(conn.status, Headers(conn.raw_headers), conn)
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        conn, pool = self._conn, self._pool
+        self._conn = None
+        if conn is None or pool is None:
+            return
+        if conn.complete and conn.exc is None:
+            pool.release(conn)
+        else:
+            pool.discard(conn)
+
+
+def _late(method: str, target: _Target, timeout: float | None) -> str:
+    return f"{method} {target.label} timed out after {timeout:g}s"
+
+
+def _encode(method: str, target: _Target, headers: HeaderInput, body: bytes | None) -> bytes:
+    parts = [f"{method} {target.target} HTTP/1.1\r\n"]
+    append = parts.append
+    has_host = False
+    if headers:
+        items = headers.items() if isinstance(headers, Mapping) else headers
+        for name, value in items:
+            if "\n" in value or "\r" in value or "\n" in name or "\r" in name:
+                # Never echo the value: headers carry credentials.
+                raise ValueError(f"header {name.strip()[:40]!r} contains a line break")
+            lower = name.lower()
+            if lower == "host":
+                has_host = True
+            elif lower == "content-length" or lower == "transfer-encoding":
+                continue
+            append(f"{name}: {value}\r\n")
+    if not has_host:
+        append(f"Host: {target.host_header}\r\n")
+    if body is not None:
+        append(f"Content-Length: {len(body)}\r\n\r\n")
+        head = "".join(parts).encode("latin-1")
+        return head + body if body else head
+    append("\r\n")
+    return "".join(parts).encode("latin-1")

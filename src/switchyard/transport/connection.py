@@ -1,0 +1,219 @@
+"""One keep-alive HTTP/1.1 connection to an upstream, as an asyncio Protocol.
+
+A connection carries one exchange at a time. The ``httptools`` response parser
+calls back into it as bytes arrive; the connection either buffers the whole
+body (``request``) or hands body chunks to a streaming reader with
+back-pressure (``stream``). It never decides about pooling itself: the pool
+asks ``reusable`` once the exchange is over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import httptools
+
+from switchyard.core.errors import UpstreamProtocolError, UpstreamTimeout
+
+# Above this many unread body bytes a streaming reader is too slow: stop reading
+# the socket so the upstream (not our memory) holds the backlog.
+_HIGH_WATER = 256 * 1024
+
+
+class StaleConnection(Exception):
+    """A reused connection was closed by the peer before any response byte arrived."""
+
+
+class HttpConnection(asyncio.Protocol):
+    """The protocol object behind one pooled TCP (or TLS) connection."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, label: str) -> None:
+        self._loop = loop
+        self.label = label
+        self.transport: asyncio.Transport | None = None
+        self._parser = httptools.HttpResponseParser(self)
+        self.closed = False
+        self.exchanges = 0
+        self.idle_since = 0.0
+        self._active = False
+        self._streaming = False
+        self._head = False
+        self._fut: asyncio.Future[None] | None = None
+        self._waiter: asyncio.Future[None] | None = None
+        self._reset()
+
+    def _reset(self) -> None:
+        self.status = 0
+        self.raw_headers: list[tuple[bytes, bytes]] = []
+        self.body: list[bytes] = []
+        self.buffered = 0
+        self.complete = False
+        self.keep_alive = False
+        self.exc: BaseException | None = None
+        self._got_bytes = False
+        self._headers_done = False
+        self._framed = False
+        self._informational = False
+        self._paused = False
+
+    # -- driven by the client ------------------------------------------------
+
+    def send(self, payload: bytes, *, streaming: bool, head: bool = False) -> asyncio.Future[None]:
+        """Write one request; the future resolves at headers (streaming) or at the end."""
+        self._reset()
+        self._active = True
+        self._streaming = streaming
+        self._head = head
+        self.exchanges += 1
+        fut = self._fut = self._loop.create_future()
+        self.transport.write(payload)  # type: ignore[union-attr]
+        return fut
+
+    @property
+    def reused(self) -> bool:
+        """True when this connection already served an earlier exchange."""
+        return self.exchanges > 1
+
+    @property
+    def reusable(self) -> bool:
+        """Whether the finished exchange left the connection fit for another one."""
+        return (
+            self.complete
+            and self.keep_alive
+            and self.exc is None
+            and not self.closed
+            and not self.transport.is_closing()  # type: ignore[union-attr]
+        )
+
+    def finish(self) -> None:
+        """End the exchange from the client side (before release or close)."""
+        self._active = False
+        self._fut = None
+        self._waiter = None
+        self.body = []
+
+    def fail(self, exc: BaseException) -> None:
+        """Abort the current exchange with ``exc`` and close the connection."""
+        self._fail(exc)
+        self.close()
+
+    def timeout(self, message: str) -> None:
+        """Timer callback: the exchange took too long."""
+        if self._active:
+            self.fail(UpstreamTimeout(message))
+
+    def close(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
+
+    async def next_body(self, idle_timeout: float | None) -> None:
+        """Wait until more body, the end, or an error is available."""
+        if self._paused and self.transport is not None:
+            self._paused = False
+            self.transport.resume_reading()
+        waiter = self._waiter = self._loop.create_future()
+        if idle_timeout is None:
+            await waiter
+            return
+        handle = self._loop.call_later(
+            idle_timeout, self.timeout, f"no data from {self.label} for {idle_timeout:g}s"
+        )
+        try:
+            await waiter
+        finally:
+            handle.cancel()
+
+    def _fail(self, exc: BaseException) -> None:
+        if self.exc is None:
+            self.exc = exc
+        fut = self._fut
+        if fut is not None and not fut.done():
+            fut.set_exception(exc)
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    # -- asyncio.Protocol ----------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        if not self._active or self.exc is not None:
+            # Bytes nobody asked for: the connection's framing can't be trusted.
+            self.close()
+            return
+        self._got_bytes = True
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            self.fail(UpstreamProtocolError(f"malformed HTTP response from {self.label}: {exc}"))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if not self._active or self.complete or self.exc is not None:
+            return
+        if self._headers_done and not self._framed and not self._head:
+            self.on_message_complete()  # body delimited by the close itself
+        elif not self._got_bytes and self.reused:
+            self._fail(StaleConnection())
+        elif not self._got_bytes:
+            self._fail(UpstreamProtocolError(f"{self.label} closed the connection without a response"))
+        else:
+            self._fail(UpstreamProtocolError(f"{self.label} closed the connection mid-response"))
+
+    # -- httptools callbacks -------------------------------------------------
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        n = len(name)
+        if (n == 14 or n == 17) and name.lower() in (b"content-length", b"transfer-encoding"):
+            self._framed = True
+        self.raw_headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        status = self._parser.get_status_code()
+        if status < 200:
+            self._informational = True
+            self.raw_headers = []
+            return
+        self.status = status
+        self.keep_alive = self._parser.should_keep_alive()
+        self._headers_done = True
+        if status in (204, 304):
+            self._framed = True
+        if self._head:
+            # A HEAD answer has no body but may announce one; the parser can't
+            # know that, so finish here and never reuse the connection.
+            self.keep_alive = False
+            self.on_message_complete()
+            return
+        if self._streaming:
+            fut = self._fut
+            if fut is not None and not fut.done():
+                fut.set_result(None)
+
+    def on_body(self, body: bytes) -> None:
+        self.body.append(body)
+        if self._streaming:
+            self.buffered += len(body)
+            if self.buffered > _HIGH_WATER and not self._paused and self.transport is not None:
+                self._paused = True
+                self.transport.pause_reading()
+            self._wake()
+
+    def on_message_complete(self) -> None:
+        if self._informational:
+            self._informational = False
+            return
+        if self.complete:
+            return
+        self.complete = True
+        fut = self._fut
+        if fut is not None and not fut.done():
+            fut.set_result(None)
+        self._wake()
+

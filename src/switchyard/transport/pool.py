@@ -1,0 +1,187 @@
+"""A bounded keep-alive pool of connections to one origin (scheme, host, port)."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections import deque
+
+from switchyard.core.errors import UpstreamConnectError, UpstreamTimeout
+from switchyard.transport.connection import HttpConnection
+
+
+class OriginPool:
+    """At most ``max_connections`` open connections to one origin.
+
+    Idle connections are reused last-in first-out (the most recently used one is
+    the least likely to have been closed by the server). When every connection
+    is busy, ``acquire`` waits in line; a released connection is handed straight
+    to the first waiter, and a closed one frees a slot for the waiter to dial.
+    """
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        *,
+        scheme: str,
+        host: str,
+        port: int,
+        max_connections: int,
+        connect_timeout: float,
+        keepalive_expiry: float,
+        ssl_context: ssl.SSLContext | None,
+    ) -> None:
+        self._loop = loop
+        self.host = host
+        self.port = port
+        self.label = f"{scheme}://{host}:{port}"
+        self._max = max_connections
+        self._connect_timeout = connect_timeout
+        self._expiry = keepalive_expiry
+        self._ssl = ssl_context
+        self._idle: list[HttpConnection] = []
+        self._waiters: deque[asyncio.Future[HttpConnection | None]] = deque()
+        self._in_use: set[HttpConnection] = set()
+        self._count = 0
+        self._closed = False
+
+    @property
+    def open_connections(self) -> int:
+        """Connections open or being opened (idle and in use)."""
+        return self._count
+
+    @property
+    def idle_connections(self) -> int:
+        return len(self._idle)
+
+    async def acquire(self, deadline: float | None, *, fresh: bool = False) -> HttpConnection:
+        """A connection ready for one exchange; waits (until ``deadline``) when full."""
+        while True:
+            conn = self._take_idle(fresh)
+            if conn is not None:
+                self._in_use.add(conn)
+                return conn
+            if self._closed:
+                raise RuntimeError("the HTTP client is closed")
+            if self._count < self._max:
+                self._count += 1
+                try:
+                    conn = await self._connect(deadline)
+                except BaseException:
+                    self._count -= 1
+                    self._wake_one()
+                    raise
+                self._in_use.add(conn)
+                return conn
+            conn = await self._wait(deadline)
+            if conn is not None:
+                self._in_use.add(conn)
+                return conn
+
+    def release(self, conn: HttpConnection) -> None:
+        """Give back a connection after an exchange; reuse it if it is fit."""
+        self._in_use.discard(conn)
+        conn.finish()
+        if not conn.reusable or self._closed:
+            self._drop(conn)
+            return
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                self._in_use.add(conn)
+                waiter.set_result(conn)
+                return
+        conn.idle_since = self._loop.time()
+        self._idle.append(conn)
+        oldest = self._idle[0]
+        if conn.idle_since - oldest.idle_since > self._expiry:
+            self._idle.pop(0)
+            self._drop(oldest)
+
+    def discard(self, conn: HttpConnection) -> None:
+        """Close a connection whose exchange did not end cleanly."""
+        self._in_use.discard(conn)
+        conn.finish()
+        self._drop(conn)
+
+    def close(self) -> None:
+        """Close every connection and fail every waiter."""
+        self._closed = True
+        for conn in self._idle + list(self._in_use):
+            conn.fail(UpstreamConnectError(f"the HTTP client was closed during a request to {self.label}"))
+        self._idle.clear()
+        self._in_use.clear()
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_exception(RuntimeError("the HTTP client is closed"))
+
+    def _take_idle(self, fresh: bool) -> HttpConnection | None:
+        idle = self._idle
+        now = self._loop.time() if idle else 0.0
+        while idle:
+            conn = idle.pop()
+            if fresh or conn.closed or conn.transport.is_closing() or now - conn.idle_since > self._expiry:  # type: ignore[union-attr]
+                self._drop(conn)
+                continue
+            return conn
+        return None
+
+    def _drop(self, conn: HttpConnection) -> None:
+        conn.close()
+        self._count -= 1
+        self._wake_one()
+
+    def _wake_one(self) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+
+    async def _wait(self, deadline: float | None) -> HttpConnection | None:
+        waiter: asyncio.Future[HttpConnection | None] = self._loop.create_future()
+        self._waiters.append(waiter)
+        handle = None
+        if deadline is not None:
+            handle = self._loop.call_at(deadline, _expire, waiter, self.label)
+        try:
+            return await waiter
+        except BaseException:
+            if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
+                handed = waiter.result()
+                if handed is not None:
+                    self._in_use.add(handed)
+                    self.release(handed)
+                else:
+                    self._wake_one()
+            raise
+        finally:
+            if handle is not None:
+                handle.cancel()
+
+    async def _connect(self, deadline: float | None) -> HttpConnection:
+        timeout = self._connect_timeout
+        if deadline is not None:
+            timeout = min(timeout, deadline - self._loop.time())
+        if timeout <= 0:
+            raise UpstreamTimeout(f"timed out waiting to connect to {self.label}")
+        try:
+            async with asyncio.timeout(timeout):
+                _, conn = await self._loop.create_connection(
+                    lambda: HttpConnection(self._loop, self.label),
+                    self.host,
+                    self.port,
+                    ssl=self._ssl,
+                    server_hostname=self.host if self._ssl is not None else None,
+                )
+        except TimeoutError:
+            raise UpstreamTimeout(f"connecting to {self.label} timed out after {timeout:.3g}s") from None
+        except (OSError, ssl.SSLError, ssl.CertificateError) as exc:
+            raise UpstreamConnectError(f"cannot connect to {self.label}: {exc}") from None
+        return conn
+
+
+def _expire(waiter: asyncio.Future[HttpConnection | None], label: str) -> None:
+    if not waiter.done():
+        waiter.set_exception(UpstreamTimeout(f"timed out waiting for a free connection to {label}"))
