@@ -21,7 +21,8 @@ fallback deployment may take over::
     │   │   ├── UpstreamConnectError      502 code=upstream_connect_error
     │   │   └── UpstreamProtocolError     502 code=upstream_bad_response
     │   ├── UpstreamTimeout               504 timeout                 retry, fallback
-    │   └── UpstreamRejected              the upstream's own 4xx, passed on as is
+    │   ├── UpstreamRejected              the upstream's own 4xx, passed on as is
+    │   └── FallbackExhausted             every deployment failed; lists each attempt
     ├── StreamInterrupted                 a stream broke after bytes reached the client
     └── ServiceUnavailable                503 (not ready, shutting down, breaker open)
 
@@ -170,6 +171,28 @@ class UpstreamRejected(UpstreamError):
 
     status = 400
     type = "invalid_request_error"
+
+
+class FallbackExhausted(UpstreamError):
+    """Every candidate failed. ``attempts`` holds ``(deployment id, error)`` in order;
+    the status is the last attempt's, so a chain of 429s still reads as 429."""
+
+    code = "all_deployments_failed"
+
+    def __init__(self, message: str, attempts: list[tuple[str, SwitchyardError]], **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.attempts = attempts
+        last = attempts[-1][1] if attempts else None
+        if last is not None:
+            self.status = last.status
+            self.type = last.type
+            self.retry_after = last.retry_after
+
+    @classmethod
+    def from_attempts(cls, attempts: list[tuple[Any, SwitchyardError]]) -> FallbackExhausted:
+        named = [(getattr(d, "id", str(d)), err) for d, err in attempts]
+        detail = "; ".join(f"{name}: {err.status} {err.message}" for name, err in named)
+        return cls(f"All {len(named)} deployments failed: {detail}", named)
 
 
 class StreamInterrupted(SwitchyardError):

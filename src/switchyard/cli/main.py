@@ -1,0 +1,47 @@
+"""The ``switchyard`` command."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from switchyard.cli import commands
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="switchyard", description="An LLM gateway: one OpenAI-compatible API in front of every provider.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="run the gateway")
+    serve.add_argument("--config", "-c", help="YAML config file (default: the embedded default, no services needed)")
+    serve.add_argument("--host", help="bind address (default: from config, else 127.0.0.1)")
+    serve.add_argument("--port", "-p", type=int, help="port (default: from config, else 4000)")
+    serve.add_argument("--log-level", default=None, help="debug, info, warning, error")
+    serve.set_defaults(run=commands.serve)
+
+    check = sub.add_parser("check-config", help="validate a config file and print every problem with its path")
+    check.add_argument("file")
+    check.set_defaults(run=commands.check_config)
+
+    mock = sub.add_parser("mock-upstream", help="run a fake upstream that speaks the providers' wire formats")
+    mock.add_argument("--host", default="127.0.0.1")
+    mock.add_argument("--port", "-p", type=int, default=8900)
+    mock.add_argument("--api-key", default=None, help="require this key from clients")
+    mock.add_argument("--chunks", type=int, default=None, help="chunks per streamed answer")
+    mock.add_argument("--latency-ms", type=float, default=None, help="delay before answering")
+    mock.add_argument("--chunk-delay-ms", type=float, default=None, help="delay between stream chunks")
+    mock.add_argument("--status", type=int, default=None, help="answer every request with this HTTP status")
+    mock.add_argument("--retry-after", type=float, default=None, help="Retry-After seconds on 429/503")
+    mock.add_argument("--drop-after-chunks", type=int, default=None, help="drop streams after N chunks")
+    mock.set_defaults(run=commands.mock_upstream)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.run(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

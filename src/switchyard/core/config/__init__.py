@@ -1,0 +1,20 @@
+"""Strict, frozen configuration: one module per section, loaded by ``load_config``."""
+
+from switchyard.core.config.loader import ConfigError, load_config, parse_config
+from switchyard.core.config.models import DeploymentConfig, ModelConfig, Price, Timeouts
+from switchyard.core.config.root import Config
+from switchyard.core.config.server import AuthConfig, ClientKey, ServerConfig
+
+__all__ = [
+    "AuthConfig",
+    "ClientKey",
+    "Config",
+    "ConfigError",
+    "DeploymentConfig",
+    "ModelConfig",
+    "Price",
+    "ServerConfig",
+    "Timeouts",
+    "load_config",
+    "parse_config",
+]

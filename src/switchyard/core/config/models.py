@@ -1,0 +1,60 @@
+"""Config for model aliases and the deployments behind them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field, SecretStr, field_validator
+
+from switchyard.core.config.base import Strict
+
+
+class Timeouts(Strict):
+    """Seconds. ``request`` bounds one attempt; ``first_token`` and ``idle`` apply to streams."""
+
+    connect: float = Field(default=5.0, gt=0)
+    request: float = Field(default=600.0, gt=0)
+    first_token: float | None = Field(default=None, gt=0)
+    idle: float | None = Field(default=None, gt=0)
+
+
+class Price(Strict):
+    """US dollars per million tokens."""
+
+    input: float = Field(default=0.0, ge=0)
+    output: float = Field(default=0.0, ge=0)
+    cached_input: float | None = Field(default=None, ge=0)
+
+
+class DeploymentConfig(Strict):
+    """One upstream model at one endpoint with one key."""
+
+    provider: str
+    model: str = Field(description="The upstream model (or Azure deployment) name; '*' in a wildcard alias.")
+    id: str | None = None
+    base_url: str | None = None
+    api_key: SecretStr | None = None
+    api_version: str | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    timeouts: Timeouts = Field(default_factory=Timeouts)
+    region: str | None = None
+    weight: float = Field(default=1.0, ge=0)
+    rpm: int | None = Field(default=None, ge=1)
+    tpm: int | None = Field(default=None, ge=1)
+    price: Price | None = None
+    tags: list[str] = Field(default_factory=list)
+    options: dict[str, Any] = Field(default_factory=dict, description="Provider-specific settings.")
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/") if value else value
+
+
+class ModelConfig(Strict):
+    """A model alias (what clients send) and the deployments that can serve it."""
+
+    deployments: list[DeploymentConfig] = Field(min_length=1)
+    description: str | None = None

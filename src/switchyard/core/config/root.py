@@ -1,0 +1,17 @@
+"""The root of the config: one section per concern, each in its own module."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from switchyard.core.config.base import Strict
+from switchyard.core.config.models import ModelConfig
+from switchyard.core.config.server import AuthConfig, ServerConfig
+
+
+class Config(Strict):
+    """The whole gateway config, validated and frozen."""
+
+    server: ServerConfig = Field(default_factory=ServerConfig)
+    auth: AuthConfig = Field(default_factory=AuthConfig)
+    models: dict[str, ModelConfig] = Field(default_factory=dict)

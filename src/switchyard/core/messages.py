@@ -1,0 +1,248 @@
+"""The unified request, response and stream types.
+
+The lingua franca inside Switchyard is the OpenAI Chat Completions format, kept
+as the plain ``dict`` the client sent: when client and upstream both speak it,
+the body passes through untouched except for the fields a policy rewrites.
+Other wire formats translate to and from it in their provider module.
+
+``validate_chat`` checks the fields the gateway relies on with msgspec (about a
+microsecond) and names the offending field on failure; unknown fields are kept
+for the upstream.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal
+
+import msgspec
+import orjson
+
+from switchyard.core.errors import InvalidRequest
+
+Role = Literal["system", "developer", "user", "assistant", "tool", "function"]
+
+
+class _Message(msgspec.Struct):
+    role: Role
+    content: str | list[dict[str, Any]] | None = None
+    name: str | None = None
+    tool_calls: list[dict[str, Any]] | None = None
+    tool_call_id: str | None = None
+
+
+class _StreamOptions(msgspec.Struct):
+    include_usage: bool | None = None
+
+
+class _ChatSchema(msgspec.Struct):
+    model: Annotated[str, msgspec.Meta(min_length=1)]
+    messages: Annotated[list[_Message], msgspec.Meta(min_length=1)]
+    stream: bool | None = None
+    stream_options: _StreamOptions | None = None
+    max_tokens: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    max_completion_tokens: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    temperature: Annotated[float, msgspec.Meta(ge=0, le=2)] | None = None
+    top_p: Annotated[float, msgspec.Meta(ge=0, le=1)] | None = None
+    n: Annotated[int, msgspec.Meta(ge=1, le=128)] | None = None
+    stop: str | list[str] | None = None
+    seed: int | None = None
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: str | dict[str, Any] | None = None
+    response_format: dict[str, Any] | None = None
+    user: str | None = None
+    metadata: dict[str, Any] | None = None
+    logprobs: bool | None = None
+
+
+class _EmbeddingSchema(msgspec.Struct):
+    model: Annotated[str, msgspec.Meta(min_length=1)]
+    input: str | list[str] | list[int] | list[list[int]]
+    encoding_format: Literal["float", "base64"] | None = None
+    dimensions: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    user: str | None = None
+
+
+class _CompletionSchema(msgspec.Struct):
+    model: Annotated[str, msgspec.Meta(min_length=1)]
+    prompt: str | list[str] | list[int] | list[list[int]] | None = None
+    stream: bool | None = None
+    max_tokens: Annotated[int, msgspec.Meta(ge=0)] | None = None
+
+
+def parse_json_body(raw: bytes) -> dict[str, Any]:
+    """Decode a request body that must be a JSON object."""
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        reason = "is not valid UTF-8" if "utf-8" in str(exc).lower() else "is not valid JSON"
+        raise InvalidRequest(f"Request body {reason}: {exc}", code="invalid_json") from None
+    if not isinstance(body, dict):
+        raise InvalidRequest("Request body must be a JSON object", code="invalid_json")
+    return body
+
+
+def _check(body: dict[str, Any], schema: type) -> Any:
+    try:
+        return msgspec.convert(body, schema)
+    except msgspec.ValidationError as exc:
+        text = str(exc)
+        param = text.rsplit(" - at `$.", 1)[1].rstrip("`") if " - at `$." in text else None
+        if param is None and "missing required field" in text:
+            param = text.rsplit("`", 2)[-2]
+        raise InvalidRequest(f"Invalid request: {text}", param=param, code="invalid_value") from None
+
+
+@dataclass(slots=True)
+class ChatRequest:
+    """A chat completion request in OpenAI format, validated.
+
+    ``body`` is what goes upstream (after ``model`` is rewritten per deployment);
+    the other attributes are read from it once so policies need not dig.
+    """
+
+    body: dict[str, Any]
+    model: str
+    stream: bool = False
+    include_usage: bool = False
+    max_tokens: int | None = None
+    user: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        return self.body["messages"]
+
+    def with_body(self, body: dict[str, Any]) -> ChatRequest:
+        return ChatRequest(body, self.model, self.stream, self.include_usage, self.max_tokens, self.user, self.metadata)
+
+
+def validate_chat(body: dict[str, Any]) -> ChatRequest:
+    """Validate an OpenAI chat body; raises InvalidRequest naming the field."""
+    parsed = _check(body, _ChatSchema)
+    max_tokens = parsed.max_completion_tokens or parsed.max_tokens
+    return ChatRequest(
+        body=body,
+        model=parsed.model,
+        stream=bool(parsed.stream),
+        include_usage=bool(parsed.stream_options and parsed.stream_options.include_usage),
+        max_tokens=max_tokens,
+        user=parsed.user,
+        metadata=parsed.metadata or {},
+    )
+
+
+@dataclass(slots=True)
+class EmbeddingRequest:
+    body: dict[str, Any]
+    model: str
+
+    @property
+    def inputs(self) -> list[Any]:
+        value = self.body["input"]
+        return [value] if isinstance(value, str) or (value and isinstance(value[0], int)) else list(value)
+
+
+def validate_embedding(body: dict[str, Any]) -> EmbeddingRequest:
+    parsed = _check(body, _EmbeddingSchema)
+    if isinstance(parsed.input, list) and not parsed.input:
+        raise InvalidRequest("Invalid request: `input` must not be empty", param="input", code="invalid_value")
+    return EmbeddingRequest(body=body, model=parsed.model)
+
+
+@dataclass(slots=True)
+class CompletionRequest:
+    body: dict[str, Any]
+    model: str
+    stream: bool = False
+
+
+def validate_completion(body: dict[str, Any]) -> CompletionRequest:
+    parsed = _check(body, _CompletionSchema)
+    return CompletionRequest(body=body, model=parsed.model, stream=bool(parsed.stream))
+
+
+@dataclass(slots=True)
+class Usage:
+    """Token usage as the upstream reported it: the truth for accounting."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+    reasoning_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def to_openai(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.total_tokens,
+        }
+        if self.cached_tokens:
+            out["prompt_tokens_details"] = {"cached_tokens": self.cached_tokens}
+        if self.reasoning_tokens:
+            out["completion_tokens_details"] = {"reasoning_tokens": self.reasoning_tokens}
+        return out
+
+    @classmethod
+    def from_openai(cls, data: dict[str, Any] | None) -> Usage | None:
+        if not data:
+            return None
+        prompt_details = data.get("prompt_tokens_details") or {}
+        completion_details = data.get("completion_tokens_details") or {}
+        return cls(
+            prompt_tokens=int(data.get("prompt_tokens") or 0),
+            completion_tokens=int(data.get("completion_tokens") or 0),
+            cached_tokens=int(prompt_details.get("cached_tokens") or 0),
+            reasoning_tokens=int(completion_details.get("reasoning_tokens") or 0),
+        )
+
+
+@dataclass(slots=True)
+class ChatResponse:
+    """A complete (non-streamed) answer in OpenAI ``chat.completion`` format.
+
+    ``raw`` holds the upstream bytes when they can be forwarded unchanged.
+    """
+
+    body: dict[str, Any]
+    usage: Usage | None = None
+    raw: bytes | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def to_bytes(self) -> bytes:
+        return self.raw if self.raw is not None else orjson.dumps(self.body)
+
+
+@dataclass(slots=True)
+class Chunk:
+    """One ``chat.completion.chunk`` of a stream, as a dict, bytes, or both.
+
+    A provider that passes bytes through sets ``raw`` and leaves ``data`` None
+    unless it had to parse; ``usage`` is set on the chunk that carries it.
+    """
+
+    data: dict[str, Any] | None = None
+    raw: bytes | None = None
+    usage: Usage | None = None
+
+    def to_bytes(self) -> bytes:
+        return self.raw if self.raw is not None else orjson.dumps(self.data)
+
+    def json(self) -> dict[str, Any]:
+        if self.data is None:
+            self.data = orjson.loads(self.raw or b"{}")
+        return self.data
+
+
+@dataclass(slots=True)
+class EmbeddingResponse:
+    body: dict[str, Any]
+    usage: Usage | None = None
+    raw: bytes | None = None
+
+    def to_bytes(self) -> bytes:
+        return self.raw if self.raw is not None else orjson.dumps(self.body)

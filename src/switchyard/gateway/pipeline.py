@@ -1,0 +1,131 @@
+"""The request pipeline, in the order it runs::
+
+    resolve alias -> check caller may use it -> route (ordered candidates)
+    -> invoke candidates in turn (fall back on errors that allow it)
+    -> account usage
+
+For streams, "invoke" includes the pre-first-byte window: the first chunk is
+pulled before the stream is handed to the server, so a deployment that fails
+before producing anything is replaced invisibly. After the first chunk, errors
+reach the client as an explicit error event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from switchyard.core.call import Call
+from switchyard.core.errors import FallbackExhausted, InvalidRequest, SwitchyardError
+from switchyard.core.messages import (
+    ChatRequest,
+    ChatResponse,
+    Chunk,
+    CompletionRequest,
+    EmbeddingRequest,
+    EmbeddingResponse,
+)
+from switchyard.routing.catalog import Catalog, Deployment, ModelGroup
+from switchyard.providers.base import CompletionModel, EmbeddingModel
+from switchyard.routing.router import Router
+
+T = TypeVar("T")
+
+
+@dataclass(slots=True)
+class Attempt:
+    """One try at one deployment, for the error that lists them all."""
+
+    deployment: str
+    status: int
+    reason: str
+
+
+class Gateway:
+    """Runs requests through the pipeline; owned by the app, one per process."""
+
+    def __init__(self, catalog: Catalog, router: Router) -> None:
+        self.catalog = catalog
+        self.router = router
+
+    def _group(self, model: str, call: Call) -> ModelGroup:
+        group = self.catalog.resolve(model)
+        if call.caller is not None:
+            call.caller.check_model(group.alias)
+        return group
+
+    async def _first_success(
+        self,
+        group: ModelGroup,
+        call: Call,
+        request: Any,
+        invoke: Callable[[Deployment], Awaitable[T]],
+    ) -> T:
+        candidates = self.router.candidates(group, request, call)
+        errors: list[tuple[Deployment, SwitchyardError]] = []
+        for deployment in candidates:
+            try:
+                result = await invoke(deployment)
+            except SwitchyardError as exc:
+                errors.append((deployment, exc))
+                call.attempts.append(Attempt(deployment.id, exc.status, exc.message))
+                if not exc.fallback:
+                    raise
+                continue
+            call.route["deployment"] = deployment.id
+            return result
+        if len(errors) == 1:
+            raise errors[0][1]
+        raise FallbackExhausted.from_attempts(errors)
+
+    async def chat(self, request: ChatRequest, call: Call) -> ChatResponse:
+        group = self._group(request.model, call)
+        return await self._first_success(group, call, request, lambda d: d.provider.chat(request, call))
+
+    async def stream(self, request: ChatRequest, call: Call) -> AsyncIterator[Chunk]:
+        group = self._group(request.model, call)
+
+        async def open_primed(deployment: Deployment) -> AsyncIterator[Chunk]:
+            chunks = await deployment.provider.stream(request, call)
+            try:
+                first = await chunks.__anext__()
+            except StopAsyncIteration:
+                return _replay(None, chunks)
+            except BaseException:
+                await chunks.aclose()
+                raise
+            return _replay(first, chunks)
+
+        return await self._first_success(group, call, request, open_primed)
+
+    async def embed(self, request: EmbeddingRequest, call: Call) -> EmbeddingResponse:
+        group = self._group(request.model, call)
+        _require(group, EmbeddingModel, "embeddings")
+        return await self._first_success(group, call, request, lambda d: d.provider.embed(request, call))
+
+    async def complete(self, request: CompletionRequest, call: Call) -> ChatResponse:
+        group = self._group(request.model, call)
+        _require(group, CompletionModel, "legacy completions")
+        return await self._first_success(group, call, request, lambda d: d.provider.complete(request, call))
+
+    async def stream_complete(self, request: CompletionRequest, call: Call) -> AsyncIterator[Chunk]:
+        group = self._group(request.model, call)
+        _require(group, CompletionModel, "legacy completions")
+        return await self._first_success(group, call, request, lambda d: d.provider.stream_complete(request, call))
+
+
+def _require(group: ModelGroup, ability: type, what: str) -> None:
+    if not any(isinstance(d.provider, ability) for d in group.deployments):
+        raise InvalidRequest(f"The model `{group.alias}` does not support {what}.", param="model",
+                             code="capability_missing")
+
+
+async def _replay(first: Chunk | None, rest: AsyncIterator[Chunk]) -> AsyncIterator[Chunk]:
+    try:
+        if first is not None:
+            yield first
+        async for chunk in rest:
+            yield chunk
+    finally:
+        await rest.aclose()  # type: ignore[attr-defined]

@@ -1,0 +1,174 @@
+"""The built-in fake provider: no network, no key, behaviour chosen by model name.
+
+- ``echo`` (any unknown name too): answers with the last user message, streams it
+  word by word, reports usage (one token per word);
+- ``slow``: like echo, 0.2 s before the first word and 0.05 s between words
+  (``options.first_delay`` / ``options.chunk_delay`` override);
+- ``fail``: 502 as if the upstream were down; ``rate-limit``: 429 with Retry-After 1;
+- ``timeout``: never answers, so the deadline or request timeout fires;
+- ``break``: streams three words, then the upstream "drops" the stream.
+
+With ``tools`` in the request and a last user message saying ``call <tool name>``,
+it answers with a call to that tool whose arguments echo the message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import itertools
+import struct
+import time
+from collections.abc import AsyncIterator
+from typing import Any, ClassVar
+
+import orjson
+
+from switchyard.core.call import Call
+from switchyard.core.errors import (
+    UpstreamProtocolError,
+    UpstreamRateLimited,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
+from switchyard.core.messages import ChatRequest, ChatResponse, Chunk, EmbeddingRequest, EmbeddingResponse, Usage
+from switchyard.providers.base import Provider
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(part.get("text", "") for part in content if isinstance(part, dict))
+    return ""
+
+
+def _count(text: str) -> int:
+    return max(1, len(text.split()))
+
+
+class FakeProvider(Provider):
+    """In-process upstream for demos, tests and benchmarks."""
+
+    name: ClassVar[str] = "fake"
+
+    def __init__(self, deployment, http=None) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(deployment, http)
+        self.behaviour = deployment.model.rsplit("/", 1)[-1]
+        slow = self.behaviour == "slow"
+        self.first_delay = float(deployment.options.get("first_delay", 0.2 if slow else 0.0))
+        self.chunk_delay = float(deployment.options.get("chunk_delay", 0.05 if slow else 0.0))
+        self._ids = itertools.count(1)
+
+    async def _fail_if_asked(self, call: Call) -> None:
+        if self.behaviour == "fail":
+            raise UpstreamUnavailable("fake upstream is down (model 'fail')")
+        if self.behaviour == "rate-limit":
+            raise UpstreamRateLimited("fake upstream rate limit (model 'rate-limit')", retry_after=1.0)
+        if self.behaviour == "timeout":
+            remaining = call.remaining()
+            wait = self.deployment.timeouts.request if remaining is None else min(remaining, self.deployment.timeouts.request)
+            await asyncio.sleep(max(0.0, wait))
+            raise UpstreamTimeout("fake upstream did not answer in time (model 'timeout')")
+        if self.first_delay:
+            await asyncio.sleep(self.first_delay)
+
+    def _answer(self, request: ChatRequest) -> tuple[str, dict[str, Any] | None, int]:
+        messages = request.messages
+        prompt_tokens = sum(_count(_text_of(m.get("content"))) for m in messages)
+        last_user = next((m for m in reversed(messages) if m.get("role") == "user"), None)
+        text = _text_of(last_user.get("content")) if last_user else ""
+        tools = request.body.get("tools") or []
+        for tool in tools:
+            name = (tool.get("function") or {}).get("name")
+            if name and f"call {name}" in text:
+                call_id = f"call_fake_{next(self._ids)}"
+                args = '{"input": ' + _json_string(text) + "}"
+                return "", {"id": call_id, "type": "function", "function": {"name": name, "arguments": args}}, prompt_tokens
+        return text or "(empty)", None, prompt_tokens
+
+    async def chat(self, request: ChatRequest, call: Call) -> ChatResponse:
+        await self._fail_if_asked(call)
+        text, tool_call, prompt_tokens = self._answer(request)
+        usage = Usage(prompt_tokens=prompt_tokens, completion_tokens=_count(text) if text else 1)
+        message: dict[str, Any] = {"role": "assistant", "content": text or None}
+        if tool_call:
+            message["tool_calls"] = [tool_call]
+        body = {
+            "id": f"chatcmpl-fake-{next(self._ids)}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": self.deployment.model,
+            "choices": [
+                {"index": 0, "message": message, "logprobs": None, "finish_reason": "tool_calls" if tool_call else "stop"}
+            ],
+            "usage": usage.to_openai(),
+        }
+        return ChatResponse(body=body, usage=usage)
+
+    async def stream(self, request: ChatRequest, call: Call) -> AsyncIterator[Chunk]:
+        await self._fail_if_asked(call)
+        return self._chunks(request)
+
+    async def _chunks(self, request: ChatRequest) -> AsyncIterator[Chunk]:
+        text, tool_call, prompt_tokens = self._answer(request)
+        base = {"id": f"chatcmpl-fake-{next(self._ids)}", "object": "chat.completion.chunk",
+                "created": int(time.time()), "model": self.deployment.model}
+
+        def chunk(delta: dict[str, Any], finish: str | None = None) -> Chunk:
+            data = dict(base, choices=[{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}])
+            return Chunk(data=data)
+
+        yield chunk({"role": "assistant", "content": ""})
+        words = text.split(" ") if text else []
+        for i, word in enumerate(words):
+            if self.chunk_delay:
+                await asyncio.sleep(self.chunk_delay)
+            if self.behaviour == "break" and i == 3:
+                raise UpstreamProtocolError("fake upstream dropped the stream (model 'break')")
+            yield chunk({"content": word if i == 0 else " " + word})
+        if tool_call:
+            function = tool_call["function"]
+            yield chunk({"tool_calls": [{"index": 0, "id": tool_call["id"], "type": "function",
+                                         "function": {"name": function["name"], "arguments": ""}}]})
+            args = function["arguments"]
+            for start in range(0, len(args), 8):
+                yield chunk({"tool_calls": [{"index": 0, "function": {"arguments": args[start:start + 8]}}]})
+        yield chunk({}, "tool_calls" if tool_call else "stop")
+        usage = Usage(prompt_tokens=prompt_tokens, completion_tokens=len(words) or 1)
+        final = Chunk(data=dict(base, choices=[], usage=usage.to_openai()), usage=usage)
+        if request.include_usage:
+            yield final
+        else:
+            yield Chunk(data=None, usage=usage)  # usage for accounting only, never sent
+
+    async def embed(self, request: EmbeddingRequest, call: Call) -> EmbeddingResponse:
+        await self._fail_if_asked(call)
+        dimensions = int(request.body.get("dimensions") or 8)
+        data = []
+        tokens = 0
+        for index, item in enumerate(request.inputs):
+            text = item if isinstance(item, str) else " ".join(map(str, item))
+            tokens += _count(text)
+            data.append({"object": "embedding", "index": index, "embedding": _vector(text, dimensions)})
+        usage = Usage(prompt_tokens=tokens)
+        body = {"object": "list", "data": data, "model": self.deployment.model,
+                "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
+        return EmbeddingResponse(body=body, usage=usage)
+
+
+def _vector(text: str, dimensions: int) -> list[float]:
+    """A deterministic unit vector for ``text``."""
+    out: list[float] = []
+    counter = 0
+    while len(out) < dimensions:
+        digest = hashlib.sha256(f"{counter}:{text}".encode()).digest()
+        out.extend(v / 2**31 for v in struct.unpack("<8i", digest))
+        counter += 1
+    vec = out[:dimensions]
+    norm = sum(v * v for v in vec) ** 0.5 or 1.0
+    return [v / norm for v in vec]
+
+
+def _json_string(text: str) -> str:
+    return orjson.dumps(text).decode()

@@ -1,0 +1,154 @@
+"""The OpenAI wire format: pure transforms over bytes and dicts, no network.
+
+Shared by OpenAI, Azure OpenAI and every OpenAI-compatible vendor. The request
+body passes through as the client sent it, with ``model`` replaced by the
+deployment's upstream model; stream chunks pass through as bytes and are only
+parsed when they may carry usage or an error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import orjson
+
+from switchyard.core.errors import (
+    SwitchyardError,
+    UpstreamProtocolError,
+    from_upstream_status,
+)
+from switchyard.core.messages import ChatRequest, ChatResponse, Chunk, EmbeddingResponse, Usage
+from switchyard.providers.retry_after import parse_retry_after
+
+
+def build_chat_body(
+    request: ChatRequest,
+    upstream_model: str,
+    *,
+    ask_usage: bool = True,
+    drop: Iterable[str] = (),
+    rename: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """The upstream body: the client's, with the upstream model and, for streams,
+    ``stream_options.include_usage`` so the gateway always learns the usage."""
+    body = dict(request.body)
+    body["model"] = upstream_model
+    if request.stream and ask_usage:
+        options = dict(body.get("stream_options") or {})
+        options["include_usage"] = True
+        body["stream_options"] = options
+    for name in drop:
+        body.pop(name, None)
+    for old, new in (rename or {}).items():
+        if old in body:
+            body[new] = body.pop(old)
+    return body
+
+
+def parse_chat(raw: bytes) -> ChatResponse:
+    """A ``chat.completion`` body, kept as bytes for forwarding."""
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise UpstreamProtocolError("Upstream returned a body that is not JSON") from None
+    if not isinstance(body, dict) or "choices" not in body:
+        if isinstance(body, dict) and "error" in body:
+            raise error_from_body(200, body, lambda _: None)
+        raise UpstreamProtocolError("Upstream returned JSON that is not a chat completion")
+    return ChatResponse(body=body, usage=Usage.from_openai(body.get("usage")), raw=raw)
+
+
+def parse_embeddings(raw: bytes) -> EmbeddingResponse:
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise UpstreamProtocolError("Upstream returned a body that is not JSON") from None
+    if not isinstance(body, dict) or "data" not in body:
+        raise UpstreamProtocolError("Upstream returned JSON that is not an embedding list")
+    return EmbeddingResponse(body=body, usage=Usage.from_openai(body.get("usage")), raw=raw)
+
+
+def parse_json_object(raw: bytes) -> dict[str, Any]:
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise UpstreamProtocolError("Upstream returned a body that is not JSON") from None
+    if not isinstance(body, dict):
+        raise UpstreamProtocolError("Upstream returned JSON that is not an object")
+    return body
+
+
+def error_from_body(status: int, body: Any, get_header: Callable[[str], str | None]) -> SwitchyardError:
+    """An upstream error in OpenAI shape ``{"error": {...}}`` (or anything else)."""
+    message, code, param = f"Upstream returned HTTP {status}", None, None
+    if isinstance(body, dict):
+        error = body.get("error", body)
+        if isinstance(error, dict):
+            message = str(error.get("message") or message)
+            code = error.get("code") or error.get("type")
+            param = error.get("param")
+        elif isinstance(error, str):
+            message = error
+    err = from_upstream_status(
+        status,
+        message,
+        code=str(code) if code is not None else None,
+        param=str(param) if param is not None else None,
+        retry_after=parse_retry_after(get_header),
+    )
+    return err
+
+
+def parse_error(status: int, raw: bytes, get_header: Callable[[str], str | None]) -> SwitchyardError:
+    """The error for a non-2xx upstream answer in OpenAI format."""
+    try:
+        body: Any = orjson.loads(raw) if raw else None
+    except orjson.JSONDecodeError:
+        body = None
+    return error_from_body(status, body, get_header)
+
+
+class StreamDecoder:
+    """Turns the ``data:`` payloads of an OpenAI SSE stream into chunks.
+
+    ``hide_usage`` drops the usage-only final chunk when the gateway asked for
+    usage on the client's behalf and the client did not want it.
+    """
+
+    __slots__ = ("hide_usage", "done", "usage")
+
+    def __init__(self, *, hide_usage: bool = False) -> None:
+        self.hide_usage = hide_usage
+        self.done = False
+        self.usage: Usage | None = None
+
+    def decode(self, data: bytes) -> Chunk | None:
+        """One event's data; None when it produces nothing for the client."""
+        if data == b"[DONE]":
+            self.done = True
+            return None
+        if b'"error"' in data:
+            try:
+                payload = orjson.loads(data)
+            except orjson.JSONDecodeError:
+                raise UpstreamProtocolError("Upstream sent a stream event that is not JSON") from None
+            if isinstance(payload, dict) and payload.get("error"):
+                raise error_from_body(500, payload, lambda _: None)
+            return Chunk(data=payload, raw=data)
+        if b'"usage":{' in data or b'"usage": {' in data:
+            try:
+                payload = orjson.loads(data)
+            except orjson.JSONDecodeError:
+                raise UpstreamProtocolError("Upstream sent a stream event that is not JSON") from None
+            usage = Usage.from_openai(payload.get("usage"))
+            self.usage = usage
+            if self.hide_usage and not payload.get("choices"):
+                return None
+            if self.hide_usage:
+                payload["usage"] = None
+                return Chunk(data=payload, usage=usage)
+            return Chunk(data=payload, raw=data, usage=usage)
+        if data[:1] != b"{":
+            raise UpstreamProtocolError("Upstream sent a stream event that is not JSON")
+        return Chunk(raw=data)

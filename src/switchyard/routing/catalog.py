@@ -1,0 +1,112 @@
+"""Model aliases and their deployments, built once from the config.
+
+An alias ending in ``/*`` is a wildcard: ``openai/*`` serves ``openai/gpt-4o``
+with the upstream model ``gpt-4o`` (a deployment whose ``model`` is ``*``).
+Wildcard deployments are built on first use and then kept.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from switchyard.core.config import Config, DeploymentConfig, ModelConfig
+from switchyard.core.errors import NotFound
+from switchyard.core.registry import Registry
+
+MAX_WILDCARD_GROUPS = 1024
+
+
+@dataclass(eq=False)
+class Deployment:
+    """One upstream model, ready to call: its config and its provider adapter."""
+
+    id: str
+    alias: str
+    config: DeploymentConfig
+    provider: Any
+
+    @property
+    def region(self) -> str | None:
+        return self.config.region
+
+    @property
+    def weight(self) -> float:
+        return self.config.weight
+
+    @property
+    def provider_name(self) -> str:
+        return self.config.provider
+
+    @property
+    def upstream_model(self) -> str:
+        return self.config.model
+
+    def __repr__(self) -> str:
+        return f"Deployment({self.id!r})"
+
+
+@dataclass(eq=False)
+class ModelGroup:
+    """An alias and the deployments that can serve it."""
+
+    alias: str
+    config: ModelConfig
+    deployments: list[Deployment] = field(default_factory=list)
+
+
+class Catalog:
+    """Resolves what a client asks for (``model``) to a model group."""
+
+    def __init__(self, config: Config, registry: Registry, http: Any) -> None:
+        self._registry = registry
+        self._http = http
+        self.groups: dict[str, ModelGroup] = {}
+        self._wildcards: list[tuple[str, ModelConfig]] = []
+        self._wildcard_groups: dict[str, ModelGroup] = {}
+        for alias, model_config in config.models.items():
+            if alias.endswith("/*"):
+                self._wildcards.append((alias[:-1], model_config))
+            else:
+                self.groups[alias] = self._build(alias, model_config, None)
+        self._wildcards.sort(key=lambda item: -len(item[0]))
+
+    def _build(self, alias: str, model_config: ModelConfig, suffix: str | None) -> ModelGroup:
+        group = ModelGroup(alias=alias, config=model_config)
+        for index, deployment_config in enumerate(model_config.deployments):
+            if suffix is not None and deployment_config.model == "*":
+                deployment_config = deployment_config.model_copy(update={"model": suffix})
+            provider_cls = self._registry.get(deployment_config.provider)
+            deployment_id = deployment_config.id or f"{alias}#{index}"
+            group.deployments.append(
+                Deployment(deployment_id, alias, deployment_config, provider_cls(deployment_config, self._http))
+            )
+        return group
+
+    def resolve(self, model: str) -> ModelGroup:
+        """The group for ``model``; NotFound (404) when nothing serves it."""
+        group = self.groups.get(model)
+        if group is not None:
+            return group
+        group = self._wildcard_groups.get(model)
+        if group is not None:
+            return group
+        for prefix, model_config in self._wildcards:
+            if model.startswith(prefix) and len(model) > len(prefix):
+                group = self._build(model, model_config, model[len(prefix):])
+                if len(self._wildcard_groups) >= MAX_WILDCARD_GROUPS:
+                    # Bounded: clients choose these names; the oldest is dropped.
+                    self._wildcard_groups.pop(next(iter(self._wildcard_groups)))
+                self._wildcard_groups[model] = group
+                return group
+        raise NotFound(f"The model `{model}` does not exist or you do not have access to it.",
+                       param="model", code="model_not_found")
+
+    def aliases(self) -> list[str]:
+        """Every alias a client can name, wildcards as ``prefix/*``."""
+        return sorted(self.groups) + [prefix + "*" for prefix, _ in self._wildcards]
+
+    async def aclose(self) -> None:
+        for group in [*self.groups.values(), *self._wildcard_groups.values()]:
+            for deployment in group.deployments:
+                await deployment.provider.aclose()

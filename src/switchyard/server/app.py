@@ -1,0 +1,223 @@
+"""The ASGI application: routing, body limits, auth, error mapping, SSE.
+
+``create_app(config)`` returns an app that owns everything with a lifetime —
+the upstream HTTP client, the provider adapters, background tasks — creating
+them on ASGI lifespan startup and closing them on shutdown. Nothing lives at
+module level.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+
+from switchyard.core.config import Config
+from switchyard.core.errors import (
+    InvalidRequest,
+    NotFound,
+    PayloadTooLarge,
+    ServiceUnavailable,
+    SwitchyardError,
+    to_openai_body,
+)
+from switchyard.core.registry import Registry
+from switchyard.gateway.auth import Authenticator
+from switchyard.gateway.services import Services
+from switchyard.server.http import Request, Response, StreamResponse, json_response, openai_error_frame
+from switchyard.server.routes import Handler, RouteTable
+
+log = logging.getLogger("switchyard.server")
+
+ErrorBody = Callable[[SwitchyardError], dict[str, Any]]
+_REQUEST_ID = b"x-request-id"
+
+
+def _new_request_id() -> str:
+    return "req_" + os.urandom(12).hex()
+
+
+class SwitchyardApp:
+    """The gateway as an ASGI 3 application."""
+
+    def __init__(self, config: Config, *, registry: Registry | None = None) -> None:
+        self.config = config
+        self.registry = registry or Registry()
+        self.max_body = config.server.max_body_bytes
+        self.auth = Authenticator(config.auth)
+        self.services: Services | None = None
+        self.routes = RouteTable.default(self)
+        self._started = asyncio.Event()
+
+    # -- lifespan ---------------------------------------------------------
+    async def startup(self) -> None:
+        if self.services is None:
+            self.services = await Services.start(self.config, self.registry)
+        self._started.set()
+
+    async def shutdown(self) -> None:
+        self._started.clear()
+        services, self.services = self.services, None
+        if services is not None:
+            await services.aclose()
+
+    async def __aenter__(self) -> SwitchyardApp:
+        await self.startup()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.shutdown()
+
+    async def _lifespan(self, receive: Any, send: Any) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.startup()
+                except Exception as exc:  # the server must not start half-built
+                    log.exception("startup failed")
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    # -- requests ---------------------------------------------------------
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _http(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        headers = {}
+        for name, value in scope["headers"]:
+            headers[name.decode("latin-1")] = value.decode("latin-1")
+        request_id = headers.get("x-request-id")
+        if not request_id or len(request_id) > 128 or not request_id.isprintable():
+            request_id = _new_request_id()
+        rid = request_id.encode("latin-1")
+        path = scope["path"]
+        handler, params, error_body = self.routes.match(scope["method"], path)
+        try:
+            if handler is None:
+                raise params  # a NotFound or method-not-allowed error
+            request = Request(scope["method"], path, scope.get("query_string", b""), headers, b"", request_id,
+                              path_params=params)
+            if handler.authenticated:
+                request.caller = self.auth.authenticate(headers.get("authorization"), headers.get("x-api-key"))
+            if handler.reads_body:
+                request.body = await self._read_body(headers, receive)
+            if handler.needs_services and self.services is None:
+                raise ServiceUnavailable("The gateway is starting or stopping.")
+            result = await handler.fn(request)
+        except SwitchyardError as exc:
+            await self._send_error(send, exc, rid, error_body)
+            return
+        except Exception:
+            log.exception("unhandled error", extra={"request_id": request_id})
+            await self._send_error(send, SwitchyardError("Internal server error."), rid, error_body)
+            return
+        if isinstance(result, StreamResponse):
+            await self._send_stream(send, receive, result, rid)
+        else:
+            await send({
+                "type": "http.response.start",
+                "status": result.status,
+                "headers": [(b"content-type", result.content_type), (_REQUEST_ID, rid), *result.headers],
+            })
+            await send({"type": "http.response.body", "body": result.body})
+
+    async def _read_body(self, headers: dict[str, str], receive: Any) -> bytes:
+        length = headers.get("content-length")
+        if length is not None:
+            try:
+                declared = int(length)
+            except ValueError:
+                raise InvalidRequest("Invalid Content-Length header.") from None
+            if declared > self.max_body:
+                raise PayloadTooLarge(f"Request body is {declared} bytes; the limit is {self.max_body}.")
+        parts: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise InvalidRequest("Client disconnected while sending the body.")
+            part = message.get("body", b"")
+            if part:
+                size += len(part)
+                if size > self.max_body:
+                    raise PayloadTooLarge(f"Request body exceeds the limit of {self.max_body} bytes.")
+                parts.append(part)
+            if not message.get("more_body", False):
+                break
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    async def _send_error(self, send: Any, exc: SwitchyardError, rid: bytes, error_body: ErrorBody) -> None:
+        headers = [(b"content-type", b"application/json"), (_REQUEST_ID, rid)]
+        headers.extend((k.encode("latin-1"), v.encode("latin-1")) for k, v in exc.response_headers().items())
+        await send({"type": "http.response.start", "status": exc.status, "headers": headers})
+        await send({"type": "http.response.body", "body": orjson.dumps(error_body(exc))})
+
+    async def _send_stream(self, send: Any, receive: Any, stream: StreamResponse, rid: bytes) -> None:
+        await send({
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [
+                (b"content-type", b"text/event-stream; charset=utf-8"),
+                (b"cache-control", b"no-cache"),
+                (b"x-accel-buffering", b"no"),
+                (_REQUEST_ID, rid),
+                *stream.headers,
+            ],
+        })
+        pump = asyncio.ensure_future(self._pump(send, stream))
+        watcher = asyncio.ensure_future(_wait_disconnect(receive))
+        try:
+            await asyncio.wait((pump, watcher), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not pump.done():  # the client went away: stop reading the upstream
+                pump.cancel()
+            watcher.cancel()
+            await asyncio.gather(pump, watcher, return_exceptions=True)
+
+    async def _pump(self, send: Any, stream: StreamResponse) -> None:
+        events = stream.events
+        try:
+            async for frame in events:
+                await send({"type": "http.response.body", "body": frame, "more_body": True})
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            render = stream.error_frame or openai_error_frame
+            await send({"type": "http.response.body", "body": render(exc), "more_body": False})
+            return
+        finally:
+            await events.aclose()  # type: ignore[attr-defined]
+        await send({"type": "http.response.body", "body": stream.done or b"", "more_body": False})
+
+
+async def _wait_disconnect(receive: Any) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return
+
+
+def create_app(config: Config | None = None, *, registry: Registry | None = None) -> SwitchyardApp:
+    """The ASGI app for ``config`` (the embedded default when None)."""
+    if config is None:
+        from switchyard.gateway.defaults import default_config
+
+        config = default_config()
+    return SwitchyardApp(config, registry=registry)
+
+
+__all__ = ["Handler", "Response", "SwitchyardApp", "create_app", "json_response", "to_openai_body", "NotFound"]

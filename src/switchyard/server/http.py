@@ -1,0 +1,88 @@
+"""The small HTTP vocabulary of the raw ASGI app: requests, responses, SSE.
+
+The server talks ASGI directly instead of through a framework: on the hot path
+every microsecond between the client and the model is ours to answer for.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from switchyard.core.errors import SwitchyardError, StreamInterrupted, to_openai_body
+
+log = logging.getLogger("switchyard.server")
+
+JSON = b"application/json"
+SSE_HEADERS = [
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-cache"),
+    (b"x-accel-buffering", b"no"),
+]
+DONE = b"data: [DONE]\n\n"
+
+
+@dataclass(slots=True)
+class Request:
+    """What a handler sees of an HTTP request."""
+
+    method: str
+    path: str
+    query: bytes
+    headers: dict[str, str]
+    body: bytes
+    request_id: str
+    caller: Any = None
+    path_params: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Response:
+    status: int
+    body: bytes
+    headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    content_type: bytes = JSON
+
+
+def json_response(data: Any, status: int = 200, headers: list[tuple[bytes, bytes]] | None = None) -> Response:
+    return Response(status, orjson.dumps(data), headers or [])
+
+
+def encode_headers(values: dict[str, str]) -> list[tuple[bytes, bytes]]:
+    return [(k.encode("latin-1"), v.encode("latin-1", "replace")) for k, v in values.items()]
+
+
+@dataclass(slots=True)
+class StreamResponse:
+    """A server-sent-event stream.
+
+    ``events`` yields complete SSE frames (``data: ...\n\n``); if it fails after
+    the first frame, ``error_frame`` renders the terminal error frame; ``done``
+    is written after the last frame of a complete stream (OpenAI's ``[DONE]``).
+    """
+
+    events: AsyncIterator[bytes]
+    headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    error_frame: Callable[[BaseException], bytes] | None = None
+    done: bytes | None = DONE
+
+
+def as_stream_error(exc: BaseException) -> SwitchyardError:
+    """What a client is told about a stream that broke after its first byte."""
+    if not isinstance(exc, SwitchyardError):
+        log.error("stream failed", exc_info=exc)
+        return StreamInterrupted("The stream was interrupted by an internal error.")
+    if isinstance(exc, StreamInterrupted):
+        return exc
+    wrapped = StreamInterrupted(f"The upstream stream failed after it started: {exc.message}",
+                                code=exc.code or "stream_interrupted")
+    wrapped.status = exc.status
+    return wrapped
+
+
+def openai_error_frame(exc: BaseException) -> bytes:
+    return b"data: " + orjson.dumps(to_openai_body(as_stream_error(exc))) + b"\n\n"

@@ -1,0 +1,85 @@
+"""The OpenAI API surface: chat, legacy completions, embeddings, models."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from switchyard.core.call import Call
+from switchyard.core.messages import (
+    Chunk,
+    parse_json_body,
+    validate_chat,
+    validate_completion,
+    validate_embedding,
+)
+from switchyard.server.http import Request, Response, StreamResponse, json_response
+from switchyard.server.routes import Handler, RouteTable
+
+
+async def sse_frames(chunks: AsyncIterator[Chunk]) -> AsyncIterator[bytes]:
+    """OpenAI SSE frames for chunks; chunks with nothing to send are skipped."""
+    try:
+        async for chunk in chunks:
+            if chunk.raw is not None:
+                yield b"data: " + chunk.raw + b"\n\n"
+            elif chunk.data is not None:
+                yield b"data: " + chunk.to_bytes() + b"\n\n"
+    finally:
+        await chunks.aclose()  # type: ignore[attr-defined]
+
+
+def _model_card(alias: str) -> dict[str, Any]:
+    return {"id": alias, "object": "model", "created": 0, "owned_by": "switchyard"}
+
+
+def add_openai_routes(table: RouteTable, app: Any) -> None:
+    def new_call(request: Request) -> Call:
+        return Call(request.request_id, caller=request.caller, headers=request.headers)
+
+    async def chat_completions(request: Request) -> Response | StreamResponse:
+        chat = validate_chat(parse_json_body(request.body))
+        call = new_call(request)
+        gateway = app.services.gateway
+        if chat.stream:
+            chunks = await gateway.stream(chat, call)
+            return StreamResponse(sse_frames(chunks), headers=call.outgoing_headers())
+        result = await gateway.chat(chat, call)
+        return Response(200, result.to_bytes(), call.outgoing_headers())
+
+    async def completions(request: Request) -> Response | StreamResponse:
+        legacy = validate_completion(parse_json_body(request.body))
+        call = new_call(request)
+        gateway = app.services.gateway
+        if legacy.stream:
+            chunks = await gateway.stream_complete(legacy, call)
+            return StreamResponse(sse_frames(chunks), headers=call.outgoing_headers())
+        result = await gateway.complete(legacy, call)
+        return Response(200, result.to_bytes(), call.outgoing_headers())
+
+    async def embeddings(request: Request) -> Response:
+        embedding = validate_embedding(parse_json_body(request.body))
+        call = new_call(request)
+        result = await app.services.gateway.embed(embedding, call)
+        return Response(200, result.to_bytes(), call.outgoing_headers())
+
+    async def list_models(request: Request) -> Response:
+        aliases = app.services.catalog.aliases()
+        caller = request.caller
+        if caller is not None and caller.models is not None:
+            aliases = [a for a in aliases if a in caller.models]
+        return json_response({"object": "list", "data": [_model_card(a) for a in aliases]})
+
+    async def get_model(request: Request) -> Response:
+        model = request.path_params["model"]
+        group = app.services.catalog.resolve(model)
+        if request.caller is not None:
+            request.caller.check_model(group.alias)
+        return json_response(_model_card(model))
+
+    for prefix in ("/v1", ""):
+        table.add("POST", f"{prefix}/chat/completions", Handler(chat_completions))
+        table.add("POST", f"{prefix}/completions", Handler(completions))
+        table.add("POST", f"{prefix}/embeddings", Handler(embeddings))
+        table.add("GET", f"{prefix}/models", Handler(list_models, reads_body=False))
+        table.add("GET", f"{prefix}/models/{{model}}", Handler(get_model, reads_body=False))
