@@ -2,5 +2,17 @@
 
 from switchyard.transport.client import HttpClient, Response, StreamResponse
 from switchyard.transport.headers import Headers
+from switchyard.transport.lines import LineDecoder
+from switchyard.transport.sse import SSEDecoder, ServerSentEvent, encode_data, encode_event
 
-__all__ = ["Headers", "HttpClient", "Response", "StreamResponse"]
+__all__ = [
+    "Headers",
+    "HttpClient",
+    "LineDecoder",
+    "Response",
+    "SSEDecoder",
+    "ServerSentEvent",
+    "StreamResponse",
+    "encode_data",
+    "encode_event",
+]

@@ -1,0 +1,1 @@
+"""Switchyard's own benchmark: ``python -m bench.run`` (see ``bench/run.py``)."""

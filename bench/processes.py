@@ -1,0 +1,102 @@
+"""Starting, pinning, probing and measuring the processes a benchmark runs against."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    """A port the OS says is free now (the server binds it a moment later)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def pin(pid: int, core: int) -> bool:
+    """Pin ``pid`` (0 = this process) to one core when the machine has it."""
+    try:
+        if core < (os.cpu_count() or 1):
+            os.sched_setaffinity(pid, {core})
+            return True
+    except (AttributeError, OSError):
+        pass
+    return False
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of ``pid`` in MB, from /proc (NaN where unavailable)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+def wait_ready(url: str, timeout: float, proc: subprocess.Popen[bytes] | None = None) -> None:
+    """Poll ``url`` until it answers 200; raise if the process died or time ran out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode} before it was ready")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise TimeoutError(f"{url} not ready after {timeout}s")
+
+
+class Process:
+    """A subprocess pinned to a core, stopped on exit."""
+
+    def __init__(self, argv: list[str], *, core: int, ready_url: str, log: Path, ready_timeout: float = 30.0) -> None:
+        self.argv = argv
+        self.core = core
+        self.ready_url = ready_url
+        self.log = log
+        self.ready_timeout = ready_timeout
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> Process:
+        self._log_file = self.log.open("wb")
+        self.proc = subprocess.Popen(self.argv, stdout=self._log_file, stderr=subprocess.STDOUT, cwd=ROOT)
+        pin(self.proc.pid, self.core)
+        try:
+            wait_ready(self.ready_url, self.ready_timeout, self.proc)
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log_file.close()
+
+
+def mock_process(port: int, *, core: int, log: Path, stream_chunks: int = 20) -> Process:
+    """The mock upstream as ``python -m switchyard.mock``."""
+    argv = [sys.executable, "-m", "switchyard.mock", "--port", str(port), "--stream-chunks", str(stream_chunks)]
+    return Process(argv, core=core, ready_url=f"http://127.0.0.1:{port}/_mock/health", log=log)
