@@ -18,9 +18,8 @@ def _load(path: str | None) -> Config:
 
 
 def serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from switchyard.server.app import create_app
+    from switchyard.server.runner import serve_forever
 
     try:
         config = _load(args.config)
@@ -31,19 +30,7 @@ def serve(args: argparse.Namespace) -> int:
     port = args.port if args.port is not None else config.server.port
     level = (args.log_level or config.server.log_level).lower()
     logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    app = create_app(config)
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        loop="uvloop",
-        http="httptools",
-        lifespan="on",
-        access_log=False,
-        log_level=level,
-        server_header=False,
-        date_header=False,
-    )
+    serve_forever(create_app(config), host, port, level)
     return 0
 
 

@@ -1,8 +1,10 @@
 """The request pipeline, in the order it runs::
 
-    resolve alias -> check caller may use it -> route (ordered candidates)
+    resolve alias -> check caller may use it
+    -> admit (limits, priority queue; reserves an estimate)    gateway/admission.py
+    -> route (ordered candidates)                              routing/router.py
     -> invoke candidates in turn (fall back on errors that allow it)
-    -> account usage
+    -> settle the admission ticket with the real usage
 
 For streams, "invoke" includes the pre-first-byte window: the first chunk is
 pulled before the stream is handed to the server, so a deployment that fails
@@ -25,7 +27,9 @@ from switchyard.core.messages import (
     CompletionRequest,
     EmbeddingRequest,
     EmbeddingResponse,
+    Usage,
 )
+from switchyard.gateway.admission import Admission, OpenAdmission, Ticket
 from switchyard.routing.catalog import Catalog, Deployment, ModelGroup
 from switchyard.providers.base import CompletionModel, EmbeddingModel
 from switchyard.routing.router import Router
@@ -45,9 +49,10 @@ class Attempt:
 class Gateway:
     """Runs requests through the pipeline; owned by the app, one per process."""
 
-    def __init__(self, catalog: Catalog, router: Router) -> None:
+    def __init__(self, catalog: Catalog, router: Router, admission: Admission | None = None) -> None:
         self.catalog = catalog
         self.router = router
+        self.admission: Admission = admission or OpenAdmission()
 
     def _group(self, model: str, call: Call) -> ModelGroup:
         group = self.catalog.resolve(model)
@@ -79,9 +84,30 @@ class Gateway:
             raise errors[0][1]
         raise FallbackExhausted.from_attempts(errors)
 
+    async def _admitted(self, group: ModelGroup, call: Call, request: Any, invoke: Callable[[Deployment], Awaitable[Any]]) -> Any:
+        ticket = await self.admission.admit(request, group, call)
+        try:
+            result = await self._first_success(group, call, request, invoke)
+        except BaseException:
+            await ticket.settle(None)
+            raise
+        await ticket.settle(result.usage)
+        return result
+
+    async def _admitted_stream(
+        self, group: ModelGroup, call: Call, request: Any, invoke: Callable[[Deployment], Awaitable[AsyncIterator[Chunk]]]
+    ) -> AsyncIterator[Chunk]:
+        ticket = await self.admission.admit(request, group, call)
+        try:
+            chunks = await self._first_success(group, call, request, invoke)
+        except BaseException:
+            await ticket.settle(None)
+            raise
+        return _settled(chunks, ticket)
+
     async def chat(self, request: ChatRequest, call: Call) -> ChatResponse:
         group = self._group(request.model, call)
-        return await self._first_success(group, call, request, lambda d: d.provider.chat(request, call))
+        return await self._admitted(group, call, request, lambda d: d.provider.chat(request, call))
 
     async def stream(self, request: ChatRequest, call: Call) -> AsyncIterator[Chunk]:
         group = self._group(request.model, call)
@@ -97,28 +123,42 @@ class Gateway:
                 raise
             return _replay(first, chunks)
 
-        return await self._first_success(group, call, request, open_primed)
+        return await self._admitted_stream(group, call, request, open_primed)
 
     async def embed(self, request: EmbeddingRequest, call: Call) -> EmbeddingResponse:
         group = self._group(request.model, call)
         _require(group, EmbeddingModel, "embeddings")
-        return await self._first_success(group, call, request, lambda d: d.provider.embed(request, call))
+        return await self._admitted(group, call, request, lambda d: d.provider.embed(request, call))
 
     async def complete(self, request: CompletionRequest, call: Call) -> ChatResponse:
         group = self._group(request.model, call)
         _require(group, CompletionModel, "legacy completions")
-        return await self._first_success(group, call, request, lambda d: d.provider.complete(request, call))
+        return await self._admitted(group, call, request, lambda d: d.provider.complete(request, call))
 
     async def stream_complete(self, request: CompletionRequest, call: Call) -> AsyncIterator[Chunk]:
         group = self._group(request.model, call)
         _require(group, CompletionModel, "legacy completions")
-        return await self._first_success(group, call, request, lambda d: d.provider.stream_complete(request, call))
+        return await self._admitted_stream(group, call, request, lambda d: d.provider.stream_complete(request, call))
 
 
 def _require(group: ModelGroup, ability: type, what: str) -> None:
     if not any(isinstance(d.provider, ability) for d in group.deployments):
         raise InvalidRequest(f"The model `{group.alias}` does not support {what}.", param="model",
                              code="capability_missing")
+
+
+async def _settled(chunks: AsyncIterator[Chunk], ticket: Ticket) -> AsyncIterator[Chunk]:
+    """Shows the ticket every chunk; settles it with the stream's usage at the end."""
+    usage: Usage | None = None
+    try:
+        async for chunk in chunks:
+            if chunk.usage is not None:
+                usage = chunk.usage
+            ticket.observe(chunk)
+            yield chunk
+    finally:
+        await chunks.aclose()  # type: ignore[attr-defined]
+        await ticket.settle(usage)
 
 
 async def _replay(first: Chunk | None, rest: AsyncIterator[Chunk]) -> AsyncIterator[Chunk]:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from switchyard.core.config import Config
 from switchyard.core.registry import Registry
+from switchyard.core.tokens import TokenCounter
 from switchyard.gateway.pipeline import Gateway
 from switchyard.routing.catalog import Catalog
 from switchyard.routing.router import Router
@@ -22,17 +23,32 @@ class Services:
     catalog: Catalog
     router: Router
     gateway: Gateway
+    #: The shared Redis client (redis.asyncio), when ``redis`` is configured.
+    redis: Any = None
+    tokens: TokenCounter = field(default_factory=TokenCounter)
 
     @classmethod
     async def start(cls, config: Config, registry: Registry) -> Services:
         http = HttpClient()
+        redis = None
         try:
+            if config.redis is not None:
+                import redis.asyncio as aioredis
+
+                redis = aioredis.Redis.from_url(
+                    config.redis.url,
+                    socket_connect_timeout=config.redis.connect_timeout,
+                    socket_timeout=config.redis.operation_timeout,
+                )
             catalog = Catalog(config, registry, http)
         except BaseException:
             await http.aclose()
+            if redis is not None:
+                await redis.aclose()
             raise
         router = Router()
-        return cls(config=config, http=http, catalog=catalog, router=router, gateway=Gateway(catalog, router))
+        return cls(config=config, http=http, catalog=catalog, router=router, gateway=Gateway(catalog, router),
+                   redis=redis)
 
     def readiness(self) -> dict[str, Any]:
         """``/health/ready``: ok while the gateway can serve."""
@@ -43,3 +59,5 @@ class Services:
             await self.catalog.aclose()
         finally:
             await self.http.aclose()
+            if self.redis is not None:
+                await self.redis.aclose()

@@ -8,6 +8,8 @@ from typing import Any
 
 from switchyard.mock.server import MockUpstream
 
+_FAULT_KNOBS = frozenset({"status", "retry_after", "latency_ms", "drop_after_chunks", "garbage", "hang"})
+
 
 def new_event_loop() -> asyncio.AbstractEventLoop:
     """A uvloop loop when uvloop is installed, else the default one."""
@@ -29,14 +31,23 @@ def run_mock_upstream(host: str = "127.0.0.1", port: int = 8100, **options: Any)
         chunk_delay_ms: float --chunk-delay-ms pause between streamed chunks (default 0)
         embedding_dims: int   --embedding-dims default embedding size (default 64)
         models: list[str]     --model (repeat)  what /v1/models lists
+        chunks: int                            alias of stream_chunks
 
-    Faults are chosen per request, per model or through ``POST /_mock/faults``
-    (see ``switchyard.mock.faults``). Prints one ``listening on URL`` line.
+    Any fault knob (``status``, ``retry_after``, ``latency_ms``,
+    ``drop_after_chunks``, ``garbage``, ``hang``) applies to every request;
+    faults can also be chosen per request, per model or through
+    ``POST /_mock/faults`` (see ``switchyard.mock.faults``). Prints one
+    ``listening on URL`` line.
     """
+    if "chunks" in options:
+        options["stream_chunks"] = options.pop("chunks")
+    knobs = {k: options.pop(k) for k in list(options) if k in _FAULT_KNOBS}
     loop = new_event_loop()
 
     async def serve() -> None:
         mock = MockUpstream(host=host, port=port, **options)
+        if knobs:
+            mock.set_faults(**knobs)
         await mock.start()
         print(f"mock upstream listening on {mock.url}", flush=True)
         try:

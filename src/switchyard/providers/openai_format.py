@@ -123,24 +123,18 @@ class StreamDecoder:
         self.done = False
         self.usage: Usage | None = None
 
-    def decode(self, data: bytes) -> Chunk | None:
+    def decode(self, text: str) -> Chunk | None:
         """One event's data; None when it produces nothing for the client."""
-        if data == b"[DONE]":
+        if text == "[DONE]":
             self.done = True
             return None
-        if b'"error"' in data:
-            try:
-                payload = orjson.loads(data)
-            except orjson.JSONDecodeError:
-                raise UpstreamProtocolError("Upstream sent a stream event that is not JSON") from None
+        if '"error"' in text:
+            payload = _loads(text)
             if isinstance(payload, dict) and payload.get("error"):
                 raise error_from_body(500, payload, lambda _: None)
-            return Chunk(data=payload, raw=data)
-        if b'"usage":{' in data or b'"usage": {' in data:
-            try:
-                payload = orjson.loads(data)
-            except orjson.JSONDecodeError:
-                raise UpstreamProtocolError("Upstream sent a stream event that is not JSON") from None
+            return Chunk(data=payload, raw=text.encode())
+        if '"usage":{' in text or '"usage": {' in text:
+            payload = _loads(text)
             usage = Usage.from_openai(payload.get("usage"))
             self.usage = usage
             if self.hide_usage and not payload.get("choices"):
@@ -148,7 +142,14 @@ class StreamDecoder:
             if self.hide_usage:
                 payload["usage"] = None
                 return Chunk(data=payload, usage=usage)
-            return Chunk(data=payload, raw=data, usage=usage)
-        if data[:1] != b"{":
+            return Chunk(data=payload, raw=text.encode(), usage=usage)
+        if text[:1] != "{":
             raise UpstreamProtocolError("Upstream sent a stream event that is not JSON")
-        return Chunk(raw=data)
+        return Chunk(raw=text.encode())
+
+
+def _loads(text: str) -> Any:
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        raise UpstreamProtocolError("Upstream sent a stream event that is not JSON") from None

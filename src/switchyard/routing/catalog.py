@@ -8,23 +8,36 @@ Wildcard deployments are built on first use and then kept.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 from switchyard.core.config import Config, DeploymentConfig, ModelConfig
 from switchyard.core.errors import NotFound
 from switchyard.core.registry import Registry
+from switchyard.routing.health import DeploymentHealth
 
 MAX_WILDCARD_GROUPS = 1024
 
 
 @dataclass(eq=False)
 class Deployment:
-    """One upstream model, ready to call: its config and its provider adapter."""
+    """One upstream model, ready to call.
+
+    ``adapter`` is the bare provider adapter; ``provider`` is what the pipeline
+    calls: the adapter wrapped in the per-deployment policies (the same object
+    when there are none). ``health`` is what routing consults.
+    """
 
     id: str
     alias: str
     config: DeploymentConfig
-    provider: Any
+    adapter: Any
+    provider: Any = None
+    health: DeploymentHealth = field(default_factory=DeploymentHealth)
+
+    def __post_init__(self) -> None:
+        if self.provider is None:
+            self.provider = self.adapter
 
     @property
     def region(self) -> str | None:
@@ -58,9 +71,13 @@ class ModelGroup:
 class Catalog:
     """Resolves what a client asks for (``model``) to a model group."""
 
-    def __init__(self, config: Config, registry: Registry, http: Any) -> None:
+    def __init__(
+        self, config: Config, registry: Registry, http: Any, wrap: Callable[[Deployment], None] | None = None
+    ) -> None:
         self._registry = registry
         self._http = http
+        #: Called on every new deployment to install policies (``provider``, ``health``).
+        self._wrap = wrap
         self.groups: dict[str, ModelGroup] = {}
         self._wildcards: list[tuple[str, ModelConfig]] = []
         self._wildcard_groups: dict[str, ModelGroup] = {}
@@ -78,9 +95,10 @@ class Catalog:
                 deployment_config = deployment_config.model_copy(update={"model": suffix})
             provider_cls = self._registry.get(deployment_config.provider)
             deployment_id = deployment_config.id or f"{alias}#{index}"
-            group.deployments.append(
-                Deployment(deployment_id, alias, deployment_config, provider_cls(deployment_config, self._http))
-            )
+            deployment = Deployment(deployment_id, alias, deployment_config, provider_cls(deployment_config, self._http))
+            if self._wrap is not None:
+                self._wrap(deployment)
+            group.deployments.append(deployment)
         return group
 
     def resolve(self, model: str) -> ModelGroup:
@@ -109,4 +127,4 @@ class Catalog:
     async def aclose(self) -> None:
         for group in [*self.groups.values(), *self._wildcard_groups.values()]:
             for deployment in group.deployments:
-                await deployment.provider.aclose()
+                await deployment.adapter.aclose()

@@ -4,6 +4,7 @@ from switchyard.core.config.loader import ConfigError, load_config, parse_config
 from switchyard.core.config.models import DeploymentConfig, ModelConfig, Price, Timeouts
 from switchyard.core.config.root import Config
 from switchyard.core.config.server import AuthConfig, ClientKey, ServerConfig
+from switchyard.core.config.storage import RedisConfig
 
 __all__ = [
     "AuthConfig",
@@ -13,6 +14,7 @@ __all__ = [
     "DeploymentConfig",
     "ModelConfig",
     "Price",
+    "RedisConfig",
     "ServerConfig",
     "Timeouts",
     "load_config",

@@ -7,6 +7,7 @@ from pydantic import Field
 from switchyard.core.config.base import Strict
 from switchyard.core.config.models import ModelConfig
 from switchyard.core.config.server import AuthConfig, ServerConfig
+from switchyard.core.config.storage import RedisConfig
 
 
 class Config(Strict):
@@ -15,3 +16,4 @@ class Config(Strict):
     server: ServerConfig = Field(default_factory=ServerConfig)
     auth: AuthConfig = Field(default_factory=AuthConfig)
     models: dict[str, ModelConfig] = Field(default_factory=dict)
+    redis: RedisConfig | None = None

@@ -1,0 +1,5 @@
+import sys
+
+from switchyard.cli.main import main
+
+sys.exit(main())
