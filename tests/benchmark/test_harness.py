@@ -1,0 +1,48 @@
+"""The benchmark's own pieces, run for a fraction of a second so they cannot rot."""
+
+import os
+
+import orjson
+
+from bench.harness import Figure, Row
+from bench.loadgen import Call, run_load
+from bench.processes import rss_mb
+from bench.run import format_table
+from switchyard.mock import MockUpstream
+
+BODY = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "twenty characters or more"}]}
+
+
+async def test_load_generator_is_bounded_by_count():
+    async with MockUpstream() as mock:
+        call = Call(mock.base_url + "/chat/completions", orjson.dumps(BODY))
+        result = await run_load(call, concurrency=4, duration=10.0, max_requests=25)
+    assert result.ok == 25 and result.errors == 0 and len(result.latencies) == 25
+    assert mock.count("/v1/chat/completions") == 25
+
+
+async def test_load_generator_is_bounded_by_time_and_measures_streams():
+    async with MockUpstream(stream_chunks=20) as mock:
+        call = Call(mock.base_url + "/chat/completions", orjson.dumps({**BODY, "stream": True}), stream=True)
+        result = await run_load(call, concurrency=2, duration=0.2, max_requests=10_000_000)
+    assert result.ok > 0 and result.errors == 0 and result.elapsed < 2.0
+    assert len(result.first_byte) == result.ok
+    assert result.percentile(50, first_byte=True) <= result.percentile(50)
+
+
+async def test_errors_are_counted_not_raised():
+    async with MockUpstream() as mock:
+        call = Call(mock.base_url + "/chat/completions", orjson.dumps({**BODY, "model": "mock-500"}))
+        result = await run_load(call, concurrency=1, duration=5.0, max_requests=3)
+    assert result.ok == 0 and result.errors == 3 and result.error_sample == "HTTP 500"
+
+
+def test_table_lists_rows_and_verdicts():
+    rows = [Row("throughput", "gateway", "plain", 64, 3100.0, 1.5, 4.0, ok=10)]
+    figures = [Figure("gateway RSS idle", 90.0, "MB", "<= 80 MB", False)]
+    table = format_table(rows, figures)
+    assert "3,100" in table and "MISSED" in table
+
+
+def test_rss_of_this_process_is_readable():
+    assert rss_mb(os.getpid()) > 1
