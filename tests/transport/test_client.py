@@ -168,18 +168,22 @@ async def test_connect_timeout_when_the_backlog_is_full():
 
 
 async def test_pool_limit_makes_requests_wait(serve):
-    release = asyncio.Event()
+    release, two_in = asyncio.Event(), asyncio.Event()
 
     async def handler(reader, writer, server):
         while await read_request(reader):
+            server.requests.append(b"")
+            if len(server.requests) == 2:
+                two_in.set()
             await release.wait()
             writer.write(ok())
 
     server = await serve(handler)
     async with HttpClient(max_connections_per_origin=2) as client:
         tasks = [asyncio.create_task(client.request("GET", server.url)) for _ in range(5)]
-        await asyncio.sleep(0.05)  # let every task reach the pool
+        await two_in.wait()
         assert client.pool_stats()[server.url]["open"] == 2
+        assert len(server.requests) == 2
         release.set()
         results = await asyncio.gather(*tasks)
     assert [r.status for r in results] == [200] * 5
@@ -187,14 +191,17 @@ async def test_pool_limit_makes_requests_wait(serve):
 
 
 async def test_waiting_for_a_connection_counts_against_the_timeout(serve):
+    got_first = asyncio.Event()
+
     async def handler(reader, writer, server):
         await read_request(reader)
+        got_first.set()
         await reader.read()
 
     server = await serve(handler)
     async with HttpClient(max_connections_per_origin=1) as client:
         blocker = asyncio.create_task(client.request("GET", server.url))
-        await asyncio.sleep(0.05)
+        await got_first.wait()
         with pytest.raises(UpstreamTimeout, match="free connection"):
             await client.request("GET", server.url, timeout=0.1)
         blocker.cancel()
