@@ -51,6 +51,7 @@ class FakeProvider(Provider):
     """In-process upstream for demos, tests and benchmarks."""
 
     name: ClassVar[str] = "fake"
+    known_models: ClassVar[tuple[str, ...]] = ("echo", "slow", "fail", "rate-limit", "timeout", "break")
 
     def __init__(self, deployment, http=None) -> None:  # type: ignore[no-untyped-def]
         super().__init__(deployment, http)

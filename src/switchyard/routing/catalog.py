@@ -121,8 +121,19 @@ class Catalog:
                        param="model", code="model_not_found")
 
     def aliases(self) -> list[str]:
-        """Every alias a client can name, wildcards as ``prefix/*``."""
-        return sorted(self.groups) + [prefix + "*" for prefix, _ in self._wildcards]
+        """Every alias a client can name; a wildcard as its provider's known models,
+        or as ``prefix/*`` when the provider lists none."""
+        listed = sorted(self.groups)
+        for prefix, model_config in self._wildcards:
+            known: tuple[str, ...] = ()
+            if len(model_config.deployments) == 1:
+                provider_cls = self._registry.get(model_config.deployments[0].provider)
+                known = getattr(provider_cls, "known_models", ())
+            if known:
+                listed.extend(prefix + name for name in known)
+            else:
+                listed.append(prefix + "*")
+        return listed
 
     async def aclose(self) -> None:
         for group in [*self.groups.values(), *self._wildcard_groups.values()]:
