@@ -222,12 +222,17 @@ class Chunk:
     """One ``chat.completion.chunk`` of a stream, as a dict, bytes, or both.
 
     A provider that passes bytes through sets ``raw`` and leaves ``data`` None
-    unless it had to parse; ``usage`` is set on the chunk that carries it.
+    unless it had to parse; ``usage`` is set on the chunk that carries it. A
+    chunk with neither ``data`` nor ``raw`` carries usage for accounting only
+    and is never sent.
     """
 
     data: dict[str, Any] | None = None
     raw: bytes | None = None
     usage: Usage | None = None
+    #: Set by a provider when the next chunk is already here (same network read):
+    #: the server may then write both to the client at once.
+    more: bool = False
 
     def to_bytes(self) -> bytes:
         return self.raw if self.raw is not None else orjson.dumps(self.data)

@@ -133,10 +133,11 @@ class OpenAICompatibleProvider(Provider):
         idle = self.deployment.timeouts.idle
         try:
             async for data in response.aiter_bytes(idle_timeout=idle):
-                for event in sse.feed(data):
-                    chunk = decoder.decode(event.data)
-                    if chunk is not None:
-                        yield chunk
+                ready = [chunk for event in sse.feed(data) if (chunk := decoder.decode(event.data)) is not None]
+                for chunk in ready[:-1]:
+                    chunk.more = True
+                for chunk in ready:
+                    yield chunk
                 if decoder.done:
                     break
             if not decoder.done:
