@@ -25,6 +25,7 @@ fallback deployment may take over::
     │   └── FallbackExhausted             every deployment failed; lists each attempt
     ├── StreamInterrupted                 a stream broke after bytes reached the client
     └── ServiceUnavailable                503 (not ready, shutting down, breaker open)
+        └── CircuitOpen                   503 code=circuit_open               fallback (never retried)
 
 ``to_openai_body`` and ``to_anthropic_body`` render any of them; nothing else
 decides an HTTP status for an error.
@@ -206,6 +207,14 @@ class ServiceUnavailable(SwitchyardError):
     type = "api_error"
     code = "service_unavailable"
     retryable = True
+    fallback = True
+
+
+class CircuitOpen(ServiceUnavailable):
+    """The deployment's circuit breaker is open (or its half-open probes are taken)."""
+
+    code = "circuit_open"
+    retryable = False
     fallback = True
 
 

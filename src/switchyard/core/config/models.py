@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import Field, SecretStr, field_validator
 
 from switchyard.core.config.base import Strict
+from switchyard.core.config.reliability import Fallbacks
 
 
 class Timeouts(Strict):
@@ -58,3 +59,5 @@ class ModelConfig(Strict):
 
     deployments: list[DeploymentConfig] = Field(min_length=1)
     description: str | None = None
+    fallbacks: Fallbacks = Field(default_factory=Fallbacks, description="Other aliases to try, by error class.")
+    region: str | None = Field(default=None, description="Preferred region for this alias.")
