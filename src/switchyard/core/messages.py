@@ -57,7 +57,8 @@ class _ChatSchema(msgspec.Struct):
 
 class _EmbeddingSchema(msgspec.Struct):
     model: Annotated[str, msgspec.Meta(min_length=1)]
-    input: str | list[str] | list[int] | list[list[int]]
+    # msgspec allows one array-like per union: a list of strings, token ids or token-id lists
+    input: str | list[str | int | list[int]]
     encoding_format: Literal["float", "base64"] | None = None
     dimensions: Annotated[int, msgspec.Meta(ge=1)] | None = None
     user: str | None = None
@@ -65,7 +66,7 @@ class _EmbeddingSchema(msgspec.Struct):
 
 class _CompletionSchema(msgspec.Struct):
     model: Annotated[str, msgspec.Meta(min_length=1)]
-    prompt: str | list[str] | list[int] | list[list[int]] | None = None
+    prompt: str | list[str | int | list[int]] | None = None
     stream: bool | None = None
     max_tokens: Annotated[int, msgspec.Meta(ge=0)] | None = None
 
@@ -87,9 +88,13 @@ def _check(body: dict[str, Any], schema: type) -> Any:
         return msgspec.convert(body, schema)
     except msgspec.ValidationError as exc:
         text = str(exc)
-        param = text.rsplit(" - at `$.", 1)[1].rstrip("`") if " - at `$." in text else None
-        if param is None and "missing required field" in text:
-            param = text.rsplit("`", 2)[-2]
+        head, found, where = text.rpartition(" - at `$")
+        if not found:
+            head, where = text, ""
+        parts = [where.rstrip("`").lstrip(".")]
+        if "missing required field `" in head:
+            parts.append(head.rsplit("`", 2)[-2])  # name the missing field itself, not its parent
+        param = ".".join(p for p in parts if p) or None
         raise InvalidRequest(f"Invalid request: {text}", param=param, code="invalid_value") from None
 
 
@@ -108,6 +113,11 @@ class ChatRequest:
     max_tokens: int | None = None
     user: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    #: ``(wire format, body)`` when the client spoke another format than OpenAI
+    #: (``("anthropic", {...})`` on ``/v1/messages``): an adapter of that same
+    #: format forwards this body instead of translating ``body`` back. ``with_body``
+    #: drops it, since a rewritten ``body`` is then the truth.
+    native: tuple[str, dict[str, Any]] | None = None
 
     @property
     def messages(self) -> list[dict[str, Any]]:
@@ -212,6 +222,9 @@ class ChatResponse:
     usage: Usage | None = None
     raw: bytes | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    #: The upstream answer in the client's wire format, when the request was
+    #: forwarded natively (see ``ChatRequest.native``); ``body`` stays OpenAI.
+    native: bytes | None = None
 
     def to_bytes(self) -> bytes:
         return self.raw if self.raw is not None else orjson.dumps(self.body)
@@ -233,6 +246,9 @@ class Chunk:
     #: Set by a provider when the next chunk is already here (same network read):
     #: the server may then write both to the client at once.
     more: bool = False
+    #: The upstream event as a complete SSE frame in the client's wire format,
+    #: when the request was forwarded natively (see ``ChatRequest.native``).
+    native: bytes | None = None
 
     def to_bytes(self) -> bytes:
         return self.raw if self.raw is not None else orjson.dumps(self.data)

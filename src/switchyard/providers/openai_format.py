@@ -54,7 +54,8 @@ def parse_chat(raw: bytes) -> ChatResponse:
         raise UpstreamProtocolError("Upstream returned a body that is not JSON") from None
     if not isinstance(body, dict) or "choices" not in body:
         if isinstance(body, dict) and "error" in body:
-            raise error_from_body(200, body, lambda _: None)
+            # an error delivered with 200 is still an upstream failure, never a 200 to the client
+            raise error_from_body(500, body, lambda _: None)
         raise UpstreamProtocolError("Upstream returned JSON that is not a chat completion")
     return ChatResponse(body=body, usage=Usage.from_openai(body.get("usage")), raw=raw)
 
@@ -143,7 +144,8 @@ class StreamDecoder:
                 payload["usage"] = None
                 return Chunk(data=payload, usage=usage)
             return Chunk(data=payload, raw=text.encode(), usage=usage)
-        if text[:1] != "{":
+        # O(1) guard so garbage never reaches the client as a chunk (trailing blanks are tolerated)
+        if text[:1] != "{" or (text[-1:] != "}" and text.rstrip()[-1:] != "}"):
             raise UpstreamProtocolError("Upstream sent a stream event that is not JSON")
         return Chunk(raw=text.encode())
 

@@ -1,0 +1,111 @@
+"""Request validation names the offending field; bodies pass through untouched."""
+
+from __future__ import annotations
+
+import pytest
+
+from switchyard.core.errors import InvalidRequest
+from switchyard.core.messages import (
+    Chunk,
+    Usage,
+    parse_json_body,
+    validate_chat,
+    validate_completion,
+    validate_embedding,
+)
+
+USER = [{"role": "user", "content": "hi"}]
+
+
+def _invalid(fn, body) -> InvalidRequest:
+    with pytest.raises(InvalidRequest) as info:
+        fn(body)
+    err = info.value
+    assert err.status == 400 and err.type == "invalid_request_error"
+    return err
+
+
+def test_valid_chat_keeps_body_and_reads_fields():
+    body = {"model": "m", "messages": USER, "stream": True, "stream_options": {"include_usage": True},
+            "max_completion_tokens": 5, "user": "u", "metadata": {"k": "v"}, "unknown_vendor_field": [1]}
+    chat = validate_chat(body)
+    assert chat.body is body
+    assert (chat.model, chat.stream, chat.include_usage, chat.max_tokens, chat.user) == ("m", True, True, 5, "u")
+    assert chat.metadata == {"k": "v"}
+    assert chat.messages == USER
+
+
+@pytest.mark.parametrize(
+    "body, param",
+    [
+        ({"messages": USER}, "model"),
+        ({"model": "m"}, "messages"),
+        ({"model": "", "messages": USER}, "model"),
+        ({"model": 3, "messages": USER}, "model"),
+        ({"model": "m", "messages": []}, "messages"),
+        ({"model": "m", "messages": "hi"}, "messages"),
+        ({"model": "m", "messages": [{"content": "hi"}]}, "messages[0].role"),
+        ({"model": "m", "messages": [{"role": "robot", "content": "hi"}]}, "messages[0].role"),
+        ({"model": "m", "messages": [{"role": "user", "content": 5}]}, "messages[0].content"),
+        ({"model": "m", "messages": USER + ["x"]}, "messages[1]"),
+        ({"model": "m", "messages": USER, "temperature": 3}, "temperature"),
+        ({"model": "m", "messages": USER, "temperature": "hot"}, "temperature"),
+        ({"model": "m", "messages": USER, "top_p": 1.5}, "top_p"),
+        ({"model": "m", "messages": USER, "n": 0}, "n"),
+        ({"model": "m", "messages": USER, "max_tokens": 0}, "max_tokens"),
+        ({"model": "m", "messages": USER, "stream": "yes"}, "stream"),
+        ({"model": "m", "messages": USER, "stream_options": {"include_usage": "y"}}, "stream_options.include_usage"),
+        ({"model": "m", "messages": USER, "stop": 5}, "stop"),
+        ({"model": "m", "messages": USER, "tools": {"a": 1}}, "tools"),
+        ({"model": "m", "messages": USER, "tool_choice": 1}, "tool_choice"),
+        ({"model": "m", "messages": USER, "response_format": "json"}, "response_format"),
+        ({"model": "m", "messages": USER, "seed": 1.5}, "seed"),
+        ({"model": "m", "messages": USER, "user": 1}, "user"),
+    ],
+)
+def test_chat_errors_name_their_param(body, param):
+    err = _invalid(validate_chat, body)
+    assert err.param == param
+    assert param.split("[")[0].split(".")[0] in err.message
+
+
+def test_embedding_validation():
+    assert validate_embedding({"model": "e", "input": "x"}).inputs == ["x"]
+    assert validate_embedding({"model": "e", "input": ["a", "b"]}).inputs == ["a", "b"]
+    assert validate_embedding({"model": "e", "input": [1, 2]}).inputs == [[1, 2]]
+    assert _invalid(validate_embedding, {"model": "e", "input": []}).param == "input"
+    assert _invalid(validate_embedding, {"model": "e"}).param == "input"
+    assert _invalid(validate_embedding, {"model": "e", "input": "x", "encoding_format": "hex"}).param == "encoding_format"
+    assert _invalid(validate_embedding, {"input": "x"}).param == "model"
+
+
+def test_completion_validation():
+    legacy = validate_completion({"model": "c", "prompt": "say", "stream": True, "echo": True})
+    assert legacy.stream and legacy.body["echo"] is True
+    assert _invalid(validate_completion, {"model": "c", "prompt": 5}).param == "prompt"
+    assert _invalid(validate_completion, {"prompt": "x"}).param == "model"
+
+
+@pytest.mark.parametrize("raw", [b"{not json", b"", b'{"a": 1', b"\xff\xfe{}", b'{"model": "\xc3\x28"}'])
+def test_parse_json_body_rejects_malformed(raw):
+    err = _invalid(parse_json_body, raw)
+    assert err.code == "invalid_json"
+
+
+def test_parse_json_body_names_invalid_utf8():
+    err = _invalid(parse_json_body, b'{"model": "\xc3\x28"}')
+    assert "UTF-8" in err.message
+
+
+@pytest.mark.parametrize("raw", [b"[]", b"1", b'"text"', b"null"])
+def test_parse_json_body_requires_an_object(raw):
+    assert "JSON object" in _invalid(parse_json_body, raw).message
+
+
+def test_usage_round_trip_and_chunk_bytes():
+    usage = Usage.from_openai({"prompt_tokens": 2, "completion_tokens": 3,
+                               "prompt_tokens_details": {"cached_tokens": 1}})
+    assert usage.total_tokens == 5 and usage.to_openai()["prompt_tokens_details"] == {"cached_tokens": 1}
+    assert Usage.from_openai(None) is None
+    assert Chunk(raw=b'{"a":1}').json() == {"a": 1}
+    assert Chunk(data={"a": 1}).to_bytes() == b'{"a":1}'
