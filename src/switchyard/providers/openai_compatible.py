@@ -165,9 +165,8 @@ class OpenAICompatibleProvider(Provider):
 
 
 def _kept(headers: Any) -> dict[str, str]:
-    out = {}
-    for name in KEPT_HEADERS:
-        value = headers.get(name)
-        if value is not None:
-            out[name] = value
-    return out
+    """The ``KEPT_HEADERS`` of a response, in one pass over its items."""
+    return {name: value for name, value in headers.items() if name in _KEPT}
+
+
+_KEPT = frozenset(KEPT_HEADERS)

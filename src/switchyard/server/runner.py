@@ -45,6 +45,7 @@ def _server(app: Any, log_level: str) -> uvicorn.Server:
         log_level=log_level,
         server_header=False,
         date_header=False,
+        proxy_headers=False,
         timeout_graceful_shutdown=5,
     )
     return uvicorn.Server(config)
