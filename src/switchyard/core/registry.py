@@ -28,6 +28,7 @@ BUILTIN_PROVIDERS: dict[str, str] = {
     "fireworks": "switchyard.providers.vendors:Fireworks",
     "openrouter": "switchyard.providers.vendors:OpenRouter",
     "openai_compatible": "switchyard.providers.vendors:OpenAICompatible",
+    "anthropic": "switchyard.providers.anthropic:AnthropicProvider",
 }
 
 

@@ -68,10 +68,12 @@ class RouteTable:
     @classmethod
     def default(cls, app: Any) -> RouteTable:
         """Every built-in route, for ``app``."""
+        from switchyard.server.anthropic_routes import add_anthropic_routes
         from switchyard.server.health_routes import add_health_routes
         from switchyard.server.openai_routes import add_openai_routes
 
         table = cls()
         add_openai_routes(table, app)
         add_health_routes(table, app)
+        add_anthropic_routes(table, app)
         return table

@@ -1,0 +1,197 @@
+"""The Anthropic Messages wire format for the mock upstream.
+
+``POST /v1/messages`` answers like ``mock.openai`` does (echo of the last user
+message or the configured ``text``, about four characters a token), in
+Anthropic's shapes: a ``message`` object, or the SSE event sequence
+``message_start``, ``ping``, ``content_block_start`` / ``content_block_delta``
+... / ``content_block_stop`` per block, ``message_delta`` (stop reason and
+usage), ``message_stop``, each with its ``event:`` line. With ``tools``, a last
+user message saying ``call X`` (or a ``tool_choice`` naming ``X``, or ``any``)
+answers with a ``tool_use`` block whose input gives each declared property a
+placeholder of its JSON type, streamed as ``input_json_delta`` pieces.
+``POST /v1/messages/count_tokens`` counts the same way.
+
+Requests must carry ``anthropic-version`` (400 otherwise, as the real API) and,
+when the mock has an api key, ``x-api-key``. Errors are
+``{"type": "error", "error": {"type", "message"}}``; status 529 is
+``overloaded_error``. Every answer carries ``anthropic-ratelimit-*`` headers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from switchyard.mock.wire import MockRequest, MockSettings, Reply, Route, StreamReply, count_tokens, split_text
+
+RATE_LIMIT_HEADERS = (
+    ("anthropic-ratelimit-requests-limit", "4000"),
+    ("anthropic-ratelimit-requests-remaining", "3999"),
+    ("anthropic-ratelimit-requests-reset", "2030-01-01T00:00:00Z"),
+    ("anthropic-ratelimit-tokens-limit", "400000"),
+    ("anthropic-ratelimit-tokens-remaining", "399000"),
+    ("anthropic-ratelimit-tokens-reset", "2030-01-01T00:00:00Z"),
+)
+ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    402: "billing_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    500: "api_error",
+    504: "timeout_error",
+    529: "overloaded_error",
+}
+
+
+class AnthropicWire:
+    """Anthropic: ``x-api-key`` header, model in the JSON body."""
+
+    name = "anthropic"
+
+    def authorized(self, request: MockRequest, api_key: str) -> bool:
+        return request.headers.get("x-api-key") == api_key
+
+    def model_of(self, request: MockRequest) -> str | None:
+        model = request.json().get("model") if request.body else None
+        return model if isinstance(model, str) else None
+
+    def error(self, status: int, message: str, *, code: str | None = None) -> Reply:
+        kind = ERROR_TYPES.get(status, "invalid_request_error" if status < 500 else "api_error")
+        body = {"type": "error", "error": {"type": kind, "message": message}}
+        return Reply(status, orjson.dumps(body), (*RATE_LIMIT_HEADERS, ("request-id", "req_mock_error")))
+
+
+ANTHROPIC = AnthropicWire()
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(b.get("text", "") for b in content if isinstance(b, dict) and b.get("type") == "text")
+    return ""
+
+
+def _placeholder_input(tool: dict[str, Any]) -> dict[str, Any]:
+    defaults = {"string": "mock", "integer": 1, "number": 1.0, "boolean": True, "array": [], "object": {}}
+    props = (tool.get("input_schema") or {}).get("properties") or {}
+    return {k: defaults.get((v or {}).get("type")) for k, v in props.items()}
+
+
+def _tool_use(body: dict[str, Any], last_user: str) -> tuple[str, dict[str, Any]] | None:
+    by_name = {t["name"]: t for t in body.get("tools") or () if isinstance(t, dict) and t.get("name")}
+    if not by_name:
+        return None
+    choice = body.get("tool_choice") or {}
+    if choice.get("type") == "tool" and choice.get("name") in by_name:
+        return choice["name"], _placeholder_input(by_name[choice["name"]])
+    if choice.get("type") == "none":
+        return None
+    lowered = last_user.lower()
+    for name, tool in by_name.items():
+        if f"call {name.lower()}" in lowered:
+            return name, _placeholder_input(tool)
+    if choice.get("type") == "any":
+        name = next(iter(by_name))
+        return name, _placeholder_input(by_name[name])
+    return None
+
+
+def _check(req: MockRequest, *, needs_max_tokens: bool) -> tuple[dict[str, Any] | None, Reply | None]:
+    if not req.headers.get("anthropic-version"):
+        return None, ANTHROPIC.error(400, "anthropic-version: header is required")
+    body = req.json()
+    if not isinstance(body.get("model"), str) or not body["model"]:
+        return None, ANTHROPIC.error(400, "model: Field required")
+    if needs_max_tokens and not isinstance(body.get("max_tokens"), int):
+        return None, ANTHROPIC.error(400, "max_tokens: Field required")
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        return None, ANTHROPIC.error(400, "messages: at least one message is required")
+    for i, message in enumerate(messages):
+        if message.get("role") not in ("user", "assistant"):
+            return None, ANTHROPIC.error(400, f"messages.{i}.role: Input should be 'user' or 'assistant'")
+    return body, None
+
+
+def _prompt_tokens(body: dict[str, Any]) -> int:
+    system = body.get("system")
+    total = count_tokens(_text_of(system)) if system else 0
+    return total + sum(3 + count_tokens(_text_of(m.get("content"))) for m in body["messages"])
+
+
+def messages(req: MockRequest, settings: MockSettings) -> Reply | StreamReply:
+    body, error = _check(req, needs_max_tokens=True)
+    if error is not None:
+        return error
+    assert body is not None
+    last_user = next((_text_of(m.get("content")) for m in reversed(body["messages"]) if m.get("role") == "user"), "")
+    call = _tool_use(body, last_user)
+    text = settings.text if settings.text is not None else (last_user or "Hello from the mock upstream.")
+    stop = "end_turn"
+    if call is None and count_tokens(text) > body["max_tokens"]:
+        text, stop = text[: body["max_tokens"] * 4], "max_tokens"
+    for sequence in body.get("stop_sequences") or ():
+        if call is None and sequence and sequence in text:
+            text, stop = text[: text.index(sequence)], "stop_sequence"
+            break
+    ident = f"msg_mock{req.seq:016d}"
+    usage = {"input_tokens": _prompt_tokens(body), "output_tokens": count_tokens(orjson.dumps(call[1]).decode() if call else text),
+             "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}
+    content: list[dict[str, Any]] = []
+    if call is not None:
+        content.append({"type": "tool_use", "id": f"toolu_mock{req.seq:016d}", "name": call[0], "input": call[1]})
+        stop = "tool_use"
+    else:
+        content.append({"type": "text", "text": text})
+    message = {"id": ident, "type": "message", "role": "assistant", "model": body["model"], "content": content,
+               "stop_reason": stop, "stop_sequence": None, "usage": usage}
+    if body.get("stream"):
+        return _stream(message, settings.stream_chunks)
+    return Reply(200, orjson.dumps(message), RATE_LIMIT_HEADERS)
+
+
+def _event(name: str, data: dict[str, Any]) -> bytes:
+    return b"event: " + name.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
+
+
+def _stream(message: dict[str, Any], pieces: int) -> StreamReply:
+    usage = message["usage"]
+    start = {**message, "content": [], "stop_reason": None, "usage": {**usage, "output_tokens": 1}}
+    chunks = [_event("message_start", {"type": "message_start", "message": start}), _event("ping", {"type": "ping"})]
+    for index, block in enumerate(message["content"]):
+        if block["type"] == "text":
+            chunks.append(_event("content_block_start", {"type": "content_block_start", "index": index,
+                                                         "content_block": {"type": "text", "text": ""}}))
+            deltas = [{"type": "text_delta", "text": part} for part in split_text(block["text"], pieces)]
+        else:
+            chunks.append(_event("content_block_start", {"type": "content_block_start", "index": index,
+                                                         "content_block": {**block, "input": {}}}))
+            arguments = orjson.dumps(block["input"]).decode()
+            deltas = [{"type": "input_json_delta", "partial_json": part} for part in split_text(arguments, pieces)]
+        chunks += [_event("content_block_delta", {"type": "content_block_delta", "index": index, "delta": d}) for d in deltas]
+        chunks.append(_event("content_block_stop", {"type": "content_block_stop", "index": index}))
+    chunks.append(_event("message_delta", {"type": "message_delta",
+                                           "delta": {"stop_reason": message["stop_reason"], "stop_sequence": None},
+                                           "usage": {"output_tokens": usage["output_tokens"]}}))
+    chunks.append(_event("message_stop", {"type": "message_stop"}))
+    return StreamReply(chunks, headers=RATE_LIMIT_HEADERS,
+                       garbage_chunk=b"event: message_start\ndata: {not json\n\n")
+
+
+def count_tokens_route(req: MockRequest, settings: MockSettings) -> Reply:
+    body, error = _check(req, needs_max_tokens=False)
+    if error is not None:
+        return error
+    assert body is not None
+    return Reply(200, orjson.dumps({"input_tokens": _prompt_tokens(body)}), RATE_LIMIT_HEADERS)
+
+
+ROUTES = (
+    Route("POST", "/v1/messages", messages, ANTHROPIC),
+    Route("POST", "/v1/messages/count_tokens", count_tokens_route, ANTHROPIC),
+)

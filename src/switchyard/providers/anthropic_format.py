@@ -1,0 +1,422 @@
+"""The Anthropic Messages wire format, outbound: pure transforms, no network.
+
+OpenAI chat request -> Anthropic Messages request (``build_request``);
+Anthropic message -> OpenAI ``chat.completion`` (``message_to_openai``,
+``parse_message``); Anthropic SSE events -> OpenAI chunks (``StreamDecoder``);
+Anthropic error bodies -> core errors (``parse_error``, ``error_from_body``).
+
+Choices worth knowing:
+
+- system and developer messages, wherever they stand, become the top-level
+  ``system`` (Anthropic has no system turn); consecutive turns of one role are
+  merged into one turn, so consecutive ``tool`` results become one user turn of
+  ``tool_result`` blocks.
+- ``temperature`` is clamped to Anthropic's 0..1; ``n`` > 1 is refused; fields
+  Anthropic has no use for (``seed``, ``logprobs``, penalties, ``stream_options``
+  ...) are never sent: the body is built from the fields we know, not copied.
+- ``response_format`` with a JSON schema uses Anthropic's structured output,
+  ``output_config.format`` (``structured="native"``, the default). With
+  ``structured="tool"`` (deployment option ``structured_output: tool``, for
+  models without structured output) and for ``json_object`` we use the
+  documented tool-forcing technique: one tool named ``json_output`` whose
+  input schema is the wanted schema, forced by ``tool_choice``; its input comes
+  back as the message text.
+- usage: OpenAI counts cached tokens inside ``prompt_tokens``; Anthropic's
+  ``input_tokens`` excludes cache reads and writes. So ``prompt_tokens`` =
+  input + cache_read + cache_creation and ``cached_tokens`` = cache_read.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+from switchyard.core.errors import (
+    InvalidRequest,
+    SwitchyardError,
+    UpstreamProtocolError,
+    from_upstream_status,
+)
+from switchyard.core.messages import ChatResponse, Chunk, Usage
+from switchyard.providers.retry_after import parse_retry_after
+
+API_VERSION = "2023-06-01"
+DEFAULT_MAX_TOKENS = 4096
+JSON_TOOL = "json_output"
+
+FINISH_REASONS = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "pause_turn": "stop",
+    "max_tokens": "length",
+    "model_context_window_exceeded": "length",
+    "tool_use": "tool_calls",
+    "refusal": "content_filter",
+}
+
+# Anthropic error types, for errors that arrive without an HTTP status (stream events).
+STATUS_BY_ERROR_TYPE = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "billing_error": 402,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "api_error": 500,
+    "timeout_error": 504,
+    "overloaded_error": 529,
+}
+
+
+def _bad(message: str, param: str) -> InvalidRequest:
+    return InvalidRequest(message, param=param, code="invalid_value")
+
+
+def _image_source(url: str, param: str) -> dict[str, Any]:
+    if url.startswith("data:"):
+        header, comma, data = url.partition(",")
+        if not comma or ";base64" not in header:
+            raise _bad("Image data URLs must be base64: data:<media type>;base64,<data>", param)
+        return {"type": "base64", "media_type": header[5:].split(";", 1)[0], "data": data}
+    return {"type": "url", "url": url}
+
+
+def _blocks(content: Any, param: str) -> list[dict[str, Any]]:
+    """OpenAI message content -> Anthropic content blocks."""
+    if content is None:
+        return []
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}] if content else []
+    out = []
+    for i, part in enumerate(content):
+        kind = part.get("type")
+        where = f"{param}[{i}]"
+        if kind == "text":
+            if part.get("text"):
+                out.append({"type": "text", "text": part["text"]})
+        elif kind == "image_url":
+            image = part.get("image_url")
+            url = image.get("url") if isinstance(image, dict) else image
+            if not isinstance(url, str):
+                raise _bad("image_url needs a url", f"{where}.image_url.url")
+            out.append({"type": "image", "source": _image_source(url, f"{where}.image_url.url")})
+        elif kind == "file" and str((part.get("file") or {}).get("file_data", "")).startswith("data:"):
+            out.append({"type": "document", "source": _image_source(part["file"]["file_data"], f"{where}.file")})
+        else:
+            raise _bad(f"Content part type {kind!r} is not supported by Anthropic models", f"{where}.type")
+    return out
+
+
+def _system_text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    return "\n".join(p.get("text", "") for p in content or () if isinstance(p, dict) and p.get("type") == "text")
+
+
+def _arguments(raw: Any, param: str) -> Any:
+    if isinstance(raw, dict):
+        return raw
+    if not raw:
+        return {}
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise _bad("Tool call arguments must be a JSON object", param) from None
+
+
+def _turns(messages: list[dict[str, Any]]) -> tuple[list[str], list[dict[str, Any]]]:
+    system: list[str] = []
+    turns: list[dict[str, Any]] = []
+    for i, message in enumerate(messages):
+        role = message.get("role")
+        param = f"messages[{i}]"
+        if role in ("system", "developer"):
+            system.append(_system_text(message.get("content")))
+            continue
+        if role == "tool":
+            blocks = [{"type": "tool_result", "tool_use_id": message.get("tool_call_id") or "",
+                       "content": _blocks(message.get("content"), f"{param}.content")}]
+            role = "user"
+        elif role == "assistant":
+            blocks = _blocks(message.get("content"), f"{param}.content")
+            for j, call in enumerate(message.get("tool_calls") or ()):
+                function = call.get("function") or {}
+                blocks.append({"type": "tool_use", "id": call.get("id") or f"toolu_{i}_{j}",
+                               "name": function.get("name", ""),
+                               "input": _arguments(function.get("arguments"), f"{param}.tool_calls[{j}].function.arguments")})
+        elif role == "user":
+            blocks = _blocks(message.get("content"), f"{param}.content")
+        else:
+            raise _bad(f"Role {role!r} is not supported by Anthropic models", f"{param}.role")
+        if turns and turns[-1]["role"] == role:
+            turns[-1]["content"].extend(blocks)
+        else:
+            turns.append({"role": role, "content": blocks})
+    return system, turns
+
+
+def _tool_choice(choice: Any) -> dict[str, Any] | None:
+    if choice is None:
+        return None
+    if choice == "auto":
+        return {"type": "auto"}
+    if choice == "none":
+        return {"type": "none"}
+    if choice == "required":
+        return {"type": "any"}
+    if isinstance(choice, dict) and (choice.get("function") or {}).get("name"):
+        return {"type": "tool", "name": choice["function"]["name"]}
+    raise _bad("tool_choice must be auto, none, required or a named function", "tool_choice")
+
+
+def build_request(
+    body: dict[str, Any],
+    upstream_model: str,
+    *,
+    default_max_tokens: int = DEFAULT_MAX_TOKENS,
+    structured: str = "native",
+) -> dict[str, Any]:
+    """The Anthropic Messages body for an OpenAI chat body."""
+    if (body.get("n") or 1) > 1:
+        raise _bad("Anthropic models return one choice: `n` must be 1", "n")
+    system, turns = _turns(body["messages"])
+    out: dict[str, Any] = {
+        "model": upstream_model,
+        "max_tokens": body.get("max_completion_tokens") or body.get("max_tokens") or default_max_tokens,
+        "messages": turns,
+    }
+    if system:
+        out["system"] = "\n\n".join(system)
+    if body.get("temperature") is not None:
+        out["temperature"] = min(1.0, float(body["temperature"]))
+    if body.get("top_p") is not None:
+        out["top_p"] = body["top_p"]
+    stop = body.get("stop")
+    if stop:
+        out["stop_sequences"] = [stop] if isinstance(stop, str) else list(stop)
+    if body.get("stream"):
+        out["stream"] = True
+    if body.get("user"):
+        out["metadata"] = {"user_id": body["user"]}
+    tools = [t for t in body.get("tools") or () if t.get("type", "function") == "function"]
+    if tools:
+        out["tools"] = [
+            {"name": f["name"], **({"description": f["description"]} if f.get("description") else {}),
+             "input_schema": f.get("parameters") or {"type": "object", "properties": {}}}
+            for t in tools for f in (t.get("function") or {},)
+        ]
+    choice = _tool_choice(body.get("tool_choice")) if tools or body.get("tool_choice") == "none" else None
+    if body.get("parallel_tool_calls") is False and tools:
+        choice = {**(choice or {"type": "auto"}), "disable_parallel_tool_use": True}
+    if choice is not None:
+        out["tool_choice"] = choice
+    _structured(body.get("response_format"), out, structured)
+    return out
+
+
+def _structured(fmt: Any, out: dict[str, Any], structured: str) -> None:
+    if not isinstance(fmt, dict) or fmt.get("type") in (None, "text"):
+        return
+    if fmt["type"] == "json_schema":
+        schema = (fmt.get("json_schema") or {}).get("schema")
+        if not isinstance(schema, dict):
+            raise _bad("response_format.json_schema.schema must be a JSON schema object", "response_format.json_schema.schema")
+        if structured == "native":
+            out["output_config"] = {"format": {"type": "json_schema", "schema": schema}}
+            return
+    elif fmt["type"] == "json_object":
+        schema = {"type": "object"}
+    else:
+        raise _bad(f"response_format type {fmt['type']!r} is not supported", "response_format.type")
+    tool = {"name": JSON_TOOL, "description": "Answer with the requested JSON object.", "input_schema": schema}
+    out["tools"] = [*out.get("tools", ()), tool]
+    out["tool_choice"] = {"type": "tool", "name": JSON_TOOL}
+
+
+def json_tool_forced(anthropic_body: dict[str, Any]) -> bool:
+    """Whether ``build_request`` used the tool-forcing technique for JSON output."""
+    return (anthropic_body.get("tool_choice") or {}).get("name") == JSON_TOOL
+
+
+def usage_to_openai(data: dict[str, Any] | None) -> Usage | None:
+    """Anthropic usage (message or ``message_delta``) -> core Usage."""
+    if not data:
+        return None
+    cache_read = int(data.get("cache_read_input_tokens") or 0)
+    cache_write = int(data.get("cache_creation_input_tokens") or 0)
+    return Usage(
+        prompt_tokens=int(data.get("input_tokens") or 0) + cache_read + cache_write,
+        completion_tokens=int(data.get("output_tokens") or 0),
+        cached_tokens=cache_read,
+    )
+
+
+def _tool_call(block: dict[str, Any]) -> dict[str, Any]:
+    return {"id": block.get("id", ""), "type": "function",
+            "function": {"name": block.get("name", ""), "arguments": orjson.dumps(block.get("input") or {}).decode()}}
+
+
+def message_to_openai(message: dict[str, Any], *, json_tool: bool = False) -> tuple[dict[str, Any], Usage | None]:
+    """An Anthropic message -> ``(chat.completion body, usage)``."""
+    texts: list[str] = []
+    reasoning: list[str] = []
+    calls: list[dict[str, Any]] = []
+    for block in message.get("content") or ():
+        kind = block.get("type")
+        if kind == "text":
+            texts.append(block.get("text", ""))
+        elif kind == "thinking":
+            reasoning.append(block.get("thinking", ""))
+        elif kind == "tool_use":
+            if json_tool and block.get("name") == JSON_TOOL:
+                texts.append(orjson.dumps(block.get("input") or {}).decode())
+            else:
+                calls.append(_tool_call(block))
+    finish = FINISH_REASONS.get(message.get("stop_reason") or "end_turn", "stop")
+    if json_tool and finish == "tool_calls" and not calls:
+        finish = "stop"
+    reply: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts or not calls else None}
+    if reasoning:
+        reply["reasoning_content"] = "".join(reasoning)
+    if calls:
+        reply["tool_calls"] = calls
+    usage = usage_to_openai(message.get("usage"))
+    body = {
+        "id": message.get("id", ""),
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": message.get("model", ""),
+        "choices": [{"index": 0, "message": reply, "logprobs": None, "finish_reason": finish}],
+    }
+    if usage is not None:
+        body["usage"] = usage.to_openai()
+    return body, usage
+
+
+def parse_message(raw: bytes, *, json_tool: bool = False) -> ChatResponse:
+    """An Anthropic message body -> ChatResponse in OpenAI format."""
+    try:
+        message = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise UpstreamProtocolError("Upstream returned a body that is not JSON") from None
+    if not isinstance(message, dict) or message.get("type") != "message":
+        if isinstance(message, dict) and message.get("type") == "error":
+            raise error_from_body(None, message, lambda _: None)
+        raise UpstreamProtocolError("Upstream returned JSON that is not an Anthropic message")
+    body, usage = message_to_openai(message, json_tool=json_tool)
+    return ChatResponse(body=body, usage=usage)
+
+
+def error_from_body(status: int | None, body: Any, get_header: Callable[[str], str | None]) -> SwitchyardError:
+    """An Anthropic error ``{"type": "error", "error": {"type", "message"}}`` -> core error.
+
+    ``status`` None means the error came without one (a stream event): it is
+    inferred from the error type."""
+    message, kind = f"Upstream returned HTTP {status}", None
+    if isinstance(body, dict):
+        error = body.get("error")
+        if isinstance(error, dict):
+            kind = error.get("type")
+            message = str(error.get("message") or message)
+    if status is None:
+        status = STATUS_BY_ERROR_TYPE.get(str(kind), 500)
+        if message.startswith("Upstream returned HTTP"):
+            message = f"Upstream stream error: {kind}"
+    return from_upstream_status(status, message, code=kind, retry_after=parse_retry_after(get_header))
+
+
+def parse_error(status: int, raw: bytes, get_header: Callable[[str], str | None]) -> SwitchyardError:
+    """The error for a non-2xx Anthropic answer (529 overloaded is retryable)."""
+    try:
+        body: Any = orjson.loads(raw) if raw else None
+    except orjson.JSONDecodeError:
+        body = None
+    return error_from_body(status, body, get_header)
+
+
+class StreamDecoder:
+    """Anthropic SSE events -> OpenAI ``chat.completion.chunk`` objects, one event at a time.
+
+    Tool-use blocks become ``tool_calls`` deltas (index counted over tool
+    blocks, id and name on the first, ``input_json_delta`` as arguments).
+    ``include_usage`` decides whether the final usage chunk is sent to the
+    client or only carried for accounting. An ``error`` event raises.
+    """
+
+    __slots__ = ("include_usage", "json_tool", "done", "usage", "_base", "_tools", "_json_blocks", "_finish")
+
+    def __init__(self, *, include_usage: bool = False, json_tool: bool = False) -> None:
+        self.include_usage = include_usage
+        self.json_tool = json_tool
+        self.done = False
+        self.usage: dict[str, Any] = {}
+        self._base: dict[str, Any] = {"id": "", "object": "chat.completion.chunk", "created": 0, "model": ""}
+        self._tools: dict[int, int] = {}  # content block index -> tool call index
+        self._json_blocks: set[int] = set()
+        self._finish: str | None = None
+
+    def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> Chunk:
+        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+        return Chunk(data={**self._base, "choices": [choice]})
+
+    def decode(self, event: str, text: str) -> Chunk | None:
+        """One SSE event (its name and data) -> a chunk, or None when it makes none."""
+        if event == "ping":
+            return None
+        try:
+            payload = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            raise UpstreamProtocolError("Upstream sent a stream event that is not JSON") from None
+        kind = payload.get("type", event) if isinstance(payload, dict) else None
+        if kind == "error" or event == "error":
+            raise error_from_body(None, payload, lambda _: None)
+        if kind == "message_start":
+            message = payload.get("message") or {}
+            self._base.update(id=message.get("id", ""), model=message.get("model", ""), created=int(time.time()))
+            self.usage.update(message.get("usage") or {})
+            return self._chunk({"role": "assistant", "content": ""})
+        if kind == "content_block_start":
+            block, index = payload.get("content_block") or {}, payload.get("index", 0)
+            if block.get("type") == "tool_use":
+                if self.json_tool and block.get("name") == JSON_TOOL:
+                    self._json_blocks.add(index)
+                    return None
+                tool_index = self._tools[index] = len(self._tools)
+                return self._chunk({"tool_calls": [{"index": tool_index, "id": block.get("id", ""), "type": "function",
+                                                    "function": {"name": block.get("name", ""), "arguments": ""}}]})
+            if block.get("type") == "text" and block.get("text"):
+                return self._chunk({"content": block["text"]})
+            return None
+        if kind == "content_block_delta":
+            delta, index = payload.get("delta") or {}, payload.get("index", 0)
+            dtype = delta.get("type")
+            if dtype == "text_delta":
+                return self._chunk({"content": delta.get("text", "")})
+            if dtype == "input_json_delta":
+                if index in self._json_blocks:
+                    return self._chunk({"content": delta.get("partial_json", "")})
+                tool_index = self._tools.get(index)
+                if tool_index is None:
+                    return None
+                return self._chunk({"tool_calls": [{"index": tool_index, "function": {"arguments": delta.get("partial_json", "")}}]})
+            if dtype == "thinking_delta":
+                return self._chunk({"reasoning_content": delta.get("thinking", "")})
+            return None
+        if kind == "message_delta":
+            self.usage.update({k: v for k, v in (payload.get("usage") or {}).items() if v is not None})
+            reason = (payload.get("delta") or {}).get("stop_reason")
+            finish = FINISH_REASONS.get(reason or "end_turn", "stop")
+            if self._json_blocks and finish == "tool_calls" and not self._tools:
+                finish = "stop"
+            return self._chunk({}, finish)
+        if kind == "message_stop":
+            self.done = True
+            usage = usage_to_openai(self.usage) or Usage()
+            if self.include_usage:
+                return Chunk(data={**self._base, "choices": [], "usage": usage.to_openai()}, usage=usage)
+            return Chunk(usage=usage)
+        return None

@@ -1,0 +1,290 @@
+"""The Anthropic Messages API as a client speaks it, to and from the gateway's OpenAI format.
+
+Pure functions and one stream state machine, no I/O:
+
+- ``to_chat_body``: an Anthropic ``/v1/messages`` request -> an OpenAI chat body
+  (``system`` -> a system message; ``tool_result`` blocks -> ``tool`` messages
+  placed before the rest of their user turn; ``tool_use`` -> ``tool_calls``;
+  images and base64 PDFs -> ``image_url`` / ``file`` parts; ``tool_choice``
+  any/tool/none/auto; ``output_config.format`` -> ``response_format``). Thinking
+  blocks are dropped (other models cannot read them); anything else OpenAI
+  cannot express is a 400 naming the field.
+- ``to_message``: an OpenAI ``chat.completion`` -> an Anthropic ``message``.
+- ``MessageStream``: OpenAI chunks -> the Anthropic SSE event sequence
+  (``message_start``, ``ping``, ``content_block_*`` per text or tool block,
+  ``message_delta`` with the stop reason and usage, ``message_stop``).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import orjson
+
+from switchyard.core.errors import InvalidRequest
+from switchyard.core.messages import Usage
+
+STOP_REASONS = {
+    "stop": "end_turn",
+    "length": "max_tokens",
+    "tool_calls": "tool_use",
+    "function_call": "tool_use",
+    "content_filter": "refusal",
+}
+
+
+def _bad(message: str, param: str) -> InvalidRequest:
+    return InvalidRequest(message, param=param, code="invalid_value")
+
+
+def _source_url(source: dict[str, Any], param: str) -> str:
+    kind = source.get("type")
+    if kind == "base64":
+        return f"data:{source.get('media_type', 'application/octet-stream')};base64,{source.get('data', '')}"
+    if kind == "url" and isinstance(source.get("url"), str):
+        return source["url"]
+    raise _bad(f"Source type {kind!r} can only be sent to Anthropic models", f"{param}.source.type")
+
+
+def _parts(content: Any, param: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """User content -> ``(tool messages, OpenAI content parts)``."""
+    if isinstance(content, str):
+        return [], [{"type": "text", "text": content}]
+    if not isinstance(content, list):
+        raise _bad("content must be a string or a list of content blocks", param)
+    tools: list[dict[str, Any]] = []
+    parts: list[dict[str, Any]] = []
+    for i, block in enumerate(content):
+        where = f"{param}.{i}"
+        kind = block.get("type") if isinstance(block, dict) else None
+        if kind == "text":
+            parts.append({"type": "text", "text": block.get("text", "")})
+        elif kind == "image":
+            parts.append({"type": "image_url", "image_url": {"url": _source_url(block.get("source") or {}, where)}})
+        elif kind == "document":
+            source = block.get("source") or {}
+            if source.get("type") == "text":
+                parts.append({"type": "text", "text": source.get("data", "")})
+            else:
+                parts.append({"type": "file", "file": {"file_data": _source_url(source, where)}})
+        elif kind == "tool_result":
+            inner = block.get("content")
+            text = inner if isinstance(inner, str) else "".join(
+                b.get("text", "") for b in inner or () if isinstance(b, dict) and b.get("type") == "text")
+            if block.get("is_error"):
+                text = f"Error: {text}"
+            tools.append({"role": "tool", "tool_call_id": block.get("tool_use_id", ""), "content": text})
+        elif kind in ("thinking", "redacted_thinking"):
+            continue
+        else:
+            raise _bad(f"Content block type {kind!r} can only be sent to Anthropic models", f"{where}.type")
+    return tools, parts
+
+
+def _assistant(content: Any, param: str) -> dict[str, Any]:
+    if isinstance(content, str):
+        return {"role": "assistant", "content": content}
+    texts, calls = [], []
+    for i, block in enumerate(content or ()):
+        kind = block.get("type") if isinstance(block, dict) else None
+        if kind == "text":
+            texts.append(block.get("text", ""))
+        elif kind == "tool_use":
+            calls.append({"id": block.get("id", ""), "type": "function",
+                          "function": {"name": block.get("name", ""),
+                                       "arguments": orjson.dumps(block.get("input") or {}).decode()}})
+        elif kind not in ("thinking", "redacted_thinking"):
+            raise _bad(f"Content block type {kind!r} can only be sent to Anthropic models", f"{param}.{i}.type")
+    message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts else None}
+    if calls:
+        message["tool_calls"] = calls
+    return message
+
+
+def _tool_choice(choice: Any) -> tuple[Any, bool]:
+    """Anthropic ``tool_choice`` -> ``(OpenAI tool_choice, parallel allowed)``."""
+    if not isinstance(choice, dict):
+        raise _bad("tool_choice must be an object", "tool_choice")
+    kind = choice.get("type")
+    parallel = not choice.get("disable_parallel_tool_use")
+    if kind == "auto":
+        return "auto", parallel
+    if kind == "any":
+        return "required", parallel
+    if kind == "none":
+        return "none", parallel
+    if kind == "tool" and choice.get("name"):
+        return {"type": "function", "function": {"name": choice["name"]}}, parallel
+    raise _bad("tool_choice.type must be auto, any, tool or none", "tool_choice.type")
+
+
+def to_chat_body(body: dict[str, Any]) -> dict[str, Any]:
+    """An Anthropic Messages request -> an OpenAI chat body (``validate_chat`` it next)."""
+    for name in ("model", "max_tokens", "messages"):
+        if name not in body:
+            raise _bad(f"{name}: Field required", name)
+    if not isinstance(body["max_tokens"], int) or isinstance(body["max_tokens"], bool) or body["max_tokens"] < 1:
+        raise _bad("max_tokens: must be a positive integer", "max_tokens")
+    if not isinstance(body["messages"], list):
+        raise _bad("messages: must be a list", "messages")
+    out_messages: list[dict[str, Any]] = []
+    system = body.get("system")
+    if system:
+        text = system if isinstance(system, str) else "\n".join(
+            b.get("text", "") for b in system if isinstance(b, dict) and b.get("type") == "text")
+        out_messages.append({"role": "system", "content": text})
+    for i, message in enumerate(body["messages"]):
+        param = f"messages.{i}"
+        role = message.get("role") if isinstance(message, dict) else None
+        if role == "user":
+            tools, parts = _parts(message.get("content"), f"{param}.content")
+            out_messages.extend(tools)
+            if parts:
+                plain = all(p["type"] == "text" for p in parts)
+                content: Any = "".join(p["text"] for p in parts) if plain and len(parts) == 1 else parts
+                out_messages.append({"role": "user", "content": content})
+        elif role == "assistant":
+            out_messages.append(_assistant(message.get("content"), f"{param}.content"))
+        else:
+            raise _bad(f"{param}.role: must be 'user' or 'assistant'", f"{param}.role")
+    chat: dict[str, Any] = {"model": body["model"], "messages": out_messages, "max_tokens": body["max_tokens"]}
+    for name in ("temperature", "top_p"):
+        if body.get(name) is not None:
+            chat[name] = body[name]
+    if body.get("stop_sequences"):
+        chat["stop"] = body["stop_sequences"]
+    if body.get("stream"):
+        chat["stream"] = True
+        chat["stream_options"] = {"include_usage": True}
+    user_id = (body.get("metadata") or {}).get("user_id")
+    if user_id:
+        chat["user"] = str(user_id)
+    tools = body.get("tools")
+    if tools:
+        chat["tools"] = []
+        for i, tool in enumerate(tools):
+            if not isinstance(tool, dict) or "input_schema" not in tool:
+                raise _bad("Only custom tools (name, input_schema) can be sent to any model", f"tools.{i}")
+            function = {"name": tool.get("name", ""), "parameters": tool["input_schema"]}
+            if tool.get("description"):
+                function["description"] = tool["description"]
+            chat["tools"].append({"type": "function", "function": function})
+    if body.get("tool_choice") is not None:
+        choice, parallel = _tool_choice(body["tool_choice"])
+        chat["tool_choice"] = choice
+        if not parallel and tools:
+            chat["parallel_tool_calls"] = False
+    fmt = (body.get("output_config") or {}).get("format") or body.get("output_format")
+    if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
+        chat["response_format"] = {"type": "json_schema", "json_schema": {"name": "output", "schema": fmt.get("schema") or {}}}
+    return chat
+
+
+def _usage(usage: Usage | None) -> dict[str, int]:
+    if usage is None:
+        return {"input_tokens": 0, "output_tokens": 0}
+    return {"input_tokens": usage.prompt_tokens - usage.cached_tokens, "output_tokens": usage.completion_tokens,
+            "cache_read_input_tokens": usage.cached_tokens, "cache_creation_input_tokens": 0}
+
+
+def _input(arguments: str) -> Any:
+    try:
+        return orjson.loads(arguments) if arguments else {}
+    except orjson.JSONDecodeError:
+        return {"_raw_arguments": arguments}
+
+
+def new_message_id() -> str:
+    return "msg_" + os.urandom(12).hex()
+
+
+def to_message(completion: dict[str, Any], model: str, usage: Usage | None) -> dict[str, Any]:
+    """An OpenAI ``chat.completion`` -> an Anthropic ``message`` answering for ``model``."""
+    choice = (completion.get("choices") or [{}])[0]
+    reply = choice.get("message") or {}
+    content: list[dict[str, Any]] = []
+    if reply.get("content"):
+        content.append({"type": "text", "text": reply["content"]})
+    for call in reply.get("tool_calls") or ():
+        function = call.get("function") or {}
+        content.append({"type": "tool_use", "id": call.get("id", ""), "name": function.get("name", ""),
+                        "input": _input(function.get("arguments", ""))})
+    stop = STOP_REASONS.get(choice.get("finish_reason") or "stop", "end_turn")
+    if usage is None:
+        usage = Usage.from_openai(completion.get("usage"))
+    return {"id": new_message_id(), "type": "message", "role": "assistant", "model": model, "content": content,
+            "stop_reason": stop, "stop_sequence": None, "usage": _usage(usage)}
+
+
+def event(name: str, data: dict[str, Any]) -> bytes:
+    """One SSE frame with its ``event:`` line."""
+    return b"event: " + name.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
+
+
+class MessageStream:
+    """OpenAI chunks in, Anthropic SSE frames out; call ``feed`` per chunk, then ``finish``."""
+
+    __slots__ = ("model", "_started", "_block", "_kind", "_tools", "_stop", "_usage")
+
+    def __init__(self, model: str) -> None:
+        self.model = model
+        self._started = False
+        self._block = -1  # index of the open content block, -1 when none
+        self._kind: str | None = None
+        self._tools: dict[int, int] = {}  # OpenAI tool call index -> block index
+        self._stop: str | None = None
+        self._usage: Usage | None = None
+
+    def start(self) -> list[bytes]:
+        self._started = True
+        message = {"id": new_message_id(), "type": "message", "role": "assistant", "model": self.model, "content": [],
+                   "stop_reason": None, "stop_sequence": None, "usage": {"input_tokens": 0, "output_tokens": 0}}
+        return [event("message_start", {"type": "message_start", "message": message}), event("ping", {"type": "ping"})]
+
+    def _open(self, block: dict[str, Any], out: list[bytes]) -> None:
+        self._close(out)
+        self._block += 1
+        self._kind = block["type"]
+        out.append(event("content_block_start", {"type": "content_block_start", "index": self._block, "content_block": block}))
+
+    def _close(self, out: list[bytes]) -> None:
+        if self._kind is not None:
+            out.append(event("content_block_stop", {"type": "content_block_stop", "index": self._block}))
+            self._kind = None
+
+    def feed(self, data: dict[str, Any] | None, usage: Usage | None) -> list[bytes]:
+        out = [] if self._started else self.start()
+        if usage is not None:
+            self._usage = usage
+        for choice in (data or {}).get("choices") or ():
+            delta = choice.get("delta") or {}
+            text = delta.get("content")
+            if text:
+                if self._kind != "text":
+                    self._open({"type": "text", "text": ""}, out)
+                out.append(event("content_block_delta", {"type": "content_block_delta", "index": self._block,
+                                                         "delta": {"type": "text_delta", "text": text}}))
+            for call in delta.get("tool_calls") or ():
+                index = call.get("index", 0)
+                function = call.get("function") or {}
+                if index not in self._tools:
+                    self._open({"type": "tool_use", "id": call.get("id") or f"toolu_{index}",
+                                "name": function.get("name", ""), "input": {}}, out)
+                    self._tools[index] = self._block
+                if function.get("arguments"):
+                    out.append(event("content_block_delta", {"type": "content_block_delta", "index": self._tools[index],
+                                                             "delta": {"type": "input_json_delta",
+                                                                       "partial_json": function["arguments"]}}))
+            if choice.get("finish_reason"):
+                self._stop = STOP_REASONS.get(choice["finish_reason"], "end_turn")
+        return out
+
+    def finish(self) -> list[bytes]:
+        out = [] if self._started else self.start()
+        self._close(out)
+        delta = {"type": "message_delta", "delta": {"stop_reason": self._stop or "end_turn", "stop_sequence": None},
+                 "usage": _usage(self._usage)}
+        out.append(event("message_delta", delta))
+        out.append(event("message_stop", {"type": "message_stop"}))
+        return out
