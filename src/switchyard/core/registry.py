@@ -28,6 +28,9 @@ BUILTIN_PROVIDERS: dict[str, str] = {
     "fireworks": "switchyard.providers.vendors:Fireworks",
     "openrouter": "switchyard.providers.vendors:OpenRouter",
     "openai_compatible": "switchyard.providers.vendors:OpenAICompatible",
+    "gemini": "switchyard.providers.gemini:GeminiProvider",
+    "vertex": "switchyard.providers.vertex:VertexProvider",
+    "cohere": "switchyard.providers.cohere:CohereProvider",
     "anthropic": "switchyard.providers.anthropic:AnthropicProvider",
 }
 

@@ -24,6 +24,9 @@ ENV_PROVIDERS: dict[str, tuple[str, ...]] = {
     "deepseek": ("DEEPSEEK_API_KEY",),
     "fireworks": ("FIREWORKS_API_KEY",),
     "openrouter": ("OPENROUTER_API_KEY",),
+    "gemini": ("GEMINI_API_KEY",),
+    "cohere": ("COHERE_API_KEY",),
+    "vertex": ("GOOGLE_APPLICATION_CREDENTIALS", "GOOGLE_CLOUD_PROJECT"),
     "anthropic": ("ANTHROPIC_API_KEY",),
 }
 

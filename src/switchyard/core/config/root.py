@@ -7,6 +7,7 @@ from pydantic import Field
 from switchyard.core.config.base import Strict
 from switchyard.core.config.models import ModelConfig
 from switchyard.core.config.reliability import ReliabilityConfig
+from switchyard.core.config.routing import RoutingConfig
 from switchyard.core.config.server import AuthConfig, ServerConfig
 from switchyard.core.config.storage import RedisConfig
 
@@ -18,4 +19,5 @@ class Config(Strict):
     auth: AuthConfig = Field(default_factory=AuthConfig)
     models: dict[str, ModelConfig] = Field(default_factory=dict)
     redis: RedisConfig | None = None
+    routing: RoutingConfig = Field(default_factory=RoutingConfig)
     reliability: ReliabilityConfig = Field(default_factory=ReliabilityConfig)
