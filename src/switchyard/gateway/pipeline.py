@@ -54,7 +54,9 @@ class Gateway:
         self.router = router
         self.admission: Admission = admission or OpenAdmission()
 
-    def _group(self, model: str, call: Call) -> ModelGroup:
+    def _group(self, model: str, call: Call, request: Any = None) -> ModelGroup:
+        if self.router.rules is not None and request is not None:
+            model = self.router.route(model, request, call)
         group = self.catalog.resolve(model)
         if call.caller is not None:
             call.caller.check_model(group.alias)
@@ -68,16 +70,28 @@ class Gateway:
         invoke: Callable[[Deployment], Awaitable[T]],
     ) -> T:
         candidates = self.router.candidates(group, request, call)
+        if self.router.sticky is not None:
+            candidates = await self.router.stick(group, request, call, candidates)
+        track = self.router.tracker(group)
         errors: list[tuple[Deployment, SwitchyardError]] = []
         for deployment in candidates:
+            started = track.begin(deployment) if track is not None else 0.0
             try:
                 result = await invoke(deployment)
             except SwitchyardError as exc:
+                if track is not None:
+                    track.failed(deployment, started, exc.fallback)
                 errors.append((deployment, exc))
                 call.attempts.append(Attempt(deployment.id, exc.status, exc.message))
                 if not exc.fallback:
                     raise
                 continue
+            except BaseException:
+                if track is not None:
+                    track.failed(deployment, started, False)
+                raise
+            if track is not None:
+                result = track.succeeded(deployment, started, result)
             call.route["deployment"] = deployment.id
             return result
         if len(errors) == 1:
@@ -106,11 +120,11 @@ class Gateway:
         return _settled(chunks, ticket)
 
     async def chat(self, request: ChatRequest, call: Call) -> ChatResponse:
-        group = self._group(request.model, call)
+        group = self._group(request.model, call, request)
         return await self._admitted(group, call, request, lambda d: d.provider.chat(request, call))
 
     async def stream(self, request: ChatRequest, call: Call) -> AsyncIterator[Chunk]:
-        group = self._group(request.model, call)
+        group = self._group(request.model, call, request)
 
         async def open_primed(deployment: Deployment) -> AsyncIterator[Chunk]:
             chunks = await deployment.provider.stream(request, call)
@@ -126,17 +140,17 @@ class Gateway:
         return await self._admitted_stream(group, call, request, open_primed)
 
     async def embed(self, request: EmbeddingRequest, call: Call) -> EmbeddingResponse:
-        group = self._group(request.model, call)
+        group = self._group(request.model, call, request)
         _require(group, EmbeddingModel, "embeddings")
         return await self._admitted(group, call, request, lambda d: d.provider.embed(request, call))
 
     async def complete(self, request: CompletionRequest, call: Call) -> ChatResponse:
-        group = self._group(request.model, call)
+        group = self._group(request.model, call, request)
         _require(group, CompletionModel, "legacy completions")
         return await self._admitted(group, call, request, lambda d: d.provider.complete(request, call))
 
     async def stream_complete(self, request: CompletionRequest, call: Call) -> AsyncIterator[Chunk]:
-        group = self._group(request.model, call)
+        group = self._group(request.model, call, request)
         _require(group, CompletionModel, "legacy completions")
         return await self._admitted_stream(group, call, request, lambda d: d.provider.stream_complete(request, call))
 

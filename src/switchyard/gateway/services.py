@@ -46,9 +46,11 @@ class Services:
             if redis is not None:
                 await redis.aclose()
             raise
-        router = Router()
+        tokens = TokenCounter()
+        router = Router(config.routing, tokens=tokens, redis=redis, resolve=catalog.resolve,
+                        redis_prefix=config.redis.prefix if config.redis is not None else "switchyard:")
         return cls(config=config, http=http, catalog=catalog, router=router, gateway=Gateway(catalog, router),
-                   redis=redis)
+                   redis=redis, tokens=tokens)
 
     def readiness(self) -> dict[str, Any]:
         """``/health/ready``: ok while the gateway can serve."""

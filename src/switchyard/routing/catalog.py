@@ -15,6 +15,7 @@ from switchyard.core.config import Config, DeploymentConfig, ModelConfig
 from switchyard.core.errors import NotFound
 from switchyard.core.registry import Registry
 from switchyard.routing.health import DeploymentHealth
+from switchyard.routing.load import DeploymentLoad
 
 MAX_WILDCARD_GROUPS = 1024
 
@@ -34,6 +35,8 @@ class Deployment:
     adapter: Any
     provider: Any = None
     health: DeploymentHealth = field(default_factory=DeploymentHealth)
+    #: In-flight calls, latency EWMAs and rate window, for the balancers.
+    load: DeploymentLoad = field(default_factory=DeploymentLoad)
 
     def __post_init__(self) -> None:
         if self.provider is None:

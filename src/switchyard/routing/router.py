@@ -1,29 +1,184 @@
-"""Choosing which deployments of a group serve a request, in order of preference."""
+"""Choosing which deployments of a group serve a request, in order of preference.
+
+For each request, in order::
+
+    rules (pick the alias; gateway/pipeline.py ``_group``)     routing/rules.py
+    -> drop deployments lacking a needed capability (400 when none is left)
+    -> drop unavailable deployments (health, breakers)        routing/health.py
+    -> balance the rest (the group's strategy)                routing/balancers.py
+    -> region preference                                      routing/regions.py
+    -> the session's home first (when stickiness is on)       routing/sticky.py
+
+A group with one deployment and models of unknown capabilities skips all but
+the availability check, so the default costs next to nothing.
+"""
 
 from __future__ import annotations
 
-import itertools
+from dataclasses import dataclass, field
 from typing import Any
 
 from switchyard.core.call import Call
+from switchyard.core.config.routing import RoutingConfig
+from switchyard.core.tokens import TokenCounter
+from switchyard.routing.balancers import Balancer, Pick, balancer_for
+from switchyard.routing.capabilities import Capabilities, Needs, capabilities_of, check, needs_of, refuse
 from switchyard.routing.catalog import Deployment, ModelGroup
+from switchyard.routing.load import LoadTracker
 from switchyard.routing.regions import order_by_region
+from switchyard.routing.rules import Rule, RuleSet
+from switchyard.routing.sticky import Sticky
+
+MAX_PLANS = 4096
+
+
+@dataclass(eq=False)
+class GroupPlan:
+    """What the router precomputes for one group."""
+
+    group: ModelGroup
+    balancer: Balancer
+    caps: dict[Deployment, Capabilities] = field(default_factory=dict)
+    #: False when every deployment is permissive: no request can be refused.
+    checks: bool = False
+    tracker: LoadTracker | None = None
 
 
 class Router:
-    """Round robin over a group's deployments; the rest follow as fallbacks."""
+    """Rules, capability filtering, balancing, region order and stickiness."""
 
-    def __init__(self) -> None:
-        self._counters: dict[str, itertools.count[int]] = {}
+    def __init__(
+        self,
+        config: RoutingConfig | None = None,
+        *,
+        tokens: TokenCounter | None = None,
+        redis: Any = None,
+        redis_prefix: str = "switchyard:",
+        resolve: Any = None,
+    ) -> None:
+        self.config = config or RoutingConfig()
+        self.tokens = tokens
+        #: ``catalog.resolve``, for rules with a cost ceiling.
+        self._resolve = resolve
+        self.rules: RuleSet | None = RuleSet(self.config.rules, tokens, self._cost_of) if self.config.rules else None
+        sticky = self.config.sticky
+        self.sticky: Sticky | None = Sticky(sticky, redis, redis_prefix) if sticky is not None and sticky.enabled else None
+        self._plans: dict[str, GroupPlan] = {}
 
+    # -- plans ---------------------------------------------------------------
+    def plan(self, group: ModelGroup) -> GroupPlan:
+        plan = self._plans.get(group.alias)
+        if plan is not None and plan.group is group:
+            return plan
+        strategy = getattr(group.config, "strategy", "round_robin")
+        balancer = balancer_for(strategy, self.config.latency)
+        plan = GroupPlan(group, balancer)
+        for deployment in group.deployments:
+            plan.caps[deployment] = caps = capabilities_of(deployment.config)
+            if not caps.permissive:
+                plan.checks = True
+            deployment.load.decay = self.config.latency.decay
+        if len(group.deployments) > 1:
+            plan.tracker = LoadTracker(streams_inflight=balancer.streams_inflight)
+        if len(self._plans) >= MAX_PLANS:
+            self._plans.pop(next(iter(self._plans)))
+        self._plans[group.alias] = plan
+        return plan
+
+    def tracker(self, group: ModelGroup) -> LoadTracker | None:
+        """The load hooks for ``group`` (None when it has a single deployment)."""
+        return self.plan(group).tracker
+
+    # -- rules -----------------------------------------------------------------
+    def route(self, model: str, request: Any, call: Call) -> str:
+        """The alias to serve ``model`` with, after the rules; sets the route headers."""
+        rule: Rule | None = self.rules.match(model, request, call) if self.rules else None
+        if rule is None:
+            call.route["route"] = model
+            return model
+        call.route["route"] = rule.route
+        call.route["rule"] = rule.name
+        return rule.route
+
+    def _cost_of(self, alias: str, prompt_tokens: int, output_tokens: int) -> float | None:
+        """Cheapest estimated cost of a request on ``alias`` (None when unknown or unpriced)."""
+        if self._resolve is None:
+            return None
+        try:
+            group = self._resolve(alias)
+        except Exception:
+            return None
+        output = output_tokens or self.config.expected_output_tokens
+        costs = [
+            (prompt_tokens * d.config.price.input + output * d.config.price.output) / 1_000_000
+            for d in group.deployments
+            if d.config.price is not None
+        ]
+        return min(costs) if costs else None
+
+    # -- candidates --------------------------------------------------------------
     def candidates(self, group: ModelGroup, request: Any, call: Call) -> list[Deployment]:
-        """Deployments to try, best first: available ones in balancing order,
-        then by region preference; unavailable ones only when nothing else is left."""
+        """Deployments to try, best first: capable and available ones in balancing
+        order, then by region preference; unavailable ones only when nothing else is left.
+        Raises ``CapabilityMissing`` / ``ContextWindowExceeded`` when no deployment can serve it."""
+        plan = self.plan(group)
         deployments = group.deployments
-        if len(deployments) > 1:
-            counter = self._counters.setdefault(group.alias, itertools.count())
-            start = next(counter) % len(deployments)
-            deployments = deployments[start:] + deployments[:start]
-        available = [d for d in deployments if d.health.available]
+        needs: Needs | None = None
+        if plan.checks:
+            needs = needs_of(request)
+            deployments = self._capable(plan, deployments, needs, request)
+        if len(deployments) == 1:
+            available = deployments if deployments[0].health.available else []
+        else:
+            available = [d for d in deployments if d.health.available]
+            if len(available) > 1:
+                available = plan.balancer.order(available, self._pick(plan, request, needs))
         ordered = order_by_region(available, call)
         return ordered or deployments
+
+    def _capable(self, plan: GroupPlan, deployments: list[Deployment], needs: Needs, request: Any) -> list[Deployment]:
+        capable = []
+        reason = None
+        for deployment in deployments:
+            why = check(plan.caps[deployment], needs, request, self.tokens)
+            if why is None:
+                capable.append(deployment)
+            else:
+                reason = why
+        if not capable:
+            windows = [c.context_window for c in plan.caps.values() if c.context_window is not None]
+            raise refuse(plan.group.alias, reason or "tools", needs, max(windows) if windows else None)
+        return capable
+
+    def _pick(self, plan: GroupPlan, request: Any, needs: Needs | None) -> Pick:
+        if plan.balancer.name not in ("cost", "headroom"):
+            return Pick(stream=bool(getattr(request, "stream", False)))
+        if needs is None:
+            needs = needs_of(request)
+        return Pick(needs.rough_tokens, needs.output_tokens or self.config.expected_output_tokens,
+                    bool(getattr(request, "stream", False)))
+
+    def estimated_tokens(self, request: Any) -> int:
+        """A rough prompt-token estimate, for the rate window of the headroom strategy."""
+        return needs_of(request).rough_tokens
+
+    # -- stickiness -------------------------------------------------------------
+    async def stick(self, group: ModelGroup, request: Any, call: Call, candidates: list[Deployment]) -> list[Deployment]:
+        """``candidates`` with the session's home first (unchanged without a session id)."""
+        sticky = self.sticky
+        if sticky is None or len(candidates) < 2:
+            return candidates
+        session = sticky.session(request, call.headers)
+        if session is None:
+            return candidates
+        available = [d for d in candidates if d.health.available] or candidates
+        plan = self.plan(group)
+        capable = group.deployments
+        if plan.checks:
+            needs = needs_of(request)
+            capable = [d for d in capable if check(plan.caps[d], needs, request, self.tokens) is None]
+        home, how = await sticky.home(group.alias, session, capable or available, available)
+        call.route["session"] = how
+        if candidates[0] is home:
+            return candidates
+        return [home, *(d for d in candidates if d is not home)]

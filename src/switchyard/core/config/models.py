@@ -8,6 +8,7 @@ from pydantic import Field, SecretStr, field_validator
 
 from switchyard.core.config.base import Strict
 from switchyard.core.config.reliability import Fallbacks
+from switchyard.core.config.routing import CapabilitiesConfig, Strategy
 
 
 class Timeouts(Strict):
@@ -44,6 +45,7 @@ class DeploymentConfig(Strict):
     tpm: int | None = Field(default=None, ge=1)
     price: Price | None = None
     tags: list[str] = Field(default_factory=list)
+    capabilities: CapabilitiesConfig | None = Field(default=None, description="Overrides of the built-in capabilities.")
     options: dict[str, Any] = Field(default_factory=dict, description="Provider-specific settings.")
 
     @field_validator("base_url")
@@ -59,5 +61,6 @@ class ModelConfig(Strict):
 
     deployments: list[DeploymentConfig] = Field(min_length=1)
     description: str | None = None
+    strategy: Strategy = Field(default="round_robin", description="How requests are balanced over the deployments.")
     fallbacks: Fallbacks = Field(default_factory=Fallbacks, description="Other aliases to try, by error class.")
     region: str | None = Field(default=None, description="Preferred region for this alias.")

@@ -1,0 +1,140 @@
+"""What routing measures about each deployment: calls in flight, recent latency
+and time to first token (EWMAs), and its own request and token rate.
+
+``DeploymentLoad`` lives on each ``Deployment`` (``deployment.load``). The
+pipeline reports the start and end of every call through a ``LoadTracker``
+(plain attribute updates, no locks: one event loop per process). The rate
+window is a routing-side estimate for the headroom strategy, not an admission
+limit: two one-minute buckets, the previous one weighted by how much of it
+still overlaps the last sixty seconds.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+WINDOW = 60.0
+# A failed call counts as at least this slow (seconds) in the latency EWMAs.
+FAILURE_PENALTY = 5.0
+
+
+class DeploymentLoad:
+    """Counters and moving averages for one deployment."""
+
+    __slots__ = ("inflight", "latency", "ttft", "samples", "decay", "_bucket", "_requests", "_tokens",
+                 "_prev_requests", "_prev_tokens")
+
+    def __init__(self, decay: float = 0.3) -> None:
+        self.inflight = 0
+        #: EWMA seconds of whole calls and of time to first chunk; None until sampled.
+        self.latency: float | None = None
+        self.ttft: float | None = None
+        self.samples = 0
+        self.decay = decay
+        self._bucket = 0
+        self._requests = 0
+        self._tokens = 0
+        self._prev_requests = 0
+        self._prev_tokens = 0
+
+    def _roll(self, now: float) -> int:
+        bucket = int(now // WINDOW)
+        if bucket != self._bucket:
+            if bucket == self._bucket + 1:
+                self._prev_requests, self._prev_tokens = self._requests, self._tokens
+            else:
+                self._prev_requests = self._prev_tokens = 0
+            self._requests = self._tokens = 0
+            self._bucket = bucket
+        return bucket
+
+    def count(self, now: float, requests: int, tokens: int) -> None:
+        """Add to the rate window."""
+        self._roll(now)
+        self._requests += requests
+        self._tokens += tokens
+
+    def rates(self, now: float) -> tuple[float, float]:
+        """Estimated ``(requests, tokens)`` in the last sixty seconds."""
+        bucket = self._roll(now)
+        overlap = 1.0 - (now - bucket * WINDOW) / WINDOW
+        return self._requests + self._prev_requests * overlap, self._tokens + self._prev_tokens * overlap
+
+    def observe(self, latency: float | None = None, ttft: float | None = None) -> None:
+        """Fold a sample into the EWMAs."""
+        a = self.decay
+        if latency is not None:
+            self.latency = latency if self.latency is None else self.latency + a * (latency - self.latency)
+        if ttft is not None:
+            self.ttft = ttft if self.ttft is None else self.ttft + a * (ttft - self.ttft)
+        self.samples += 1
+
+    def snapshot(self) -> dict[str, Any]:
+        requests, tokens = self.rates(time.monotonic())
+        return {
+            "inflight": self.inflight,
+            "latency_ms": None if self.latency is None else round(self.latency * 1000, 2),
+            "ttft_ms": None if self.ttft is None else round(self.ttft * 1000, 2),
+            "requests_last_minute": round(requests, 1),
+            "tokens_last_minute": round(tokens, 1),
+        }
+
+
+class LoadTracker:
+    """The pipeline's hooks around each attempt.
+
+    ``begin`` before the call; ``failed`` or ``succeeded`` after. A stream
+    counts as in flight until it is closed only when ``streams_inflight`` (the
+    least-busy strategy needs it): that costs a wrapping generator per stream.
+    """
+
+    __slots__ = ("streams_inflight",)
+
+    def __init__(self, streams_inflight: bool) -> None:
+        self.streams_inflight = streams_inflight
+
+    def begin(self, deployment: Any, estimated_tokens: int = 0) -> float:
+        now = time.monotonic()
+        load = deployment.load
+        load.inflight += 1
+        load.count(now, 1, estimated_tokens)
+        return now
+
+    def failed(self, deployment: Any, started: float, upstream_fault: bool = True) -> None:
+        """The attempt raised; an upstream fault (one a fallback may cover) counts as slow."""
+        load = deployment.load
+        load.inflight -= 1
+        if not upstream_fault:
+            return
+        elapsed = max(time.monotonic() - started, FAILURE_PENALTY)
+        load.observe(latency=elapsed, ttft=elapsed)
+
+    def succeeded(self, deployment: Any, started: float, result: Any) -> Any:
+        elapsed = time.monotonic() - started
+        load = deployment.load
+        if hasattr(result, "__anext__"):  # a primed stream: its first chunk has arrived
+            load.observe(ttft=elapsed)
+            if self.streams_inflight:
+                return _until_closed(result, load, started)
+            load.inflight -= 1
+            return result
+        load.inflight -= 1
+        load.observe(latency=elapsed, ttft=elapsed)
+        usage = getattr(result, "usage", None)
+        if usage is not None:
+            load.count(time.monotonic(), 0, usage.total_tokens)
+        return result
+
+
+async def _until_closed(chunks: AsyncIterator[Any], load: DeploymentLoad, started: float) -> AsyncIterator[Any]:
+    try:
+        async for chunk in chunks:
+            if chunk.usage is not None:
+                load.count(time.monotonic(), 0, chunk.usage.total_tokens)
+            yield chunk
+    finally:
+        load.inflight -= 1
+        load.observe(latency=time.monotonic() - started)
+        await chunks.aclose()  # type: ignore[attr-defined]

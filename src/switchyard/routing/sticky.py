@@ -1,0 +1,173 @@
+"""Session stickiness: the same session id goes to the same deployment.
+
+A session's natural home is chosen by rendezvous hashing (highest random
+weight) over the deployments that can serve the request, so adding or removing
+one deployment moves only the sessions that hash to it. The first home a
+session gets is written to the sticky table (set-if-absent) and followed from
+then on, by every replica when the table is in Redis; when that home is
+unavailable the session moves to the best available deployment and the table
+keeps the new home, so the session stays there even after the old one
+recovers. Entries expire after ``ttl`` seconds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections import OrderedDict
+from typing import Any
+
+from switchyard.core.config.routing import StickyConfig
+
+log = logging.getLogger("switchyard.routing")
+_MASK = (1 << 64) - 1
+
+
+def stable_hash(text: str) -> int:
+    """64 bits, the same in every process (unlike ``hash``)."""
+    return int.from_bytes(hashlib.blake2b(text.encode("utf-8", "surrogateescape"), digest_size=8).digest(), "big")
+
+
+def _mix(x: int) -> int:
+    # splitmix64 finaliser: spreads the xor of two hashes over all 64 bits.
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9 & _MASK
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EB & _MASK
+    return x ^ (x >> 31)
+
+
+class Rendezvous:
+    """Highest-random-weight choice; deployment-id hashes are cached."""
+
+    def __init__(self) -> None:
+        self._ids: dict[str, int] = {}
+
+    def _id_hash(self, deployment_id: str) -> int:
+        value = self._ids.get(deployment_id)
+        if value is None:
+            if len(self._ids) > 65536:
+                self._ids.clear()
+            value = self._ids[deployment_id] = stable_hash(deployment_id)
+        return value
+
+    def rank(self, session: str, deployments: list[Any]) -> list[Any]:
+        """Deployments by their weight for ``session``, the home first."""
+        key = stable_hash(session)
+        return sorted(deployments, key=lambda d: _mix(key ^ self._id_hash(d.id)), reverse=True)
+
+    def home(self, session: str, deployments: list[Any]) -> Any:
+        key = stable_hash(session)
+        return max(deployments, key=lambda d: _mix(key ^ self._id_hash(d.id)))
+
+
+def session_of(sources: list[str], request: Any, headers: dict[str, str]) -> str | None:
+    """The session id from the first source that has one."""
+    for source in sources:
+        value: Any = None
+        if source == "user":
+            value = getattr(request, "user", None)
+            if value is None:
+                body = getattr(request, "body", None)
+                value = body.get("user") if isinstance(body, dict) else None
+        elif source.startswith("header:"):
+            value = headers.get(source[7:].lower())
+        else:
+            metadata = getattr(request, "metadata", None)
+            if metadata is None:
+                body = getattr(request, "body", None)
+                metadata = body.get("metadata") if isinstance(body, dict) else None
+            value = (metadata or {}).get(source[9:])
+        if value:
+            return str(value)[:256]
+    return None
+
+
+class MemoryTable:
+    """Session -> deployment id in this process: bounded (oldest dropped), with TTL."""
+
+    def __init__(self, ttl: float, max_sessions: int) -> None:
+        self.ttl = ttl
+        self.max_sessions = max_sessions
+        self._entries: OrderedDict[str, tuple[str, float]] = OrderedDict()
+
+    async def get(self, key: str) -> str | None:
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        if entry[1] < time.monotonic():
+            del self._entries[key]
+            return None
+        return entry[0]
+
+    async def set(self, key: str, deployment_id: str, only_new: bool) -> str:
+        """Store ``deployment_id`` (only if absent when ``only_new``); returns the stored home."""
+        if only_new:
+            existing = await self.get(key)
+            if existing is not None:
+                return existing
+        self._entries[key] = (deployment_id, time.monotonic() + self.ttl)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.max_sessions:
+            self._entries.popitem(last=False)
+        return deployment_id
+
+
+class RedisTable:
+    """The same table in Redis, shared by every replica. On a Redis error the
+    router falls back to the hash alone (logged), never failing the request."""
+
+    def __init__(self, redis: Any, prefix: str, ttl: float) -> None:
+        self.redis = redis
+        self.prefix = prefix + "sticky:"
+        self.ttl_ms = int(ttl * 1000)
+
+    async def get(self, key: str) -> str | None:
+        value = await self.redis.get(self.prefix + key)
+        return value.decode() if isinstance(value, bytes) else value
+
+    async def set(self, key: str, deployment_id: str, only_new: bool) -> str:
+        stored = await self.redis.set(self.prefix + key, deployment_id, px=self.ttl_ms, nx=only_new)
+        if stored or not only_new:
+            return deployment_id
+        existing = await self.get(key)
+        return existing or deployment_id
+
+
+class Sticky:
+    """Puts a session's home deployment first among the candidates."""
+
+    def __init__(self, config: StickyConfig, redis: Any = None, prefix: str = "switchyard:") -> None:
+        self.config = config
+        self.sources = list(config.session_from)
+        self.table: MemoryTable | RedisTable = (
+            RedisTable(redis, prefix, config.ttl) if redis is not None else MemoryTable(config.ttl, config.max_sessions)
+        )
+        self.hashing = Rendezvous()
+
+    def session(self, request: Any, headers: dict[str, str]) -> str | None:
+        return session_of(self.sources, request, headers)
+
+    async def home(self, alias: str, session: str, capable: list[Any], available: list[Any]) -> tuple[Any, str]:
+        """``(deployment, how)``: how is ``kept`` (table), ``hashed`` (new session) or ``moved``."""
+        key = f"{alias}:{session}"
+        by_id = {d.id: d for d in available}
+        try:
+            current = await self.table.get(key)
+        except Exception as exc:  # Redis down: the hash still routes consistently
+            log.warning("sticky table unavailable: %s", exc)
+            return self.hashing.home(session, available), "hashed"
+        if current is not None and current in by_id:
+            return by_id[current], "kept"
+        natural = self.hashing.home(session, capable)
+        if current is None and natural.id in by_id:
+            chosen, how, only_new = natural, "hashed", True
+        else:
+            chosen, how, only_new = self.hashing.home(session, available), "moved", False
+        try:
+            stored = await self.table.set(key, chosen.id, only_new)
+        except Exception as exc:
+            log.warning("sticky table unavailable: %s", exc)
+            return chosen, how
+        if stored != chosen.id and stored in by_id:  # another replica placed it first
+            return by_id[stored], "kept"
+        return chosen, how
