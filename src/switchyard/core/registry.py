@@ -32,6 +32,8 @@ BUILTIN_PROVIDERS: dict[str, str] = {
     "vertex": "switchyard.providers.vertex:VertexProvider",
     "cohere": "switchyard.providers.cohere:CohereProvider",
     "anthropic": "switchyard.providers.anthropic:AnthropicProvider",
+    "bedrock": "switchyard.providers.bedrock:BedrockProvider",
+    "ollama_chat": "switchyard.providers.ollama:OllamaChatProvider",
 }
 
 

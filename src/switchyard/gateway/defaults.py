@@ -27,6 +27,7 @@ ENV_PROVIDERS: dict[str, tuple[str, ...]] = {
     "gemini": ("GEMINI_API_KEY",),
     "cohere": ("COHERE_API_KEY",),
     "vertex": ("GOOGLE_APPLICATION_CREDENTIALS", "GOOGLE_CLOUD_PROJECT"),
+    "bedrock": ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION"),
     "anthropic": ("ANTHROPIC_API_KEY",),
 }
 

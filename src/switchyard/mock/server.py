@@ -24,9 +24,9 @@ _GARBAGE_BODY = b"<html><body>502 Bad Gateway, certainly not JSON</body></html>"
 
 def default_routes() -> tuple[Route, ...]:
     """Every wire format the mock speaks out of the box."""
-    from switchyard.mock import anthropic, openai
+    from switchyard.mock import anthropic, bedrock, ollama, openai
 
-    return openai.ROUTES + anthropic.ROUTES
+    return openai.ROUTES + anthropic.ROUTES + bedrock.ROUTES + ollama.ROUTES
 
 
 def _status_line(status: int) -> bytes:
