@@ -35,11 +35,11 @@ def request(url: str, method: str = "GET", path: str = "/", body: bytes | None =
 
 
 def send_bytes(url: str, payload: bytes, timeout: float = 20) -> bytes:
-    """Write ``payload`` verbatim on a new socket and read until the server closes or answers one response."""
+    """Write ``payload`` verbatim on a new socket and read until the server closes it
+    (send ``connection: close``)."""
     parts = urlsplit(url)
     with socket.create_connection((parts.hostname, parts.port), timeout=timeout) as sock:
         sock.sendall(payload)
-        sock.shutdown(socket.SHUT_WR)
         chunks = []
         while True:
             data = sock.recv(65536)

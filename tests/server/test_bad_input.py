@@ -1,0 +1,233 @@
+"""The bad-input suite: raw HTTP the SDK would never send, and upstreams that misbehave.
+
+Every case gets its clear error in OpenAI's shape, and the server answers a good
+request right after it.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+from urllib.parse import urlsplit
+
+import orjson
+import pytest
+
+from switchyard.mock import MockUpstreamThread
+from switchyard.server.runner import GatewayThread
+from tests.server.raw_http import RawResponse, request, send_bytes
+
+KEY = "sk-bad-input"
+AUTH = {"authorization": f"Bearer {KEY}", "content-type": "application/json"}
+GOOD = orjson.dumps({"model": "gpt", "messages": [{"role": "user", "content": "still here"}]})
+
+
+@pytest.fixture(scope="module")
+def mock() -> Iterator[MockUpstreamThread]:
+    with MockUpstreamThread(stream_chunks=8) as upstream:
+        yield upstream
+
+
+@pytest.fixture(scope="module")
+def gateway(mock) -> Iterator[GatewayThread]:
+    def at(model: str) -> dict:
+        return {"deployments": [{"provider": "openai", "model": model, "base_url": mock.base_url, "api_key": "sk-up"}]}
+
+    config = {
+        "server": {"max_body_bytes": 4096},
+        "auth": {"master_key": KEY},
+        "models": {"gpt": at("gpt-4o-mini"), "garbage": at("mock-garbage"), "drop": at("mock-drop")},
+    }
+    with GatewayThread(config) as running:
+        yield running
+
+
+def post(gateway: GatewayThread, body: bytes, headers: dict[str, str] | None = None,
+         path: str = "/v1/chat/completions") -> RawResponse:
+    return request(gateway.url, "POST", path, body, {**AUTH, **(headers or {})})
+
+
+def assert_error(response: RawResponse, status: int, *, param: str | None = None, code: str | None = None) -> dict:
+    assert response.status == status, response.body
+    assert response.headers["content-type"] == "application/json"
+    assert response.headers["x-request-id"]
+    error = response.json()["error"]
+    assert error["message"] and error["type"]
+    assert b"Traceback" not in response.body
+    if param is not None:
+        assert error["param"] == param
+    if code is not None:
+        assert error["code"] == code
+    return error
+
+
+def assert_serving(gateway: GatewayThread) -> None:
+    response = post(gateway, GOOD)
+    assert response.status == 200, response.body
+    assert response.json()["choices"][0]["message"]["content"] == "still here"
+
+
+@pytest.mark.parametrize(
+    "body, param",
+    [
+        ({"model": "gpt"}, "messages"),
+        ({"model": "gpt", "messages": []}, "messages"),
+        ({"model": "gpt", "messages": None}, "messages"),
+        ({"model": "gpt", "messages": [{"role": "user", "content": ["not an object"]}]}, "messages[0].content[0]"),
+        ({"model": "gpt", "messages": [{"role": 1, "content": "x"}]}, "messages[0].role"),
+        ({"model": ["gpt"], "messages": [{"role": "user", "content": "x"}]}, "model"),
+        ({"model": "gpt", "messages": [{"role": "user", "content": "x"}], "max_tokens": "ten"}, "max_tokens"),
+        ({"model": "gpt", "messages": [{"role": "user", "content": "x"}], "stream": 1}, "stream"),
+    ],
+)
+def test_schema_errors_name_the_field(gateway, body, param):
+    error = assert_error(post(gateway, orjson.dumps(body)), 400, param=param)
+    assert error["type"] == "invalid_request_error"
+    assert_serving(gateway)
+
+
+@pytest.mark.parametrize(
+    "raw, phrase",
+    [
+        (b'{"model": "gpt", "messages": [{"role": "user", "content": "\xff\xfe"}]}', "UTF-8"),
+        (b"\xc3\x28", "UTF-8"),
+        (b"", "JSON"),
+        (b"{", "JSON"),
+        (b"model=gpt", "JSON"),
+        (b"[1, 2, 3]", "JSON object"),
+        (b'"a string"', "JSON object"),
+        (b"null", "JSON object"),
+    ],
+)
+def test_bodies_that_are_not_a_json_object(gateway, raw, phrase):
+    error = assert_error(post(gateway, raw), 400, code="invalid_json")
+    assert phrase in error["message"]
+    assert_serving(gateway)
+
+
+@pytest.mark.parametrize("path", ["/v1/embeddings", "/v1/completions"])
+def test_other_endpoints_validate_too(gateway, path):
+    field = "input" if "embed" in path else "prompt"
+    assert_error(post(gateway, orjson.dumps({"model": "gpt", field: 5}), path=path), 400, param=field)
+    assert_error(post(gateway, b'{"model": "gpt", "input": []}', path="/v1/embeddings"), 400, param="input")
+    assert_error(post(gateway, b"[]", path=path), 400, code="invalid_json")
+    assert_serving(gateway)
+
+
+def test_oversized_body_declared_by_content_length(gateway):
+    big = orjson.dumps({"model": "gpt", "messages": [{"role": "user", "content": "x" * 10_000}]})
+    assert_error(post(gateway, big), 413, code="payload_too_large")
+    assert_serving(gateway)
+
+
+def test_oversized_body_sent_chunked_without_a_length(gateway):
+    parts = urlsplit(gateway.url)
+    body = b"".join(b"%x\r\n%s\r\n" % (len(piece), piece) for piece in [b"{" + b" " * 2000] * 4) + b"0\r\n\r\n"
+    head = (f"POST /v1/chat/completions HTTP/1.1\r\nhost: {parts.netloc}\r\nauthorization: Bearer {KEY}\r\n"
+            "content-type: application/json\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n").encode()
+    answer = send_bytes(gateway.url, head + body)
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+    assert b'"payload_too_large"' in answer
+    assert_serving(gateway)
+
+
+def test_small_chunked_body_is_read_whole(gateway):
+    parts = urlsplit(gateway.url)
+    pieces = [GOOD[:10], GOOD[10:30], GOOD[30:]]
+    body = b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in pieces) + b"0\r\n\r\n"
+    head = (f"POST /v1/chat/completions HTTP/1.1\r\nhost: {parts.netloc}\r\nauthorization: Bearer {KEY}\r\n"
+            "transfer-encoding: chunked\r\nconnection: close\r\n\r\n").encode()
+    answer = send_bytes(gateway.url, head + body)
+    assert answer.startswith(b"HTTP/1.1 200") and b"still here" in answer
+
+
+def test_unknown_model_and_bad_key(gateway):
+    body = orjson.dumps({"model": "nope", "messages": [{"role": "user", "content": "x"}]})
+    assert_error(post(gateway, body), 404, param="model", code="model_not_found")
+    assert_error(post(gateway, GOOD, {"authorization": "Bearer sk-nope"}), 401)
+    assert_error(request(gateway.url, "POST", "/v1/chat/completions", GOOD, {"content-type": "application/json"}), 401,
+                 code="missing_api_key")
+    assert_error(request(gateway.url, "GET", "/v1/chat/completions", headers=AUTH), 405)
+    assert_error(request(gateway.url, "GET", "/v2/nothing", headers=AUTH), 404)
+    assert_serving(gateway)
+
+
+def test_bad_key_is_checked_before_the_body_is_read(gateway):
+    big = b"x" * 100_000
+    assert_error(post(gateway, big, {"authorization": "Bearer sk-nope"}), 401)
+    assert_serving(gateway)
+
+
+def test_not_http_at_all(gateway):
+    answer = send_bytes(gateway.url, b"\x16\x03\x01 garbage that is not HTTP\r\n\r\n")
+    assert not answer.startswith(b"HTTP/1.1 200")
+    assert_serving(gateway)
+
+
+def test_upstream_non_json_body_is_502(gateway):
+    body = orjson.dumps({"model": "garbage", "messages": [{"role": "user", "content": "x"}]})
+    error = assert_error(post(gateway, body), 502, code="upstream_bad_response")
+    assert "not JSON" in error["message"]
+    assert_serving(gateway)
+
+
+def test_upstream_garbage_sse_is_an_error_not_a_chunk(gateway):
+    body = orjson.dumps({"model": "garbage", "stream": True, "messages": [{"role": "user", "content": "x"}]})
+    response = post(gateway, body)
+    # the garbage arrives before the first good byte, so the client gets a plain error response
+    assert_error(response, 502, code="upstream_bad_response")
+    assert b"{not json" not in response.body
+    assert_serving(gateway)
+
+
+def _events(raw: bytes) -> list[bytes]:
+    return [line[6:] for line in raw.split(b"\n") if line.startswith(b"data: ")]
+
+
+def test_stream_dropped_midway_ends_with_an_error_event(gateway):
+    body = orjson.dumps({"model": "drop", "stream": True, "messages": [{"role": "user", "content": "a long answer"}]})
+    response = post(gateway, body)
+    assert response.status == 200
+    events = _events(response.body)
+    assert b"[DONE]" not in events, "a broken stream must never look complete"
+    last = orjson.loads(events[-1])
+    assert last["error"]["code"] and last["error"]["type"] == "api_error"
+    assert all("choices" in orjson.loads(e) for e in events[:-1]) and len(events) > 1
+    assert_serving(gateway)
+
+
+def _read_until(sock: socket.socket, marker: bytes, deadline: float) -> bytes:
+    data = b""
+    while marker not in data:
+        assert time.monotonic() < deadline, "timed out waiting for the stream"
+        piece = sock.recv(65536)
+        assert piece, "the server closed the connection"
+        data += piece
+    return data
+
+
+def test_client_disconnect_mid_stream_stops_the_upstream(start_mock, start_gateway):
+    slow = start_mock(stream_chunks=1000, chunk_delay_ms=20)
+    gateway = start_gateway({"models": {"gpt": {"deployments": [
+        {"provider": "openai", "model": "gpt-4o-mini", "base_url": slow.base_url, "api_key": "k"}]}}})
+    parts = urlsplit(gateway.url)
+    body = orjson.dumps({"model": "gpt", "stream": True,
+                         "messages": [{"role": "user", "content": "word " * 400}]})
+    head = (f"POST /v1/chat/completions HTTP/1.1\r\nhost: {parts.netloc}\r\ncontent-type: application/json\r\n"
+            f"content-length: {len(body)}\r\n\r\n").encode()
+    deadline = time.monotonic() + 20
+    with socket.create_connection((parts.hostname, parts.port), timeout=20) as sock:
+        sock.sendall(head + body)
+        _read_until(sock, b"data: ", deadline)
+        assert len(slow.mock._protocols) == 1  # type: ignore[union-attr]
+    # 1000 chunks at 20 ms would take 20 s; the gateway must hang up on the upstream long before
+    deadline = time.monotonic() + 5
+    while slow.mock._protocols:  # type: ignore[union-attr]
+        assert time.monotonic() < deadline, "the gateway kept reading the upstream after the client left"
+        time.sleep(0.01)
+    good = request(gateway.url, "POST", "/v1/chat/completions",
+                   orjson.dumps({"model": "gpt", "messages": [{"role": "user", "content": "next"}]}),
+                   {"content-type": "application/json"})
+    assert good.status == 200 and good.json()["choices"][0]["message"]["content"] == "next"
+    assert slow.count("/v1/chat/completions") == 2
