@@ -60,3 +60,47 @@ def mock_upstream(args: argparse.Namespace) -> int:
     }
     run_mock_upstream(args.host, args.port, **options)
     return 0
+
+
+def route(args: argparse.Namespace) -> int:
+    import asyncio
+    from pathlib import Path
+
+    import orjson
+
+    from switchyard.core.call import Call
+    from switchyard.core.errors import SwitchyardError
+    from switchyard.core.registry import Registry
+    from switchyard.gateway.services import Services
+    from switchyard.routing.dry_run import explain
+
+    try:
+        config = _load(args.config)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    text = Path(args.request[1:]).read_text() if args.request.startswith("@") else args.request
+    try:
+        body = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        print(f"--request is not valid JSON: {exc}", file=sys.stderr)
+        return 2
+    headers = {}
+    for header in args.header:
+        name, _, value = header.partition(":")
+        headers[name.strip().lower()] = value.strip()
+
+    async def run() -> dict:
+        services = await Services.start(config, Registry())
+        try:
+            return await explain(services.router, services.catalog, body, Call("dry-run", headers=headers))
+        finally:
+            await services.aclose()
+
+    try:
+        report = asyncio.run(run())
+    except SwitchyardError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 1
+    print(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
+    return 0 if report.get("chosen") else 1

@@ -24,6 +24,12 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("file")
     check.set_defaults(run=commands.check_config)
 
+    route = sub.add_parser("route", help="dry-run routing: which rule, candidates and deployment a request gets")
+    route.add_argument("--config", "-c", help="YAML config file (default: the embedded default)")
+    route.add_argument("--request", "-r", required=True, help="the request body as JSON, or @FILE")
+    route.add_argument("--header", "-H", action="append", default=[], help="'name: value' as if sent (repeatable)")
+    route.set_defaults(run=commands.route)
+
     mock = sub.add_parser("mock-upstream", help="run a fake upstream that speaks the providers' wire formats")
     mock.add_argument("--host", default="127.0.0.1")
     mock.add_argument("--port", "-p", type=int, default=8900)

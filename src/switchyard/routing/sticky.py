@@ -147,6 +147,20 @@ class Sticky:
     def session(self, request: Any, headers: dict[str, str]) -> str | None:
         return session_of(self.sources, request, headers)
 
+    async def peek(self, alias: str, session: str, capable: list[Any], available: list[Any]) -> tuple[Any, str]:
+        """Where ``home`` would send the session, without writing the table (the dry-run)."""
+        try:
+            current = await self.table.get(f"{alias}:{session}")
+        except Exception:
+            current = None
+        for deployment in available:
+            if deployment.id == current:
+                return deployment, "kept"
+        natural = self.hashing.home(session, capable)
+        if current is None and natural in available:
+            return natural, "hashed"
+        return self.hashing.home(session, available), "moved"
+
     async def home(self, alias: str, session: str, capable: list[Any], available: list[Any]) -> tuple[Any, str]:
         """``(deployment, how)``: how is ``kept`` (table), ``hashed`` (new session) or ``moved``."""
         key = f"{alias}:{session}"
