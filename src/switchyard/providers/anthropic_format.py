@@ -326,6 +326,8 @@ def error_from_body(status: int | None, body: Any, get_header: Callable[[str], s
         status = STATUS_BY_ERROR_TYPE.get(str(kind), 500)
         if message.startswith("Upstream returned HTTP"):
             message = f"Upstream stream error: {kind}"
+    if "prompt is too long" in message:  # Anthropic's wording for a context-window overflow
+        kind = "context_length_exceeded"
     return from_upstream_status(status, message, code=kind, retry_after=parse_retry_after(get_header))
 
 
@@ -347,7 +349,7 @@ class StreamDecoder:
     client or only carried for accounting. An ``error`` event raises.
     """
 
-    __slots__ = ("include_usage", "json_tool", "done", "usage", "_base", "_tools", "_json_blocks", "_finish")
+    __slots__ = ("include_usage", "json_tool", "done", "usage", "_base", "_tools", "_json_blocks")
 
     def __init__(self, *, include_usage: bool = False, json_tool: bool = False) -> None:
         self.include_usage = include_usage
@@ -357,7 +359,6 @@ class StreamDecoder:
         self._base: dict[str, Any] = {"id": "", "object": "chat.completion.chunk", "created": 0, "model": ""}
         self._tools: dict[int, int] = {}  # content block index -> tool call index
         self._json_blocks: set[int] = set()
-        self._finish: str | None = None
 
     def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> Chunk:
         choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
