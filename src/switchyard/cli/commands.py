@@ -55,7 +55,8 @@ def mock_upstream(args: argparse.Namespace) -> int:
 
     options = {
         name: getattr(args, name)
-        for name in ("api_key", "chunks", "latency_ms", "chunk_delay_ms", "status", "retry_after", "drop_after_chunks")
+        for name in ("api_key", "stream_chunks", "text", "embedding_dims", "models", "latency_ms", "chunk_delay_ms",
+                     "status", "retry_after", "drop_after_chunks", "garbage", "hang")
         if getattr(args, name) is not None
     }
     run_mock_upstream(args.host, args.port, **options)

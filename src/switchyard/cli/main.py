@@ -34,12 +34,18 @@ def build_parser() -> argparse.ArgumentParser:
     mock.add_argument("--host", default="127.0.0.1")
     mock.add_argument("--port", "-p", type=int, default=8900)
     mock.add_argument("--api-key", default=None, help="require this key from clients")
-    mock.add_argument("--chunks", type=int, default=None, help="chunks per streamed answer")
+    mock.add_argument("--stream-chunks", "--chunks", dest="stream_chunks", type=int, default=None,
+                      help="content deltas per streamed answer (default 20)")
+    mock.add_argument("--text", default=None, help="answer with this text instead of echoing the prompt")
+    mock.add_argument("--embedding-dims", type=int, default=None, help="default embedding size (default 64)")
+    mock.add_argument("--model", dest="models", action="append", default=None, help="a model /v1/models lists (repeatable)")
     mock.add_argument("--latency-ms", type=float, default=None, help="delay before answering")
     mock.add_argument("--chunk-delay-ms", type=float, default=None, help="delay between stream chunks")
     mock.add_argument("--status", type=int, default=None, help="answer every request with this HTTP status")
     mock.add_argument("--retry-after", type=float, default=None, help="Retry-After seconds on 429/503")
     mock.add_argument("--drop-after-chunks", type=int, default=None, help="drop streams after N chunks")
+    mock.add_argument("--garbage", action="store_true", default=None, help="answer with bodies that are not JSON")
+    mock.add_argument("--hang", action="store_true", default=None, help="never answer")
     mock.set_defaults(run=commands.mock_upstream)
     return parser
 

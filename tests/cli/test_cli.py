@@ -1,0 +1,188 @@
+"""The ``switchyard`` command: check-config in-process; serve and mock-upstream as real subprocesses."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import openai
+import orjson
+import pytest
+
+from switchyard.cli.main import build_parser, main
+from switchyard.gateway.defaults import ENV_PROVIDERS
+from tests.server.raw_http import request
+
+SECRET = "sk-cli-secret-98765"
+
+BAD = f"""
+server:
+  prot: 4000
+  max_body_bytes: 12
+auth:
+  master_key: {SECRET}
+models:
+  gpt:
+    deployments:
+      - provider: openai
+        model: gpt-4o
+        api_kye: {SECRET}
+  missing-env:
+    deployments:
+      - provider: openai
+        model: ${{SWITCHYARD_TEST_UNSET_VAR}}
+"""
+
+GOOD = f"""
+auth:
+  master_key: ${{SWITCHYARD_TEST_MASTER:-{SECRET}}}
+models:
+  gpt:
+    deployments:
+      - provider: openai
+        model: gpt-4o
+        api_key: {SECRET}
+  fake/*:
+    deployments: [{{provider: fake, model: "*"}}]
+"""
+
+
+def test_check_config_prints_every_problem_with_its_path(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("SWITCHYARD_TEST_UNSET_VAR", raising=False)
+    path = tmp_path / "bad.yaml"
+    path.write_text(BAD)
+    assert main(["check-config", str(path)]) == 1
+    out, err = capsys.readouterr()
+    for line in ("server.prot: unknown key", "server.max_body_bytes:", "models.gpt.deployments[0].api_kye: unknown key",
+                 "models.missing-env.deployments[0].model: environment variable SWITCHYARD_TEST_UNSET_VAR is not set"):
+        assert line in err
+    assert "4 problem(s)" in err
+    assert SECRET not in out + err
+
+
+def test_check_config_reports_deployments_the_gateway_could_not_build(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("GROQ_API_KEY", raising=False)
+    path = tmp_path / "c.yaml"
+    path.write_text("models:\n  a:\n    deployments:\n      - {provider: nosuch, model: x}\n"
+                    "      - {provider: groq, model: llama}\n")
+    assert main(["check-config", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert "models.a.deployments[0].provider: Unknown provider 'nosuch'" in err
+    assert "models.a.deployments[1].api_key: required" in err
+
+
+def test_check_config_ok(tmp_path, capsys):
+    path = tmp_path / "good.yaml"
+    path.write_text(GOOD)
+    assert main(["check-config", str(path)]) == 0
+    out, err = capsys.readouterr()
+    assert "ok (2 model aliases)" in out and err == ""
+    assert SECRET not in out
+
+
+def test_check_config_missing_file(tmp_path, capsys):
+    assert main(["check-config", str(tmp_path / "absent.yaml")]) == 1
+    assert "cannot read" in capsys.readouterr().err
+
+
+def _clean_env() -> dict[str, str]:
+    env = dict(os.environ)
+    for variables in ENV_PROVIDERS.values():
+        for name in variables:
+            env.pop(name, None)
+    env.pop("SWITCHYARD_MASTER_KEY", None)
+    return env
+
+
+@contextmanager
+def running(args: list[str], pattern: str, env: dict[str, str] | None = None, timeout: float = 20) -> Iterator[str]:
+    """Run ``python -m switchyard ARGS``; yield the URL its announcement line names."""
+    process = subprocess.Popen([sys.executable, "-m", "switchyard", *args], stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True, env=env or _clean_env())
+    timer = threading.Timer(timeout, process.kill)
+    timer.start()
+    lines = []
+    url = None
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.append(line)
+            match = re.search(pattern + r" (http://\S+)", line)
+            if match:
+                url = match.group(1)
+                break
+        timer.cancel()
+        assert url, "no announcement line:\n" + "".join(lines)
+        threading.Thread(target=process.stdout.read, daemon=True).start()
+        yield url
+    finally:
+        timer.cancel()
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+
+
+def test_serve_with_no_config_answers_fake_echo():
+    with running(["serve", "--port", "0", "--log-level", "warning"], "switchyard listening on") as url:
+        client = openai.OpenAI(base_url=url + "/v1", api_key="none", max_retries=0, timeout=20)
+        reply = client.chat.completions.create(model="fake/echo", messages=[{"role": "user", "content": "from the cli"}])
+        assert reply.choices[0].message.content == "from the cli"
+        assert request(url, path="/health/ready").status == 200
+
+
+def test_serve_with_a_bad_config_exits_non_zero(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text(BAD)
+    done = subprocess.run([sys.executable, "-m", "switchyard", "serve", "--config", str(path), "--port", "0"],
+                          capture_output=True, text=True, timeout=30, env=_clean_env())
+    assert done.returncode != 0
+    assert "server.prot: unknown key" in done.stderr and SECRET not in done.stderr + done.stdout
+
+
+def test_mock_upstream_options_map_onto_the_mock():
+    parser = build_parser()
+    args = parser.parse_args(["mock-upstream", "--chunks", "3", "--text", "t", "--model", "a", "--model", "b",
+                              "--garbage", "--embedding-dims", "4"])
+    assert (args.stream_chunks, args.text, args.models, args.garbage, args.embedding_dims) == (3, "t", ["a", "b"], True, 4)
+    assert parser.parse_args(["mock-upstream"]).garbage is None
+
+
+def test_mock_upstream_smoke():
+    args = ["mock-upstream", "--port", "0", "--api-key", "sk-mock", "--stream-chunks", "4", "--text", "fixed answer",
+            "--model", "m-1", "--embedding-dims", "5"]
+    with running(args, "listening on") as url:
+        headers = {"authorization": "Bearer sk-mock", "content-type": "application/json"}
+        body = orjson.dumps({"model": "m-1", "messages": [{"role": "user", "content": "hi"}], "stream": True})
+        streamed = request(url, "POST", "/v1/chat/completions", body, headers)
+        deltas = [orjson.loads(line[6:]) for line in streamed.body.split(b"\n")
+                  if line.startswith(b"data: {")]
+        assert "".join(d["choices"][0]["delta"].get("content") or "" for d in deltas) == "fixed answer"
+        assert len([d for d in deltas if d["choices"][0]["delta"].get("content")]) == 4
+        models = request(url, path="/v1/models", headers=headers).json()
+        assert [m["id"] for m in models["data"]] == ["m-1"]
+        vector = request(url, "POST", "/v1/embeddings", b'{"model": "m-1", "input": "x"}', headers).json()
+        assert len(vector["data"][0]["embedding"]) == 5
+        assert request(url, "POST", "/v1/chat/completions", body, {"content-type": "application/json"}).status == 401
+
+
+def test_mock_upstream_fault_flags():
+    with running(["mock-upstream", "--port", "0", "--status", "429", "--retry-after", "3"], "listening on") as url:
+        answer = request(url, "POST", "/v1/chat/completions",
+                         b'{"model": "m", "messages": [{"role": "user", "content": "x"}]}',
+                         {"content-type": "application/json"})
+        assert answer.status == 429 and answer.headers["retry-after"] == "3"
+    with running(["mock-upstream", "--port", "0", "--garbage"], "listening on") as url:
+        answer = request(url, "POST", "/v1/chat/completions",
+                         b'{"model": "m", "messages": [{"role": "user", "content": "x"}]}',
+                         {"content-type": "application/json"})
+        assert answer.status == 200
+        with pytest.raises(orjson.JSONDecodeError):
+            orjson.loads(answer.body)
