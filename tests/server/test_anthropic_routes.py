@@ -3,18 +3,23 @@ and the official openai SDK -> gateway -> Anthropic mock."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import anthropic
 import openai
 import orjson
 import pytest
 
 from switchyard.mock import MockUpstreamThread
+from switchyard.mock.anthropic import ANTHROPIC
+from switchyard.mock.wire import Route, StreamReply
 from switchyard.server.runner import GatewayThread
 from tests.server.raw_http import request as raw_request
 
 KEY = "sk-master"
 WEATHER = {"name": "get_weather", "description": "Current weather",
            "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}
+ERROR_STREAM = Path(__file__).parents[1] / "providers" / "fixtures" / "anthropic" / "stream_error.sse"
 PIXEL = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
 # The top-level request fields of Anthropic's Messages API.
 ANTHROPIC_FIELDS = {"model", "messages", "max_tokens", "system", "temperature", "top_p", "top_k", "stop_sequences",
@@ -27,8 +32,20 @@ def mock():
         yield upstream
 
 
+def _overloaded_mid_stream(req, settings):
+    """Anthropic's documented stream that fails with an ``error`` event after some text."""
+    frames = [f + b"\n\n" for f in ERROR_STREAM.read_bytes().split(b"\n\n") if f.strip()]
+    return StreamReply(frames)
+
+
 @pytest.fixture(scope="module")
-def gateway(mock):
+def erroring():
+    with MockUpstreamThread(formats=[(Route("POST", "/v1/messages", _overloaded_mid_stream, ANTHROPIC),)]) as upstream:
+        yield upstream
+
+
+@pytest.fixture(scope="module")
+def gateway(mock, erroring):
     def anthropic_at(model: str) -> dict:
         # The adapter does JSON-schema output (output_config.format); the routing table is more cautious.
         return {"deployments": [{"provider": "anthropic", "model": model, "base_url": mock.url, "api_key": "sk-upstream",
@@ -41,6 +58,8 @@ def gateway(mock):
             "claude-429": anthropic_at("mock-429"),
             "claude-529": anthropic_at("mock-529"),
             "claude-drop": anthropic_at("mock-drop"),
+            "claude-error-event": {"deployments": [{"provider": "anthropic", "model": "claude-x", "base_url": erroring.url,
+                                                    "api_key": "k"}]},
             "gpt": {"deployments": [{"provider": "openai", "model": "gpt-4o-mini", "base_url": mock.base_url,
                                      "api_key": "sk-upstream"}]},
             "fake/*": {"deployments": [{"provider": "fake", "model": "*"}]},
@@ -224,7 +243,7 @@ def test_missing_max_tokens_is_an_anthropic_400(gateway):
                                                           "message": "max_tokens: Field required"}}
 
 
-@pytest.mark.parametrize("model", ["claude-drop", "fake/break"])
+@pytest.mark.parametrize("model", ["claude-drop", "claude-error-event", "fake/break"])
 def test_stream_failure_after_first_byte_ends_with_an_error_event(claude, gateway, model):
     with pytest.raises(anthropic.APIStatusError):
         with claude.messages.stream(model=model, max_tokens=100,
@@ -295,3 +314,13 @@ def test_openai_sdk_upstream_errors(oai):
         oai.chat.completions.create(model="claude-429", messages=[{"role": "user", "content": "x"}])
     with pytest.raises(openai.InternalServerError):
         oai.chat.completions.create(model="claude-529", messages=[{"role": "user", "content": "x"}])
+
+
+def test_openai_sdk_sees_an_upstream_error_event_as_a_terminal_error(oai, gateway):
+    stream = oai.chat.completions.create(model="claude-error-event", stream=True,
+                                         messages=[{"role": "user", "content": "x"}])
+    text = []
+    with pytest.raises(openai.APIError) as info:
+        for chunk in stream:
+            text.append(chunk.choices[0].delta.content or "" if chunk.choices else "")
+    assert "".join(text) == "Part" and "Overloaded" in str(info.value)

@@ -12,7 +12,7 @@ placeholder of its JSON type, streamed as ``input_json_delta`` pieces.
 ``POST /v1/messages/count_tokens`` counts the same way.
 
 Requests must carry ``anthropic-version`` (400 otherwise, as the real API) and,
-when the mock has an api key, ``x-api-key``. Errors are
+when the mock has an api key, ``x-api-key`` (or a Bearer token). Errors are
 ``{"type": "error", "error": {"type", "message"}}``; status 529 is
 ``overloaded_error``. Every answer carries ``anthropic-ratelimit-*`` headers.
 """
@@ -48,12 +48,14 @@ ERROR_TYPES = {
 
 
 class AnthropicWire:
-    """Anthropic: ``x-api-key`` header, model in the JSON body."""
+    """Anthropic: ``x-api-key`` (or ``Authorization: Bearer``, which the official SDK
+    now sends) header, model in the JSON body."""
 
     name = "anthropic"
 
     def authorized(self, request: MockRequest, api_key: str) -> bool:
-        return request.headers.get("x-api-key") == api_key
+        headers = request.headers
+        return headers.get("x-api-key") == api_key or headers.get("authorization") == f"Bearer {api_key}"
 
     def model_of(self, request: MockRequest) -> str | None:
         model = request.json().get("model") if request.body else None
