@@ -226,6 +226,10 @@ def test_client_disconnect_mid_stream_stops_the_upstream(start_mock, start_gatew
     while slow.mock._protocols:  # type: ignore[union-attr]
         assert time.monotonic() < deadline, "the gateway kept reading the upstream after the client left"
         time.sleep(0.01)
+    state = gateway._server.server_state  # uvicorn's: the tasks still running requests
+    while state.tasks:
+        assert time.monotonic() < deadline, f"request tasks leaked after the disconnect: {state.tasks}"
+        time.sleep(0.01)
     good = request(gateway.url, "POST", "/v1/chat/completions",
                    orjson.dumps({"model": "gpt", "messages": [{"role": "user", "content": "next"}]}),
                    {"content-type": "application/json"})

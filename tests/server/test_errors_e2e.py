@@ -81,6 +81,7 @@ def gateway(mock, echoing_upstream) -> Iterator[GatewayThread]:
             "refused": at("gpt-4o-mini", base_url=f"http://127.0.0.1:{_closed_port()}/v1"),
             "echo-401": at("echo-401", base_url=echoing_upstream),
             "echo-500": at("echo-500", base_url=echoing_upstream),
+            "fake/*": {"deployments": [{"provider": "fake", "model": "*"}]},
         },
     }
     with GatewayThread(config) as running:
@@ -186,7 +187,16 @@ def test_upstream_timeout_is_504(client):
         client.chat.completions.create(model="slow", messages=HI)
     assert info.value.status_code == 504
     assert _error(info.value)["type"] == "timeout"
+    with pytest.raises(openai.InternalServerError) as info:
+        list(client.chat.completions.create(model="slow", messages=HI, stream=True))
+    assert info.value.status_code == 504
     _still_serving(client)
+
+
+def test_missing_capability_is_400(client):
+    with pytest.raises(openai.BadRequestError) as info:
+        client.completions.create(model="fake/echo", prompt="x")
+    assert info.value.code == "capability_missing" and info.value.param == "model"
 
 
 @pytest.mark.parametrize("model", ["echo-401", "echo-500"])
