@@ -25,8 +25,9 @@ _GARBAGE_BODY = b"<html><body>502 Bad Gateway, certainly not JSON</body></html>"
 def default_routes() -> tuple[Route, ...]:
     """Every wire format the mock speaks out of the box."""
     from switchyard.mock import anthropic, bedrock, ollama, openai
+    from switchyard.mock import cohere, gemini
 
-    return openai.ROUTES + anthropic.ROUTES + bedrock.ROUTES + ollama.ROUTES
+    return openai.ROUTES + anthropic.ROUTES + bedrock.ROUTES + ollama.ROUTES + gemini.ROUTES + cohere.ROUTES
 
 
 def _status_line(status: int) -> bytes:

@@ -108,13 +108,17 @@ def _contents(messages: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], lis
     contents: list[dict[str, Any]] = []
     call_names: dict[str, str] = {}
 
-    def add(role: str, parts: list[dict[str, Any]]) -> None:
+    kinds: list[bool] = []
+
+    def add(role: str, parts: list[dict[str, Any]], answers: bool = False) -> None:
+        # Consecutive turns of one role merge, but tool results stay apart from user text.
         if not parts:
             return
-        if contents and contents[-1]["role"] == role:
+        if contents and contents[-1]["role"] == role and kinds[-1] == answers:
             contents[-1]["parts"].extend(parts)
         else:
             contents.append({"role": role, "parts": parts})
+            kinds.append(answers)
 
     for i, message in enumerate(messages):
         role = message.get("role")
@@ -142,7 +146,7 @@ def _contents(messages: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], lis
             if not name:
                 raise _bad("tool message answers no earlier tool call", f"{param}.tool_call_id")
             response = _function_response(shapes.text_of(message.get("content")))
-            add("user", [{"functionResponse": {"name": name, "response": response}}])
+            add("user", [{"functionResponse": {"name": name, "response": response}}], answers=True)
     return system, contents
 
 

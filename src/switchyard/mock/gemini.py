@@ -1,0 +1,271 @@
+"""The Gemini wire format for the mock upstream: AI Studio, Vertex AI and an OAuth token endpoint.
+
+AI Studio paths ``/v1beta/models/{model}:generateContent`` (and
+``:streamGenerateContent``, SSE with ``?alt=sse`` else a JSON array,
+``:batchEmbedContents``, ``:embedContent``) take ``x-goog-api-key`` (or
+``?key=``). Vertex paths ``/v1/projects/{p}/locations/{l}/publishers/google/
+models/{model}:generateContent`` (and ``:streamGenerateContent``, ``:predict``)
+take ``Authorization: Bearer`` with a token from ``POST /token``, which
+accepts a JWT-bearer assertion (claims checked, not the signature) and issues
+stateless tokens that the Vertex paths verify when the mock has an
+``api_key``.
+
+Like the OpenAI mock: echoes the last user text; calls tool ``X`` when the
+user says ``call X`` (or ``toolConfig`` mode ``ANY`` allows it); cuts at
+``maxOutputTokens``. It rejects unknown request fields the way Google does,
+and the model ``mock-stream-error`` streams two events and then an error event.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import time
+from typing import Any
+from urllib.parse import parse_qs
+
+import orjson
+
+from switchyard.mock.openai import _vector
+from switchyard.mock.wire import MockRequest, MockSettings, Reply, Route, StreamReply, count_tokens, split_text
+
+_STATUS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
+           429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED"}
+_REQUEST_FIELDS = frozenset({"contents", "systemInstruction", "generationConfig", "tools", "toolConfig",
+                             "safetySettings", "cachedContent", "labels"})
+_CONFIG_FIELDS = frozenset({"temperature", "topP", "topK", "maxOutputTokens", "stopSequences", "candidateCount",
+                            "responseMimeType", "responseSchema", "responseJsonSchema", "presencePenalty",
+                            "frequencyPenalty", "seed", "responseLogprobs", "logprobs", "thinkingConfig",
+                            "responseModalities"})
+TOKEN_LIFETIME = 3600
+
+
+def _error_body(status: int, message: str) -> bytes:
+    return orjson.dumps({"error": {"code": status, "message": message, "status": _STATUS.get(status, "UNKNOWN")}})
+
+
+class GeminiWire:
+    """AI Studio: ``x-goog-api-key`` header or ``key`` query parameter; model in the path."""
+
+    name = "gemini"
+
+    def authorized(self, request: MockRequest, api_key: str) -> bool:
+        return request.headers.get("x-goog-api-key") == api_key or request.query_param("key") == api_key
+
+    def model_of(self, request: MockRequest) -> str | None:
+        return request.params.get("model")
+
+    def error(self, status: int, message: str, *, code: str | None = None) -> Reply:
+        return Reply(status, _error_body(status, message))
+
+
+def _token_mac(secret: str, expiry: int) -> str:
+    return hmac.new(secret.encode(), str(expiry).encode(), hashlib.sha256).hexdigest()[:24]
+
+
+def issue_token(secret: str, now: float, lifetime: int = TOKEN_LIFETIME) -> str:
+    expiry = int(now) + lifetime
+    return f"ya29.mock.{expiry}.{_token_mac(secret, expiry)}"
+
+
+def token_valid(token: str, secret: str, now: float) -> bool:
+    parts = token.split(".")
+    if len(parts) != 4 or parts[:2] != ["ya29", "mock"] or not parts[2].isdigit():
+        return False
+    return int(parts[2]) > now and hmac.compare_digest(parts[3], _token_mac(secret, int(parts[2])))
+
+
+class VertexWire(GeminiWire):
+    """Vertex AI: ``Authorization: Bearer <token from /token>``."""
+
+    name = "vertex"
+
+    def authorized(self, request: MockRequest, api_key: str) -> bool:
+        auth = request.headers.get("authorization", "")
+        return auth.startswith("Bearer ") and token_valid(auth[7:], api_key, time.time())
+
+
+class TokenWire(GeminiWire):
+    name = "google-oauth"
+
+    def authorized(self, request: MockRequest, api_key: str) -> bool:
+        return True
+
+    def model_of(self, request: MockRequest) -> str | None:
+        return None
+
+    def error(self, status: int, message: str, *, code: str | None = None) -> Reply:
+        return Reply(status, orjson.dumps({"error": code or "invalid_request", "error_description": message}))
+
+
+GEMINI, VERTEX, TOKEN = GeminiWire(), VertexWire(), TokenWire()
+
+
+def _decode_segment(segment: str) -> Any:
+    return orjson.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+
+
+def token(req: MockRequest, settings: MockSettings) -> Reply:
+    """The OAuth token endpoint of a service-account key file (``token_uri``)."""
+    form = {k: v[0] for k, v in parse_qs(req.body.decode()).items()}
+    if form.get("grant_type") != "urn:ietf:params:oauth:grant-type:jwt-bearer":
+        return TOKEN.error(400, "Invalid grant_type", code="unsupported_grant_type")
+    try:
+        header_part, claims_part, signature = form["assertion"].split(".")
+        header, claims = _decode_segment(header_part), _decode_segment(claims_part)
+    except (KeyError, ValueError):
+        return TOKEN.error(400, "Invalid JWT: malformed assertion", code="invalid_grant")
+    now = time.time()
+    problems = [
+        header.get("alg") != "RS256" and "alg must be RS256",
+        not signature and "missing signature",
+        not claims.get("iss") and "missing iss",
+        not str(claims.get("aud", "")).endswith(req.path) and "aud is not this token endpoint",
+        not claims.get("scope") and "missing scope",
+        not (claims.get("iat", 0) - 300 <= now < claims.get("exp", 0)) and "iat/exp do not cover now",
+    ]
+    problem = next((p for p in problems if p), None)
+    if problem:
+        return TOKEN.error(400, f"Invalid JWT: {problem}", code="invalid_grant")
+    access = issue_token(settings.api_key or "", now)
+    return Reply(200, orjson.dumps({"access_token": access, "expires_in": TOKEN_LIFETIME, "token_type": "Bearer"}))
+
+
+def _bad(message: str) -> Reply:
+    return GEMINI.error(400, message)
+
+
+def _check_fields(body: dict[str, Any]) -> str | None:
+    for name in body:
+        if name not in _REQUEST_FIELDS:
+            return f'Invalid JSON payload received. Unknown name "{name}": Cannot find field.'
+    for name in body.get("generationConfig") or {}:
+        if name not in _CONFIG_FIELDS:
+            return f'Invalid JSON payload received. Unknown name "{name}" at \'generation_config\': Cannot find field.'
+    return None
+
+
+def _tool_call(body: dict[str, Any], last_user: str) -> tuple[str, dict[str, Any]] | None:
+    declarations = [d for t in body.get("tools") or () for d in t.get("functionDeclarations") or ()]
+    if not declarations:
+        return None
+    config = (body.get("toolConfig") or {}).get("functionCallingConfig") or {}
+    mode = config.get("mode", "AUTO")
+    if mode == "NONE":
+        return None
+    allowed = config.get("allowedFunctionNames") or [d["name"] for d in declarations]
+    by_name = {d["name"]: d for d in declarations if d["name"] in allowed}
+    chosen = next((n for n in by_name if f"call {n.lower()}" in last_user.lower()), None)
+    if chosen is None and mode == "ANY" and by_name:
+        chosen = next(iter(by_name))
+    if chosen is None:
+        return None
+    defaults = {"STRING": "mock", "INTEGER": 1, "NUMBER": 1.0, "BOOLEAN": True, "ARRAY": [], "OBJECT": {}}
+    props = (by_name[chosen].get("parameters") or {}).get("properties") or {}
+    return chosen, {k: defaults.get(str(v.get("type", "")).upper()) for k, v in props.items()}
+
+
+def generate(req: MockRequest, settings: MockSettings, *, stream: bool = False) -> Reply | StreamReply:
+    body = req.json()
+    problem = _check_fields(body)
+    if problem:
+        return _bad(problem)
+    contents = body.get("contents")
+    if not isinstance(contents, list) or not contents:
+        return _bad("* GenerateContentRequest.contents: contents is not specified")
+    for i, content in enumerate(contents):
+        if not content.get("parts"):
+            return _bad(f"* GenerateContentRequest.contents[{i}].parts: contents.parts must not be empty.")
+        if content.get("role") not in ("user", "model"):
+            return _bad(f"* GenerateContentRequest.contents[{i}].role: Please use a valid role: user, model.")
+    prompt_text = " ".join(p.get("text", "") for c in contents for p in c["parts"])
+    last = contents[-1]
+    last_user = " ".join(p.get("text", "") for p in last["parts"]) if last["role"] == "user" else ""
+    config = body.get("generationConfig") or {}
+    call = _tool_call(body, last_user)
+    text = settings.text if settings.text is not None else (last_user or "Hello from the mock upstream.")
+    finish = "STOP"
+    limit = config.get("maxOutputTokens")
+    if call is None and isinstance(limit, int) and count_tokens(text) > limit:
+        text, finish = text[: limit * 4], "MAX_TOKENS"
+    prompt_tokens = 3 + count_tokens(prompt_text) + 258 * sum(1 for c in contents for p in c["parts"] if "inlineData" in p or "fileData" in p)
+    completion_tokens = count_tokens(orjson.dumps(call[1]).decode() if call else text)
+    usage = {"promptTokenCount": prompt_tokens, "candidatesTokenCount": completion_tokens,
+             "totalTokenCount": prompt_tokens + completion_tokens}
+    model = req.params.get("model", "")
+    meta = {"modelVersion": model, "responseId": f"mock{req.seq:012d}"}
+    if call is not None:
+        parts: list[dict[str, Any]] = [{"functionCall": {"name": call[0], "args": call[1]}}]
+    else:
+        parts = [{"text": text}]
+    if not stream:
+        candidate = {"content": {"role": "model", "parts": parts}, "finishReason": finish, "index": 0}
+        return Reply(200, orjson.dumps({"candidates": [candidate], "usageMetadata": usage, **meta}))
+    pieces = [parts] if call is not None else [[{"text": t}] for t in split_text(text, settings.stream_chunks)]
+    events = []
+    for i, piece in enumerate(pieces):
+        candidate: dict[str, Any] = {"content": {"role": "model", "parts": piece}, "index": 0}
+        if i == len(pieces) - 1:
+            candidate["finishReason"] = finish
+        done = usage if i == len(pieces) - 1 else {"promptTokenCount": prompt_tokens, "totalTokenCount": prompt_tokens}
+        events.append({"candidates": [candidate], "usageMetadata": done, **meta})
+    if model == "mock-stream-error":
+        events = events[:2] + [orjson.loads(_error_body(500, "Mock fault: error in the middle of the stream."))]
+        for event in events[:2]:
+            event["candidates"][0].pop("finishReason", None)
+    if req.query_param("alt") == "sse":
+        return StreamReply([b"data: " + orjson.dumps(e) + b"\r\n\r\n" for e in events])
+    return Reply(200, orjson.dumps(events))
+
+
+def generate_content(req: MockRequest, settings: MockSettings) -> Reply | StreamReply:
+    return generate(req, settings)
+
+
+def stream_generate_content(req: MockRequest, settings: MockSettings) -> Reply | StreamReply:
+    return generate(req, settings, stream=True)
+
+
+def _texts(items: list[dict[str, Any]]) -> list[str]:
+    return [" ".join(p.get("text", "") for p in (item.get("content") or {}).get("parts") or ()) for item in items]
+
+
+def batch_embed_contents(req: MockRequest, settings: MockSettings) -> Reply:
+    requests = req.json().get("requests")
+    if not isinstance(requests, list) or not requests:
+        return _bad("* BatchEmbedContentsRequest.requests: requests is not specified")
+    dims = requests[0].get("outputDimensionality") or settings.embedding_dims
+    return Reply(200, orjson.dumps({"embeddings": [{"values": _vector(t, dims)} for t in _texts(requests)]}))
+
+
+def embed_content(req: MockRequest, settings: MockSettings) -> Reply:
+    body = req.json()
+    dims = body.get("outputDimensionality") or settings.embedding_dims
+    return Reply(200, orjson.dumps({"embedding": {"values": _vector(_texts([body])[0], dims)}}))
+
+
+def predict(req: MockRequest, settings: MockSettings) -> Reply:
+    body = req.json()
+    instances = body.get("instances")
+    if not isinstance(instances, list) or not instances:
+        return _bad("instances must be a non-empty list")
+    dims = (body.get("parameters") or {}).get("outputDimensionality") or settings.embedding_dims
+    predictions = [{"embeddings": {"values": _vector(i.get("content", ""), dims),
+                                   "statistics": {"token_count": count_tokens(i.get("content", "")), "truncated": False}}}
+                   for i in instances]
+    return Reply(200, orjson.dumps({"predictions": predictions}))
+
+
+_VERTEX = "/v1/projects/{project}/locations/{location}/publishers/google/models/{model}"
+
+ROUTES = (
+    Route("POST", "/v1beta/models/{model}:generateContent", generate_content, GEMINI),
+    Route("POST", "/v1beta/models/{model}:streamGenerateContent", stream_generate_content, GEMINI),
+    Route("POST", "/v1beta/models/{model}:batchEmbedContents", batch_embed_contents, GEMINI),
+    Route("POST", "/v1beta/models/{model}:embedContent", embed_content, GEMINI),
+    Route("POST", _VERTEX + ":generateContent", generate_content, VERTEX),
+    Route("POST", _VERTEX + ":streamGenerateContent", stream_generate_content, VERTEX),
+    Route("POST", _VERTEX + ":predict", predict, VERTEX),
+    Route("POST", "/token", token, TOKEN),
+)
