@@ -292,3 +292,23 @@ def test_errors_by_status():
 def test_error_body_on_a_200_is_raised():
     with pytest.raises(UpstreamUnavailable):
         wire.parse_message(fixture("error_overloaded.json"))
+
+
+def test_thinking_tokens_are_reasoning_tokens():
+    usage = wire.usage_to_openai({"input_tokens": 5, "output_tokens": 40, "output_tokens_details": {"thinking_tokens": 30}})
+    assert usage.reasoning_tokens == 30 and usage.completion_tokens == 40
+
+
+def test_empty_tool_result_and_empty_assistant_turn():
+    body = {"model": "m", "messages": [
+        {"role": "user", "content": "x"},
+        {"role": "assistant", "content": "", "tool_calls": [{"id": "c1", "type": "function",
+                                                              "function": {"name": "f", "arguments": ""}}]},
+        {"role": "tool", "tool_call_id": "c1", "content": ""},
+        {"role": "assistant", "content": ""},
+        {"role": "user", "content": "y"},
+    ]}
+    turns = wire.build_request(body, "c")["messages"]
+    assert [t["role"] for t in turns] == ["user", "assistant", "user"]
+    assert turns[1]["content"] == [{"type": "tool_use", "id": "c1", "name": "f", "input": {}}]
+    assert turns[2]["content"] == [{"type": "tool_result", "tool_use_id": "c1"}, {"type": "text", "text": "y"}]

@@ -105,7 +105,11 @@ def test_text(claude, model):
 def test_native_path_forwards_the_body_and_the_answer_untouched(claude, mock):
     body_extra = {"top_k": 5, "temperature": 0.3}  # top_k survives only on the native path
     message = claude.messages.create(model="claude", max_tokens=50, messages=[{"role": "user", "content": "native"}],
-                                     extra_body=body_extra)
+                                     extra_body=body_extra, extra_headers={"anthropic-beta": "some-beta-2025-01-01"})
+    request = next(r for r in reversed(mock.mock.requests) if r.path == "/v1/messages")
+    assert request.headers["anthropic-beta"] == "some-beta-2025-01-01"
+    assert request.headers["anthropic-version"] == claude.default_headers["anthropic-version"]
+    assert request.headers["x-api-key"] == "sk-upstream" and "authorization" not in request.headers
     sent = last_upstream(mock)
     assert sent["model"] == "claude-sonnet-4-5" and sent["top_k"] == 5 and sent["max_tokens"] == 50
     assert sent["messages"] == [{"role": "user", "content": "native"}]

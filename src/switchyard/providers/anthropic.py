@@ -10,7 +10,8 @@ Credentials: ``api_key`` or ``ANTHROPIC_API_KEY``, sent as ``x-api-key`` with
 
 Native forwarding: a request that came in on the gateway's own ``/v1/messages``
 carries its Anthropic body (``ChatRequest.native``); it is sent as is with only
-``model`` replaced (and the client's ``anthropic-beta`` header), and the answer
+``model`` replaced (with the client's ``anthropic-version`` and ``anthropic-beta``
+headers), and the answer
 goes back as the upstream's bytes (``ChatResponse.native``, ``Chunk.native``)
 while the OpenAI view is still produced for accounting. Everything else is
 translated by ``anthropic_format``.
@@ -83,8 +84,9 @@ class AnthropicProvider(Provider):
         if native is not None and native[0] == "anthropic":
             body = dict(native[1])
             body["model"] = self.deployment.model
-            beta = call.headers.get("anthropic-beta")
-            return body, ({"anthropic-beta": beta} if beta else None), False
+            # The body was written for the client's API version and betas: send those along.
+            extra = {name: call.headers[name] for name in ("anthropic-version", "anthropic-beta") if call.headers.get(name)}
+            return body, extra or None, False
         body = wire.build_request(request.body, self.deployment.model, default_max_tokens=self.max_tokens,
                                   structured=self.structured)
         return body, None, wire.json_tool_forced(body)

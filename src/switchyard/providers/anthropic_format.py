@@ -23,7 +23,8 @@ Choices worth knowing:
   back as the message text.
 - usage: OpenAI counts cached tokens inside ``prompt_tokens``; Anthropic's
   ``input_tokens`` excludes cache reads and writes. So ``prompt_tokens`` =
-  input + cache_read + cache_creation and ``cached_tokens`` = cache_read.
+  input + cache_read + cache_creation and ``cached_tokens`` = cache_read;
+  ``output_tokens_details.thinking_tokens`` are the reasoning tokens.
 """
 
 from __future__ import annotations
@@ -138,8 +139,11 @@ def _turns(messages: list[dict[str, Any]]) -> tuple[list[str], list[dict[str, An
             system.append(_system_text(message.get("content")))
             continue
         if role == "tool":
-            blocks = [{"type": "tool_result", "tool_use_id": message.get("tool_call_id") or "",
-                       "content": _blocks(message.get("content"), f"{param}.content")}]
+            result: dict[str, Any] = {"type": "tool_result", "tool_use_id": message.get("tool_call_id") or ""}
+            content = _blocks(message.get("content"), f"{param}.content")
+            if content:
+                result["content"] = content
+            blocks = [result]
             role = "user"
         elif role == "assistant":
             blocks = _blocks(message.get("content"), f"{param}.content")
@@ -152,6 +156,8 @@ def _turns(messages: list[dict[str, Any]]) -> tuple[list[str], list[dict[str, An
             blocks = _blocks(message.get("content"), f"{param}.content")
         else:
             raise _bad(f"Role {role!r} is not supported by Anthropic models", f"{param}.role")
+        if not blocks and role == "assistant":
+            continue  # Anthropic refuses empty turns; an empty assistant turn says nothing
         if turns and turns[-1]["role"] == role:
             turns[-1]["content"].extend(blocks)
         else:
@@ -252,6 +258,7 @@ def usage_to_openai(data: dict[str, Any] | None) -> Usage | None:
         prompt_tokens=int(data.get("input_tokens") or 0) + cache_read + cache_write,
         completion_tokens=int(data.get("output_tokens") or 0),
         cached_tokens=cache_read,
+        reasoning_tokens=int((data.get("output_tokens_details") or {}).get("thinking_tokens") or 0),
     )
 
 
