@@ -8,6 +8,16 @@ from typing import Any
 
 
 @dataclass(slots=True)
+class Attempt:
+    """One failed try at one deployment, for the error that lists them all."""
+
+    deployment: str
+    status: int
+    reason: str
+    error: Any = None
+
+
+@dataclass(slots=True)
 class Call:
     """What one request carries down the chain besides its body.
 

@@ -258,15 +258,17 @@ def from_upstream_status(
 
 
 def to_openai_body(err: SwitchyardError) -> dict[str, Any]:
-    """The OpenAI-shaped body ``{"error": {...}}`` for an error."""
-    return {
-        "error": {
-            "message": err.message,
-            "type": err.type,
-            "param": err.param,
-            "code": err.code,
-        }
+    """The OpenAI-shaped body ``{"error": {...}}`` for an error; a failed fallback
+    chain also lists its ``attempts`` (deployment, status, reason)."""
+    body: dict[str, Any] = {
+        "message": err.message,
+        "type": err.type,
+        "param": err.param,
+        "code": err.code,
     }
+    if isinstance(err, FallbackExhausted):
+        body["attempts"] = [{"deployment": name, "status": e.status, "reason": e.message} for name, e in err.attempts]
+    return {"error": body}
 
 
 _ANTHROPIC_TYPE_BY_STATUS = {

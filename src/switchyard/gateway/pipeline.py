@@ -15,10 +15,9 @@ reach the client as an explicit error event.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from switchyard.core.call import Call
+from switchyard.core.call import Attempt, Call  # noqa: F401  (Attempt: re-exported)
 from switchyard.core.errors import FallbackExhausted, InvalidRequest, SwitchyardError
 from switchyard.core.messages import (
     ChatRequest,
@@ -37,15 +36,6 @@ from switchyard.routing.router import Router
 T = TypeVar("T")
 
 
-@dataclass(slots=True)
-class Attempt:
-    """One try at one deployment, for the error that lists them all."""
-
-    deployment: str
-    status: int
-    reason: str
-
-
 class Gateway:
     """Runs requests through the pipeline; owned by the app, one per process."""
 
@@ -53,6 +43,8 @@ class Gateway:
         self.catalog = catalog
         self.router = router
         self.admission: Admission = admission or OpenAdmission()
+        #: Alias fallbacks and the request deadline (``policies/fallback.py``), when installed.
+        self.fallbacks: Any = None
 
     def _group(self, model: str, call: Call, request: Any = None) -> ModelGroup:
         if self.router.rules is not None and request is not None:
@@ -82,7 +74,7 @@ class Gateway:
                 if track is not None:
                     track.failed(deployment, started, exc.fallback)
                 errors.append((deployment, exc))
-                call.attempts.append(Attempt(deployment.id, exc.status, exc.message))
+                call.attempts.append(Attempt(deployment.id, exc.status, exc.message, exc))
                 if not exc.fallback:
                     raise
                 continue
@@ -98,10 +90,15 @@ class Gateway:
             raise errors[0][1]
         raise FallbackExhausted.from_attempts(errors)
 
+    async def _serve(self, group: ModelGroup, call: Call, request: Any, invoke: Callable[[Deployment], Awaitable[Any]]) -> Any:
+        if self.fallbacks is None:
+            return await self._first_success(group, call, request, invoke)
+        return await self.fallbacks.run(lambda g: self._first_success(g, call, request, invoke), group, call)
+
     async def _admitted(self, group: ModelGroup, call: Call, request: Any, invoke: Callable[[Deployment], Awaitable[Any]]) -> Any:
         ticket = await self.admission.admit(request, group, call)
         try:
-            result = await self._first_success(group, call, request, invoke)
+            result = await self._serve(group, call, request, invoke)
         except BaseException:
             await ticket.settle(None)
             raise
@@ -113,7 +110,7 @@ class Gateway:
     ) -> AsyncIterator[Chunk]:
         ticket = await self.admission.admit(request, group, call)
         try:
-            chunks = await self._first_success(group, call, request, invoke)
+            chunks = await self._serve(group, call, request, invoke)
         except BaseException:
             await ticket.settle(None)
             raise

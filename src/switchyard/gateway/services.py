@@ -9,6 +9,7 @@ from switchyard.core.config import Config
 from switchyard.core.registry import Registry
 from switchyard.core.tokens import TokenCounter
 from switchyard.gateway.pipeline import Gateway
+from switchyard.policies.reliability import Reliability
 from switchyard.routing.catalog import Catalog
 from switchyard.routing.router import Router
 from switchyard.transport.client import HttpClient
@@ -26,6 +27,9 @@ class Services:
     #: The shared Redis client (redis.asyncio), when ``redis`` is configured.
     redis: Any = None
     tokens: TokenCounter = field(default_factory=TokenCounter)
+    #: Retries, breakers, timeouts, fallbacks, health checks, regions (``policies/``);
+    #: built in ``__post_init__`` and wrapped around every deployment of the catalog.
+    reliability: Any = None
 
     @classmethod
     async def start(cls, config: Config, registry: Registry) -> Services:
@@ -52,12 +56,24 @@ class Services:
         return cls(config=config, http=http, catalog=catalog, router=router, gateway=Gateway(catalog, router),
                    redis=redis, tokens=tokens)
 
+    def __post_init__(self) -> None:
+        if self.reliability is None:
+            self.reliability = Reliability(self.config, self.http, self.redis)
+        self.reliability.start(self.catalog, self.router, self.gateway)
+
     def readiness(self) -> dict[str, Any]:
+        """``/health/ready``, with each deployment's availability and breaker state."""
+        report = self._readiness()
+        report["deployments"] = self.reliability.summary()
+        return report
+
+    def _readiness(self) -> dict[str, Any]:
         """``/health/ready``: ok while the gateway can serve."""
         return {"status": "ok", "models": len(self.catalog.groups)}
 
     async def aclose(self) -> None:
         try:
+            await self.reliability.aclose()
             await self.catalog.aclose()
         finally:
             await self.http.aclose()

@@ -123,6 +123,15 @@ class Catalog:
         raise NotFound(f"The model `{model}` does not exist or you do not have access to it.",
                        param="model", code="model_not_found")
 
+    def add_wrap(self, wrap: Callable[[Deployment], None]) -> None:
+        """One more per-deployment hook, run after the existing one: applied now to
+        every deployment built so far, and to every one built later."""
+        previous = self._wrap
+        self._wrap = wrap if previous is None else _both(previous, wrap)
+        for group in [*self.groups.values(), *self._wildcard_groups.values()]:
+            for deployment in group.deployments:
+                wrap(deployment)
+
     def aliases(self) -> list[str]:
         """Every alias a client can name; a wildcard as its provider's known models,
         or as ``prefix/*`` when the provider lists none."""
@@ -142,3 +151,11 @@ class Catalog:
         for group in [*self.groups.values(), *self._wildcard_groups.values()]:
             for deployment in group.deployments:
                 await deployment.adapter.aclose()
+
+
+def _both(first: Callable[[Deployment], None], second: Callable[[Deployment], None]) -> Callable[[Deployment], None]:
+    def wrap(deployment: Deployment) -> None:
+        first(deployment)
+        second(deployment)
+
+    return wrap

@@ -64,6 +64,8 @@ class Router:
         sticky = self.config.sticky
         self.sticky: Sticky | None = Sticky(sticky, redis, redis_prefix) if sticky is not None and sticky.enabled else None
         self._plans: dict[str, GroupPlan] = {}
+        #: Region preference (``routing/regions.py``), set by the reliability layer.
+        self.regions: Any = None
 
     # -- plans ---------------------------------------------------------------
     def plan(self, group: ModelGroup) -> GroupPlan:
@@ -133,7 +135,7 @@ class Router:
             available = [d for d in deployments if d.health.available]
             if len(available) > 1:
                 available = plan.balancer.order(available, self._pick(plan, request, needs))
-        ordered = order_by_region(available, call)
+        ordered = order_by_region(available, call, self.regions)
         return ordered or deployments
 
     def _capable(self, plan: GroupPlan, deployments: list[Deployment], needs: Needs, request: Any) -> list[Deployment]:

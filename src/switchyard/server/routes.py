@@ -71,11 +71,13 @@ class RouteTable:
         from switchyard.server.anthropic_routes import add_anthropic_routes
         from switchyard.server.health_routes import add_health_routes
         from switchyard.server.openai_routes import add_openai_routes
+        from switchyard.server.reliability_routes import add_reliability_routes
         from switchyard.server.routing_routes import add_routing_routes
 
         table = cls()
         add_openai_routes(table, app)
         add_health_routes(table, app)
+        add_reliability_routes(table, app)
         add_anthropic_routes(table, app)
         add_routing_routes(table, app)
         return table

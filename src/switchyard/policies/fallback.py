@@ -1,0 +1,112 @@
+"""Fallback chains: from one alias's deployments to other aliases, by error class.
+
+For one request::
+
+    set the total deadline (config + client header)          policies/timeout.py
+    -> the alias's candidates in turn (Gateway._first_success: the next
+       deployment on any error that allows a fallback)
+    -> when they all failed, the alias's configured fallbacks for that error:
+         ContextWindowExceeded   -> fallbacks.context_window  (a larger-context alias)
+         ContentPolicyViolation  -> fallbacks.content_policy  (a configured alternative)
+         other fallback-able     -> fallbacks.default         (rate limit, outage, timeout,
+                                                               breaker open)
+       each fallback alias tried the same way (its own fallbacks are not followed)
+    -> everything failed: one ``FallbackExhausted`` listing every attempt
+       (deployment, status, reason), retries included.
+
+The deployment that served is in ``x-switchyard-deployment``; when a fallback
+alias served, ``x-switchyard-fallback`` names it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from switchyard.core.call import Call
+from switchyard.core.config.reliability import TimeoutDefaults
+from switchyard.core.errors import (
+    ContentPolicyViolation,
+    ContextWindowExceeded,
+    FallbackExhausted,
+    NotFound,
+    SwitchyardError,
+)
+from switchyard.policies.timeout import apply_deadline
+
+T = TypeVar("T")
+
+
+def fallback_aliases(group: Any, error: SwitchyardError) -> list[str]:
+    """The aliases configured for ``group`` to take over after ``error``."""
+    fallbacks = getattr(group.config, "fallbacks", None)
+    if fallbacks is None or not error.fallback:
+        return []
+    if isinstance(error, ContextWindowExceeded):
+        return fallbacks.context_window
+    if isinstance(error, ContentPolicyViolation):
+        return fallbacks.content_policy
+    if isinstance(error, FallbackExhausted) and error.attempts:
+        return fallback_aliases(group, error.attempts[-1][1])
+    return fallbacks.default
+
+
+class FallbackChain:
+    """Runs a request over its alias and then the alias's fallbacks."""
+
+    def __init__(self, catalog: Any, timeouts: TimeoutDefaults) -> None:
+        self.catalog = catalog
+        self.timeouts = timeouts
+
+    async def run(
+        self,
+        serve_group: Callable[[Any], Awaitable[T]],
+        group: Any,
+        call: Call,
+    ) -> T:
+        """``serve_group(group)`` tries one alias's candidates (the pipeline's
+        ``_first_success``); this adds the deadline and the alias fallbacks."""
+        apply_deadline(call, self.timeouts)
+        try:
+            return await serve_group(group)
+        except SwitchyardError as exc:
+            error = exc
+        tried = {group.alias}
+        for alias in fallback_aliases(group, error):
+            if alias in tried:
+                continue
+            tried.add(alias)
+            remaining = call.remaining()
+            if remaining is not None and remaining <= 0:
+                break
+            try:
+                other = self.catalog.resolve(alias)
+            except NotFound:
+                continue
+            try:
+                result = await serve_group(other)
+            except SwitchyardError as exc:
+                error = exc
+                if not exc.fallback:
+                    break
+                continue
+            call.route["fallback"] = other.alias
+            return result
+        if not error.fallback:
+            raise error
+        raise exhausted(call, error)
+
+
+def exhausted(call: Call, last: SwitchyardError) -> SwitchyardError:
+    """The one error for a chain that failed: ``last`` itself when at most one
+    attempt was made, else a ``FallbackExhausted`` listing every attempt."""
+    attempts = [a for a in call.attempts if hasattr(a, "deployment")]
+    if len(attempts) <= 1:
+        return last.attempts[-1][1] if isinstance(last, FallbackExhausted) and last.attempts else last
+    named: list[tuple[str, SwitchyardError]] = []
+    for attempt in attempts:
+        error = getattr(attempt, "error", None)
+        if not isinstance(error, SwitchyardError):
+            error = SwitchyardError(attempt.reason, status=attempt.status)
+        named.append((attempt.deployment, error))
+    return FallbackExhausted.from_attempts(named)

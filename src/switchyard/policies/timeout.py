@@ -1,0 +1,127 @@
+"""Timeouts: the request's total deadline, and each attempt's bounds.
+
+Which bound applies where:
+
+    connect, per attempt      the adapter hands ``min(timeouts.request, time left)``
+                              to the transport, which bounds pool wait, connect,
+                              send and (non-streamed) the whole answer
+    total                     ``Call.deadline``: set once per request by
+                              ``deadline_for`` from ``reliability.timeouts.total``
+                              and the client's ``x-switchyard-timeout`` header;
+                              retries and fallbacks never wait past it
+    first token (streams)     ``TimeoutPolicy``: from sending the request to the
+                              first chunk, also bounded by the deadline
+    idle (streams)            the transport's ``aiter_bytes(idle_timeout=)`` between
+                              pieces (``timeouts.idle`` of the deployment, defaulted
+                              from ``reliability.timeouts.idle``)
+
+The header follows the convention of other gateways (LiteLLM's
+``x-litellm-timeout``, Portkey's ``x-portkey-request-timeout``): seconds as a
+number, e.g. ``x-switchyard-timeout: 2.5``; ``x-switchyard-timeout-ms`` takes
+milliseconds. A client can shorten the deadline, never lengthen it past
+``max_client_timeout``.
+
+No task and no ``wait_for`` per chunk: the first-token bound is one
+``asyncio.timeout`` scope per streamed attempt, the idle bound one timer handle
+per read in the transport.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from switchyard.core.call import Call
+from switchyard.core.config.reliability import TimeoutDefaults
+from switchyard.core.errors import InvalidRequest, UpstreamTimeout
+from switchyard.policies.policy import Policy, Primed
+
+TIMEOUT_HEADER = "x-switchyard-timeout"
+TIMEOUT_MS_HEADER = "x-switchyard-timeout-ms"
+
+
+def client_timeout(headers: dict[str, str]) -> float | None:
+    """Seconds the client asked for in its headers, or None; InvalidRequest names the header."""
+    for name, scale in ((TIMEOUT_HEADER, 1.0), (TIMEOUT_MS_HEADER, 0.001)):
+        value = headers.get(name)
+        if value is None:
+            continue
+        try:
+            seconds = float(value) * scale
+        except ValueError:
+            seconds = -1.0
+        if not seconds > 0 or seconds == float("inf"):
+            raise InvalidRequest(f"Header {name} must be a positive number of "
+                                 f"{'seconds' if scale == 1.0 else 'milliseconds'}.", param=name,
+                                 code="invalid_timeout")
+        return seconds
+    return None
+
+
+def apply_deadline(call: Call, defaults: TimeoutDefaults) -> None:
+    """Set ``call.deadline`` from the config and the client's header (the shortest wins)."""
+    budget = defaults.total
+    asked = client_timeout(call.headers) if call.headers else None
+    if asked is not None:
+        asked = min(asked, defaults.max_client_timeout)
+        budget = asked if budget is None else min(budget, asked)
+    if budget is None:
+        return
+    deadline = time.monotonic() + budget
+    if call.deadline is None or deadline < call.deadline:
+        call.deadline = deadline
+
+
+class TimeoutPolicy(Policy):
+    """Bounds each attempt: fails fast once the deadline has passed, and bounds a
+    stream's time to first chunk by ``first_token`` and the deadline."""
+
+    def __init__(self, inner: Any, deployment_id: str, first_token: float | None) -> None:
+        super().__init__(inner)
+        self.deployment_id = deployment_id
+        self.first_token = first_token
+
+    def _expired(self) -> UpstreamTimeout:
+        return UpstreamTimeout(f"The request deadline passed before {self.deployment_id} answered.")
+
+    async def unary(self, op: str, request: Any, call: Call) -> Any:
+        deadline = call.deadline
+        if deadline is not None and deadline <= time.monotonic():
+            raise self._expired()
+        return await getattr(self.inner, op)(request, call)
+
+    async def streaming(self, op: str, request: Any, call: Call) -> Primed:
+        limit = self.first_token
+        deadline = call.deadline
+        if deadline is not None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise self._expired()
+            if limit is None or remaining < limit:
+                limit = remaining
+        opener = getattr(self.inner, op)
+        if limit is None:
+            return await _prime(await opener(request, call))
+        chunks = None
+        try:
+            async with asyncio.timeout(limit):
+                chunks = await opener(request, call)
+                return await _prime(chunks)
+        except TimeoutError:
+            if chunks is not None:
+                await chunks.aclose()
+            raise UpstreamTimeout(
+                f"{self.deployment_id} sent no first token within {limit:.3g}s.", code="first_token_timeout"
+            ) from None
+
+
+async def _prime(chunks: Any) -> Primed:
+    try:
+        first = await chunks.__anext__()
+    except StopAsyncIteration:
+        return Primed.empty(chunks)
+    except BaseException:
+        await chunks.aclose()
+        raise
+    return Primed(first, chunks)

@@ -1,0 +1,24 @@
+"""``GET /admin/deployments``: health, breaker and probe state of every deployment (master key).
+
+The same per-deployment summary (available, breaker state) is on ``/health/ready``
+for load balancers and dashboards; this endpoint adds the detail: failure counts,
+latency, last error, breaker counters, last active probe, the retry budget.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from switchyard.core.errors import PermissionDenied
+from switchyard.server.http import Request, Response, json_response
+from switchyard.server.routes import Handler, RouteTable
+
+
+def add_reliability_routes(table: RouteTable, app: Any) -> None:
+    async def deployments(request: Request) -> Response:
+        caller = request.caller
+        if app.auth.enabled and (caller is None or not caller.is_master):
+            raise PermissionDenied("Deployment state needs the master key.", code="master_key_required")
+        return json_response(app.services.reliability.detail())
+
+    table.add("GET", "/admin/deployments", Handler(deployments, reads_body=False))
