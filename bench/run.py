@@ -19,9 +19,10 @@ import orjson
 
 from bench.harness import Context, Figure, Row, Section, SectionResult
 from bench.processes import Process, free_port, mock_process, pin
+from bench.routing import routing
 from bench.throughput import throughput
 
-SECTIONS: dict[str, Section] = {"throughput": throughput}
+SECTIONS: dict[str, Section] = {"throughput": throughput, "routing": routing}
 MASTER_KEY = "sk-bench-master"
 MODEL = "bench-model"
 

@@ -23,10 +23,12 @@ import math
 import random
 import time
 from bisect import bisect
+from itertools import accumulate
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from switchyard.core.config.routing import LatencyConfig
+from switchyard.routing.load import WINDOW
 
 
 @dataclass(slots=True)
@@ -54,14 +56,20 @@ class Balancer:
 
     def order(self, deployments: list[Any], pick: Pick) -> list[Any]:
         rotated = self._rotated(deployments)
-        if type(self).score is Balancer.score:
+        if type(self).scores is Balancer.scores:
             return rotated
-        now = time.monotonic()
-        rotated.sort(key=lambda d: self.score(d, pick, now))  # stable: ties keep the rotation
-        return rotated
+        keys = self.scores(rotated, pick, time.monotonic())
+        # Sorting indices by a list's __getitem__ keeps the per-item work in C;
+        # the sort is stable, so ties keep the rotation.
+        return [rotated[i] for i in sorted(range(len(rotated)), key=keys.__getitem__)]
+
+    def scores(self, deployments: list[Any], pick: Pick, now: float) -> list[float]:
+        """One score per deployment, lower is better (the base has none)."""
+        return []
 
     def score(self, deployment: Any, pick: Pick, now: float) -> float | None:
-        return None
+        keys = self.scores([deployment], pick, now)
+        return keys[0] if keys else None
 
     def reason(self) -> str:
         return "next in turn"
@@ -71,19 +79,16 @@ class WeightedBalancer(Balancer):
     name = "weighted"
 
     def order(self, deployments: list[Any], pick: Pick) -> list[Any]:
-        total = 0.0
-        cumulative = []
-        for deployment in deployments:
-            total += deployment.config.weight
-            cumulative.append(total)
+        cumulative = list(accumulate([d.config.weight for d in deployments]))
+        total = cumulative[-1]
         if total <= 0:
             return self._rotated(deployments)
         start = bisect(cumulative, random.random() * total)
         start = min(start, len(deployments) - 1)
         return deployments[start:] + deployments[:start]
 
-    def score(self, deployment: Any, pick: Pick, now: float) -> float | None:
-        return deployment.config.weight
+    def scores(self, deployments: list[Any], pick: Pick, now: float) -> list[float]:
+        return [d.config.weight for d in deployments]
 
     def reason(self) -> str:
         return "weighted random pick (score = weight; higher is picked more often)"
@@ -93,8 +98,8 @@ class LeastBusyBalancer(Balancer):
     name = "least_busy"
     streams_inflight = True
 
-    def score(self, deployment: Any, pick: Pick, now: float) -> float:
-        return deployment.load.inflight
+    def scores(self, deployments: list[Any], pick: Pick, now: float) -> list[float]:
+        return [d.load.inflight for d in deployments]
 
     def reason(self) -> str:
         return "fewest calls in flight (score = in-flight calls)"
@@ -113,11 +118,11 @@ class LatencyBalancer(Balancer):
             ordered.insert(0, ordered.pop(random.randrange(1, len(ordered))))
         return ordered
 
-    def score(self, deployment: Any, pick: Pick, now: float) -> float:
-        load = deployment.load
-        first, second = (load.ttft, load.latency) if pick.stream else (load.latency, load.ttft)
-        value = first if first is not None else second
-        return 0.0 if value is None else value  # never measured: try it
+    def scores(self, deployments: list[Any], pick: Pick, now: float) -> list[float]:
+        # Never measured scores 0: try it. Streams go by time to first token.
+        if pick.stream:
+            return [d.load.ttft or d.load.latency or 0.0 for d in deployments]
+        return [d.load.latency or d.load.ttft or 0.0 for d in deployments]
 
     def reason(self) -> str:
         return f"lowest recent latency (score = EWMA seconds; {self.explore:.0%} of picks explore)"
@@ -126,11 +131,12 @@ class LatencyBalancer(Balancer):
 class CostBalancer(Balancer):
     name = "cost"
 
-    def score(self, deployment: Any, pick: Pick, now: float) -> float:
-        price = deployment.config.price
-        if price is None:
-            return math.inf
-        return (pick.prompt_tokens * price.input + pick.output_tokens * price.output) / 1_000_000
+    def scores(self, deployments: list[Any], pick: Pick, now: float) -> list[float]:
+        prompt, output = pick.prompt_tokens / 1_000_000, pick.output_tokens / 1_000_000
+        return [
+            math.inf if (price := d.config.price) is None else prompt * price.input + output * price.output
+            for d in deployments
+        ]
 
     def reason(self) -> str:
         return "cheapest for the estimated tokens (score = US dollars; unpriced last)"
@@ -139,20 +145,25 @@ class CostBalancer(Balancer):
 class HeadroomBalancer(Balancer):
     name = "headroom"
 
-    def score(self, deployment: Any, pick: Pick, now: float) -> float:
-        config = deployment.config
-        if config.rpm is None and config.tpm is None:
-            return -1.0
-        requests, tokens = deployment.load.rates(now)
-        room = 1.0
-        if config.rpm is not None:
-            room = min(room, (config.rpm - requests - 1) / config.rpm)
-        if config.tpm is not None:
-            room = min(room, (config.tpm - tokens - pick.prompt_tokens - pick.output_tokens) / config.tpm)
-        return -room
+    def scores(self, deployments: list[Any], pick: Pick, now: float) -> list[float]:
+        # Score: the larger of the shares of RPM and TPM used in the last minute,
+        # counting this request (0 for an unlimited deployment).
+        need = pick.prompt_tokens + pick.output_tokens
+        bucket = int(now // WINDOW)
+        overlap = 1.0 - (now - bucket * WINDOW) / WINDOW
+        out = []
+        append = out.append
+        for d in deployments:
+            load = d.load
+            if load._bucket != bucket:
+                load._roll(now)
+            by_requests = load.per_request * (load._requests + load._prev_requests * overlap + 1)
+            by_tokens = load.per_token * (load._tokens + load._prev_tokens * overlap + need)
+            append(by_requests if by_requests > by_tokens else by_tokens)
+        return out
 
     def reason(self) -> str:
-        return "most remaining RPM/TPM capacity (score = -share left of the last minute's capacity)"
+        return "most remaining RPM/TPM capacity (score = share of the last minute's capacity used)"
 
 
 STRATEGIES: dict[str, type[Balancer]] = {

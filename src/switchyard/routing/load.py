@@ -23,7 +23,7 @@ FAILURE_PENALTY = 5.0
 class DeploymentLoad:
     """Counters and moving averages for one deployment."""
 
-    __slots__ = ("inflight", "latency", "ttft", "samples", "decay", "_bucket", "_requests", "_tokens",
+    __slots__ = ("inflight", "latency", "ttft", "samples", "decay", "per_request", "per_token", "_bucket", "_requests", "_tokens",
                  "_prev_requests", "_prev_tokens")
 
     def __init__(self, decay: float = 0.3) -> None:
@@ -33,6 +33,10 @@ class DeploymentLoad:
         self.ttft: float | None = None
         self.samples = 0
         self.decay = decay
+        #: Share of the deployment's per-minute capacity one request / one token
+        #: uses (1/rpm, 1/tpm; 0 when unlimited), set by the router for the headroom strategy.
+        self.per_request = 0.0
+        self.per_token = 0.0
         self._bucket = 0
         self._requests = 0
         self._tokens = 0
@@ -61,6 +65,10 @@ class DeploymentLoad:
         bucket = self._roll(now)
         overlap = 1.0 - (now - bucket * WINDOW) / WINDOW
         return self._requests + self._prev_requests * overlap, self._tokens + self._prev_tokens * overlap
+
+    def set_capacity(self, rpm: int | None, tpm: int | None) -> None:
+        self.per_request = 1.0 / rpm if rpm else 0.0
+        self.per_token = 1.0 / tpm if tpm else 0.0
 
     def observe(self, latency: float | None = None, ttft: float | None = None) -> None:
         """Fold a sample into the EWMAs."""

@@ -39,6 +39,7 @@ class GroupPlan:
     group: ModelGroup
     balancer: Balancer
     caps: dict[Deployment, Capabilities] = field(default_factory=dict)
+    distinct: set[Capabilities] = field(default_factory=set)
     #: False when every deployment is permissive: no request can be refused.
     checks: bool = False
     tracker: LoadTracker | None = None
@@ -77,9 +78,11 @@ class Router:
         plan = GroupPlan(group, balancer)
         for deployment in group.deployments:
             plan.caps[deployment] = caps = capabilities_of(deployment.config)
+            plan.distinct.add(caps)
             if not caps.permissive:
                 plan.checks = True
             deployment.load.decay = self.config.latency.decay
+            deployment.load.set_capacity(deployment.config.rpm, deployment.config.tpm)
         if len(group.deployments) > 1:
             plan.tracker = LoadTracker(streams_inflight=balancer.streams_inflight)
         if len(self._plans) >= MAX_PLANS:
@@ -139,17 +142,19 @@ class Router:
         return ordered or deployments
 
     def _capable(self, plan: GroupPlan, deployments: list[Deployment], needs: Needs, request: Any) -> list[Deployment]:
-        capable = []
-        reason = None
-        for deployment in deployments:
-            why = check(plan.caps[deployment], needs, request, self.tokens)
-            if why is None:
-                capable.append(deployment)
-            else:
-                reason = why
+        # Deployments share a few distinct Capabilities values: check each value once.
+        verdicts: dict[Capabilities, str | None] = {
+            caps: check(caps, needs, request, self.tokens) for caps in plan.distinct
+        }
+        reasons = [why for why in verdicts.values() if why is not None]
+        if not reasons:
+            return deployments
+        refused = {caps for caps, why in verdicts.items() if why is not None}
+        caps_of = plan.caps
+        capable = [d for d in deployments if caps_of[d] not in refused]
         if not capable:
-            windows = [c.context_window for c in plan.caps.values() if c.context_window is not None]
-            raise refuse(plan.group.alias, reason or "tools", needs, max(windows) if windows else None)
+            windows = [c.context_window for c in plan.distinct if c.context_window is not None]
+            raise refuse(plan.group.alias, reasons[0], needs, max(windows) if windows else None)
         return capable
 
     def _pick(self, plan: GroupPlan, request: Any, needs: Needs | None) -> Pick:
@@ -173,7 +178,7 @@ class Router:
         session = sticky.session(request, call.headers)
         if session is None:
             return candidates
-        available = [d for d in candidates if d.health.available] or candidates
+        available = candidates  # already the available ones (or, when none is, every capable one)
         plan = self.plan(group)
         capable = group.deployments
         if plan.checks:

@@ -1,7 +1,7 @@
 """Session stickiness: the same session id goes to the same deployment.
 
-A session's natural home is chosen by rendezvous hashing (highest random
-weight) over the deployments that can serve the request, so adding or removing
+A session's natural home is chosen on a consistent-hash ring of the
+deployments that can serve the request, so adding or removing
 one deployment moves only the sessions that hash to it. The first home a
 session gets is written to the sticky table (set-if-absent) and followed from
 then on, by every replica when the table is in Redis; when that home is
@@ -15,13 +15,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from bisect import bisect
 from collections import OrderedDict
 from typing import Any
 
 from switchyard.core.config.routing import StickyConfig
 
 log = logging.getLogger("switchyard.routing")
-_MASK = (1 << 64) - 1
 
 
 def stable_hash(text: str) -> int:
@@ -29,35 +29,38 @@ def stable_hash(text: str) -> int:
     return int.from_bytes(hashlib.blake2b(text.encode("utf-8", "surrogateescape"), digest_size=8).digest(), "big")
 
 
-def _mix(x: int) -> int:
-    # splitmix64 finaliser: spreads the xor of two hashes over all 64 bits.
-    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9 & _MASK
-    x = (x ^ (x >> 27)) * 0x94D049BB133111EB & _MASK
-    return x ^ (x >> 31)
+class HashRing:
+    """A consistent-hash ring: each deployment at ``VNODES`` points; a session
+    belongs to the first deployment clockwise from its hash that is allowed.
+    Lookups are a bisect plus a short walk; rings are cached per deployment set."""
 
-
-class Rendezvous:
-    """Highest-random-weight choice; deployment-id hashes are cached."""
+    VNODES = 64
+    MAX_RINGS = 1024
 
     def __init__(self) -> None:
-        self._ids: dict[str, int] = {}
+        self._rings: dict[tuple[str, ...], tuple[list[int], list[str]]] = {}
 
-    def _id_hash(self, deployment_id: str) -> int:
-        value = self._ids.get(deployment_id)
-        if value is None:
-            if len(self._ids) > 65536:
-                self._ids.clear()
-            value = self._ids[deployment_id] = stable_hash(deployment_id)
-        return value
+    def _ring(self, ids: tuple[str, ...]) -> tuple[list[int], list[str]]:
+        ring = self._rings.get(ids)
+        if ring is None:
+            points = sorted((stable_hash(f"{i}#{v}"), i) for i in ids for v in range(self.VNODES))
+            ring = ([p for p, _ in points], [i for _, i in points])
+            if len(self._rings) >= self.MAX_RINGS:
+                self._rings.pop(next(iter(self._rings)))
+            self._rings[ids] = ring
+        return ring
 
-    def rank(self, session: str, deployments: list[Any]) -> list[Any]:
-        """Deployments by their weight for ``session``, the home first."""
-        key = stable_hash(session)
-        return sorted(deployments, key=lambda d: _mix(key ^ self._id_hash(d.id)), reverse=True)
-
-    def home(self, session: str, deployments: list[Any]) -> Any:
-        key = stable_hash(session)
-        return max(deployments, key=lambda d: _mix(key ^ self._id_hash(d.id)))
+    def home(self, session: str, deployments: list[Any], allowed: list[Any] | None = None) -> Any:
+        """The session's deployment on the ring of ``deployments``, skipping any not in ``allowed``."""
+        hashes, owners = self._ring(tuple(d.id for d in deployments))
+        by_id = {d.id: d for d in (deployments if allowed is None else allowed)}
+        start = bisect(hashes, stable_hash(session))
+        n = len(owners)
+        for step in range(n):
+            found = by_id.get(owners[(start + step) % n])
+            if found is not None:
+                return found
+        return (allowed or deployments)[0]
 
 
 def session_of(sources: list[str], request: Any, headers: dict[str, str]) -> str | None:
@@ -142,7 +145,7 @@ class Sticky:
         self.table: MemoryTable | RedisTable = (
             RedisTable(redis, prefix, config.ttl) if redis is not None else MemoryTable(config.ttl, config.max_sessions)
         )
-        self.hashing = Rendezvous()
+        self.hashing = HashRing()
 
     def session(self, request: Any, headers: dict[str, str]) -> str | None:
         return session_of(self.sources, request, headers)
@@ -159,7 +162,7 @@ class Sticky:
         natural = self.hashing.home(session, capable)
         if current is None and natural in available:
             return natural, "hashed"
-        return self.hashing.home(session, available), "moved"
+        return self.hashing.home(session, capable, available), "moved"
 
     async def home(self, alias: str, session: str, capable: list[Any], available: list[Any]) -> tuple[Any, str]:
         """``(deployment, how)``: how is ``kept`` (table), ``hashed`` (new session) or ``moved``."""
@@ -169,14 +172,14 @@ class Sticky:
             current = await self.table.get(key)
         except Exception as exc:  # Redis down: the hash still routes consistently
             log.warning("sticky table unavailable: %s", exc)
-            return self.hashing.home(session, available), "hashed"
+            return self.hashing.home(session, capable, available), "hashed"
         if current is not None and current in by_id:
             return by_id[current], "kept"
         natural = self.hashing.home(session, capable)
         if current is None and natural.id in by_id:
             chosen, how, only_new = natural, "hashed", True
         else:
-            chosen, how, only_new = self.hashing.home(session, available), "moved", False
+            chosen, how, only_new = self.hashing.home(session, capable, available), "moved", False
         try:
             stored = await self.table.set(key, chosen.id, only_new)
         except Exception as exc:
