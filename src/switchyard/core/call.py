@@ -33,6 +33,9 @@ class Call:
     route: dict[str, str] = field(default_factory=dict)
     #: Headers any stage wants on the response (rate-limit state, route taken...).
     response_headers: dict[str, str] = field(default_factory=dict)
+    #: ``await client_gone()`` returns when the client disconnects (set by the server);
+    #: for a stage that makes a request wait, e.g. the admission queue.
+    client_gone: Any = None
 
     def outgoing_headers(self) -> list[tuple[bytes, bytes]]:
         """Response headers: ``x-switchyard-<key>`` for the route, then the rest."""

@@ -14,7 +14,9 @@ fallback deployment may take over::
     │   ├── PermissionDenied              403 permission_error
     │   ├── NotFound                      404 not_found_error
     │   ├── PayloadTooLarge               413 invalid_request_error
-    │   └── RateLimited                   429 rate_limit_error (the gateway's own limits)
+    │   ├── RateLimited                   429 rate_limit_error (the gateway's own limits)
+    │   │   └── DeploymentSaturated       429 code=deployment_at_capacity     fallback (never retried)
+    │   └── ClientDisconnected            499 the client left before the answer (nothing is sent)
     ├── UpstreamError                     an upstream answered badly or not at all
     │   ├── UpstreamRateLimited           429 rate_limit_error        retry, fallback
     │   ├── UpstreamUnavailable           502 api_error               retry, fallback
@@ -128,6 +130,18 @@ class RateLimited(ClientError):
     status = 429
     type = "rate_limit_error"
     code = "rate_limit_exceeded"
+
+
+class DeploymentSaturated(RateLimited):
+    """A deployment is at its configured or learned capacity: try another one."""
+
+    code = "deployment_at_capacity"
+    fallback = True
+
+
+class ClientDisconnected(ClientError):
+    status = 499
+    code = "client_disconnected"
 
 
 class UpstreamError(SwitchyardError):

@@ -99,8 +99,9 @@ class Gateway:
         ticket = await self.admission.admit(request, group, call)
         try:
             result = await self._serve(group, call, request, invoke)
-        except BaseException:
+        except BaseException as exc:
             await ticket.settle(None)
+            _carry_headers(exc, call)
             raise
         await ticket.settle(result.usage)
         return result
@@ -111,8 +112,9 @@ class Gateway:
         ticket = await self.admission.admit(request, group, call)
         try:
             chunks = await self._serve(group, call, request, invoke)
-        except BaseException:
+        except BaseException as exc:
             await ticket.settle(None)
+            _carry_headers(exc, call)
             raise
         return _settled(chunks, ticket)
 
@@ -156,6 +158,13 @@ def _require(group: ModelGroup, ability: type, what: str) -> None:
     if not any(isinstance(d.provider, ability) for d in group.deployments):
         raise InvalidRequest(f"The model `{group.alias}` does not support {what}.", param="model",
                              code="capability_missing")
+
+
+def _carry_headers(exc: BaseException, call: Call) -> None:
+    """An error answer keeps the headers the stages set (rate-limit state)."""
+    if call.response_headers and isinstance(exc, SwitchyardError):
+        for name, value in call.response_headers.items():
+            exc.headers.setdefault(name, value)
 
 
 async def _settled(chunks: AsyncIterator[Chunk], ticket: Ticket) -> AsyncIterator[Chunk]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from switchyard.admission import AdmissionControl
 from switchyard.core.config import Config
 from switchyard.core.registry import Registry
 from switchyard.core.tokens import TokenCounter
@@ -30,11 +31,14 @@ class Services:
     #: Retries, breakers, timeouts, fallbacks, health checks, regions (``policies/``);
     #: built in ``__post_init__`` and wrapped around every deployment of the catalog.
     reliability: Any = None
+    #: Limits, queue and upstream capacity (``limits:``); see ``switchyard.admission``.
+    admission: Any = None
 
     @classmethod
     async def start(cls, config: Config, registry: Registry) -> Services:
         http = HttpClient()
         redis = None
+        tokens = TokenCounter()
         try:
             if config.redis is not None:
                 import redis.asyncio as aioredis
@@ -44,17 +48,17 @@ class Services:
                     socket_connect_timeout=config.redis.connect_timeout,
                     socket_timeout=config.redis.operation_timeout,
                 )
-            catalog = Catalog(config, registry, http)
+            admission = AdmissionControl.build(config, redis, tokens)
+            catalog = Catalog(config, registry, http, wrap=admission.wrap)
         except BaseException:
             await http.aclose()
             if redis is not None:
                 await redis.aclose()
             raise
-        tokens = TokenCounter()
         router = Router(config.routing, tokens=tokens, redis=redis, resolve=catalog.resolve,
                         redis_prefix=config.redis.prefix if config.redis is not None else "switchyard:")
-        return cls(config=config, http=http, catalog=catalog, router=router, gateway=Gateway(catalog, router),
-                   redis=redis, tokens=tokens)
+        return cls(config=config, http=http, catalog=catalog, router=router, gateway=Gateway(catalog, router, admission.admission),
+                   redis=redis, tokens=tokens, admission=admission)
 
     def __post_init__(self) -> None:
         if self.reliability is None:
@@ -69,7 +73,12 @@ class Services:
 
     def _readiness(self) -> dict[str, Any]:
         """``/health/ready``: ok while the gateway can serve."""
-        return {"status": "ok", "models": len(self.catalog.groups)}
+        report: dict[str, Any] = {"status": "ok", "models": len(self.catalog.groups)}
+        if self.admission is not None:
+            report["admission"] = self.admission.status()
+            if not self.admission.ready:
+                report["status"] = "degraded"
+        return report
 
     async def aclose(self) -> None:
         try:

@@ -9,6 +9,7 @@ module level.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 from collections.abc import Awaitable, Callable
@@ -115,6 +116,7 @@ class SwitchyardApp:
                 request.caller = self.auth.authenticate(headers.get("authorization"), headers.get("x-api-key"))
             if handler.reads_body:
                 request.body = await self._read_body(headers, receive)
+            request.client_gone = functools.partial(_wait_disconnect, receive)
             if handler.needs_services and self.services is None:
                 raise ServiceUnavailable("The gateway is starting or stopping.")
             result = await handler.fn(request)

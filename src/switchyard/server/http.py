@@ -38,6 +38,8 @@ class Request:
     request_id: str
     caller: Any = None
     path_params: dict[str, str] = field(default_factory=dict)
+    #: ``await client_gone()`` returns when the client disconnects (see ``Call.client_gone``).
+    client_gone: Any = None
 
 
 @dataclass(slots=True)

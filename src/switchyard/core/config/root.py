@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from switchyard.core.config.base import Strict
+from switchyard.core.config.limits import LimitsConfig
 from switchyard.core.config.models import ModelConfig
 from switchyard.core.config.reliability import ReliabilityConfig
 from switchyard.core.config.routing import RoutingConfig
@@ -19,5 +20,6 @@ class Config(Strict):
     auth: AuthConfig = Field(default_factory=AuthConfig)
     models: dict[str, ModelConfig] = Field(default_factory=dict)
     redis: RedisConfig | None = None
+    limits: LimitsConfig | None = None
     routing: RoutingConfig = Field(default_factory=RoutingConfig)
     reliability: ReliabilityConfig = Field(default_factory=ReliabilityConfig)
