@@ -214,6 +214,15 @@ def test_count_tokens(claude):
     big = claude.messages.count_tokens(model="claude", system="You are a helpful assistant.", tools=[WEATHER],
                                        messages=[{"role": "user", "content": "hello " * 50}])
     assert 0 < small.input_tokens < big.input_tokens
+    with pytest.raises(anthropic.NotFoundError):
+        claude.messages.count_tokens(model="no-such-model", messages=[{"role": "user", "content": "hi"}])
+
+
+def test_invalid_json_is_an_anthropic_400(gateway):
+    headers = {"x-api-key": KEY, "content-type": "application/json"}
+    response = raw_request(gateway.url, "POST", "/v1/messages", b"{nope", headers)
+    assert response.status == 400
+    assert response.json()["type"] == "error" and response.json()["error"]["type"] == "invalid_request_error"
 
 
 # -- errors, each the right anthropic exception ---------------------------------------------------
