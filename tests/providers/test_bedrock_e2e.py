@@ -88,9 +88,12 @@ def test_tool_round_trip(client):
 
 
 def test_errors(client, bedrock_mock):
-    bedrock_mock.set_faults(status=429, retry_after=3, count=1)
-    with pytest.raises(openai.RateLimitError) as err:
-        client.chat.completions.create(model="claude", messages=[{"role": "user", "content": "x"}])
+    bedrock_mock.set_faults(status=429, retry_after=3)  # every attempt, so retries cannot hide it
+    try:
+        with pytest.raises(openai.RateLimitError) as err:
+            client.chat.completions.create(model="claude", messages=[{"role": "user", "content": "x"}])
+    finally:
+        bedrock_mock.reset()
     assert err.value.response.headers["retry-after"] == "3"
     with pytest.raises(openai.AuthenticationError):
         client.chat.completions.create(model="bad-key", messages=[{"role": "user", "content": "x"}])

@@ -59,9 +59,12 @@ def test_errors(client, ollama_mock):
     ollama_mock.set_faults(status=404, count=1)
     with pytest.raises(openai.NotFoundError):
         client.chat.completions.create(model="llama", messages=[{"role": "user", "content": "x"}])
-    ollama_mock.set_faults(status=500, count=1)
-    with pytest.raises(openai.APIStatusError) as err:
-        client.chat.completions.create(model="llama", messages=[{"role": "user", "content": "x"}])
+    ollama_mock.set_faults(status=500)  # every attempt, so retries cannot hide it
+    try:
+        with pytest.raises(openai.APIStatusError) as err:
+            client.chat.completions.create(model="llama", messages=[{"role": "user", "content": "x"}])
+    finally:
+        ollama_mock.reset()
     assert err.value.status_code == 502
 
 

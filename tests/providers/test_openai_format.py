@@ -162,8 +162,9 @@ def test_stream_decoder_reads_usage_and_forwards_it_when_asked():
 
 def test_stream_decoder_hides_the_usage_the_client_did_not_ask_for():
     decoder = wire.StreamDecoder(hide_usage=True)
-    assert decoder.decode('{"id":"c","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":4}}') is None
-    assert decoder.usage.completion_tokens == 4
+    hidden = decoder.decode('{"id":"c","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":4}}')
+    assert hidden.data is None and hidden.raw is None  # never sent to the client...
+    assert hidden.usage.completion_tokens == 4 == decoder.usage.completion_tokens  # ...but accounted
     # usage riding on a content chunk: the content goes out, the usage does not
     chunk = decoder.decode('{"id":"c","choices":[{"index":0,"delta":{"content":"x"}}],"usage":{"prompt_tokens":1}}')
     assert chunk.raw is None and chunk.data["usage"] is None

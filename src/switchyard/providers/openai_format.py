@@ -139,7 +139,7 @@ class StreamDecoder:
             usage = Usage.from_openai(payload.get("usage"))
             self.usage = usage
             if self.hide_usage and not payload.get("choices"):
-                return None
+                return Chunk(usage=usage)  # for accounting only, never sent
             if self.hide_usage:
                 payload["usage"] = None
                 return Chunk(data=payload, usage=usage)

@@ -50,7 +50,7 @@ class Mistral(OpenAICompatibleProvider):
     env_key: ClassVar[str | None] = "MISTRAL_API_KEY"
     default_base_url: ClassVar[str | None] = "https://api.mistral.ai/v1"
     key_required: ClassVar[bool] = True
-    drop_fields: ClassVar[tuple[str, ...]] = ("stream_options", "logit_bias", "user")
+    drop_fields: ClassVar[tuple[str, ...]] = ("stream_options", "logit_bias", "user", "logprobs", "top_logprobs")
     stream_usage: ClassVar[bool] = False
     rename_fields: ClassVar[dict[str, str]] = {"seed": "random_seed"}
 
