@@ -158,6 +158,8 @@ def check(caps: Capabilities, needs: Needs, request: Any, tokens: TokenCounter |
     for ability in needs.abilities:
         if not caps.has(ability):
             return ability
+    if caps.max_output_tokens is not None and needs.output_tokens > caps.max_output_tokens:
+        return "max_output_tokens"
     window = caps.context_window
     if window is not None and needs.rough_tokens + needs.output_tokens > window * 0.7:
         if prompt_tokens(request, needs, tokens) + needs.output_tokens > window:
@@ -176,7 +178,7 @@ def prompt_tokens(request: Any, needs: Needs, tokens: TokenCounter | None) -> in
     return needs.exact_tokens
 
 
-def refuse(alias: str, reason: str, needs: Needs, window: int | None) -> Exception:
+def refuse(alias: str, reason: str, needs: Needs, window: int | None, limit: int | None = None) -> Exception:
     """The 400 for a request no deployment of ``alias`` can serve, naming why."""
     if reason == "context_window":
         prompt = needs.exact_tokens if needs.exact_tokens is not None else needs.rough_tokens
@@ -184,6 +186,11 @@ def refuse(alias: str, reason: str, needs: Needs, window: int | None) -> Excepti
             f"The request needs about {prompt + needs.output_tokens} tokens (prompt + max_tokens) "
             f"but the model `{alias}` has a context window of {window} tokens.",
             param="messages",
+        )
+    if reason == "max_output_tokens":
+        return CapabilityMissing(
+            f"max_tokens is {needs.output_tokens} but the model `{alias}` writes at most {limit} output tokens.",
+            param="max_tokens",
         )
     param = {"tools": "tools", "vision": "messages", "json_schema": "response_format", "embeddings": "model"}[reason]
     what = {"tools": "tools (function calling)", "vision": "image inputs (vision)",

@@ -154,7 +154,9 @@ class Router:
         capable = [d for d in deployments if caps_of[d] not in refused]
         if not capable:
             windows = [c.context_window for c in plan.distinct if c.context_window is not None]
-            raise refuse(plan.group.alias, reasons[0], needs, max(windows) if windows else None)
+            outputs = [c.max_output_tokens for c in plan.distinct if c.max_output_tokens is not None]
+            raise refuse(plan.group.alias, reasons[0], needs, max(windows) if windows else None,
+                         max(outputs) if outputs else None)
         return capable
 
     def _pick(self, plan: GroupPlan, request: Any, needs: Needs | None) -> Pick:

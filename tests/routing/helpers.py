@@ -1,0 +1,39 @@
+"""Building routers and groups in-process (fake provider, no network)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from switchyard.core.call import Call
+from switchyard.core.config import parse_config
+from switchyard.core.messages import validate_chat
+from switchyard.core.registry import Registry
+from switchyard.core.tokens import TokenCounter
+from switchyard.routing.catalog import Catalog
+from switchyard.routing.router import Router
+
+
+class Down:
+    """A health object that keeps a deployment out of rotation."""
+
+    available = False
+
+
+def build(models: dict[str, Any], routing: dict[str, Any] | None = None, redis: Any = None,
+          prefix: str = "switchyard:") -> tuple[Catalog, Router]:
+    config = parse_config({"models": models, "routing": routing or {}})
+    catalog = Catalog(config, Registry(), None)
+    router = Router(config.routing, tokens=TokenCounter(), redis=redis, redis_prefix=prefix, resolve=catalog.resolve)
+    return catalog, router
+
+
+def fakes(n: int, **extra: Any) -> list[dict[str, Any]]:
+    return [{"provider": "fake", "model": "echo", "id": f"d{i}", **extra} for i in range(n)]
+
+
+def chat(text: str = "hello", **fields: Any) -> Any:
+    return validate_chat({"model": "g", "messages": [{"role": "user", "content": text}], **fields})
+
+
+def call(**headers: str) -> Call:
+    return Call("test", headers={k.replace("_", "-"): v for k, v in headers.items()})
