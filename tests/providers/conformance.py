@@ -12,6 +12,7 @@ An adapter whose provider or mock module is not in the tree yet is skipped
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
 from collections.abc import Callable
@@ -161,6 +162,60 @@ def _ollama_parse(raw: bytes) -> Any:
     return parse_chat(raw, "m")
 
 
+def _gemini_finishes() -> dict[str, bytes]:
+    def answer(reason: str, calls: bool = False) -> bytes:
+        parts: list[dict[str, Any]] = [{"functionCall": {"name": "f", "args": {}}}] if calls else [{"text": "x"}]
+        return orjson.dumps({"candidates": [{"content": {"role": "model", "parts": parts}, "finishReason": reason, "index": 0}],
+                             "usageMetadata": {"promptTokenCount": 1, "candidatesTokenCount": 1, "totalTokenCount": 2}})
+
+    return {"stop": answer("STOP"), "length": answer("MAX_TOKENS"), "tool_calls": answer("STOP", calls=True),
+            "content_filter": answer("SAFETY")}
+
+
+def _gemini_parse(raw: bytes) -> Any:
+    from switchyard.providers.gemini_format import parse_response
+
+    return parse_response(raw, "m")
+
+
+@functools.cache
+def _service_account_pem() -> str:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption()).decode()
+
+
+def _vertex_deployment(mock: Any) -> dict[str, Any]:
+    key_file = {"type": "service_account", "project_id": "proj-1", "private_key_id": "kid1",
+                "private_key": _service_account_pem(), "client_email": "gw@proj-1.iam.gserviceaccount.com",
+                "token_uri": f"{mock.url}/token"}
+    return {"provider": "vertex", "model": "gemini-2.0-flash", "base_url": f"{mock.url}/v1",
+            "options": {"location": "europe-west4", "credentials": key_file}}
+
+
+def _cohere_finishes() -> dict[str, bytes]:
+    def answer(reason: str) -> bytes:
+        message: dict[str, Any] = {"role": "assistant", "content": [{"type": "text", "text": "x"}]}
+        if reason == "TOOL_CALL":
+            message = {"role": "assistant", "tool_plan": "calling f", "tool_calls": [
+                {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]}
+        return orjson.dumps({"id": "r1", "finish_reason": reason, "message": message,
+                             "usage": {"billed_units": {"input_tokens": 1, "output_tokens": 1},
+                                       "tokens": {"input_tokens": 1, "output_tokens": 1}}})
+
+    return {"stop": answer("COMPLETE"), "length": answer("MAX_TOKENS"), "tool_calls": answer("TOOL_CALL"),
+            "content_filter": answer("ERROR_TOXIC")}
+
+
+def _cohere_parse(raw: bytes) -> Any:
+    from switchyard.providers.cohere_format import parse_response
+
+    return parse_response(raw, "m")
+
+
 ADAPTERS: list[Adapter] = [
     _openai_like("openai", "openai"),
     Adapter(
@@ -196,6 +251,21 @@ ADAPTERS: list[Adapter] = [
         deployment=lambda mock: {"provider": "ollama_chat", "model": "llama3.2", "base_url": mock.url, "api_key": KEY},
         allowed_keys=OLLAMA_KEYS, finish_cases=_ollama_finishes, parse=_ollama_parse,
         notes="Ollama has no content filter, so no native reason maps to content_filter",
+    ),
+    Adapter(
+        id="gemini", provider="gemini", modules=("switchyard.providers.gemini", "switchyard.mock.gemini"),
+        deployment=lambda mock: {"provider": "gemini", "model": "gemini-2.0-flash", "base_url": f"{mock.url}/v1beta",
+                                 "api_key": KEY},
+        allowed_keys=GEMINI_KEYS, finish_cases=_gemini_finishes, parse=_gemini_parse,
+    ),
+    Adapter(
+        id="vertex", provider="vertex", modules=("switchyard.providers.vertex", "switchyard.mock.gemini"),
+        deployment=_vertex_deployment, allowed_keys=GEMINI_KEYS, finish_cases=_gemini_finishes, parse=_gemini_parse,
+    ),
+    Adapter(
+        id="cohere", provider="cohere", modules=("switchyard.providers.cohere", "switchyard.mock.cohere"),
+        deployment=lambda mock: {"provider": "cohere", "model": "command-r-plus", "base_url": mock.url, "api_key": KEY},
+        allowed_keys=COHERE_KEYS, finish_cases=_cohere_finishes, parse=_cohere_parse,
     ),
 ]
 

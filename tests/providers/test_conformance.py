@@ -211,6 +211,8 @@ ERRORS = [(400, 400, False), (401, 401, False), (429, 429, True), (500, 502, Tru
 @pytest.mark.parametrize("adapter", ALL)
 async def test_error_statuses_map_to_core_errors(adapter, mock, http, status, expected, retryable):
     provider = _adapter(adapter, mock, http)
+    # one good call first, so credentials fetched on first use (Vertex's token) are not what fails
+    await provider.chat(_request(messages=[{"role": "user", "content": "warm up"}]), _call())
     for stream in (False, True):
         mock.set_faults(status=status, retry_after=2 if status == 429 else None, count=1)
         request = _request(messages=[{"role": "user", "content": "x"}], stream=stream)
