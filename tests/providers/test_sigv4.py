@@ -39,7 +39,7 @@ def test_model_id_in_path_is_encoded_again_for_the_canonical_uri():
 @pytest.mark.parametrize("token", [None, "FwoGZXIvYXdzE//session+token="])
 @pytest.mark.parametrize("with_sha_header", [False, True])
 def test_matches_botocore(token, with_sha_header):
-    botocore_auth = pytest.importorskip("botocore.auth")
+    from botocore import auth as botocore_auth
     from botocore.awsrequest import AWSRequest
     from botocore.credentials import Credentials as BotoCredentials
 
