@@ -37,3 +37,17 @@ def chat(text: str = "hello", **fields: Any) -> Any:
 
 def call(**headers: str) -> Call:
     return Call("test", headers={k.replace("_", "-"): v for k, v in headers.items()})
+
+
+def client(gateway: Any, key: str = "sk-none") -> Any:
+    """The official openai SDK pointed at a gateway (no retries: tests count calls)."""
+    from openai import OpenAI
+
+    return OpenAI(base_url=gateway.url + "/v1", api_key=key, max_retries=0, timeout=20)
+
+
+def ask(sdk: Any, model: str = "chat", text: str = "hi", headers: dict[str, str] | None = None, **fields: Any) -> Any:
+    """One chat call; returns the raw response (``.headers``, ``.parse()``)."""
+    return sdk.chat.completions.with_raw_response.create(
+        model=model, messages=[{"role": "user", "content": text}], extra_headers=headers or {}, **fields
+    )
