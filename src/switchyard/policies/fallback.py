@@ -40,15 +40,21 @@ T = TypeVar("T")
 def fallback_aliases(group: Any, error: SwitchyardError) -> list[str]:
     """The aliases configured for ``group`` to take over after ``error``."""
     fallbacks = getattr(group.config, "fallbacks", None)
+    error = _decisive(error)
     if fallbacks is None or not error.fallback:
         return []
     if isinstance(error, ContextWindowExceeded):
         return fallbacks.context_window
     if isinstance(error, ContentPolicyViolation):
         return fallbacks.content_policy
-    if isinstance(error, FallbackExhausted) and error.attempts:
-        return fallback_aliases(group, error.attempts[-1][1])
     return fallbacks.default
+
+
+def _decisive(error: SwitchyardError) -> SwitchyardError:
+    """The error that decides what happens next: a group's last failure."""
+    if isinstance(error, FallbackExhausted) and error.attempts:
+        return _decisive(error.attempts[-1][1])
+    return error
 
 
 class FallbackChain:
@@ -87,12 +93,12 @@ class FallbackChain:
                 result = await serve_group(other)
             except SwitchyardError as exc:
                 error = exc
-                if not exc.fallback:
+                if not _decisive(exc).fallback:
                     break
                 continue
             call.route["fallback"] = other.alias
             return result
-        if not error.fallback:
+        if not _decisive(error).fallback:
             raise error
         raise exhausted(call, error)
 
