@@ -30,10 +30,10 @@ from switchyard.policies.breaker import OPEN, CircuitBreaker
 log = logging.getLogger("switchyard.breakers")
 
 _OPEN = """
-local until = tonumber(ARGV[1])
+local wanted = tonumber(ARGV[1])
 local state = redis.call('HGET', KEYS[1], 'state')
 local current = tonumber(redis.call('HGET', KEYS[1], 'until') or '0')
-if state == 'open' and current >= until then
+if state == 'open' and current >= wanted then
   return {tonumber(redis.call('HGET', KEYS[1], 'gen') or '0'), tostring(current)}
 end
 local gen = redis.call('HINCRBY', KEYS[1], 'gen', 1)
