@@ -19,7 +19,6 @@ equal deployments share the traffic.
 from __future__ import annotations
 
 import itertools
-import math
 import random
 import time
 from bisect import bisect
@@ -133,10 +132,7 @@ class CostBalancer(Balancer):
 
     def scores(self, deployments: list[Any], pick: Pick, now: float) -> list[float]:
         prompt, output = pick.prompt_tokens / 1_000_000, pick.output_tokens / 1_000_000
-        return [
-            math.inf if (price := d.config.price) is None else prompt * price.input + output * price.output
-            for d in deployments
-        ]
+        return [prompt * (load := d.load).price_in + output * load.price_out for d in deployments]
 
     def reason(self) -> str:
         return "cheapest for the estimated tokens (score = US dollars; unpriced last)"

@@ -66,7 +66,7 @@ async def explain(router: Router, catalog: Catalog, body: dict[str, Any], call: 
             "available": deployment.health.available,
             "capable": missing is None,
             "missing": missing,
-            "score": None if score is None else (score if score != float("inf") else "unpriced"),
+            "score": "unpriced" if plan.balancer.name == "cost" and deployment.config.price is None else score,
             "load": deployment.load.snapshot(),
         })
     report["candidates"] = rows

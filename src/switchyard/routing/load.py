@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 WINDOW = 60.0
+UNPRICED = 1e12
 # A failed call counts as at least this slow (seconds) in the latency EWMAs.
 FAILURE_PENALTY = 5.0
 
@@ -23,7 +24,7 @@ FAILURE_PENALTY = 5.0
 class DeploymentLoad:
     """Counters and moving averages for one deployment."""
 
-    __slots__ = ("inflight", "latency", "ttft", "samples", "decay", "per_request", "per_token", "_bucket", "_requests", "_tokens",
+    __slots__ = ("inflight", "latency", "ttft", "samples", "decay", "per_request", "per_token", "price_in", "price_out", "_bucket", "_requests", "_tokens",
                  "_prev_requests", "_prev_tokens")
 
     def __init__(self, decay: float = 0.3) -> None:
@@ -37,6 +38,10 @@ class DeploymentLoad:
         #: uses (1/rpm, 1/tpm; 0 when unlimited), set by the router for the headroom strategy.
         self.per_request = 0.0
         self.per_token = 0.0
+        #: US dollars per million tokens, for the cost strategy; unpriced sorts last
+        #: (a large finite number: 0 tokens x inf would be NaN).
+        self.price_in = UNPRICED
+        self.price_out = UNPRICED
         self._bucket = 0
         self._requests = 0
         self._tokens = 0
@@ -66,9 +71,12 @@ class DeploymentLoad:
         overlap = 1.0 - (now - bucket * WINDOW) / WINDOW
         return self._requests + self._prev_requests * overlap, self._tokens + self._prev_tokens * overlap
 
-    def set_capacity(self, rpm: int | None, tpm: int | None) -> None:
-        self.per_request = 1.0 / rpm if rpm else 0.0
-        self.per_token = 1.0 / tpm if tpm else 0.0
+    def configure(self, config: Any) -> None:
+        """Copy the deployment's capacity and prices (plain floats are cheaper to read)."""
+        self.per_request = 1.0 / config.rpm if config.rpm else 0.0
+        self.per_token = 1.0 / config.tpm if config.tpm else 0.0
+        if config.price is not None:
+            self.price_in, self.price_out = config.price.input, config.price.output
 
     def observe(self, latency: float | None = None, ttft: float | None = None) -> None:
         """Fold a sample into the EWMAs."""

@@ -82,7 +82,7 @@ class Router:
             if not caps.permissive:
                 plan.checks = True
             deployment.load.decay = self.config.latency.decay
-            deployment.load.set_capacity(deployment.config.rpm, deployment.config.tpm)
+            deployment.load.configure(deployment.config)
         if len(group.deployments) > 1:
             plan.tracker = LoadTracker(streams_inflight=balancer.streams_inflight)
         if len(self._plans) >= MAX_PLANS:
