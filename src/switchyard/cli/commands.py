@@ -26,6 +26,16 @@ def serve(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
+    from switchyard.gateway.validate import problems_in
+
+    problems = problems_in(config)
+    if problems:
+        # An unknown provider would fail startup with a traceback; say it plainly instead.
+        fatal = any(path.endswith(".provider") for path, _ in problems)
+        print(("" if fatal else "warning: ") + str(ConfigError(problems, args.config or "embedded default")),
+              file=sys.stderr)
+        if fatal:
+            return 2
     host = args.host or config.server.host
     port = args.port if args.port is not None else config.server.port
     level = (args.log_level or config.server.log_level).lower()

@@ -69,7 +69,8 @@ def _describe(error: dict[str, Any]) -> str:
         return "required"
     message = error.get("msg", "invalid")
     # pydantic puts the offending input in some messages; never echo it for secrets.
-    return message
+    # Our validators' messages come prefixed with pydantic's "Value error, ".
+    return message.removeprefix("Value error, ")
 
 
 def parse_config(data: Any, *, source: str = "config", env: Mapping[str, str] | None = None) -> Config:
