@@ -104,13 +104,6 @@ def test_parse_embeddings():
         wire.parse_embeddings(b"garbage")
 
 
-def test_parse_json_object():
-    assert wire.parse_json_object(b'{"a": 1}') == {"a": 1}
-    for raw in (b"[]", b"nope"):
-        with pytest.raises(UpstreamProtocolError):
-            wire.parse_json_object(raw)
-
-
 @pytest.mark.parametrize(
     "status, kind, http_status",
     [(429, UpstreamRateLimited, 429), (500, UpstreamUnavailable, 502), (503, UpstreamUnavailable, 502),

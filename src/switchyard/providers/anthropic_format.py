@@ -43,6 +43,7 @@ from switchyard.core.errors import (
 )
 from switchyard.core.messages import ChatResponse, Chunk, Usage
 from switchyard.providers.retry_after import parse_retry_after
+from switchyard.providers.upstream_json import error_body, no_headers
 
 API_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 4096
@@ -312,7 +313,7 @@ def parse_message(raw: bytes, *, json_tool: bool = False) -> ChatResponse:
         raise UpstreamProtocolError("Upstream returned a body that is not JSON") from None
     if not isinstance(message, dict) or message.get("type") != "message":
         if isinstance(message, dict) and message.get("type") == "error":
-            raise error_from_body(None, message, lambda _: None)
+            raise error_from_body(None, message, no_headers)
         raise UpstreamProtocolError("Upstream returned JSON that is not an Anthropic message")
     body, usage = message_to_openai(message, json_tool=json_tool)
     return ChatResponse(body=body, usage=usage)
@@ -340,11 +341,7 @@ def error_from_body(status: int | None, body: Any, get_header: Callable[[str], s
 
 def parse_error(status: int, raw: bytes, get_header: Callable[[str], str | None]) -> SwitchyardError:
     """The error for a non-2xx Anthropic answer (529 overloaded is retryable)."""
-    try:
-        body: Any = orjson.loads(raw) if raw else None
-    except orjson.JSONDecodeError:
-        body = None
-    return error_from_body(status, body, get_header)
+    return error_from_body(status, error_body(raw), get_header)
 
 
 class StreamDecoder:
@@ -381,7 +378,7 @@ class StreamDecoder:
             raise UpstreamProtocolError("Upstream sent a stream event that is not JSON") from None
         kind = payload.get("type", event) if isinstance(payload, dict) else None
         if kind == "error" or event == "error":
-            raise error_from_body(None, payload, lambda _: None)
+            raise error_from_body(None, payload, no_headers)
         if kind == "message_start":
             message = payload.get("message") or {}
             self._base.update(id=message.get("id", ""), model=message.get("model", ""), created=int(time.time()))

@@ -28,6 +28,7 @@ from switchyard.providers import bedrock_format as wire
 from switchyard.providers.base import Provider
 from switchyard.providers.eventstream import EventStreamDecoder
 from switchyard.providers.sigv4 import Credentials, Signer
+from switchyard.providers.upstream_json import json_object
 
 DEFAULT_REGION = "us-east-1"
 
@@ -152,12 +153,12 @@ class BedrockProvider(Provider):
         if model.startswith("cohere.") or ".cohere." in model:
             body: dict[str, Any] = {"texts": texts, "input_type": self.deployment.options.get("input_type", "search_document")}
             response = await self._post("invoke", body, call)
-            vectors = _json(response.content).get("embeddings")
+            vectors = json_object(response.content, "Bedrock returned").get("embeddings")
             tokens = int(response.headers.get("x-amzn-bedrock-input-token-count") or 0)
         else:
             async def one(text: str) -> tuple[list[float], int]:
                 body = {"inputText": text, **({"dimensions": dimensions} if dimensions else {})}
-                data = _json((await self._post("invoke", body, call)).content)
+                data = json_object((await self._post("invoke", body, call)).content, "Bedrock returned")
                 return data.get("embedding"), int(data.get("inputTextTokenCount") or 0)
 
             results = await asyncio.gather(*(one(t) for t in texts))  # type: ignore[arg-type]
@@ -169,12 +170,3 @@ class BedrockProvider(Provider):
         out = {"object": "list", "data": data, "model": model, "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
         return EmbeddingResponse(body=out, usage=Usage(prompt_tokens=tokens))
 
-
-def _json(raw: bytes) -> dict[str, Any]:
-    try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise UpstreamProtocolError("Bedrock returned a body that is not JSON") from None
-    if not isinstance(data, dict):
-        raise UpstreamProtocolError("Bedrock returned JSON that is not an object")
-    return data

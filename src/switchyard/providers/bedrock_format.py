@@ -28,6 +28,7 @@ from switchyard.core.errors import (
 from switchyard.core.messages import ChatRequest, ChatResponse, Chunk, Usage
 from switchyard.providers.eventstream import EventMessage
 from switchyard.providers.retry_after import parse_retry_after
+from switchyard.providers.upstream_json import error_body
 
 #: Top-level keys the Converse API accepts (anything else is a ValidationException).
 CONVERSE_KEYS = frozenset({
@@ -274,10 +275,7 @@ def error_for(status: int, kind: str, message: str, retry_after: float | None = 
 
 def parse_error(status: int, raw: bytes, get_header: Callable[[str], str | None]) -> SwitchyardError:
     """A Bedrock error answer: ``{"message": "..."}`` and its type in ``x-amzn-errortype``."""
-    try:
-        body: Any = orjson.loads(raw) if raw else None
-    except orjson.JSONDecodeError:
-        body = None
+    body = error_body(raw)
     message = f"Bedrock returned HTTP {status}"
     if isinstance(body, dict):
         message = str(body.get("message") or body.get("Message") or message)

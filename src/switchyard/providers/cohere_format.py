@@ -21,8 +21,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import orjson
-
 from switchyard.core.errors import (
     InvalidRequest,
     SwitchyardError,
@@ -33,6 +31,7 @@ from switchyard.core.errors import (
 from switchyard.core.messages import ChatRequest, ChatResponse, Chunk, EmbeddingResponse, Usage
 from switchyard.providers import openai_shapes as shapes
 from switchyard.providers.retry_after import parse_retry_after
+from switchyard.providers.upstream_json import error_body, json_object, no_headers
 
 FINISH_REASONS = {
     "COMPLETE": "stop",
@@ -163,7 +162,7 @@ def _finish(reason: str | None) -> str:
 
 def parse_response(raw: bytes, model: str, *, created: int | None = None) -> ChatResponse:
     """A ``/v2/chat`` answer as a ``chat.completion``."""
-    body = _loads(raw)
+    body = json_object(raw, "Cohere sent")
     message = body.get("message")
     if not isinstance(message, dict):
         raise UpstreamProtocolError("Cohere answered without a message")
@@ -195,7 +194,7 @@ class StreamDecoder:
         self._calls = 0
 
     def feed(self, data: str) -> list[Chunk]:
-        event = _loads(data.encode())
+        event = json_object(data, "Cohere sent")
         kind = event.get("type")
         message = (event.get("delta") or {}).get("message") or {}
         if kind == "message-start":
@@ -226,7 +225,7 @@ class StreamDecoder:
             self.done = True
             return [self.chunks.delta({}, finish)]
         if kind == "error" or (kind is None and ("message" in event or "error" in event)):
-            raise error_from_body(500, event, lambda _: None)
+            raise error_from_body(500, event, no_headers)
         return []  # content-start/end, tool-plan-delta, tool-call-end, citations: nothing for OpenAI
 
     def close(self) -> list[Chunk]:
@@ -250,21 +249,7 @@ def error_from_body(status: int, body: Any, get_header: Callable[[str], str | No
 
 
 def parse_error(status: int, raw: bytes, get_header: Callable[[str], str | None]) -> SwitchyardError:
-    try:
-        body: Any = orjson.loads(raw) if raw else None
-    except orjson.JSONDecodeError:
-        body = None
-    return error_from_body(status, body, get_header)
-
-
-def _loads(raw: bytes) -> dict[str, Any]:
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise UpstreamProtocolError("Cohere sent a body that is not JSON") from None
-    if not isinstance(body, dict):
-        raise UpstreamProtocolError("Cohere sent JSON that is not an object")
-    return body
+    return error_from_body(status, error_body(raw), get_header)
 
 
 def build_embed_request(texts: list[str], model: str, body: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
@@ -281,7 +266,7 @@ def build_embed_request(texts: list[str], model: str, body: dict[str, Any], opti
 
 
 def parse_embed_response(raw: bytes, model: str, texts: list[str], encoding_format: str | None) -> EmbeddingResponse:
-    body = _loads(raw)
+    body = json_object(raw, "Cohere sent")
     embeddings = body.get("embeddings")
     vectors = embeddings.get("float") if isinstance(embeddings, dict) else embeddings
     if not isinstance(vectors, list) or len(vectors) != len(texts):

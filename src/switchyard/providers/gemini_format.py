@@ -37,6 +37,7 @@ from switchyard.core.messages import ChatRequest, ChatResponse, Chunk, Embedding
 from switchyard.providers import openai_shapes as shapes
 from switchyard.providers.gemini_schema import to_gemini_schema
 from switchyard.providers.retry_after import parse_duration, parse_retry_after
+from switchyard.providers.upstream_json import error_body, json_object, no_headers
 
 FINISH_REASONS = {
     "STOP": "stop",
@@ -266,9 +267,9 @@ def _check_blocked(body: dict[str, Any]) -> None:
 
 def parse_response(raw: bytes, model: str, *, created: int | None = None) -> ChatResponse:
     """A ``generateContent`` answer as a ``chat.completion``."""
-    body = _loads(raw)
+    body = json_object(raw, "Gemini sent")
     if "error" in body:
-        raise error_from_body(500, body, lambda _: None)
+        raise error_from_body(500, body, no_headers)
     _check_blocked(body)
     choices = []
     for i, candidate in enumerate(body.get("candidates") or ()):
@@ -307,9 +308,9 @@ class StreamDecoder:
         self._finished: set[int] = set()
 
     def feed(self, data: str) -> list[Chunk]:
-        body = _loads(data.encode())
+        body = json_object(data, "Gemini sent")
         if "error" in body:
-            raise error_from_body(int((body.get("error") or {}).get("code") or 500), body, lambda _: None)
+            raise error_from_body(int((body.get("error") or {}).get("code") or 500), body, no_headers)
         _check_blocked(body)
         if not self._started and body.get("responseId"):
             self.chunks.ident = "chatcmpl-" + body["responseId"]
@@ -377,21 +378,7 @@ def error_from_body(status: int, body: Any, get_header: Callable[[str], str | No
 
 
 def parse_error(status: int, raw: bytes, get_header: Callable[[str], str | None]) -> SwitchyardError:
-    try:
-        body: Any = orjson.loads(raw) if raw else None
-    except orjson.JSONDecodeError:
-        body = None
-    return error_from_body(status, body, get_header)
-
-
-def _loads(raw: bytes) -> dict[str, Any]:
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise UpstreamProtocolError("Gemini sent a body that is not JSON") from None
-    if not isinstance(body, dict):
-        raise UpstreamProtocolError("Gemini sent JSON that is not an object")
-    return body
+    return error_from_body(status, error_body(raw), get_header)
 
 
 # ---- embeddings ------------------------------------------------------------------------------
@@ -413,7 +400,7 @@ def build_embed_request(texts: list[str], model: str, body: dict[str, Any], opti
 def parse_embed_response(raw: bytes, model: str, texts: list[str], encoding_format: str | None) -> EmbeddingResponse:
     """``{"embeddings": [{"values": [...]}]}`` as an OpenAI list. AI Studio reports no
     token count for embeddings, so usage is estimated at four characters a token."""
-    body = _loads(raw)
+    body = json_object(raw, "Gemini sent")
     vectors = [e.get("values") or [] for e in body.get("embeddings") or ()]
     if len(vectors) != len(texts):
         raise UpstreamProtocolError("Gemini returned a different number of embeddings than inputs")
@@ -432,7 +419,7 @@ def build_vertex_embed_request(texts: list[str], body: dict[str, Any], options: 
 
 
 def parse_vertex_embed_response(raw: bytes, model: str, texts: list[str], encoding_format: str | None) -> EmbeddingResponse:
-    body = _loads(raw)
+    body = json_object(raw, "Gemini sent")
     predictions = body.get("predictions") or []
     if len(predictions) != len(texts):
         raise UpstreamProtocolError("Vertex returned a different number of embeddings than inputs")

@@ -20,6 +20,7 @@ import orjson
 from switchyard.core.errors import InvalidRequest, SwitchyardError, UpstreamProtocolError, from_upstream_status
 from switchyard.core.messages import ChatRequest, ChatResponse, Chunk, EmbeddingResponse, Usage
 from switchyard.providers.retry_after import parse_retry_after
+from switchyard.providers.upstream_json import error_body
 
 #: Top-level keys ``/api/chat`` reads.
 CHAT_KEYS = frozenset({"model", "messages", "tools", "format", "options", "stream", "keep_alive", "think"})
@@ -171,10 +172,7 @@ def parse_chat(raw: bytes, model: str) -> ChatResponse:
 def parse_error(status: int, raw: bytes, get_header: Callable[[str], str | None]) -> SwitchyardError:
     """An Ollama error answer ``{"error": "..."}``."""
     message = f"Ollama returned HTTP {status}"
-    try:
-        data = orjson.loads(raw) if raw else None
-    except orjson.JSONDecodeError:
-        data = None
+    data = error_body(raw)
     if isinstance(data, dict) and data.get("error"):
         error = data["error"]
         message = str(error.get("message") if isinstance(error, dict) else error)

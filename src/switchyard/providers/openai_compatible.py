@@ -25,6 +25,7 @@ from switchyard.core.messages import (
 )
 from switchyard.providers import openai_format as wire
 from switchyard.providers.base import Provider
+from switchyard.providers.upstream_json import json_object
 from switchyard.transport.sse import SSEDecoder
 
 # Upstream response headers worth keeping (rate-limit learning, request ids).
@@ -168,7 +169,7 @@ class OpenAICompatibleProvider(Provider):
         body = dict(request.body)
         body["model"] = self.deployment.model
         response = await self._post("completions", body, call)
-        parsed = wire.parse_json_object(response.content)
+        parsed = json_object(response.content)
         return ChatResponse(body=parsed, raw=response.content)
 
     async def stream_complete(self, request: CompletionRequest, call: Call) -> AsyncIterator[Chunk]:

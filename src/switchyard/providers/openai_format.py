@@ -20,6 +20,7 @@ from switchyard.core.errors import (
 )
 from switchyard.core.messages import ChatRequest, ChatResponse, Chunk, EmbeddingResponse, Usage
 from switchyard.providers.retry_after import parse_retry_after
+from switchyard.providers.upstream_json import error_body, json_value, no_headers
 
 
 def build_chat_body(
@@ -48,36 +49,20 @@ def build_chat_body(
 
 def parse_chat(raw: bytes) -> ChatResponse:
     """A ``chat.completion`` body, kept as bytes for forwarding."""
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise UpstreamProtocolError("Upstream returned a body that is not JSON") from None
+    body = json_value(raw)
     if not isinstance(body, dict) or "choices" not in body:
         if isinstance(body, dict) and "error" in body:
             # an error delivered with 200 is still an upstream failure, never a 200 to the client
-            raise error_from_body(500, body, lambda _: None)
+            raise error_from_body(500, body, no_headers)
         raise UpstreamProtocolError("Upstream returned JSON that is not a chat completion")
     return ChatResponse(body=body, usage=Usage.from_openai(body.get("usage")), raw=raw)
 
 
 def parse_embeddings(raw: bytes) -> EmbeddingResponse:
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise UpstreamProtocolError("Upstream returned a body that is not JSON") from None
+    body = json_value(raw)
     if not isinstance(body, dict) or "data" not in body:
         raise UpstreamProtocolError("Upstream returned JSON that is not an embedding list")
     return EmbeddingResponse(body=body, usage=Usage.from_openai(body.get("usage")), raw=raw)
-
-
-def parse_json_object(raw: bytes) -> dict[str, Any]:
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise UpstreamProtocolError("Upstream returned a body that is not JSON") from None
-    if not isinstance(body, dict):
-        raise UpstreamProtocolError("Upstream returned JSON that is not an object")
-    return body
 
 
 def error_from_body(status: int, body: Any, get_header: Callable[[str], str | None]) -> SwitchyardError:
@@ -103,11 +88,7 @@ def error_from_body(status: int, body: Any, get_header: Callable[[str], str | No
 
 def parse_error(status: int, raw: bytes, get_header: Callable[[str], str | None]) -> SwitchyardError:
     """The error for a non-2xx upstream answer in OpenAI format."""
-    try:
-        body: Any = orjson.loads(raw) if raw else None
-    except orjson.JSONDecodeError:
-        body = None
-    return error_from_body(status, body, get_header)
+    return error_from_body(status, error_body(raw), get_header)
 
 
 class StreamDecoder:
@@ -132,7 +113,7 @@ class StreamDecoder:
         if '"error"' in text:
             payload = _loads(text)
             if isinstance(payload, dict) and payload.get("error"):
-                raise error_from_body(500, payload, lambda _: None)
+                raise error_from_body(500, payload, no_headers)
             return Chunk(data=payload, raw=text.encode())
         if '"usage":{' in text or '"usage": {' in text:
             payload = _loads(text)
