@@ -95,8 +95,9 @@ def test_errors(client, bedrock_mock):
     finally:
         bedrock_mock.reset()
     assert err.value.response.headers["retry-after"] == "3"
-    with pytest.raises(openai.AuthenticationError):
+    with pytest.raises(openai.InternalServerError) as err:  # the gateway's AWS key refused: 502, not 401
         client.chat.completions.create(model="bad-key", messages=[{"role": "user", "content": "x"}])
+    assert err.value.status_code == 502 and err.value.code == "upstream_authentication_error"
     with pytest.raises(openai.BadRequestError) as err:
         client.chat.completions.create(model="claude", messages=[
             {"role": "user", "content": [{"type": "image_url", "image_url": {"url": "https://example.com/a.png"}}]}])

@@ -15,7 +15,7 @@ import pytest
 
 from switchyard.core.call import Call
 from switchyard.core.config import DeploymentConfig
-from switchyard.core.errors import SwitchyardError
+from switchyard.core.errors import SwitchyardError, UpstreamAuthError
 from switchyard.core.messages import validate_chat
 from switchyard.core.registry import Registry
 from switchyard.mock import MockUpstreamThread
@@ -204,7 +204,9 @@ def test_native_finish_reasons_map_to_openai(adapter):
         assert adapter.parse(native).body["choices"][0]["finish_reason"] == expected, (adapter.id, expected)
 
 
-ERRORS = [(400, 400, False), (401, 401, False), (429, 429, True), (500, 502, True), (503, 502, True)]
+# An upstream 401/403 is the gateway's key refused: a 502 that may fall back, never a client 401.
+ERRORS = [(400, 400, False), (401, 502, False), (403, 502, False), (429, 429, True), (500, 502, True), (503, 502, True)]
+FALLBACK_ONLY = (401, 403)
 
 
 @pytest.mark.parametrize(("status", "expected", "retryable"), ERRORS, ids=[str(e[0]) for e in ERRORS])
@@ -222,13 +224,15 @@ async def test_error_statuses_map_to_core_errors(adapter, mock, http, status, ex
             else:
                 await provider.chat(request, _call())
         assert err.value.status == expected, (stream, err.value)
-        assert err.value.retryable is retryable and err.value.fallback is retryable
+        assert err.value.retryable is retryable
+        assert err.value.fallback is (retryable or status in FALLBACK_ONLY)
         if status == 429:
             assert err.value.retry_after == 2
         if status == 400:
             assert err.value.type == "invalid_request_error"
-        if status == 401:
-            assert err.value.type == "authentication_error"
+        if status in FALLBACK_ONLY:
+            assert isinstance(err.value, UpstreamAuthError) and err.value.type == "api_error"
+            assert err.value.code == "upstream_authentication_error"
 
 
 KITCHEN_SINK = {

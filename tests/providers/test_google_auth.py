@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from switchyard.core.config import DeploymentConfig
-from switchyard.core.errors import InvalidRequest, SwitchyardError
+from switchyard.core.errors import InvalidRequest, SwitchyardError, UpstreamAuthError
 from switchyard.mock import MockUpstream
 from switchyard.providers.google_auth import JwtSigner, ServiceAccount, TokenSource
 from switchyard.providers.vertex import VertexOptions, VertexProvider
@@ -136,7 +136,7 @@ async def test_token_endpoint_refusal_is_a_clear_error(key, upstream):
     tokens = TokenSource(ServiceAccount.load(key_file(key, f"{mock.url}/token")), http, clock=stale)
     with pytest.raises(SwitchyardError) as info:
         await tokens.token()
-    assert info.value.status == 401 and "iat/exp" in info.value.message
+    assert isinstance(info.value, UpstreamAuthError) and info.value.status == 502 and "iat/exp" in info.value.message
     assert "PRIVATE KEY" not in info.value.message and tokens.refreshes == 0
 
 

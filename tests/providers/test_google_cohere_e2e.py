@@ -179,10 +179,11 @@ def test_upstream_rate_limit_is_a_rate_limit_error(stack, provider):
 
 
 @pytest.mark.parametrize("provider", ["gemini", "cohere"])
-def test_bad_upstream_key_is_an_authentication_error(stack, provider):
+def test_bad_upstream_key_is_an_upstream_error_not_the_callers(stack, provider):
     _, client = stack
-    with pytest.raises(openai.AuthenticationError):
+    with pytest.raises(openai.InternalServerError) as info:  # 502: the gateway's key, not the caller's
         client.chat.completions.create(model=f"{provider}-badkey", messages=[{"role": "user", "content": "x"}])
+    assert info.value.status_code == 502 and info.value.code == "upstream_authentication_error"
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)

@@ -22,6 +22,7 @@ fallback deployment may take over::
     │   ├── UpstreamUnavailable           502 api_error               retry, fallback
     │   │   ├── UpstreamConnectError      502 code=upstream_connect_error
     │   │   └── UpstreamProtocolError     502 code=upstream_bad_response
+    │   ├── UpstreamAuthError             502 code=upstream_authentication_error  fallback (never retried)
     │   ├── UpstreamTimeout               504 timeout                 retry, fallback
     │   ├── UpstreamRejected              the upstream's own 4xx, passed on as is
     │   └── FallbackExhausted             every deployment failed; lists each attempt
@@ -173,6 +174,44 @@ class UpstreamProtocolError(UpstreamUnavailable):
     code = "upstream_bad_response"
 
 
+class UpstreamAuthError(UpstreamError):
+    """The upstream refused the gateway's own credentials for a deployment (its 401/403).
+
+    Not the caller's key, so not a 401: an SDK would tell its user that their
+    gateway key is wrong. Retrying the same key is pointless; another deployment
+    may hold a good one, so a fallback may take over. ``detail`` is the
+    upstream's own message; ``for_deployment`` names the deployment and removes
+    the credentials from it.
+    """
+
+    status = 502
+    type = "api_error"
+    code = "upstream_authentication_error"
+    retryable = False
+    fallback = True
+
+    def __init__(self, detail: str, *, upstream_status: int = 401, **kwargs: Any) -> None:
+        self.detail = detail
+        self.upstream_status = upstream_status
+        kwargs.pop("code", None)  # the upstream's code is in ``detail``; ours says what happened
+        super().__init__(self._compose(None), **kwargs)
+
+    def _compose(self, deployment: str | None) -> str:
+        where = f" for deployment {deployment}" if deployment else ""
+        message = f"The upstream rejected the gateway's credentials{where} (HTTP {self.upstream_status})"
+        return f"{message}: {self.detail}" if self.detail else message + "."
+
+    def for_deployment(self, deployment: str, secrets: Any = ()) -> UpstreamAuthError:
+        """Name ``deployment`` in the message and blank any of ``secrets`` the
+        upstream echoed back in its own message."""
+        for secret in secrets:
+            if secret and len(secret) >= 4 and secret in self.detail:
+                self.detail = self.detail.replace(secret, "[redacted]")
+        self.message = self._compose(deployment)
+        self.args = (self.message,)
+        return self
+
+
 class UpstreamTimeout(UpstreamError):
     status = 504
     type = "timeout"
@@ -254,6 +293,8 @@ def from_upstream_status(
 ) -> SwitchyardError:
     """The error for an upstream's non-2xx answer, by status: the one table for providers."""
     kwargs: dict[str, Any] = {"code": code, "param": param, "retry_after": retry_after}
+    if status == 401 or status == 403:  # the gateway's upstream credentials, never the caller's
+        return UpstreamAuthError(message, upstream_status=status, param=param)
     if status == 429:
         return UpstreamRateLimited(message, **kwargs)
     if status in (408, 504):

@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 from switchyard.core.call import Attempt, Call  # noqa: F401  (Attempt: re-exported)
-from switchyard.core.errors import FallbackExhausted, InvalidRequest, SwitchyardError
+from switchyard.core.errors import FallbackExhausted, InvalidRequest, SwitchyardError, UpstreamAuthError
 from switchyard.core.messages import (
     ChatRequest,
     ChatResponse,
@@ -73,6 +73,8 @@ class Gateway:
             except SwitchyardError as exc:
                 if track is not None:
                     track.failed(deployment, started, exc.fallback)
+                if isinstance(exc, UpstreamAuthError):
+                    exc.for_deployment(deployment.id, _credentials(deployment))
                 errors.append((deployment, exc))
                 call.attempts.append(Attempt(deployment.id, exc.status, exc.message, exc))
                 if not exc.fallback:
@@ -158,6 +160,16 @@ def _require(group: ModelGroup, ability: type, what: str) -> None:
     if not any(isinstance(d.provider, ability) for d in group.deployments):
         raise InvalidRequest(f"The model `{group.alias}` does not support {what}.", param="model",
                              code="capability_missing")
+
+
+def _credentials(deployment: Deployment) -> list[str]:
+    """The secrets a deployment sends upstream (its key, its configured header
+    values), to blank out of an upstream's error message."""
+    secrets = [getattr(deployment.adapter, "api_key", None) or ""]
+    for value in deployment.config.headers.values():
+        text = value.get_secret_value() if hasattr(value, "get_secret_value") else str(value)
+        secrets.extend((text, text.rsplit(" ", 1)[-1]))  # "Bearer <token>": the token alone too
+    return secrets
 
 
 def _carry_headers(exc: BaseException, call: Call) -> None:
