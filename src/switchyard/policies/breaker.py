@@ -42,6 +42,8 @@ class CircuitBreaker:
         #: Generation of the shared record this state came from (see shared_breakers).
         self.shared_generation = 0
         self.on_change: Callable[[CircuitBreaker], None] | None = None
+        #: Called after every state change (set by ``DeploymentHealth``: routing caches availability).
+        self.on_move: Callable[[], None] | None = None
         self.last_failure: str | None = None
         self.times_opened = 0
         self._consecutive = 0
@@ -114,26 +116,33 @@ class CircuitBreaker:
         self.open_until = until if until is not None else self.clock() + self.settings.open_for
         self.times_opened += 1
         self._reset_counts()
+        if self.on_move is not None:
+            self.on_move()
         if self.on_change is not None:
             self.on_change(self)
 
     def close(self) -> None:
         self.state = CLOSED
         self._reset_counts()
+        if self.on_move is not None:
+            self.on_move()
         if self.on_change is not None:
             self.on_change(self)
 
     def adopt(self, state: str, open_until: float, generation: int) -> None:
         """Take a state decided elsewhere (another replica) without re-publishing it."""
         self.shared_generation = generation
-        if state == OPEN:
-            if self.state is not OPEN or self.open_until != open_until:
-                self.state = OPEN
-                self.open_until = open_until
-                self._reset_counts()
+        if state == OPEN and (self.state is not OPEN or self.open_until != open_until):
+            self.state = OPEN
+            self.open_until = open_until
+            self._reset_counts()
         elif state == CLOSED and self.state is not CLOSED:
             self.state = CLOSED
             self._reset_counts()
+        else:
+            return
+        if self.on_move is not None:
+            self.on_move()
 
     def _reset_counts(self) -> None:
         self._consecutive = 0

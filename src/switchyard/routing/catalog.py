@@ -42,6 +42,16 @@ class Deployment:
         if self.provider is None:
             self.provider = self.adapter
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "health":  # routing caches availability: the old health's watchers must ask again
+            _replaced(self.__dict__.get("health"))
+        object.__setattr__(self, name, value)
+
+    def __delattr__(self, name: str) -> None:
+        if name == "health":
+            _replaced(self.__dict__.get("health"))
+        object.__delattr__(self, name)
+
     @property
     def region(self) -> str | None:
         return self.config.region
@@ -151,6 +161,12 @@ class Catalog:
         for group in [*self.groups.values(), *self._wildcard_groups.values()]:
             for deployment in group.deployments:
                 await deployment.adapter.aclose()
+
+
+def _replaced(health: Any) -> None:
+    changed = getattr(health, "changed", None)
+    if changed is not None:
+        changed()
 
 
 def _both(first: Callable[[Deployment], None], second: Callable[[Deployment], None]) -> Callable[[Deployment], None]:

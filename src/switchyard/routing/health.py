@@ -12,10 +12,16 @@ skip a deployment. Two sources feed it:
   only after ``healthy_after`` successful ones.
 
 A bare ``DeploymentHealth()`` (no breaker) is always available.
+
+Routing caches the verdict per group (``routing/availability.py``): ``settled``
+says whether the verdict holds until the next event, and every event that can
+change it (a probe flipping the verdict, any breaker state change) calls
+``changed``, which tells the watchers to ask again.
 """
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 from switchyard.core.errors import SwitchyardError
@@ -25,7 +31,7 @@ class DeploymentHealth:
     """The health of one deployment: its breaker plus the verdict of active probes."""
 
     __slots__ = ("breaker", "probed_healthy", "successes", "failures", "latency", "last_error",
-                 "_probe_streak", "last_probe")
+                 "_probe_streak", "last_probe", "_watchers")
 
     def __init__(self, breaker: Any = None) -> None:
         self.breaker = breaker
@@ -37,6 +43,10 @@ class DeploymentHealth:
         self.last_error: str | None = None
         self._probe_streak = 0  # > 0: successes in a row; < 0: failures in a row
         self.last_probe: dict[str, Any] | None = None
+        #: Availability caches to tell when the verdict may change (weak: plans come and go).
+        self._watchers: weakref.WeakSet[Any] | None = None
+        if breaker is not None:
+            breaker.on_move = self.changed
 
     @property
     def available(self) -> bool:
@@ -44,6 +54,29 @@ class DeploymentHealth:
             return False
         breaker = self.breaker
         return breaker is None or breaker.available
+
+    def settled(self) -> bool | None:
+        """The verdict when it holds until the next ``changed`` (probes agree and the
+        breaker is closed, or the probes say down); ``None`` when time or probe slots
+        can change it without an event (an open or half-open breaker)."""
+        if not self.probed_healthy:
+            return False
+        breaker = self.breaker
+        if breaker is None or breaker.state == "closed":
+            return True
+        return None
+
+    def watch(self, watcher: Any) -> None:
+        """Call ``watcher.invalidate()`` whenever the verdict may have changed."""
+        if self._watchers is None:
+            self._watchers = weakref.WeakSet()
+        self._watchers.add(watcher)
+
+    def changed(self) -> None:
+        """The verdict may have changed: watchers ask again on their next decision."""
+        if self._watchers:
+            for watcher in list(self._watchers):
+                watcher.invalidate()
 
     def record_success(self, latency: float) -> None:
         """A call to the deployment succeeded after ``latency`` seconds."""
@@ -70,8 +103,10 @@ class DeploymentHealth:
             self.probed_healthy = True
             if self.breaker is not None and self.breaker.state != "closed":
                 self.breaker.close()  # the probes vouch for it: back in rotation at once
+            self.changed()
         elif not ok and self.probed_healthy and -streak >= unhealthy_after:
             self.probed_healthy = False
+            self.changed()
 
     def snapshot(self) -> dict[str, object]:
         out: dict[str, Any] = {"available": self.available, "successes": self.successes, "failures": self.failures}

@@ -4,7 +4,7 @@ For each request, in order::
 
     rules (pick the alias; gateway/pipeline.py ``_group``)     routing/rules.py
     -> drop deployments lacking a needed capability (400 when none is left)
-    -> drop unavailable deployments (health, breakers)        routing/health.py
+    -> drop unavailable deployments (health, breakers)        routing/availability.py
     -> balance the rest (the group's strategy)                routing/balancers.py
     -> region preference                                      routing/regions.py
     -> the session's home first (when stickiness is on)       routing/sticky.py
@@ -21,6 +21,7 @@ from typing import Any
 from switchyard.core.call import Call
 from switchyard.core.config.routing import RoutingConfig
 from switchyard.core.tokens import TokenCounter
+from switchyard.routing.availability import Availability
 from switchyard.routing.balancers import Balancer, Pick, balancer_for
 from switchyard.routing.capabilities import Capabilities, Needs, capabilities_of, check, needs_of, refuse
 from switchyard.routing.catalog import Deployment, ModelGroup
@@ -43,6 +44,11 @@ class GroupPlan:
     #: False when every deployment is permissive: no request can be refused.
     checks: bool = False
     tracker: LoadTracker | None = None
+    #: The available deployments, asked again only when a health changes.
+    availability: Availability = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.availability = Availability(self.group.deployments)
 
 
 class Router:
@@ -135,8 +141,13 @@ class Router:
         if len(deployments) == 1:
             available = deployments if deployments[0].health.available else []
         else:
-            available = [d for d in deployments if d.health.available]
-            if len(available) > 1:
+            available = plan.availability.current()  # shared: never mutated, never handed out
+            if deployments is not group.deployments:  # some are not capable of this request
+                capable = set(deployments)
+                available = [d for d in available if d in capable]
+            if len(available) == 1:
+                available = list(available)
+            elif len(available) > 1:
                 available = plan.balancer.order(available, self._pick(plan, request, needs))
         ordered = order_by_region(available, call, self.regions)
         return ordered or deployments
