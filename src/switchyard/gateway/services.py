@@ -73,7 +73,7 @@ class Services:
 
     def _readiness(self) -> dict[str, Any]:
         """``/health/ready``: ok while the gateway can serve."""
-        report: dict[str, Any] = {"status": "ok", "models": len(self.catalog.groups)}
+        report: dict[str, Any] = {"status": "ok", "models": len(self.config.models)}
         if self.admission is not None:
             report["admission"] = self.admission.status()
             if not self.admission.ready:
