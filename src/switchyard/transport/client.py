@@ -116,7 +116,8 @@ class HttpClient:
     """A keep-alive HTTP/1.1 client with one bounded connection pool per origin.
 
     ``timeout`` on a call bounds everything before the answer: waiting for a
-    pooled connection, connecting, sending, and (for ``request``) reading the
+    pooled connection, connecting (also bounded by ``connect_timeout``, per call
+    or the client's default), sending, and (for ``request``) reading the
     whole body; for ``stream`` it ends when the headers arrive and the body is
     bounded per piece by ``aiter_bytes(idle_timeout=...)``. A request that was
     sent on a reused connection which the server had already closed (no byte of
@@ -150,8 +151,10 @@ class HttpClient:
         headers: HeaderInput = None,
         body: bytes | None = None,
         timeout: float | None = None,
+        connect_timeout: float | None = None,
     ) -> Response:
-        """Send one request and read the whole response."""
+        """Send one request and read the whole response. ``connect_timeout``
+        bounds dialing a new connection (default: the client's)."""
         target = self._target(url)
         pool = self._pool(target.origin)
         loop = self._loop
@@ -160,7 +163,7 @@ class HttpClient:
         head = method == "HEAD"
         fresh = False
         while True:
-            conn = await pool.acquire(deadline, fresh=fresh)
+            conn = await pool.acquire(deadline, fresh=fresh, connect_timeout=connect_timeout)
             try:
                 fut = conn.send(payload, streaming=False, head=head)
                 if deadline is None:
@@ -197,13 +200,14 @@ class HttpClient:
         headers: HeaderInput = None,
         body: bytes | None = None,
         timeout: float | None = None,
+        connect_timeout: float | None = None,
     ) -> _StreamContext:
         """``async with client.stream(...) as resp:`` — read the body as it arrives.
 
         Leaving the block before the body ended closes the connection; it is
         pooled again only after a complete body.
         """
-        return _StreamContext(self, method, url, headers, body, timeout)
+        return _StreamContext(self, method, url, headers, body, timeout, connect_timeout)
 
     async def aclose(self) -> None:
         """Close every pooled connection; in-flight exchanges fail."""
@@ -295,6 +299,7 @@ class _StreamContext:
         headers: HeaderInput,
         body: bytes | None,
         timeout: float | None,
+        connect_timeout: float | None = None,
     ) -> None:
         self._client = client
         self._method = method
@@ -302,6 +307,7 @@ class _StreamContext:
         self._headers = headers
         self._body = body
         self._timeout = timeout
+        self._connect_timeout = connect_timeout
         self._pool: OriginPool | None = None
         self._conn: HttpConnection | None = None
 
@@ -315,7 +321,7 @@ class _StreamContext:
         payload = _encode(self._method, target, self._headers, self._body)
         fresh = False
         while True:
-            conn = await pool.acquire(deadline, fresh=fresh)
+            conn = await pool.acquire(deadline, fresh=fresh, connect_timeout=self._connect_timeout)
             try:
                 fut = conn.send(payload, streaming=True, head=self._method == "HEAD")
                 handle = None

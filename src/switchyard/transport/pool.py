@@ -54,8 +54,11 @@ class OriginPool:
     def idle_connections(self) -> int:
         return len(self._idle)
 
-    async def acquire(self, deadline: float | None, *, fresh: bool = False) -> HttpConnection:
-        """A connection ready for one exchange; waits (until ``deadline``) when full."""
+    async def acquire(
+        self, deadline: float | None, *, fresh: bool = False, connect_timeout: float | None = None
+    ) -> HttpConnection:
+        """A connection ready for one exchange; waits (until ``deadline``) when full.
+        Dialing a new one is bounded by ``connect_timeout`` (default: the pool's)."""
         while True:
             conn = self._take_idle(fresh)
             if conn is not None:
@@ -66,7 +69,7 @@ class OriginPool:
             if self._count < self._max:
                 self._count += 1
                 try:
-                    conn = await self._connect(deadline)
+                    conn = await self._connect(deadline, connect_timeout)
                 except BaseException:
                     self._count -= 1
                     self._wake_one()
@@ -160,8 +163,8 @@ class OriginPool:
             if handle is not None:
                 handle.cancel()
 
-    async def _connect(self, deadline: float | None) -> HttpConnection:
-        timeout = self._connect_timeout
+    async def _connect(self, deadline: float | None, connect_timeout: float | None = None) -> HttpConnection:
+        timeout = connect_timeout or self._connect_timeout
         if deadline is not None:
             timeout = min(timeout, deadline - self._loop.time())
         if timeout <= 0:
