@@ -19,18 +19,15 @@ translated by ``anthropic_format``.
 
 from __future__ import annotations
 
-import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any, ClassVar
-
-import orjson
 
 from switchyard.core.call import Call
 from switchyard.core.config import DeploymentConfig
 from switchyard.core.errors import UpstreamProtocolError
 from switchyard.core.messages import ChatRequest, ChatResponse, Chunk
 from switchyard.providers import anthropic_format as wire
-from switchyard.providers.base import Provider
+from switchyard.providers.native import NativeProvider
 from switchyard.transport.sse import SSEDecoder, encode_event
 
 KEPT_HEADERS = (
@@ -44,36 +41,30 @@ KEPT_HEADERS = (
 )
 
 
-class AnthropicProvider(Provider):
+class AnthropicProvider(NativeProvider):
     """Claude models on api.anthropic.com (or any server speaking its Messages API)."""
 
     name: ClassVar[str] = "anthropic"
     env_key: ClassVar[str | None] = "ANTHROPIC_API_KEY"
+    env_keys: ClassVar[tuple[str, ...]] = ("ANTHROPIC_API_KEY",)
     default_base_url: ClassVar[str | None] = "https://api.anthropic.com"
+    parse_error = staticmethod(wire.parse_error)
 
     def __init__(self, deployment: DeploymentConfig, http: Any = None) -> None:
         super().__init__(deployment, http)
         options = deployment.options
         self.max_tokens = int(options.get("max_tokens") or wire.DEFAULT_MAX_TOKENS)
         self.structured = str(options.get("structured_output") or "native")
-        headers = {
-            "content-type": "application/json",
-            "accept": "application/json",
-            "anthropic-version": str(options.get("anthropic_version") or wire.API_VERSION),
-        }
+        own = {"anthropic-version": str(options.get("anthropic_version") or wire.API_VERSION)}
         if self.api_key:
-            headers["x-api-key"] = self.api_key
-        headers.update({k.lower(): v for k, v in deployment.headers.items()})
-        self.headers = headers
-        self.stream_headers = {**headers, "accept": "text/event-stream"}
+            own["x-api-key"] = self.api_key
+        self.set_headers(own)
         self.url = self.base_url + ("/messages" if self.base_url.endswith("/v1") else "/v1/messages")
 
     @classmethod
     def check_config(cls, deployment: DeploymentConfig) -> list[tuple[str, str]]:
         """Problems that would stop this deployment from working, as ``(field, reason)``."""
-        problems = []
-        if deployment.api_key is None and not os.environ.get("ANTHROPIC_API_KEY"):
-            problems.append(("api_key", "required: set api_key or the ANTHROPIC_API_KEY environment variable"))
+        problems = super().check_config(deployment)
         if deployment.options.get("structured_output") not in (None, "native", "tool"):
             problems.append(("options.structured_output", "must be 'native' or 'tool'"))
         return problems
@@ -91,19 +82,10 @@ class AnthropicProvider(Provider):
                                   structured=self.structured)
         return body, None, wire.json_tool_forced(body)
 
-    def _timeout(self, call: Call) -> float:
-        timeout = self.deployment.timeouts.request
-        remaining = call.remaining()
-        return timeout if remaining is None else max(0.001, min(timeout, remaining))
-
     async def chat(self, request: ChatRequest, call: Call) -> ChatResponse:
         body, extra, json_tool = self._body(request, call)
         body.pop("stream", None)
-        headers = {**self.headers, **extra} if extra else self.headers
-        response = await self.http.request("POST", self.url, headers=headers, body=orjson.dumps(body),
-                                           timeout=self._timeout(call))
-        if response.status >= 300:
-            raise wire.parse_error(response.status, response.content, response.headers.get)
+        response = await self._post(self.url, body, call, extra)
         result = wire.parse_message(response.content, json_tool=json_tool)
         if request.native is not None:
             result.native = response.content
@@ -113,38 +95,39 @@ class AnthropicProvider(Provider):
     async def stream(self, request: ChatRequest, call: Call) -> AsyncIterator[Chunk]:
         body, extra, json_tool = self._body(request, call)
         body["stream"] = True
-        headers = {**self.stream_headers, **extra} if extra else self.stream_headers
-        context = self.http.stream("POST", self.url, headers=headers, body=orjson.dumps(body),
-                                   timeout=self._timeout(call))
-        response = await context.__aenter__()
-        try:
-            if response.status >= 300:
-                raise wire.parse_error(response.status, await response.aread(), response.headers.get)
-        except BaseException as exc:
-            await context.__aexit__(type(exc), exc, exc.__traceback__)
-            raise
         decoder = wire.StreamDecoder(include_usage=request.include_usage, json_tool=json_tool)
-        return self._chunks(context, response, decoder, request.native is not None)
+        return await self._open(self.url, body, call, MessageEvents(decoder, native=request.native is not None), extra)
 
-    async def _chunks(self, context: Any, response: Any, decoder: wire.StreamDecoder, native: bool) -> AsyncIterator[Chunk]:
-        sse = SSEDecoder()
-        idle = self.deployment.timeouts.idle
-        try:
-            async for data in response.aiter_bytes(idle_timeout=idle):
-                for event in sse.feed(data):
-                    chunk = decoder.decode(event.event, event.data)
-                    if native:
-                        chunk = chunk or Chunk()
-                        chunk.native = encode_event(event.data, event=event.event)
-                        yield chunk
-                    elif chunk is not None:
-                        yield chunk
-                if decoder.done:
-                    break
-            if not decoder.done:
-                raise UpstreamProtocolError("Upstream stream ended before message_stop")
-        finally:
-            await context.__aexit__(None, None, None)
+
+class MessageEvents:
+    """The ``StreamReader`` of a Messages stream: SSE events through ``wire.StreamDecoder``,
+    up to ``message_stop``. ``native``: every event also keeps its own frame
+    (``Chunk.native``), for a client that speaks Anthropic."""
+
+    __slots__ = ("decoder", "native", "_sse")
+
+    def __init__(self, decoder: wire.StreamDecoder, *, native: bool) -> None:
+        self.decoder = decoder
+        self.native = native
+        self._sse = SSEDecoder()
+
+    @property
+    def finished(self) -> bool:
+        return self.decoder.done
+
+    def feed(self, data: bytes) -> Iterator[Chunk]:
+        for event in self._sse.feed(data):
+            chunk = self.decoder.decode(event.event, event.data)
+            if self.native:
+                chunk = chunk or Chunk()
+                chunk.native = encode_event(event.data, event=event.event)
+            if chunk is not None:
+                yield chunk
+
+    def close(self) -> list[Chunk]:
+        if not self.decoder.done:
+            raise UpstreamProtocolError("Upstream stream ended before message_stop")
+        return []
 
 
 def _kept(headers: Any) -> dict[str, str]:

@@ -72,6 +72,12 @@ class Provider:
             return os.environ.get(self.env_key)
         return None
 
+    def _timeout(self, call: Call) -> float:
+        """The request timeout, shortened to what is left of the call's deadline."""
+        timeout = self.deployment.timeouts.request
+        remaining = call.remaining()
+        return timeout if remaining is None else max(0.001, min(timeout, remaining))
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(model={self.deployment.model!r}, base_url={self.base_url!r})"
 

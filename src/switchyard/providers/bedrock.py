@@ -14,19 +14,17 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any, ClassVar
 from urllib.parse import quote, urlsplit
-
-import orjson
 
 from switchyard.core.call import Call
 from switchyard.core.config import DeploymentConfig
 from switchyard.core.errors import InvalidRequest, UpstreamProtocolError
 from switchyard.core.messages import ChatRequest, ChatResponse, Chunk, EmbeddingRequest, EmbeddingResponse, Usage
 from switchyard.providers import bedrock_format as wire
-from switchyard.providers.base import Provider
 from switchyard.providers.eventstream import EventStreamDecoder
+from switchyard.providers.native import NativeProvider
 from switchyard.providers.sigv4 import Credentials, Signer
 from switchyard.providers.upstream_json import json_object
 
@@ -40,11 +38,13 @@ def _option(deployment: DeploymentConfig, name: str, env: str) -> str | None:
     return os.environ.get(env) or None
 
 
-class BedrockProvider(Provider):
+class BedrockProvider(NativeProvider):
     """``model`` is the Bedrock model id or inference profile (``anthropic.claude-3-5-sonnet-20240620-v1:0``)."""
 
     name: ClassVar[str] = "bedrock"
     env_key: ClassVar[str | None] = "AWS_BEARER_TOKEN_BEDROCK"
+    stream_accept: ClassVar[str] = "application/vnd.amazon.eventstream"
+    parse_error = staticmethod(wire.parse_error)
 
     def __init__(self, deployment: DeploymentConfig, http: Any = None) -> None:
         super().__init__(deployment, http)
@@ -76,32 +76,22 @@ class BedrockProvider(Provider):
         return [("options.aws_access_key_id", "required: set options.aws_access_key_id and "
                  "options.aws_secret_access_key (or AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY)")]
 
-    def _headers(self, path: str, body: bytes, accept: str) -> dict[str, str]:
+    def url(self, operation: str) -> str:
+        """``{base}/model/{model id}/{operation}``."""
+        return f"{self.base_url}/model/{self.model_path}/{operation}"
+
+    async def request_headers(self, url: str, payload: bytes, *, stream: bool) -> dict[str, str]:
+        """Signed with SigV4 over the path and ``payload``, else the bearer key."""
+        accept = self.stream_accept if stream else "application/json"
         headers = {"content-type": "application/json", "accept": accept, **self.extra}
         if self.signer is not None:
-            return self.signer.sign("POST", self.host, path, headers, body)
+            return self.signer.sign("POST", self.host, self.prefix + url[len(self.base_url):], headers, payload)
         if self.api_key:
             headers["authorization"] = f"Bearer {self.api_key}"
         return headers
 
-    def _timeout(self, call: Call) -> float:
-        timeout = self.deployment.timeouts.request
-        remaining = call.remaining()
-        return timeout if remaining is None else max(0.001, min(timeout, remaining))
-
-    async def _post(self, operation: str, body: dict[str, Any], call: Call, model_path: str | None = None) -> Any:
-        path = f"{self.prefix}/model/{model_path or self.model_path}/{operation}"
-        payload = orjson.dumps(body)
-        response = await self.http.request(
-            "POST", f"{self.base_url}/model/{model_path or self.model_path}/{operation}",
-            headers=self._headers(path, payload, "application/json"), body=payload, timeout=self._timeout(call),
-        )
-        if response.status >= 300:
-            raise wire.parse_error(response.status, response.content, response.headers.get)
-        return response
-
     async def chat(self, request: ChatRequest, call: Call) -> ChatResponse:
-        response = await self._post("converse", wire.build_converse(request), call)
+        response = await self._post(self.url("converse"), wire.build_converse(request), call)
         request_id = response.headers.get("x-amzn-requestid")
         result = wire.parse_converse(response.content, self.deployment.model, request_id=request_id)
         if request_id:
@@ -109,39 +99,11 @@ class BedrockProvider(Provider):
         return result
 
     async def stream(self, request: ChatRequest, call: Call) -> AsyncIterator[Chunk]:
-        body = wire.build_converse(request)
-        path = f"{self.prefix}/model/{self.model_path}/converse-stream"
-        payload = orjson.dumps(body)
-        context = self.http.stream(
-            "POST", f"{self.base_url}/model/{self.model_path}/converse-stream",
-            headers=self._headers(path, payload, "application/vnd.amazon.eventstream"),
-            body=payload, timeout=self._timeout(call),
-        )
-        response = await context.__aenter__()
-        try:
-            if response.status >= 300:
-                raise wire.parse_error(response.status, await response.aread(), response.headers.get)
-        except BaseException as exc:
-            await context.__aexit__(type(exc), exc, exc.__traceback__)
-            raise
         translator = wire.StreamTranslator(
             self.deployment.model, hide_usage=not request.include_usage,
             json_mode=wire.json_schema_of(request.body) is not None,
         )
-        return self._chunks(context, response, translator)
-
-    async def _chunks(self, context: Any, response: Any, translator: wire.StreamTranslator) -> AsyncIterator[Chunk]:
-        decoder = EventStreamDecoder()
-        try:
-            async for data in response.aiter_bytes(idle_timeout=self.deployment.timeouts.idle):
-                for message in decoder.feed(data):
-                    chunk = translator.translate(message)
-                    if chunk is not None:
-                        yield chunk
-            if not translator.done:
-                raise UpstreamProtocolError("Bedrock stream ended before messageStop")
-        finally:
-            await context.__aexit__(None, None, None)
+        return await self._open(self.url("converse-stream"), wire.build_converse(request), call, ConverseEvents(translator))
 
     async def embed(self, request: EmbeddingRequest, call: Call) -> EmbeddingResponse:
         """InvokeModel for Titan (one text a call) and Cohere (a list a call) embedding models."""
@@ -152,13 +114,13 @@ class BedrockProvider(Provider):
         dimensions = request.body.get("dimensions")
         if model.startswith("cohere.") or ".cohere." in model:
             body: dict[str, Any] = {"texts": texts, "input_type": self.deployment.options.get("input_type", "search_document")}
-            response = await self._post("invoke", body, call)
+            response = await self._post(self.url("invoke"), body, call)
             vectors = json_object(response.content, "Bedrock returned").get("embeddings")
             tokens = int(response.headers.get("x-amzn-bedrock-input-token-count") or 0)
         else:
             async def one(text: str) -> tuple[list[float], int]:
                 body = {"inputText": text, **({"dimensions": dimensions} if dimensions else {})}
-                data = json_object((await self._post("invoke", body, call)).content, "Bedrock returned")
+                data = json_object((await self._post(self.url("invoke"), body, call)).content, "Bedrock returned")
                 return data.get("embedding"), int(data.get("inputTextTokenCount") or 0)
 
             results = await asyncio.gather(*(one(t) for t in texts))  # type: ignore[arg-type]
@@ -170,3 +132,26 @@ class BedrockProvider(Provider):
         out = {"object": "list", "data": data, "model": model, "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
         return EmbeddingResponse(body=out, usage=Usage(prompt_tokens=tokens))
 
+
+class ConverseEvents:
+    """The ``StreamReader`` of ConverseStream: AWS event-stream frames through
+    ``wire.StreamTranslator``. It reads to the end (``metadata``, with the usage,
+    comes after ``messageStop``)."""
+
+    __slots__ = ("translator", "_frames")
+    finished = False
+
+    def __init__(self, translator: wire.StreamTranslator) -> None:
+        self.translator = translator
+        self._frames = EventStreamDecoder()
+
+    def feed(self, data: bytes) -> Iterator[Chunk]:
+        for message in self._frames.feed(data):
+            chunk = self.translator.translate(message)
+            if chunk is not None:
+                yield chunk
+
+    def close(self) -> list[Chunk]:
+        if not self.translator.done:
+            raise UpstreamProtocolError("Bedrock stream ended before messageStop")
+        return []

@@ -13,7 +13,6 @@ Config::
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
@@ -22,9 +21,7 @@ from switchyard.core.config import DeploymentConfig
 from switchyard.core.messages import ChatRequest, ChatResponse, Chunk, EmbeddingRequest, EmbeddingResponse
 from switchyard.providers import cohere_format as wire
 from switchyard.providers import openai_shapes as shapes
-from switchyard.providers.native import NativeProvider
-
-ENV_KEYS = ("COHERE_API_KEY", "CO_API_KEY")
+from switchyard.providers.native import NativeProvider, SSEStream
 
 
 class CohereProvider(NativeProvider):
@@ -33,27 +30,12 @@ class CohereProvider(NativeProvider):
     name: ClassVar[str] = "cohere"
     env_key: ClassVar[str | None] = "COHERE_API_KEY"
     default_base_url: ClassVar[str | None] = "https://api.cohere.com"
+    env_keys: ClassVar[tuple[str, ...]] = ("COHERE_API_KEY", "CO_API_KEY")
     parse_error = staticmethod(wire.parse_error)
-    done_data: ClassVar[str | None] = "[DONE]"
 
     def __init__(self, deployment: DeploymentConfig, http: Any = None) -> None:
         super().__init__(deployment, http)
-        headers = {"content-type": "application/json", "accept": "application/json"}
-        if self.api_key:
-            headers["authorization"] = f"Bearer {self.api_key}"
-        headers.update({k.lower(): v for k, v in deployment.headers.items()})
-        self.headers = headers
-
-    def _resolve_key(self, deployment: DeploymentConfig) -> str | None:
-        if deployment.api_key is not None:
-            return deployment.api_key.get_secret_value()
-        return next((os.environ[k] for k in ENV_KEYS if os.environ.get(k)), None)
-
-    @classmethod
-    def check_config(cls, deployment: DeploymentConfig) -> list[tuple[str, str]]:
-        if deployment.api_key is None and not any(os.environ.get(k) for k in ENV_KEYS):
-            return [("api_key", "required: set api_key or the COHERE_API_KEY (or CO_API_KEY) environment variable")]
-        return []
+        self.set_headers({"authorization": f"Bearer {self.api_key}"} if self.api_key else {})
 
     async def chat(self, request: ChatRequest, call: Call) -> ChatResponse:
         body = wire.build_request(request, self.deployment.model)
@@ -64,7 +46,7 @@ class CohereProvider(NativeProvider):
     async def stream(self, request: ChatRequest, call: Call) -> AsyncIterator[Chunk]:
         body = {**wire.build_request(request, self.deployment.model), "stream": True}
         decoder = wire.StreamDecoder(self.deployment.model, include_usage=request.include_usage)
-        return await self._open_sse(f"{self.base_url}/v2/chat", body, call, decoder)
+        return await self._open(f"{self.base_url}/v2/chat", body, call, SSEStream(decoder, skip="[DONE]"))
 
     async def embed(self, request: EmbeddingRequest, call: Call) -> EmbeddingResponse:
         texts = shapes.embedding_inputs(request.body)

@@ -12,7 +12,6 @@ Config::
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
@@ -21,9 +20,7 @@ from switchyard.core.config import DeploymentConfig
 from switchyard.core.messages import ChatRequest, ChatResponse, Chunk, EmbeddingRequest, EmbeddingResponse
 from switchyard.providers import gemini_format as wire
 from switchyard.providers import openai_shapes as shapes
-from switchyard.providers.native import NativeProvider
-
-ENV_KEYS = ("GEMINI_API_KEY", "GOOGLE_API_KEY")
+from switchyard.providers.native import NativeProvider, SSEStream
 
 
 class GeminiProvider(NativeProvider):
@@ -32,25 +29,12 @@ class GeminiProvider(NativeProvider):
     name: ClassVar[str] = "gemini"
     env_key: ClassVar[str | None] = "GEMINI_API_KEY"
     default_base_url: ClassVar[str | None] = "https://generativelanguage.googleapis.com/v1beta"
+    env_keys: ClassVar[tuple[str, ...]] = ("GEMINI_API_KEY", "GOOGLE_API_KEY")
     parse_error = staticmethod(wire.parse_error)
 
     def __init__(self, deployment: DeploymentConfig, http: Any = None) -> None:
         super().__init__(deployment, http)
-        headers = {"content-type": "application/json", "accept": "application/json"}
-        headers.update(self.auth_headers())
-        headers.update({k.lower(): v for k, v in deployment.headers.items()})
-        self.headers = headers
-
-    def _resolve_key(self, deployment: DeploymentConfig) -> str | None:
-        if deployment.api_key is not None:
-            return deployment.api_key.get_secret_value()
-        return next((os.environ[k] for k in ENV_KEYS if os.environ.get(k)), None)
-
-    @classmethod
-    def check_config(cls, deployment: DeploymentConfig) -> list[tuple[str, str]]:
-        if deployment.api_key is None and not any(os.environ.get(k) for k in ENV_KEYS):
-            return [("api_key", "required: set api_key or the GEMINI_API_KEY (or GOOGLE_API_KEY) environment variable")]
-        return []
+        self.set_headers(self.auth_headers())
 
     def auth_headers(self) -> dict[str, str]:
         return {"x-goog-api-key": self.api_key} if self.api_key else {}
@@ -65,7 +49,8 @@ class GeminiProvider(NativeProvider):
 
     async def stream(self, request: ChatRequest, call: Call) -> AsyncIterator[Chunk]:
         decoder = wire.StreamDecoder(self.deployment.model, include_usage=request.include_usage)
-        return await self._open_sse(self.url("streamGenerateContent") + "?alt=sse", wire.build_request(request), call, decoder)
+        url = self.url("streamGenerateContent") + "?alt=sse"
+        return await self._open(url, wire.build_request(request), call, SSEStream(decoder))
 
     async def embed(self, request: EmbeddingRequest, call: Call) -> EmbeddingResponse:
         texts = shapes.embedding_inputs(request.body)

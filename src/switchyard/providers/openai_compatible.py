@@ -81,11 +81,6 @@ class OpenAICompatibleProvider(Provider):
         """The URL for ``chat/completions``, ``embeddings`` or ``completions``."""
         return f"{self.base_url}/{operation}"
 
-    def _timeout(self, call: Call) -> float:
-        timeout = self.deployment.timeouts.request
-        remaining = call.remaining()
-        return timeout if remaining is None else max(0.001, min(timeout, remaining))
-
     async def _post(self, operation: str, body: dict[str, Any], call: Call) -> Any:
         response = await self.http.request(
             "POST",

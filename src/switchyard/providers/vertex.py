@@ -67,6 +67,7 @@ class VertexProvider(GeminiProvider):
 
     name: ClassVar[str] = "vertex"
     env_key: ClassVar[str | None] = None
+    env_keys: ClassVar[tuple[str, ...]] = ()
     default_base_url: ClassVar[str | None] = None
 
     def __init__(self, deployment: DeploymentConfig, http: Any = None) -> None:
@@ -91,8 +92,9 @@ class VertexProvider(GeminiProvider):
     def auth_headers(self) -> dict[str, str]:
         return {}
 
-    async def request_headers(self) -> dict[str, str]:
-        return {**self.headers, "authorization": f"Bearer {await self.tokens.token()}"}
+    async def request_headers(self, url: str, payload: bytes, *, stream: bool) -> dict[str, str]:
+        headers = self.stream_headers if stream else self.headers
+        return {**headers, "authorization": f"Bearer {await self.tokens.token()}"}
 
     def url(self, operation: str) -> str:
         model = self.deployment.model
