@@ -148,3 +148,44 @@ def test_a_client_error_is_not_hidden_behind_fallbacks(start_mock, start_gateway
         client_for(gateway).chat.completions.create(model="main", messages=MESSAGES)
     assert b.count(CHAT) == 0
     assert FallbackExhausted.status == 502
+
+
+def test_a_fallback_the_key_may_not_use_is_skipped_and_listed(start_mock, start_gateway, openai_deployment):
+    primary, premium, cheap = start_mock(), start_mock(), start_mock()
+    gateway = start_gateway({
+        "auth": {"master_key": "sk-m", "keys": [{"key": "sk-only-4o", "name": "only-4o", "models": ["gpt-4o"]},
+                                                {"key": "sk-4o-cheap", "name": "4o-cheap", "models": ["gpt-4o", "cheap"]}]},
+        "reliability": NO_RETRY,
+        "models": {
+            "gpt-4o": {"deployments": [openai_deployment(primary, id="primary")], "fallbacks": ["premium", "cheap"]},
+            "premium": {"deployments": [openai_deployment(premium, id="premium-1")]},
+            "cheap": {"deployments": [openai_deployment(cheap, id="cheap-1")]}}})
+    primary.set_faults(status=429, retry_after=30)
+
+    def post(key):
+        parts = urlsplit(gateway.url)
+        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=20)
+        conn.request("POST", CHAT, body=orjson.dumps({"model": "gpt-4o", "messages": MESSAGES}),
+                     headers={"authorization": f"Bearer {key}", "content-type": "application/json"})
+        response = conn.getresponse()
+        result = response.status, dict(response.getheaders()), orjson.loads(response.read())
+        conn.close()
+        return result
+
+    # allowed neither fallback: the primary's 429 stands, both skips are listed, no fallback upstream is called
+    status, _, body = post("sk-only-4o")
+    assert status == 429 and body["error"]["type"] == "rate_limit_error"
+    attempts = body["error"]["attempts"]
+    assert [a["deployment"] for a in attempts] == ["primary", "premium (fallback)", "cheap (fallback)"]
+    assert [a["status"] for a in attempts] == [429, 403, 403]
+    assert all("may not use the fallback model" in a["reason"] for a in attempts[1:])
+    assert premium.count(CHAT) == 0 and cheap.count(CHAT) == 0
+
+    # allowed one: the forbidden one is passed over, the allowed one serves
+    status, headers, body = post("sk-4o-cheap")
+    assert status == 200 and headers["x-switchyard-fallback"] == "cheap"
+    assert premium.count(CHAT) == 0 and cheap.count(CHAT) == 1
+
+    # the master key may use anything: the first fallback serves
+    status, headers, _ = post("sk-m")
+    assert status == 200 and headers["x-switchyard-fallback"] == "premium" and premium.count(CHAT) == 1

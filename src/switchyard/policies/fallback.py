@@ -10,7 +10,8 @@ For one request::
          ContentPolicyViolation  -> fallbacks.content_policy  (a configured alternative)
          other fallback-able     -> fallbacks.default         (rate limit, outage, timeout,
                                                                breaker open)
-       each fallback alias tried the same way (its own fallbacks are not followed)
+       each fallback alias tried the same way (its own fallbacks are not followed);
+       one the caller's key may not use is skipped, and listed as skipped
     -> everything failed: one ``FallbackExhausted`` listing every attempt
        (deployment, status, reason), retries included.
 
@@ -23,13 +24,14 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from switchyard.core.call import Call
+from switchyard.core.call import Attempt, Call
 from switchyard.core.config.reliability import TimeoutDefaults
 from switchyard.core.errors import (
     ContentPolicyViolation,
     ContextWindowExceeded,
     FallbackExhausted,
     NotFound,
+    PermissionDenied,
     SwitchyardError,
 )
 from switchyard.policies.timeout import apply_deadline
@@ -89,6 +91,8 @@ class FallbackChain:
                 other = self.catalog.resolve(alias)
             except NotFound:
                 continue
+            if not _allowed(call, other.alias):
+                continue
             try:
                 result = await serve_group(other)
             except SwitchyardError as exc:
@@ -103,6 +107,23 @@ class FallbackChain:
         raise exhausted(call, error)
 
 
+SKIPPED = "fallback_not_allowed"
+
+
+def _allowed(call: Call, alias: str) -> bool:
+    """Whether the caller's key may use the fallback ``alias``; a refusal is
+    recorded as a skipped attempt (the caller sees it in the attempts list)."""
+    if call.caller is None:
+        return True
+    try:
+        call.caller.check_model(alias)
+    except PermissionDenied:
+        reason = f"Skipped: this key may not use the fallback model `{alias}`."
+        call.attempts.append(Attempt(f"{alias} (fallback)", 403, reason, PermissionDenied(reason, code=SKIPPED)))
+        return False
+    return True
+
+
 def exhausted(call: Call, last: SwitchyardError) -> SwitchyardError:
     """The one error for a chain that failed: ``last`` itself when at most one
     attempt was made, else a ``FallbackExhausted`` listing every attempt."""
@@ -115,4 +136,8 @@ def exhausted(call: Call, last: SwitchyardError) -> SwitchyardError:
         if not isinstance(error, SwitchyardError):
             error = SwitchyardError(attempt.reason, status=attempt.status)
         named.append((attempt.deployment, error))
-    return FallbackExhausted.from_attempts(named)
+    result = FallbackExhausted.from_attempts(named)
+    tried = [e for _, e in named if e.code != SKIPPED]
+    if tried and tried[-1] is not named[-1][1]:  # a skipped fallback never decides the status
+        result.status, result.type, result.retry_after = tried[-1].status, tried[-1].type, tried[-1].retry_after
+    return result
