@@ -57,11 +57,12 @@ _TABLE: list[tuple[str, Capabilities]] = [
     (r"(^|/)o1-mini", Capabilities(tools=False, vision=False, json_schema=False, context_window=128_000,
                                    max_output_tokens=65_536, **_CHAT)),
     (r"(^|/)o[134](-|$)", Capabilities(context_window=200_000, max_output_tokens=100_000, **_CHAT)),
-    # Anthropic has no response_format json_schema; structured output goes through tools.
-    (r"claude-3-5|claude-3\.5", Capabilities(json_schema=False, context_window=200_000, max_output_tokens=8_192, **_CHAT)),
-    (r"claude-3-7|claude-3\.7", Capabilities(json_schema=False, context_window=200_000, max_output_tokens=64_000, **_CHAT)),
-    (r"claude-3", Capabilities(json_schema=False, context_window=200_000, max_output_tokens=4_096, **_CHAT)),
-    (r"claude-(opus|sonnet|haiku)-4|claude-4", Capabilities(json_schema=False, context_window=200_000,
+    # Claude has no response_format; the Anthropic and Bedrock adapters serve json_schema
+    # through output_config or a forced tool, so the gateway offers it.
+    (r"claude-3-5|claude-3\.5", Capabilities(context_window=200_000, max_output_tokens=8_192, **_CHAT)),
+    (r"claude-3-7|claude-3\.7", Capabilities(context_window=200_000, max_output_tokens=64_000, **_CHAT)),
+    (r"claude-3", Capabilities(context_window=200_000, max_output_tokens=4_096, **_CHAT)),
+    (r"claude-(opus|sonnet|haiku)-4|claude-4", Capabilities(context_window=200_000,
                                                            max_output_tokens=32_000, **_CHAT)),
     (r"gemini-1\.5-pro", Capabilities(context_window=2_097_152, max_output_tokens=8_192, **_CHAT)),
     (r"gemini-1\.5|gemini-2\.0", Capabilities(context_window=1_048_576, max_output_tokens=8_192, **_CHAT)),
