@@ -122,3 +122,19 @@ def test_two_gateway_processes_share_the_sticky_table(start_mock, start_gateway_
     fresh = {ask(b, headers={"x-session-id": f"new-{uuid.uuid4().hex}"}).headers["x-switchyard-deployment"]
              for _ in range(30)}
     assert "m3" in fresh
+
+
+async def test_stick_without_the_routers_memo_places_the_session_the_same_way():
+    group, router = sticky_router()
+    c, request = call(x_session_id="carol"), chat()
+    candidates = router.candidates(group, request, c)
+    with_memo = await router.stick(group, request, c, candidates)  # the same request and call: memo used
+    c2 = call(x_session_id="carol")
+    candidates2 = router.candidates(group, chat(), c2)
+    other = call(x_session_id="carol")  # a different call: the memo of c2 must not be used
+    without = await router.stick(group, chat(), other, candidates2)
+    assert with_memo[0] is without[0] and sorted(d.id for d in without) == ["d0", "d1", "d2", "d3"]
+    assert c.route["session"] == "hashed" and other.route["session"] == "kept"
+    group.deployments[int(without[0].id[1:])].health = Down()
+    moved = await route(router, group, "carol")
+    assert moved[0] is not without[0] and moved[1] == "moved"

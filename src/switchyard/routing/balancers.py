@@ -11,9 +11,15 @@ One balancer per model group (``strategy:`` in the model's config)::
     headroom      most remaining RPM/TPM capacity first (routing-side estimate)
 
 ``order`` gets only available deployments and returns them best first (the
-rest are the fallbacks). ``score`` is what ``order`` sorts by, for the dry-run:
-lower is better, ``None`` where the strategy has no score. Ties rotate, so
-equal deployments share the traffic.
+rest are the fallbacks) in a new list. ``score`` is what ``order`` sorts by, for
+the dry-run: lower is better, ``None`` where the strategy has no score. Ties
+rotate, so equal deployments share the traffic.
+
+The router hands ``order`` the same list object while the group's availability
+is unchanged (``routing/availability.py``), so per-list work (the loads, the
+cumulative weights) is cached on that list's identity; input lists are never
+mutated. What is left per decision is one pass over plain floats, a C sort and
+a gather: ~3-10 µs for 100 deployments.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ import itertools
 import random
 import time
 from bisect import bisect
-from itertools import accumulate
+from itertools import accumulate, chain
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -48,23 +54,41 @@ class Balancer:
 
     def __init__(self) -> None:
         self._turn = itertools.count()
+        self._for: list[Any] | None = None
+        self._loads: list[Any] = []
 
     def _rotated(self, deployments: list[Any]) -> list[Any]:
         start = next(self._turn) % len(deployments)
         return deployments[start:] + deployments[:start] if start else list(deployments)
 
+    def _loads_of(self, deployments: list[Any]) -> list[Any]:
+        if deployments is not self._for:
+            self._for = deployments
+            self._loads = [d.load for d in deployments]
+            self._fresh()
+        return self._loads
+
+    def _fresh(self) -> None:
+        """A new input list: drop whatever was derived from the last one."""
+
     def order(self, deployments: list[Any], pick: Pick) -> list[Any]:
-        rotated = self._rotated(deployments)
-        if type(self).scores is Balancer.scores:
-            return rotated
-        keys = self.scores(rotated, pick, time.monotonic())
-        # Sorting indices by a list's __getitem__ keeps the per-item work in C;
-        # the sort is stable, so ties keep the rotation.
-        return [rotated[i] for i in sorted(range(len(rotated)), key=keys.__getitem__)]
+        if type(self).load_scores is Balancer.load_scores:
+            return self._rotated(deployments)
+        keys = self.load_scores(self._loads_of(deployments), pick, time.monotonic())
+        n = len(deployments)
+        start = next(self._turn) % n
+        # Sorting indices by a list's __getitem__ keeps the per-item work in C; the
+        # sort is stable and the indices come in rotated order, so ties keep the rotation.
+        indices = chain(range(start, n), range(start)) if start else range(n)
+        return list(map(deployments.__getitem__, sorted(indices, key=keys.__getitem__)))
+
+    def load_scores(self, loads: list[Any], pick: Pick, now: float) -> list[float]:
+        """One score per deployment load (``deployment.load``), lower is better (the base has none)."""
+        return []
 
     def scores(self, deployments: list[Any], pick: Pick, now: float) -> list[float]:
         """One score per deployment, lower is better (the base has none)."""
-        return []
+        return self.load_scores([d.load for d in deployments], pick, now)
 
     def score(self, deployment: Any, pick: Pick, now: float) -> float | None:
         keys = self.scores([deployment], pick, now)
@@ -76,9 +100,14 @@ class Balancer:
 
 class WeightedBalancer(Balancer):
     name = "weighted"
+    _cumulative: list[float]
+
+    def _fresh(self) -> None:
+        self._cumulative = list(accumulate([d.config.weight for d in self._for or ()]))
 
     def order(self, deployments: list[Any], pick: Pick) -> list[Any]:
-        cumulative = list(accumulate([d.config.weight for d in deployments]))
+        self._loads_of(deployments)
+        cumulative = self._cumulative
         total = cumulative[-1]
         if total <= 0:
             return self._rotated(deployments)
@@ -97,8 +126,8 @@ class LeastBusyBalancer(Balancer):
     name = "least_busy"
     streams_inflight = True
 
-    def scores(self, deployments: list[Any], pick: Pick, now: float) -> list[float]:
-        return [d.load.inflight for d in deployments]
+    def load_scores(self, loads: list[Any], pick: Pick, now: float) -> list[float]:
+        return [load.inflight for load in loads]
 
     def reason(self) -> str:
         return "fewest calls in flight (score = in-flight calls)"
@@ -117,11 +146,11 @@ class LatencyBalancer(Balancer):
             ordered.insert(0, ordered.pop(random.randrange(1, len(ordered))))
         return ordered
 
-    def scores(self, deployments: list[Any], pick: Pick, now: float) -> list[float]:
+    def load_scores(self, loads: list[Any], pick: Pick, now: float) -> list[float]:
         # Never measured scores 0: try it. Streams go by time to first token.
         if pick.stream:
-            return [d.load.ttft or d.load.latency or 0.0 for d in deployments]
-        return [d.load.latency or d.load.ttft or 0.0 for d in deployments]
+            return [load.ttft or load.latency or 0.0 for load in loads]
+        return [load.latency or load.ttft or 0.0 for load in loads]
 
     def reason(self) -> str:
         return f"lowest recent latency (score = EWMA seconds; {self.explore:.0%} of picks explore)"
@@ -130,9 +159,9 @@ class LatencyBalancer(Balancer):
 class CostBalancer(Balancer):
     name = "cost"
 
-    def scores(self, deployments: list[Any], pick: Pick, now: float) -> list[float]:
+    def load_scores(self, loads: list[Any], pick: Pick, now: float) -> list[float]:
         prompt, output = pick.prompt_tokens / 1_000_000, pick.output_tokens / 1_000_000
-        return [prompt * (load := d.load).price_in + output * load.price_out for d in deployments]
+        return [prompt * load.price_in + output * load.price_out for load in loads]
 
     def reason(self) -> str:
         return "cheapest for the estimated tokens (score = US dollars; unpriced last)"
@@ -140,23 +169,30 @@ class CostBalancer(Balancer):
 
 class HeadroomBalancer(Balancer):
     name = "headroom"
+    _rolled = -1  # the minute the cached list's loads were last rolled to
 
-    def scores(self, deployments: list[Any], pick: Pick, now: float) -> list[float]:
+    def _fresh(self) -> None:
+        self._rolled = -1
+
+    def load_scores(self, loads: list[Any], pick: Pick, now: float) -> list[float]:
         # Score: the larger of the shares of RPM and TPM used in the last minute,
         # counting this request (0 for an unlimited deployment).
-        need = pick.prompt_tokens + pick.output_tokens
+        need = float(pick.prompt_tokens + pick.output_tokens)
         bucket = int(now // WINDOW)
         overlap = 1.0 - (now - bucket * WINDOW) / WINDOW
-        out = []
-        append = out.append
-        for d in deployments:
-            load = d.load
-            if load._bucket != bucket:
-                load._roll(now)
-            by_requests = load.per_request * (load._requests + load._prev_requests * overlap + 1)
-            by_tokens = load.per_token * (load._tokens + load._prev_tokens * overlap + need)
-            append(by_requests if by_requests > by_tokens else by_tokens)
-        return out
+        if loads is not self._loads or bucket != self._rolled:
+            # Each load rolls itself when counted; one not counted this minute yet
+            # is rolled here, once per minute (or per new list) rather than per decision.
+            for load in loads:
+                if load._bucket != bucket:
+                    load._roll(now)
+            if loads is self._loads:
+                self._rolled = bucket
+        return [
+            by_requests if (by_requests := load.share_next + load.share_prev * overlap)
+            > (by_tokens := load.token_share + load.token_share_prev * overlap + load.per_token * need) else by_tokens
+            for load in loads
+        ]
 
     def reason(self) -> str:
         return "most remaining RPM/TPM capacity (score = share of the last minute's capacity used)"

@@ -25,7 +25,7 @@ class DeploymentLoad:
     """Counters and moving averages for one deployment."""
 
     __slots__ = ("inflight", "latency", "ttft", "samples", "decay", "per_request", "per_token", "price_in", "price_out", "_bucket", "_requests", "_tokens",
-                 "_prev_requests", "_prev_tokens")
+                 "_prev_requests", "_prev_tokens", "share_next", "share_prev", "token_share", "token_share_prev")
 
     def __init__(self, decay: float = 0.3) -> None:
         self.inflight = 0
@@ -47,6 +47,19 @@ class DeploymentLoad:
         self._tokens = 0
         self._prev_requests = 0
         self._prev_tokens = 0
+        #: The window as shares of capacity, kept up to date for the headroom strategy
+        #: (float arithmetic per decision is half the cost of recomputing from counts):
+        #: this minute's requests counting one more, the previous minute's, and the same for tokens.
+        self.share_next = 0.0
+        self.share_prev = 0.0
+        self.token_share = 0.0
+        self.token_share_prev = 0.0
+
+    def _shares(self) -> None:
+        self.share_next = self.per_request * (self._requests + 1)
+        self.share_prev = self.per_request * self._prev_requests
+        self.token_share = self.per_token * self._tokens
+        self.token_share_prev = self.per_token * self._prev_tokens
 
     def _roll(self, now: float) -> int:
         bucket = int(now // WINDOW)
@@ -57,6 +70,7 @@ class DeploymentLoad:
                 self._prev_requests = self._prev_tokens = 0
             self._requests = self._tokens = 0
             self._bucket = bucket
+            self._shares()
         return bucket
 
     def count(self, now: float, requests: int, tokens: int) -> None:
@@ -64,6 +78,8 @@ class DeploymentLoad:
         self._roll(now)
         self._requests += requests
         self._tokens += tokens
+        self.share_next = self.per_request * (self._requests + 1)
+        self.token_share = self.per_token * self._tokens
 
     def rates(self, now: float) -> tuple[float, float]:
         """Estimated ``(requests, tokens)`` in the last sixty seconds."""
@@ -77,6 +93,7 @@ class DeploymentLoad:
         self.per_token = 1.0 / config.tpm if config.tpm else 0.0
         if config.price is not None:
             self.price_in, self.price_out = config.price.input, config.price.output
+        self._shares()
 
     def observe(self, latency: float | None = None, ttft: float | None = None) -> None:
         """Fold a sample into the EWMAs."""

@@ -28,7 +28,7 @@ from switchyard.routing.catalog import Deployment, ModelGroup
 from switchyard.routing.load import LoadTracker
 from switchyard.routing.regions import order_by_region
 from switchyard.routing.rules import Rule, RuleSet
-from switchyard.routing.sticky import Sticky
+from switchyard.routing.sticky import Members, Sticky
 
 MAX_PLANS = 4096
 
@@ -46,9 +46,24 @@ class GroupPlan:
     tracker: LoadTracker | None = None
     #: The available deployments, asked again only when a health changes.
     availability: Availability = field(init=False)
+    #: Deployment lists with their ids and id maps, for stickiness: every deployment,
+    #: and the last other list asked for (the available ones, stable until they change).
+    _everyone: Members | None = None
+    _last_members: Members | None = None
 
     def __post_init__(self) -> None:
         self.availability = Availability(self.group.deployments)
+
+    def members(self, deployments: list[Deployment]) -> Members:
+        """``Members`` of a list the router does not mutate (cached by identity)."""
+        if deployments is self.group.deployments:
+            if self._everyone is None:
+                self._everyone = Members(deployments)
+            return self._everyone
+        last = self._last_members
+        if last is None or last.deployments is not deployments:
+            last = self._last_members = Members(deployments)
+        return last
 
 
 class Router:
@@ -71,6 +86,9 @@ class Router:
         sticky = self.config.sticky
         self.sticky: Sticky | None = Sticky(sticky, redis, redis_prefix) if sticky is not None and sticky.enabled else None
         self._plans: dict[str, GroupPlan] = {}
+        #: ``(request, group, call, capable, available)`` of the last ``candidates``, so
+        #: ``stick`` (called right after it, in the same task) does not redo that work.
+        self._last: tuple[Any, ...] | None = None
         #: Region preference (``routing/regions.py``), set by the reliability layer.
         self.regions: Any = None
 
@@ -145,6 +163,8 @@ class Router:
             if deployments is not group.deployments:  # some are not capable of this request
                 capable = set(deployments)
                 available = [d for d in available if d in capable]
+            if self.sticky is not None:
+                self._last = (request, group, call, deployments, available)
             if len(available) == 1:
                 available = list(available)
             elif len(available) > 1:
@@ -154,13 +174,12 @@ class Router:
 
     def _capable(self, plan: GroupPlan, deployments: list[Deployment], needs: Needs, request: Any) -> list[Deployment]:
         # Deployments share a few distinct Capabilities values: check each value once.
-        verdicts: dict[Capabilities, str | None] = {
-            caps: check(caps, needs, request, self.tokens) for caps in plan.distinct
-        }
-        reasons = [why for why in verdicts.values() if why is not None]
+        # (A list, not a dict: hashing a Capabilities runs Python code.)
+        verdicts = [(caps, check(caps, needs, request, self.tokens)) for caps in plan.distinct]
+        reasons = [why for _, why in verdicts if why is not None]
         if not reasons:
             return deployments
-        refused = {caps for caps, why in verdicts.items() if why is not None}
+        refused = {caps for caps, why in verdicts if why is not None}
         caps_of = plan.caps
         capable = [d for d in deployments if caps_of[d] not in refused]
         if not capable:
@@ -191,14 +210,27 @@ class Router:
         session = sticky.session(request, call.headers)
         if session is None:
             return candidates
-        available = candidates  # already the available ones (or, when none is, every capable one)
         plan = self.plan(group)
-        capable = group.deployments
-        if plan.checks:
-            needs = needs_of(request)
-            capable = [d for d in capable if check(plan.caps[d], needs, request, self.tokens) is None]
-        home, how = await sticky.home(group.alias, session, capable or available, available)
+        last, self._last = self._last, None
+        if last is not None and last[0] is request and last[1] is group and last[2] is call:
+            capable, available = plan.members(last[3]), last[4]
+            # The available ones (or, when none is, every capable one), unordered.
+            available = plan.members(available) if available else capable
+        else:
+            available = candidates  # type: ignore[assignment]
+            capable = group.deployments  # type: ignore[assignment]
+            if plan.checks:
+                needs = needs_of(request)
+                capable = [d for d in capable if check(plan.caps[d], needs, request, self.tokens) is None]  # type: ignore[assignment]
+            capable = capable or available
+        home, how = await sticky.home(group.alias, session, capable, available)
         call.route["session"] = how
         if candidates[0] is home:
             return candidates
-        return [home, *(d for d in candidates if d is not home)]
+        ordered = list(candidates)
+        try:
+            ordered.remove(home)  # by identity: deployments compare by identity
+        except ValueError:
+            pass
+        ordered.insert(0, home)
+        return ordered

@@ -8,6 +8,10 @@ then on, by every replica when the table is in Redis; when that home is
 unavailable the session moves to the best available deployment and the table
 keeps the new home, so the session stays there even after the old one
 recovers. Entries expire after ``ttl`` seconds.
+
+The deployment lists may be given as ``Members`` (a list with its ids and an
+id map, built once): the router keeps one per group and per availability
+state, so a lookup costs a table read and a dict lookup, not O(deployments).
 """
 
 from __future__ import annotations
@@ -27,6 +31,23 @@ log = logging.getLogger("switchyard.routing")
 def stable_hash(text: str) -> int:
     """64 bits, the same in every process (unlike ``hash``)."""
     return int.from_bytes(hashlib.blake2b(text.encode("utf-8", "surrogateescape"), digest_size=8).digest(), "big")
+
+
+class Members:
+    """A fixed list of deployments with its ids and an id -> deployment map, built once."""
+
+    __slots__ = ("deployments", "ids", "by_id", "ring")
+
+    def __init__(self, deployments: list[Any]) -> None:
+        self.deployments = deployments
+        self.ids = tuple(d.id for d in deployments)
+        self.by_id = dict(zip(self.ids, deployments))
+        #: The hash ring of these ids, once looked up.
+        self.ring: tuple[list[int], list[str]] | None = None
+
+
+def members(deployments: list[Any] | Members) -> Members:
+    return deployments if isinstance(deployments, Members) else Members(deployments)
 
 
 class HashRing:
@@ -50,17 +71,22 @@ class HashRing:
             self._rings[ids] = ring
         return ring
 
-    def home(self, session: str, deployments: list[Any], allowed: list[Any] | None = None) -> Any:
+    def home(self, session: str, deployments: list[Any] | Members, allowed: list[Any] | Members | None = None) -> Any:
         """The session's deployment on the ring of ``deployments``, skipping any not in ``allowed``."""
-        hashes, owners = self._ring(tuple(d.id for d in deployments))
-        by_id = {d.id: d for d in (deployments if allowed is None else allowed)}
+        everyone = members(deployments)
+        ring = everyone.ring
+        if ring is None:
+            ring = everyone.ring = self._ring(everyone.ids)
+        hashes, owners = ring
+        permitted = everyone if allowed is None else members(allowed)
+        by_id = permitted.by_id
         start = bisect(hashes, stable_hash(session))
         n = len(owners)
         for step in range(n):
             found = by_id.get(owners[(start + step) % n])
             if found is not None:
                 return found
-        return (allowed or deployments)[0]
+        return (permitted.deployments or everyone.deployments)[0]
 
 
 def session_of(sources: list[str], request: Any, headers: dict[str, str]) -> str | None:
@@ -150,24 +176,28 @@ class Sticky:
     def session(self, request: Any, headers: dict[str, str]) -> str | None:
         return session_of(self.sources, request, headers)
 
-    async def peek(self, alias: str, session: str, capable: list[Any], available: list[Any]) -> tuple[Any, str]:
+    async def peek(self, alias: str, session: str, capable: list[Any] | Members,
+                   available: list[Any] | Members) -> tuple[Any, str]:
         """Where ``home`` would send the session, without writing the table (the dry-run)."""
+        capable, available = members(capable), members(available)
         try:
             current = await self.table.get(f"{alias}:{session}")
         except Exception:
             current = None
-        for deployment in available:
-            if deployment.id == current:
-                return deployment, "kept"
+        kept = available.by_id.get(current) if current is not None else None
+        if kept is not None:
+            return kept, "kept"
         natural = self.hashing.home(session, capable)
-        if current is None and natural in available:
+        if current is None and available.by_id.get(natural.id) is natural:
             return natural, "hashed"
         return self.hashing.home(session, capable, available), "moved"
 
-    async def home(self, alias: str, session: str, capable: list[Any], available: list[Any]) -> tuple[Any, str]:
+    async def home(self, alias: str, session: str, capable: list[Any] | Members,
+                   available: list[Any] | Members) -> tuple[Any, str]:
         """``(deployment, how)``: how is ``kept`` (table), ``hashed`` (new session) or ``moved``."""
         key = f"{alias}:{session}"
-        by_id = {d.id: d for d in available}
+        capable, available = members(capable), members(available)
+        by_id = available.by_id
         try:
             current = await self.table.get(key)
         except Exception as exc:  # Redis down: the hash still routes consistently
