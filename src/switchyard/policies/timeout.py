@@ -2,7 +2,10 @@
 
 Which bound applies where:
 
-    connect, per attempt      the adapter hands ``min(timeouts.request, time left)``
+    connect                   the deployment's ``timeouts.connect``: the adapter
+                              passes it with every request; the transport bounds
+                              dialing a new connection by it
+    per attempt               the adapter hands ``min(timeouts.request, time left)``
                               to the transport, which bounds pool wait, connect,
                               send and (non-streamed) the whole answer
     total                     ``Call.deadline``: set once per request by

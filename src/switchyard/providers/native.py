@@ -142,7 +142,8 @@ class NativeProvider(Provider):
         headers = await self.request_headers(url, payload, stream=False)
         if extra:
             headers = {**headers, **extra}
-        response = await self.http.request("POST", url, headers=headers, body=payload, timeout=self._timeout(call))
+        response = await self.http.request("POST", url, headers=headers, body=payload, timeout=self._timeout(call),
+                                           connect_timeout=self.deployment.timeouts.connect)
         if response.status >= 300:
             raise type(self).parse_error(response.status, response.content, response.headers.get)
         return response
@@ -155,7 +156,8 @@ class NativeProvider(Provider):
         headers = await self.request_headers(url, payload, stream=True)
         if extra:
             headers = {**headers, **extra}
-        context = self.http.stream("POST", url, headers=headers, body=payload, timeout=self._timeout(call))
+        context = self.http.stream("POST", url, headers=headers, body=payload, timeout=self._timeout(call),
+                                   connect_timeout=self.deployment.timeouts.connect)
         response = await context.__aenter__()
         try:
             if response.status >= 300:

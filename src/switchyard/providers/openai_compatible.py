@@ -88,6 +88,7 @@ class OpenAICompatibleProvider(Provider):
             headers=self.headers,
             body=orjson.dumps(body),
             timeout=self._timeout(call),
+            connect_timeout=self.deployment.timeouts.connect,
         )
         if response.status >= 300:
             raise self._redacted(wire.parse_error(response.status, response.content, response.headers.get))
@@ -125,6 +126,7 @@ class OpenAICompatibleProvider(Provider):
             headers=self.stream_headers,
             body=orjson.dumps(body),
             timeout=self._timeout(call),
+            connect_timeout=self.deployment.timeouts.connect,
         )
         response = await context.__aenter__()
         try:
