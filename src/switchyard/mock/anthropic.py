@@ -23,7 +23,22 @@ from typing import Any
 
 import orjson
 
-from switchyard.mock.wire import MockRequest, MockSettings, Reply, Route, StreamReply, count_tokens, split_text
+from switchyard.mock.wire import (
+    MockRequest,
+    MockSettings,
+    Reply,
+    Route,
+    StreamReply,
+    answer_text,
+    body_model,
+    content_text,
+    count_tokens,
+    last_user_text,
+    pick_tool,
+    placeholder_args,
+    split_text,
+    sse_event,
+)
 
 RATE_LIMIT_HEADERS = (
     ("anthropic-ratelimit-requests-limit", "4000"),
@@ -58,8 +73,7 @@ class AnthropicWire:
         return headers.get("x-api-key") == api_key or headers.get("authorization") == f"Bearer {api_key}"
 
     def model_of(self, request: MockRequest) -> str | None:
-        model = request.json().get("model") if request.body else None
-        return model if isinstance(model, str) else None
+        return body_model(request)
 
     def error(self, status: int, message: str, *, code: str | None = None) -> Reply:
         kind = ERROR_TYPES.get(status, "invalid_request_error" if status < 500 else "api_error")
@@ -70,37 +84,15 @@ class AnthropicWire:
 ANTHROPIC = AnthropicWire()
 
 
-def _text_of(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return " ".join(b.get("text", "") for b in content if isinstance(b, dict) and b.get("type") == "text")
-    return ""
-
-
-def _placeholder_input(tool: dict[str, Any]) -> dict[str, Any]:
-    defaults = {"string": "mock", "integer": 1, "number": 1.0, "boolean": True, "array": [], "object": {}}
-    props = (tool.get("input_schema") or {}).get("properties") or {}
-    return {k: defaults.get((v or {}).get("type")) for k, v in props.items()}
-
-
 def _tool_use(body: dict[str, Any], last_user: str) -> tuple[str, dict[str, Any]] | None:
     by_name = {t["name"]: t for t in body.get("tools") or () if isinstance(t, dict) and t.get("name")}
     if not by_name:
         return None
     choice = body.get("tool_choice") or {}
-    if choice.get("type") == "tool" and choice.get("name") in by_name:
-        return choice["name"], _placeholder_input(by_name[choice["name"]])
-    if choice.get("type") == "none":
-        return None
-    lowered = last_user.lower()
-    for name, tool in by_name.items():
-        if f"call {name.lower()}" in lowered:
-            return name, _placeholder_input(tool)
-    if choice.get("type") == "any":
-        name = next(iter(by_name))
-        return name, _placeholder_input(by_name[name])
-    return None
+    kind = choice.get("type")
+    forced = choice.get("name") if kind == "tool" else None
+    name = pick_tool(by_name, last_user, forced=forced, mode={"none": "none", "any": "required"}.get(kind, "auto"))
+    return None if name is None else (name, placeholder_args(by_name[name].get("input_schema")))
 
 
 def _check(req: MockRequest, *, needs_max_tokens: bool) -> tuple[dict[str, Any] | None, Reply | None]:
@@ -122,8 +114,8 @@ def _check(req: MockRequest, *, needs_max_tokens: bool) -> tuple[dict[str, Any] 
 
 def _prompt_tokens(body: dict[str, Any]) -> int:
     system = body.get("system")
-    total = count_tokens(_text_of(system)) if system else 0
-    return total + sum(3 + count_tokens(_text_of(m.get("content"))) for m in body["messages"])
+    total = count_tokens(content_text(system)) if system else 0
+    return total + sum(3 + count_tokens(content_text(m.get("content"))) for m in body["messages"])
 
 
 def messages(req: MockRequest, settings: MockSettings) -> Reply | StreamReply:
@@ -131,12 +123,10 @@ def messages(req: MockRequest, settings: MockSettings) -> Reply | StreamReply:
     if error is not None:
         return error
     assert body is not None
-    last_user = next((_text_of(m.get("content")) for m in reversed(body["messages"]) if m.get("role") == "user"), "")
+    last_user = last_user_text(body["messages"])
     call = _tool_use(body, last_user)
-    text = settings.text if settings.text is not None else (last_user or "Hello from the mock upstream.")
-    stop = "end_turn"
-    if call is None and count_tokens(text) > body["max_tokens"]:
-        text, stop = text[: body["max_tokens"] * 4], "max_tokens"
+    text, cut = answer_text(settings, last_user, body["max_tokens"], calls_tool=call is not None)
+    stop = "max_tokens" if cut else "end_turn"
     for sequence in body.get("stop_sequences") or ():
         if call is None and sequence and sequence in text:
             text, stop = text[: text.index(sequence)], "stop_sequence"
@@ -158,7 +148,7 @@ def messages(req: MockRequest, settings: MockSettings) -> Reply | StreamReply:
 
 
 def _event(name: str, data: dict[str, Any]) -> bytes:
-    return b"event: " + name.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
+    return sse_event(data, name)
 
 
 def _stream(message: dict[str, Any], pieces: int) -> StreamReply:

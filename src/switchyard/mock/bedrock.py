@@ -22,8 +22,19 @@ from urllib.parse import unquote
 
 import orjson
 
-from switchyard.mock.openai import _vector
-from switchyard.mock.wire import MockRequest, MockSettings, Reply, Route, StreamReply, count_tokens, split_text
+from switchyard.mock.wire import (
+    MockRequest,
+    MockSettings,
+    Reply,
+    Route,
+    StreamReply,
+    answer_text,
+    count_tokens,
+    embedding_vector,
+    pick_tool,
+    placeholder_args,
+    split_text,
+)
 from switchyard.providers.eventstream import encode_event, encode_exception
 
 CONVERSE_KEYS = frozenset({
@@ -105,19 +116,13 @@ def _tool_call(body: dict[str, Any], last_user: str) -> tuple[str, dict[str, Any
     if not specs:
         return None
     choice = config.get("toolChoice") or {}
-    name = None
-    if "tool" in choice:
+    if "tool" in choice:  # a forced tool that is not declared calls nothing (no fall back to "call X")
         name = choice["tool"].get("name")
     else:
-        name = next((n for n in specs if f"call {n.lower()}" in last_user.lower()), None)
-        if name is None and "any" in choice:
-            name = next(iter(specs))
+        name = pick_tool(specs, last_user, mode="required" if "any" in choice else "auto")
     if name not in specs:
         return None
-    schema = (specs[name].get("inputSchema") or {}).get("json") or {}
-    defaults = {"string": "mock", "integer": 1, "number": 1.0, "boolean": True, "array": [], "object": {}}
-    props = schema.get("properties") or {}
-    return name, {k: defaults.get((v or {}).get("type")) for k, v in props.items()}
+    return name, placeholder_args((specs[name].get("inputSchema") or {}).get("json"))
 
 
 def _answer(req: MockRequest, settings: MockSettings) -> dict[str, Any] | Reply:
@@ -127,12 +132,10 @@ def _answer(req: MockRequest, settings: MockSettings) -> dict[str, Any] | Reply:
         return BEDROCK.error(400, problem)
     messages = body["messages"]
     last_user = _last_user_text(messages)
-    text = settings.text if settings.text is not None else (last_user or "Hello from the mock upstream.")
     call = _tool_call(body, last_user)
-    stop = "end_turn"
     limit = (body.get("inferenceConfig") or {}).get("maxTokens")
-    if call is None and isinstance(limit, int) and count_tokens(text) > limit:
-        text, stop = text[: limit * 4], "max_tokens"
+    text, cut = answer_text(settings, last_user, limit, calls_tool=call is not None)
+    stop = "max_tokens" if cut else "end_turn"
     system = " ".join(b.get("text", "") for b in body.get("system") or ())
     prompt = count_tokens(system) + sum(4 + count_tokens(orjson.dumps(m.get("content")).decode()) for m in messages)
     completion = count_tokens(orjson.dumps(call[1]).decode() if call else text)
@@ -188,12 +191,12 @@ def invoke(req: MockRequest, settings: MockSettings) -> Reply:
     body = req.json()
     if "inputText" in body:
         text = str(body["inputText"])
-        vector = _vector(text, int(body.get("dimensions") or settings.embedding_dims))
+        vector = embedding_vector(text, int(body.get("dimensions") or settings.embedding_dims))
         return Reply(200, orjson.dumps({"embedding": vector, "inputTextTokenCount": count_tokens(text)}))
     if isinstance(body.get("texts"), list):
         texts = [str(t) for t in body["texts"]]
         out = {"id": f"mock-{req.seq}", "texts": texts, "response_type": "embeddings_floats",
-               "embeddings": [_vector(t, settings.embedding_dims) for t in texts]}
+               "embeddings": [embedding_vector(t, settings.embedding_dims) for t in texts]}
         tokens = sum(count_tokens(t) for t in texts)
         return Reply(200, orjson.dumps(out), (("x-amzn-bedrock-input-token-count", str(tokens)),))
     return BEDROCK.error(400, "Malformed input request: expected inputText or texts")

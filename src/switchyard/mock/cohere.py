@@ -16,8 +16,24 @@ from typing import Any
 
 import orjson
 
-from switchyard.mock.openai import _placeholder_args, _text_of, _vector
-from switchyard.mock.wire import MockRequest, MockSettings, Reply, Route, StreamReply, count_tokens, split_text
+from switchyard.mock.openai import function_args
+from switchyard.mock.wire import (
+    MockRequest,
+    MockSettings,
+    Reply,
+    Route,
+    StreamReply,
+    answer_text,
+    bearer_ok,
+    body_model,
+    content_text,
+    count_tokens,
+    embedding_vector,
+    last_user_text,
+    pick_tool,
+    split_text,
+    sse_event,
+)
 
 _CHAT_FIELDS = frozenset({
     "model", "messages", "stream", "tools", "documents", "citation_options", "response_format", "safety_mode",
@@ -32,13 +48,10 @@ class CohereWire:
     name = "cohere"
 
     def authorized(self, request: MockRequest, api_key: str) -> bool:
-        return request.headers.get("authorization") == f"Bearer {api_key}"
+        return bearer_ok(request, api_key)
 
     def model_of(self, request: MockRequest) -> str | None:
-        if not request.body:
-            return None
-        model = request.json().get("model")
-        return model if isinstance(model, str) else None
+        return body_model(request)
 
     def error(self, status: int, message: str, *, code: str | None = None) -> Reply:
         return Reply(status, orjson.dumps({"id": "00000000-mock-error", "message": message}))
@@ -59,20 +72,14 @@ def _unknown(body: dict[str, Any], known: frozenset[str]) -> Reply | None:
 
 
 def _call(body: dict[str, Any], last_user: str) -> tuple[str, str] | None:
-    tools = body.get("tools") or []
-    if not tools or body.get("tool_choice") == "NONE":
-        return None
-    for tool in tools:
-        name = tool["function"]["name"]
-        if f"call {name.lower()}" in last_user.lower():
-            return name, _placeholder_args(tool)
-    if body.get("tool_choice") == "REQUIRED":
-        return tools[0]["function"]["name"], _placeholder_args(tools[0])
-    return None
+    by_name = {t["function"]["name"]: t for t in body.get("tools") or ()}
+    mode = {"NONE": "none", "REQUIRED": "required"}.get(body.get("tool_choice"), "auto")
+    name = pick_tool(by_name, last_user, mode=mode)
+    return None if name is None else (name, function_args(by_name[name]))
 
 
 def _event(kind: str, **fields: Any) -> bytes:
-    return b"event: " + kind.encode() + b"\ndata: " + orjson.dumps({"type": kind, **fields}) + b"\n\n"
+    return sse_event({"type": kind, **fields}, kind)
 
 
 def chat(req: MockRequest, settings: MockSettings) -> Reply | StreamReply:
@@ -85,14 +92,11 @@ def chat(req: MockRequest, settings: MockSettings) -> Reply | StreamReply:
         return _bad("invalid request: model is required")
     if not isinstance(messages, list) or not messages:
         return _bad("invalid request: messages must be a non-empty list")
-    last_user = next((_text_of(m.get("content")) for m in reversed(messages) if m.get("role") == "user"), "")
+    last_user = last_user_text(messages)
     call = _call(body, last_user)
-    text = settings.text if settings.text is not None else (last_user or "Hello from the mock upstream.")
-    finish = "COMPLETE"
-    limit = body.get("max_tokens")
-    if call is None and isinstance(limit, int) and count_tokens(text) > limit:
-        text, finish = text[: limit * 4], "MAX_TOKENS"
-    prompt = sum(count_tokens(_text_of(m.get("content")) or " ") for m in messages)
+    text, cut = answer_text(settings, last_user, body.get("max_tokens"), calls_tool=call is not None)
+    finish = "MAX_TOKENS" if cut else "COMPLETE"
+    prompt = sum(count_tokens(content_text(m.get("content")) or " ") for m in messages)
     output = count_tokens(call[1] if call else text)
     usage = {"billed_units": {"input_tokens": prompt, "output_tokens": output},
              "tokens": {"input_tokens": prompt + 60, "output_tokens": output}}
@@ -138,7 +142,7 @@ def embed(req: MockRequest, settings: MockSettings) -> Reply:
     if not body.get("input_type"):
         return _bad("invalid request: input_type is required for embed models v3 and higher.")
     dims = body.get("output_dimension") or settings.embedding_dims
-    vectors = [_vector(t, dims) for t in texts]
+    vectors = [embedding_vector(t, dims) for t in texts]
     tokens = sum(count_tokens(t) for t in texts)
     return Reply(200, orjson.dumps({
         "id": f"mock-{req.seq:012d}",

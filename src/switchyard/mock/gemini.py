@@ -27,8 +27,19 @@ from urllib.parse import parse_qs
 
 import orjson
 
-from switchyard.mock.openai import _vector
-from switchyard.mock.wire import MockRequest, MockSettings, Reply, Route, StreamReply, count_tokens, split_text
+from switchyard.mock.wire import (
+    MockRequest,
+    MockSettings,
+    Reply,
+    Route,
+    StreamReply,
+    answer_text,
+    count_tokens,
+    embedding_vector,
+    pick_tool,
+    placeholder_args,
+    split_text,
+)
 
 _STATUS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
            429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED"}
@@ -151,19 +162,13 @@ def _tool_call(body: dict[str, Any], last_user: str) -> tuple[str, dict[str, Any
     if not declarations:
         return None
     config = (body.get("toolConfig") or {}).get("functionCallingConfig") or {}
-    mode = config.get("mode", "AUTO")
-    if mode == "NONE":
-        return None
+    mode = {"NONE": "none", "ANY": "required"}.get(config.get("mode", "AUTO"), "auto")
     allowed = config.get("allowedFunctionNames") or [d["name"] for d in declarations]
     by_name = {d["name"]: d for d in declarations if d["name"] in allowed}
-    chosen = next((n for n in by_name if f"call {n.lower()}" in last_user.lower()), None)
-    if chosen is None and mode == "ANY" and by_name:
-        chosen = next(iter(by_name))
+    chosen = pick_tool(by_name, last_user, mode=mode)
     if chosen is None:
         return None
-    defaults = {"STRING": "mock", "INTEGER": 1, "NUMBER": 1.0, "BOOLEAN": True, "ARRAY": [], "OBJECT": {}}
-    props = (by_name[chosen].get("parameters") or {}).get("properties") or {}
-    return chosen, {k: defaults.get(str(v.get("type", "")).upper()) for k, v in props.items()}
+    return chosen, placeholder_args(by_name[chosen].get("parameters"), any_case=True)
 
 
 def generate(req: MockRequest, settings: MockSettings, *, stream: bool = False) -> Reply | StreamReply:
@@ -184,11 +189,8 @@ def generate(req: MockRequest, settings: MockSettings, *, stream: bool = False) 
     last_user = " ".join(p["text"] for p in last["parts"] if "text" in p) if last["role"] == "user" else ""
     config = body.get("generationConfig") or {}
     call = _tool_call(body, last_user)
-    text = settings.text if settings.text is not None else (last_user or "Hello from the mock upstream.")
-    finish = "STOP"
-    limit = config.get("maxOutputTokens")
-    if call is None and isinstance(limit, int) and count_tokens(text) > limit:
-        text, finish = text[: limit * 4], "MAX_TOKENS"
+    text, cut = answer_text(settings, last_user, config.get("maxOutputTokens"), calls_tool=call is not None)
+    finish = "MAX_TOKENS" if cut else "STOP"
     prompt_tokens = 3 + count_tokens(prompt_text) + 258 * sum(1 for c in contents for p in c["parts"] if "inlineData" in p or "fileData" in p)
     completion_tokens = count_tokens(orjson.dumps(call[1]).decode() if call else text)
     usage = {"promptTokenCount": prompt_tokens, "candidatesTokenCount": completion_tokens,
@@ -236,13 +238,13 @@ def batch_embed_contents(req: MockRequest, settings: MockSettings) -> Reply:
     if not isinstance(requests, list) or not requests:
         return _bad("* BatchEmbedContentsRequest.requests: requests is not specified")
     dims = requests[0].get("outputDimensionality") or settings.embedding_dims
-    return Reply(200, orjson.dumps({"embeddings": [{"values": _vector(t, dims)} for t in _texts(requests)]}))
+    return Reply(200, orjson.dumps({"embeddings": [{"values": embedding_vector(t, dims)} for t in _texts(requests)]}))
 
 
 def embed_content(req: MockRequest, settings: MockSettings) -> Reply:
     body = req.json()
     dims = body.get("outputDimensionality") or settings.embedding_dims
-    return Reply(200, orjson.dumps({"embedding": {"values": _vector(_texts([body])[0], dims)}}))
+    return Reply(200, orjson.dumps({"embedding": {"values": embedding_vector(_texts([body])[0], dims)}}))
 
 
 def predict(req: MockRequest, settings: MockSettings) -> Reply:
@@ -251,7 +253,7 @@ def predict(req: MockRequest, settings: MockSettings) -> Reply:
     if not isinstance(instances, list) or not instances:
         return _bad("instances must be a non-empty list")
     dims = (body.get("parameters") or {}).get("outputDimensionality") or settings.embedding_dims
-    predictions = [{"embeddings": {"values": _vector(i.get("content", ""), dims),
+    predictions = [{"embeddings": {"values": embedding_vector(i.get("content", ""), dims),
                                    "statistics": {"token_count": count_tokens(i.get("content", "")), "truncated": False}}}
                    for i in instances]
     return Reply(200, orjson.dumps({"predictions": predictions}))

@@ -16,8 +16,22 @@ from typing import Any
 
 import orjson
 
-from switchyard.mock.openai import _placeholder_args, _vector
-from switchyard.mock.wire import MockRequest, MockSettings, Reply, Route, StreamReply, count_tokens, split_text
+from switchyard.mock.wire import (
+    MockRequest,
+    MockSettings,
+    Reply,
+    Route,
+    StreamReply,
+    answer_text,
+    bearer_ok,
+    body_model,
+    count_tokens,
+    embedding_vector,
+    last_user_text,
+    pick_tool,
+    placeholder_args,
+    split_text,
+)
 
 NDJSON = "application/x-ndjson"
 
@@ -28,13 +42,10 @@ class OllamaWire:
     name = "ollama"
 
     def authorized(self, request: MockRequest, api_key: str) -> bool:
-        return request.headers.get("authorization") == f"Bearer {api_key}"
+        return bearer_ok(request, api_key)
 
     def model_of(self, request: MockRequest) -> str | None:
-        if request.method != "POST" or not request.body:
-            return None
-        model = request.json().get("model")
-        return model if isinstance(model, str) else None
+        return body_model(request) if request.method == "POST" else None
 
     def error(self, status: int, message: str, *, code: str | None = None) -> Reply:
         return Reply(status, orjson.dumps({"error": message}))
@@ -48,12 +59,15 @@ def _created_at() -> str:
 
 
 def _tool_call(body: dict[str, Any], last_user: str) -> dict[str, Any] | None:
-    lowered = last_user.lower()
+    by_name: dict[str, dict[str, Any]] = {}
     for tool in body.get("tools") or ():
         name = (tool.get("function") or {}).get("name")
-        if name and f"call {name.lower()}" in lowered:
-            return {"function": {"name": name, "arguments": orjson.loads(_placeholder_args(tool))}}
-    return None
+        if name:
+            by_name.setdefault(name, tool)
+    name = pick_tool(by_name, last_user)
+    if name is None:
+        return None
+    return {"function": {"name": name, "arguments": placeholder_args(by_name[name].get("function", {}).get("parameters"))}}
 
 
 def chat(req: MockRequest, settings: MockSettings) -> Reply | StreamReply:
@@ -63,13 +77,12 @@ def chat(req: MockRequest, settings: MockSettings) -> Reply | StreamReply:
         return OLLAMA.error(400, "model is required")
     if not isinstance(messages, list):
         return OLLAMA.error(400, "messages must be an array")
-    last_user = next((str(m.get("content") or "") for m in reversed(messages) if m.get("role") == "user"), "")
-    text = settings.text if settings.text is not None else (last_user or "Hello from the mock upstream.")
+    last_user = last_user_text(messages, lambda content: str(content or ""))
     call = _tool_call(body, last_user)
-    reason = "stop"
     limit = (body.get("options") or {}).get("num_predict")
-    if call is None and isinstance(limit, int) and limit > 0 and count_tokens(text) > limit:
-        text, reason = text[: limit * 4], "length"
+    text, cut = answer_text(settings, last_user, limit if isinstance(limit, int) and limit > 0 else None,
+                            calls_tool=call is not None)
+    reason = "length" if cut else "stop"
     if call is not None:
         text = ""
     prompt = sum(4 + count_tokens(str(m.get("content") or "")) for m in messages)
@@ -106,7 +119,7 @@ def embed(req: MockRequest, settings: MockSettings) -> Reply:
         return OLLAMA.error(400, "model and input are required")
     dims = int(body.get("dimensions") or settings.embedding_dims)
     tokens = sum(count_tokens(str(t)) for t in inputs)
-    out = {"model": body["model"], "embeddings": [_vector(str(t), dims) for t in inputs],
+    out = {"model": body["model"], "embeddings": [embedding_vector(str(t), dims) for t in inputs],
            "total_duration": 1000, "load_duration": 10, "prompt_eval_count": tokens}
     return Reply(200, orjson.dumps(out))
 

@@ -12,15 +12,30 @@ answer (``finish_reason: "length"``). Every answer carries OpenAI's
 from __future__ import annotations
 
 import base64
-import random
 import struct
 import time
-import zlib
 from typing import Any
 
 import orjson
 
-from switchyard.mock.wire import MockRequest, MockSettings, Reply, Route, StreamReply, count_tokens, split_text
+from switchyard.mock.wire import (
+    MockRequest,
+    MockSettings,
+    Reply,
+    Route,
+    StreamReply,
+    answer_text,
+    bearer_ok,
+    body_model,
+    content_text,
+    count_tokens,
+    embedding_vector,
+    last_user_text,
+    pick_tool,
+    placeholder_args,
+    split_text,
+    sse_event,
+)
 
 RATE_LIMIT_HEADERS = (
     ("x-ratelimit-limit-requests", "10000"),
@@ -43,13 +58,12 @@ class OpenAIWire:
     name = "openai"
 
     def authorized(self, request: MockRequest, api_key: str) -> bool:
-        return request.headers.get("authorization") == f"Bearer {api_key}"
+        return bearer_ok(request, api_key)
 
     def model_of(self, request: MockRequest) -> str | None:
         if request.method != "POST" or not request.body:
             return request.params.get("model")
-        model = request.json().get("model")
-        return model if isinstance(model, str) else None
+        return body_model(request)
 
     def error(self, status: int, message: str, *, code: str | None = None, param: str | None = None) -> Reply:
         kind = _ERROR_TYPES.get(status, "invalid_request_error" if status < 500 else "server_error")
@@ -77,23 +91,13 @@ def _reply(obj: Any) -> Reply:
     return Reply(200, orjson.dumps(obj), RATE_LIMIT_HEADERS)
 
 
-def _text_of(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return " ".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
-    return ""
-
-
 def _bad(message: str, param: str) -> Reply:
     return OPENAI.error(400, message, param=param)
 
 
-def _placeholder_args(tool: dict[str, Any]) -> str:
-    params = tool.get("function", {}).get("parameters") or {}
-    defaults = {"string": "mock", "integer": 1, "number": 1.0, "boolean": True, "array": [], "object": {}}
-    props = params.get("properties") or {}
-    return orjson.dumps({k: defaults.get((v or {}).get("type"), None) for k, v in props.items()}).decode()
+def function_args(tool: dict[str, Any]) -> str:
+    """Placeholder arguments (a JSON string) for an OpenAI-style function tool."""
+    return orjson.dumps(placeholder_args(tool.get("function", {}).get("parameters"))).decode()
 
 
 def _tool_call(body: dict[str, Any], last_user: str) -> tuple[str, str] | None:
@@ -102,19 +106,9 @@ def _tool_call(body: dict[str, Any], last_user: str) -> tuple[str, str] | None:
         return None
     by_name = {t["function"]["name"]: t for t in tools}
     choice = body.get("tool_choice")
-    if isinstance(choice, dict) and choice.get("function", {}).get("name") in by_name:
-        name = choice["function"]["name"]
-        return name, _placeholder_args(by_name[name])
-    if choice == "none":
-        return None
-    lowered = last_user.lower()
-    for name, tool in by_name.items():
-        if f"call {name.lower()}" in lowered:
-            return name, _placeholder_args(tool)
-    if choice == "required":
-        name = next(iter(by_name))
-        return name, _placeholder_args(by_name[name])
-    return None
+    forced = choice.get("function", {}).get("name") if isinstance(choice, dict) else None
+    name = pick_tool(by_name, last_user, forced=forced, mode=choice if choice in ("none", "required") else "auto")
+    return None if name is None else (name, function_args(by_name[name]))
 
 
 def chat_completions(req: MockRequest, settings: MockSettings) -> Reply | StreamReply:
@@ -125,14 +119,12 @@ def chat_completions(req: MockRequest, settings: MockSettings) -> Reply | Stream
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         return _bad("'messages' must be a non-empty array", "messages")
-    prompt_tokens = 3 + sum(4 + count_tokens(_text_of(m.get("content"))) for m in messages)
-    last_user = next((_text_of(m.get("content")) for m in reversed(messages) if m.get("role") == "user"), "")
+    prompt_tokens = 3 + sum(4 + count_tokens(content_text(m.get("content"))) for m in messages)
+    last_user = last_user_text(messages)
     call = _tool_call(body, last_user)
-    text = settings.text if settings.text is not None else (last_user or "Hello from the mock upstream.")
-    finish = "stop"
     limit = body.get("max_completion_tokens") or body.get("max_tokens")
-    if call is None and isinstance(limit, int) and count_tokens(text) > limit:
-        text, finish = text[: limit * 4], "length"
+    text, cut = answer_text(settings, last_user, limit, calls_tool=call is not None)
+    finish = "length" if cut else "stop"
     completion_tokens = count_tokens(call[1] if call else text)
     usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "total_tokens": prompt_tokens + completion_tokens}
     ident = f"chatcmpl-mock{req.seq:020d}"
@@ -175,7 +167,7 @@ def _chat_stream(
 
     def event(delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
         choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
-        return b"data: " + orjson.dumps({**base, "choices": [choice]}) + b"\n\n"
+        return sse_event({**base, "choices": [choice]})
 
     if call is not None:
         name, arguments = call
@@ -195,7 +187,7 @@ def _chat_stream(
         chunks += [event({"content": part}) for part in split_text(text, pieces)]
     chunks.append(event({}, finish))
     if usage is not None:
-        chunks.append(b"data: " + orjson.dumps({**base, "choices": [], "usage": usage}) + b"\n\n")
+        chunks.append(sse_event({**base, "choices": [], "usage": usage}))
     chunks.append(_DONE)
     return StreamReply(chunks, headers=RATE_LIMIT_HEADERS)
 
@@ -215,22 +207,15 @@ def completions(req: MockRequest, settings: MockSettings) -> Reply | StreamReply
     base = {"id": ident, "object": "text_completion", "created": created, "model": model}
     if body.get("stream"):
         def event(part: str, finish: str | None) -> bytes:
-            return b"data: " + orjson.dumps({**base, "choices": [{"text": part, "index": 0, "logprobs": None, "finish_reason": finish}]}) + b"\n\n"
+            return sse_event({**base, "choices": [{"text": part, "index": 0, "logprobs": None, "finish_reason": finish}]})
 
         chunks = [event(part, None) for part in split_text(text, settings.stream_chunks)]
         chunks.append(event("", "stop"))
         if (body.get("stream_options") or {}).get("include_usage"):
-            chunks.append(b"data: " + orjson.dumps({**base, "choices": [], "usage": usage}) + b"\n\n")
+            chunks.append(sse_event({**base, "choices": [], "usage": usage}))
         chunks.append(_DONE)
         return StreamReply(chunks, headers=RATE_LIMIT_HEADERS)
     return _reply({**base, "choices": [{"text": text, "index": 0, "logprobs": None, "finish_reason": "stop"}], "usage": usage})
-
-
-def _vector(text: str, dims: int) -> list[float]:
-    rng = random.Random(zlib.crc32(text.encode()))
-    vec = [rng.uniform(-1.0, 1.0) for _ in range(dims)]
-    norm = sum(v * v for v in vec) ** 0.5 or 1.0
-    return [v / norm for v in vec]
 
 
 def embeddings(req: MockRequest, settings: MockSettings) -> Reply:
@@ -251,7 +236,7 @@ def embeddings(req: MockRequest, settings: MockSettings) -> Reply:
     as_base64 = body.get("encoding_format") == "base64"
     data = []
     for i, text in enumerate(inputs):
-        vec = _vector(text, dims)
+        vec = embedding_vector(text, dims)
         encoded: Any = base64.b64encode(struct.pack(f"<{dims}f", *vec)).decode() if as_base64 else vec
         data.append({"object": "embedding", "index": i, "embedding": encoded})
     tokens = sum(count_tokens(t) for t in inputs)

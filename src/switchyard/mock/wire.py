@@ -13,8 +13,10 @@ stats) is the server's job.
 
 from __future__ import annotations
 
+import random
 import re
-from collections.abc import Callable, Sequence
+import zlib
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -159,3 +161,90 @@ def split_text(text: str, pieces: int) -> list[str]:
         out.append(text[start:end])
         start = end
     return out
+
+
+# What every wire format's handlers share: the answer is an echo of the last user
+# text (or the configured text), a tool is called when the user says ``call <name>``,
+# and vectors are a deterministic function of the text.
+
+PLACEHOLDERS: dict[str, Any] = {"string": "mock", "integer": 1, "number": 1.0, "boolean": True, "array": [], "object": {}}
+FALLBACK_TEXT = "Hello from the mock upstream."
+
+
+def bearer_ok(request: MockRequest, api_key: str) -> bool:
+    """Whether the request carries ``Authorization: Bearer <api_key>``."""
+    return request.headers.get("authorization") == f"Bearer {api_key}"
+
+
+def body_model(request: MockRequest) -> str | None:
+    """The ``model`` field of a JSON request body; None without a body or a string model."""
+    if not request.body:
+        return None
+    model = request.json().get("model")
+    return model if isinstance(model, str) else None
+
+
+def sse_event(data: Any, event: str | None = None) -> bytes:
+    """One SSE frame carrying ``data`` as JSON, with an ``event:`` line when named."""
+    frame = b"data: " + orjson.dumps(data) + b"\n\n"
+    return b"event: " + event.encode() + b"\n" + frame if event else frame
+
+
+def content_text(content: Any) -> str:
+    """The text of OpenAI-style (or Anthropic-style) content: a string or a list of
+    ``{"type": "text"}`` parts, joined by spaces."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
+    return ""
+
+
+def last_user_text(messages: Iterable[dict[str, Any]], text_of: Callable[[Any], str] = content_text) -> str:
+    """The text of the last ``user`` message, or ``""``."""
+    return next((text_of(m.get("content")) for m in reversed(list(messages)) if m.get("role") == "user"), "")
+
+
+def answer_text(settings: MockSettings, last_user: str, limit: Any = None, *, calls_tool: bool = False) -> tuple[str, bool]:
+    """``(text, cut)``: the configured text, else the echo of ``last_user``, cut to
+    about ``limit`` tokens when it is an int and the text is longer (never when a
+    tool is called)."""
+    text = settings.text if settings.text is not None else (last_user or FALLBACK_TEXT)
+    if not calls_tool and isinstance(limit, int) and count_tokens(text) > limit:
+        return text[: limit * 4], True
+    return text, False
+
+
+def pick_tool(names: Iterable[str], last_user: str, *, forced: str | None = None, mode: str = "auto") -> str | None:
+    """The tool the mock calls: ``forced`` when it is declared; none when ``mode`` is
+    ``"none"``; else the first whose ``call <name>`` the last user text says; else,
+    when ``mode`` is ``"required"``, the first declared."""
+    names = list(names)
+    if forced is not None and forced in names:
+        return forced
+    if mode == "none":
+        return None
+    lowered = last_user.lower()
+    for name in names:
+        if f"call {name.lower()}" in lowered:
+            return name
+    if mode == "required" and names:
+        return names[0]
+    return None
+
+
+def placeholder_args(schema: dict[str, Any] | None, *, any_case: bool = False) -> dict[str, Any]:
+    """Arguments for a JSON schema: each property a placeholder of its type
+    (``any_case`` for Gemini's upper-case type names)."""
+    props = (schema or {}).get("properties") or {}
+    if any_case:
+        return {k: PLACEHOLDERS.get(str(v.get("type", "")).lower()) for k, v in props.items()}
+    return {k: PLACEHOLDERS.get((v or {}).get("type")) for k, v in props.items()}
+
+
+def embedding_vector(text: str, dims: int) -> list[float]:
+    """A unit vector that is a deterministic function of ``text``."""
+    rng = random.Random(zlib.crc32(text.encode()))
+    vec = [rng.uniform(-1.0, 1.0) for _ in range(dims)]
+    norm = sum(v * v for v in vec) ** 0.5 or 1.0
+    return [v / norm for v in vec]
