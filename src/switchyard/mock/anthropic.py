@@ -23,22 +23,8 @@ from typing import Any
 
 import orjson
 
-from switchyard.mock.wire import (
-    MockRequest,
-    MockSettings,
-    Reply,
-    Route,
-    StreamReply,
-    answer_text,
-    body_model,
-    content_text,
-    count_tokens,
-    last_user_text,
-    pick_tool,
-    placeholder_args,
-    split_text,
-    sse_event,
-)
+from switchyard.mock import wire
+from switchyard.mock.wire import MockRequest, MockSettings, Reply, Route, StreamReply
 
 RATE_LIMIT_HEADERS = (
     ("anthropic-ratelimit-requests-limit", "4000"),
@@ -73,7 +59,7 @@ class AnthropicWire:
         return headers.get("x-api-key") == api_key or headers.get("authorization") == f"Bearer {api_key}"
 
     def model_of(self, request: MockRequest) -> str | None:
-        return body_model(request)
+        return wire.body_model(request)
 
     def error(self, status: int, message: str, *, code: str | None = None) -> Reply:
         kind = ERROR_TYPES.get(status, "invalid_request_error" if status < 500 else "api_error")
@@ -91,8 +77,8 @@ def _tool_use(body: dict[str, Any], last_user: str) -> tuple[str, dict[str, Any]
     choice = body.get("tool_choice") or {}
     kind = choice.get("type")
     forced = choice.get("name") if kind == "tool" else None
-    name = pick_tool(by_name, last_user, forced=forced, mode={"none": "none", "any": "required"}.get(kind, "auto"))
-    return None if name is None else (name, placeholder_args(by_name[name].get("input_schema")))
+    name = wire.pick_tool(by_name, last_user, forced=forced, mode={"none": "none", "any": "required"}.get(kind, "auto"))
+    return None if name is None else (name, wire.placeholder_args(by_name[name].get("input_schema")))
 
 
 def _check(req: MockRequest, *, needs_max_tokens: bool) -> tuple[dict[str, Any] | None, Reply | None]:
@@ -114,8 +100,8 @@ def _check(req: MockRequest, *, needs_max_tokens: bool) -> tuple[dict[str, Any] 
 
 def _prompt_tokens(body: dict[str, Any]) -> int:
     system = body.get("system")
-    total = count_tokens(content_text(system)) if system else 0
-    return total + sum(3 + count_tokens(content_text(m.get("content"))) for m in body["messages"])
+    total = wire.count_tokens(wire.content_text(system)) if system else 0
+    return total + sum(3 + wire.count_tokens(wire.content_text(m.get("content"))) for m in body["messages"])
 
 
 def messages(req: MockRequest, settings: MockSettings) -> Reply | StreamReply:
@@ -123,16 +109,16 @@ def messages(req: MockRequest, settings: MockSettings) -> Reply | StreamReply:
     if error is not None:
         return error
     assert body is not None
-    last_user = last_user_text(body["messages"])
+    last_user = wire.last_user_text(body["messages"])
     call = _tool_use(body, last_user)
-    text, cut = answer_text(settings, last_user, body["max_tokens"], calls_tool=call is not None)
+    text, cut = wire.answer_text(settings, last_user, body["max_tokens"], calls_tool=call is not None)
     stop = "max_tokens" if cut else "end_turn"
     for sequence in body.get("stop_sequences") or ():
         if call is None and sequence and sequence in text:
             text, stop = text[: text.index(sequence)], "stop_sequence"
             break
     ident = f"msg_mock{req.seq:016d}"
-    usage = {"input_tokens": _prompt_tokens(body), "output_tokens": count_tokens(orjson.dumps(call[1]).decode() if call else text),
+    usage = {"input_tokens": _prompt_tokens(body), "output_tokens": wire.count_tokens(orjson.dumps(call[1]).decode() if call else text),
              "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}
     content: list[dict[str, Any]] = []
     if call is not None:
@@ -148,7 +134,7 @@ def messages(req: MockRequest, settings: MockSettings) -> Reply | StreamReply:
 
 
 def _event(name: str, data: dict[str, Any]) -> bytes:
-    return sse_event(data, name)
+    return wire.sse_event(data, name)
 
 
 def _stream(message: dict[str, Any], pieces: int) -> StreamReply:
@@ -159,12 +145,12 @@ def _stream(message: dict[str, Any], pieces: int) -> StreamReply:
         if block["type"] == "text":
             chunks.append(_event("content_block_start", {"type": "content_block_start", "index": index,
                                                          "content_block": {"type": "text", "text": ""}}))
-            deltas = [{"type": "text_delta", "text": part} for part in split_text(block["text"], pieces)]
+            deltas = [{"type": "text_delta", "text": part} for part in wire.split_text(block["text"], pieces)]
         else:
             chunks.append(_event("content_block_start", {"type": "content_block_start", "index": index,
                                                          "content_block": {**block, "input": {}}}))
             arguments = orjson.dumps(block["input"]).decode()
-            deltas = [{"type": "input_json_delta", "partial_json": part} for part in split_text(arguments, pieces)]
+            deltas = [{"type": "input_json_delta", "partial_json": part} for part in wire.split_text(arguments, pieces)]
         chunks += [_event("content_block_delta", {"type": "content_block_delta", "index": index, "delta": d}) for d in deltas]
         chunks.append(_event("content_block_stop", {"type": "content_block_stop", "index": index}))
     chunks.append(_event("message_delta", {"type": "message_delta",

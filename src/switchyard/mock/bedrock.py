@@ -22,19 +22,8 @@ from urllib.parse import unquote
 
 import orjson
 
-from switchyard.mock.wire import (
-    MockRequest,
-    MockSettings,
-    Reply,
-    Route,
-    StreamReply,
-    answer_text,
-    count_tokens,
-    embedding_vector,
-    pick_tool,
-    placeholder_args,
-    split_text,
-)
+from switchyard.mock import wire
+from switchyard.mock.wire import MockRequest, MockSettings, Reply, Route, StreamReply
 from switchyard.providers.eventstream import encode_event, encode_exception
 
 CONVERSE_KEYS = frozenset({
@@ -119,10 +108,10 @@ def _tool_call(body: dict[str, Any], last_user: str) -> tuple[str, dict[str, Any
     if "tool" in choice:  # a forced tool that is not declared calls nothing (no fall back to "call X")
         name = choice["tool"].get("name")
     else:
-        name = pick_tool(specs, last_user, mode="required" if "any" in choice else "auto")
+        name = wire.pick_tool(specs, last_user, mode="required" if "any" in choice else "auto")
     if name not in specs:
         return None
-    return name, placeholder_args((specs[name].get("inputSchema") or {}).get("json"))
+    return name, wire.placeholder_args((specs[name].get("inputSchema") or {}).get("json"))
 
 
 def _answer(req: MockRequest, settings: MockSettings) -> dict[str, Any] | Reply:
@@ -134,11 +123,11 @@ def _answer(req: MockRequest, settings: MockSettings) -> dict[str, Any] | Reply:
     last_user = _last_user_text(messages)
     call = _tool_call(body, last_user)
     limit = (body.get("inferenceConfig") or {}).get("maxTokens")
-    text, cut = answer_text(settings, last_user, limit, calls_tool=call is not None)
+    text, cut = wire.answer_text(settings, last_user, limit, calls_tool=call is not None)
     stop = "max_tokens" if cut else "end_turn"
     system = " ".join(b.get("text", "") for b in body.get("system") or ())
-    prompt = count_tokens(system) + sum(4 + count_tokens(orjson.dumps(m.get("content")).decode()) for m in messages)
-    completion = count_tokens(orjson.dumps(call[1]).decode() if call else text)
+    prompt = wire.count_tokens(system) + sum(4 + wire.count_tokens(orjson.dumps(m.get("content")).decode()) for m in messages)
+    completion = wire.count_tokens(orjson.dumps(call[1]).decode() if call else text)
     usage = {"inputTokens": prompt, "outputTokens": completion, "totalTokens": prompt + completion,
              "cacheReadInputTokens": 0, "cacheWriteInputTokens": 0}
     return {"text": text, "call": call, "stop": "tool_use" if call else stop, "usage": usage, "seq": req.seq}
@@ -171,10 +160,10 @@ def converse_stream(req: MockRequest, settings: MockSettings) -> Reply | StreamR
         name, args = answer["call"]
         use = {"toolUseId": f"tooluse_mock{answer['seq']:012d}", "name": name}
         frames.append(_event("contentBlockStart", {"contentBlockIndex": 0, "start": {"toolUse": use}}))
-        pieces = split_text(orjson.dumps(args).decode(), settings.stream_chunks)
+        pieces = wire.split_text(orjson.dumps(args).decode(), settings.stream_chunks)
         frames += [_event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"toolUse": {"input": p}}}) for p in pieces]
     else:
-        pieces = split_text(answer["text"], settings.stream_chunks)
+        pieces = wire.split_text(answer["text"], settings.stream_chunks)
         frames += [_event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": p}}) for p in pieces]
     if unquote(req.params.get("model", "")) == "mock-stream-error":
         frames = frames[:3] + [encode_exception("modelStreamErrorException", b'{"message":"The model stopped unexpectedly."}')]
@@ -191,13 +180,13 @@ def invoke(req: MockRequest, settings: MockSettings) -> Reply:
     body = req.json()
     if "inputText" in body:
         text = str(body["inputText"])
-        vector = embedding_vector(text, int(body.get("dimensions") or settings.embedding_dims))
-        return Reply(200, orjson.dumps({"embedding": vector, "inputTextTokenCount": count_tokens(text)}))
+        vector = wire.embedding_vector(text, int(body.get("dimensions") or settings.embedding_dims))
+        return Reply(200, orjson.dumps({"embedding": vector, "inputTextTokenCount": wire.count_tokens(text)}))
     if isinstance(body.get("texts"), list):
         texts = [str(t) for t in body["texts"]]
         out = {"id": f"mock-{req.seq}", "texts": texts, "response_type": "embeddings_floats",
-               "embeddings": [embedding_vector(t, settings.embedding_dims) for t in texts]}
-        tokens = sum(count_tokens(t) for t in texts)
+               "embeddings": [wire.embedding_vector(t, settings.embedding_dims) for t in texts]}
+        tokens = sum(wire.count_tokens(t) for t in texts)
         return Reply(200, orjson.dumps(out), (("x-amzn-bedrock-input-token-count", str(tokens)),))
     return BEDROCK.error(400, "Malformed input request: expected inputText or texts")
 

@@ -16,24 +16,9 @@ from typing import Any
 
 import orjson
 
+from switchyard.mock import wire
 from switchyard.mock.openai import function_args
-from switchyard.mock.wire import (
-    MockRequest,
-    MockSettings,
-    Reply,
-    Route,
-    StreamReply,
-    answer_text,
-    bearer_ok,
-    body_model,
-    content_text,
-    count_tokens,
-    embedding_vector,
-    last_user_text,
-    pick_tool,
-    split_text,
-    sse_event,
-)
+from switchyard.mock.wire import MockRequest, MockSettings, Reply, Route, StreamReply
 
 _CHAT_FIELDS = frozenset({
     "model", "messages", "stream", "tools", "documents", "citation_options", "response_format", "safety_mode",
@@ -48,10 +33,10 @@ class CohereWire:
     name = "cohere"
 
     def authorized(self, request: MockRequest, api_key: str) -> bool:
-        return bearer_ok(request, api_key)
+        return wire.bearer_ok(request, api_key)
 
     def model_of(self, request: MockRequest) -> str | None:
-        return body_model(request)
+        return wire.body_model(request)
 
     def error(self, status: int, message: str, *, code: str | None = None) -> Reply:
         return Reply(status, orjson.dumps({"id": "00000000-mock-error", "message": message}))
@@ -74,12 +59,12 @@ def _unknown(body: dict[str, Any], known: frozenset[str]) -> Reply | None:
 def _call(body: dict[str, Any], last_user: str) -> tuple[str, str] | None:
     by_name = {t["function"]["name"]: t for t in body.get("tools") or ()}
     mode = {"NONE": "none", "REQUIRED": "required"}.get(body.get("tool_choice"), "auto")
-    name = pick_tool(by_name, last_user, mode=mode)
+    name = wire.pick_tool(by_name, last_user, mode=mode)
     return None if name is None else (name, function_args(by_name[name]))
 
 
 def _event(kind: str, **fields: Any) -> bytes:
-    return sse_event({"type": kind, **fields}, kind)
+    return wire.sse_event({"type": kind, **fields}, kind)
 
 
 def chat(req: MockRequest, settings: MockSettings) -> Reply | StreamReply:
@@ -92,12 +77,12 @@ def chat(req: MockRequest, settings: MockSettings) -> Reply | StreamReply:
         return _bad("invalid request: model is required")
     if not isinstance(messages, list) or not messages:
         return _bad("invalid request: messages must be a non-empty list")
-    last_user = last_user_text(messages)
+    last_user = wire.last_user_text(messages)
     call = _call(body, last_user)
-    text, cut = answer_text(settings, last_user, body.get("max_tokens"), calls_tool=call is not None)
+    text, cut = wire.answer_text(settings, last_user, body.get("max_tokens"), calls_tool=call is not None)
     finish = "MAX_TOKENS" if cut else "COMPLETE"
-    prompt = sum(count_tokens(content_text(m.get("content")) or " ") for m in messages)
-    output = count_tokens(call[1] if call else text)
+    prompt = sum(wire.count_tokens(wire.content_text(m.get("content")) or " ") for m in messages)
+    output = wire.count_tokens(call[1] if call else text)
     usage = {"billed_units": {"input_tokens": prompt, "output_tokens": output},
              "tokens": {"input_tokens": prompt + 60, "output_tokens": output}}
     ident = f"mock-{req.seq:012d}"
@@ -119,13 +104,13 @@ def chat(req: MockRequest, settings: MockSettings) -> Reply | StreamReply:
         events.append(_event("tool-call-start", index=0, delta={"message": {"tool_calls": {
             "id": call_id, "type": "function", "function": {"name": name, "arguments": ""}}}}))
         events += [_event("tool-call-delta", index=0, delta={"message": {"tool_calls": {"function": {"arguments": part}}}})
-                   for part in split_text(arguments, settings.stream_chunks)]
+                   for part in wire.split_text(arguments, settings.stream_chunks)]
         events.append(_event("tool-call-end", index=0))
         finish = "TOOL_CALL"
     else:
         events.append(_event("content-start", index=0, delta={"message": {"content": {"type": "text", "text": ""}}}))
         events += [_event("content-delta", index=0, delta={"message": {"content": {"text": part}}})
-                   for part in split_text(text, settings.stream_chunks)]
+                   for part in wire.split_text(text, settings.stream_chunks)]
         events.append(_event("content-end", index=0))
     events.append(_event("message-end", delta={"finish_reason": finish, "usage": usage}))
     return StreamReply(events)
@@ -142,8 +127,8 @@ def embed(req: MockRequest, settings: MockSettings) -> Reply:
     if not body.get("input_type"):
         return _bad("invalid request: input_type is required for embed models v3 and higher.")
     dims = body.get("output_dimension") or settings.embedding_dims
-    vectors = [embedding_vector(t, dims) for t in texts]
-    tokens = sum(count_tokens(t) for t in texts)
+    vectors = [wire.embedding_vector(t, dims) for t in texts]
+    tokens = sum(wire.count_tokens(t) for t in texts)
     return Reply(200, orjson.dumps({
         "id": f"mock-{req.seq:012d}",
         "embeddings": {"float": vectors},

@@ -27,19 +27,8 @@ from urllib.parse import parse_qs
 
 import orjson
 
-from switchyard.mock.wire import (
-    MockRequest,
-    MockSettings,
-    Reply,
-    Route,
-    StreamReply,
-    answer_text,
-    count_tokens,
-    embedding_vector,
-    pick_tool,
-    placeholder_args,
-    split_text,
-)
+from switchyard.mock import wire
+from switchyard.mock.wire import MockRequest, MockSettings, Reply, Route, StreamReply
 
 _STATUS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
            429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED"}
@@ -165,10 +154,10 @@ def _tool_call(body: dict[str, Any], last_user: str) -> tuple[str, dict[str, Any
     mode = {"NONE": "none", "ANY": "required"}.get(config.get("mode", "AUTO"), "auto")
     allowed = config.get("allowedFunctionNames") or [d["name"] for d in declarations]
     by_name = {d["name"]: d for d in declarations if d["name"] in allowed}
-    chosen = pick_tool(by_name, last_user, mode=mode)
+    chosen = wire.pick_tool(by_name, last_user, mode=mode)
     if chosen is None:
         return None
-    return chosen, placeholder_args(by_name[chosen].get("parameters"), any_case=True)
+    return chosen, wire.placeholder_args(by_name[chosen].get("parameters"), any_case=True)
 
 
 def generate(req: MockRequest, settings: MockSettings, *, stream: bool = False) -> Reply | StreamReply:
@@ -189,10 +178,10 @@ def generate(req: MockRequest, settings: MockSettings, *, stream: bool = False) 
     last_user = " ".join(p["text"] for p in last["parts"] if "text" in p) if last["role"] == "user" else ""
     config = body.get("generationConfig") or {}
     call = _tool_call(body, last_user)
-    text, cut = answer_text(settings, last_user, config.get("maxOutputTokens"), calls_tool=call is not None)
+    text, cut = wire.answer_text(settings, last_user, config.get("maxOutputTokens"), calls_tool=call is not None)
     finish = "MAX_TOKENS" if cut else "STOP"
-    prompt_tokens = 3 + count_tokens(prompt_text) + 258 * sum(1 for c in contents for p in c["parts"] if "inlineData" in p or "fileData" in p)
-    completion_tokens = count_tokens(orjson.dumps(call[1]).decode() if call else text)
+    prompt_tokens = 3 + wire.count_tokens(prompt_text) + 258 * sum(1 for c in contents for p in c["parts"] if "inlineData" in p or "fileData" in p)
+    completion_tokens = wire.count_tokens(orjson.dumps(call[1]).decode() if call else text)
     usage = {"promptTokenCount": prompt_tokens, "candidatesTokenCount": completion_tokens,
              "totalTokenCount": prompt_tokens + completion_tokens}
     model = req.params.get("model", "")
@@ -204,7 +193,7 @@ def generate(req: MockRequest, settings: MockSettings, *, stream: bool = False) 
     if not stream:
         candidate = {"content": {"role": "model", "parts": parts}, "finishReason": finish, "index": 0}
         return Reply(200, orjson.dumps({"candidates": [candidate], "usageMetadata": usage, **meta}))
-    pieces = [parts] if call is not None else [[{"text": t}] for t in split_text(text, settings.stream_chunks)]
+    pieces = [parts] if call is not None else [[{"text": t}] for t in wire.split_text(text, settings.stream_chunks)]
     events = []
     for i, piece in enumerate(pieces):
         candidate: dict[str, Any] = {"content": {"role": "model", "parts": piece}, "index": 0}
@@ -238,13 +227,13 @@ def batch_embed_contents(req: MockRequest, settings: MockSettings) -> Reply:
     if not isinstance(requests, list) or not requests:
         return _bad("* BatchEmbedContentsRequest.requests: requests is not specified")
     dims = requests[0].get("outputDimensionality") or settings.embedding_dims
-    return Reply(200, orjson.dumps({"embeddings": [{"values": embedding_vector(t, dims)} for t in _texts(requests)]}))
+    return Reply(200, orjson.dumps({"embeddings": [{"values": wire.embedding_vector(t, dims)} for t in _texts(requests)]}))
 
 
 def embed_content(req: MockRequest, settings: MockSettings) -> Reply:
     body = req.json()
     dims = body.get("outputDimensionality") or settings.embedding_dims
-    return Reply(200, orjson.dumps({"embedding": {"values": embedding_vector(_texts([body])[0], dims)}}))
+    return Reply(200, orjson.dumps({"embedding": {"values": wire.embedding_vector(_texts([body])[0], dims)}}))
 
 
 def predict(req: MockRequest, settings: MockSettings) -> Reply:
@@ -253,8 +242,8 @@ def predict(req: MockRequest, settings: MockSettings) -> Reply:
     if not isinstance(instances, list) or not instances:
         return _bad("instances must be a non-empty list")
     dims = (body.get("parameters") or {}).get("outputDimensionality") or settings.embedding_dims
-    predictions = [{"embeddings": {"values": embedding_vector(i.get("content", ""), dims),
-                                   "statistics": {"token_count": count_tokens(i.get("content", "")), "truncated": False}}}
+    predictions = [{"embeddings": {"values": wire.embedding_vector(i.get("content", ""), dims),
+                                   "statistics": {"token_count": wire.count_tokens(i.get("content", "")), "truncated": False}}}
                    for i in instances]
     return Reply(200, orjson.dumps({"predictions": predictions}))
 

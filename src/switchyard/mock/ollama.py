@@ -16,22 +16,8 @@ from typing import Any
 
 import orjson
 
-from switchyard.mock.wire import (
-    MockRequest,
-    MockSettings,
-    Reply,
-    Route,
-    StreamReply,
-    answer_text,
-    bearer_ok,
-    body_model,
-    count_tokens,
-    embedding_vector,
-    last_user_text,
-    pick_tool,
-    placeholder_args,
-    split_text,
-)
+from switchyard.mock import wire
+from switchyard.mock.wire import MockRequest, MockSettings, Reply, Route, StreamReply
 
 NDJSON = "application/x-ndjson"
 
@@ -42,10 +28,10 @@ class OllamaWire:
     name = "ollama"
 
     def authorized(self, request: MockRequest, api_key: str) -> bool:
-        return bearer_ok(request, api_key)
+        return wire.bearer_ok(request, api_key)
 
     def model_of(self, request: MockRequest) -> str | None:
-        return body_model(request) if request.method == "POST" else None
+        return wire.body_model(request) if request.method == "POST" else None
 
     def error(self, status: int, message: str, *, code: str | None = None) -> Reply:
         return Reply(status, orjson.dumps({"error": message}))
@@ -64,10 +50,10 @@ def _tool_call(body: dict[str, Any], last_user: str) -> dict[str, Any] | None:
         name = (tool.get("function") or {}).get("name")
         if name:
             by_name.setdefault(name, tool)
-    name = pick_tool(by_name, last_user)
+    name = wire.pick_tool(by_name, last_user)
     if name is None:
         return None
-    return {"function": {"name": name, "arguments": placeholder_args(by_name[name].get("function", {}).get("parameters"))}}
+    return {"function": {"name": name, "arguments": wire.placeholder_args(by_name[name].get("function", {}).get("parameters"))}}
 
 
 def chat(req: MockRequest, settings: MockSettings) -> Reply | StreamReply:
@@ -77,18 +63,18 @@ def chat(req: MockRequest, settings: MockSettings) -> Reply | StreamReply:
         return OLLAMA.error(400, "model is required")
     if not isinstance(messages, list):
         return OLLAMA.error(400, "messages must be an array")
-    last_user = last_user_text(messages, lambda content: str(content or ""))
+    last_user = wire.last_user_text(messages, lambda content: str(content or ""))
     call = _tool_call(body, last_user)
     limit = (body.get("options") or {}).get("num_predict")
-    text, cut = answer_text(settings, last_user, limit if isinstance(limit, int) and limit > 0 else None,
+    text, cut = wire.answer_text(settings, last_user, limit if isinstance(limit, int) and limit > 0 else None,
                             calls_tool=call is not None)
     reason = "length" if cut else "stop"
     if call is not None:
         text = ""
-    prompt = sum(4 + count_tokens(str(m.get("content") or "")) for m in messages)
+    prompt = sum(4 + wire.count_tokens(str(m.get("content") or "")) for m in messages)
     final = {"model": model, "created_at": _created_at(), "done": True, "done_reason": reason,
              "total_duration": 1000, "load_duration": 10, "prompt_eval_count": prompt, "prompt_eval_duration": 100,
-             "eval_count": count_tokens(orjson.dumps(call).decode() if call else text), "eval_duration": 500}
+             "eval_count": wire.count_tokens(orjson.dumps(call).decode() if call else text), "eval_duration": 500}
     if not body.get("stream", True):
         message: dict[str, Any] = {"role": "assistant", "content": text}
         if call:
@@ -99,7 +85,7 @@ def chat(req: MockRequest, settings: MockSettings) -> Reply | StreamReply:
         return orjson.dumps(obj) + b"\n"
 
     lines = []
-    for piece in split_text(text, settings.stream_chunks) if text else ():
+    for piece in wire.split_text(text, settings.stream_chunks) if text else ():
         lines.append(line({"model": model, "created_at": _created_at(), "message": {"role": "assistant", "content": piece}, "done": False}))
     if call:
         lines.append(line({"model": model, "created_at": _created_at(),
@@ -118,8 +104,8 @@ def embed(req: MockRequest, settings: MockSettings) -> Reply:
     if not body.get("model") or not isinstance(inputs, list) or not inputs:
         return OLLAMA.error(400, "model and input are required")
     dims = int(body.get("dimensions") or settings.embedding_dims)
-    tokens = sum(count_tokens(str(t)) for t in inputs)
-    out = {"model": body["model"], "embeddings": [embedding_vector(str(t), dims) for t in inputs],
+    tokens = sum(wire.count_tokens(str(t)) for t in inputs)
+    out = {"model": body["model"], "embeddings": [wire.embedding_vector(str(t), dims) for t in inputs],
            "total_duration": 1000, "load_duration": 10, "prompt_eval_count": tokens}
     return Reply(200, orjson.dumps(out))
 

@@ -18,24 +18,8 @@ from typing import Any
 
 import orjson
 
-from switchyard.mock.wire import (
-    MockRequest,
-    MockSettings,
-    Reply,
-    Route,
-    StreamReply,
-    answer_text,
-    bearer_ok,
-    body_model,
-    content_text,
-    count_tokens,
-    embedding_vector,
-    last_user_text,
-    pick_tool,
-    placeholder_args,
-    split_text,
-    sse_event,
-)
+from switchyard.mock import wire
+from switchyard.mock.wire import MockRequest, MockSettings, Reply, Route, StreamReply
 
 RATE_LIMIT_HEADERS = (
     ("x-ratelimit-limit-requests", "10000"),
@@ -58,12 +42,12 @@ class OpenAIWire:
     name = "openai"
 
     def authorized(self, request: MockRequest, api_key: str) -> bool:
-        return bearer_ok(request, api_key)
+        return wire.bearer_ok(request, api_key)
 
     def model_of(self, request: MockRequest) -> str | None:
         if request.method != "POST" or not request.body:
             return request.params.get("model")
-        return body_model(request)
+        return wire.body_model(request)
 
     def error(self, status: int, message: str, *, code: str | None = None, param: str | None = None) -> Reply:
         kind = _ERROR_TYPES.get(status, "invalid_request_error" if status < 500 else "server_error")
@@ -97,7 +81,7 @@ def _bad(message: str, param: str) -> Reply:
 
 def function_args(tool: dict[str, Any]) -> str:
     """Placeholder arguments (a JSON string) for an OpenAI-style function tool."""
-    return orjson.dumps(placeholder_args(tool.get("function", {}).get("parameters"))).decode()
+    return orjson.dumps(wire.placeholder_args(tool.get("function", {}).get("parameters"))).decode()
 
 
 def _tool_call(body: dict[str, Any], last_user: str) -> tuple[str, str] | None:
@@ -107,7 +91,7 @@ def _tool_call(body: dict[str, Any], last_user: str) -> tuple[str, str] | None:
     by_name = {t["function"]["name"]: t for t in tools}
     choice = body.get("tool_choice")
     forced = choice.get("function", {}).get("name") if isinstance(choice, dict) else None
-    name = pick_tool(by_name, last_user, forced=forced, mode=choice if choice in ("none", "required") else "auto")
+    name = wire.pick_tool(by_name, last_user, forced=forced, mode=choice if choice in ("none", "required") else "auto")
     return None if name is None else (name, function_args(by_name[name]))
 
 
@@ -119,13 +103,13 @@ def chat_completions(req: MockRequest, settings: MockSettings) -> Reply | Stream
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         return _bad("'messages' must be a non-empty array", "messages")
-    prompt_tokens = 3 + sum(4 + count_tokens(content_text(m.get("content"))) for m in messages)
-    last_user = last_user_text(messages)
+    prompt_tokens = 3 + sum(4 + wire.count_tokens(wire.content_text(m.get("content"))) for m in messages)
+    last_user = wire.last_user_text(messages)
     call = _tool_call(body, last_user)
     limit = body.get("max_completion_tokens") or body.get("max_tokens")
-    text, cut = answer_text(settings, last_user, limit, calls_tool=call is not None)
+    text, cut = wire.answer_text(settings, last_user, limit, calls_tool=call is not None)
     finish = "length" if cut else "stop"
-    completion_tokens = count_tokens(call[1] if call else text)
+    completion_tokens = wire.count_tokens(call[1] if call else text)
     usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "total_tokens": prompt_tokens + completion_tokens}
     ident = f"chatcmpl-mock{req.seq:020d}"
     created = int(time.time())
@@ -167,7 +151,7 @@ def _chat_stream(
 
     def event(delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
         choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
-        return sse_event({**base, "choices": [choice]})
+        return wire.sse_event({**base, "choices": [choice]})
 
     if call is not None:
         name, arguments = call
@@ -180,14 +164,14 @@ def _chat_stream(
                 }
             )
         ]
-        chunks += [event({"tool_calls": [{"index": 0, "function": {"arguments": part}}]}) for part in split_text(arguments, pieces)]
+        chunks += [event({"tool_calls": [{"index": 0, "function": {"arguments": part}}]}) for part in wire.split_text(arguments, pieces)]
         finish = "tool_calls"
     else:
         chunks = [event({"role": "assistant", "content": "", "refusal": None})]
-        chunks += [event({"content": part}) for part in split_text(text, pieces)]
+        chunks += [event({"content": part}) for part in wire.split_text(text, pieces)]
     chunks.append(event({}, finish))
     if usage is not None:
-        chunks.append(sse_event({**base, "choices": [], "usage": usage}))
+        chunks.append(wire.sse_event({**base, "choices": [], "usage": usage}))
     chunks.append(_DONE)
     return StreamReply(chunks, headers=RATE_LIMIT_HEADERS)
 
@@ -201,18 +185,18 @@ def completions(req: MockRequest, settings: MockSettings) -> Reply | StreamReply
     prompt = body.get("prompt", "")
     prompt_text = prompt if isinstance(prompt, str) else " ".join(p for p in prompt if isinstance(p, str))
     text = settings.text if settings.text is not None else (prompt_text or "Hello from the mock upstream.")
-    prompt_tokens, completion_tokens = count_tokens(prompt_text), count_tokens(text)
+    prompt_tokens, completion_tokens = wire.count_tokens(prompt_text), wire.count_tokens(text)
     usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "total_tokens": prompt_tokens + completion_tokens}
     ident, created = f"cmpl-mock{req.seq:020d}", int(time.time())
     base = {"id": ident, "object": "text_completion", "created": created, "model": model}
     if body.get("stream"):
         def event(part: str, finish: str | None) -> bytes:
-            return sse_event({**base, "choices": [{"text": part, "index": 0, "logprobs": None, "finish_reason": finish}]})
+            return wire.sse_event({**base, "choices": [{"text": part, "index": 0, "logprobs": None, "finish_reason": finish}]})
 
-        chunks = [event(part, None) for part in split_text(text, settings.stream_chunks)]
+        chunks = [event(part, None) for part in wire.split_text(text, settings.stream_chunks)]
         chunks.append(event("", "stop"))
         if (body.get("stream_options") or {}).get("include_usage"):
-            chunks.append(sse_event({**base, "choices": [], "usage": usage}))
+            chunks.append(wire.sse_event({**base, "choices": [], "usage": usage}))
         chunks.append(_DONE)
         return StreamReply(chunks, headers=RATE_LIMIT_HEADERS)
     return _reply({**base, "choices": [{"text": text, "index": 0, "logprobs": None, "finish_reason": "stop"}], "usage": usage})
@@ -236,10 +220,10 @@ def embeddings(req: MockRequest, settings: MockSettings) -> Reply:
     as_base64 = body.get("encoding_format") == "base64"
     data = []
     for i, text in enumerate(inputs):
-        vec = embedding_vector(text, dims)
+        vec = wire.embedding_vector(text, dims)
         encoded: Any = base64.b64encode(struct.pack(f"<{dims}f", *vec)).decode() if as_base64 else vec
         data.append({"object": "embedding", "index": i, "embedding": encoded})
-    tokens = sum(count_tokens(t) for t in inputs)
+    tokens = sum(wire.count_tokens(t) for t in inputs)
     return _reply({"object": "list", "data": data, "model": model, "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
 
 
