@@ -116,3 +116,36 @@ def test_a_stream_dropped_before_its_first_chunk_falls_back_invisibly(start_mock
         chunks = list(response.parse())
         assert "one two three" in "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
         assert response.headers["x-switchyard-deployment"] == "good"
+
+
+LONG = [{"role": "user", "content": " ".join(f"w{i}" for i in range(40))}]
+
+
+@pytest.mark.parametrize("where", ["header", "config"])
+def test_the_total_deadline_bounds_a_whole_stream_not_just_its_first_chunk(start_mock, start_gateway, openai_deployment,
+                                                                           where):
+    mock = start_mock()
+    reliability = {"retry": {"attempts": 1}}
+    if where == "config":
+        reliability["timeouts"] = {"total": 1.0}
+    gateway, _ = start(start_gateway, [openai_deployment(mock, timeouts={"idle": 5})], reliability)
+    mock.set_faults(chunk_delay_ms=150)  # ~6 s for the whole answer, never idle for long
+    parts = urlsplit(gateway.url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=20)
+    headers = {"authorization": "Bearer sk-m", "content-type": "application/json"}
+    if where == "header":
+        headers["x-switchyard-timeout"] = "1"
+    started = time.monotonic()
+    try:
+        conn.request("POST", CHAT, body=orjson.dumps({"model": "gpt", "messages": LONG, "stream": True}), headers=headers)
+        response = conn.getresponse()
+        body = response.read().decode()
+    finally:
+        conn.close()
+    elapsed = time.monotonic() - started
+    assert response.status == 200
+    assert 0.9 <= elapsed < 4, elapsed  # at the deadline, far before the answer's end or the idle bound
+    events = [line[6:] for line in body.splitlines() if line.startswith("data: ")]
+    assert len(events) >= 3 and "[DONE]" not in events  # it had started, and does not look complete
+    error = orjson.loads(events[-1])["error"]
+    assert "total deadline" in error["message"] and error["code"] == "upstream_timeout"

@@ -11,7 +11,11 @@ Which bound applies where:
     total                     ``Call.deadline``: set once per request by
                               ``deadline_for`` from ``reliability.timeouts.total``
                               and the client's ``x-switchyard-timeout`` header;
-                              retries and fallbacks never wait past it
+                              retries and fallbacks never wait past it; a
+                              stream's whole body is bounded by it too (the
+                              adapter passes ``total_timeout`` to the transport:
+                              one timer per stream aborts the read, and the
+                              client gets an error event, never a silent cut)
     first token (streams)     ``TimeoutPolicy``: from sending the request to the
                               first chunk, also bounded by the deadline
     idle (streams)            the transport's ``aiter_bytes(idle_timeout=)`` between
@@ -26,7 +30,7 @@ milliseconds. A client can shorten the deadline, never lengthen it past
 
 No task and no ``wait_for`` per chunk: the first-token bound is one
 ``asyncio.timeout`` scope per streamed attempt, the idle bound one timer handle
-per read in the transport.
+per read in the transport, the total deadline one timer handle per stream.
 """
 
 from __future__ import annotations

@@ -157,7 +157,7 @@ class NativeProvider(Provider):
         if extra:
             headers = {**headers, **extra}
         context = self.http.stream("POST", url, headers=headers, body=payload, timeout=self._timeout(call),
-                                   connect_timeout=self.deployment.timeouts.connect)
+                                   connect_timeout=self.deployment.timeouts.connect, total_timeout=call.remaining())
         response = await context.__aenter__()
         try:
             if response.status >= 300:

@@ -127,6 +127,7 @@ class OpenAICompatibleProvider(Provider):
             body=orjson.dumps(body),
             timeout=self._timeout(call),
             connect_timeout=self.deployment.timeouts.connect,
+            total_timeout=call.remaining(),
         )
         response = await context.__aenter__()
         try:

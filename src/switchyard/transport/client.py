@@ -201,13 +201,16 @@ class HttpClient:
         body: bytes | None = None,
         timeout: float | None = None,
         connect_timeout: float | None = None,
+        total_timeout: float | None = None,
     ) -> _StreamContext:
         """``async with client.stream(...) as resp:`` — read the body as it arrives.
 
-        Leaving the block before the body ended closes the connection; it is
-        pooled again only after a complete body.
+        ``total_timeout`` bounds the whole exchange, body included (one timer,
+        not one per read): when it passes, the read in progress or the next one
+        raises ``UpstreamTimeout``. Leaving the block before the body ended
+        closes the connection; it is pooled again only after a complete body.
         """
-        return _StreamContext(self, method, url, headers, body, timeout, connect_timeout)
+        return _StreamContext(self, method, url, headers, body, timeout, connect_timeout, total_timeout)
 
     async def aclose(self) -> None:
         """Close every pooled connection; in-flight exchanges fail."""
@@ -300,6 +303,7 @@ class _StreamContext:
         body: bytes | None,
         timeout: float | None,
         connect_timeout: float | None = None,
+        total_timeout: float | None = None,
     ) -> None:
         self._client = client
         self._method = method
@@ -308,6 +312,8 @@ class _StreamContext:
         self._body = body
         self._timeout = timeout
         self._connect_timeout = connect_timeout
+        self._total = total_timeout
+        self._total_handle: asyncio.TimerHandle | None = None
         self._pool: OriginPool | None = None
         self._conn: HttpConnection | None = None
 
@@ -317,7 +323,10 @@ class _StreamContext:
         pool = self._pool = client._pool(target.origin)
         loop = client._loop
         timeout = self._timeout
-        deadline = None if timeout is None else loop.time() + timeout  # type: ignore[union-attr]
+        started = loop.time()  # type: ignore[union-attr]
+        deadline = None if timeout is None else started + timeout
+        if self._total is not None and (deadline is None or started + self._total < deadline):
+            deadline = started + self._total
         payload = _encode(self._method, target, self._headers, self._body)
         fresh = False
         while True:
@@ -326,7 +335,7 @@ class _StreamContext:
                 fut = conn.send(payload, streaming=True, head=self._method == "HEAD")
                 handle = None
                 if deadline is not None:
-                    handle = loop.call_at(deadline, conn.timeout, _late(self._method, target, timeout))  # type: ignore[union-attr]
+                    handle = loop.call_at(deadline, conn.timeout, _late(self._method, target, deadline - started))  # type: ignore[union-attr]
                 try:
                     await fut
                 finally:
@@ -342,6 +351,11 @@ class _StreamContext:
                 pool.discard(conn)
                 raise
             self._conn = conn
+            if self._total is not None:
+                self._total_handle = loop.call_at(  # type: ignore[union-attr]
+                    started + self._total, conn.timeout,
+                    f"{self._method} {target.label}: the total deadline of {self._total:.3g}s passed mid-stream",
+                )
             return StreamResponse(conn.status, Headers(conn.raw_headers), conn)
 
     async def __aexit__(
@@ -352,6 +366,9 @@ class _StreamContext:
     ) -> None:
         conn, pool = self._conn, self._pool
         self._conn = None
+        if self._total_handle is not None:
+            self._total_handle.cancel()
+            self._total_handle = None
         if conn is None or pool is None:
             return
         if conn.complete and conn.exc is None:
