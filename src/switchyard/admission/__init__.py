@@ -20,13 +20,15 @@ from switchyard.admission.estimate import Estimator
 from switchyard.admission.gcra import Bucket, Decision, MemoryBackend
 from switchyard.admission.limiter import Limiter
 from switchyard.admission.queue import AdmissionQueue
+from switchyard.admission.waiting import LimitQueue
 from switchyard.admission.rules import RuleBook
 from switchyard.core.config import Config
 from switchyard.core.config.limits import LimitsConfig
 from switchyard.gateway.admission import Admission, OpenAdmission
 
 __all__ = [
-    "AdmissionControl", "AdmissionQueue", "Bucket", "Decision", "DeploymentGate", "Limiter", "MemoryBackend",
+    "AdmissionControl", "AdmissionQueue", "Bucket", "Decision", "DeploymentGate", "LimitQueue", "Limiter",
+    "MemoryBackend",
     "RuleBook",
 ]
 
@@ -89,4 +91,7 @@ class AdmissionControl:
         return out
 
     async def aclose(self) -> None:
+        closing = getattr(self.admission, "aclose", None)
+        if closing is not None:
+            await closing()
         await self.backend.aclose()

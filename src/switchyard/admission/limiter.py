@@ -6,8 +6,10 @@ For each request, in order:
    ``default_max_tokens``);
 2. one atomic reservation across all buckets (1 request, the estimate in
    tokens). Refused: when the limit frees up within ``queue.max_wait`` (and the
-   deadline) the request waits that long and tries again, else 429 naming the
-   limit; a cost above a limit is refused at once;
+   deadline) the request waits in that limit's queue (waiting.py: by class,
+   fair among tenants, woken when the bucket refills), else 429 naming the
+   limit; a cost above a limit is refused at once. While others wait for one
+   of its limits, a request queues behind them instead of trying first;
 3. a slot under ``queue.concurrency`` (queue.py), waiting by class and tenant;
 4. the ``x-ratelimit-*`` headers of the tightest request and token buckets.
 
@@ -19,14 +21,13 @@ its reservation by more than a hard limit had left is ended with a 429 event.
 
 from __future__ import annotations
 
-import asyncio
-import time
 from typing import Any
 
 from switchyard.admission.estimate import Estimator, chunk_tokens
 from switchyard.admission.gcra import Bucket, Decision
 from switchyard.admission.queue import AdmissionQueue
 from switchyard.admission.rules import RuleBook
+from switchyard.admission.waiting import LimitQueue
 from switchyard.core.call import Call
 from switchyard.core.config.limits import LimitsConfig
 from switchyard.core.errors import RateLimited
@@ -137,6 +138,9 @@ class LimitTicket:
                 if delta:
                     tokens = [b for b in self.buckets if b.counts == "tokens"]
                     await self.limiter.backend.adjust(tokens, [delta] * len(tokens))
+                    waits = self.limiter.waits
+                    if delta < 0 and waits is not None and waits.lanes:
+                        waits.wake(tokens)
         finally:
             if self.slot:
                 self.slot = False
@@ -159,6 +163,10 @@ class Limiter:
                 config.priority.classes, config.queue.concurrency, config.queue.max_size,
                 config.priority.min_share, {n: t.weight for n, t in config.tenants.items()},
             )
+        self.waits: LimitQueue | None = None
+        if config.queue.max_wait > 0:
+            self.waits = LimitQueue(backend, len(config.priority.classes), config.queue.max_size,
+                                    config.priority.min_share, {n: t.weight for n, t in config.tenants.items()})
 
     def retry_hint(self, bucket: Bucket | None) -> float:
         return bucket.interval if bucket is not None else 1.0
@@ -187,6 +195,7 @@ class Limiter:
         if not buckets and self.queue is None:
             return NULL_TICKET
         reserved = prompt = 0
+        waited = 0.0
         ticket = LimitTicket(self, buckets, 0, 0)
         if buckets:
             costs: list[float] = []
@@ -197,44 +206,67 @@ class Limiter:
                 reserved = prompt + completion
             for bucket in buckets:
                 costs.append(1 if bucket.counts == "requests" else reserved)
-            decision = await self._reserve(buckets, costs, call)
+            decision, waited = await self._reserve(buckets, costs, call)
             ticket.reserved, ticket.prompt = reserved, prompt
             if not decision.degraded:
                 call.response_headers.update(rate_headers(buckets, decision))
                 if not bounded and request_streams(request):
                     self._arm(ticket, decision, reserved - prompt)
         if self.queue is not None:
-            klass = self.priorities.of(caller, call.headers)
-            flow = (caller.tenant or caller.name) if caller is not None else "anonymous"
+            klass, flow = self._class_and_flow(call)
             try:
-                waited = await self.queue.acquire(klass, flow, self._wait_budget(call),
-                                                  getattr(call, "client_gone", None))
+                waited += await self.queue.acquire(klass, flow, self._wait_budget(call),
+                                                   getattr(call, "client_gone", None))
             except BaseException as exc:
                 await ticket.settle(None)
                 if hasattr(exc, "headers"):
                     exc.headers.update(call.response_headers)  # type: ignore[union-attr]
                 raise
             ticket.slot = True
-            if waited:
-                call.route["queued-ms"] = str(int(waited * 1000))
+        if waited:
+            call.route["queued-ms"] = str(int(waited * 1000))
         return ticket
+
+    def _class_and_flow(self, call: Call) -> tuple[int, str]:
+        caller = call.caller
+        flow = (caller.tenant or caller.name) if caller is not None else "anonymous"
+        return self.priorities.of(caller, call.headers), flow
 
     def _wait_budget(self, call: Call) -> float:
         remaining = call.remaining()
         return self.max_wait if remaining is None else max(0.0, min(self.max_wait, remaining))
 
-    async def _reserve(self, buckets: tuple[Bucket, ...], costs: list[float], call: Call) -> Decision:
-        started = time.monotonic()
-        while True:
+    async def _reserve(self, buckets: tuple[Bucket, ...], costs: list[float], call: Call) -> tuple[Decision, float]:
+        """The admitting decision, and the seconds spent waiting for it."""
+        waits = self.waits
+        lane = waits.lane_for(buckets) if waits is not None and waits.lanes else None
+        budget = self._wait_budget(call) if lane is not None else 0.0
+        decision: Decision | None = None
+        if lane is None or budget <= 0:
             decision = await self.backend.acquire(buckets, costs)
             if decision.allowed:
-                return decision
-            budget = self._wait_budget(call) - (time.monotonic() - started)
-            if decision.retry_after > budget:
+                return decision, 0.0
+            if waits is None or decision.retry_after > (budget := self._wait_budget(call)):
                 raise self._refusal(buckets, costs, decision)
-            await _sleep_unless_gone(decision.retry_after, getattr(call, "client_gone", None))
+            lane = buckets[decision.refused].key
+        assert waits is not None
+        klass, flow = self._class_and_flow(call)
+        return await waits.wait(
+            lane, buckets, costs, klass, flow, budget, decision.retry_after if decision is not None else 0.0,
+            lambda d, key: self._refusal(buckets, costs, d, key), getattr(call, "client_gone", None),
+        )
 
-    def _refusal(self, buckets: tuple[Bucket, ...], costs: list[float], decision: Decision) -> RateLimited:
+    def _refusal(self, buckets: tuple[Bucket, ...], costs: list[float], decision: Decision | None,
+                 key: str = "") -> RateLimited:
+        if decision is None:  # named by a waiting lane: no fresh answer from the backend
+            index = next((i for i, b in enumerate(buckets) if b.key == key), 0)
+            bucket = buckets[index]
+            return RateLimited(
+                f"Rate limit reached for the {bucket.describe()} {bucket.counts} per "
+                f"{'day' if bucket.kind == 'tpd' else 'minute'}.",
+                retry_after=bucket.interval,
+                headers={"x-switchyard-limit": f"{bucket.scope}={bucket.subject} {bucket.kind}"},
+            )
         bucket = buckets[decision.refused]
         cost = int(costs[decision.refused])
         headers = rate_headers(buckets, decision)
@@ -268,23 +300,15 @@ class Limiter:
         out: dict[str, Any] = dict(self.backend.status())
         if self.queue is not None:
             out["queue"] = self.queue.status()
+        if self.waits is not None:
+            out["limit_queue"] = self.waits.status()
         return out
+
+    async def aclose(self) -> None:
+        if self.waits is not None:
+            await self.waits.aclose()
 
 
 def request_streams(request: Any) -> bool:
     return bool(getattr(request, "stream", False))
 
-
-async def _sleep_unless_gone(delay: float, gone: Any) -> None:
-    if gone is None:
-        await asyncio.sleep(delay)
-        return
-    from switchyard.core.errors import ClientDisconnected
-
-    watcher = asyncio.ensure_future(gone())
-    try:
-        done, _ = await asyncio.wait((watcher,), timeout=delay)
-    finally:
-        watcher.cancel()
-    if done:
-        raise ClientDisconnected("The client disconnected while its request waited for a rate limit.")

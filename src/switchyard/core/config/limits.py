@@ -84,7 +84,8 @@ class QueueConfig(Strict):
     """Waiting instead of refusing when capacity is short."""
 
     concurrency: int | None = Field(default=None, ge=1, description="Requests in flight per process; unset = no cap.")
-    max_size: int = Field(default=1000, ge=0, description="Requests waiting at once; beyond, 429.")
+    max_size: int = Field(default=1000, ge=0, description="Requests waiting at once (for slots, and apart "
+                                                          "for rate limits); beyond, 429.")
     max_wait: float = Field(default=10.0, ge=0, description="Seconds a request may wait (for a slot or a limit).")
 
 
