@@ -44,7 +44,7 @@ class Services:
                 import redis.asyncio as aioredis
 
                 redis = aioredis.Redis.from_url(
-                    config.redis.url,
+                    config.redis.url.get_secret_value(),
                     socket_connect_timeout=config.redis.connect_timeout,
                     socket_timeout=config.redis.operation_timeout,
                 )

@@ -62,7 +62,7 @@ class BedrockProvider(NativeProvider):
         if access_key and secret:
             token = _option(deployment, "aws_session_token", "AWS_SESSION_TOKEN")
             self.signer = Signer(Credentials(access_key, secret, token), self.region, "bedrock")
-        self.extra = {k.lower(): v for k, v in deployment.headers.items()}
+        self.extra = {k.lower(): v.get_secret_value() for k, v in deployment.headers.items()}
         self.model_path = quote(deployment.model, safe="")
 
     @classmethod

@@ -128,7 +128,7 @@ class NativeProvider(Provider):
         """The headers of every request: JSON content, then ``own`` (version,
         credentials), then the deployment's ``headers``, which win."""
         headers = {"content-type": "application/json", "accept": "application/json", **own}
-        headers.update({k.lower(): v for k, v in self.deployment.headers.items()})
+        headers.update({k.lower(): v.get_secret_value() for k, v in self.deployment.headers.items()})
         self.headers = headers
         self.stream_headers = {**headers, "accept": self.stream_accept}
 

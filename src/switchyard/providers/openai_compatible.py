@@ -59,7 +59,7 @@ class OpenAICompatibleProvider(Provider):
         headers = {"content-type": "application/json", "accept": "application/json"}
         if self.api_key:
             headers[self.auth_header] = f"{self.auth_prefix}{self.api_key}"
-        headers.update({k.lower(): v for k, v in deployment.headers.items()})
+        headers.update({k.lower(): v.get_secret_value() for k, v in deployment.headers.items()})
         headers.update(self.extra_headers())
         self.headers = headers
         self.stream_headers = {**headers, "accept": "text/event-stream"}

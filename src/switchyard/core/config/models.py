@@ -37,7 +37,7 @@ class DeploymentConfig(Strict):
     base_url: str | None = None
     api_key: SecretStr | None = None
     api_version: str | None = None
-    headers: dict[str, str] = Field(default_factory=dict)
+    headers: dict[str, SecretStr] = Field(default_factory=dict, description="Sent with every request; values are secrets.")
     timeouts: Timeouts = Field(default_factory=Timeouts)
     region: str | None = None
     weight: float = Field(default=1.0, ge=0)
