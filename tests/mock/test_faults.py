@@ -139,3 +139,22 @@ def test_background_thread_for_sync_code():
         with urllib.request.urlopen(req, timeout=5) as resp:
             assert orjson.loads(resp.read())["object"] == "list"
         assert mock.count("/v1/models") == 2
+
+
+async def test_rpm_knob_counts_down_and_refuses(client, mock):
+    mock.set_faults(rpm=3)
+    remaining = []
+    for body in (CHAT, STREAM, CHAT):
+        resp = await post(client, mock, body=body)
+        assert resp.status == 200
+        assert resp.headers["x-ratelimit-limit-requests"] == "3"
+        remaining.append(resp.headers["x-ratelimit-remaining-requests"])
+    assert remaining == ["2", "1", "0"]
+    refused = await post(client, mock)
+    assert refused.status == 429
+    assert refused.headers["x-ratelimit-remaining-requests"] == "0"
+    assert 19 <= float(refused.headers["retry-after-ms"]) / 1000 <= 20  # one unit back every 20 s
+    # The knob also comes as a header; reset() empties the bucket's history.
+    mock.reset()
+    resp = await post(client, mock, headers={"x-mock-rpm": "10"})
+    assert resp.headers["x-ratelimit-remaining-requests"] == "9"

@@ -16,8 +16,8 @@ Two sources of capacity:
   remainder falls to a small margin it pauses the deployment until the
   provider's bucket has regained that margin, and a 429 from the provider
   pauses it for its ``Retry-After``. So the gateway stops sending before the
-  provider starts refusing. (Streamed answers carry no headers here: they
-  teach nothing; their 429s still do.)
+  provider starts refusing. Streams teach when they open (OpenAI-compatible
+  adapters hand their response headers to ``learn``); their 429s do too.
 """
 
 from __future__ import annotations

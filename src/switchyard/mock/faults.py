@@ -11,12 +11,16 @@ Knobs (the same names everywhere):
     garbage             answer 200 with a body that is not JSON (an SSE stream whose
                         data is not JSON)
     hang                never answer; the connection stays open until the client leaves
+    rpm                 enforce this many requests per minute, refilled continuously as
+                        OpenAI documents: ``x-ratelimit-{limit,remaining,reset}-requests``
+                        count down, and a request beyond the limit gets 429 (the state is
+                        the server's, shared by every request that carries the knob)
 
 Selected, most specific first:
 
 1. per request, by headers ``x-mock-status``, ``x-mock-retry-after``,
    ``x-mock-latency-ms``, ``x-mock-chunk-delay-ms``, ``x-mock-drop-after-chunks``,
-   ``x-mock-garbage: 1``, ``x-mock-hang: 1``;
+   ``x-mock-garbage: 1``, ``x-mock-hang: 1``, ``x-mock-rpm``;
 2. per model name: ``mock-<status>`` (``mock-500``, ``mock-429``, ``mock-503``, ...),
    ``mock-slow`` (1 s before headers), ``mock-hang``, ``mock-drop`` (drop after 3
    chunks), ``mock-garbage``;
@@ -41,6 +45,7 @@ class Faults:
     drop_after_chunks: int | None = None
     garbage: bool | None = None
     hang: bool | None = None
+    rpm: int | None = None
 
     def over(self, lower: Faults | None) -> Faults:
         """These knobs, falling back to ``lower``'s where unset."""
@@ -84,7 +89,7 @@ def _coerce(knob: str, value: Any) -> Any:
         if isinstance(value, str):
             return value.strip().lower() in ("1", "true", "yes", "on")
         return bool(value)
-    if knob in ("status", "drop_after_chunks"):
+    if knob in ("status", "drop_after_chunks", "rpm"):
         return int(value)
     return float(value)
 

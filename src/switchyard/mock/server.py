@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import time
 from collections.abc import Iterable, Sequence
 from http import HTTPStatus
 from typing import Any
@@ -82,6 +83,7 @@ class MockUpstream:
         self.counts: collections.Counter[str] = collections.Counter()
         self.requests: collections.deque[MockRequest] = collections.deque(maxlen=history)
         self._seq = 0
+        self._rpm_tat = 0.0  # the ``rpm`` knob's bucket (GCRA: when it is whole again)
         self._server: asyncio.AbstractServer | None = None
         self._protocols: set[_MockProtocol] = set()
 
@@ -120,6 +122,7 @@ class MockUpstream:
     def reset(self) -> None:
         """Forget faults, counts and recorded requests."""
         self.faults.clear()
+        self._rpm_tat = 0.0
         self.counts.clear()
         self.requests.clear()
 
@@ -159,6 +162,14 @@ class MockUpstream:
         header_faults = Faults.from_headers(req.mock_headers)
         if header_faults is not None:
             faults = header_faults.over(faults)
+        limit_headers: list[tuple[str, str]] | None = None
+        if faults is not None and faults.rpm:
+            limit_headers, wait = self._take_request(faults.rpm)
+            if wait is not None:
+                reply = wire.error(429, f"Rate limit reached for requests: limit {faults.rpm} per minute.")
+                reply.headers = _with(reply.headers, [*limit_headers, ("retry-after", str(max(1, round(wait)))),
+                                                      ("retry-after-ms", str(int(wait * 1000)))])
+                return reply, faults
         if faults is not None and faults.status is not None and faults.status >= 300:
             reply = wire.error(faults.status, f"Mock fault: status {faults.status}.")
             retry_after = faults.retry_after
@@ -180,7 +191,21 @@ class MockUpstream:
                 reply.chunks = [reply.garbage_chunk] * max(1, len(reply.chunks))
             else:
                 reply = Reply(200, _GARBAGE_BODY, (), "application/json")
+        if limit_headers is not None:
+            reply.headers = _with(reply.headers, limit_headers)
         return reply, faults
+
+    def _take_request(self, rpm: int) -> tuple[list[tuple[str, str]], float | None]:
+        """One request from the ``rpm`` bucket: its headers, and the wait when it is empty."""
+        now = time.monotonic()
+        interval = 60.0 / rpm
+        tat = max(self._rpm_tat, now)
+        over = tat + interval - now - 60.0
+        if over > 1e-9:
+            return _rate_headers(rpm, 0, tat - now), over
+        self._rpm_tat = tat + interval
+        fill = self._rpm_tat - now
+        return _rate_headers(rpm, int(rpm - fill / interval + 1e-9), fill), None
 
     def _control(self, req: MockRequest) -> Reply:
         path = req.path
@@ -203,6 +228,18 @@ class MockUpstream:
                 return Reply(400, orjson.dumps({"error": {"message": str(exc), "type": "invalid_request_error"}}))
             return Reply(200, orjson.dumps({"ok": True, **self.stats()}))
         return Reply(404, b'{"error":{"message":"unknown control endpoint","type":"invalid_request_error"}}')
+
+
+def _rate_headers(limit: int, remaining: int, reset: float) -> list[tuple[str, str]]:
+    text = f"{int(reset * 1000)}ms" if reset < 1 else f"{reset:.3f}s"
+    return [("x-ratelimit-limit-requests", str(limit)), ("x-ratelimit-remaining-requests", str(remaining)),
+            ("x-ratelimit-reset-requests", text)]
+
+
+def _with(headers: Sequence[tuple[str, str]], extra: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """``headers`` with ``extra`` replacing any of the same names."""
+    names = {name for name, _ in extra}
+    return [*(h for h in headers if h[0] not in names), *extra]
 
 
 def _asdict(faults: Faults) -> dict[str, Any]:
