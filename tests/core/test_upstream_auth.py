@@ -70,3 +70,17 @@ def test_a_deployment_with_a_refused_key_falls_back_to_one_with_a_good_key(start
         assert response.headers["x-switchyard-deployment"] == "good-key"
         assert response.parse().choices[0].message.content == "hi"
     assert refusing.count("/v1/chat/completions") >= 1  # it was tried, refused, and not retried in place
+
+
+def test_a_deployment_whose_key_is_refused_leaves_rotation(start_mock, start_gateway):
+    """Refused credentials are the deployment's fault: its breaker opens, so later
+    requests go straight to the good deployment without paying a failed round trip."""
+    bad_mock, good_mock = start_mock(api_key=UPSTREAM_KEY), start_mock()
+    config = _config(_deployment(bad_mock, WRONG_KEY, "bad-key"), _deployment(good_mock, "sk-any", "good"))
+    config["reliability"] = {"breaker": {"consecutive_failures": 2, "open_for": 60}}
+    gateway = start_gateway(config)
+    client = openai.OpenAI(base_url=gateway.url + "/v1", api_key="sk-m", max_retries=0, timeout=20)
+    for _ in range(10):
+        assert client.chat.completions.create(model="gpt", messages=HI).choices[0].message.content
+    assert bad_mock.count("/v1/chat/completions") == 2
+    assert good_mock.count("/v1/chat/completions") == 10

@@ -22,7 +22,7 @@ from typing import Any
 
 from switchyard.core.call import Call
 from switchyard.core.config.reliability import BreakerConfig
-from switchyard.core.errors import CircuitOpen, SwitchyardError
+from switchyard.core.errors import CircuitOpen, SwitchyardError, UpstreamAuthError
 from switchyard.policies.policy import Policy, Primed
 
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
@@ -205,7 +205,7 @@ class BreakerPolicy(Policy):
         try:
             result = await getattr(self.inner, op)(request, call)
         except SwitchyardError as exc:
-            if exc.retryable:
+            if is_deployment_fault(exc):
                 health.record_failure(exc)
             else:
                 health.record_success(time.perf_counter() - start)
@@ -224,5 +224,11 @@ class BreakerPolicy(Policy):
         return chunks
 
     def _mid_stream_failure(self, exc: BaseException) -> None:
-        if isinstance(exc, SwitchyardError) and exc.retryable:
+        if isinstance(exc, SwitchyardError) and is_deployment_fault(exc):
             self.health.record_failure(exc)
+
+
+def is_deployment_fault(exc: SwitchyardError) -> bool:
+    """Whether an error says the deployment itself is unwell: overloaded, down, slow,
+    or holding credentials its upstream refuses (a client's 4xx says nothing of it)."""
+    return exc.retryable or isinstance(exc, UpstreamAuthError)

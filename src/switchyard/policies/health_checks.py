@@ -21,6 +21,7 @@ from typing import Any
 from switchyard.core.call import Call
 from switchyard.core.config.reliability import HealthCheckConfig
 from switchyard.core.errors import SwitchyardError
+from switchyard.policies.breaker import is_deployment_fault
 from switchyard.core.messages import ChatRequest
 
 log = logging.getLogger("switchyard.health")
@@ -78,7 +79,8 @@ class HealthChecker:
         timeout = self.settings.timeout
         if self.settings.probe == "models" and base_url and headers is not None:
             response = await self.http.request("GET", f"{base_url}/models", headers=headers, timeout=timeout)
-            return response.status < 500 and response.status != 429, f"GET /models -> {response.status}"
+            healthy = response.status < 500 and response.status not in (401, 403, 429)
+            return healthy, f"GET /models -> {response.status}"
         request = ChatRequest(
             {"model": deployment.upstream_model, "messages": [{"role": "user", "content": "ping"}], "max_tokens": 1},
             deployment.upstream_model,
@@ -90,7 +92,7 @@ class HealthChecker:
             async with asyncio.timeout(timeout):
                 await adapter.chat(request, call)
         except SwitchyardError as exc:
-            if exc.retryable:
+            if is_deployment_fault(exc):
                 return False, f"chat -> {exc.status} {exc.message}"
             return True, f"chat -> {exc.status} (answered)"
         except TimeoutError:
