@@ -108,3 +108,41 @@ def test_an_upstream_echoing_a_header_secret_never_shows_it_to_the_client(start_
             client.chat.completions.create(model="gpt", messages=[{"role": "user", "content": "x"}])
     assert info.value.status_code == 502 and "bad credentials" in info.value.response.text  # the upstream's words...
     _assert_clean(info.value.response.text)  # ...without the secret it echoed
+
+
+class _EchoingAnyStatus(BaseHTTPRequestHandler):
+    """Fails with the status named in the first path segment (``/s500/...``), echoing
+    the request's headers in its error message, whatever the wire format."""
+
+    def do_POST(self) -> None:  # noqa: N802
+        self.rfile.read(int(self.headers.get("content-length") or 0))
+        status = int(self.path.split("/")[1][1:])
+        payload = json.dumps({"type": "error", "error": {"type": "api_error",
+                                                         "message": f"upstream trouble: {dict(self.headers)}"}}).encode()
+        self.send_response(status)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic", "cohere"])
+@pytest.mark.parametrize("status", [400, 500])
+def test_no_adapter_lets_an_echoed_key_reach_the_client(start_gateway, provider, status):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _EchoingAnyStatus)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}/s{status}" + ("/v1" if provider == "openai" else "")
+        deployment = {"provider": provider, "model": "m", "base_url": base, "api_key": HEADER_SECRET}
+        gateway = start_gateway({"auth": {"master_key": "sk-m"}, "models": {"gpt": {"deployments": [deployment]}}})
+        client = openai.OpenAI(base_url=gateway.url + "/v1", api_key="sk-m", max_retries=0, timeout=20)
+        with pytest.raises(openai.APIStatusError) as info:
+            client.chat.completions.create(model="gpt", messages=[{"role": "user", "content": "x"}])
+        assert "upstream trouble" in info.value.response.text  # the upstream's words, retries included...
+        _assert_clean(info.value.response.text)  # ...without the key it echoed
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -71,6 +71,15 @@ class SwitchyardError(Exception):
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.message!r}, status={self.status})"
 
+    def redact(self, secrets: Any) -> SwitchyardError:
+        """Blank any of ``secrets`` out of the message: some upstreams echo the
+        credential they were sent in their own error text."""
+        message = redact_text(self.message, secrets)
+        if message is not self.message:
+            self.message = message
+            self.args = (message,)
+        return self
+
     def response_headers(self) -> dict[str, str]:
         """Headers the HTTP response for this error must carry."""
         headers = dict(self.headers)
@@ -79,6 +88,14 @@ class SwitchyardError(Exception):
             headers["retry-after"] = str(int(seconds) if seconds == int(seconds) else int(seconds) + 1)
             headers["retry-after-ms"] = str(int(seconds * 1000))
         return headers
+
+
+def redact_text(text: str, secrets: Any) -> str:
+    """``text`` with every secret of four characters or more replaced by ``[redacted]``."""
+    for secret in secrets:
+        if secret and len(secret) >= 4 and secret in text:
+            text = text.replace(secret, "[redacted]")
+    return text
 
 
 class ClientError(SwitchyardError):
@@ -204,12 +221,10 @@ class UpstreamAuthError(UpstreamError):
     def for_deployment(self, deployment: str, secrets: Any = ()) -> UpstreamAuthError:
         """Name ``deployment`` in the message and blank any of ``secrets`` the
         upstream echoed back in its own message."""
-        for secret in secrets:
-            if secret and len(secret) >= 4 and secret in self.detail:
-                self.detail = self.detail.replace(secret, "[redacted]")
+        self.detail = redact_text(self.detail, secrets)
         self.message = self._compose(deployment)
         self.args = (self.message,)
-        return self
+        return self.redact(secrets)
 
 
 class UpstreamTimeout(UpstreamError):
@@ -247,6 +262,13 @@ class FallbackExhausted(UpstreamError):
         named = [(getattr(d, "id", str(d)), err) for d, err in attempts]
         detail = "; ".join(f"{name}: {err.status} {err.message}" for name, err in named)
         return cls(f"All {len(named)} deployments failed: {detail}", named)
+
+    def redact(self, secrets: Any) -> FallbackExhausted:
+        secrets = list(secrets)
+        for _, error in self.attempts:
+            error.redact(secrets)
+        super().redact(secrets)
+        return self
 
 
 class StreamInterrupted(SwitchyardError):

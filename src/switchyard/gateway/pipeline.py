@@ -18,7 +18,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 from switchyard.core.call import Attempt, Call  # noqa: F401  (Attempt: re-exported)
-from switchyard.core.errors import FallbackExhausted, InvalidRequest, SwitchyardError, UpstreamAuthError
+from switchyard.core.errors import (
+    FallbackExhausted,
+    InvalidRequest,
+    SwitchyardError,
+    UpstreamAuthError,
+    redact_text,
+)
 from switchyard.core.messages import (
     ChatRequest,
     ChatResponse,
@@ -73,8 +79,7 @@ class Gateway:
             except SwitchyardError as exc:
                 if track is not None:
                     track.failed(deployment, started, exc.fallback)
-                if isinstance(exc, UpstreamAuthError):
-                    exc.for_deployment(deployment.id, _credentials(deployment))
+                _scrub(exc, deployment, call)
                 errors.append((deployment, exc))
                 call.attempts.append(Attempt(deployment.id, exc.status, exc.message, exc))
                 if not exc.fallback:
@@ -132,11 +137,11 @@ class Gateway:
             try:
                 first = await chunks.__anext__()
             except StopAsyncIteration:
-                return _replay(None, chunks)
+                return _replay(None, chunks, deployment)
             except BaseException:
                 await chunks.aclose()
                 raise
-            return _replay(first, chunks)
+            return _replay(first, chunks, deployment)
 
         return await self._admitted_stream(group, call, request, open_primed)
 
@@ -153,13 +158,31 @@ class Gateway:
     async def stream_complete(self, request: CompletionRequest, call: Call) -> AsyncIterator[Chunk]:
         group = self._group(request.model, call, request)
         _require(group, CompletionModel, "legacy completions")
-        return await self._admitted_stream(group, call, request, lambda d: d.provider.stream_complete(request, call))
+        async def open_stream(deployment: Deployment) -> AsyncIterator[Chunk]:
+            return _replay(None, await deployment.provider.stream_complete(request, call), deployment)
+
+        return await self._admitted_stream(group, call, request, open_stream)
 
 
 def _require(group: ModelGroup, ability: type, what: str) -> None:
     if not any(isinstance(d.provider, ability) for d in group.deployments):
         raise InvalidRequest(f"The model `{group.alias}` does not support {what}.", param="model",
                              code="capability_missing")
+
+
+def _scrub(exc: SwitchyardError, deployment: Deployment, call: Call) -> None:
+    """Blank the deployment's secrets out of its error and of the attempts its
+    retries recorded; name the deployment when its credentials were refused."""
+    secrets = _credentials(deployment)
+    if isinstance(exc, UpstreamAuthError):
+        exc.for_deployment(deployment.id, secrets)
+    else:
+        exc.redact(secrets)
+    for attempt in call.attempts:
+        if attempt.deployment == deployment.id:
+            attempt.reason = redact_text(attempt.reason, secrets)
+            if isinstance(attempt.error, SwitchyardError):
+                attempt.error.redact(secrets)
 
 
 def _credentials(deployment: Deployment) -> list[str]:
@@ -193,11 +216,15 @@ async def _settled(chunks: AsyncIterator[Chunk], ticket: Ticket) -> AsyncIterato
         await ticket.settle(usage)
 
 
-async def _replay(first: Chunk | None, rest: AsyncIterator[Chunk]) -> AsyncIterator[Chunk]:
+async def _replay(first: Chunk | None, rest: AsyncIterator[Chunk], deployment: Deployment) -> AsyncIterator[Chunk]:
+    """The stream from its first chunk on; an error after it leaves without the
+    deployment's secrets (the client sees it as the stream's error event)."""
     try:
         if first is not None:
             yield first
         async for chunk in rest:
             yield chunk
+    except SwitchyardError as exc:
+        raise exc.redact(_credentials(deployment)) from None
     finally:
         await rest.aclose()  # type: ignore[attr-defined]

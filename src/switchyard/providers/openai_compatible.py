@@ -14,7 +14,7 @@ import orjson
 
 from switchyard.core.call import Call
 from switchyard.core.config import DeploymentConfig
-from switchyard.core.errors import SwitchyardError, UpstreamProtocolError
+from switchyard.core.errors import UpstreamProtocolError
 from switchyard.core.messages import (
     ChatRequest,
     ChatResponse,
@@ -94,24 +94,13 @@ class OpenAICompatibleProvider(Provider):
             connect_timeout=self.deployment.timeouts.connect,
         )
         if response.status >= 300:
-            raise self._redacted(wire.parse_error(response.status, response.content, response.headers.get))
+            raise wire.parse_error(response.status, response.content, response.headers.get)
         return response
-
-    def _redacted(self, err: SwitchyardError) -> SwitchyardError:
-        """``err`` without our upstream key: some upstreams echo the credential in their errors."""
-        key = self.api_key
-        if key and key in err.message:
-            err.message = err.message.replace(key, "[redacted]")
-            err.args = (err.message,)
-        return err
 
     async def chat(self, request: ChatRequest, call: Call) -> ChatResponse:
         body = wire.build_chat_body(request, self.deployment.model, drop=self.drop_fields, rename=self.rename_fields)
         response = await self._post("chat/completions", body, call)
-        try:
-            result = wire.parse_chat(response.content)
-        except SwitchyardError as exc:
-            raise self._redacted(exc) from None
+        result = wire.parse_chat(response.content)
         result.headers = _kept(response.headers)
         return result
 
@@ -135,7 +124,7 @@ class OpenAICompatibleProvider(Provider):
         response = await context.__aenter__()
         try:
             if response.status >= 300:
-                raise self._redacted(wire.parse_error(response.status, await response.aread(), response.headers.get))
+                raise wire.parse_error(response.status, await response.aread(), response.headers.get)
         except BaseException as exc:
             await context.__aexit__(type(exc), exc, exc.__traceback__)
             raise
@@ -157,8 +146,6 @@ class OpenAICompatibleProvider(Provider):
                     break
             if not decoder.done:
                 raise UpstreamProtocolError("Upstream stream ended before [DONE]")
-        except SwitchyardError as exc:
-            raise self._redacted(exc) from None
         finally:
             await context.__aexit__(None, None, None)
 
