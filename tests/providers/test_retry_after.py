@@ -47,3 +47,10 @@ def test_rate_limit_reset_headers():
 def test_nothing_or_garbage_is_none():
     assert parse_retry_after({}.get) is None
     assert parse_retry_after({"retry-after": "whenever"}.get) is None
+
+
+def test_reset_headers_mean_wait_only_on_a_429():
+    headers = {"x-ratelimit-reset-requests": "6ms", "x-ratelimit-remaining-requests": "0"}.get
+    assert parse_retry_after(headers, 429) == pytest.approx(0.006)
+    assert parse_retry_after(headers, 500) is None
+    assert parse_retry_after({"retry-after": "2", **{"x-ratelimit-reset-requests": "6ms"}}.get, 500) == 2.0

@@ -336,7 +336,7 @@ def error_from_body(status: int | None, body: Any, get_header: Callable[[str], s
             message = f"Upstream stream error: {kind}"
     if "prompt is too long" in message:  # Anthropic's wording for a context-window overflow
         kind = "context_length_exceeded"
-    return from_upstream_status(status, message, code=kind, retry_after=parse_retry_after(get_header))
+    return from_upstream_status(status, message, code=kind, retry_after=parse_retry_after(get_header, status))
 
 
 def parse_error(status: int, raw: bytes, get_header: Callable[[str], str | None]) -> SwitchyardError:

@@ -279,7 +279,7 @@ def parse_error(status: int, raw: bytes, get_header: Callable[[str], str | None]
     message = f"Bedrock returned HTTP {status}"
     if isinstance(body, dict):
         message = str(body.get("message") or body.get("Message") or message)
-    return error_for(status, error_type(get_header, body), message, parse_retry_after(get_header))
+    return error_for(status, error_type(get_header, body), message, parse_retry_after(get_header, status))
 
 
 class StreamTranslator:

@@ -245,7 +245,7 @@ def error_from_body(status: int, body: Any, get_header: Callable[[str], str | No
             message = str(found)
     if status == 498:  # Cohere's "invalid token"
         status = 401
-    return from_upstream_status(status, message, retry_after=parse_retry_after(get_header))
+    return from_upstream_status(status, message, retry_after=parse_retry_after(get_header, status))
 
 
 def parse_error(status: int, raw: bytes, get_header: Callable[[str], str | None]) -> SwitchyardError:

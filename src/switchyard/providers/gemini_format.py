@@ -371,7 +371,7 @@ def error_from_body(status: int, body: Any, get_header: Callable[[str], str | No
         status = 401
     if status == 400 and "exceeds the maximum number of tokens" in message:
         return ContextWindowExceeded(message, code="context_length_exceeded")
-    retry_after = parse_retry_after(get_header)
+    retry_after = parse_retry_after(get_header, status)
     if retry_after is None:
         retry_after = _retry_delay(error)
     return from_upstream_status(status, message, code=str(code).lower() if code else None, retry_after=retry_after)

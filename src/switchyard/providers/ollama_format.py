@@ -176,7 +176,7 @@ def parse_error(status: int, raw: bytes, get_header: Callable[[str], str | None]
     if isinstance(data, dict) and data.get("error"):
         error = data["error"]
         message = str(error.get("message") if isinstance(error, dict) else error)
-    return from_upstream_status(status, message, retry_after=parse_retry_after(get_header))
+    return from_upstream_status(status, message, retry_after=parse_retry_after(get_header, status))
 
 
 class StreamTranslator:

@@ -81,7 +81,7 @@ def error_from_body(status: int, body: Any, get_header: Callable[[str], str | No
         message,
         code=str(code) if code is not None else None,
         param=str(param) if param is not None else None,
-        retry_after=parse_retry_after(get_header),
+        retry_after=parse_retry_after(get_header, status),
     )
     return err
 

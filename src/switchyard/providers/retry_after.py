@@ -24,9 +24,13 @@ def parse_duration(text: str) -> float | None:
     return hours * 3600 + minutes * 60 + seconds + millis / 1000
 
 
-def parse_retry_after(get: Callable[[str], str | None], now: float | None = None) -> float | None:
+def parse_retry_after(
+    get: Callable[[str], str | None], status: int | None = None, now: float | None = None
+) -> float | None:
     """Seconds to wait from ``retry-after-ms``, ``retry-after`` (seconds or HTTP date),
-    or the rate-limit reset headers; None when the upstream said nothing."""
+    or — for a 429 (or when ``status`` is unknown) — the rate-limit reset headers;
+    None when the upstream said nothing. Reset headers ride on every response, so on
+    a 500 they are no hint to wait."""
     value = get("retry-after-ms")
     if value:
         try:
@@ -41,6 +45,8 @@ def parse_retry_after(get: Callable[[str], str | None], now: float | None = None
             parsed = email.utils.parsedate_to_datetime(value) if "," in value else None
             if parsed is not None:
                 return max(0.0, parsed.timestamp() - (now if now is not None else time.time()))
+    if status is not None and status != 429:
+        return None
     for name in ("x-ratelimit-reset-requests", "x-ratelimit-reset-tokens", "anthropic-ratelimit-requests-reset"):
         value = get(name)
         if value:
