@@ -1,14 +1,15 @@
 """Waiting on a rate limit (not the concurrency cap): priority, fair shares, min share, disconnects.
 
-The contention tests share a 1200-requests-per-minute limit (one refill every
-50 ms) in Redis. GCRA lets a full bucket admit its whole limit at once, so
-each test first empties the bucket by writing its state as another replica
-would have left it — every request after that waits for a refill.
+The contention tests share a 1200-requests-per-minute limit in Redis. Each
+test first fills the sliding window as a replica under steady load would have
+left it — 1200 requests spread over the last minute — so about one request
+leaves the window every 50 ms, and every request after that waits for one.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import statistics
 import time
 from typing import Any
@@ -29,12 +30,17 @@ def _limits(min_share: float = 0.05, **queue: Any) -> dict[str, Any]:
 
 
 def _drain(redis_url: str, prefix: str, key: str = "global:*:rpm") -> None:
-    """Leave the bucket empty (its TAT a whole period ahead of the Redis clock)."""
+    """Fill the window (sliding_redis.py's layout): 1.2 requests in each of its 1000 slots of 60 ms."""
     client = redis.Redis.from_url(redis_url)
     try:
         seconds, micros = client.time()
-        now_ms = seconds * 1000 + micros / 1000
-        client.set(prefix + "rl:" + key, f"{now_ms + 60_000:.3f}", px=61_000)
+        slot = math.ceil((seconds * 1_000_000 + micros) / 60_000)
+        slots = list(range(slot - 999, slot + 1))
+        zset, amounts = prefix + "sw:" + key, prefix + "sw:" + key + ":a"
+        client.zadd(zset, {str(s): s for s in slots})
+        client.hset(amounts, mapping={**{str(s): 1.2 for s in slots}, "t": RPM})
+        client.pexpire(zset, 61_000)
+        client.pexpire(amounts, 61_000)
     finally:
         client.close()
 
@@ -80,7 +86,7 @@ def test_high_class_waits_little_on_a_rate_limit(mock_upstream, start_gateway, r
     assert high_p99 < 500, (high_p99, high)
     assert high_p99 < statistics.median(low), (high_p99, statistics.median(low))
     assert statistics.mean(low) > 3 * max(statistics.mean(high), 5.0)
-    # Exact limit: at most one per refill got through after the bucket was emptied.
+    # Exact limit: at most what left the full window got through (one per 50 ms).
     assert mock_upstream.count("/v1/chat/completions") <= 3.5 * RPM / 60 + 40
 
 
@@ -115,8 +121,8 @@ def test_min_share_keeps_the_low_class_from_starving(mock_upstream, start_gatewa
 
 
 def test_a_disconnect_while_waiting_on_a_limit_frees_the_place(mock_upstream, start_gateway) -> None:
-    # In memory: two requests, then one every 30 s; one place to wait.
-    limits = {"rules": [{"scope": "global", "rpm": 2}], "queue": {"max_wait": 60, "max_size": 1}}
+    # In memory: two requests, then room again a minute later; one place to wait.
+    limits = {"rules": [{"scope": "global", "rpm": 2}], "queue": {"max_wait": 120, "max_size": 1}}
     gateway = start_gateway(_config(mock_upstream, limits))
 
     async def waiting(session) -> int:

@@ -7,8 +7,11 @@ makes, from the ``limits:`` section:
   or ``OpenAdmission`` when nothing is configured, which costs nothing;
 * ``wrap`` — the ``Catalog`` hook that puts a ``DeploymentGate``
   (deployments.py) in front of every deployment with capacity limits;
-* the backend — ``MemoryBackend`` (gcra.py) or ``RedisBackend``
-  (redis_backend.py), and its state for ``/health/ready``.
+* the backend — by ``limits.algorithm`` and ``limits.backend``: the sliding
+  window (the default; ``SlidingMemoryBackend`` in sliding.py,
+  ``SlidingRedisBackend`` in sliding_redis.py) or GCRA (``MemoryBackend`` in
+  gcra.py, ``RedisBackend`` in redis_backend.py), and its state for
+  ``/health/ready``. All four answer the same ``acquire`` / ``adjust``.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from switchyard.admission.limiter import Limiter
 from switchyard.admission.queue import AdmissionQueue
 from switchyard.admission.waiting import LimitQueue
 from switchyard.admission.rules import RuleBook
+from switchyard.admission.sliding import SlidingMemoryBackend
 from switchyard.core.config import Config
 from switchyard.core.config.limits import LimitsConfig
 from switchyard.gateway.admission import Admission, OpenAdmission
@@ -29,7 +33,7 @@ from switchyard.gateway.admission import Admission, OpenAdmission
 __all__ = [
     "AdmissionControl", "AdmissionQueue", "Bucket", "Decision", "DeploymentGate", "LimitQueue", "Limiter",
     "MemoryBackend",
-    "RuleBook",
+    "RuleBook", "SlidingMemoryBackend",
 ]
 
 
@@ -49,16 +53,18 @@ class AdmissionControl:
     def build(cls, config: Config, redis: Any, tokens: Any) -> AdmissionControl:
         limits = config.limits
         if limits is None:
-            return cls(OpenAdmission(), MemoryBackend(), None, Estimator(tokens, "rough"))
+            return cls(OpenAdmission(), SlidingMemoryBackend(), None, Estimator(tokens, "rough"))
+        sliding = limits.algorithm == "sliding_window"
         if limits.backend == "redis":
             if redis is None or config.redis is None:
                 raise ValueError("limits.backend: 'redis' needs the top-level `redis:` section (its url)")
             from switchyard.admission.redis_backend import RedisBackend
+            from switchyard.admission.sliding_redis import SlidingRedisBackend
 
-            backend: Any = RedisBackend(redis, config.redis.prefix, limits.on_backend_error,
-                                        limits.retry_backend_after)
+            args = (redis, config.redis.prefix, limits.on_backend_error, limits.retry_backend_after)
+            backend: Any = SlidingRedisBackend(*args, slots=limits.window_slots) if sliding else RedisBackend(*args)
         else:
-            backend = MemoryBackend()
+            backend = SlidingMemoryBackend(slots=limits.window_slots) if sliding else MemoryBackend()
         estimator = Estimator(tokens, limits.estimator, limits.default_max_tokens)
         limiter = Limiter(limits, backend, estimator)
         admission: Admission = limiter if (limiter.rules or limiter.queue is not None) else OpenAdmission()

@@ -10,7 +10,8 @@ next candidate, and only when every candidate is full does the client see a
 Two sources of capacity:
 
 * **configured**: the deployment's ``rpm``/``tpm`` and ``scope: deployment``
-  rules, as GCRA buckets in the limits backend (shared through Redis);
+  rules, as buckets in the limits backend (sliding window or GCRA, shared
+  through Redis);
 * **learned**: after each answer the gate reads the provider's
   ``x-ratelimit-remaining-*`` / ``x-ratelimit-reset-*`` headers; when the
   remainder falls to a small margin it pauses the deployment until the
@@ -54,8 +55,9 @@ class DeploymentGate:
         self.paused_until = 0.0
         self.pause_reason = ""
 
-    async def enter(self, request: Any) -> int:
-        """Reserve capacity for one call; returns the tokens reserved. Raises DeploymentSaturated."""
+    async def enter(self, request: Any) -> tuple[int, float | None]:
+        """Reserve capacity for one call; returns the tokens reserved and the reservation's ``ref``
+        (for ``settle``). Raises DeploymentSaturated."""
         if self.paused_until:
             wait = self.paused_until - self.clock()
             if wait > 0:
@@ -65,7 +67,7 @@ class DeploymentGate:
                 )
             self.paused_until = 0.0
         if not self.buckets:
-            return 0
+            return 0, None
         reserved = 0
         if self.tokens:
             completion, _ = self.estimator.completion(request)
@@ -78,15 +80,15 @@ class DeploymentGate:
                 f"Deployment {self.id!r} is at its {bucket.kind} limit of {bucket.limit}.",
                 retry_after=None if decision.retry_after == float("inf") else decision.retry_after,
             )
-        return reserved
+        return reserved, decision.ref
 
-    async def settle(self, reserved: int, usage: Any) -> None:
+    async def settle(self, reserved: int, usage: Any, ref: float | None = None) -> None:
         if not reserved:
             return
         actual = usage.total_tokens if usage is not None else 0
         tokens = [b for b in self.buckets if b.counts == "tokens"]
         if actual != reserved:
-            await self.backend.adjust(tokens, [actual - reserved] * len(tokens))
+            await self.backend.adjust(tokens, [actual - reserved] * len(tokens), ref)
 
     def learn(self, headers: dict[str, str]) -> None:
         """Read the provider's rate-limit headers after an answer."""
@@ -129,33 +131,33 @@ class GatedProvider:
 
     async def _unary(self, op: str, request: Any, call: Call) -> Any:
         gate = self.gate
-        reserved = await gate.enter(request)
+        reserved, ref = await gate.enter(request)
         try:
             result = await getattr(self.inner, op)(request, call)
         except UpstreamRateLimited as exc:
             gate.pause(exc.retry_after or 1.0, "the provider answered 429")
-            await gate.settle(reserved, None)
+            await gate.settle(reserved, None, ref)
             raise
         except BaseException:
-            await gate.settle(reserved, None)
+            await gate.settle(reserved, None, ref)
             raise
         gate.learn(getattr(result, "headers", None) or {})
-        await gate.settle(reserved, result.usage)
+        await gate.settle(reserved, result.usage, ref)
         return result
 
     async def _streaming(self, op: str, request: Any, call: Call) -> AsyncIterator[Any]:
         gate = self.gate
-        reserved = await gate.enter(request)
+        reserved, ref = await gate.enter(request)
         try:
             chunks = await getattr(self.inner, op)(request, call)
         except UpstreamRateLimited as exc:
             gate.pause(exc.retry_after or 1.0, "the provider answered 429")
-            await gate.settle(reserved, None)
+            await gate.settle(reserved, None, ref)
             raise
         except BaseException:
-            await gate.settle(reserved, None)
+            await gate.settle(reserved, None, ref)
             raise
-        return _settling(chunks, gate, reserved) if reserved else chunks
+        return _settling(chunks, gate, reserved, ref) if reserved else chunks
 
     def chat(self, request: Any, call: Call) -> Any:
         return self._unary("chat", request, call)
@@ -200,7 +202,7 @@ def gated(inner: Any, gate: DeploymentGate) -> GatedProvider:
     return _variant(isinstance(inner, EmbeddingModel), isinstance(inner, CompletionModel))(inner, gate)
 
 
-async def _settling(chunks: Any, gate: DeploymentGate, reserved: int) -> AsyncIterator[Any]:
+async def _settling(chunks: Any, gate: DeploymentGate, reserved: int, ref: float | None) -> AsyncIterator[Any]:
     usage = None
     try:
         async for chunk in chunks:
@@ -209,7 +211,7 @@ async def _settling(chunks: Any, gate: DeploymentGate, reserved: int) -> AsyncIt
             yield chunk
     finally:
         await chunks.aclose()
-        await gate.settle(reserved, usage)
+        await gate.settle(reserved, usage, ref)
 
 
 def deployment_buckets(deployment: Any, rules: RuleBook | None) -> list[Bucket]:

@@ -58,6 +58,9 @@ class Decision:
     (OpenAI's *reset*); ``refused`` is the index of the first bucket that said
     no, and ``retry_after`` when it will say yes (``inf``: never, the cost is
     above the limit). ``degraded`` marks an answer made without the backend.
+    ``left`` (sliding window) is each bucket's room left outright, where GCRA
+    derives it from the fill; ``ref`` names the reservation for a later
+    ``adjust`` (sliding window: when it was made; GCRA needs none).
     """
 
     allowed: bool
@@ -65,8 +68,13 @@ class Decision:
     refused: int = -1
     retry_after: float = 0.0
     degraded: bool = False
+    left: list[float] | None = None
+    ref: float | None = None
 
     def remaining(self, bucket: Bucket, index: int) -> int:
+        left = self.left
+        if left is not None:
+            return max(0, int(left[index] + 1e-9)) if index < len(left) else bucket.limit
         fill = self.fills[index] if index < len(self.fills) else 0.0
         return max(0, int(bucket.limit - fill / bucket.interval + 1e-9))
 
@@ -113,6 +121,7 @@ class MemoryBackend:
     """GCRA buckets in this process (the embedded default). Bounded: idle full buckets are swept."""
 
     name = "memory"
+    algorithm = "gcra"
 
     def __init__(self, clock: Callable[[], float] = time.monotonic, max_keys: int = 200_000) -> None:
         self.clock = clock
@@ -133,7 +142,8 @@ class MemoryBackend:
                 tats[bucket.key] = tat
         return decision
 
-    async def adjust(self, buckets: Sequence[Bucket], deltas: Sequence[float]) -> None:
+    async def adjust(self, buckets: Sequence[Bucket], deltas: Sequence[float], ref: float | None = None) -> None:
+        """Charge ``deltas`` more (refund when negative); GCRA needs no ``ref``."""
         now = self.clock()
         tats = self._tats
         for bucket, delta in zip(buckets, deltas):
@@ -146,7 +156,7 @@ class MemoryBackend:
             del self._tats[key]
 
     def status(self) -> dict[str, object]:
-        return {"backend": "memory", "state": "ok", "buckets": len(self._tats)}
+        return {"backend": "memory", "algorithm": "gcra", "state": "ok", "buckets": len(self._tats)}
 
     async def aclose(self) -> None:
         return None

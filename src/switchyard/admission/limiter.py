@@ -95,7 +95,8 @@ class Priorities:
 class LimitTicket:
     """One admitted request's reservation (and queue slot), settled once."""
 
-    __slots__ = ("limiter", "buckets", "reserved", "prompt", "allowance", "output", "slot", "settled", "hard")
+    __slots__ = ("limiter", "buckets", "reserved", "prompt", "allowance", "output", "slot", "settled", "hard",
+                 "ref")
 
     def __init__(self, limiter: Limiter, buckets: tuple[Bucket, ...], reserved: int, prompt: int) -> None:
         self.limiter = limiter
@@ -107,6 +108,7 @@ class LimitTicket:
         self.output = 0
         self.slot = False
         self.settled = False
+        self.ref: float | None = None  # names the reservation for the backend's adjust
 
     def observe(self, chunk: Chunk) -> None:
         allowance = self.allowance
@@ -137,7 +139,7 @@ class LimitTicket:
                 delta = actual - self.reserved
                 if delta:
                     tokens = [b for b in self.buckets if b.counts == "tokens"]
-                    await self.limiter.backend.adjust(tokens, [delta] * len(tokens))
+                    await self.limiter.backend.adjust(tokens, [delta] * len(tokens), self.ref)
                     waits = self.limiter.waits
                     if delta < 0 and waits is not None and waits.lanes:
                         waits.wake(tokens)
@@ -207,7 +209,7 @@ class Limiter:
             for bucket in buckets:
                 costs.append(1 if bucket.counts == "requests" else reserved)
             decision, waited = await self._reserve(buckets, costs, call)
-            ticket.reserved, ticket.prompt = reserved, prompt
+            ticket.reserved, ticket.prompt, ticket.ref = reserved, prompt, decision.ref
             if not decision.degraded:
                 call.response_headers.update(rate_headers(buckets, decision))
                 if not bounded and request_streams(request):

@@ -91,6 +91,7 @@ class RedisBackend:
     """GCRA in Redis. ``on_error`` is ``"open"`` or ``"closed"``."""
 
     name = "redis"
+    algorithm = "gcra"
 
     def __init__(self, redis: Any, prefix: str, on_error: str = "open", retry_after: float = 1.0) -> None:
         self.redis = redis
@@ -128,7 +129,7 @@ class RedisBackend:
             return Decision(True, fills)
         return Decision(False, fills, refused, float(out[1]) / 1000.0)
 
-    async def adjust(self, buckets: Sequence[Bucket], deltas: Sequence[float]) -> None:
+    async def adjust(self, buckets: Sequence[Bucket], deltas: Sequence[float], ref: float | None = None) -> None:
         pairs = [(b, d) for b, d in zip(buckets, deltas) if d]
         if not pairs or (self._down_until and time.monotonic() < self._down_until):
             return
@@ -165,8 +166,8 @@ class RedisBackend:
 
     def status(self) -> dict[str, object]:
         if self._down_since is None:
-            return {"backend": "redis", "state": "ok", "on_error": self.on_error}
-        return {"backend": "redis", "state": "unreachable", "on_error": self.on_error,
+            return {"backend": "redis", "algorithm": self.algorithm, "state": "ok", "on_error": self.on_error}
+        return {"backend": "redis", "algorithm": self.algorithm, "state": "unreachable", "on_error": self.on_error,
                 "failing": self.on_error, "since": round(self._down_since, 3), "error": self.last_error}
 
     @property

@@ -1,9 +1,10 @@
 """Waiting for a rate limit to refill, in priority and fair order.
 
-A request refused by a bucket (GCRA, gcra.py) that may wait joins the *lane*
+A request refused by a bucket (sliding.py or gcra.py) that may wait joins the *lane*
 of that bucket. A lane holds its waiters in ``FairOrder`` (fairness.py) and
 one timer, set for when the bucket can next admit (the refusal's
-``retry_after``). When it fires, the lane serves waiters in order: it asks
+``retry_after``: GCRA's next refill, or when the sliding window's oldest
+entries leave). When it fires, the lane serves waiters in order: it asks
 the backend for the chosen waiter's whole reservation (every bucket of the
 request, all or nothing) and
 
@@ -130,7 +131,7 @@ class LimitQueue:
                 self._drop(waiter)
             elif waiter.future.done() and not waiter.future.cancelled() and waiter.future.exception() is None:
                 # Admitted just as it was cancelled: give the reservation back.
-                self._spawn(self.backend.adjust(buckets, [-c for c in costs]))
+                self._spawn(self.backend.adjust(buckets, [-c for c in costs], waiter.future.result().ref))
             raise
         finally:
             timer.cancel()
@@ -189,7 +190,7 @@ class LimitQueue:
                     continue
                 if not waiter.queued or waiter.future.done():  # it left while we asked
                     if decision.allowed and not decision.degraded:
-                        await self.backend.adjust(waiter.buckets, [-c for c in waiter.costs])
+                        await self.backend.adjust(waiter.buckets, [-c for c in waiter.costs], decision.ref)
                     continue
                 if decision.allowed:
                     order.take(waiter)

@@ -3,6 +3,7 @@
 Example::
 
     limits:
+      algorithm: sliding_window   # at most N in any rolling window | gcra (smooth refill, ~2x after idle)
       backend: redis              # memory (one process) | redis (shared by every replica)
       on_backend_error: open      # open: admit while Redis is unreachable; closed: answer 503
       default_max_tokens: 1024    # the completion estimate when a request sets no max_tokens
@@ -93,6 +94,13 @@ class LimitsConfig(Strict):
     """Admission control. Without this section every request is admitted at no cost
     (deployments' own ``rpm``/``tpm`` are still enforced, in memory)."""
 
+    algorithm: Literal["sliding_window", "gcra"] = Field(
+        default="sliding_window",
+        description="sliding_window: never more than the limit in any rolling window of its length; "
+                    "gcra: smooth refill (one unit every period/limit), allows up to ~2x in a window after idle.")
+    window_slots: int = Field(default=1000, ge=10, le=4000,
+                              description="sliding_window: time slots a window is kept in (60 ms for a minute, "
+                                          "86.4 s for a day); room returns at most one slot late, never early.")
     backend: Literal["memory", "redis"] = "memory"
     on_backend_error: Literal["open", "closed"] = "open"
     retry_backend_after: float = Field(default=1.0, gt=0, description="Seconds before retrying an unreachable backend.")
