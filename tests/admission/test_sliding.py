@@ -149,6 +149,7 @@ def test_all_or_nothing_across_buckets(clock: Clock) -> None:
     assert backend.acquire_now([a, b], [1, 80]).allowed
     refused = backend.acquire_now([a, b], [1, 80])
     assert not refused.allowed and refused.refused == 1
+    assert refused.remaining(a, 0) == 9 and refused.remaining(b, 1) == 20  # the headers of a 429: as it is
     assert backend.acquire_now([a], [1]).remaining(a, 0) == 8  # the refused attempt charged nothing
 
 
@@ -228,6 +229,31 @@ def test_redis_refund_and_settle_up(on_redis) -> None:
 
     reserved, blocked, after_refund, full = on_redis(body)
     assert reserved.allowed and not blocked.allowed and blocked.refused == 1
+    assert blocked.remaining(requests, 0) == 9 and blocked.remaining(bucket, 1) == 100
     assert after_refund.allowed and after_refund.remaining(bucket, 1) == 50
     assert after_refund.remaining(rpm(10), 0) == 8  # the refused attempt charged no request
     assert not full.allowed and full.refused == 1
+
+
+@pytest.mark.parametrize(("algorithm", "expected"), [(None, "sliding_window"), ("sliding_window", "sliding_window"),
+                                                     ("gcra", "gcra")])
+def test_the_algorithm_is_chosen_by_config(algorithm, expected) -> None:
+    from switchyard.admission import AdmissionControl
+    from switchyard.core.config import parse_config
+
+    limits: dict = {"rules": [{"scope": "global", "rpm": 10}]}
+    if algorithm is not None:
+        limits["algorithm"] = algorithm
+    config = parse_config({"models": {"m": {"deployments": [{"provider": "fake", "model": "echo"}]}},
+                           "limits": limits})
+    control = AdmissionControl.build(config, None, None)
+    assert control.backend.algorithm == expected
+    assert control.status()["algorithm"] == expected
+
+
+def test_an_unknown_algorithm_is_named_in_the_error() -> None:
+    from switchyard.core.config import parse_config
+
+    with pytest.raises(Exception) as error:
+        parse_config({"limits": {"algorithm": "fixed_window", "rules": [{"scope": "global", "rpm": 1}]}})
+    assert "algorithm" in str(error.value)

@@ -95,24 +95,25 @@ class Window:
         return None
 
 
-def check(window: Window | None, bucket: Bucket, cost: float, now: float, slots: int) -> tuple[float, float, float]:
-    """``(over, fill, left)`` for adding ``cost`` now: ``over`` > 0 is the wait
-    before it fits (``inf`` never), else ``fill``/``left`` are the reset and the
-    room after adding it."""
-    width = bucket.period / slots
-    slot = math.ceil(now / width)
+def check(window: Window | None, bucket: Bucket, cost: float, now: float, slots: int) -> float:
+    """The wait before ``cost`` fits now: 0 when it fits, ``inf`` never."""
     total = window.total if window is not None else 0.0
     if cost > bucket.limit:
-        over = math.inf
-    elif total + cost > bucket.limit + 1e-9:
-        oldest = window.free_at(total + cost - bucket.limit) if window is not None else None
-        over = (oldest + slots) * width - now if oldest is not None else bucket.period
-        over = max(over, 1e-6)
-    else:
-        return 0.0, (slot + slots) * width - now, bucket.limit - total - cost
-    newest = window.entries[-1][0] if window is not None and window.entries else None
-    fill = (newest + slots) * width - now if newest is not None else 0.0
-    return over, max(0.0, fill), max(0.0, bucket.limit - total)
+        return math.inf
+    if total + cost <= bucket.limit + 1e-9:
+        return 0.0
+    width = bucket.period / slots
+    oldest = window.free_at(total + cost - bucket.limit) if window is not None else None
+    over = (oldest + slots) * width - now if oldest is not None else bucket.period
+    return max(over, 1e-6)
+
+
+def state(window: Window | None, bucket: Bucket, now: float, slots: int) -> tuple[float, float]:
+    """``(fill, left)``: seconds until the window is empty (its newest entry leaves), and room left."""
+    if window is None or not window.entries:
+        return 0.0, float(bucket.limit)
+    fill = (window.entries[-1][0] + slots) * window.width - now
+    return max(0.0, fill), max(0.0, bucket.limit - window.total)
 
 
 class SlidingMemoryBackend:
@@ -140,27 +141,30 @@ class SlidingMemoryBackend:
         now = self.clock()
         slots = self.slots
         windows = self._windows
-        fills: list[float] = []
-        left: list[float] = []
         refused, wait = -1, 0.0
-        for bucket, cost in zip(buckets, costs):
+        for i, (bucket, cost) in enumerate(zip(buckets, costs)):
             window = windows.get(bucket.key)
             if window is not None:
-                window.expire(now / (bucket.period / slots) - slots)
-            over, fill, room = check(window, bucket, cost, now, slots)
-            if over > 0 and over > wait:  # the bucket that binds longest is the one to name
-                refused, wait = len(fills), over
+                window.expire(now / window.width - slots)
+            over = check(window, bucket, cost, now, slots)
+            if over > wait:  # the bucket that binds longest is the one to name
+                refused, wait = i, over
+        if refused < 0:
+            if len(windows) >= self.max_keys:
+                self._sweep()
+            for bucket, cost in zip(buckets, costs):
+                window = windows.get(bucket.key)
+                if window is None:
+                    window = windows[bucket.key] = Window(bucket.period / slots)
+                window.add(math.ceil(now / window.width), cost)
+        fills: list[float] = []
+        left: list[float] = []
+        for bucket in buckets:  # what the headers show: the windows as they are now
+            fill, room = state(windows.get(bucket.key), bucket, now, slots)
             fills.append(fill)
             left.append(room)
         if refused >= 0:
             return Decision(False, fills, refused, wait, left=left, ref=now)
-        if len(windows) >= self.max_keys:
-            self._sweep()
-        for bucket, cost in zip(buckets, costs):
-            window = windows.get(bucket.key)
-            if window is None:
-                window = windows[bucket.key] = Window(bucket.period / slots)
-            window.add(math.ceil(now / (bucket.period / slots)), cost)
         return Decision(True, fills, left=left, ref=now)
 
     async def adjust(self, buckets: Sequence[Bucket], deltas: Sequence[float], ref: float | None = None) -> None:

@@ -79,26 +79,33 @@ for i = 1, n do
     end
     if over < 1 then over = 1 end
   end
+  if over > wait then
+    wait = over
+    out[1] = i
+    if over == math.huge then out[2] = 'inf' else out[2] = string.format('%.3f', over / 1000) end
+  end
+end
+local admitted = out[1] == 0
+for i = 1, n do
+  -- What the headers show: each window as it is now (after this reservation, if admitted).
+  local period = tonumber(ARGV[3 * i - 1])
+  local limit = tonumber(ARGV[3 * i])
+  local width = period / slots
   local fill, left
-  if over > 0 then
-    if over > wait then
-      wait = over
-      out[1] = i
-      if over == math.huge then out[2] = 'inf' else out[2] = string.format('%.3f', over / 1000) end
-    end
-    local newest = redis.call('ZRANGE', z, -1, -1)
-    if #newest > 0 then fill = (tonumber(newest[1]) + slots) * width - now else fill = 0 end
-    left = limit - total
-  else
+  if admitted then
     fill = (math.ceil(now / width) + slots) * width - now
-    left = limit - total - cost
+    left = limit - totals[i] - tonumber(ARGV[3 * i + 1])
+  else
+    local newest = redis.call('ZRANGE', KEYS[2 * i - 1], -1, -1)
+    if #newest > 0 then fill = (tonumber(newest[1]) + slots) * width - now else fill = 0 end
+    left = limit - totals[i]
   end
   if fill < 0 then fill = 0 end
   if left < 0 then left = 0 end
   out[3 + i] = string.format('%.3f', fill / 1000)
   out[3 + n + i] = string.format('%.3f', left)
 end
-if out[1] == 0 then
+if admitted then
   for i = 1, n do
     local z, h = KEYS[2 * i - 1], KEYS[2 * i]
     local period = tonumber(ARGV[3 * i - 1])
