@@ -160,37 +160,16 @@ class HttpClient:
         loop = self._loop
         deadline = None if timeout is None else loop.time() + timeout  # type: ignore[union-attr]
         payload = _encode(method, target, headers, body)
-        head = method == "HEAD"
-        fresh = False
-        while True:
-            conn = await pool.acquire(deadline, fresh=fresh, connect_timeout=connect_timeout)
-            try:
-                fut = conn.send(payload, streaming=False, head=head)
-                if deadline is None:
-                    await fut
-                else:
-                    handle = loop.call_at(deadline, conn.timeout, _late(method, target, timeout))  # type: ignore[union-attr]
-                    try:
-                        await fut
-                    finally:
-                        handle.cancel()
-            except StaleConnection:
-                pool.discard(conn)
-                if fresh:
-                    raise UpstreamProtocolError(f"{target.label} closed the connection without a response") from None
-                fresh = True
-                continue
-            except BaseException:
-                pool.discard(conn)
-                raise
-            body_parts = conn.body
-            response = Response(
-                conn.status,
-                Headers(conn.raw_headers),
-                body_parts[0] if len(body_parts) == 1 else b"".join(body_parts),
-            )
-            pool.release(conn)
-            return response
+        conn = await _exchange(loop, pool, target, method, payload, deadline, timeout, connect_timeout,  # type: ignore[arg-type]
+                               streaming=False)
+        body_parts = conn.body
+        response = Response(
+            conn.status,
+            Headers(conn.raw_headers),
+            body_parts[0] if len(body_parts) == 1 else b"".join(body_parts),
+        )
+        pool.release(conn)
+        return response
 
     def stream(
         self,
@@ -328,35 +307,16 @@ class _StreamContext:
         if self._total is not None and (deadline is None or started + self._total < deadline):
             deadline = started + self._total
         payload = _encode(self._method, target, self._headers, self._body)
-        fresh = False
-        while True:
-            conn = await pool.acquire(deadline, fresh=fresh, connect_timeout=self._connect_timeout)
-            try:
-                fut = conn.send(payload, streaming=True, head=self._method == "HEAD")
-                handle = None
-                if deadline is not None:
-                    handle = loop.call_at(deadline, conn.timeout, _late(self._method, target, deadline - started))  # type: ignore[union-attr]
-                try:
-                    await fut
-                finally:
-                    if handle is not None:
-                        handle.cancel()
-            except StaleConnection:
-                pool.discard(conn)
-                if fresh:
-                    raise UpstreamProtocolError(f"{target.label} closed the connection without a response") from None
-                fresh = True
-                continue
-            except BaseException:
-                pool.discard(conn)
-                raise
-            self._conn = conn
-            if self._total is not None:
-                self._total_handle = loop.call_at(  # type: ignore[union-attr]
-                    started + self._total, conn.timeout,
-                    f"{self._method} {target.label}: the total deadline of {self._total:.3g}s passed mid-stream",
-                )
-            return StreamResponse(conn.status, Headers(conn.raw_headers), conn)
+        budget = None if deadline is None else deadline - started
+        conn = await _exchange(loop, pool, target, self._method, payload, deadline, budget,  # type: ignore[arg-type]
+                               self._connect_timeout, streaming=True)
+        self._conn = conn
+        if self._total is not None:
+            self._total_handle = loop.call_at(  # type: ignore[union-attr]
+                started + self._total, conn.timeout,
+                f"{self._method} {target.label}: the total deadline of {self._total:.3g}s passed mid-stream",
+            )
+        return StreamResponse(conn.status, Headers(conn.raw_headers), conn)
 
     async def __aexit__(
         self,
@@ -375,6 +335,47 @@ class _StreamContext:
             pool.release(conn)
         else:
             pool.discard(conn)
+
+
+async def _exchange(
+    loop: asyncio.AbstractEventLoop,
+    pool: OriginPool,
+    target: _Target,
+    method: str,
+    payload: bytes,
+    deadline: float | None,
+    budget: float | None,
+    connect_timeout: float | None,
+    *,
+    streaming: bool,
+) -> HttpConnection:
+    """Send ``payload`` on a pooled connection and wait for the response head (the
+    whole body unless ``streaming``), bounded by ``deadline``. A reused connection
+    the upstream had already closed is replaced once by a fresh one."""
+    head = method == "HEAD"
+    fresh = False
+    while True:
+        conn = await pool.acquire(deadline, fresh=fresh, connect_timeout=connect_timeout)
+        try:
+            fut = conn.send(payload, streaming=streaming, head=head)
+            if deadline is None:
+                await fut
+            else:
+                handle = loop.call_at(deadline, conn.timeout, _late(method, target, budget))
+                try:
+                    await fut
+                finally:
+                    handle.cancel()
+        except StaleConnection:
+            pool.discard(conn)
+            if fresh:
+                raise UpstreamProtocolError(f"{target.label} closed the connection without a response") from None
+            fresh = True
+            continue
+        except BaseException:
+            pool.discard(conn)
+            raise
+        return conn
 
 
 def _late(method: str, target: _Target, timeout: float | None) -> str:
