@@ -54,15 +54,73 @@ models:
 
 def test_check_config_prints_every_problem_with_its_path(tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("SWITCHYARD_TEST_UNSET_VAR", raising=False)
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     path = tmp_path / "bad.yaml"
     path.write_text(BAD)
     assert main(["check-config", str(path)]) == 1
     out, err = capsys.readouterr()
     for line in ("server.prot: unknown key", "server.max_body_bytes:", "models.gpt.deployments[0].api_kye: unknown key",
-                 "models.missing-env.deployments[0].model: environment variable SWITCHYARD_TEST_UNSET_VAR is not set"):
+                 "models.missing-env.deployments[0].model: environment variable SWITCHYARD_TEST_UNSET_VAR is not set",
+                 "models.missing-env.deployments[0].api_key: required"):
         assert line in err
-    assert "4 problem(s)" in err
+    assert "5 problem(s)" in err
     assert SECRET not in out + err
+
+
+MIXED = f"""
+sever:
+  port: 4000
+models:
+  a:
+    deployments:
+      - {{provider: nosuch, model: x, api_key: {SECRET}}}
+      - {{provider: groq, model: llama}}
+      - {{provider: openai, model: x, api_kye: {SECRET}}}
+      - {{provider: vertex, model: gemini, options: {{locaton: eu}}}}
+      - {{provider: openai, model: x, api_key: {SECRET}}}
+  b:
+    deployments:
+      - {{provider: "${{SWITCHYARD_TEST_UNSET_VAR}}", model: x}}
+"""
+
+
+def _problem_lines(err: str) -> list[str]:
+    return [line.strip() for line in err.splitlines() if line.startswith("  ")]
+
+
+def test_check_config_reports_schema_and_registry_problems_in_one_run(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("GROQ_API_KEY", raising=False)
+    monkeypatch.delenv("SWITCHYARD_TEST_UNSET_VAR", raising=False)
+    path = tmp_path / "mixed.yaml"
+    path.write_text(MIXED)
+    assert main(["check-config", str(path)]) == 1
+    out, err = capsys.readouterr()
+    lines = _problem_lines(err)
+    paths = [line.partition(": ")[0] for line in lines]
+    # Schema problems and the registry checks on the deployments that are valid on their own, sorted by path.
+    assert paths == ["models.a.deployments[0].provider", "models.a.deployments[1].api_key",
+                     "models.a.deployments[2].api_kye", "models.a.deployments[3].options.locaton",
+                     "models.b.deployments[0].provider", "sever"]
+    assert lines[0].startswith("models.a.deployments[0].provider: Unknown provider 'nosuch'; known providers: ")
+    assert "groq" in lines[0] and "openai" in lines[0]
+    assert "GROQ_API_KEY" in lines[1]
+    assert lines[2].endswith(": unknown key") and lines[5] == "sever: unknown key"
+    assert "unknown vertex option" in lines[3]
+    # The unset variable is the one problem at its path (not also "Unknown provider ''").
+    assert lines[4] == "models.b.deployments[0].provider: environment variable SWITCHYARD_TEST_UNSET_VAR is not set"
+    assert "6 problem(s)" in err and out == ""
+    assert SECRET not in out + err
+
+
+def test_check_config_orders_deployments_by_number(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("GROQ_API_KEY", raising=False)
+    deployments = "".join("      - {provider: fake, model: echo}\n" for _ in range(10))
+    path = tmp_path / "many.yaml"
+    path.write_text("bogus: 1\nmodels:\n  a:\n    deployments:\n      - {provider: groq, model: l}\n"
+                    + deployments + "      - {provider: nosuch, model: x}\n")
+    assert main(["check-config", str(path)]) == 1
+    paths = [line.partition(": ")[0] for line in _problem_lines(capsys.readouterr().err)]
+    assert paths == ["bogus", "models.a.deployments[0].api_key", "models.a.deployments[11].provider"]
 
 
 def test_check_config_reports_deployments_the_gateway_could_not_build(tmp_path, capsys, monkeypatch):
@@ -145,6 +203,21 @@ def test_serve_with_a_bad_config_exits_non_zero(tmp_path):
                           capture_output=True, text=True, timeout=30, env=_clean_env())
     assert done.returncode != 0
     assert "server.prot: unknown key" in done.stderr and SECRET not in done.stderr + done.stdout
+
+
+def test_serve_prints_schema_and_registry_problems_together(tmp_path):
+    path = tmp_path / "mixed.yaml"
+    path.write_text(MIXED)
+    env = _clean_env()
+    env.pop("SWITCHYARD_TEST_UNSET_VAR", None)
+    done = subprocess.run([sys.executable, "-m", "switchyard", "serve", "--config", str(path), "--port", "0"],
+                          capture_output=True, text=True, timeout=30, env=env)
+    assert done.returncode == 2
+    for line in ("sever: unknown key", "models.a.deployments[0].provider: Unknown provider 'nosuch'",
+                 "models.a.deployments[1].api_key: required", "models.a.deployments[3].options.locaton:"):
+        assert line in done.stderr
+    assert "6 problem(s)" in done.stderr and "Traceback" not in done.stderr
+    assert SECRET not in done.stderr + done.stdout
 
 
 def test_mock_upstream_options_map_onto_the_mock():

@@ -116,3 +116,37 @@ def test_load_config_bad_yaml_and_missing_file(tmp_path):
 
 def test_config_must_be_a_mapping():
     assert _problems(["a", "b"]) == {"": "the config must be a mapping"}
+
+
+def test_an_invalid_file_still_carries_its_valid_deployments():
+    with pytest.raises(ConfigError) as info:
+        parse_config({
+            "sever": {},
+            "models": {
+                "a": {"deployments": [{"provider": "openai", "model": "x", "api_key": SECRET},
+                                      {"provider": "openai", "model": "x", "api_kye": SECRET},
+                                      "not a mapping"]},
+                "b": {"deployments": [{"provider": "fake", "model": "echo", "weight": -1}],
+                      "strategy": "nonsense"},
+                "c": "not a mapping",
+            },
+        }, env={})
+    error = info.value
+    assert [path for path, _ in error.deployments] == ["models.a.deployments[0]"]
+    assert error.deployments[0][1].api_key.get_secret_value() == SECRET
+    assert SECRET not in str(error)
+
+
+def test_unset_variables_alone_still_carry_every_deployment():
+    with pytest.raises(ConfigError) as info:
+        parse_config({"auth": {"master_key": "${MASTER}"},
+                      "models": {"m": {"deployments": [{"provider": "openai", "model": "x"},
+                                                       {"provider": "fake", "model": "${MODEL}"}]}}}, env={})
+    assert [path for path, _ in info.value.deployments] == ["models.m.deployments[0]", "models.m.deployments[1]"]
+    assert info.value.deployments[1][1].model == ""
+
+
+def test_a_file_that_never_parsed_carries_no_deployments():
+    with pytest.raises(ConfigError) as info:
+        parse_config(["a"], env={})
+    assert info.value.deployments == []

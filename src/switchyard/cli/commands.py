@@ -21,13 +21,13 @@ def serve(args: argparse.Namespace) -> int:
     from switchyard.server.app import create_app
     from switchyard.server.runner import serve_forever
 
+    from switchyard.gateway.validate import all_problems, problems_in
+
     try:
         config = _load(args.config)
     except ConfigError as exc:
-        print(exc, file=sys.stderr)
+        print(ConfigError(all_problems(exc), exc.source), file=sys.stderr)
         return 2
-    from switchyard.gateway.validate import problems_in
-
     problems = problems_in(config)
     if problems:
         # An unknown provider would fail startup with a traceback; say it plainly instead.
@@ -45,12 +45,13 @@ def serve(args: argparse.Namespace) -> int:
 
 
 def check_config(args: argparse.Namespace) -> int:
-    from switchyard.gateway.validate import problems_in
+    from switchyard.gateway.validate import all_problems, problems_in
 
     try:
         config = load_config(args.file)
     except ConfigError as exc:
-        print(exc, file=sys.stderr)
+        # Schema and registry problems together, so one fix-up round is enough.
+        print(ConfigError(all_problems(exc), exc.source), file=sys.stderr)
         return 1
     problems = problems_in(config)
     if problems:

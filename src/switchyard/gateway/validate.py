@@ -1,9 +1,30 @@
-"""Checks on a parsed config that need the registry (provider names, keys)."""
+"""Checks on a config that need the registry (provider names, keys, provider options).
+
+``problems_in`` checks a parsed config. ``all_problems`` turns a ``ConfigError`` into the
+whole list: the schema problems plus the registry checks on every deployment that is
+valid on its own, so one run of ``switchyard check-config`` reports both kinds.
+"""
 
 from __future__ import annotations
 
-from switchyard.core.config import Config
+import re
+
+from switchyard.core.config import Config, ConfigError, DeploymentConfig
 from switchyard.core.registry import Registry, UnknownProvider
+
+_NUMBER = re.compile(r"(\d+)")
+
+
+def deployment_problems(path: str, deployment: DeploymentConfig, registry: Registry) -> list[tuple[str, str]]:
+    """``(path, reason)`` for one deployment at ``path`` that the gateway could not build."""
+    try:
+        provider_cls = registry.get(deployment.provider)
+    except UnknownProvider as exc:
+        return [(f"{path}.provider", exc.message)]
+    check = getattr(provider_cls, "check_config", None)
+    if check is None:
+        return []
+    return [(f"{path}.{field}", reason) for field, reason in check(deployment)]
 
 
 def problems_in(config: Config, registry: Registry | None = None) -> list[tuple[str, str]]:
@@ -12,13 +33,27 @@ def problems_in(config: Config, registry: Registry | None = None) -> list[tuple[
     problems: list[tuple[str, str]] = []
     for alias, model in config.models.items():
         for index, deployment in enumerate(model.deployments):
-            path = f"models.{alias}.deployments[{index}]"
-            try:
-                provider_cls = registry.get(deployment.provider)
-            except UnknownProvider as exc:
-                problems.append((f"{path}.provider", exc.message))
-                continue
-            check = getattr(provider_cls, "check_config", None)
-            if check is not None:
-                problems.extend((f"{path}.{field}", reason) for field, reason in check(deployment))
+            problems.extend(deployment_problems(f"models.{alias}.deployments[{index}]", deployment, registry))
     return problems
+
+
+def _path_key(problem: tuple[str, str]) -> list[object]:
+    # Natural order, so deployments[2] comes before deployments[10].
+    return [int(part) if part.isdigit() else part for part in _NUMBER.split(problem[0])]
+
+
+def merge(*batches: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The batches as one list sorted by path; a later batch adds nothing at a path already reported."""
+    merged: list[tuple[str, str]] = []
+    for batch in batches:
+        taken = {path for path, _ in merged}
+        merged.extend(problem for problem in dict.fromkeys(batch) if problem[0] not in taken)
+    return sorted(merged, key=_path_key)
+
+
+def all_problems(error: ConfigError, registry: Registry | None = None) -> list[tuple[str, str]]:
+    """The schema problems of ``error`` merged with the registry checks on its valid deployments."""
+    registry = registry or Registry()
+    checked = [problem for path, deployment in error.deployments
+               for problem in deployment_problems(path, deployment, registry)]
+    return merge(error.problems, checked)

@@ -2,6 +2,9 @@
 
 Every problem is reported with its path (``models.gpt-4o.deployments[0].api_key``)
 and all problems are reported at once. Secret values never appear in messages.
+When the file as a whole is invalid, the deployments that are valid on their own
+still travel with the error (``ConfigError.deployments``) so the checks that need
+the registry (``gateway/validate.py``) can run in the same pass.
 """
 
 from __future__ import annotations
@@ -15,17 +18,24 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from switchyard.core.config.models import DeploymentConfig
 from switchyard.core.config.root import Config
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
 class ConfigError(Exception):
-    """The config is invalid; ``problems`` lists ``(path, reason)`` pairs."""
+    """The config is invalid; ``problems`` lists ``(path, reason)`` pairs.
 
-    def __init__(self, problems: list[tuple[str, str]], source: str = "config") -> None:
+    ``deployments`` holds ``(path, DeploymentConfig)`` for every deployment that is
+    valid on its own although the file is not (empty when the file never parsed).
+    """
+
+    def __init__(self, problems: list[tuple[str, str]], source: str = "config",
+                 deployments: list[tuple[str, DeploymentConfig]] | None = None) -> None:
         self.problems = problems
         self.source = source
+        self.deployments = deployments or []
         lines = "\n".join(f"  {path or '<root>'}: {reason}" for path, reason in problems)
         super().__init__(f"{source}: {len(problems)} problem(s)\n{lines}")
 
@@ -73,6 +83,25 @@ def _describe(error: dict[str, Any]) -> str:
     return message.removeprefix("Value error, ")
 
 
+def valid_deployments(data: Mapping[str, Any]) -> list[tuple[str, DeploymentConfig]]:
+    """Each ``models.<alias>.deployments[i]`` of a raw tree that validates by itself, with its path."""
+    found: list[tuple[str, DeploymentConfig]] = []
+    models = data.get("models")
+    if not isinstance(models, dict):
+        return found
+    for alias, model in models.items():
+        deployments = model.get("deployments") if isinstance(model, dict) else None
+        if not isinstance(deployments, list):
+            continue
+        for index, raw in enumerate(deployments):
+            try:
+                deployment = DeploymentConfig.model_validate(raw)
+            except ValidationError:
+                continue  # its schema errors are already reported with the whole file's
+            found.append((format_path(("models", alias, "deployments", index)), deployment))
+    return found
+
+
 def parse_config(data: Any, *, source: str = "config", env: Mapping[str, str] | None = None) -> Config:
     """Validate an already-parsed YAML/JSON tree into a frozen ``Config``."""
     if data is None:
@@ -85,9 +114,9 @@ def parse_config(data: Any, *, source: str = "config", env: Mapping[str, str] | 
         config = Config.model_validate(data)
     except ValidationError as exc:
         problems.extend((format_path(err["loc"]), _describe(err)) for err in exc.errors(include_input=False))
-        raise ConfigError(problems, source) from None
+        raise ConfigError(problems, source, valid_deployments(data)) from None
     if problems:
-        raise ConfigError(problems, source)
+        raise ConfigError(problems, source, valid_deployments(data))
     return config
 
 
