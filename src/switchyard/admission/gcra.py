@@ -142,6 +142,11 @@ class MemoryBackend:
                 tats[bucket.key] = tat
         return decision
 
+    async def room_after(self, buckets: Sequence[Bucket], costs: Sequence[float]) -> float | None:
+        """Seconds until ``costs`` fit in every bucket (0: now, ``inf``: never); reserves nothing."""
+        decision, _ = acquire([self._tats.get(b.key) for b in buckets], buckets, costs, self.clock())
+        return 0.0 if decision.allowed else decision.retry_after
+
     async def adjust(self, buckets: Sequence[Bucket], deltas: Sequence[float], ref: float | None = None) -> None:
         """Charge ``deltas`` more (refund when negative); GCRA needs no ``ref``."""
         now = self.clock()

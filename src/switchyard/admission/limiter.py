@@ -17,6 +17,11 @@ The ``Ticket`` settles once: the real usage replaces the estimate (the
 difference is refunded or charged); no usage (a failure) refunds the tokens —
 the request itself stays counted, it was made. A stream whose output runs past
 its reservation by more than a hard limit had left is ended with a 429 event.
+
+Every Retry-After is the backend's own answer to "when is there room for this
+request's costs" (sliding window: when enough of the oldest entries leave;
+GCRA: the refill), rounded up when rendered; when the backend cannot say, a
+whole period of the refusing bucket (room always returns within one).
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from switchyard.admission.estimate import Estimator, chunk_tokens
 from switchyard.admission.gcra import Bucket, Decision
 from switchyard.admission.queue import AdmissionQueue
 from switchyard.admission.rules import RuleBook
-from switchyard.admission.waiting import LimitQueue
+from switchyard.admission.waiting import LimitQueue, room_for
 from switchyard.core.call import Call
 from switchyard.core.config.limits import LimitsConfig
 from switchyard.core.errors import RateLimited
@@ -96,7 +101,7 @@ class LimitTicket:
     """One admitted request's reservation (and queue slot), settled once."""
 
     __slots__ = ("limiter", "buckets", "reserved", "prompt", "allowance", "output", "slot", "settled", "hard",
-                 "ref")
+                 "ref", "cut")
 
     def __init__(self, limiter: Limiter, buckets: tuple[Bucket, ...], reserved: int, prompt: int) -> None:
         self.limiter = limiter
@@ -109,6 +114,7 @@ class LimitTicket:
         self.slot = False
         self.settled = False
         self.ref: float | None = None  # names the reservation for the backend's adjust
+        self.cut: RateLimited | None = None  # the error that ended the stream (its hint is set at settle)
 
     def observe(self, chunk: Chunk) -> None:
         allowance = self.allowance
@@ -118,11 +124,20 @@ class LimitTicket:
         if self.output > allowance:
             self.allowance = None
             bucket = self.hard
-            raise RateLimited(
+            self.cut = RateLimited(
                 f"The stream was ended: its output crossed the {bucket.describe() if bucket else 'token limit'} "
                 f"tokens per {'day' if bucket and bucket.kind == 'tpd' else 'minute'}.",
-                code="token_limit_reached", retry_after=self.limiter.retry_hint(bucket),
+                code="token_limit_reached", retry_after=bucket.period if bucket else 60.0,
             )
+            raise self.cut
+
+    async def _hint(self, error: RateLimited) -> None:
+        costs = [1 if b.counts == "requests" else self.reserved for b in self.buckets]
+        wait = await room_for(self.limiter.backend, self.buckets, costs, error.retry_after)
+        if wait is not None:
+            error.retry_after = wait
+            error.message = f"{error.message} Retry in {format_reset(wait)}."
+            error.args = (error.message,)
 
     async def settle(self, usage: Usage | None) -> None:
         if self.settled:
@@ -143,6 +158,8 @@ class LimitTicket:
                     waits = self.limiter.waits
                     if delta < 0 and waits is not None and waits.lanes:
                         waits.wake(tokens)
+            if self.cut is not None:  # settled before the error reaches the client: say when room returns
+                await self._hint(self.cut)
         finally:
             if self.slot:
                 self.slot = False
@@ -169,9 +186,6 @@ class Limiter:
         if config.queue.max_wait > 0:
             self.waits = LimitQueue(backend, len(config.priority.classes), config.queue.max_size,
                                     config.priority.min_share, {n: t.weight for n, t in config.tenants.items()})
-
-    def retry_hint(self, bucket: Bucket | None) -> float:
-        return bucket.interval if bucket is not None else 1.0
 
     def _subjects(self, request: Any, group: Any, caller: Any) -> tuple[str | None, ...]:
         out: list[str | None] = []
@@ -260,13 +274,13 @@ class Limiter:
 
     def _refusal(self, buckets: tuple[Bucket, ...], costs: list[float], decision: Decision | None,
                  key: str = "") -> RateLimited:
-        if decision is None:  # named by a waiting lane: no fresh answer from the backend
+        if decision is None:  # named by a waiting lane: the lane asks the backend when (room_for)
             index = next((i for i, b in enumerate(buckets) if b.key == key), 0)
             bucket = buckets[index]
             return RateLimited(
                 f"Rate limit reached for the {bucket.describe()} {bucket.counts} per "
                 f"{'day' if bucket.kind == 'tpd' else 'minute'}.",
-                retry_after=bucket.interval,
+                retry_after=bucket.period,  # the fallback: room always returns within one period
                 headers={"x-switchyard-limit": f"{bucket.scope}={bucket.subject} {bucket.kind}"},
             )
         bucket = buckets[decision.refused]

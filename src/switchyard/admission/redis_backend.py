@@ -22,11 +22,13 @@ from switchyard.core.errors import ServiceUnavailable
 
 log = logging.getLogger("switchyard.admission")
 
-# ARGV: per bucket (period ms, limit, cost). Returns {refused (1-based, 0 = none), wait ms, fill ms...}.
+# ARGV: per bucket (period ms, limit, cost), then 'peek' to only ask (reserve nothing).
+# Returns {refused (1-based, 0 = none), wait ms, fill ms...}.
 ACQUIRE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
 local n = #KEYS
+local peek = #ARGV > 3 * n
 local new = {}
 local out = {0, '0'}
 local wait = 0
@@ -51,7 +53,7 @@ for i = 1, n do
   end
   out[i + 2] = string.format('%.3f', new[i] - now)
 end
-if out[1] == 0 then
+if out[1] == 0 and not peek then
   for i = 1, n do
     local ttl = math.ceil(new[i] - now) + 1000
     redis.call('SET', KEYS[i], string.format('%.3f', new[i]), 'PX', ttl)
@@ -128,6 +130,22 @@ class RedisBackend:
         if refused < 0:
             return Decision(True, fills)
         return Decision(False, fills, refused, float(out[1]) / 1000.0)
+
+    async def room_after(self, buckets: Sequence[Bucket], costs: Sequence[float]) -> float | None:
+        """Seconds until ``costs`` fit in every bucket (0: now, ``inf``: never), by the same
+        script as ``acquire`` but reserving nothing; None when Redis cannot say."""
+        keys, argv = self._args(buckets, costs)
+        return await self._peek(keys, argv)
+
+    async def _peek(self, keys: list[str], argv: list[Any]) -> float | None:
+        if self._down_until and time.monotonic() < self._down_until:
+            return None
+        try:
+            out = await self._acquire(keys=keys, args=[*argv, "peek"])
+        except self._errors as exc:
+            self._went_down(exc)
+            return None
+        return float(out[1]) / 1000.0 if int(out[0]) else 0.0
 
     async def adjust(self, buckets: Sequence[Bucket], deltas: Sequence[float], ref: float | None = None) -> None:
         pairs = [(b, d) for b, d in zip(buckets, deltas) if d]

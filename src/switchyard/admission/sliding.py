@@ -167,6 +167,18 @@ class SlidingMemoryBackend:
             return Decision(False, fills, refused, wait, left=left, ref=now)
         return Decision(True, fills, left=left, ref=now)
 
+    async def room_after(self, buckets: Sequence[Bucket], costs: Sequence[float]) -> float | None:
+        """Seconds until ``costs`` fit in every bucket (0: now, ``inf``: never); reserves nothing."""
+        now = self.clock()
+        slots = self.slots
+        wait = 0.0
+        for bucket, cost in zip(buckets, costs):
+            window = self._windows.get(bucket.key)
+            if window is not None:
+                window.expire(now / window.width - slots)
+            wait = max(wait, check(window, bucket, cost, now, slots))
+        return wait
+
     async def adjust(self, buckets: Sequence[Bucket], deltas: Sequence[float], ref: float | None = None) -> None:
         """Correct the reservation made at ``ref`` by ``deltas`` (a refund when negative)."""
         now = self.clock()

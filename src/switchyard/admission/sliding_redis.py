@@ -25,13 +25,14 @@ from switchyard.admission.gcra import Bucket, Decision
 from switchyard.admission.redis_backend import RedisBackend
 from switchyard.admission.sliding import SLOTS
 
-# KEYS: per bucket (slots zset, amounts hash). ARGV: slots, then per bucket (period µs, limit, cost).
-# Returns {refused (1-based, 0 = none), wait ms, now µs, fill ms..., left...}.
+# KEYS: per bucket (slots zset, amounts hash). ARGV: slots, then per bucket (period µs, limit, cost),
+# then 'peek' to only ask (reserve nothing). Returns {refused (1-based, 0 = none), wait ms, now µs, fill ms..., left...}.
 ACQUIRE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local slots = tonumber(ARGV[1])
 local n = #KEYS / 2
+local peek = #ARGV > 1 + 3 * n
 local out = {0, '0', now}
 local wait = 0
 local totals = {}
@@ -85,7 +86,7 @@ for i = 1, n do
     if over == math.huge then out[2] = 'inf' else out[2] = string.format('%.3f', over / 1000) end
   end
 end
-local admitted = out[1] == 0
+local admitted = out[1] == 0 and not peek
 for i = 1, n do
   -- What the headers show: each window as it is now (after this reservation, if admitted).
   local period = tonumber(ARGV[3 * i - 1])
@@ -205,6 +206,14 @@ class SlidingRedisBackend(RedisBackend):
         if refused < 0:
             return Decision(True, fills, left=left, ref=ref)
         return Decision(False, fills, refused, float(out[1]) / 1000.0, left=left, ref=ref)
+
+    async def room_after(self, buckets: Sequence[Bucket], costs: Sequence[float]) -> float | None:
+        """Seconds until ``costs`` fit in every bucket (0: now, ``inf``: never), by the same
+        script as ``acquire`` but reserving nothing; None when Redis cannot say."""
+        argv: list[Any] = [self.slots]
+        for bucket, cost in zip(buckets, costs):
+            argv += (int(bucket.period * 1_000_000), bucket.limit, cost)
+        return await self._peek(self._keys(buckets), argv)
 
     async def adjust(self, buckets: Sequence[Bucket], deltas: Sequence[float], ref: float | None = None) -> None:
         pairs = [(b, d) for b, d in zip(buckets, deltas) if d]

@@ -30,6 +30,11 @@ Bounded: at most ``max_size`` requests wait for limits; a full queue answers
 429 at once, an expired wait answers 429 (both with ``Retry-After``), a client
 that disconnects leaves its lane immediately (one watcher task per waiting
 request, none otherwise).
+
+Retry-After. Every refusal here says when the backend itself expects room for
+the refused request's costs (``room_for``: the sliding window's oldest entries
+leaving, GCRA's refill) — never a guess from the limit's average interval.
+When the backend cannot say, it answers the conservative fallback (a whole period).
 """
 
 from __future__ import annotations
@@ -45,6 +50,19 @@ from switchyard.core.errors import ClientDisconnected, RateLimited
 
 #: A lane never re-arms sooner than this: GCRA answers in (sub)milliseconds.
 _MIN_DELAY = 0.0005
+
+
+async def room_for(backend: Any, buckets: Sequence[Bucket], costs: Sequence[float],
+                   fallback: float | None) -> float | None:
+    """When there is room for ``costs`` in every bucket, as ``backend`` answers (0: now);
+    ``fallback`` when it cannot say, None when never (a cost above a limit)."""
+    try:
+        wait = await backend.room_after(buckets, costs)
+    except Exception:  # e.g. failing closed: the refusal stands, its hint is the fallback
+        wait = None
+    if wait is None:
+        return fallback
+    return None if wait == float("inf") else max(wait, 0.001)
 
 
 class LimitWaiter(Waiter):
@@ -112,7 +130,8 @@ class LimitQueue:
             raise RateLimited(
                 f"{error.message} The queue for rate limits is full ({self.size} waiting; "
                 f"limits.queue.max_size is {self.max_size}).",
-                code="queue_full", retry_after=error.retry_after or 1.0, headers=error.headers,
+                code="queue_full", retry_after=await room_for(self.backend, buckets, costs, error.retry_after),
+                headers=error.headers,
             )
         loop = asyncio.get_running_loop()
         started = time.monotonic()
@@ -238,11 +257,20 @@ class LimitQueue:
         self.refused += 1
         lane = waiter.lane
         error = waiter.refusal(None, lane.key if lane is not None else "")
-        retry = max(0.001, lane.wake_at - time.monotonic()) if lane is not None else 1.0
-        self._leave(waiter, RateLimited(
-            f"{error.message} The request waited {max_wait:g}s for it (limits.queue.max_wait), "
-            f"behind {self.size - 1} other waiting request(s).",
-            code="queue_timeout", retry_after=retry, headers=error.headers))
+        behind = self.size - 1
+        self._drop(waiter)  # out of the lane now; the refusal follows once the backend said when
+        self._spawn(self._refuse_expired(waiter, error, max_wait, behind))
+
+    async def _refuse_expired(self, waiter: LimitWaiter, error: RateLimited, max_wait: float, behind: int) -> None:
+        retry = error.retry_after
+        try:
+            retry = await room_for(self.backend, waiter.buckets, waiter.costs, retry)
+        finally:
+            if not waiter.future.done():
+                waiter.future.set_exception(RateLimited(
+                    f"{error.message} The request waited {max_wait:g}s for it (limits.queue.max_wait), "
+                    f"behind {behind} other waiting request(s).",
+                    code="queue_timeout", retry_after=retry, headers=error.headers))
 
     def status(self) -> dict[str, Any]:
         return {"waiting": self.size, "lanes": len(self.lanes), "refused": self.refused}

@@ -36,6 +36,7 @@ decides an HTTP status for an error.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 
@@ -86,7 +87,7 @@ class SwitchyardError(Exception):
         if self.retry_after is not None:
             seconds = max(0, self.retry_after)
             headers["retry-after"] = str(int(seconds) if seconds == int(seconds) else int(seconds) + 1)
-            headers["retry-after-ms"] = str(int(seconds * 1000))
+            headers["retry-after-ms"] = str(math.ceil(seconds * 1000 - 1e-6))  # rounded up, like retry-after
         return headers
 
 
