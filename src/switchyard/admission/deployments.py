@@ -129,35 +129,28 @@ class GatedProvider:
         self.inner = inner
         self.gate = gate
 
-    async def _unary(self, op: str, request: Any, call: Call) -> Any:
+    async def _call(self, op: str, request: Any, call: Call) -> tuple[Any, int, Any]:
+        """Pass the gate, then call the upstream: ``(result, reserved, ref)``. A failure
+        refunds the reservation; a 429 also pauses the deployment."""
         gate = self.gate
         reserved, ref = await gate.enter(request)
         try:
-            result = await getattr(self.inner, op)(request, call)
-        except UpstreamRateLimited as exc:
-            gate.pause(exc.retry_after or 1.0, "the provider answered 429")
+            return await getattr(self.inner, op)(request, call), reserved, ref
+        except BaseException as exc:
+            if isinstance(exc, UpstreamRateLimited):
+                gate.pause(exc.retry_after or 1.0, "the provider answered 429")
             await gate.settle(reserved, None, ref)
             raise
-        except BaseException:
-            await gate.settle(reserved, None, ref)
-            raise
-        gate.learn(getattr(result, "headers", None) or {})
-        await gate.settle(reserved, result.usage, ref)
+
+    async def _unary(self, op: str, request: Any, call: Call) -> Any:
+        result, reserved, ref = await self._call(op, request, call)
+        self.gate.learn(getattr(result, "headers", None) or {})
+        await self.gate.settle(reserved, result.usage, ref)
         return result
 
     async def _streaming(self, op: str, request: Any, call: Call) -> AsyncIterator[Any]:
-        gate = self.gate
-        reserved, ref = await gate.enter(request)
-        try:
-            chunks = await getattr(self.inner, op)(request, call)
-        except UpstreamRateLimited as exc:
-            gate.pause(exc.retry_after or 1.0, "the provider answered 429")
-            await gate.settle(reserved, None, ref)
-            raise
-        except BaseException:
-            await gate.settle(reserved, None, ref)
-            raise
-        return _settling(chunks, gate, reserved, ref) if reserved else chunks
+        chunks, reserved, ref = await self._call(op, request, call)
+        return _settling(chunks, self.gate, reserved, ref) if reserved else chunks
 
     def chat(self, request: Any, call: Call) -> Any:
         return self._unary("chat", request, call)
