@@ -84,3 +84,14 @@ def test_a_deployment_whose_key_is_refused_leaves_rotation(start_mock, start_gat
         assert client.chat.completions.create(model="gpt", messages=HI).choices[0].message.content
     assert bad_mock.count("/v1/chat/completions") == 2
     assert good_mock.count("/v1/chat/completions") == 10
+
+
+def test_a_failed_chain_waits_for_the_soonest_deployment():
+    from switchyard.core.errors import FallbackExhausted, UpstreamRateLimited
+
+    chain = FallbackExhausted.from_attempts(
+        [("a", UpstreamRateLimited("busy", retry_after=5.0)), ("b", UpstreamRateLimited("busy", retry_after=2.0)),
+         ("c", from_upstream_status(500, "down"))]
+    )
+    assert chain.retry_after == 2.0
+    assert chain.response_headers()["retry-after"] == "2"

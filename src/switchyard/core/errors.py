@@ -245,7 +245,8 @@ class UpstreamRejected(UpstreamError):
 
 class FallbackExhausted(UpstreamError):
     """Every candidate failed. ``attempts`` holds ``(deployment id, error)`` in order;
-    the status is the last attempt's, so a chain of 429s still reads as 429."""
+    the status is the last attempt's, so a chain of 429s still reads as 429, and
+    ``retry_after`` is the soonest any attempt gave."""
 
     code = "all_deployments_failed"
 
@@ -256,7 +257,9 @@ class FallbackExhausted(UpstreamError):
         if last is not None:
             self.status = last.status
             self.type = last.type
-            self.retry_after = last.retry_after
+            # The soonest any deployment said it would take a request again.
+            waits = [error.retry_after for _, error in attempts if error.retry_after is not None]
+            self.retry_after = min(waits) if waits else None
 
     @classmethod
     def from_attempts(cls, attempts: list[tuple[Any, SwitchyardError]]) -> FallbackExhausted:
