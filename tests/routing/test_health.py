@@ -83,3 +83,24 @@ def test_active_probes_remove_a_sick_deployment_before_traffic_hits_it(start_moc
     assert {d["id"]: d["probe"]["healthy"] for d in detail["deployments"]} == {"sick": True, "well": True}
     status, _ = get_json(gateway.url, "/admin/deployments", key="sk-not-master")
     assert status in (401, 403)
+
+
+def test_wildcard_deployments_are_probed_once_built(start_mock, start_gateway):
+    """A wildcard alias's deployment exists only after its first request; from then
+    on the active checks probe it like any configured one."""
+    mock = start_mock()
+    gateway = start_gateway({
+        "auth": {"master_key": "sk-m"},
+        "reliability": {"health_checks": {"interval": 0.1, "timeout": 1, "probe": "models", "unhealthy_after": 1}},
+        "models": {"up/*": {"deployments": [{"provider": "openai", "model": "*", "base_url": mock.base_url,
+                                             "api_key": "sk-upstream"}]}},
+    })
+    client = openai.OpenAI(base_url=gateway.url + "/v1", api_key="sk-m", max_retries=0, timeout=10)
+    client.chat.completions.create(model="up/gpt-4o-mini", messages=MESSAGES)
+    mock.set_faults(status=503)
+
+    def available():
+        return get_json(gateway.url, "/health/ready", key=None)[1]["deployments"]["up/gpt-4o-mini#0"]["available"]
+
+    assert wait_for(lambda: not available())
+    assert mock.count("/v1/models") >= 1

@@ -38,7 +38,7 @@ class HealthChecker:
         self._task: asyncio.Task[None] | None = None
 
     def deployments(self) -> list[Any]:
-        return [d for group in list(self.catalog.groups.values()) for d in group.deployments]
+        return self.catalog.deployments()
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="switchyard-health-checks")

@@ -69,8 +69,7 @@ class Reliability:
     def deployments(self) -> list[Any]:
         if self.catalog is None:
             return []
-        groups = [*self.catalog.groups.values(), *getattr(self.catalog, "_wildcard_groups", {}).values()]
-        return [d for g in groups for d in g.deployments]
+        return self.catalog.deployments()
 
     def summary(self) -> dict[str, Any]:
         """Per deployment: available and breaker state (for ``/health/ready``)."""

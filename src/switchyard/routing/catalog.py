@@ -157,10 +157,14 @@ class Catalog:
                 listed.append(prefix + "*")
         return listed
 
+    def deployments(self) -> list[Deployment]:
+        """Every deployment built so far: the configured aliases' and the wildcard ones made on demand."""
+        groups = [*self.groups.values(), *self._wildcard_groups.values()]
+        return [d for group in groups for d in group.deployments]
+
     async def aclose(self) -> None:
-        for group in [*self.groups.values(), *self._wildcard_groups.values()]:
-            for deployment in group.deployments:
-                await deployment.adapter.aclose()
+        for deployment in self.deployments():
+            await deployment.adapter.aclose()
 
 
 def _replaced(health: Any) -> None:
