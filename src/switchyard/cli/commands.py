@@ -17,25 +17,30 @@ def _load(path: str | None) -> Config:
     return load_config(path)
 
 
+def _load_checked(path: str | None) -> tuple[Config | None, list[tuple[str, str]], str]:
+    """The config (None when invalid), every problem with it — schema and registry
+    checks together, so one fix-up round is enough — and what to call its source."""
+    from switchyard.gateway.validate import all_problems, problems_in
+
+    try:
+        config = _load(path)
+    except ConfigError as exc:
+        return None, all_problems(exc), exc.source
+    return config, problems_in(config), path or "embedded default"
+
+
 def serve(args: argparse.Namespace) -> int:
     from switchyard.server.app import create_app
     from switchyard.server.runner import serve_forever
 
-    from switchyard.gateway.validate import all_problems, problems_in
-
-    try:
-        config = _load(args.config)
-    except ConfigError as exc:
-        print(ConfigError(all_problems(exc), exc.source), file=sys.stderr)
-        return 2
-    problems = problems_in(config)
+    config, problems, source = _load_checked(args.config)
     if problems:
-        # An unknown provider would fail startup with a traceback; say it plainly instead.
-        fatal = any(path.endswith(".provider") for path, _ in problems)
-        print(("" if fatal else "warning: ") + str(ConfigError(problems, args.config or "embedded default")),
-              file=sys.stderr)
+        # An unknown provider (or an invalid file) would fail startup with a traceback; say it plainly.
+        fatal = config is None or any(path.endswith(".provider") for path, _ in problems)
+        print(("" if fatal else "warning: ") + str(ConfigError(problems, source)), file=sys.stderr)
         if fatal:
             return 2
+    assert config is not None
     host = args.host or config.server.host
     port = args.port if args.port is not None else config.server.port
     level = (args.log_level or config.server.log_level).lower()
@@ -45,17 +50,9 @@ def serve(args: argparse.Namespace) -> int:
 
 
 def check_config(args: argparse.Namespace) -> int:
-    from switchyard.gateway.validate import all_problems, problems_in
-
-    try:
-        config = load_config(args.file)
-    except ConfigError as exc:
-        # Schema and registry problems together, so one fix-up round is enough.
-        print(ConfigError(all_problems(exc), exc.source), file=sys.stderr)
-        return 1
-    problems = problems_in(config)
-    if problems:
-        print(ConfigError(problems, args.file), file=sys.stderr)
+    config, problems, source = _load_checked(args.file)
+    if problems or config is None:
+        print(ConfigError(problems, source), file=sys.stderr)
         return 1
     print(f"{args.file}: ok ({len(config.models)} model aliases)")
     return 0
