@@ -37,7 +37,7 @@ from switchyard.core.call import Call
 from switchyard.core.config.limits import LimitsConfig
 from switchyard.core.errors import RateLimited
 from switchyard.core.messages import Chunk, Usage
-from switchyard.gateway.admission import NULL_TICKET, Ticket
+from switchyard.admission.ticket import NULL_TICKET, Ticket
 
 
 def format_reset(seconds: float) -> str:

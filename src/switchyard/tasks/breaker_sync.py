@@ -94,7 +94,7 @@ class SharedBreakers:
 
     def add(self, breaker: CircuitBreaker) -> None:
         self.breakers[breaker.name] = breaker
-        breaker.on_change = self._changed
+        breaker.subscribe(changed=self._changed)
 
     def _changed(self, breaker: CircuitBreaker) -> None:
         self._pending[breaker.name] = breaker
