@@ -40,7 +40,7 @@ from switchyard.core.messages import (
     validate_embedding,
 )
 from switchyard.core.registry import Registry, StageRegistry
-from switchyard.gateway.auth import Caller
+from switchyard.auth import Caller
 from switchyard.gateway.services import Services
 
 T = TypeVar("T")

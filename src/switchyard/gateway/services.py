@@ -23,7 +23,7 @@ from switchyard.admission import AdmissionControl
 from switchyard.core.config import Config
 from switchyard.core.registry import Registry, StageRegistry
 from switchyard.core.tokens import TokenCounter
-from switchyard.gateway.auth import Authenticator
+from switchyard.auth import Authenticator
 from switchyard.pipeline import Pipeline, order
 from switchyard.pipeline.deployments import DeploymentFactory
 from switchyard.pipeline.stages.route import Route

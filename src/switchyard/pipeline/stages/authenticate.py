@@ -13,7 +13,7 @@ from typing import Any
 
 from switchyard.core.call import Call
 from switchyard.core.stage import Streaming, Unary
-from switchyard.gateway.auth import Authenticator
+from switchyard.auth import Authenticator
 
 
 class Authenticate:
