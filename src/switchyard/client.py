@@ -26,10 +26,11 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-from collections.abc import AsyncIterator, Coroutine, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Coroutine, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
+from switchyard.auth import Caller
 from switchyard.core.call import Call
 from switchyard.core.config import Config, load_config, parse_config
 from switchyard.core.messages import (
@@ -40,7 +41,6 @@ from switchyard.core.messages import (
     validate_embedding,
 )
 from switchyard.core.registry import Registry, StageRegistry
-from switchyard.auth import Caller
 from switchyard.gateway.services import Services
 
 T = TypeVar("T")
@@ -148,6 +148,10 @@ class AsyncClient:
         return aliases
 
 
+async def _awaited(awaitable: Awaitable[T]) -> T:
+    return await awaitable
+
+
 class Client:
     """The synchronous face: an ``AsyncClient`` on a private loop in one thread."""
 
@@ -164,11 +168,12 @@ class Client:
             self._stop_loop()
             raise
 
-    def _run(self, coro: Coroutine[Any, Any, T]) -> T:
+    def _run(self, coro: Coroutine[Any, Any, T] | Awaitable[T]) -> T:
         if self._loop.is_closed():
-            coro.close()
+            if isinstance(coro, Coroutine):
+                coro.close()
             raise RuntimeError("The client is closed.")
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+        return asyncio.run_coroutine_threadsafe(_awaited(coro), self._loop).result()
 
     def chat(self, *, model: str, messages: list[dict[str, Any]], **params: Any) -> ChatResponse:
         """A chat completion (any OpenAI chat parameter as a keyword)."""

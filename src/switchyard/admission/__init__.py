@@ -26,7 +26,7 @@ from switchyard.admission.queue import AdmissionQueue
 from switchyard.admission.waiting import LimitQueue
 from switchyard.admission.rules import RuleBook
 from switchyard.admission.sliding import SlidingMemoryBackend
-from switchyard.core.config import Config
+from switchyard.core.config import Config, DeploymentConfig
 from switchyard.core.config.limits import LimitsConfig
 from switchyard.admission.ticket import Admission, OpenAdmission
 

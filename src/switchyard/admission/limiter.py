@@ -236,7 +236,7 @@ class Limiter:
             except BaseException as exc:
                 await ticket.settle(None)
                 if hasattr(exc, "headers"):
-                    exc.headers.update(call.response_headers)  # type: ignore[union-attr]
+                    exc.headers.update(call.response_headers)
                 raise
             ticket.slot = True
         if waited:

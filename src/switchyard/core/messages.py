@@ -121,7 +121,8 @@ class ChatRequest:
 
     @property
     def messages(self) -> list[dict[str, Any]]:
-        return self.body["messages"]
+        messages: list[dict[str, Any]] = self.body["messages"]
+        return messages
 
     def with_body(self, body: dict[str, Any]) -> ChatRequest:
         return ChatRequest(body, self.model, self.stream, self.include_usage, self.max_tokens, self.user, self.metadata)

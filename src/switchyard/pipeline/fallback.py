@@ -45,11 +45,14 @@ def fallback_aliases(group: Any, error: SwitchyardError) -> list[str]:
     error = _decisive(error)
     if fallbacks is None or not error.fallback:
         return []
+    aliases: list[str]
     if isinstance(error, ContextWindowExceeded):
-        return fallbacks.context_window
-    if isinstance(error, ContentPolicyViolation):
-        return fallbacks.content_policy
-    return fallbacks.default
+        aliases = fallbacks.context_window
+    elif isinstance(error, ContentPolicyViolation):
+        aliases = fallbacks.content_policy
+    else:
+        aliases = fallbacks.default
+    return aliases
 
 
 def _decisive(error: SwitchyardError) -> SwitchyardError:

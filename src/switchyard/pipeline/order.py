@@ -34,10 +34,10 @@ from collections.abc import Callable
 from typing import Any
 
 from switchyard.admission.ticket import Admission, OpenAdmission
+from switchyard.auth import Authenticator
 from switchyard.core.config.pipeline import PipelineConfig
 from switchyard.core.registry import StageRegistry
 from switchyard.core.stage import Stage
-from switchyard.auth import Authenticator
 from switchyard.pipeline.stages.account import Account
 from switchyard.pipeline.stages.admit import Admit
 from switchyard.pipeline.stages.authenticate import Authenticate

@@ -14,7 +14,14 @@ from typing import Any
 from switchyard.core.call import Call, Kind
 from switchyard.core.config.reliability import TimeoutDefaults
 from switchyard.core.errors import SwitchyardError
-from switchyard.core.messages import ChatRequest, ChatResponse, Chunk, CompletionRequest, EmbeddingRequest, EmbeddingResponse
+from switchyard.core.messages import (
+    ChatRequest,
+    ChatResponse,
+    Chunk,
+    CompletionRequest,
+    EmbeddingRequest,
+    EmbeddingResponse,
+)
 from switchyard.core.stage import Stage, Streaming, Unary, fold
 from switchyard.pipeline.stages.route import Route
 from switchyard.policies.timeout import apply_deadline

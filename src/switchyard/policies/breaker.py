@@ -16,6 +16,7 @@ store (``tasks/breaker_sync.py``) publish and adopt transitions.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -27,6 +28,8 @@ from switchyard.core.stage import Streaming, Unary
 from switchyard.policies.primed import Watched
 
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
+
+log = logging.getLogger("switchyard.reliability")
 _BUCKETS = 10
 
 
@@ -217,7 +220,12 @@ class BreakerPolicy:
             result = await next(call)
         except SwitchyardError as exc:
             if is_deployment_fault(exc):
+                before = self.breaker.state
                 health.record_failure(exc)
+                if self.breaker.state is not before:
+                    log.warning("breaker", extra={"request_id": call.request_id, "deployment": self.deployment_id,
+                                                  "from_state": before, "state": self.breaker.state,
+                                                  "code": exc.code})
             else:
                 health.record_success(time.perf_counter() - start)
             raise

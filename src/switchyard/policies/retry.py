@@ -26,7 +26,7 @@ from typing import Any
 from switchyard.core.call import Attempt, Call
 from switchyard.core.config.reliability import RetryConfig
 from switchyard.core.errors import SwitchyardError
-from switchyard.core.stage import Streaming, Unary
+from switchyard.core.stage import Unary
 
 _BUCKETS = 10
 
@@ -148,4 +148,4 @@ class RetryPolicy:
 
     # A stream's retries cover everything up to its first chunk: the inner
     # policies hand back a primed stream, so "opening" includes that chunk.
-    stream = unary  # type: ignore[assignment]
+    stream = unary

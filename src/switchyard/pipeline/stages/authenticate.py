@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+from switchyard.auth import Authenticator
 from switchyard.core.call import Call
 from switchyard.core.stage import Streaming, Unary
-from switchyard.auth import Authenticator
 
 
 class Authenticate:

@@ -16,6 +16,7 @@ reaches the client as the stream's error event, without the deployment's secrets
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -27,6 +28,8 @@ from switchyard.routing.catalog import Catalog, Deployment, ModelGroup
 from switchyard.routing.router import Router
 
 T = TypeVar("T")
+
+log = logging.getLogger("switchyard.reliability")
 
 
 class Route:
@@ -47,7 +50,7 @@ class Route:
         async def serve(group: ModelGroup) -> AsyncIterator[Chunk]:
             return await self._first_success(group, call, _stream_of(call))
 
-        return await self.fallbacks.run(serve, call.group, call)  # type: ignore[no-any-return]
+        return await self.fallbacks.run(serve, call.group, call)
 
     async def _first_success(self, group: ModelGroup, call: Call,
                              invoke: Callable[[Deployment], Awaitable[T]]) -> T:
@@ -62,6 +65,8 @@ class Route:
                 if track is not None:
                     track.failed(deployment, started, exc.fallback)
                 _scrub(exc, deployment, call)
+                log.info("upstream_error", extra={"request_id": call.request_id, "deployment": deployment.id,
+                                                  "status": exc.status, "code": exc.code, "fallback": exc.fallback})
                 errors.append((deployment, exc))
                 call.attempts.append(Attempt(deployment.id, exc.status, exc.message, exc))
                 if not exc.fallback:
