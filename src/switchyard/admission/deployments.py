@@ -148,6 +148,7 @@ class CapacityGate:
         return result
 
     async def stream(self, call: Call, next: Streaming) -> AsyncIterator[Any]:
+        chunks: AsyncIterator[Any]
         chunks, reserved, ref = await self._enter(call, next)
         if call.upstream_headers:  # streams teach too, when they open
             self.gate.learn(call.upstream_headers)

@@ -10,6 +10,7 @@ deployment capacity gate, the load tracker and the account stage all use it.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
+
 from switchyard.core.messages import Chunk, Usage
 
 Settle = Callable[[Usage | None], Awaitable[None]]
