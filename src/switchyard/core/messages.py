@@ -23,6 +23,10 @@ from switchyard.core.errors import InvalidRequest
 Role = Literal["system", "developer", "user", "assistant", "tool", "function"]
 
 
+#: A model name: printable (it is echoed in headers and errors), at most 256 characters.
+ModelName = Annotated[str, msgspec.Meta(min_length=1, max_length=256, pattern=r"^[^\x00-\x1f\x7f]+$")]
+
+
 class _Message(msgspec.Struct):
     role: Role
     content: str | list[dict[str, Any]] | None = None
@@ -36,7 +40,7 @@ class _StreamOptions(msgspec.Struct):
 
 
 class _ChatSchema(msgspec.Struct):
-    model: Annotated[str, msgspec.Meta(min_length=1)]
+    model: ModelName
     messages: Annotated[list[_Message], msgspec.Meta(min_length=1)]
     stream: bool | None = None
     stream_options: _StreamOptions | None = None
@@ -56,7 +60,7 @@ class _ChatSchema(msgspec.Struct):
 
 
 class _EmbeddingSchema(msgspec.Struct):
-    model: Annotated[str, msgspec.Meta(min_length=1)]
+    model: ModelName
     # msgspec allows one array-like per union: a list of strings, token ids or token-id lists
     input: str | list[str | int | list[int]]
     encoding_format: Literal["float", "base64"] | None = None
@@ -65,7 +69,7 @@ class _EmbeddingSchema(msgspec.Struct):
 
 
 class _CompletionSchema(msgspec.Struct):
-    model: Annotated[str, msgspec.Meta(min_length=1)]
+    model: ModelName
     prompt: str | list[str | int | list[int]] | None = None
     stream: bool | None = None
     max_tokens: Annotated[int, msgspec.Meta(ge=0)] | None = None
