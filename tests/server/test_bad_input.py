@@ -262,3 +262,38 @@ def test_a_huge_model_name_is_refused_without_being_echoed(start_gateway):
     missing = request(gateway.url, "POST", "/v1/chat/completions",
                       orjson.dumps({"model": "y" * 256, "messages": [{"role": "user", "content": "hi"}]}), {})
     assert_error(missing, 404) and len(missing.body) < 2_000
+
+
+@pytest.mark.parametrize("body", [
+    {"messages": [{"role": "user", "content": [{"type": 1, "text": "x"}]}]},
+    {"messages": [{"role": "user", "content": [{"type": "text", "text": None}]}]},
+    {"messages": [{"role": "user", "content": [{"type": "nope"}]}]},
+    {"messages": [{"role": "user", "content": [{"type": "file", "file": "not-an-object"}]}]},
+    {"messages": [{"role": "user", "content": [{"type": "input_audio", "input_audio": [1]}]}]},
+    {"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"detail": "low"}}]}]},
+    {"messages": [{"role": "system", "content": [{"type": "text", "text": None}]}, {"role": "user", "content": "hi"}]},
+    {"messages": [{"role": "user", "content": "hi"}], "tools": [{"type": "function", "function": [1]}]},
+    {"messages": [{"role": "user", "content": "hi"}], "tools": [{"type": "function"}]},
+    {"messages": [{"role": "user", "content": "hi"}], "tools": [{"type": "function", "function": {"description": "x"}}]},
+    {"messages": [{"role": "assistant", "tool_calls": [{"id": "c", "type": "function", "function": {"name": "f"}}]}]},
+])
+@pytest.mark.parametrize("model", ["fake/echo", "claude", "gemini"])
+def test_a_malformed_part_or_tool_is_a_400_for_every_upstream_format(formats_gateway, body, model):
+    """Checked at the edge: no translator (fake, Anthropic, Gemini) ever sees it."""
+    response = request(formats_gateway.url, "POST", "/v1/chat/completions", orjson.dumps({"model": model, **body}), {})
+    error = assert_error(response, 400, code="invalid_value")
+    assert error["param"] and (error["param"].startswith("messages") or error["param"].startswith("tools"))
+
+
+@pytest.fixture(scope="module")
+def formats_gateway() -> Iterator[GatewayThread]:
+    """A gateway with an Anthropic and a Gemini deployment (never reached: the edge refuses first)."""
+    config = {"models": {
+        "fake/*": {"deployments": [{"provider": "fake", "model": "*"}]},
+        "claude": {"deployments": [{"provider": "anthropic", "model": "claude-x", "base_url": "http://127.0.0.1:9",
+                                    "api_key": "k"}]},
+        "gemini": {"deployments": [{"provider": "gemini", "model": "gemini-x", "base_url": "http://127.0.0.1:9",
+                                    "api_key": "k"}]},
+    }}
+    with GatewayThread(config) as running:
+        yield running
