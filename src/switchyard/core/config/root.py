@@ -6,6 +6,7 @@ from pydantic import Field
 
 from switchyard.core.config.base import Strict
 from switchyard.core.config.limits import LimitsConfig
+from switchyard.core.config.logging import LoggingConfig
 from switchyard.core.config.models import ModelConfig
 from switchyard.core.config.reliability import ReliabilityConfig
 from switchyard.core.config.routing import RoutingConfig
@@ -23,3 +24,4 @@ class Config(Strict):
     limits: LimitsConfig | None = None
     routing: RoutingConfig = Field(default_factory=RoutingConfig)
     reliability: ReliabilityConfig = Field(default_factory=ReliabilityConfig)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
