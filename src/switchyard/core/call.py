@@ -36,6 +36,13 @@ class Call:
     #: ``await client_gone()`` returns when the client disconnects (set by the server);
     #: for a stage that makes a request wait, e.g. the admission queue.
     client_gone: Any = None
+    #: The model alias the request asked for (the access log's ``alias``); set by the pipeline.
+    alias: str | None = None
+    #: The answer's token usage (``core.messages.Usage``) once known, for a stream at its end;
+    #: set by the pipeline, read by the access log.
+    usage: Any = None
+    #: Whether the answer came from the response cache (no cache yet: always False).
+    cached: bool = False
 
     def outgoing_headers(self) -> list[tuple[bytes, bytes]]:
         """Response headers: ``x-switchyard-<key>`` for the route, then the rest."""

@@ -1,0 +1,150 @@
+"""The access log: one line per request, at info level, written when the answer is done.
+
+The server calls ``AccessLog.write`` once per request — after the body of a
+plain answer, after the last frame of a stream (or its error event, or the
+client going away). The line's fields, in order (a field whose value is not
+known is left out; ``cache``, ``fallback`` and ``stream`` are always there)::
+
+    request_id method path status latency_ms key_name alias route deployment
+    fallback fallback_alias attempts prompt_tokens completion_tokens total_tokens
+    cache stream outcome error error_status messages
+
+``key_name`` is the name of the caller's key, never the key; no header value
+and no message text is ever written, except ``messages`` (the request's
+messages, cut to ``prompt_max_chars``) with ``include_prompts: true``.
+
+What the pipeline knows (alias, deployment, attempts, usage) is read from the
+request's ``Call`` when the handler linked it (``request.call = call``); until
+then the deployment and fallback come from the ``x-switchyard-*`` response
+headers and the attempts from a ``FallbackExhausted`` error.
+"""
+
+from __future__ import annotations
+
+import logging
+from time import perf_counter
+from typing import Any
+
+import orjson
+
+from switchyard.core.config.logging import LoggingConfig
+from switchyard.core.errors import FallbackExhausted, SwitchyardError
+from switchyard.observe.logs import FIELDS_ATTR, line_handlers
+
+ACCESS_LOGGER = "switchyard.access"
+INFO = logging.INFO
+
+#: Every field an access line can carry, in order (tests check none is secret-named).
+FIELDS = ("request_id", "method", "path", "status", "latency_ms", "key_name", "alias", "route", "deployment",
+          "fallback", "fallback_alias", "attempts", "prompt_tokens", "completion_tokens", "total_tokens",
+          "cache", "stream", "outcome", "error", "error_status", "messages")
+
+_DEPLOYMENT = b"x-switchyard-deployment"
+_FALLBACK = b"x-switchyard-fallback"
+_ROUTE = b"x-switchyard-route"
+_SKIPPED = "fallback_not_allowed"  # a fallback the key may not use: recorded, never tried
+_PROMPT_KEYS = ("system", "messages", "prompt", "input")
+
+
+class AccessLog:
+    """Writes the access line of each request to the ``switchyard.access`` logger."""
+
+    __slots__ = ("logger", "enabled", "include_prompts", "prompt_max_chars")
+
+    def __init__(self, config: LoggingConfig | None = None, logger: logging.Logger | None = None) -> None:
+        config = config or LoggingConfig()
+        self.logger = logger or logging.getLogger(ACCESS_LOGGER)
+        self.enabled = config.access_log
+        self.include_prompts = config.include_prompts
+        self.prompt_max_chars = config.prompt_max_chars
+
+    def write(
+        self,
+        method: str,
+        path: str,
+        request_id: str,
+        request: Any,
+        status: int,
+        started: float,
+        error: BaseException | None = None,
+        headers: list[tuple[bytes, bytes]] | None = None,
+        stream: bool = False,
+        outcome: str | None = None,
+    ) -> None:
+        """The line for one finished request. ``request`` is the server's ``Request``
+        (None when the request failed before one was made: an unknown path);
+        ``started`` its ``perf_counter()`` start; ``headers`` the response's own."""
+        logger = self.logger
+        if not self.enabled or not logger.isEnabledFor(INFO):
+            return
+        latency = round((perf_counter() - started) * 1000.0, 2)
+        call = caller = None
+        if request is not None:
+            call, caller = request.call, request.caller
+        alias = route = deployment = fallback_alias = attempts = usage = None
+        cache = False
+        if call is not None:
+            alias, usage, cache = call.alias, call.usage, call.cached
+            taken = call.route
+            route, deployment, fallback_alias = taken.get("route"), taken.get("deployment"), taken.get("fallback")
+            tried = call.attempts
+            attempts = sum(1 for a in tried if getattr(getattr(a, "error", None), "code", None) != _SKIPPED)
+            if deployment is not None:
+                attempts += 1
+            elif tried:
+                deployment = tried[-1].deployment
+        else:
+            if headers:
+                for name, value in headers:
+                    if name == _DEPLOYMENT:
+                        deployment = value.decode("latin-1")
+                    elif name == _FALLBACK:
+                        fallback_alias = value.decode("latin-1")
+                    elif name == _ROUTE:
+                        route = value.decode("latin-1")
+            if isinstance(error, FallbackExhausted) and error.attempts:
+                attempts = len(error.attempts)
+                deployment = error.attempts[-1][0]
+        if route == alias:
+            route = None
+        code = error_status = None
+        if error is not None:
+            if isinstance(error, SwitchyardError):
+                code, error_status = error.code or error.type, error.status
+            else:
+                code, error_status = "internal_error", 500
+        fields: list[tuple[str, Any]] = [
+            ("request_id", request_id), ("method", method), ("path", path), ("status", status),
+            ("latency_ms", latency), ("key_name", caller.name if caller is not None else None),
+            ("alias", alias), ("route", route), ("deployment", deployment),
+            ("fallback", fallback_alias is not None), ("fallback_alias", fallback_alias), ("attempts", attempts),
+        ]
+        if usage is not None:
+            fields += (("prompt_tokens", usage.prompt_tokens), ("completion_tokens", usage.completion_tokens),
+                       ("total_tokens", usage.total_tokens))
+        fields += (("cache", cache), ("stream", stream), ("outcome", outcome), ("error", code),
+                   ("error_status", error_status if error_status != status else None))
+        if self.include_prompts and request is not None and request.body:
+            fields.append(("messages", self.prompt_text(request.body)))
+        handlers = line_handlers(logger, INFO)
+        if handlers is not None:  # the usual case: setup_logging's handler only, no LogRecord needed
+            for handler in handlers:
+                handler.emit_fields("info", ACCESS_LOGGER, "request", fields)
+            return
+        record = logger.makeRecord(ACCESS_LOGGER, INFO, "", 0, "request", None, None, None, {FIELDS_ATTR: fields})
+        logger.handle(record)
+
+    def prompt_text(self, body: bytes) -> str | None:
+        """The request's messages (system, messages, prompt or input) as JSON, cut short."""
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return None
+        if not isinstance(data, dict):
+            return None
+        picked = {k: data[k] for k in _PROMPT_KEYS if k in data}
+        if not picked:
+            return None
+        text = orjson.dumps(picked).decode()
+        limit = self.prompt_max_chars
+        return text if len(text) <= limit else text[:limit] + "…"
