@@ -25,6 +25,7 @@ import logging
 import re
 import sys
 import time
+from collections import deque
 from collections.abc import Iterable
 from typing import IO, Any
 
@@ -76,7 +77,7 @@ def _blank(match: re.Match[str]) -> str:
     return (prefix or "") + REDACTED
 
 
-def _kv_value(value: Any) -> str:
+def kv_value(value: Any) -> str:
     if value is True:
         return "true"
     if value is False:
@@ -104,19 +105,26 @@ class LineFormatter(logging.Formatter):
             raise ValueError(f"log format must be kv or json, not {fmt!r}")
         self.json = fmt == "json"
         self.include_prompts = include_prompts
-        self._second = -1
-        self._stamp = ""
+        self._day: tuple[int, str] = (-1, "")
+        self._last: tuple[int, str] = (-1, "")
         # kv renderings of strings that repeat (paths, key names, deployments): the
         # quoting check is the largest cost of a kv line.
-        self._quoted: dict[str, str] = {}
+        self.quoted: dict[str, str] = {}
 
     def timestamp(self, created: float) -> str:
-        """ISO 8601 UTC with milliseconds; the seconds part is formatted once per second."""
-        second = int(created)
-        if second != self._second:
-            self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-            self._second = second
-        return f"{self._stamp}.{int((created - second) * 1000):03d}Z"
+        """ISO 8601 UTC with milliseconds (the seconds part formatted once a second, the
+        whole once a millisecond: lines come many to a millisecond under load)."""
+        ms = int(created * 1000)
+        last = self._last
+        if last[0] == ms:
+            return last[1]
+        second = ms // 1000
+        day = self._day
+        if day[0] != second:
+            day = self._day = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
+        stamp = f"{day[1]}.{ms % 1000:03d}Z"
+        self._last = (ms, stamp)  # one reference swap: safe between threads
+        return stamp
 
     def _safe(self, name: str, value: Any) -> Any:
         if is_secret_field(name):
@@ -127,16 +135,21 @@ class LineFormatter(logging.Formatter):
             return {k: self._safe(str(k), v) for k, v in value.items()}
         return value
 
-    def _kv(self, value: Any) -> str:
+    def quote_once(self, value: str) -> str:
+        """``quote`` for a string that will not come again (a request id): not cached."""
+        return value if value.isidentifier() else kv_value(value)
+
+    def quote(self, value: Any) -> str:
+        """``value`` as a kv value: bare when it can be, else JSON-quoted."""
         if value.__class__ is str:
-            quoted = self._quoted.get(value)
+            quoted = self.quoted.get(value)
             if quoted is None:
-                quoted = _kv_value(value)
-                if len(self._quoted) >= _CACHE_MAX:
-                    self._quoted.clear()
-                self._quoted[value] = quoted
+                quoted = kv_value(value)
+                if len(self.quoted) >= _CACHE_MAX:
+                    self.quoted.clear()
+                self.quoted[value] = quoted
             return quoted
-        return _kv_value(value)
+        return kv_value(value)
 
     def render(self, created: float, level: str, name: str, message: str,
                fields: Iterable[tuple[str, Any]], exc: str | None = None) -> str:
@@ -149,7 +162,7 @@ class LineFormatter(logging.Formatter):
             if exc is not None:
                 out["exc"] = exc
             return orjson.dumps(out, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
-        kv, quoted = self._kv, self._quoted
+        kv, quoted = self.quote, self.quoted
         parts = [f"ts={self.timestamp(created)} level={level} logger={kv(name)} msg={kv(message)}"]
         append = parts.append
         for key, value in fields:
@@ -163,7 +176,7 @@ class LineFormatter(logging.Formatter):
             else:
                 append(f"{key}={quoted.get(value) or kv(value)}" if cls is str else f"{key}={kv(value)}")
         if exc is not None:
-            parts.append(f"exc={_kv_value(exc)}")
+            parts.append(f"exc={kv_value(exc)}")
         return " ".join(parts)
 
     def format(self, record: logging.LogRecord) -> str:
@@ -186,7 +199,7 @@ class LineFormatter(logging.Formatter):
 
 class LineHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """The handler ``setup_logging`` installs: records through a ``LineFormatter``,
-    and ready-made fields (the access log) without building a ``LogRecord``.
+    and ready-made lines (the access log) without building a ``LogRecord``.
 
     Access lines written on an event loop are gathered and written together at the
     end of the loop's current round of callbacks — one write and flush for every
@@ -198,36 +211,33 @@ class LineHandler(logging.StreamHandler):  # type: ignore[type-arg]
         super().__init__(stream)
         self.setFormatter(formatter)
         self.line_formatter = formatter
-        self._pending: list[str] = []
+        self._pending: deque[str] = deque()  # appends are atomic: no lock on the hot path
+        self._scheduled_on: Any = None  # the loop a write is scheduled on
 
-    def emit_fields(self, level: str, name: str, message: str, fields: Iterable[tuple[str, Any]]) -> None:
-        """One line from ``fields``: written now, or with the others of this loop round."""
-        line = self.line_formatter.render(time.time(), level, name, message, fields) + "\n"
+    def emit_line(self, line: str) -> None:
+        """Write one ready line: now, or with the others of this event-loop round."""
+        self._pending.append(line)
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
-            loop = None
-        with self.lock:  # type: ignore[union-attr]
-            pending = self._pending
-            pending.append(line)
-            if loop is not None and len(pending) > 1:
-                return  # a write is already scheduled
-        if loop is None:
             self.flush()
-        else:
+            return
+        if self._scheduled_on is not loop:  # (another loop's write would do too, but it may be gone)
+            self._scheduled_on = loop
             loop.call_soon(self.flush)
 
     def flush(self) -> None:
+        self._scheduled_on = None
         with self.lock:  # type: ignore[union-attr]
             pending = self._pending
             try:
                 if pending:
-                    self.stream.write("".join(pending) if len(pending) > 1 else pending[0])
-                    pending.clear()
+                    lines = [pending.popleft() for _ in range(len(pending))]
+                    lines.append("")
+                    self.stream.write("\n".join(lines))
                 self.stream.flush()
             except Exception:
-                pending.clear()
-                self.handleError(logging.makeLogRecord({"msg": "access log write failed"}))
+                self.handleError(logging.makeLogRecord({"msg": "log write failed"}))
 
     def emit(self, record: logging.LogRecord) -> None:
         if self._pending:
