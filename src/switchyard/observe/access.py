@@ -46,6 +46,11 @@ _SKIPPED = "fallback_not_allowed"  # a fallback the key may not use: recorded, n
 _PROMPT_KEYS = ("system", "messages", "prompt", "input")
 
 
+def _tokens(usage: Any) -> str:
+    return (f" prompt_tokens={usage.prompt_tokens} completion_tokens={usage.completion_tokens}"
+            f" total_tokens={usage.total_tokens}")
+
+
 class AccessLog:
     """Writes the access line of each request to the ``switchyard.access`` logger."""
 
@@ -173,36 +178,24 @@ class AccessLog:
                 line = orjson.dumps(out, default=str).decode()
             else:
                 q, known = formatter.quote, formatter.quoted  # known: strings quoted before
-                line = (f"ts={stamp} level=info logger={ACCESS_LOGGER} msg=request "
-                        f"request_id={formatter.quote_once(request_id)} method={known.get(method) or q(method)} "
-                        f"path={known.get(path) or q(path)} status={status} latency_ms={latency!r}")
-                if key_name is not None:
-                    line += f" key_name={known.get(key_name) or q(key_name)}"
-                if alias is not None:
-                    line += f" alias={q(alias)}"
-                if route is not None:
-                    line += f" route={q(route)}"
-                if deployment is not None:
-                    line += f" deployment={known.get(deployment) or q(deployment)}"
-                if fallback_alias is None:
-                    line += " fallback=false"
-                else:
-                    line += f" fallback=true fallback_alias={q(fallback_alias)}"
-                if attempts is not None:
-                    line += f" attempts={attempts}"
-                if usage is not None:
-                    line += (f" prompt_tokens={usage.prompt_tokens} completion_tokens={usage.completion_tokens}"
-                             f" total_tokens={usage.total_tokens}")
-                line += " cache=true" if cache else " cache=false"
-                line += " stream=true" if stream else " stream=false"
-                if outcome is not None:
-                    line += f" outcome={outcome}"
-                if code is not None:
-                    line += f" error={q(code)}"
-                if error_status is not None:
-                    line += f" error_status={error_status}"
-                if messages is not None:
-                    line += f" messages={kv_value(messages)}"
+                # One f-string (no string grown field by field): absent fields render as "".
+                line = (
+                    f"ts={stamp} level=info logger={ACCESS_LOGGER} msg=request "
+                    f"request_id={formatter.quote_once(request_id)} method={known.get(method) or q(method)} "
+                    f"path={known.get(path) or q(path)} status={status} latency_ms={latency!r}"
+                    f"{'' if key_name is None else ' key_name=' + (known.get(key_name) or q(key_name))}"
+                    f"{'' if alias is None else ' alias=' + q(alias)}"
+                    f"{'' if route is None else ' route=' + q(route)}"
+                    f"{'' if deployment is None else ' deployment=' + (known.get(deployment) or q(deployment))}"
+                    f"{' fallback=false' if fallback_alias is None else ' fallback=true fallback_alias=' + q(fallback_alias)}"
+                    f"{'' if attempts is None else f' attempts={attempts}'}"
+                    f"{'' if usage is None else _tokens(usage)}"
+                    f"{' cache=true' if cache else ' cache=false'}{' stream=true' if stream else ' stream=false'}"
+                    f"{'' if outcome is None else ' outcome=' + outcome}"
+                    f"{'' if code is None else ' error=' + q(code)}"
+                    f"{'' if error_status is None else f' error_status={error_status}'}"
+                    f"{'' if messages is None else ' messages=' + kv_value(messages)}"
+                )
             handler.emit_line(line)
 
     def prompt_text(self, body: bytes) -> str | None:
