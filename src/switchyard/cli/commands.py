@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from typing import Any
 
@@ -44,9 +43,14 @@ def serve(args: argparse.Namespace) -> int:
     assert config is not None
     host = args.host or config.server.host
     port = args.port if args.port is not None else config.server.port
-    level = (args.log_level or config.server.log_level).lower()
-    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    serve_forever(create_app(config), host, port, level)
+    from switchyard.observe.logs import setup_logging
+
+    settings = config.logging
+    if args.log_format is not None:
+        settings = settings.model_copy(update={"format": args.log_format})
+    level = (args.log_level or settings.level or config.server.log_level).lower()
+    setup_logging(settings, level)
+    serve_forever(create_app(config), host, port, level, own_logging=True)
     return 0
 
 

@@ -17,7 +17,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--config", "-c", help="YAML config file (default: the embedded default, no services needed)")
     serve.add_argument("--host", help="bind address (default: from config, else 127.0.0.1)")
     serve.add_argument("--port", "-p", type=int, help="port (default: from config, else 4000)")
-    serve.add_argument("--log-level", default=None, help="debug, info, warning, error")
+    serve.add_argument("--log-level", default=None, help="debug, info, warning, error (default: from config, else info)")
+    serve.add_argument("--log-format", choices=("kv", "json"), default=None,
+                       help="one line per record as key=value or JSON (default: logging.format, else kv)")
     serve.set_defaults(run=commands.serve)
 
     check = sub.add_parser("check-config", help="validate a config file and print every problem with its path")

@@ -53,10 +53,15 @@ class Call:
     #: ``await client_gone()`` returns when the client disconnects (set by the server);
     #: for a stage that makes a request wait, e.g. the admission queue.
     client_gone: Any = None
+    #: The model alias the request asked for (the access log's ``alias``); set by the resolve stage.
+    alias: str | None = None
     #: The model group serving the request, once resolved (``pipeline/stages/resolve.py``).
     group: Any = None
-    #: The answer's usage (``core.messages.Usage``), once known.
+    #: The answer's token usage (``core.messages.Usage``) once known, for a stream at its end;
+    #: set by the account stage, read by the access log.
     usage: Any = None
+    #: Whether the answer came from the response cache (no cache yet: always False).
+    cached: bool = False
     #: The upstream's response headers of a stream, once it opened (the driver sets them).
     upstream_headers: dict[str, str] | None = None
 

@@ -64,7 +64,7 @@ def add_anthropic_routes(table: RouteTable, app: Any) -> None:
         body = parse_json_body(request.body)
         chat = validate_chat(to_chat_body(body))
         chat.native = ("anthropic", body)
-        call = Call(request.request_id, caller=request.caller, headers=request.headers,
+        call = request.call = Call(request.request_id, caller=request.caller, headers=request.headers,
                     client_gone=request.client_gone)
         pipeline = app.services.pipeline
         if chat.stream:

@@ -14,6 +14,7 @@ import functools
 import logging
 import os
 from collections.abc import Awaitable, Callable
+from time import perf_counter
 from typing import Any
 
 import orjson
@@ -30,6 +31,7 @@ from switchyard.core.errors import (
 from switchyard.core.registry import Registry
 from switchyard.client import AsyncClient
 from switchyard.gateway.services import Services
+from switchyard.observe.access import AccessLog
 from switchyard.server.http import Request, Response, StreamResponse, json_response, openai_error_frame
 from switchyard.server.routes import Handler, RouteTable
 
@@ -52,6 +54,7 @@ class SwitchyardApp:
         self.max_body = config.server.max_body_bytes
         self.client = AsyncClient(config, registry=self.registry)
         self.routes = RouteTable.default(self)
+        self.access = AccessLog(config.logging)
         self._started = asyncio.Event()
 
     @property
@@ -104,6 +107,7 @@ class SwitchyardApp:
             await self._lifespan(receive, send)
 
     async def _http(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        started = perf_counter()
         headers = {}
         for name, value in scope["headers"]:
             headers[name.decode("latin-1")] = value.decode("latin-1")
@@ -111,12 +115,13 @@ class SwitchyardApp:
         if not request_id or len(request_id) > 128 or not request_id.isprintable():
             request_id = _new_request_id()
         rid = request_id.encode("latin-1")
-        path = scope["path"]
-        handler, params, error_body = self.routes.match(scope["method"], path)
+        path, method = scope["path"], scope["method"]
+        handler, params, error_body = self.routes.match(method, path)
+        request = None
         try:
             if handler is None:
                 raise params  # a NotFound or method-not-allowed error
-            request = Request(scope["method"], path, scope.get("query_string", b""), headers, b"", request_id,
+            request = Request(method, path, scope.get("query_string", b""), headers, b"", request_id,
                               path_params=params)
             services = self.client.services
             if (handler.needs_services or handler.authenticated) and services is None:
@@ -130,13 +135,16 @@ class SwitchyardApp:
             result = await handler.fn(request)
         except SwitchyardError as exc:
             await self._send_error(send, exc, rid, error_body)
+            self.access.write(method, path, request_id, request, exc.status, started, exc)
             return
-        except Exception:
-            log.exception("unhandled error", extra={"request_id": request_id})
+        except Exception as exc:
+            log.exception("unhandled error", extra={"request_id": request_id, "method": method, "path": path})
             await self._send_error(send, SwitchyardError("Internal server error."), rid, error_body)
+            self.access.write(method, path, request_id, request, 500, started, exc)
             return
         if isinstance(result, StreamResponse):
-            await self._send_stream(send, receive, result, rid)
+            outcome, error = await self._send_stream(send, receive, result, rid, request_id)
+            self.access.write(method, path, request_id, request, 200, started, error, result.headers, True, outcome)
         else:
             await send({
                 "type": "http.response.start",
@@ -144,6 +152,7 @@ class SwitchyardApp:
                 "headers": [(b"content-type", result.content_type), (_REQUEST_ID, rid), *result.headers],
             })
             await send({"type": "http.response.body", "body": result.body})
+            self.access.write(method, path, request_id, request, result.status, started, None, result.headers)
 
     async def _read_body(self, headers: dict[str, str], receive: Any) -> bytes:
         length = headers.get("content-length")
@@ -176,7 +185,10 @@ class SwitchyardApp:
         await send({"type": "http.response.start", "status": exc.status, "headers": headers})
         await send({"type": "http.response.body", "body": orjson.dumps(error_body(exc))})
 
-    async def _send_stream(self, send: Any, receive: Any, stream: StreamResponse, rid: bytes) -> None:
+    async def _send_stream(self, send: Any, receive: Any, stream: StreamResponse, rid: bytes,
+                           request_id: str) -> tuple[str, BaseException | None]:
+        """Sends the stream; ``(outcome, error)``: ``ok``, ``error`` (an error event
+        ended it) or ``disconnect`` (the client went away first)."""
         await send({
             "type": "http.response.start",
             "status": 200,
@@ -188,7 +200,7 @@ class SwitchyardApp:
                 *stream.headers,
             ],
         })
-        pump = asyncio.ensure_future(self._pump(send, stream))
+        pump = asyncio.ensure_future(self._pump(send, stream, request_id))
         watcher = asyncio.ensure_future(_wait_disconnect(receive))
         try:
             await asyncio.wait((pump, watcher), return_when=asyncio.FIRST_COMPLETED)
@@ -197,8 +209,13 @@ class SwitchyardApp:
                 pump.cancel()
             watcher.cancel()
             await asyncio.gather(pump, watcher, return_exceptions=True)
+        if pump.cancelled():
+            return "disconnect", None
+        error = pump.exception() or pump.result()
+        return ("ok", None) if error is None else ("error", error)
 
-    async def _pump(self, send: Any, stream: StreamResponse) -> None:
+    async def _pump(self, send: Any, stream: StreamResponse, request_id: str) -> BaseException | None:
+        """Sends every frame; returns the error a failed stream ended with (None when complete)."""
         events = stream.events
         try:
             async for frame in events:
@@ -206,12 +223,15 @@ class SwitchyardApp:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
+            if not isinstance(exc, SwitchyardError):
+                log.error("stream failed", exc_info=exc, extra={"request_id": request_id})
             render = stream.error_frame or openai_error_frame
             await send({"type": "http.response.body", "body": render(exc), "more_body": False})
-            return
+            return exc
         finally:
             await events.aclose()  # type: ignore[attr-defined]
         await send({"type": "http.response.body", "body": stream.done or b"", "more_body": False})
+        return None
 
 
 async def _wait_disconnect(receive: Any) -> None:

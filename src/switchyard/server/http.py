@@ -40,6 +40,9 @@ class Request:
     path_params: dict[str, str] = field(default_factory=dict)
     #: ``await client_gone()`` returns when the client disconnects (see ``Call.client_gone``).
     client_gone: Any = None
+    #: The request's ``Call`` once the handler made one (``request.call = call``): the
+    #: access log reads the route, attempts and usage from it.
+    call: Any = None
 
 
 @dataclass(slots=True)
@@ -76,7 +79,7 @@ class StreamResponse:
 def as_stream_error(exc: BaseException) -> SwitchyardError:
     """What a client is told about a stream that broke after its first byte."""
     if not isinstance(exc, SwitchyardError):
-        log.error("stream failed", exc_info=exc)
+        # Logged (with the request id) by the server, which sends this error event.
         return StreamInterrupted("The stream was interrupted by an internal error.")
     if isinstance(exc, StreamInterrupted):
         return exc

@@ -45,8 +45,9 @@ def _model_card(alias: str) -> dict[str, Any]:
 
 def add_openai_routes(table: RouteTable, app: Any) -> None:
     def new_call(request: Request) -> Call:
-        return Call(request.request_id, caller=request.caller, headers=request.headers,
-                    client_gone=request.client_gone)
+        call = request.call = Call(request.request_id, caller=request.caller, headers=request.headers,
+                                   client_gone=request.client_gone)
+        return call
 
     async def chat_completions(request: Request) -> Response | StreamResponse:
         chat = validate_chat(parse_json_body(request.body))

@@ -35,7 +35,11 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _server(app: Any, log_level: str) -> uvicorn.Server:
+def _server(app: Any, log_level: str, own_logging: bool = False) -> uvicorn.Server:
+    # access_log=False: the app writes its own access line (observe/access.py). With
+    # own_logging, the handlers ``observe.logs.setup_logging`` installed format uvicorn's
+    # records too, instead of uvicorn's own logging config.
+    extra: dict[str, Any] = {"log_config": None} if own_logging else {}
     config = uvicorn.Config(
         app,
         loop="uvloop",
@@ -43,6 +47,7 @@ def _server(app: Any, log_level: str) -> uvicorn.Server:
         lifespan="on",
         access_log=False,
         log_level=log_level,
+        **extra,
         server_header=False,
         date_header=False,
         proxy_headers=False,
@@ -56,10 +61,10 @@ def _url(sock: socket.socket) -> str:
     return f"http://{f'[{host}]' if ':' in host else host}:{port}"
 
 
-def serve_forever(app: Any, host: str, port: int, log_level: str = "info") -> None:
+def serve_forever(app: Any, host: str, port: int, log_level: str = "info", *, own_logging: bool = False) -> None:
     """Serve ``app`` until interrupted; prints the listening URL once ready."""
     sock = bind(host, port)
-    server = _server(app, log_level)
+    server = _server(app, log_level, own_logging)
 
     async def run() -> None:
         startup = asyncio.ensure_future(server.serve(sockets=[sock]))

@@ -1,6 +1,7 @@
 """Strict, frozen configuration: one module per section, loaded by ``load_config``."""
 
 from switchyard.core.config.loader import ConfigError, load_config, parse_config
+from switchyard.core.config.logging import LoggingConfig
 from switchyard.core.config.models import DeploymentConfig, ModelConfig, Price, Timeouts
 from switchyard.core.config.root import Config
 from switchyard.core.config.server import AuthConfig, ClientKey, ServerConfig
@@ -12,6 +13,7 @@ __all__ = [
     "Config",
     "ConfigError",
     "DeploymentConfig",
+    "LoggingConfig",
     "ModelConfig",
     "Price",
     "RedisConfig",

@@ -6,6 +6,7 @@ from pydantic import Field
 
 from switchyard.core.config.base import Strict
 from switchyard.core.config.limits import LimitsConfig
+from switchyard.core.config.logging import LoggingConfig
 from switchyard.core.config.models import ModelConfig
 from switchyard.core.config.pipeline import PipelineConfig
 from switchyard.core.config.reliability import ReliabilityConfig
@@ -25,3 +26,4 @@ class Config(Strict):
     routing: RoutingConfig = Field(default_factory=RoutingConfig)
     reliability: ReliabilityConfig = Field(default_factory=ReliabilityConfig)
     pipeline: PipelineConfig = Field(default_factory=PipelineConfig)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)

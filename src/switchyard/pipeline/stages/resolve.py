@@ -34,7 +34,7 @@ class Resolve:
         self.router = router
 
     def group(self, call: Call) -> ModelGroup:
-        model = call.request.model
+        model = call.alias = call.request.model
         if self.router.rules is not None:
             model = self.router.route(model, call.request, call)
         group = self.catalog.resolve(model)

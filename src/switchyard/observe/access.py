@@ -1,0 +1,214 @@
+"""The access log: one line per request, at info level, written when the answer is done.
+
+The server calls ``AccessLog.write`` once per request — after the body of a
+plain answer, after the last frame of a stream (or its error event, or the
+client going away). The line's fields, in order (a field whose value is not
+known is left out; ``cache``, ``fallback`` and ``stream`` are always there)::
+
+    request_id method path status latency_ms key_name alias route deployment
+    fallback fallback_alias attempts prompt_tokens completion_tokens total_tokens
+    cache stream outcome error error_status messages
+
+``key_name`` is the name of the caller's key, never the key; no header value
+and no message text is ever written, except ``messages`` (the request's
+messages, cut to ``prompt_max_chars``) with ``include_prompts: true``.
+
+What the pipeline knows (alias, deployment, attempts, usage) is read from the
+request's ``Call`` when the handler linked it (``request.call = call``); until
+then the deployment and fallback come from the ``x-switchyard-*`` response
+headers and the attempts from a ``FallbackExhausted`` error.
+"""
+
+from __future__ import annotations
+
+import logging
+from time import perf_counter, time
+from typing import Any
+
+import orjson
+
+from switchyard.core.config.logging import LoggingConfig
+from switchyard.core.errors import FallbackExhausted, SwitchyardError
+from switchyard.observe.logs import FIELDS_ATTR, kv_value, line_handlers
+
+ACCESS_LOGGER = "switchyard.access"
+INFO = logging.INFO
+
+#: Every field an access line can carry, in order (tests check none is secret-named).
+FIELDS = ("request_id", "method", "path", "status", "latency_ms", "key_name", "alias", "route", "deployment",
+          "fallback", "fallback_alias", "attempts", "prompt_tokens", "completion_tokens", "total_tokens",
+          "cache", "stream", "outcome", "error", "error_status", "messages")
+
+_DEPLOYMENT = b"x-switchyard-deployment"
+_FALLBACK = b"x-switchyard-fallback"
+_ROUTE = b"x-switchyard-route"
+_SKIPPED = "fallback_not_allowed"  # a fallback the key may not use: recorded, never tried
+_PROMPT_KEYS = ("system", "messages", "prompt", "input")
+
+
+def _tokens(usage: Any) -> str:
+    return (f" prompt_tokens={usage.prompt_tokens} completion_tokens={usage.completion_tokens}"
+            f" total_tokens={usage.total_tokens}")
+
+
+class AccessLog:
+    """Writes the access line of each request to the ``switchyard.access`` logger."""
+
+    __slots__ = ("logger", "enabled", "include_prompts", "prompt_max_chars")
+
+    def __init__(self, config: LoggingConfig | None = None, logger: logging.Logger | None = None) -> None:
+        config = config or LoggingConfig()
+        self.logger = logger or logging.getLogger(ACCESS_LOGGER)
+        self.enabled = config.access_log
+        self.include_prompts = config.include_prompts
+        self.prompt_max_chars = config.prompt_max_chars
+
+    def write(
+        self,
+        method: str,
+        path: str,
+        request_id: str,
+        request: Any,
+        status: int,
+        started: float,
+        error: BaseException | None = None,
+        headers: list[tuple[bytes, bytes]] | None = None,
+        stream: bool = False,
+        outcome: str | None = None,
+    ) -> None:
+        """The line for one finished request. ``request`` is the server's ``Request``
+        (None when the request failed before one was made: an unknown path);
+        ``started`` its ``perf_counter()`` start; ``headers`` the response's own."""
+        logger = self.logger
+        if not self.enabled or not logger.isEnabledFor(INFO):
+            return
+        latency = round((perf_counter() - started) * 1000.0, 2)
+        call = caller = None
+        if request is not None:
+            call, caller = request.call, request.caller
+        alias = route = deployment = fallback_alias = attempts = usage = None
+        cache = False
+        if call is not None:
+            alias, usage, cache = call.alias, call.usage, call.cached
+            taken = call.route
+            route, deployment, fallback_alias = taken.get("route"), taken.get("deployment"), taken.get("fallback")
+            tried = call.attempts
+            attempts = sum(1 for a in tried if getattr(getattr(a, "error", None), "code", None) != _SKIPPED)
+            if deployment is not None:
+                attempts += 1
+            elif tried:
+                deployment = tried[-1].deployment
+        else:
+            if headers:
+                for name, value in headers:
+                    if name == _DEPLOYMENT:
+                        deployment = value.decode("latin-1")
+                    elif name == _FALLBACK:
+                        fallback_alias = value.decode("latin-1")
+                    elif name == _ROUTE:
+                        route = value.decode("latin-1")
+            if isinstance(error, FallbackExhausted) and error.attempts:
+                attempts = len(error.attempts)
+                deployment = error.attempts[-1][0]
+        if route == alias:
+            route = None
+        code = error_status = None
+        if error is not None:
+            if isinstance(error, SwitchyardError):
+                code, error_status = error.code or error.type, error.status
+            else:
+                code, error_status = "internal_error", 500
+        key_name = caller.name if caller is not None else None
+        if error_status == status:
+            error_status = None
+        messages = None
+        if self.include_prompts and request is not None and request.body:
+            messages = self.prompt_text(request.body)
+        handlers = line_handlers(logger, INFO)
+        if handlers is None:  # a handler or filter of someone else's: it gets a real record
+            fields = [("request_id", request_id), ("method", method), ("path", path), ("status", status),
+                      ("latency_ms", latency), ("key_name", key_name), ("alias", alias), ("route", route),
+                      ("deployment", deployment), ("fallback", fallback_alias is not None),
+                      ("fallback_alias", fallback_alias), ("attempts", attempts)]
+            if usage is not None:
+                fields += (("prompt_tokens", usage.prompt_tokens), ("completion_tokens", usage.completion_tokens),
+                           ("total_tokens", usage.total_tokens))
+            fields += (("cache", cache), ("stream", stream), ("outcome", outcome), ("error", code),
+                       ("error_status", error_status), ("messages", messages))
+            record = logger.makeRecord(ACCESS_LOGGER, INFO, "", 0, "request", None, None, None, {FIELDS_ATTR: fields})
+            logger.handle(record)
+            return
+        # The usual case — setup_logging's handler only: the line is built here, in one
+        # piece, without a LogRecord (this runs once per request; see bench/).
+        created = time()
+        for handler in handlers:
+            formatter = handler.line_formatter
+            stamp = formatter.timestamp(created)
+            if formatter.json:
+                out: dict[str, Any] = {"ts": stamp, "level": "info", "logger": ACCESS_LOGGER, "msg": "request",
+                                       "request_id": request_id, "method": method, "path": path,
+                                       "status": status, "latency_ms": latency}
+                if key_name is not None:
+                    out["key_name"] = key_name
+                if alias is not None:
+                    out["alias"] = alias
+                if route is not None:
+                    out["route"] = route
+                if deployment is not None:
+                    out["deployment"] = deployment
+                out["fallback"] = fallback_alias is not None
+                if fallback_alias is not None:
+                    out["fallback_alias"] = fallback_alias
+                if attempts is not None:
+                    out["attempts"] = attempts
+                if usage is not None:
+                    out["prompt_tokens"] = usage.prompt_tokens
+                    out["completion_tokens"] = usage.completion_tokens
+                    out["total_tokens"] = usage.total_tokens
+                out["cache"] = cache
+                out["stream"] = stream
+                if outcome is not None:
+                    out["outcome"] = outcome
+                if code is not None:
+                    out["error"] = code
+                if error_status is not None:
+                    out["error_status"] = error_status
+                if messages is not None:
+                    out["messages"] = messages
+                line = orjson.dumps(out, default=str).decode()
+            else:
+                q, known = formatter.quote, formatter.quoted  # known: strings quoted before
+                # One f-string (no string grown field by field): absent fields render as "".
+                line = (
+                    f"ts={stamp} level=info logger={ACCESS_LOGGER} msg=request "
+                    f"request_id={formatter.quote_once(request_id)} method={known.get(method) or q(method)} "
+                    f"path={known.get(path) or q(path)} status={status} latency_ms={latency!r}"
+                    f"{'' if key_name is None else ' key_name=' + (known.get(key_name) or q(key_name))}"
+                    f"{'' if alias is None else ' alias=' + q(alias)}"
+                    f"{'' if route is None else ' route=' + q(route)}"
+                    f"{'' if deployment is None else ' deployment=' + (known.get(deployment) or q(deployment))}"
+                    f"{' fallback=false' if fallback_alias is None else ' fallback=true fallback_alias=' + q(fallback_alias)}"
+                    f"{'' if attempts is None else f' attempts={attempts}'}"
+                    f"{'' if usage is None else _tokens(usage)}"
+                    f"{' cache=true' if cache else ' cache=false'}{' stream=true' if stream else ' stream=false'}"
+                    f"{'' if outcome is None else ' outcome=' + outcome}"
+                    f"{'' if code is None else ' error=' + q(code)}"
+                    f"{'' if error_status is None else f' error_status={error_status}'}"
+                    f"{'' if messages is None else ' messages=' + kv_value(messages)}"
+                )
+            handler.emit_line(line)
+
+    def prompt_text(self, body: bytes) -> str | None:
+        """The request's messages (system, messages, prompt or input) as JSON, cut short."""
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return None
+        if not isinstance(data, dict):
+            return None
+        picked = {k: data[k] for k in _PROMPT_KEYS if k in data}
+        if not picked:
+            return None
+        text = orjson.dumps(picked).decode()
+        limit = self.prompt_max_chars
+        return text if len(text) <= limit else text[:limit] + "…"
