@@ -12,12 +12,12 @@ import time
 import orjson
 import pytest
 import yaml
+from tests.server.raw_http import request as raw_request
 
 from switchyard.core.config import ConfigError, LoggingConfig, parse_config
 from switchyard.observe.access import FIELDS
 from switchyard.observe.logs import REDACTED, LineFormatter, is_secret_field, parse_kv, setup_logging
 from switchyard.server.runner import LISTENING
-from tests.server.raw_http import request as raw_request
 
 
 def record(msg: str = "retry", level: int = logging.INFO, exc_info=None, **extra) -> logging.LogRecord:
@@ -134,10 +134,10 @@ def test_serve_writes_json_lines_with_log_format(tmp_path, mock_upstream):
 def _access_line(fmt: str, *, slow: bool, **kwargs) -> dict:
     """One access line for a request with every fact known, through setup_logging's
     handler (fast path) or through a plain handler that needs a LogRecord (slow path)."""
+    from switchyard.auth import Caller
     from switchyard.core.call import Attempt, Call
     from switchyard.core.errors import UpstreamError
     from switchyard.core.messages import Usage
-    from switchyard.gateway.auth import Caller
     from switchyard.observe.access import AccessLog
     from switchyard.server.http import Request
 
