@@ -20,12 +20,12 @@ from typing import Any
 
 from switchyard.admission.deployments import DeploymentGate, deployment_buckets, gated
 from switchyard.admission.estimate import Estimator
-from switchyard.admission.gcra import Bucket, Decision, MemoryBackend
+from switchyard.storage.limits.gcra import Bucket, Decision, MemoryBackend
 from switchyard.admission.limiter import Limiter
 from switchyard.admission.queue import AdmissionQueue
 from switchyard.admission.waiting import LimitQueue
 from switchyard.admission.rules import RuleBook
-from switchyard.admission.sliding import SlidingMemoryBackend
+from switchyard.storage.limits.sliding import SlidingMemoryBackend
 from switchyard.core.config import Config
 from switchyard.core.config.limits import LimitsConfig
 from switchyard.gateway.admission import Admission, OpenAdmission
@@ -58,8 +58,8 @@ class AdmissionControl:
         if limits.backend == "redis":
             if redis is None or config.redis is None:
                 raise ValueError("limits.backend: 'redis' needs the top-level `redis:` section (its url)")
-            from switchyard.admission.redis_backend import RedisBackend
-            from switchyard.admission.sliding_redis import SlidingRedisBackend
+            from switchyard.storage.limits.gcra_redis import RedisBackend
+            from switchyard.storage.limits.sliding_redis import SlidingRedisBackend
 
             args = (redis, config.redis.prefix, limits.on_backend_error, limits.retry_backend_after)
             backend: Any = SlidingRedisBackend(*args, slots=limits.window_slots) if sliding else RedisBackend(*args)

@@ -45,7 +45,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from switchyard.admission.fairness import FairOrder, Waiter
-from switchyard.admission.gcra import Bucket, Decision
+from switchyard.storage.limits.gcra import Bucket, Decision
 from switchyard.core.errors import ClientDisconnected, RateLimited
 
 #: A lane never re-arms sooner than this: GCRA answers in (sub)milliseconds.

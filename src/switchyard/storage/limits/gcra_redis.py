@@ -17,7 +17,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from switchyard.admission.gcra import ALLOWED_BLIND, Bucket, Decision
+from switchyard.storage.limits.gcra import ALLOWED_BLIND, Bucket, Decision
 from switchyard.core.errors import ServiceUnavailable
 
 log = logging.getLogger("switchyard.admission")
