@@ -113,3 +113,36 @@ def route(args: argparse.Namespace) -> int:
         return 1
     print(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
     return 0 if report.get("chosen") else 1
+
+
+def db(args: argparse.Namespace) -> int:
+    """``switchyard db upgrade|current``: Alembic migrations of the durable store."""
+    import asyncio
+
+    from switchyard.storage import StoreURLError
+    from switchyard.storage.migrate import current, head, upgrade
+
+    if args.url is not None:
+        url, field = args.url, "--url"
+    else:
+        try:
+            config = _load(args.config)
+        except ConfigError as exc:
+            print(exc, file=sys.stderr)
+            return 2
+        url, field = config.storage.url.get_secret_value(), "storage.url"
+    try:
+        if args.db_command == "upgrade":
+            at = asyncio.run(upgrade(url, field=field))
+            print(f"database at revision {at} (head {head()})")
+        else:
+            at = asyncio.run(current(url, field=field))
+            print(f"{at or 'none (never migrated)'} (head {head()})")
+    except (StoreURLError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # the database does not answer
+        print(f"error: cannot reach the database ({type(exc).__name__}: {exc.strerror or 'connection failed'})",
+              file=sys.stderr)
+        return 1
+    return 0
