@@ -19,11 +19,11 @@ class Down:
     available = False
 
 
-def build(models: dict[str, Any], routing: dict[str, Any] | None = None, redis: Any = None,
-          prefix: str = "switchyard:") -> tuple[Catalog, Router]:
+def build(models: dict[str, Any], routing: dict[str, Any] | None = None,
+          kv: Any = None) -> tuple[Catalog, Router]:
     config = parse_config({"models": models, "routing": routing or {}})
     catalog = Catalog(config, Registry(), None)
-    router = Router(config.routing, tokens=TokenCounter(), redis=redis, redis_prefix=prefix, resolve=catalog.resolve)
+    router = Router(config.routing, tokens=TokenCounter(), kv=kv, resolve=catalog.resolve)
     return catalog, router
 
 

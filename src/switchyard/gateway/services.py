@@ -13,6 +13,7 @@ from switchyard.gateway.pipeline import Gateway
 from switchyard.policies.reliability import Reliability
 from switchyard.routing.catalog import Catalog
 from switchyard.routing.router import Router
+from switchyard.storage import Store, open_store
 from switchyard.transport.client import HttpClient
 
 
@@ -30,31 +31,37 @@ class Services:
     reliability: Reliability
     #: Limits, queue and upstream capacity (``limits:``); see ``switchyard.admission``.
     admission: AdmissionControl
-    #: The shared Redis client (redis.asyncio), when ``redis`` is configured.
-    redis: Any = None
+    #: The store replicas share (``redis:``), or an in-process one; see ``switchyard.storage``.
+    store: Store | None = None
+    #: The durable store (``storage.url``; ``memory://`` by default). Opened lazily.
+    durable: Store | None = None
 
     @classmethod
     async def start(cls, config: Config, registry: Registry) -> Services:
         """Build everything in dependency order; on failure, close what was opened."""
         http = HttpClient()
-        redis = None
+        store = durable = None
         try:
-            redis = _open_redis(config)
+            store = _open_shared(config)
+            durable = open_store(config.storage.url, field="storage.url",
+                                 prefix=config.redis.prefix if config.redis is not None else "switchyard:")
+            shared = store if config.redis is not None else None
             tokens = TokenCounter()
-            admission = AdmissionControl.build(config, redis, tokens)
+            admission = AdmissionControl.build(config, store, tokens)
             catalog = Catalog(config, registry, http, wrap=admission.wrap)
-            router = Router(config.routing, tokens=tokens, redis=redis, resolve=catalog.resolve,
-                            redis_prefix=config.redis.prefix if config.redis is not None else "switchyard:")
+            router = Router(config.routing, tokens=tokens, kv=shared.kv if shared is not None else None,
+                            resolve=catalog.resolve)
             gateway = Gateway(catalog, router, admission.admission)
-            reliability = Reliability(config, http, redis)
+            reliability = Reliability(config, http, shared)
             reliability.start(catalog, router, gateway)  # wraps the deployments, starts health checks
         except BaseException:
             await http.aclose()
-            if redis is not None:
-                await redis.aclose()
+            for opened in (store, durable):
+                if opened is not None:
+                    await opened.aclose()
             raise
         return cls(config=config, http=http, catalog=catalog, router=router, gateway=gateway, tokens=tokens,
-                   reliability=reliability, admission=admission, redis=redis)
+                   reliability=reliability, admission=admission, store=store, durable=durable)
 
     def readiness(self) -> dict[str, Any]:
         """``/health/ready``: ok while the gateway can serve, with the admission
@@ -72,18 +79,15 @@ class Services:
             await self.catalog.aclose()
         finally:
             await self.http.aclose()
-            if self.redis is not None:
-                await self.redis.aclose()
+            for opened in (self.store, self.durable):
+                if opened is not None:
+                    await opened.aclose()
 
 
-def _open_redis(config: Config) -> Any:
-    """The shared Redis client for ``redis:``, or None (connections open lazily)."""
-    if config.redis is None:
-        return None
-    import redis.asyncio as aioredis
-
-    return aioredis.Redis.from_url(
-        config.redis.url.get_secret_value(),
-        socket_connect_timeout=config.redis.connect_timeout,
-        socket_timeout=config.redis.operation_timeout,
-    )
+def _open_shared(config: Config) -> Store:
+    """The store replicas share (``redis:``), else one in this process; no I/O until used."""
+    redis = config.redis
+    if redis is None:
+        return open_store("memory://")
+    return open_store(redis.url, prefix=redis.prefix, field="redis.url",
+                      connect_timeout=redis.connect_timeout, operation_timeout=redis.operation_timeout)

@@ -11,7 +11,7 @@ States::
 Only failures that say something about the deployment count (errors marked
 ``retryable``: timeouts, connection errors, 429, 5xx); a 4xx answer is the
 upstream working. The breaker lives in memory; ``on_change`` lets a shared
-store (``policies/shared_breakers.py``) publish and adopt transitions.
+store (``tasks/breaker_sync.py``) publish and adopt transitions.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ class CircuitBreaker:
         self.clock = clock
         self.state = CLOSED
         self.open_until = 0.0
-        #: Generation of the shared record this state came from (see shared_breakers).
+        #: Generation of the shared record this state came from (see tasks/breaker_sync.py).
         self.shared_generation = 0
         self.on_change: Callable[[CircuitBreaker], None] | None = None
         #: Called after every state change (set by ``DeploymentHealth``: routing caches availability).

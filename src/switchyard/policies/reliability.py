@@ -1,11 +1,11 @@
 """The reliability layer as one object owned by ``Services``.
 
-``Reliability(config, http, redis)``; ``start(catalog, router, gateway)``
+``Reliability(config, http, shared)``; ``start(catalog, router, gateway)``
 installs the policy chain (``policies/chain.py``) on every deployment the
 catalog has built or will build (``Catalog.add_wrap``, after the other hooks so
 retries and breakers see everything below them), plugs in the region
 preference and the fallback chain, and starts the background tasks (breaker
-sync through Redis, active health checks); ``aclose`` cancels them.
+sync through the shared store, active health checks); ``aclose`` cancels them.
 """
 
 from __future__ import annotations
@@ -19,24 +19,24 @@ from switchyard.policies.chain import build_chain
 from switchyard.policies.fallback import FallbackChain
 from switchyard.policies.health_checks import HealthChecker
 from switchyard.policies.retry import RetryBudget
-from switchyard.policies.shared_breakers import SharedBreakers
 from switchyard.routing.regions import RegionPreference
+from switchyard.storage import Store
+from switchyard.tasks.breaker_sync import BreakerSync
 
 
 class Reliability:
     """Retries, breakers, timeouts, fallbacks, health checks and regions for one gateway."""
 
-    def __init__(self, config: Config, http: Any, redis: Any = None, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, config: Config, http: Any, shared: Store | None = None, *, clock: Callable[[], float] = time.time) -> None:
         self.config = config
         self.settings = config.reliability
         self.http = http
         self.clock = clock
         self.budget = RetryBudget.from_config(self.settings.retry)
         self.regions = RegionPreference.from_config(config)
-        self.shared: SharedBreakers | None = None
-        if redis is not None and self.settings.breaker.enabled:
-            prefix = config.redis.prefix if config.redis is not None else "switchyard:"
-            self.shared = SharedBreakers(redis, prefix, self.settings.breaker.sync_interval)
+        self.shared: BreakerSync | None = None
+        if shared is not None and self.settings.breaker.enabled:  # the store replicas share (redis:)
+            self.shared = BreakerSync(shared, self.settings.breaker.sync_interval)
         self.checker: HealthChecker | None = None
         self.fallbacks: FallbackChain | None = None
         self.catalog: Any = None

@@ -1,0 +1,1 @@
+"""Background tasks a gateway runs beside the request path (started and closed by ``Services``)."""
