@@ -81,3 +81,24 @@ async def test_a_full_mailbox_drops_the_oldest() -> None:
     box.close()
     with pytest.raises(StopAsyncIteration):
         await asyncio.wait_for(box.take(), 1)
+
+
+def test_check_config_reports_an_unknown_store_scheme(tmp_path) -> None:
+    from switchyard.gateway.validate import problems_in
+
+    config = parse_config({"storage": {"url": "cassandra://ops:hunter2@ring/x"}})
+    problems = problems_in(config)
+    assert [path for path, _ in problems] == ["storage.url"]
+    assert "unknown scheme 'cassandra'" in problems[0][1] and "hunter2" not in problems[0][1]
+    assert problems_in(parse_config({"storage": {"url": "sqlite:///x.db"}})) == []
+
+
+async def test_counters_say_when_redis_is_unreachable() -> None:
+    from switchyard.storage import StoreUnavailable
+
+    store = open_store("redis://127.0.0.1:1/0", connect_timeout=0.2)
+    try:
+        with pytest.raises(StoreUnavailable):
+            await store.counters.reserve("k", 1, 10, 60)
+    finally:
+        await store.aclose()

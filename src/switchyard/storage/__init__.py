@@ -16,11 +16,12 @@ rate-limit backends (``limits.LimitStore``).
 
 from switchyard.storage.factory import ENTRY_POINT_GROUP, StoreRegistry, open_store
 from switchyard.storage.protocols import (
-    Counters, Job, KeyValue, PubSub, Record, Records, Refusal, Reservation, Store, Subscription, WorkQueue,
+    Counters, Job, KeyValue, PubSub, Record, Records, Refusal, Reservation, Store, StoreUnavailable, Subscription,
+    WorkQueue,
 )
 from switchyard.storage.url import StoreURLError
 
 __all__ = [
     "ENTRY_POINT_GROUP", "Counters", "Job", "KeyValue", "PubSub", "Record", "Records", "Refusal", "Reservation",
-    "Store", "StoreRegistry", "StoreURLError", "Subscription", "WorkQueue", "open_store",
+    "Store", "StoreRegistry", "StoreURLError", "StoreUnavailable", "Subscription", "WorkQueue", "open_store",
 ]

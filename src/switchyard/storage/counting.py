@@ -3,6 +3,10 @@
 The generic reserve/settle of the store is the rate limiter's own sliding
 window with one bucket: the same arithmetic, the same Lua in Redis, so a
 counter and a ``limits:`` bucket can never disagree on what "in the window" means.
+
+While Redis is unreachable (and for the backend's back-off after), ``reserve``
+raises ``StoreUnavailable``; a settle in that time is lost (the window then
+counts the reservation as made).
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ import math
 
 from switchyard.storage.limits import LimitBackend
 from switchyard.storage.limits.gcra import Bucket
-from switchyard.storage.protocols import Refusal, Reservation
+from switchyard.storage.protocols import Refusal, Reservation, StoreUnavailable
 
 
 def bucket(key: str, limit: float, window: float) -> Bucket:
@@ -19,7 +23,9 @@ def bucket(key: str, limit: float, window: float) -> Bucket:
         raise ValueError("window must be positive seconds")
     if not limit > 0:
         raise ValueError("limit must be positive")
-    return Bucket(key=key, scope="counter", subject=key, kind="rpm", limit=limit, period=window)  # type: ignore[arg-type]
+    # ``Bucket.limit`` is typed int for ``limits:``; the arithmetic takes any positive number.
+    return Bucket(key=key, scope="counter", subject=key, kind="rpm", limit=limit,  # type: ignore[arg-type]
+                  period=window)
 
 
 class WindowCounters:
@@ -32,6 +38,8 @@ class WindowCounters:
         if amount < 0:
             raise ValueError("amount must not be negative")
         decision = await self.backend.acquire([bucket(key, limit, window)], [amount])
+        if decision.degraded:  # the backend admitted blind: for a counter that is no answer
+            raise StoreUnavailable("the counters' server is unreachable")
         left = decision.left[0] if decision.left else 0.0
         if decision.allowed:
             return Reservation(key, amount, limit, window, decision.ref or 0.0, left)

@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from switchyard.storage.protocols import Store
-from switchyard.storage.url import StoreSpec, parse
+from switchyard.storage.url import StoreSpec, StoreURLError, parse
 
 ENTRY_POINT_GROUP = "switchyard.stores"
 
@@ -52,6 +52,16 @@ class StoreRegistry:
 
     def schemes(self) -> list[str]:
         return sorted(self._targets)
+
+    def problem(self, url: str, field: str) -> str | None:
+        """Why ``url`` names no registered store (the reason, without the URL), or None."""
+        try:
+            spec = parse(url, prefix="", options={}, field_name=field)
+        except StoreURLError as exc:
+            return exc.reason
+        if spec.scheme not in self._targets:
+            return f"unknown scheme {spec.scheme!r}; known: {', '.join(self.schemes())}"
+        return None
 
     def factory(self, spec: StoreSpec) -> StoreFactory:
         target = self._targets.get(spec.scheme)

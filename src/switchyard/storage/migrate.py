@@ -8,7 +8,6 @@ options — e.g. ``?schema=`` — apply), and the version table is ``sy_alembic_
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import sqlalchemy as sa
 from alembic import command
@@ -20,12 +19,18 @@ from switchyard.storage.factory import open_store
 from switchyard.storage.sql import SqlStore
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+VERSION_TABLE = "sy_alembic_version"
 
 
 def alembic_config() -> AlembicConfig:
     config = AlembicConfig()
     config.set_main_option("script_location", str(MIGRATIONS))
     return config
+
+
+def _revision(connection: sa.Connection) -> str | None:
+    context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
+    return context.get_current_revision()
 
 
 def head() -> str | None:
@@ -36,7 +41,8 @@ def head() -> str | None:
 def _sql_store(url: str, field: str) -> SqlStore:
     store = open_store(url, field=field)
     if not isinstance(store, SqlStore):
-        raise ValueError(f"{field}: migrations are for sqlite:/// and postgresql:// stores, not {store.url.split(':')[0]}://")
+        scheme = store.url.split(":")[0]
+        raise ValueError(f"{field}: migrations are for sqlite:/// and postgresql:// stores, not {scheme}://")
     return store
 
 
@@ -48,7 +54,7 @@ async def upgrade(url: str, revision: str = "head", *, field: str = "--url") -> 
     def run(connection: sa.Connection) -> str | None:
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
-        return MigrationContext.configure(connection, opts={"version_table": "sy_alembic_version"}).get_current_revision()
+        return _revision(connection)
 
     try:
         async with store.engine.begin() as conn:
@@ -64,12 +70,9 @@ async def current(url: str, *, field: str = "--url") -> str | None:
     """The revision the database of ``url`` is at (None: never migrated)."""
     store = _sql_store(url, field)
 
-    def read(connection: sa.Connection) -> Any:
-        return MigrationContext.configure(connection, opts={"version_table": "sy_alembic_version"}).get_current_revision()
-
     try:
         async with store.engine.connect() as conn:
-            at: str | None = await conn.run_sync(read)
+            at: str | None = await conn.run_sync(_revision)
     finally:
         await store.aclose()
     return at

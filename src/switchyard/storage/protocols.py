@@ -29,6 +29,10 @@ from types import TracebackType
 from typing import Literal, Protocol, runtime_checkable
 
 
+class StoreUnavailable(ConnectionError):
+    """The store's server cannot be reached (or is backing off after it could not be)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Reservation:
     """Units reserved against a limit; settle or refund it exactly once."""

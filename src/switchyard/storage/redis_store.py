@@ -246,7 +246,7 @@ class RedisStore:
         except ValueError as exc:  # redis-py's message may quote the URL: not echoed
             raise spec.error(f"not a usable Redis URL ({type(exc).__name__})") from None
         self.subscriptions: set[RedisSubscription] = set()
-        self.counters = WindowCounters(SlidingRedisBackend(self.client, self.prefix + "ctr:", on_error="closed"))
+        self.counters = WindowCounters(SlidingRedisBackend(self.client, self.prefix + "ctr:", on_error="open"))
         self.kv = RedisKV(self.client, self.prefix)
         self.pubsub = RedisPubSub(self)
         self.records = RedisRecords(self.client, self.prefix)

@@ -14,7 +14,7 @@ connection = context.config.attributes["connection"]
 context.configure(
     connection=connection,
     target_metadata=metadata,
-    version_table="sy_alembic_version",
+    version_table="sy_alembic_version",  # = migrate.VERSION_TABLE
     render_as_batch=connection.dialect.name == "sqlite",  # SQLite alters tables by copying them
 )
 with context.begin_transaction():
