@@ -24,7 +24,7 @@ from switchyard.core.call import Call
 from switchyard.core.config import parse_config
 from switchyard.core.messages import Usage, validate_chat
 from switchyard.core.registry import Registry
-from switchyard.gateway.auth import Caller
+from switchyard.auth import Caller
 from switchyard.gateway.services import Services
 
 TARGETS_US = {"memory": 100.0, "redis": 1000.0}

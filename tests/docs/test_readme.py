@@ -200,8 +200,9 @@ def test_curl_example_answers(default_gateway):
 
 @pytest.mark.parametrize("index", range(len(blocks("python"))), ids=lambda i: f"python{i}")
 def test_python_example_runs(index, default_gateway):
+    """SDK examples run against a gateway; library examples (``import switchyard``) in-process."""
     code = blocks("python")[index]
-    assert README_URL in code
+    assert README_URL in code or "import switchyard" in code
     done = subprocess.run([sys.executable, "-c", code.replace(README_URL, default_gateway.url)],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr[-2000:]

@@ -18,7 +18,7 @@ from switchyard.core.errors import (
     InvalidRequest,
     UpstreamRateLimited,
 )
-from switchyard.policies.fallback import FallbackChain, fallback_aliases
+from switchyard.pipeline.fallback import FallbackChain, fallback_aliases
 from tests.policies.upstreams import Killable
 
 CHAT = "/v1/chat/completions"
@@ -48,7 +48,7 @@ def test_fallback_aliases_by_error_class():
 def test_content_policy_refusal_goes_to_the_configured_alternative():
     groups = {"strict": Group("strict", content_policy=["lenient"]), "lenient": Group("lenient")}
     catalog = type("Catalog", (), {"resolve": lambda self, alias: groups[alias]})()
-    chain = FallbackChain(catalog, TimeoutDefaults())
+    chain = FallbackChain(catalog)
     served = []
 
     async def serve(group):

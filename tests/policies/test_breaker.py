@@ -8,7 +8,6 @@ from switchyard.core.call import Call
 from switchyard.core.config.reliability import BreakerConfig
 from switchyard.core.errors import CircuitOpen, InvalidRequest, UpstreamUnavailable
 from switchyard.policies.breaker import CLOSED, HALF_OPEN, OPEN, BreakerPolicy, CircuitBreaker
-from switchyard.policies.policy import wrap
 from switchyard.routing.health import DeploymentHealth
 
 
@@ -111,13 +110,13 @@ def test_policy_refuses_while_open_and_ignores_client_errors():
     clock = Clock()
     health = DeploymentHealth(CircuitBreaker("d", BreakerConfig(consecutive_failures=2), clock))
     upstream = Upstream([InvalidRequest("bad"), InvalidRequest("bad"), UpstreamUnavailable("a"), UpstreamUnavailable("b")])
-    policy = wrap(BreakerPolicy, upstream, "d", health)
+    policy = BreakerPolicy("d", health)
 
     async def run():
         outcomes = []
         for _ in range(5):
             try:
-                outcomes.append(await policy.chat(None, Call("r")))
+                outcomes.append(await policy.unary(Call("r"), lambda c: upstream.chat(c.request, c)))
             except Exception as exc:
                 outcomes.append(type(exc).__name__)
         return outcomes
@@ -129,11 +128,3 @@ def test_policy_refuses_while_open_and_ignores_client_errors():
     assert CircuitOpen.retryable is False and CircuitOpen.fallback is True
 
 
-def test_wrapped_policy_keeps_the_abilities_of_what_it_wraps():
-    from switchyard.providers.base import EmbeddingModel
-
-    policy = wrap(BreakerPolicy, Upstream([]), "d", DeploymentHealth(CircuitBreaker("d", BreakerConfig())))
-    assert not isinstance(policy, EmbeddingModel)
-    assert not hasattr(policy, "embed")
-    with pytest.raises(AttributeError):
-        policy.embed  # noqa: B018

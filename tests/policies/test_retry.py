@@ -10,7 +10,6 @@ import pytest
 from switchyard.core.call import Call
 from switchyard.core.config.reliability import RetryConfig
 from switchyard.core.errors import InvalidRequest, UpstreamRateLimited, UpstreamUnavailable
-from switchyard.policies.policy import wrap
 from switchyard.policies.retry import RetryBudget, RetryPolicy
 
 CHAT = "/v1/chat/completions"
@@ -26,7 +25,7 @@ def gateway_for(start_gateway, deployments, reliability=None):
 
 
 def test_backoff_is_full_jitter_capped_and_honours_retry_after():
-    policy = RetryPolicy(None, "d", RetryConfig(attempts=5, base_delay=0.1, max_delay=0.3, max_retry_after=2),
+    policy = RetryPolicy("d", RetryConfig(attempts=5, base_delay=0.1, max_delay=0.3, max_retry_after=2),
                          RetryBudget(1, 10, 100), rand=lambda: 1.0)
     call = Call("r")
     assert policy.backoff(UpstreamUnavailable("x"), 1, call) == pytest.approx(0.1)
@@ -38,7 +37,7 @@ def test_backoff_is_full_jitter_capped_and_honours_retry_after():
     assert policy.backoff(UpstreamUnavailable("x"), 5, call) is None  # attempts used up
     call.deadline = time.monotonic() + 0.05
     assert policy.backoff(UpstreamUnavailable("x"), 1, call) is None  # would outlive the deadline
-    zero = RetryPolicy(None, "d", RetryConfig(attempts=5), RetryBudget(1, 10, 100), rand=lambda: 0.0)
+    zero = RetryPolicy("d", RetryConfig(attempts=5), RetryBudget(1, 10, 100), rand=lambda: 0.0)
     assert zero.backoff(UpstreamUnavailable("x"), 3, Call("r")) == 0.0
 
 
@@ -71,9 +70,10 @@ def test_retries_inside_the_policy_with_fake_sleep():
     async def sleep(seconds):
         slept.append(seconds)
 
-    policy = wrap(RetryPolicy, Flaky(), "d", RetryConfig(attempts=3), RetryBudget(1, 10, 10), sleep=sleep, rand=lambda: 0.5)
+    policy = RetryPolicy("d", RetryConfig(attempts=3), RetryBudget(1, 10, 10), sleep=sleep, rand=lambda: 0.5)
+    flaky = Flaky()
     call = Call("r")
-    assert asyncio.run(policy.chat(None, call)) == "ok"
+    assert asyncio.run(policy.unary(call, lambda c: flaky.chat(c.request, c))) == "ok"
     assert Flaky.calls == 3 and slept == [0.05, 0.1]
     assert [a.status for a in call.attempts] == [502, 502]
 

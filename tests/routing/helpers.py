@@ -9,7 +9,7 @@ from switchyard.core.config import parse_config
 from switchyard.core.messages import validate_chat
 from switchyard.core.registry import Registry
 from switchyard.core.tokens import TokenCounter
-from switchyard.routing.catalog import Catalog
+from switchyard.routing.catalog import Catalog, Deployment
 from switchyard.routing.router import Router
 
 
@@ -22,7 +22,8 @@ class Down:
 def build(models: dict[str, Any], routing: dict[str, Any] | None = None,
           kv: Any = None) -> tuple[Catalog, Router]:
     config = parse_config({"models": models, "routing": routing or {}})
-    catalog = Catalog(config, Registry(), None)
+    registry = Registry()
+    catalog = Catalog(config, registry, lambda id, alias, c: Deployment(id, alias, c, registry.get(c.provider)(c, None)))
     router = Router(config.routing, tokens=TokenCounter(), kv=kv, resolve=catalog.resolve)
     return catalog, router
 

@@ -3,7 +3,7 @@
 import pytest
 
 from switchyard.core.call import Call
-from switchyard.gateway.auth import Caller
+from switchyard.auth import Caller
 
 from .helpers import build, call, chat, fakes
 

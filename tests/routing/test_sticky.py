@@ -45,8 +45,7 @@ def sticky_router(kv=None):
 
 async def route(router, group, session):
     c = call(x_session_id=session)
-    candidates = router.candidates(group, chat(), c)
-    chosen = await router.stick(group, chat(), c, candidates)
+    chosen = await router.order(group, chat(), c)
     return chosen[0], c.route.get("session")
 
 
@@ -88,10 +87,10 @@ async def test_redis_table_moves_and_stays(redis_url, redis_prefix):
 async def test_session_sources_in_order():
     group, router = sticky_router()
     c = call()
-    await router.stick(group, chat(user="u1"), c, router.candidates(group, chat(), c))
+    await router.order(group, chat(user="u1"), c)
     assert c.route["session"] == "hashed"
     c = call()
-    await router.stick(group, chat(), c, router.candidates(group, chat(), c))
+    await router.order(group, chat(), c)
     assert "session" not in c.route  # no session id: balancing alone
 
 
@@ -127,16 +126,14 @@ def test_two_gateway_processes_share_the_sticky_table(start_mock, start_gateway_
     assert "m3" in fresh
 
 
-async def test_stick_without_the_routers_memo_places_the_session_the_same_way():
+async def test_the_router_keeps_no_state_between_calls_a_session_lands_the_same_way():
     group, router = sticky_router()
-    c, request = call(x_session_id="carol"), chat()
-    candidates = router.candidates(group, request, c)
-    with_memo = await router.stick(group, request, c, candidates)  # the same request and call: memo used
-    c2 = call(x_session_id="carol")
-    candidates2 = router.candidates(group, chat(), c2)
-    other = call(x_session_id="carol")  # a different call: the memo of c2 must not be used
-    without = await router.stick(group, chat(), other, candidates2)
-    assert with_memo[0] is without[0] and sorted(d.id for d in without) == ["d0", "d1", "d2", "d3"]
+    c = call(x_session_id="carol")
+    first = await router.order(group, chat(), c)
+    router.candidates(group, chat(user="someone-else"), call(x_session_id="dave"))  # interleaved: changes nothing
+    other = call(x_session_id="carol")
+    without = await router.order(group, chat(), other)
+    assert first[0] is without[0] and sorted(d.id for d in without) == ["d0", "d1", "d2", "d3"]
     assert c.route["session"] == "hashed" and other.route["session"] == "kept"
     group.deployments[int(without[0].id[1:])].health = Down()
     moved = await route(router, group, "carol")

@@ -5,8 +5,8 @@ makes, from the ``limits:`` section:
 
 * ``admission`` — the pipeline's ``Admission``: a ``Limiter`` (limiter.py),
   or ``OpenAdmission`` when nothing is configured, which costs nothing;
-* ``wrap`` — the ``Catalog`` hook that puts a ``DeploymentGate``
-  (deployments.py) in front of every deployment with capacity limits;
+* ``gate_for`` — the ``CapacityGate`` policy (deployments.py) for a
+  deployment with capacity limits, innermost in its chain;
 * the backend — by ``limits.algorithm`` and ``limits.backend``: the sliding
   window (the default) or GCRA, in this process or in the shared store
   (``redis:``), which hands out its backend; see ``switchyard.storage.limits``.
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from switchyard.admission.deployments import DeploymentGate, deployment_buckets, gated
+from switchyard.admission.deployments import CapacityGate, DeploymentGate, deployment_buckets
 from switchyard.admission.estimate import Estimator
 from switchyard.storage.limits.gcra import Bucket, Decision, MemoryBackend
 from switchyard.admission.limiter import Limiter
@@ -27,12 +27,12 @@ from switchyard.admission.waiting import LimitQueue
 from switchyard.admission.rules import RuleBook
 from switchyard.storage.limits import LimitStore
 from switchyard.storage.limits.sliding import SlidingMemoryBackend
-from switchyard.core.config import Config
+from switchyard.core.config import Config, DeploymentConfig
 from switchyard.core.config.limits import LimitsConfig
-from switchyard.gateway.admission import Admission, OpenAdmission
+from switchyard.admission.ticket import Admission, OpenAdmission
 
 __all__ = [
-    "AdmissionControl", "AdmissionQueue", "Bucket", "Decision", "DeploymentGate", "LimitQueue", "Limiter",
+    "AdmissionControl", "AdmissionQueue", "Bucket", "CapacityGate", "Decision", "DeploymentGate", "LimitQueue", "Limiter",
     "MemoryBackend",
     "RuleBook", "SlidingMemoryBackend",
 ]
@@ -69,17 +69,15 @@ class AdmissionControl:
         admission: Admission = limiter if (limiter.rules or limiter.queue is not None) else OpenAdmission()
         return cls(admission, backend, limits, estimator)
 
-    def wrap(self, deployment: Any) -> None:
-        """``Catalog`` hook: gate the deployment when it has capacity limits (or headers to learn from)."""
-        buckets = deployment_buckets(deployment, self._rules)
+    def gate_for(self, deployment_id: str, config: DeploymentConfig) -> CapacityGate | None:
+        """The capacity policy of a deployment with capacity limits (or headers to learn from), else None."""
+        buckets = deployment_buckets(deployment_id, config, self._rules)
         learn = self.limits is not None and self.limits.learn_from_headers
         if not buckets and not learn:
-            return
-        gate = DeploymentGate(deployment.id, buckets, self.backend, self.estimator, learn)
-        self.gates[deployment.id] = gate
-        deployment.provider = gated(deployment.provider, gate)
-        if learn and hasattr(deployment.adapter, "on_stream_headers"):
-            deployment.adapter.on_stream_headers = gate.learn  # streams teach too, when they open
+            return None
+        gate = DeploymentGate(deployment_id, buckets, self.backend, self.estimator, learn)
+        self.gates[deployment_id] = gate
+        return CapacityGate(gate)
 
     @property
     def ready(self) -> bool:

@@ -1,6 +1,6 @@
 """Upstream capacity: a gate in front of each deployment that has limits.
 
-The gate sits innermost around the adapter (``Catalog(wrap=...)``), so it is
+The gate sits innermost around the adapter (``policies/chain.py``), so it is
 consulted each time routing actually tries a deployment — after admission,
 inside the fallback loop. A deployment at capacity refuses with
 ``DeploymentSaturated`` (429, ``fallback=True``): the pipeline moves on to the
@@ -18,12 +18,11 @@ Two sources of capacity:
   provider's bucket has regained that margin, and a 429 from the provider
   pauses it for its ``Retry-After``. So the gateway stops sending before the
   provider starts refusing. Streams teach when they open (OpenAI-compatible
-  adapters hand their response headers to ``learn``); their 429s do too.
+  adapters leave their response headers in ``call.upstream_headers``); their 429s do too.
 """
 
 from __future__ import annotations
 
-import functools
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -33,7 +32,7 @@ from switchyard.storage.limits.gcra import KINDS, Bucket
 from switchyard.admission.rules import RuleBook, buckets_of
 from switchyard.core.call import Call
 from switchyard.core.errors import DeploymentSaturated, UpstreamRateLimited
-from switchyard.providers.base import CompletionModel, EmbeddingModel
+from switchyard.core.stage import Streaming, Unary
 from switchyard.providers.retry_after import parse_duration
 
 #: Pause when the provider says fewer than this share of its limit is left.
@@ -122,77 +121,36 @@ class DeploymentGate:
         return {"paused_for": round(wait, 3) if wait > 0 else 0.0, "reason": self.pause_reason if wait > 0 else None}
 
 
-class GatedProvider:
-    """A provider behind its deployment's gate (build it with ``gated``)."""
+class CapacityGate:
+    """The per-deployment policy in front of the provider: passes the gate, calls
+    the upstream, learns from its headers, settles the reservation. A failure
+    refunds the reservation; a 429 also pauses the deployment."""
 
-    def __init__(self, inner: Any, gate: DeploymentGate) -> None:
-        self.inner = inner
+    def __init__(self, gate: DeploymentGate) -> None:
         self.gate = gate
 
-    async def _call(self, op: str, request: Any, call: Call) -> tuple[Any, int, Any]:
-        """Pass the gate, then call the upstream: ``(result, reserved, ref)``. A failure
-        refunds the reservation; a 429 also pauses the deployment."""
+    async def _enter(self, call: Call, next: Any) -> tuple[Any, int, Any]:
         gate = self.gate
-        reserved, ref = await gate.enter(request)
+        reserved, ref = await gate.enter(call.request)
         try:
-            return await getattr(self.inner, op)(request, call), reserved, ref
+            return await next(call), reserved, ref
         except BaseException as exc:
             if isinstance(exc, UpstreamRateLimited):
                 gate.pause(exc.retry_after or 1.0, "the provider answered 429")
             await gate.settle(reserved, None, ref)
             raise
 
-    async def _unary(self, op: str, request: Any, call: Call) -> Any:
-        result, reserved, ref = await self._call(op, request, call)
+    async def unary(self, call: Call, next: Unary) -> Any:
+        result, reserved, ref = await self._enter(call, next)
         self.gate.learn(getattr(result, "headers", None) or {})
         await self.gate.settle(reserved, result.usage, ref)
         return result
 
-    async def _streaming(self, op: str, request: Any, call: Call) -> AsyncIterator[Any]:
-        chunks, reserved, ref = await self._call(op, request, call)
+    async def stream(self, call: Call, next: Streaming) -> AsyncIterator[Any]:
+        chunks, reserved, ref = await self._enter(call, next)
+        if call.upstream_headers:  # streams teach too, when they open
+            self.gate.learn(call.upstream_headers)
         return _settling(chunks, self.gate, reserved, ref) if reserved else chunks
-
-    def chat(self, request: Any, call: Call) -> Any:
-        return self._unary("chat", request, call)
-
-    def stream(self, request: Any, call: Call) -> Any:
-        return self._streaming("stream", request, call)
-
-    def __getattr__(self, name: str) -> Any:
-        if name == "inner":  # not set yet: never recurse
-            raise AttributeError(name)
-        return getattr(self.inner, name)
-
-    def __repr__(self) -> str:
-        return f"GatedProvider({self.inner!r})"
-
-
-class _Embed:
-    def embed(self, request: Any, call: Call) -> Any:
-        return self._unary("embed", request, call)  # type: ignore[attr-defined]
-
-
-class _Complete:
-    def complete(self, request: Any, call: Call) -> Any:
-        return self._unary("complete", request, call)  # type: ignore[attr-defined]
-
-    def stream_complete(self, request: Any, call: Call) -> Any:
-        return self._streaming("stream_complete", request, call)  # type: ignore[attr-defined]
-
-
-@functools.cache
-def _variant(embed: bool, complete: bool) -> type:
-    bases: tuple[type, ...] = (GatedProvider,)
-    if embed:
-        bases += (_Embed,)
-    if complete:
-        bases += (_Complete,)
-    return type("GatedProvider", bases, {}) if len(bases) > 1 else GatedProvider
-
-
-def gated(inner: Any, gate: DeploymentGate) -> GatedProvider:
-    """``inner`` behind ``gate``, keeping exactly ``inner``'s abilities (embeddings, completions)."""
-    return _variant(isinstance(inner, EmbeddingModel), isinstance(inner, CompletionModel))(inner, gate)
 
 
 async def _settling(chunks: Any, gate: DeploymentGate, reserved: int, ref: float | None) -> AsyncIterator[Any]:
@@ -207,11 +165,10 @@ async def _settling(chunks: Any, gate: DeploymentGate, reserved: int, ref: float
         await gate.settle(reserved, usage, ref)
 
 
-def deployment_buckets(deployment: Any, rules: RuleBook | None) -> list[Bucket]:
+def deployment_buckets(deployment_id: str, config: Any, rules: RuleBook | None) -> list[Bucket]:
     """The configured capacity of a deployment: its own rpm/tpm, and any ``scope: deployment`` rule."""
     out: list[Bucket] = []
-    config = deployment.config
-    subject = deployment.id
+    subject = deployment_id
     rule = rules.rule_for("deployment", subject) if rules is not None else None
     if rule is not None:
         out.extend(buckets_of(rule, "deployment", subject))

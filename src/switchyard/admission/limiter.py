@@ -37,7 +37,7 @@ from switchyard.core.call import Call
 from switchyard.core.config.limits import LimitsConfig
 from switchyard.core.errors import RateLimited
 from switchyard.core.messages import Chunk, Usage
-from switchyard.gateway.admission import NULL_TICKET, Ticket
+from switchyard.admission.ticket import NULL_TICKET, Ticket
 
 
 def format_reset(seconds: float) -> str:
@@ -236,7 +236,7 @@ class Limiter:
             except BaseException as exc:
                 await ticket.settle(None)
                 if hasattr(exc, "headers"):
-                    exc.headers.update(call.response_headers)  # type: ignore[union-attr]
+                    exc.headers.update(call.response_headers)
                 raise
             ticket.slot = True
         if waited:

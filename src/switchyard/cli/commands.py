@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from typing import Any
 
 from switchyard.core.config import Config, ConfigError, load_config
 
@@ -99,7 +100,7 @@ def route(args: argparse.Namespace) -> int:
         name, _, value = header.partition(":")
         headers[name.strip().lower()] = value.strip()
 
-    async def run() -> dict:
+    async def run() -> dict[str, Any]:
         services = await Services.start(config, Registry())
         try:
             return await explain(services.router, services.catalog, body, Call("dry-run", headers=headers))

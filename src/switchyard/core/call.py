@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import enum
 import time
 from dataclasses import dataclass, field
 from typing import Any
+
+
+class Kind(enum.Enum):
+    """What a call asks for; with ``Call.stream`` it picks the provider method."""
+
+    CHAT = "chat"
+    EMBED = "embed"
+    COMPLETE = "complete"
 
 
 @dataclass(slots=True)
@@ -19,13 +28,21 @@ class Attempt:
 
 @dataclass(slots=True)
 class Call:
-    """What one request carries down the chain besides its body.
+    """One request on its way through the pipeline: what was asked and what the
+    stages learned about it.
 
-    ``deadline`` is an absolute ``time.monotonic()`` instant or None; every layer
-    that waits bounds its wait by it.
+    ``request`` is the validated body (``ChatRequest``, ``EmbeddingRequest`` or
+    ``CompletionRequest``), ``kind`` and ``stream`` say which provider method
+    serves it. ``deadline`` is an absolute ``time.monotonic()`` instant or None;
+    every layer that waits bounds its wait by it. ``group`` is the model group
+    the request was resolved to (set by the resolve stage), ``usage`` the usage
+    of the answer (set when known, for accounting and the access log).
     """
 
     request_id: str
+    request: Any = None
+    kind: Kind = Kind.CHAT
+    stream: bool = False
     deadline: float | None = None
     caller: Any = None
     headers: dict[str, str] = field(default_factory=dict)
@@ -36,6 +53,12 @@ class Call:
     #: ``await client_gone()`` returns when the client disconnects (set by the server);
     #: for a stage that makes a request wait, e.g. the admission queue.
     client_gone: Any = None
+    #: The model group serving the request, once resolved (``pipeline/stages/resolve.py``).
+    group: Any = None
+    #: The answer's usage (``core.messages.Usage``), once known.
+    usage: Any = None
+    #: The upstream's response headers of a stream, once it opened (the driver sets them).
+    upstream_headers: dict[str, str] | None = None
 
     def outgoing_headers(self) -> list[tuple[bytes, bytes]]:
         """Response headers: ``x-switchyard-<key>`` for the route, then the rest."""

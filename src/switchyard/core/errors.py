@@ -225,7 +225,8 @@ class UpstreamAuthError(UpstreamError):
         self.detail = redact_text(self.detail, secrets)
         self.message = self._compose(deployment)
         self.args = (self.message,)
-        return self.redact(secrets)
+        self.redact(secrets)
+        return self
 
 
 class UpstreamTimeout(UpstreamError):

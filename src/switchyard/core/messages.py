@@ -121,7 +121,8 @@ class ChatRequest:
 
     @property
     def messages(self) -> list[dict[str, Any]]:
-        return self.body["messages"]
+        messages: list[dict[str, Any]] = self.body["messages"]
+        return messages
 
     def with_body(self, body: dict[str, Any]) -> ChatRequest:
         return ChatRequest(body, self.model, self.stream, self.include_usage, self.max_tokens, self.user, self.metadata)
@@ -229,6 +230,12 @@ class ChatResponse:
     def to_bytes(self) -> bytes:
         return self.raw if self.raw is not None else orjson.dumps(self.body)
 
+    @property
+    def text(self) -> str:
+        """The first choice's message content ("" when there is none)."""
+        choices = self.body.get("choices") or [{}]
+        return (choices[0].get("message") or {}).get("content") or ""
+
 
 @dataclass(slots=True)
 class Chunk:
@@ -258,6 +265,14 @@ class Chunk:
             self.data = orjson.loads(self.raw or b"{}")
         return self.data
 
+    @property
+    def text(self) -> str:
+        """The first choice's new content in this chunk ("" when there is none)."""
+        if self.data is None and self.raw is None:
+            return ""
+        choices = self.json().get("choices") or [{}]
+        return (choices[0].get("delta") or {}).get("content") or ""
+
 
 @dataclass(slots=True)
 class EmbeddingResponse:
@@ -267,3 +282,9 @@ class EmbeddingResponse:
 
     def to_bytes(self) -> bytes:
         return self.raw if self.raw is not None else orjson.dumps(self.body)
+
+    @property
+    def vectors(self) -> list[Any]:
+        """The embeddings in input order (lists of floats, or base64 strings when asked for)."""
+        body = self.body if self.body else orjson.loads(self.raw or b"{}")
+        return [item["embedding"] for item in sorted(body.get("data") or [], key=lambda d: d.get("index", 0))]

@@ -1,8 +1,14 @@
-"""Provider registry: names to provider classes, loaded lazily.
+"""Registries of plugins: names to classes or factories, loaded lazily.
 
-Core names built-in providers by import path only and never imports them
-itself; third-party packages add providers through the ``switchyard.providers``
-entry-point group (``name = "package.module:Class"``).
+Core names its built-ins by import path only and never imports them itself;
+third-party packages add their own through entry points
+(``name = "package.module:Class"``) in these groups:
+
+==========================  ======================================================
+``switchyard.providers``    provider adapters, by ``provider:`` name (``Registry``)
+``switchyard.stages``       request-pipeline stages, by ``pipeline.stages[].name``
+``switchyard.stores``       storage backends, by URL scheme (``switchyard.storage``)
+==========================  ======================================================
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from typing import Any
 from switchyard.core.errors import InvalidRequest
 
 ENTRY_POINT_GROUP = "switchyard.providers"
+STAGES_GROUP = "switchyard.stages"
 
 BUILTIN_PROVIDERS: dict[str, str] = {
     "fake": "switchyard.providers.fake:FakeProvider",
@@ -41,34 +48,47 @@ class UnknownProvider(InvalidRequest):
     code = "unknown_provider"
 
 
-class Registry:
-    """Maps provider names to classes; one instance per app, no global state."""
+class UnknownPlugin(InvalidRequest):
+    code = "unknown_plugin"
 
-    def __init__(self, extra: dict[str, str | type] | None = None, *, use_entry_points: bool = True) -> None:
-        self._targets: dict[str, str | type] = dict(BUILTIN_PROVIDERS)
+
+class Plugins:
+    """Maps names to classes (or factories) of one entry-point group; built-ins
+    first, then entry points (which never shadow a built-in), then ``extra``.
+    One instance per app, no global state."""
+
+    #: What the registry holds, for error messages.
+    kind = "plugin"
+    error: type[InvalidRequest] = UnknownPlugin
+    param: str | None = None
+
+    def __init__(self, group: str, builtins: dict[str, str | Any] | None = None,
+                 extra: dict[str, str | Any] | None = None, *, use_entry_points: bool = True) -> None:
+        self.group = group
+        self._targets: dict[str, str | Any] = dict(builtins or {})
         if use_entry_points:
-            for ep in entry_points(group=ENTRY_POINT_GROUP):
+            for ep in entry_points(group=group):
                 self._targets.setdefault(ep.name, ep.value)
         if extra:
             self._targets.update(extra)
-        self._loaded: dict[str, type] = {}
+        self._loaded: dict[str, Any] = {}
 
     def names(self) -> list[str]:
         return sorted(self._targets)
 
-    def register(self, name: str, target: str | type) -> None:
+    def register(self, name: str, target: str | Any) -> None:
         self._targets[name] = target
         self._loaded.pop(name, None)
 
     def get(self, name: str) -> Any:
-        """The provider class registered under ``name``."""
+        """The class (or factory) registered under ``name``."""
         cls = self._loaded.get(name)
         if cls is not None:
             return cls
         target = self._targets.get(name)
         if target is None:
-            known = ", ".join(self.names())
-            raise UnknownProvider(f"Unknown provider {name!r}; known providers: {known}", param="provider")
+            known = ", ".join(self.names()) or "none installed"
+            raise self.error(f"Unknown {self.kind} {name!r}; known {self.kind}s: {known}", param=self.param)
         if isinstance(target, str):
             module_name, _, attr = target.partition(":")
             cls = getattr(importlib.import_module(module_name), attr)
@@ -76,3 +96,25 @@ class Registry:
             cls = target
         self._loaded[name] = cls
         return cls
+
+
+class Registry(Plugins):
+    """Provider names to adapter classes (``switchyard.providers``)."""
+
+    kind = "provider"
+    error = UnknownProvider
+    param = "provider"
+
+    def __init__(self, extra: dict[str, str | type] | None = None, *, use_entry_points: bool = True) -> None:
+        super().__init__(ENTRY_POINT_GROUP, BUILTIN_PROVIDERS, extra, use_entry_points=use_entry_points)
+
+
+class StageRegistry(Plugins):
+    """Third-party request stages (``switchyard.stages``): each a factory
+    ``factory(options: dict) -> Stage`` (``core/stage.py``), e.g. the stage class."""
+
+    kind = "stage"
+    param = "pipeline.stages"
+
+    def __init__(self, extra: dict[str, str | Any] | None = None, *, use_entry_points: bool = True) -> None:
+        super().__init__(STAGES_GROUP, None, extra, use_entry_points=use_entry_points)

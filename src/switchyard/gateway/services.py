@@ -1,4 +1,18 @@
-"""Everything the gateway owns for its lifetime, started and closed together."""
+"""The composition root: everything a gateway owns for its lifetime, built in
+one place, in dependency order, each object complete when constructed.
+
+::
+
+    config -> http client, stores (shared: redis:, durable: storage:), token counter, authenticator
+           -> admission (limits backend, queue, capacity gates)
+           -> retry budget, shared breakers -> deployment factory -> catalog
+           -> router (rules, stickiness, regions) -> request stages -> pipeline
+           -> background tasks (health probes, breaker sync), started last
+
+``Services.start`` builds and starts; ``aclose`` stops the tasks and closes
+what was opened, in reverse. The HTTP server and the in-process ``Client`` are
+both consumers of one ``Services``.
+"""
 
 from __future__ import annotations
 
@@ -7,61 +21,90 @@ from typing import Any
 
 from switchyard.admission import AdmissionControl
 from switchyard.core.config import Config
-from switchyard.core.registry import Registry
+from switchyard.core.registry import Registry, StageRegistry
 from switchyard.core.tokens import TokenCounter
-from switchyard.gateway.pipeline import Gateway
-from switchyard.policies.reliability import Reliability
+from switchyard.auth import Authenticator
+from switchyard.pipeline import Pipeline, order
+from switchyard.pipeline.deployments import DeploymentFactory
+from switchyard.pipeline.stages.route import Route
+from switchyard.policies.retry import RetryBudget
 from switchyard.routing.catalog import Catalog
+from switchyard.routing.regions import RegionPreference
 from switchyard.routing.router import Router
 from switchyard.storage import Store, open_store
+from switchyard.tasks.breaker_sync import BreakerSync
+from switchyard.tasks.health_probes import HealthChecker
 from switchyard.transport.client import HttpClient
 
 
 @dataclass(eq=False)
 class Services:
-    """The app's state: the one upstream HTTP client, the catalog, the pipeline."""
+    """The gateway's state: the upstream HTTP client, the catalog, the pipeline."""
 
     config: Config
     http: HttpClient
-    catalog: Catalog
-    router: Router
-    gateway: Gateway
+    auth: Authenticator
     tokens: TokenCounter
-    #: Retries, breakers, timeouts, fallbacks, health checks, regions (``policies/``).
-    reliability: Reliability
     #: Limits, queue and upstream capacity (``limits:``); see ``switchyard.admission``.
     admission: AdmissionControl
+    catalog: Catalog
+    router: Router
+    pipeline: Pipeline
+    budget: RetryBudget
+    #: Breaker state shared through the shared store, when ``redis`` is configured.
+    shared_breakers: BreakerSync | None = None
+    #: Active health probes, when ``reliability.health_checks`` is configured.
+    checker: HealthChecker | None = None
     #: The store replicas share (``redis:``), or an in-process one; see ``switchyard.storage``.
     store: Store | None = None
-    #: The durable store (``storage.url``; ``memory://`` by default). Opened lazily.
+    #: The durable store (``storage.url``; ``memory://`` by default). Connects on first use.
     durable: Store | None = None
 
     @classmethod
-    async def start(cls, config: Config, registry: Registry) -> Services:
-        """Build everything in dependency order; on failure, close what was opened."""
+    async def start(cls, config: Config, registry: Registry, stages: StageRegistry | None = None) -> Services:
+        """Build everything in dependency order, then start the background tasks;
+        on failure, close what was opened."""
         http = HttpClient()
         store = durable = None
         try:
             store = _open_shared(config)
             durable = open_store(config.storage.url, field="storage.url",
                                  prefix=config.redis.prefix if config.redis is not None else "switchyard:")
-            shared = store if config.redis is not None else None
+            replicated = store if config.redis is not None else None  # what other replicas see too
             tokens = TokenCounter()
+            auth = Authenticator(config.auth)
             admission = AdmissionControl.build(config, store, tokens)
-            catalog = Catalog(config, registry, http, wrap=admission.wrap)
-            router = Router(config.routing, tokens=tokens, kv=shared.kv if shared is not None else None,
-                            resolve=catalog.resolve)
-            gateway = Gateway(catalog, router, admission.admission)
-            reliability = Reliability(config, http, shared)
-            reliability.start(catalog, router, gateway)  # wraps the deployments, starts health checks
+            settings = config.reliability
+            budget = RetryBudget.from_config(settings.retry)
+            shared = (BreakerSync(replicated, settings.breaker.sync_interval)
+                      if replicated is not None and settings.breaker.enabled else None)
+            factory = DeploymentFactory(registry, http, settings, budget, gate_for=admission.gate_for,
+                                        on_breaker=shared.add if shared is not None else None)
+            catalog = Catalog(config, registry, factory)
+            router = Router(config.routing, tokens=tokens, kv=replicated.kv if replicated is not None else None,
+                            resolve=catalog.resolve, regions=RegionPreference.from_config(config))
+            pipeline = Pipeline(
+                order.stages(auth=auth, catalog=catalog, router=router, admission=admission.admission,
+                             plugins=config.pipeline, registry=stages),
+                Route(catalog, router),
+                settings.timeouts,
+            )
+            checker = (HealthChecker(catalog, http, settings.health_checks)
+                       if settings.health_checks is not None else None)
         except BaseException:
             await http.aclose()
             for opened in (store, durable):
                 if opened is not None:
                     await opened.aclose()
             raise
-        return cls(config=config, http=http, catalog=catalog, router=router, gateway=gateway, tokens=tokens,
-                   reliability=reliability, admission=admission, store=store, durable=durable)
+        services = cls(config=config, http=http, auth=auth, tokens=tokens, admission=admission, catalog=catalog,
+                       router=router, pipeline=pipeline, budget=budget, shared_breakers=shared, checker=checker,
+                       store=store, durable=durable)
+        if shared is not None:
+            shared.start()
+        if checker is not None:
+            checker.start()
+        return services
 
     def readiness(self) -> dict[str, Any]:
         """``/health/ready``: ok while the gateway can serve, with the admission
@@ -70,12 +113,33 @@ class Services:
         report["admission"] = self.admission.status()
         if not self.admission.ready:
             report["status"] = "degraded"
-        report["deployments"] = self.reliability.summary()
+        report["deployments"] = {
+            d.id: {"available": d.health.available,
+                   "breaker": d.health.breaker.snapshot()["state"] if d.health.breaker is not None else "none"}
+            for d in self.catalog.deployments()
+        }
         return report
+
+    def deployments_detail(self) -> dict[str, Any]:
+        """Everything known about every deployment (for ``GET /admin/deployments``)."""
+        deployments = [
+            {"id": d.id, "alias": d.alias, "provider": d.provider_name, "model": d.upstream_model,
+             "region": d.region, **d.health.snapshot()}
+            for d in self.catalog.deployments()
+        ]
+        out: dict[str, Any] = {"deployments": deployments, "retry_budget": self.budget.snapshot(),
+                               "breaker_sharing": "redis" if self.shared_breakers is not None else "memory"}
+        if self.checker is not None:
+            out["health_check_rounds"] = self.checker.rounds
+        return out
 
     async def aclose(self) -> None:
         try:
-            await self.reliability.aclose()
+            if self.checker is not None:
+                await self.checker.aclose()
+            if self.shared_breakers is not None:
+                await self.shared_breakers.aclose()
+            await self.admission.aclose()
             await self.catalog.aclose()
         finally:
             await self.http.aclose()

@@ -10,12 +10,13 @@ States::
 
 Only failures that say something about the deployment count (errors marked
 ``retryable``: timeouts, connection errors, 429, 5xx); a 4xx answer is the
-upstream working. The breaker lives in memory; ``on_change`` lets a shared
+upstream working. The breaker lives in memory; ``subscribe`` lets a shared
 store (``tasks/breaker_sync.py``) publish and adopt transitions.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -23,9 +24,12 @@ from typing import Any
 from switchyard.core.call import Call
 from switchyard.core.config.reliability import BreakerConfig
 from switchyard.core.errors import CircuitOpen, SwitchyardError, UpstreamAuthError
-from switchyard.policies.policy import Policy, Primed
+from switchyard.core.stage import Streaming, Unary
+from switchyard.policies.primed import Watched
 
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
+
+log = logging.getLogger("switchyard.reliability")
 _BUCKETS = 10
 
 
@@ -41,9 +45,10 @@ class CircuitBreaker:
         self.open_until = 0.0
         #: Generation of the shared record this state came from (see tasks/breaker_sync.py).
         self.shared_generation = 0
-        self.on_change: Callable[[CircuitBreaker], None] | None = None
-        #: Called after every state change (set by ``DeploymentHealth``: routing caches availability).
-        self.on_move: Callable[[], None] | None = None
+        #: Told after every state change (``DeploymentHealth``: routing caches availability).
+        self._on_move: list[Callable[[], None]] = []
+        #: Told after a trip or close decided here (a shared store publishes it).
+        self._on_change: list[Callable[[CircuitBreaker], None]] = []
         self.last_failure: str | None = None
         self.times_opened = 0
         self._consecutive = 0
@@ -116,18 +121,16 @@ class CircuitBreaker:
         self.open_until = until if until is not None else self.clock() + self.settings.open_for
         self.times_opened += 1
         self._reset_counts()
-        if self.on_move is not None:
-            self.on_move()
-        if self.on_change is not None:
-            self.on_change(self)
+        self._moved()
+        for listener in self._on_change:
+            listener(self)
 
     def close(self) -> None:
         self.state = CLOSED
         self._reset_counts()
-        if self.on_move is not None:
-            self.on_move()
-        if self.on_change is not None:
-            self.on_change(self)
+        self._moved()
+        for listener in self._on_change:
+            listener(self)
 
     def adopt(self, state: str, open_until: float, generation: int) -> None:
         """Take a state decided elsewhere (another replica) without re-publishing it."""
@@ -141,8 +144,20 @@ class CircuitBreaker:
             self._reset_counts()
         else:
             return
-        if self.on_move is not None:
-            self.on_move()
+        self._moved()
+
+    def subscribe(self, *, moved: Callable[[], None] | None = None,
+                  changed: Callable[[CircuitBreaker], None] | None = None) -> None:
+        """Listen to state changes: ``moved()`` after any, ``changed(breaker)`` after
+        a trip or close decided here (not one adopted from another replica)."""
+        if moved is not None:
+            self._on_move.append(moved)
+        if changed is not None:
+            self._on_change.append(changed)
+
+    def _moved(self) -> None:
+        for listener in self._on_move:
+            listener()
 
     def _reset_counts(self) -> None:
         self._consecutive = 0
@@ -184,12 +199,11 @@ class CircuitBreaker:
         return out
 
 
-class BreakerPolicy(Policy):
+class BreakerPolicy:
     """Refuses calls while the deployment's breaker is open (``CircuitOpen``,
     which lets a fallback take over) and records every outcome in its health."""
 
-    def __init__(self, inner: Any, deployment_id: str, health: Any) -> None:
-        super().__init__(inner)
+    def __init__(self, deployment_id: str, health: Any) -> None:
         self.deployment_id = deployment_id
         self.health = health
         self.breaker: CircuitBreaker = health.breaker
@@ -197,16 +211,21 @@ class BreakerPolicy(Policy):
     def _refuse(self) -> CircuitOpen:
         return CircuitOpen(f"Deployment {self.deployment_id} is unavailable: its circuit breaker is open.")
 
-    async def unary(self, op: str, request: Any, call: Call) -> Any:
+    async def unary(self, call: Call, next: Unary) -> Any:
         if not self.breaker.acquire():
             raise self._refuse()
         health = self.health
         start = time.perf_counter()
         try:
-            result = await getattr(self.inner, op)(request, call)
+            result = await next(call)
         except SwitchyardError as exc:
             if is_deployment_fault(exc):
+                before = self.breaker.state
                 health.record_failure(exc)
+                if self.breaker.state is not before:
+                    log.warning("breaker", extra={"request_id": call.request_id, "deployment": self.deployment_id,
+                                                  "from_state": before, "state": self.breaker.state,
+                                                  "code": exc.code})
             else:
                 health.record_success(time.perf_counter() - start)
             raise
@@ -216,12 +235,10 @@ class BreakerPolicy(Policy):
         health.record_success(time.perf_counter() - start)
         return result
 
-    async def streaming(self, op: str, request: Any, call: Call) -> Any:
-        chunks = await self.unary(op, request, call)
-        if isinstance(chunks, Primed):
-            # A stream that breaks after its first chunk still says the deployment is unwell.
-            chunks.on_error = self._mid_stream_failure
-        return chunks
+    async def stream(self, call: Call, next: Streaming) -> Any:
+        chunks = await self.unary(call, next)
+        # A stream that breaks after its first chunk still says the deployment is unwell.
+        return Watched(chunks, self._mid_stream_failure)
 
     def _mid_stream_failure(self, exc: BaseException) -> None:
         if isinstance(exc, SwitchyardError) and is_deployment_fault(exc):

@@ -1,67 +1,92 @@
 """The one place the per-deployment policies are composed.
 
-Order, outermost first (what the pipeline calls is the top)::
+Order, outermost first (what the route stage calls is the top)::
 
-    RetryPolicy      backoff + jitter, Retry-After, attempt limit, gateway-wide budget
-      BreakerPolicy  refuse while open (CircuitOpen -> fallback), record every outcome
-        TimeoutPolicy  deadline check; a stream's first chunk within first_token
-          provider       the adapter, or what earlier catalog hooks made of it (capacity
-                         gates); transport bounds: per attempt, idle between chunks
+    RetryPolicy        backoff + jitter, Retry-After, attempt limit, gateway-wide budget
+      BreakerPolicy    refuse while open (CircuitOpen -> fallback), record every outcome
+        TimeoutPolicy  deadline check; a stream's first chunk within first_token (read once)
+          CapacityGate the deployment's rpm/tpm and what its provider's headers say
+                       (``admission/deployments.py``), when it has any
+            provider   the adapter: ``chat`` / ``stream`` / ``embed`` / ``complete`` /
+                       ``stream_complete`` by ``call.kind``; transport bounds: per
+                       attempt, idle between chunks
 
 Why this order: retries sit outside the breaker so every retry asks the breaker
 again (an opening breaker stops them, and ``CircuitOpen`` is never retried);
 the timeout sits inside the breaker so a timed-out attempt counts as a failure
-and is retried like any other. Streams are primed in ``TimeoutPolicy``: the
-first chunk is part of "opening" the stream, so retries, breaker accounting and
-(in the pipeline) fallbacks all cover the window before the first byte.
+and is retried like any other; the capacity gate is innermost so each attempt
+reserves capacity only when it really goes upstream. Streams are primed in
+``TimeoutPolicy``: the first chunk is part of "opening" the stream, so retries,
+breaker accounting and (in the pipeline) fallbacks all cover the window before
+the first byte.
 
-Request-level reliability lives elsewhere: the total deadline and alias fallbacks
-in ``policies/fallback.py``; candidate order in ``routing/``.
+Each policy is a stage ``(call, next)`` (``core/stage.py``), folded once per
+deployment when it is built. Request-level reliability lives in the pipeline:
+the total deadline at its entry, alias fallbacks in the route stage.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable
+from dataclasses import dataclass
 from typing import Any
 
+from switchyard.core.call import Call, Kind
 from switchyard.core.config.reliability import ReliabilityConfig
-from switchyard.policies.breaker import BreakerPolicy, CircuitBreaker
-from switchyard.policies.policy import wrap
+from switchyard.core.stage import Stage, Streaming, Unary, fold
+from switchyard.policies.breaker import BreakerPolicy
 from switchyard.policies.retry import RetryBudget, RetryPolicy
 from switchyard.policies.timeout import TimeoutPolicy
-from switchyard.routing.health import DeploymentHealth
+
+
+@dataclass(frozen=True, slots=True)
+class Chain:
+    """A deployment's policies folded over its adapter: what the route stage calls."""
+
+    unary: Unary
+    stream: Streaming
+    stages: tuple[Stage, ...]
 
 
 def build_chain(
-    deployment: Any,
+    deployment_id: str,
+    adapter: Any,
     settings: ReliabilityConfig,
     budget: RetryBudget,
     *,
-    clock: Callable[[], float] = time.time,
-) -> None:
-    """Install the policies on ``deployment`` (a ``routing.catalog.Deployment``):
-    sets ``deployment.health`` (with its breaker) and wraps ``deployment.provider``
-    (the adapter, or what earlier hooks made of it)."""
-    _default_stream_timeouts(deployment, settings)
-    breaker = CircuitBreaker(deployment.id, settings.breaker, clock) if settings.breaker.enabled else None
-    deployment.health = DeploymentHealth(breaker)
-    first_token = deployment.config.timeouts.first_token or settings.timeouts.first_token
-    provider = wrap(TimeoutPolicy, deployment.provider, deployment.id, first_token)
-    if breaker is not None:
-        provider = wrap(BreakerPolicy, provider, deployment.id, deployment.health)
+    first_token: float | None,
+    health: Any,
+    gate: Stage | None = None,
+) -> Chain:
+    """The chain of one deployment, in the order drawn above. A breaker policy is
+    there when ``health`` has a breaker; retries when more than one attempt is allowed."""
+    stages: list[Stage] = []
     if settings.retry.attempts > 1:
-        provider = wrap(RetryPolicy, provider, deployment.id, settings.retry, budget)
-    deployment.provider = provider
+        stages.append(RetryPolicy(deployment_id, settings.retry, budget))
+    if health.breaker is not None:
+        stages.append(BreakerPolicy(deployment_id, health))
+    stages.append(TimeoutPolicy(deployment_id, first_token))
+    if gate is not None:
+        stages.append(gate)
+    unary, stream = fold(stages, *provider_calls(adapter))
+    return Chain(unary, stream, tuple(stages))
 
 
-def _default_stream_timeouts(deployment: Any, settings: ReliabilityConfig) -> None:
-    """A deployment without its own ``timeouts.idle`` gets the gateway default, so
-    no stream can stall forever; the adapter reads it from its deployment config."""
-    timeouts = deployment.config.timeouts
-    if timeouts.idle is not None or settings.timeouts.idle is None:
-        return
-    config = deployment.config.model_copy(update={"timeouts": timeouts.model_copy(update={"idle": settings.timeouts.idle})})
-    deployment.config = config
-    if getattr(deployment.adapter, "deployment", None) is not None:
-        deployment.adapter.deployment = config
+def provider_calls(adapter: Any) -> tuple[Unary, Streaming]:
+    """The chain's terminal: the adapter's method for ``call.kind`` (a capability the
+    adapter lacks was refused before routing)."""
+
+    def unary(call: Call) -> Awaitable[Any]:
+        kind = call.kind
+        if kind is Kind.CHAT:
+            return adapter.chat(call.request, call)  # type: ignore[no-any-return]
+        if kind is Kind.EMBED:
+            return adapter.embed(call.request, call)  # type: ignore[no-any-return]
+        return adapter.complete(call.request, call)  # type: ignore[no-any-return]
+
+    def stream(call: Call) -> Awaitable[AsyncIterator[Any]]:
+        if call.kind is Kind.CHAT:
+            return adapter.stream(call.request, call)  # type: ignore[no-any-return]
+        return adapter.stream_complete(call.request, call)  # type: ignore[no-any-return]
+
+    return unary, stream

@@ -17,6 +17,7 @@ deployment, which is usually the better bet than waiting.
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -25,9 +26,11 @@ from typing import Any
 from switchyard.core.call import Attempt, Call
 from switchyard.core.config.reliability import RetryConfig
 from switchyard.core.errors import SwitchyardError
-from switchyard.policies.policy import Policy
+from switchyard.core.stage import Unary
 
 _BUCKETS = 10
+
+log = logging.getLogger("switchyard.reliability")
 
 
 class RetryBudget:
@@ -90,12 +93,11 @@ class RetryBudget:
                 "allowed": int(self.minimum + self.ratio * requests)}
 
 
-class RetryPolicy(Policy):
+class RetryPolicy:
     """Retries one deployment (see the module docstring for when)."""
 
     def __init__(
         self,
-        inner: Any,
         deployment_id: str,
         settings: RetryConfig,
         budget: RetryBudget,
@@ -103,7 +105,6 @@ class RetryPolicy(Policy):
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
         rand: Callable[[], float] = random.random,
     ) -> None:
-        super().__init__(inner)
         self.deployment_id = deployment_id
         self.settings = settings
         self.budget = budget
@@ -128,22 +129,23 @@ class RetryPolicy(Policy):
             return None
         return delay
 
-    async def unary(self, op: str, request: Any, call: Call) -> Any:
+    async def unary(self, call: Call, next: Unary) -> Any:
         self.budget.record_request()
-        fn = getattr(self.inner, op)
         retry = 1
         while True:
             try:
-                return await fn(request, call)
+                return await next(call)
             except SwitchyardError as exc:
                 delay = self.backoff(exc, retry, call)
                 if delay is None:
                     raise
                 call.attempts.append(Attempt(self.deployment_id, exc.status, f"{exc.message} (retried)", exc))
+                log.info("retry", extra={"request_id": call.request_id, "deployment": self.deployment_id,
+                                         "attempt": retry, "status": exc.status, "code": exc.code, "delay_s": round(delay, 3)})
             if delay > 0:
                 await self._sleep(delay)
             retry += 1
 
     # A stream's retries cover everything up to its first chunk: the inner
     # policies hand back a primed stream, so "opening" includes that chunk.
-    streaming = unary  # type: ignore[assignment]
+    stream = unary

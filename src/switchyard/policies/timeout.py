@@ -42,7 +42,8 @@ from typing import Any
 from switchyard.core.call import Call
 from switchyard.core.config.reliability import TimeoutDefaults
 from switchyard.core.errors import InvalidRequest, UpstreamTimeout
-from switchyard.policies.policy import Policy, Primed
+from switchyard.core.stage import Streaming, Unary
+from switchyard.policies.primed import Primed
 
 TIMEOUT_HEADER = "x-switchyard-timeout"
 TIMEOUT_MS_HEADER = "x-switchyard-timeout-ms"
@@ -80,25 +81,25 @@ def apply_deadline(call: Call, defaults: TimeoutDefaults) -> None:
         call.deadline = deadline
 
 
-class TimeoutPolicy(Policy):
+class TimeoutPolicy:
     """Bounds each attempt: fails fast once the deadline has passed, and bounds a
-    stream's time to first chunk by ``first_token`` and the deadline."""
+    stream's time to first chunk by ``first_token`` and the deadline. The stream
+    it hands back is ``Primed``: its first chunk is read here, once."""
 
-    def __init__(self, inner: Any, deployment_id: str, first_token: float | None) -> None:
-        super().__init__(inner)
+    def __init__(self, deployment_id: str, first_token: float | None) -> None:
         self.deployment_id = deployment_id
         self.first_token = first_token
 
     def _expired(self) -> UpstreamTimeout:
         return UpstreamTimeout(f"The request deadline passed before {self.deployment_id} answered.")
 
-    async def unary(self, op: str, request: Any, call: Call) -> Any:
+    async def unary(self, call: Call, next: Unary) -> Any:
         deadline = call.deadline
         if deadline is not None and deadline <= time.monotonic():
             raise self._expired()
-        return await getattr(self.inner, op)(request, call)
+        return await next(call)
 
-    async def streaming(self, op: str, request: Any, call: Call) -> Primed:
+    async def stream(self, call: Call, next: Streaming) -> Primed:
         limit = self.first_token
         deadline = call.deadline
         if deadline is not None:
@@ -107,28 +108,16 @@ class TimeoutPolicy(Policy):
                 raise self._expired()
             if limit is None or remaining < limit:
                 limit = remaining
-        opener = getattr(self.inner, op)
         if limit is None:
-            return await _prime(await opener(request, call))
+            return await Primed.open(await next(call))
         chunks = None
         try:
             async with asyncio.timeout(limit):
-                chunks = await opener(request, call)
-                return await _prime(chunks)
+                chunks = await next(call)
+                return await Primed.open(chunks)
         except TimeoutError:
             if chunks is not None:
-                await chunks.aclose()
+                await chunks.aclose()  # type: ignore[attr-defined]
             raise UpstreamTimeout(
                 f"{self.deployment_id} sent no first token within {limit:.3g}s.", code="first_token_timeout"
             ) from None
-
-
-async def _prime(chunks: Any) -> Primed:
-    try:
-        first = await chunks.__anext__()
-    except StopAsyncIteration:
-        return Primed.empty(chunks)
-    except BaseException:
-        await chunks.aclose()
-        raise
-    return Primed(first, chunks)

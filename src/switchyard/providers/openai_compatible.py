@@ -7,7 +7,7 @@ and a few quirks (fields they reject, whether they report stream usage).
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
 import orjson
@@ -53,9 +53,6 @@ class OpenAICompatibleProvider(Provider):
     rename_fields: ClassVar[dict[str, str]] = {}
     #: Whether the vendor honours ``stream_options.include_usage``.
     stream_usage: ClassVar[bool] = True
-    #: Called with a stream's kept response headers when it opens (rate-limit learning:
-    #: a stream's headers never reach the caller otherwise); set per deployment.
-    on_stream_headers: Callable[[dict[str, str]], None] | None = None
 
     def __init__(self, deployment: DeploymentConfig, http: Any = None) -> None:
         super().__init__(deployment, http)
@@ -128,8 +125,7 @@ class OpenAICompatibleProvider(Provider):
         except BaseException as exc:
             await context.__aexit__(type(exc), exc, exc.__traceback__)
             raise
-        if self.on_stream_headers is not None:
-            self.on_stream_headers(_kept(response.headers))
+        call.upstream_headers = _kept(response.headers)
         return self._chunks(context, response, decoder)
 
     async def _chunks(self, context: Any, response: Any, decoder: wire.StreamDecoder) -> AsyncIterator[Chunk]:

@@ -19,28 +19,28 @@ from switchyard.routing.load import DeploymentLoad
 
 MAX_WILDCARD_GROUPS = 1024
 
+#: ``make(deployment_id, alias, config) -> Deployment``: builds one deployment complete.
+MakeDeployment = Callable[[str, str, DeploymentConfig], "Deployment"]
+
 
 @dataclass(eq=False)
 class Deployment:
     """One upstream model, ready to call.
 
-    ``adapter`` is the bare provider adapter; ``provider`` is what the pipeline
-    calls: the adapter wrapped in the per-deployment policies (the same object
-    when there are none). ``health`` is what routing consults.
+    ``adapter`` is the bare provider adapter; ``chain`` is what the pipeline
+    calls: the adapter behind the per-deployment policies (``policies/chain.py``;
+    ``chain.unary(call)`` / ``await chain.stream(call)``). ``health`` is what
+    routing consults. Built complete by the gateway's deployment factory.
     """
 
     id: str
     alias: str
     config: DeploymentConfig
     adapter: Any
-    provider: Any = None
+    chain: Any = None
     health: DeploymentHealth = field(default_factory=DeploymentHealth)
     #: In-flight calls, latency EWMAs and rate window, for the balancers.
     load: DeploymentLoad = field(default_factory=DeploymentLoad)
-
-    def __post_init__(self) -> None:
-        if self.provider is None:
-            self.provider = self.adapter
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name == "health":  # routing caches availability: the old health's watchers must ask again
@@ -84,13 +84,10 @@ class ModelGroup:
 class Catalog:
     """Resolves what a client asks for (``model``) to a model group."""
 
-    def __init__(
-        self, config: Config, registry: Registry, http: Any, wrap: Callable[[Deployment], None] | None = None
-    ) -> None:
+    def __init__(self, config: Config, registry: Registry, make: MakeDeployment) -> None:
         self._registry = registry
-        self._http = http
-        #: Called on every new deployment to install policies (``provider``, ``health``).
-        self._wrap = wrap
+        #: Builds each deployment with its adapter, health and policy chain.
+        self._make = make
         self.groups: dict[str, ModelGroup] = {}
         self._wildcards: list[tuple[str, ModelConfig]] = []
         self._wildcard_groups: dict[str, ModelGroup] = {}
@@ -106,12 +103,8 @@ class Catalog:
         for index, deployment_config in enumerate(model_config.deployments):
             if suffix is not None and deployment_config.model == "*":
                 deployment_config = deployment_config.model_copy(update={"model": suffix})
-            provider_cls = self._registry.get(deployment_config.provider)
             deployment_id = deployment_config.id or f"{alias}#{index}"
-            deployment = Deployment(deployment_id, alias, deployment_config, provider_cls(deployment_config, self._http))
-            if self._wrap is not None:
-                self._wrap(deployment)
-            group.deployments.append(deployment)
+            group.deployments.append(self._make(deployment_id, alias, deployment_config))
         return group
 
     def resolve(self, model: str) -> ModelGroup:
@@ -132,15 +125,6 @@ class Catalog:
                 return group
         raise NotFound(f"The model `{model}` does not exist or you do not have access to it.",
                        param="model", code="model_not_found")
-
-    def add_wrap(self, wrap: Callable[[Deployment], None]) -> None:
-        """One more per-deployment hook, run after the existing one: applied now to
-        every deployment built so far, and to every one built later."""
-        previous = self._wrap
-        self._wrap = wrap if previous is None else _both(previous, wrap)
-        for group in [*self.groups.values(), *self._wildcard_groups.values()]:
-            for deployment in group.deployments:
-                wrap(deployment)
 
     def aliases(self) -> list[str]:
         """Every alias a client can name; a wildcard as its provider's known models,
@@ -172,10 +156,3 @@ def _replaced(health: Any) -> None:
     if changed is not None:
         changed()
 
-
-def _both(first: Callable[[Deployment], None], second: Callable[[Deployment], None]) -> Callable[[Deployment], None]:
-    def wrap(deployment: Deployment) -> None:
-        first(deployment)
-        second(deployment)
-
-    return wrap

@@ -7,7 +7,7 @@ skip a deployment. Two sources feed it:
   live traffic goes through ``record_success`` / ``record_failure`` into the
   deployment's circuit breaker (``policies/breaker.py``);
 - active, when ``reliability.health_checks`` is configured: periodic probes
-  (``policies/health_checks.py``) call ``record_probe``; after
+  (``tasks/health_probes.py``) call ``record_probe``; after
   ``unhealthy_after`` failed probes the deployment leaves rotation and returns
   only after ``healthy_after`` successful ones.
 
@@ -46,7 +46,7 @@ class DeploymentHealth:
         #: Availability caches to tell when the verdict may change (weak: plans come and go).
         self._watchers: weakref.WeakSet[Any] | None = None
         if breaker is not None:
-            breaker.on_move = self.changed
+            breaker.subscribe(moved=self.changed)
 
     @property
     def available(self) -> bool:

@@ -2,7 +2,7 @@
 
 For each request, in order::
 
-    rules (pick the alias; gateway/pipeline.py ``_group``)     routing/rules.py
+    rules (pick the alias; the resolve stage)                 routing/rules.py
     -> drop deployments lacking a needed capability (400 when none is left)
     -> drop unavailable deployments (health, breakers)        routing/availability.py
     -> balance the rest (the group's strategy)                routing/balancers.py
@@ -77,6 +77,7 @@ class Router:
         tokens: TokenCounter | None = None,
         kv: KeyValue | None = None,
         resolve: Any = None,
+        regions: Any = None,
     ) -> None:
         self.config = config or RoutingConfig()
         self.tokens = tokens
@@ -86,11 +87,8 @@ class Router:
         sticky = self.config.sticky
         self.sticky: Sticky | None = Sticky(sticky, kv) if sticky is not None and sticky.enabled else None
         self._plans: dict[str, GroupPlan] = {}
-        #: ``(request, group, call, capable, available)`` of the last ``candidates``, so
-        #: ``stick`` (called right after it, in the same task) does not redo that work.
-        self._last: tuple[Any, ...] | None = None
-        #: Region preference (``routing/regions.py``), set by the reliability layer.
-        self.regions: Any = None
+        #: Region preference (``routing/regions.py``), or None.
+        self.regions = regions
 
     # -- plans ---------------------------------------------------------------
     def plan(self, group: ModelGroup) -> GroupPlan:
@@ -146,11 +144,25 @@ class Router:
         return min(costs) if costs else None
 
     # -- candidates --------------------------------------------------------------
+    async def order(self, group: ModelGroup, request: Any, call: Call) -> list[Deployment]:
+        """``candidates``, then the session's home first when stickiness is on."""
+        if self.sticky is None:
+            return self._candidates(group, request, call)[0]
+        candidates, capable, available = self._candidates(group, request, call)
+        return await self._stick(group, request, call, candidates, capable, available)
+
     def candidates(self, group: ModelGroup, request: Any, call: Call) -> list[Deployment]:
         """Deployments to try, best first: capable and available ones in balancing
         order, then by region preference; unavailable ones only when nothing else is left.
         Raises ``CapabilityMissing`` / ``ContextWindowExceeded`` when no deployment can serve it."""
+        return self._candidates(group, request, call)[0]
+
+    def _candidates(self, group: ModelGroup, request: Any, call: Call
+                    ) -> tuple[list[Deployment], list[Deployment], list[Deployment] | None]:
+        """``(ordered, capable, available)``: the candidates, and for stickiness the
+        capable and the available ones, unordered (None when not worked out)."""
         plan = self.plan(group)
+        unordered: list[Deployment] | None = None
         deployments = group.deployments
         needs: Needs | None = None
         if plan.checks:
@@ -163,14 +175,13 @@ class Router:
             if deployments is not group.deployments:  # some are not capable of this request
                 capable = set(deployments)
                 available = [d for d in available if d in capable]
-            if self.sticky is not None:
-                self._last = (request, group, call, deployments, available)
+            unordered = available
             if len(available) == 1:
                 available = list(available)
             elif len(available) > 1:
                 available = plan.balancer.order(available, self._pick(plan, request, needs))
         ordered = order_by_region(available, call, self.regions)
-        return ordered or deployments
+        return ordered or deployments, deployments, unordered
 
     def _capable(self, plan: GroupPlan, deployments: list[Deployment], needs: Needs, request: Any) -> list[Deployment]:
         # Deployments share a few distinct Capabilities values: check each value once.
@@ -202,7 +213,8 @@ class Router:
         return needs_of(request).rough_tokens
 
     # -- stickiness -------------------------------------------------------------
-    async def stick(self, group: ModelGroup, request: Any, call: Call, candidates: list[Deployment]) -> list[Deployment]:
+    async def _stick(self, group: ModelGroup, request: Any, call: Call, candidates: list[Deployment],
+                     capable_list: list[Deployment], unordered: list[Deployment] | None) -> list[Deployment]:
         """``candidates`` with the session's home first (unchanged without a session id)."""
         sticky = self.sticky
         if sticky is None or len(candidates) < 2:
@@ -211,18 +223,9 @@ class Router:
         if session is None:
             return candidates
         plan = self.plan(group)
-        last, self._last = self._last, None
-        if last is not None and last[0] is request and last[1] is group and last[2] is call:
-            capable, available = plan.members(last[3]), last[4]
-            # The available ones (or, when none is, every capable one), unordered.
-            available = plan.members(available) if available else capable
-        else:
-            available = candidates  # type: ignore[assignment]
-            capable = group.deployments  # type: ignore[assignment]
-            if plan.checks:
-                needs = needs_of(request)
-                capable = [d for d in capable if check(plan.caps[d], needs, request, self.tokens) is None]  # type: ignore[assignment]
-            capable = capable or available
+        capable = plan.members(capable_list)
+        # The available ones (or, when none is, every capable one), unordered.
+        available = plan.members(unordered) if unordered else capable
         home, how = await sticky.home(group.alias, session, capable, available)
         call.route["session"] = how
         if candidates[0] is home:

@@ -62,12 +62,12 @@ def add_anthropic_routes(table: RouteTable, app: Any) -> None:
         chat.native = ("anthropic", body)
         call = Call(request.request_id, caller=request.caller, headers=request.headers,
                     client_gone=request.client_gone)
-        gateway = app.services.gateway
+        pipeline = app.services.pipeline
         if chat.stream:
-            chunks = await gateway.stream(chat, call)
+            chunks = await pipeline.stream(chat, call)
             return StreamResponse(message_frames(chunks, chat.model), headers=call.outgoing_headers(),
                                   error_frame=anthropic_error_frame, done=None)
-        result = await gateway.chat(chat, call)
+        result = await pipeline.chat(chat, call)
         payload = result.native if result.native is not None else orjson.dumps(to_message(result.body, chat.model, result.usage))
         return Response(200, payload, call.outgoing_headers())
 

@@ -1,9 +1,9 @@
 """The ASGI application: routing, body limits, auth, error mapping, SSE.
 
-``create_app(config)`` returns an app that owns everything with a lifetime —
-the upstream HTTP client, the provider adapters, background tasks — creating
-them on ASGI lifespan startup and closing them on shutdown. Nothing lives at
-module level.
+``create_app(config)`` returns an app over one ``AsyncClient`` (the in-process
+gateway): its services — the upstream HTTP client, the provider adapters, the
+authenticator, background tasks — are created on ASGI lifespan startup and
+closed on shutdown. Nothing lives at module level.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from switchyard.core.errors import (
     to_openai_body,
 )
 from switchyard.core.registry import Registry
-from switchyard.gateway.auth import Authenticator
+from switchyard.client import AsyncClient
 from switchyard.gateway.services import Services
 from switchyard.server.http import Request, Response, StreamResponse, json_response, openai_error_frame
 from switchyard.server.routes import Handler, RouteTable
@@ -50,15 +50,18 @@ class SwitchyardApp:
         self.config = config
         self.registry = registry or Registry()
         self.max_body = config.server.max_body_bytes
-        self.auth = Authenticator(config.auth)
-        self.services: Services | None = None
+        self.client = AsyncClient(config, registry=self.registry)
         self.routes = RouteTable.default(self)
         self._started = asyncio.Event()
 
+    @property
+    def services(self) -> Services | None:
+        """The client's running services (None while starting or stopping)."""
+        return self.client.services
+
     # -- lifespan ---------------------------------------------------------
     async def startup(self) -> None:
-        if self.services is None:
-            self.services = await Services.start(self.config, self.registry)
+        await self.client.start()
         # Everything built so far lives as long as the process: move it out of the
         # collector's sight, so collections triggered by requests stay short.
         gc.collect()
@@ -67,9 +70,7 @@ class SwitchyardApp:
 
     async def shutdown(self) -> None:
         self._started.clear()
-        services, self.services = self.services, None
-        if services is not None:
-            await services.aclose()
+        await self.client.aclose()
 
     async def __aenter__(self) -> SwitchyardApp:
         await self.startup()
@@ -117,13 +118,15 @@ class SwitchyardApp:
                 raise params  # a NotFound or method-not-allowed error
             request = Request(scope["method"], path, scope.get("query_string", b""), headers, b"", request_id,
                               path_params=params)
+            services = self.client.services
+            if (handler.needs_services or handler.authenticated) and services is None:
+                raise ServiceUnavailable("The gateway is starting or stopping.")
             if handler.authenticated:
-                request.caller = self.auth.authenticate(headers.get("authorization"), headers.get("x-api-key"))
+                request.caller = services.auth.authenticate(  # type: ignore[union-attr]
+                    headers.get("authorization"), headers.get("x-api-key"))
             if handler.reads_body:
                 request.body = await self._read_body(headers, receive)
             request.client_gone = functools.partial(_wait_disconnect, receive)
-            if handler.needs_services and self.services is None:
-                raise ServiceUnavailable("The gateway is starting or stopping.")
             result = await handler.fn(request)
         except SwitchyardError as exc:
             await self._send_error(send, exc, rid, error_body)

@@ -19,7 +19,5 @@ def add_health_routes(table: RouteTable, app: Any) -> None:
         report = services.readiness()
         return json_response(report, status=200 if report["status"] == "ok" else 503)
 
-    public = dict(authenticated=False, reads_body=False, needs_services=False)
-    table.add("GET", "/health/live", Handler(live, **public))
-    table.add("GET", "/health/ready", Handler(ready, **public))
-    table.add("GET", "/health", Handler(ready, **public))
+    for path, fn in (("/health/live", live), ("/health/ready", ready), ("/health", ready)):
+        table.add("GET", path, Handler(fn, authenticated=False, reads_body=False, needs_services=False))

@@ -51,27 +51,27 @@ def add_openai_routes(table: RouteTable, app: Any) -> None:
     async def chat_completions(request: Request) -> Response | StreamResponse:
         chat = validate_chat(parse_json_body(request.body))
         call = new_call(request)
-        gateway = app.services.gateway
+        pipeline = app.services.pipeline
         if chat.stream:
-            chunks = await gateway.stream(chat, call)
+            chunks = await pipeline.stream(chat, call)
             return StreamResponse(sse_frames(chunks), headers=call.outgoing_headers())
-        result = await gateway.chat(chat, call)
+        result = await pipeline.chat(chat, call)
         return Response(200, result.to_bytes(), call.outgoing_headers())
 
     async def completions(request: Request) -> Response | StreamResponse:
         legacy = validate_completion(parse_json_body(request.body))
         call = new_call(request)
-        gateway = app.services.gateway
+        pipeline = app.services.pipeline
         if legacy.stream:
-            chunks = await gateway.stream_complete(legacy, call)
+            chunks = await pipeline.stream_complete(legacy, call)
             return StreamResponse(sse_frames(chunks), headers=call.outgoing_headers())
-        result = await gateway.complete(legacy, call)
+        result = await pipeline.complete(legacy, call)
         return Response(200, result.to_bytes(), call.outgoing_headers())
 
     async def embeddings(request: Request) -> Response:
         embedding = validate_embedding(parse_json_body(request.body))
         call = new_call(request)
-        result = await app.services.gateway.embed(embedding, call)
+        result = await app.services.pipeline.embed(embedding, call)
         return Response(200, result.to_bytes(), call.outgoing_headers())
 
     async def list_models(request: Request) -> Response:

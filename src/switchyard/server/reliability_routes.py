@@ -17,8 +17,8 @@ from switchyard.server.routes import Handler, RouteTable
 def add_reliability_routes(table: RouteTable, app: Any) -> None:
     async def deployments(request: Request) -> Response:
         caller = request.caller
-        if app.auth.enabled and (caller is None or not caller.is_master):
+        if app.services.auth.enabled and (caller is None or not caller.is_master):
             raise PermissionDenied("Deployment state needs the master key.", code="master_key_required")
-        return json_response(app.services.reliability.detail())
+        return json_response(app.services.deployments_detail())
 
     table.add("GET", "/admin/deployments", Handler(deployments, reads_body=False))

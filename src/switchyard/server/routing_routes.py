@@ -20,7 +20,7 @@ from switchyard.server.routes import Handler, RouteTable
 def add_routing_routes(table: RouteTable, app: Any) -> None:
     async def route(request: Request) -> Response:
         caller = request.caller
-        if app.auth.enabled and (caller is None or not caller.is_master):
+        if app.services.auth.enabled and (caller is None or not caller.is_master):
             raise PermissionDenied("The routing dry-run needs the master key.", code="master_key_required")
         body = parse_json_body(request.body)
         headers = dict(request.headers)

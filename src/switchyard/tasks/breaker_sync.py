@@ -80,7 +80,7 @@ class BreakerSync:
 
     def add(self, breaker: CircuitBreaker) -> None:
         self.breakers[breaker.name] = breaker
-        breaker.on_change = self._changed
+        breaker.subscribe(changed=self._changed)
 
     def _changed(self, breaker: CircuitBreaker) -> None:
         self._pending[breaker.name] = breaker

@@ -77,7 +77,7 @@ def _describe(error: dict[str, Any]) -> str:
         return "unknown key"
     if kind == "missing":
         return "required"
-    message = error.get("msg", "invalid")
+    message = str(error.get("msg", "invalid"))
     # pydantic puts the offending input in some messages; never echo it for secrets.
     # Our validators' messages come prefixed with pydantic's "Value error, ".
     return message.removeprefix("Value error, ")
@@ -113,7 +113,7 @@ def parse_config(data: Any, *, source: str = "config", env: Mapping[str, str] | 
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:
-        problems.extend((format_path(err["loc"]), _describe(err)) for err in exc.errors(include_input=False))
+        problems.extend((format_path(err["loc"]), _describe(dict(err))) for err in exc.errors(include_input=False))
         raise ConfigError(problems, source, valid_deployments(data)) from None
     if problems:
         raise ConfigError(problems, source, valid_deployments(data))

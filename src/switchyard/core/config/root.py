@@ -7,6 +7,7 @@ from pydantic import Field
 from switchyard.core.config.base import Strict
 from switchyard.core.config.limits import LimitsConfig
 from switchyard.core.config.models import ModelConfig
+from switchyard.core.config.pipeline import PipelineConfig
 from switchyard.core.config.reliability import ReliabilityConfig
 from switchyard.core.config.routing import RoutingConfig
 from switchyard.core.config.server import AuthConfig, ServerConfig
@@ -24,3 +25,4 @@ class Config(Strict):
     limits: LimitsConfig | None = None
     routing: RoutingConfig = Field(default_factory=RoutingConfig)
     reliability: ReliabilityConfig = Field(default_factory=ReliabilityConfig)
+    pipeline: PipelineConfig = Field(default_factory=PipelineConfig)

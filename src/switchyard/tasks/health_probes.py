@@ -21,8 +21,8 @@ from typing import Any
 from switchyard.core.call import Call
 from switchyard.core.config.reliability import HealthCheckConfig
 from switchyard.core.errors import SwitchyardError
-from switchyard.policies.breaker import is_deployment_fault
 from switchyard.core.messages import ChatRequest
+from switchyard.policies.breaker import is_deployment_fault
 
 log = logging.getLogger("switchyard.health")
 
@@ -38,7 +38,7 @@ class HealthChecker:
         self._task: asyncio.Task[None] | None = None
 
     def deployments(self) -> list[Any]:
-        return self.catalog.deployments()
+        return list(self.catalog.deployments())
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="switchyard-health-checks")

@@ -1,10 +1,9 @@
 """Fallback chains: from one alias's deployments to other aliases, by error class.
 
-For one request::
+For one request (the route stage, ``pipeline/stages/route.py``)::
 
-    set the total deadline (config + client header)          policies/timeout.py
-    -> the alias's candidates in turn (Gateway._first_success: the next
-       deployment on any error that allows a fallback)
+    the alias's candidates in turn (the next deployment on any error that
+       allows a fallback), under the total deadline set at pipeline entry
     -> when they all failed, the alias's configured fallbacks for that error:
          ContextWindowExceeded   -> fallbacks.context_window  (a larger-context alias)
          ContentPolicyViolation  -> fallbacks.content_policy  (a configured alternative)
@@ -21,11 +20,11 @@ alias served, ``x-switchyard-fallback`` names it.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from switchyard.core.call import Attempt, Call
-from switchyard.core.config.reliability import TimeoutDefaults
 from switchyard.core.errors import (
     ContentPolicyViolation,
     ContextWindowExceeded,
@@ -34,9 +33,10 @@ from switchyard.core.errors import (
     PermissionDenied,
     SwitchyardError,
 )
-from switchyard.policies.timeout import apply_deadline
 
 T = TypeVar("T")
+
+log = logging.getLogger("switchyard.reliability")
 
 
 def fallback_aliases(group: Any, error: SwitchyardError) -> list[str]:
@@ -45,11 +45,14 @@ def fallback_aliases(group: Any, error: SwitchyardError) -> list[str]:
     error = _decisive(error)
     if fallbacks is None or not error.fallback:
         return []
+    aliases: list[str]
     if isinstance(error, ContextWindowExceeded):
-        return fallbacks.context_window
-    if isinstance(error, ContentPolicyViolation):
-        return fallbacks.content_policy
-    return fallbacks.default
+        aliases = fallbacks.context_window
+    elif isinstance(error, ContentPolicyViolation):
+        aliases = fallbacks.content_policy
+    else:
+        aliases = fallbacks.default
+    return aliases
 
 
 def _decisive(error: SwitchyardError) -> SwitchyardError:
@@ -62,9 +65,8 @@ def _decisive(error: SwitchyardError) -> SwitchyardError:
 class FallbackChain:
     """Runs a request over its alias and then the alias's fallbacks."""
 
-    def __init__(self, catalog: Any, timeouts: TimeoutDefaults) -> None:
+    def __init__(self, catalog: Any) -> None:
         self.catalog = catalog
-        self.timeouts = timeouts
 
     async def run(
         self,
@@ -72,9 +74,8 @@ class FallbackChain:
         group: Any,
         call: Call,
     ) -> T:
-        """``serve_group(group)`` tries one alias's candidates (the pipeline's
-        ``_first_success``); this adds the deadline and the alias fallbacks."""
-        apply_deadline(call, self.timeouts)
+        """``serve_group(group)`` tries one alias's candidates; this adds the alias
+        fallbacks (never past the request's deadline)."""
         try:
             return await serve_group(group)
         except SwitchyardError as exc:
@@ -101,6 +102,8 @@ class FallbackChain:
                     break
                 continue
             call.route["fallback"] = other.alias
+            log.info("fallback", extra={"request_id": call.request_id, "from_alias": group.alias,
+                                        "alias": other.alias, "after": _decisive(error).code})
             return result
         if not _decisive(error).fallback:
             raise error

@@ -6,7 +6,7 @@ import pytest
 
 from switchyard.core.config import AuthConfig
 from switchyard.core.errors import AuthenticationFailed, PermissionDenied
-from switchyard.gateway.auth import ANONYMOUS, Authenticator
+from switchyard.auth import ANONYMOUS, Authenticator
 
 CONFIG = AuthConfig.model_validate({
     "master_key": "sk-master",

@@ -1,0 +1,69 @@
+"""Building a deployment complete: adapter, health, breaker and policy chain.
+
+The catalog asks ``DeploymentFactory`` for each deployment it needs (the
+configured ones at start, wildcard ones on first use); nothing is attached to
+a deployment afterwards.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from switchyard.core.config import DeploymentConfig
+from switchyard.core.config.reliability import ReliabilityConfig
+from switchyard.core.registry import Registry
+from switchyard.core.stage import Stage
+from switchyard.policies.breaker import CircuitBreaker
+from switchyard.policies.chain import build_chain
+from switchyard.policies.retry import RetryBudget
+from switchyard.routing.catalog import Deployment
+from switchyard.routing.health import DeploymentHealth
+from switchyard.transport.client import HttpClient
+
+
+class DeploymentFactory:
+    """``factory(deployment_id, alias, config) -> Deployment``, for ``Catalog``."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        http: HttpClient,
+        settings: ReliabilityConfig,
+        budget: RetryBudget,
+        *,
+        gate_for: Callable[[str, DeploymentConfig], Stage | None],
+        on_breaker: Callable[[CircuitBreaker], None] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.registry = registry
+        self.http = http
+        self.settings = settings
+        self.budget = budget
+        self.gate_for = gate_for
+        self.on_breaker = on_breaker
+        self.clock = clock
+
+    def __call__(self, deployment_id: str, alias: str, config: DeploymentConfig) -> Deployment:
+        settings = self.settings
+        config = self._with_defaults(config)
+        adapter = self.registry.get(config.provider)(config, self.http)
+        breaker = CircuitBreaker(deployment_id, settings.breaker, self.clock) if settings.breaker.enabled else None
+        if breaker is not None and self.on_breaker is not None:
+            self.on_breaker(breaker)
+        health = DeploymentHealth(breaker)
+        chain = build_chain(
+            deployment_id, adapter, settings, self.budget,
+            first_token=config.timeouts.first_token or settings.timeouts.first_token,
+            health=health, gate=self.gate_for(deployment_id, config),
+        )
+        return Deployment(deployment_id, alias, config, adapter, chain, health)
+
+    def _with_defaults(self, config: DeploymentConfig) -> DeploymentConfig:
+        """A deployment without its own ``timeouts.idle`` gets the gateway default,
+        so no stream can stall forever (the adapter reads it from its config)."""
+        timeouts = config.timeouts
+        idle = self.settings.timeouts.idle
+        if timeouts.idle is not None or idle is None:
+            return config
+        return config.model_copy(update={"timeouts": timeouts.model_copy(update={"idle": idle})})

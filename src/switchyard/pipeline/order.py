@@ -1,0 +1,85 @@
+"""The order of the request stages — written here and nowhere else.
+
+A request enters at the top and each stage calls the next; answers (and
+errors) travel back up the same way::
+
+    entry      the total deadline is set (reliability.timeouts.total, the
+               client's x-switchyard-timeout)                    pipeline/pipeline.py
+    auth       who is calling: call.caller                       stages/authenticate.py
+    account    records what the answer cost (usage) on the way   stages/account.py
+               back — for everything below, cache hits included
+    resolve    rules -> alias -> model group; may this caller    stages/resolve.py
+               use it; can the group do what is asked
+    (guard)    PII and secrets, before anything is stored or sent        (issue: guardrails)
+    admit      limits, reservations, priority queue; settles     stages/admit.py
+               with the real usage (only when limits are set)
+    (cache)    exact and semantic cache, coalescing                      (issue: caching)
+    [plugins]  third-party stages, each after the built-in it names (pipeline.stages)
+    route      candidates in turn, then alias fallbacks          stages/route.py
+      per deployment: retry -> breaker -> timeout -> capacity gate   policies/chain.py
+        provider  the adapter speaks its wire format             providers/
+
+Why resolve sits before admit: limits are per alias and tenant, so admission
+needs the group. Why account sits outside everything but auth: a refusal,
+a cache hit or a fallback are all answers the caller got and must be counted.
+
+Adding a stage is one class (``(call, next)``, see ``core/stage.py``) plus one
+line in ``stages()`` below; a third-party stage is one entry point plus one
+line of config.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from switchyard.admission.ticket import Admission, OpenAdmission
+from switchyard.auth import Authenticator
+from switchyard.core.config.pipeline import PipelineConfig
+from switchyard.core.registry import StageRegistry
+from switchyard.core.stage import Stage
+from switchyard.pipeline.stages.account import Account
+from switchyard.pipeline.stages.admit import Admit
+from switchyard.pipeline.stages.authenticate import Authenticate
+from switchyard.pipeline.stages.resolve import Resolve
+from switchyard.routing.catalog import Catalog
+from switchyard.routing.router import Router
+
+
+def stages(
+    *,
+    auth: Authenticator,
+    catalog: Catalog,
+    router: Router,
+    admission: Admission,
+    plugins: PipelineConfig | None = None,
+    registry: StageRegistry | None = None,
+) -> list[Stage]:
+    """The request stages in order, outermost first (``route`` is the terminal,
+    not in the list). A stage with nothing to do (admission without limits) is
+    left out, so it costs nothing."""
+    slots: list[tuple[str, Stage | None]] = [
+        ("auth", Authenticate(auth)),
+        ("account", Account()),
+        ("resolve", Resolve(catalog, router)),
+        ("admit", None if isinstance(admission, OpenAdmission) else Admit(admission)),
+    ]
+    extra = _plugin_stages(plugins, registry)
+    out: list[Stage] = []
+    for name, stage in slots:
+        if stage is not None:
+            out.append(stage)
+        out.extend(extra.get(name, ()))
+    return out
+
+
+def _plugin_stages(plugins: PipelineConfig | None, registry: StageRegistry | None) -> dict[str, list[Stage]]:
+    """Each configured plugin stage, built by its factory, keyed by the slot it follows."""
+    if plugins is None or not plugins.stages:
+        return {}
+    registry = registry or StageRegistry()
+    out: dict[str, list[Stage]] = {}
+    for entry in plugins.stages:
+        factory: Callable[[dict[str, Any]], Stage] = registry.get(entry.name)
+        out.setdefault(entry.after, []).append(factory(dict(entry.options)))
+    return out

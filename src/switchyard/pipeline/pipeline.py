@@ -1,0 +1,83 @@
+"""The request pipeline: typed entry points over the folded stages.
+
+``Pipeline.chat`` / ``stream`` / ``embed`` / ``complete`` / ``stream_complete``
+fill the call (the request and what kind of answer it wants), set the total
+deadline, and run the stages of ``pipeline/order.py`` down to the route stage.
+The HTTP server and the in-process ``Client`` both call these.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from switchyard.core.call import Call, Kind
+from switchyard.core.config.reliability import TimeoutDefaults
+from switchyard.core.errors import SwitchyardError
+from switchyard.core.messages import (
+    ChatRequest,
+    ChatResponse,
+    Chunk,
+    CompletionRequest,
+    EmbeddingRequest,
+    EmbeddingResponse,
+)
+from switchyard.core.stage import Stage, Streaming, Unary, fold
+from switchyard.pipeline.stages.route import Route
+from switchyard.policies.timeout import apply_deadline
+
+
+class Pipeline:
+    """The stages folded once over the route stage; one per gateway."""
+
+    def __init__(self, stages: Sequence[Stage], route: Route, timeouts: TimeoutDefaults) -> None:
+        self.stages: tuple[Stage, ...] = tuple(stages)
+        self.route = route
+        self.timeouts = timeouts
+        self._unary: Unary
+        self._stream: Streaming
+        self._unary, self._stream = fold(self.stages, route.unary, route.stream)
+
+    async def _run(self, call: Call) -> Any:
+        apply_deadline(call, self.timeouts)
+        try:
+            return await self._unary(call)
+        except SwitchyardError as exc:
+            _carry_headers(exc, call)
+            raise
+
+    async def _open(self, call: Call) -> AsyncIterator[Chunk]:
+        apply_deadline(call, self.timeouts)
+        try:
+            return await self._stream(call)
+        except SwitchyardError as exc:
+            _carry_headers(exc, call)
+            raise
+
+    async def chat(self, request: ChatRequest, call: Call) -> ChatResponse:
+        call.request, call.kind, call.stream = request, Kind.CHAT, False
+        return await self._run(call)  # type: ignore[no-any-return]
+
+    async def stream(self, request: ChatRequest, call: Call) -> AsyncIterator[Chunk]:
+        """Opens the stream: returns once its first chunk has arrived (or it failed)."""
+        call.request, call.kind, call.stream = request, Kind.CHAT, True
+        return await self._open(call)
+
+    async def embed(self, request: EmbeddingRequest, call: Call) -> EmbeddingResponse:
+        call.request, call.kind, call.stream = request, Kind.EMBED, False
+        return await self._run(call)  # type: ignore[no-any-return]
+
+    async def complete(self, request: CompletionRequest, call: Call) -> ChatResponse:
+        call.request, call.kind, call.stream = request, Kind.COMPLETE, False
+        return await self._run(call)  # type: ignore[no-any-return]
+
+    async def stream_complete(self, request: CompletionRequest, call: Call) -> AsyncIterator[Chunk]:
+        call.request, call.kind, call.stream = request, Kind.COMPLETE, True
+        return await self._open(call)
+
+
+def _carry_headers(exc: SwitchyardError, call: Call) -> None:
+    """An error answer keeps the headers the stages set (rate-limit state)."""
+    if call.response_headers:
+        for name, value in call.response_headers.items():
+            exc.headers.setdefault(name, value)

@@ -1,0 +1,60 @@
+"""admit: limits, reservations and the priority queue (``switchyard.admission``).
+
+Before the call: ``Admission.admit`` may make the request wait in its queue or
+refuse it (429, Retry-After) and returns a ``Ticket`` holding the reservation.
+After it: the ticket is settled exactly once with the real usage (None after
+a failure, which refunds the reservation). A stream shows the ticket every
+chunk, so a hard limit can end it mid-way, and settles when it ends.
+
+Only in the pipeline when limits are configured: with none, it is not there at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from switchyard.admission.ticket import Admission, Ticket
+from switchyard.core.call import Call
+from switchyard.core.messages import Chunk, Usage
+from switchyard.core.stage import Streaming, Unary
+
+
+class Admit:
+    """Admission around everything after it."""
+
+    def __init__(self, admission: Admission) -> None:
+        self.admission = admission
+
+    async def unary(self, call: Call, next: Unary) -> Any:
+        ticket = await self.admission.admit(call.request, call.group, call)
+        try:
+            answer = await next(call)
+        except BaseException:
+            await ticket.settle(None)
+            raise
+        await ticket.settle(answer.usage)
+        return answer
+
+    async def stream(self, call: Call, next: Streaming) -> AsyncIterator[Chunk]:
+        ticket = await self.admission.admit(call.request, call.group, call)
+        try:
+            chunks = await next(call)
+        except BaseException:
+            await ticket.settle(None)
+            raise
+        return _settled(chunks, ticket)
+
+
+async def _settled(chunks: AsyncIterator[Chunk], ticket: Ticket) -> AsyncIterator[Chunk]:
+    """Shows the ticket every chunk; settles it with the stream's usage at the end."""
+    usage: Usage | None = None
+    try:
+        async for chunk in chunks:
+            if chunk.usage is not None:
+                usage = chunk.usage
+            ticket.observe(chunk)
+            yield chunk
+    finally:
+        await chunks.aclose()  # type: ignore[attr-defined]
+        await ticket.settle(usage)

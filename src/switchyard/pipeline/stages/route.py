@@ -1,0 +1,147 @@
+"""route and fallback: the last request stage, which calls the deployments.
+
+For one request::
+
+    the group's candidates, best first (``routing/router.py``: capability,
+       availability, balancing, region, the session's home first)
+    -> each in turn through its policy chain (``policies/chain.py``), the next
+       one on any error that allows a fallback
+    -> when they all failed, the alias's configured fallbacks (``pipeline/fallback.py``)
+
+For streams, "each in turn" covers the pre-first-byte window: the chain hands
+back a stream whose first chunk has arrived, so a deployment that fails before
+producing anything is replaced invisibly. After the first chunk an error
+reaches the client as the stream's error event, without the deployment's secrets.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
+
+from switchyard.core.call import Attempt, Call
+from switchyard.core.errors import FallbackExhausted, SwitchyardError, UpstreamAuthError, redact_text
+from switchyard.core.messages import Chunk
+from switchyard.pipeline.fallback import FallbackChain
+from switchyard.routing.catalog import Catalog, Deployment, ModelGroup
+from switchyard.routing.router import Router
+
+T = TypeVar("T")
+
+log = logging.getLogger("switchyard.reliability")
+
+
+class Route:
+    """Serves the call's group: candidates in turn, then the alias fallbacks.
+    Terminal: ``unary(call)`` and ``stream(call)`` take no ``next``."""
+
+    def __init__(self, catalog: Catalog, router: Router) -> None:
+        self.router = router
+        self.fallbacks = FallbackChain(catalog)
+
+    async def unary(self, call: Call) -> Any:
+        async def serve(group: ModelGroup) -> Any:
+            return await self._first_success(group, call, _unary_of(call))
+
+        return await self.fallbacks.run(serve, call.group, call)
+
+    async def stream(self, call: Call) -> AsyncIterator[Chunk]:
+        async def serve(group: ModelGroup) -> AsyncIterator[Chunk]:
+            return await self._first_success(group, call, _stream_of(call))
+
+        return await self.fallbacks.run(serve, call.group, call)
+
+    async def _first_success(self, group: ModelGroup, call: Call,
+                             invoke: Callable[[Deployment], Awaitable[T]]) -> T:
+        candidates = await self.router.order(group, call.request, call)
+        track = self.router.tracker(group)
+        errors: list[tuple[Deployment, SwitchyardError]] = []
+        for deployment in candidates:
+            started = track.begin(deployment) if track is not None else 0.0
+            try:
+                result = await invoke(deployment)
+            except SwitchyardError as exc:
+                if track is not None:
+                    track.failed(deployment, started, exc.fallback)
+                _scrub(exc, deployment, call)
+                log.info("upstream_error", extra={"request_id": call.request_id, "deployment": deployment.id,
+                                                  "status": exc.status, "code": exc.code, "fallback": exc.fallback})
+                errors.append((deployment, exc))
+                call.attempts.append(Attempt(deployment.id, exc.status, exc.message, exc))
+                if not exc.fallback:
+                    raise
+                continue
+            except BaseException:
+                if track is not None:
+                    track.failed(deployment, started, False)
+                raise
+            if track is not None:
+                result = track.succeeded(deployment, started, result)
+            call.route["deployment"] = deployment.id
+            return result
+        if len(errors) == 1:
+            raise errors[0][1]
+        raise FallbackExhausted.from_attempts(errors)
+
+
+def _unary_of(call: Call) -> Callable[[Deployment], Awaitable[Any]]:
+    def invoke(deployment: Deployment) -> Awaitable[Any]:
+        return deployment.chain.unary(call)  # type: ignore[no-any-return]
+
+    return invoke
+
+
+def _stream_of(call: Call) -> Callable[[Deployment], Awaitable[AsyncIterator[Chunk]]]:
+    async def invoke(deployment: Deployment) -> AsyncIterator[Chunk]:
+        return _Redacted(await deployment.chain.stream(call), deployment)
+
+    return invoke
+
+
+def _scrub(exc: SwitchyardError, deployment: Deployment, call: Call) -> None:
+    """Blank the deployment's secrets out of its error and of the attempts its
+    retries recorded; name the deployment when its credentials were refused."""
+    secrets = credentials(deployment)
+    if isinstance(exc, UpstreamAuthError):
+        exc.for_deployment(deployment.id, secrets)
+    else:
+        exc.redact(secrets)
+    for attempt in call.attempts:
+        if attempt.deployment == deployment.id:
+            attempt.reason = redact_text(attempt.reason, secrets)
+            if isinstance(attempt.error, SwitchyardError):
+                attempt.error.redact(secrets)
+
+
+def credentials(deployment: Deployment) -> list[str]:
+    """The secrets a deployment sends upstream (its key, its configured header
+    values), to blank out of an upstream's error message."""
+    secrets = [getattr(deployment.adapter, "api_key", None) or ""]
+    for value in deployment.config.headers.values():
+        text = value.get_secret_value() if hasattr(value, "get_secret_value") else str(value)
+        secrets.extend((text, text.rsplit(" ", 1)[-1]))  # "Bearer <token>": the token alone too
+    return secrets
+
+
+class _Redacted:
+    """A deployment's stream; an error after its first chunk leaves without the
+    deployment's secrets (the client sees it as the stream's error event)."""
+
+    __slots__ = ("_chunks", "_deployment")
+
+    def __init__(self, chunks: AsyncIterator[Chunk], deployment: Deployment) -> None:
+        self._chunks = chunks
+        self._deployment = deployment
+
+    def __aiter__(self) -> _Redacted:
+        return self
+
+    async def __anext__(self) -> Chunk:
+        try:
+            return await self._chunks.__anext__()
+        except SwitchyardError as exc:
+            raise exc.redact(credentials(self._deployment)) from None
+
+    async def aclose(self) -> None:
+        await self._chunks.aclose()  # type: ignore[attr-defined]
