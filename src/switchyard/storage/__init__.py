@@ -16,7 +16,17 @@ rate-limit backends (``limits.LimitStore``).
 
 from switchyard.storage.factory import ENTRY_POINT_GROUP, StoreRegistry, open_store
 from switchyard.storage.protocols import (
-    Counters, Job, KeyValue, PubSub, Record, Records, Refusal, Reservation, Store, StoreUnavailable, Subscription,
+    Counters,
+    Job,
+    KeyValue,
+    PubSub,
+    Record,
+    Records,
+    Refusal,
+    Reservation,
+    Store,
+    StoreUnavailable,
+    Subscription,
     WorkQueue,
 )
 from switchyard.storage.url import StoreURLError
