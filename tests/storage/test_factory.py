@@ -102,3 +102,13 @@ async def test_counters_say_when_redis_is_unreachable() -> None:
             await store.counters.reserve("k", 1, 10, 60)
     finally:
         await store.aclose()
+
+
+def test_serve_refuses_an_unknown_store_scheme(tmp_path, capsys) -> None:
+    from switchyard.cli.main import main
+
+    path = tmp_path / "gateway.yaml"
+    path.write_text("storage:\n  url: cassandra://ops:hunter2@ring/x\n")
+    assert main(["serve", "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "storage.url" in err and "unknown scheme 'cassandra'" in err and "hunter2" not in err
