@@ -108,7 +108,8 @@ class Subscription(Protocol):
     """Messages of one channel, in order, from when the subscription was entered.
 
     Use as ``async with pubsub.subscribe(channel) as sub: async for message in sub``;
-    the subscription is live once ``__aenter__`` returns.
+    the subscription is live once ``__aenter__`` returns. The iteration ends when
+    the subscription is closed or its connection is lost: subscribe again to resume.
     """
 
     #: Messages dropped because the buffer was full (the oldest go first).

@@ -311,11 +311,15 @@ class NotifySubscription(MailboxSubscription):
     def _notified(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
         self.mailbox.put(base64.b64decode(payload))
 
+    def _lost(self, _conn: Any) -> None:
+        self.mailbox.close()  # the iteration ends; the subscriber subscribes again
+
     async def _open(self) -> None:
         self._conn = await self.hub.engine.connect()
         raw = await self._conn.get_raw_connection()
         self._driver = raw.driver_connection
         await self._driver.add_listener(self.pg_channel, self._notified)  # LISTEN has run on return
+        self._driver.add_termination_listener(self._lost)
         self.hub.subscriptions.add(self)
 
     async def _close(self) -> None:
