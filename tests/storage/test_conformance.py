@@ -255,3 +255,21 @@ async def test_delayed_jobs_wait(opened: Opened) -> None:
     await queue.enqueue("later", b"x", delay=30)
     assert await queue.claim("later", lease=1) is None
     assert await queue.pending("later") == 1
+
+
+async def test_sql_sweeps_counter_slots_that_left_their_window(tmp_path: Path) -> None:
+    import sqlite3
+
+    url = f"sqlite:///{tmp_path / 'sweep.db'}"
+    await upgrade(url)
+    store = open_store(url, sweep_every=20)
+    try:
+        assert isinstance(await store.counters.reserve("gone", 1, 10, 0.05), Reservation)
+        await asyncio.sleep(0.1)  # its slot has left the 50 ms window; the key is never asked about again
+        for n in range(20):
+            await store.counters.reserve(f"busy{n % 3}", 0, 10, 60)
+    finally:
+        await store.aclose()
+    with sqlite3.connect(tmp_path / "sweep.db") as db:
+        keys = {row[0] for row in db.execute("SELECT key FROM sy_counters")}
+    assert "switchyard:gone" not in keys and keys

@@ -6,7 +6,9 @@ rewritten to ``sqlite+aiosqlite`` / ``postgresql+asyncpg``). The tables
 ``switchyard db upgrade --url URL`` before first use.
 
 Options (URL query or ``open_store`` keywords): ``schema`` (PostgreSQL: the
-schema to live in, set as the connections' ``search_path``).
+schema to live in, set as the connections' ``search_path``), ``slots`` (counter
+slots per window, default 1000), ``sweep_every`` (writes between sweeps of
+expired kv rows and counter slots, default 1000).
 
 How each ability stays atomic:
 
@@ -46,8 +48,8 @@ from switchyard.storage.protocols import Job, Record, Refusal, Reservation
 from switchyard.storage.url import StoreSpec
 
 #: Options of ours, removed from the URL before it reaches the driver.
-OPTIONS = ("schema", "slots")
-#: Expired kv rows are deleted once every this many writes.
+OPTIONS = ("schema", "slots", "sweep_every")
+#: Expired kv rows and counter slots are deleted once every this many writes (option ``sweep_every``).
 SWEEP_EVERY = 1000
 
 
@@ -100,6 +102,7 @@ class SqlCounters(_Base):
     def __init__(self, store: SqlStore, slots: int) -> None:
         super().__init__(store)
         self.slots = slots
+        self._writes = 0
 
     async def _lock(self, conn: AsyncConnection, key: str, cutoff: int) -> None:
         t = schema.counters
@@ -115,11 +118,14 @@ class SqlCounters(_Base):
         width = window / self.slots
         return now, width, math.floor(now / width - self.slots)
 
-    async def _add(self, conn: AsyncConnection, key: str, slot: int, amount: float) -> None:
+    async def _add(self, conn: AsyncConnection, key: str, slot: int, amount: float, width: float) -> None:
         t = schema.counters
-        stmt = self.insert(t).values(key=key, slot=slot, amount=amount)
+        stmt = self.insert(t).values(key=key, slot=slot, amount=amount, expires_at=(slot + self.slots) * width)
         await conn.execute(stmt.on_conflict_do_update(
             index_elements=[t.c.key, t.c.slot], set_={"amount": t.c.amount + stmt.excluded.amount}))
+        self._writes += 1
+        if self._writes % self.store.sweep_every == 0:  # slots of keys nobody asks about any more
+            await conn.execute(sa.delete(t).where(t.c.expires_at <= time.time()))
 
     async def reserve(self, key: str, amount: float, limit: float, window: float) -> Reservation | Refusal:
         if amount < 0 or not limit > 0 or not window > 0:
@@ -135,7 +141,7 @@ class SqlCounters(_Base):
             if amount > limit:
                 return Refusal(key, amount, math.inf, max(0.0, limit - total))
             if total + amount <= limit + 1e-9:
-                await self._add(conn, full, math.ceil(now / width), amount)
+                await self._add(conn, full, math.ceil(now / width), amount, width)
                 return Reservation(key, amount, limit, window, now, max(0.0, limit - total - amount))
         need, freed, wait = total + amount - limit, 0.0, window
         for row in rows:
@@ -162,7 +168,7 @@ class SqlCounters(_Base):
                 if updated.rowcount:
                     return
             if delta > 0:  # its slot left the window: the extra counts now
-                await self._add(conn, full, math.ceil(now / width), delta)
+                await self._add(conn, full, math.ceil(now / width), delta, width)
 
     async def refund(self, reservation: Reservation) -> None:
         await self.settle(reservation, 0.0)
@@ -184,7 +190,7 @@ class SqlKV(_Base):
 
     async def _wrote(self, conn: AsyncConnection) -> None:
         self._writes += 1
-        if self._writes % SWEEP_EVERY == 0:
+        if self._writes % self.store.sweep_every == 0:
             await conn.execute(sa.delete(schema.kv).where(schema.kv.c.expires_at <= time.time()))
 
     async def get(self, key: str) -> bytes | None:
@@ -375,8 +381,9 @@ class SqlStore:
             raise spec.error("not a usable database URL") from None
         try:
             slots = int(spec.options.get("slots", SLOTS))
+            self.sweep_every = max(1, int(spec.options.get("sweep_every", SWEEP_EVERY)))
         except (TypeError, ValueError):
-            raise spec.error("option 'slots' must be an integer") from None
+            raise spec.error("options 'slots' and 'sweep_every' must be integers") from None
         self.counters = SqlCounters(self, slots)
         self.kv = SqlKV(self)
         self.records = SqlRecords(self)

@@ -25,6 +25,8 @@ counters = sa.Table(
     sa.Column("key", sa.String(512), primary_key=True),
     sa.Column("slot", sa.BigInteger, primary_key=True),  # ceil(epoch / slot width)
     sa.Column("amount", sa.Float, nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False),  # epoch seconds when the slot leaves its window
+    sa.Index("ix_sy_counters_expires_at", "expires_at"),
 )
 
 records = sa.Table(

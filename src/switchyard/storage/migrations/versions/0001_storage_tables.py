@@ -30,7 +30,9 @@ def upgrade() -> None:
         sa.Column("key", sa.String(512), primary_key=True),
         sa.Column("slot", sa.BigInteger, primary_key=True),
         sa.Column("amount", sa.Float, nullable=False),
+        sa.Column("expires_at", sa.Float, nullable=False),
     )
+    op.create_index("ix_sy_counters_expires_at", "sy_counters", ["expires_at"])
     op.create_table(
         "sy_records",
         sa.Column("id", BIG_ID, primary_key=True, autoincrement=True),
