@@ -73,3 +73,11 @@ def test_model_allowlist_is_403(auth):
 
 def test_keys_are_not_stored_in_clear(auth):
     assert "sk-team-a" not in repr(vars(auth) if hasattr(auth, "__dict__") else auth)
+
+
+def test_whitespace_around_a_key_is_ignored_in_both_headers(auth):
+    assert auth.authenticate("Bearer sk-open ", None).name == "open"
+    assert auth.authenticate(None, "sk-open ").name == "open"
+    assert auth.authenticate(None, " sk-open\t").name == "open"
+    with pytest.raises(AuthenticationFailed):
+        auth.authenticate(None, "   ")

@@ -61,7 +61,7 @@ class Authenticator:
         """From ``Authorization: Bearer <key>`` or ``x-api-key: <key>``."""
         if not self.enabled:
             return ANONYMOUS
-        key = api_key
+        key = api_key.strip() if api_key else None  # the same whitespace rule as a bearer token
         if authorization:
             scheme, _, value = authorization.partition(" ")
             if scheme.lower() == "bearer" and value.strip():

@@ -126,7 +126,7 @@ def test_a_disconnect_while_waiting_on_a_limit_frees_the_place(mock_upstream, st
     gateway = start_gateway(_config(mock_upstream, limits))
 
     async def waiting(session) -> int:
-        async with session.get(gateway.url + "/health/ready") as r:
+        async with session.get(gateway.url + "/health/ready", headers={"authorization": "Bearer sk-tenant-a"}) as r:
             return (await r.json())["admission"]["limit_queue"]["waiting"]
 
     async def until(session, value: int) -> None:

@@ -186,7 +186,7 @@ def test_redis_outage_follows_the_policy(policy, private_redis, mock_upstream, s
             proc.kill()
             proc.wait()
             after, _, body = await _post(session, gateway.url)
-            async with session.get(gateway.url + "/health/ready") as r:
+            async with session.get(gateway.url + "/health/ready", headers={"authorization": f"Bearer {KEY}"}) as r:
                 health = await r.json()
             return before, after, (body, health)
 

@@ -95,7 +95,7 @@ def test_a_disconnect_while_queued_frees_the_place(mock_upstream, start_gateway)
     gateway = start_gateway(_config(mock_upstream, _queue_limits(1, max_size=1)))
 
     async def waiting(session) -> int:
-        async with session.get(gateway.url + "/health/ready") as r:
+        async with session.get(gateway.url + "/health/ready", headers={"authorization": "Bearer sk-tenant-a"}) as r:
             return (await r.json())["admission"]["queue"]["waiting"]
 
     async def until(session, value: int) -> None:

@@ -182,7 +182,7 @@ def test_queue_full_retry_after_is_when_the_first_request_leaves(mock_upstream, 
             waiting = asyncio.ensure_future(post(session))
             deadline = time.monotonic() + 10
             while True:
-                async with session.get(gateway.url + "/health/ready") as r:
+                async with session.get(gateway.url + "/health/ready", headers=auth) as r:
                     if (await r.json())["admission"]["limit_queue"]["waiting"] == 1:
                         break
                 assert time.monotonic() < deadline, "the third request never waited"

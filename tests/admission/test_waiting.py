@@ -68,3 +68,28 @@ def test_a_refund_wakes_the_lane_at_once() -> None:
         return time.monotonic() - started
 
     assert asyncio.run(run()) < 1.0  # not the 2 s the lane was armed for
+
+
+async def test_closing_the_gateway_answers_every_waiter_at_once():
+    """A request waiting on a limit when the gateway stops gets a 503, not a hang; no timer is left."""
+    import switchyard
+    from switchyard.core.errors import ServiceUnavailable
+
+    config = {"models": {"m": {"deployments": [{"provider": "fake", "model": "echo"}]}},
+              "limits": {"rules": [{"scope": "global", "rpm": 1}], "queue": {"max_wait": 120}}}
+    client = switchyard.AsyncClient(config)
+    hi = [{"role": "user", "content": "hi"}]
+    await client.chat(model="m", messages=hi)
+    waiting = asyncio.ensure_future(client.chat(model="m", messages=hi))
+    services = client.services
+    assert services is not None
+    queue = services.admission.admission.waits  # type: ignore[attr-defined]
+    for _ in range(200):  # bounded: until it queues
+        if queue.size:
+            break
+        await asyncio.sleep(0.005)
+    assert queue.size == 1
+    await asyncio.wait_for(client.aclose(), 5)
+    with pytest.raises(ServiceUnavailable):
+        await asyncio.wait_for(waiting, 2)
+    assert not queue.lanes

@@ -150,3 +150,35 @@ def test_a_file_that_never_parsed_carries_no_deployments():
     with pytest.raises(ConfigError) as info:
         parse_config(["a"], env={})
     assert info.value.deployments == []
+
+
+def test_dangling_references_and_duplicate_ids_are_errors_with_their_paths():
+    from switchyard.core.config import ConfigError, parse_config
+
+    with pytest.raises(ConfigError) as bad:
+        parse_config({
+            "models": {
+                "a": {"deployments": [{"provider": "fake", "model": "echo", "id": "x"},
+                                      {"provider": "fake", "model": "echo", "id": "x"}],
+                      "fallbacks": {"default": ["missing"], "context_window": ["openai/gpt-4o"]}},
+                "openai/*": {"deployments": [{"provider": "fake", "model": "*"}]},
+            },
+            "routing": {"rules": [{"name": "r", "route": "nowhere"}, {"name": "ok", "route": "openai/x"}]},
+        })
+    assert dict(bad.value.problems) == {
+        "models.a.deployments[1].id": "duplicate deployment id 'x' (also at models.a.deployments[0].id)",
+        "models.a.fallbacks.default[0]": "no model alias 'missing' is configured",
+        "routing.rules[0].route": "no model alias 'nowhere' is configured",
+    }
+
+
+def test_a_key_given_twice_in_the_yaml_is_an_error_not_a_silent_override(tmp_path):
+    from switchyard.core.config import ConfigError, load_config
+
+    path = tmp_path / "dup.yaml"
+    path.write_text("models:\n  a:\n    deployments:\n      - provider: fake\n        model: echo\n"
+                    "        model: slow\n  a:\n    deployments: []\n")
+    with pytest.raises(ConfigError) as bad:
+        load_config(path)
+    assert [p for p, _ in bad.value.problems] == ["models.a.deployments[0].model", "models.a"]
+    assert "first at line 5" in bad.value.problems[0][1]

@@ -95,3 +95,12 @@ def test_a_failed_chain_waits_for_the_soonest_deployment():
     )
     assert chain.retry_after == 2.0
     assert chain.response_headers()["retry-after"] == "2"
+
+
+def test_an_exhausted_chain_counts_attempts_and_deployments_apart():
+    from switchyard.core.errors import FallbackExhausted, UpstreamUnavailable
+
+    one_retried = FallbackExhausted.from_attempts([("d", UpstreamUnavailable("down")), ("d", UpstreamUnavailable("down"))])
+    assert one_retried.message.startswith("Every candidate failed (2 attempts on 1 deployment): d: 502 down")
+    two = FallbackExhausted.from_attempts([("a", UpstreamUnavailable("x")), ("b", UpstreamUnavailable("y"))])
+    assert "(2 attempts on 2 deployments)" in two.message

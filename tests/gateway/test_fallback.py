@@ -106,6 +106,7 @@ def test_context_window_goes_to_the_larger_alias(start_mock, start_gateway, open
     gateway = start_gateway({"auth": {"master_key": "sk-m"}, "reliability": NO_RETRY, "models": {
         "small": {"deployments": [openai_deployment(small, id="small-1", capabilities={"context_window": 64})],
                   "fallbacks": {"default": ["elsewhere"], "context_window": ["big"]}},
+        "elsewhere": {"deployments": [openai_deployment(small, id="elsewhere-1")]},  # never asked: not a window error
         "big": {"deployments": [openai_deployment(big, id="big-1")]}}})
     long_prompt = [{"role": "user", "content": "word " * 500}]
     response = client_for(gateway).chat.completions.with_raw_response.create(model="small", messages=long_prompt)

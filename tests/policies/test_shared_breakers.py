@@ -25,12 +25,12 @@ def test_a_breaker_opened_by_one_replica_opens_on_the_other(start_mock, start_ga
     client = openai.OpenAI(base_url=first.url + "/v1", api_key="sk-m", max_retries=0, timeout=10)
     for _ in range(4):  # round robin: flaky fails twice (the steady one answers each time)
         client.chat.completions.create(model="gpt", messages=MESSAGES)
-    assert get_json(first.url, "/health/ready", key=None)[1]["deployments"]["flaky"]["breaker"] == "open"
+    assert get_json(first.url, "/health/ready")[1]["deployments"]["flaky"]["breaker"] == "open"
 
     deadline = time.monotonic() + 10
     state = None
     while time.monotonic() < deadline:  # another process: poll
-        state = get_json(second.url, "/health/ready", key=None)[1]["deployments"]["flaky"]["breaker"]
+        state = get_json(second.url, "/health/ready")[1]["deployments"]["flaky"]["breaker"]
         if state == "open":
             break
         time.sleep(0.05)

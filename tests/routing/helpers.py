@@ -10,6 +10,7 @@ from switchyard.core.messages import validate_chat
 from switchyard.core.registry import Registry
 from switchyard.core.tokens import TokenCounter
 from switchyard.routing.catalog import Catalog, Deployment
+from switchyard.routing.load import DeploymentLoad
 from switchyard.routing.router import Router
 
 
@@ -23,7 +24,9 @@ def build(models: dict[str, Any], routing: dict[str, Any] | None = None,
           kv: Any = None) -> tuple[Catalog, Router]:
     config = parse_config({"models": models, "routing": routing or {}})
     registry = Registry()
-    catalog = Catalog(config, registry, lambda id, alias, c: Deployment(id, alias, c, registry.get(c.provider)(c, None)))
+    decay = config.routing.latency.decay
+    catalog = Catalog(config, registry, lambda id, alias, c: Deployment(
+        id, alias, c, registry.get(c.provider)(c, None), load=DeploymentLoad(decay, c)))
     router = Router(config.routing, tokens=TokenCounter(), kv=kv, resolve=catalog.resolve)
     return catalog, router
 

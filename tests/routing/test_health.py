@@ -61,7 +61,7 @@ def test_active_probes_remove_a_sick_deployment_before_traffic_hits_it(start_moc
     client = openai.OpenAI(base_url=gateway.url + "/v1", api_key="sk-m", max_retries=0, timeout=10)
 
     def available(deployment_id):
-        return get_json(gateway.url, "/health/ready", key=None)[1]["deployments"][deployment_id]["available"]
+        return get_json(gateway.url, "/health/ready")[1]["deployments"][deployment_id]["available"]
 
     sick.set_faults(status=503)
     assert wait_for(lambda: not available("sick"))
@@ -100,7 +100,7 @@ def test_wildcard_deployments_are_probed_once_built(start_mock, start_gateway):
     mock.set_faults(status=503)
 
     def available():
-        return get_json(gateway.url, "/health/ready", key=None)[1]["deployments"]["up/gpt-4o-mini#0"]["available"]
+        return get_json(gateway.url, "/health/ready")[1]["deployments"]["up/gpt-4o-mini#0"]["available"]
 
     assert wait_for(lambda: not available())
     assert mock.count("/v1/models") >= 1

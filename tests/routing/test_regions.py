@@ -60,13 +60,13 @@ def test_a_whole_region_down_moves_traffic_and_it_comes_back(start_gateway):
         # Every request still succeeds: the first ones find eu refusing and fall back within the group.
         seen = [served() for _ in range(6)]
         assert seen[-3:] == ["us-1"] * 3
-        _, ready = get_json(gateway.url, "/health/ready", key=None)
+        _, ready = get_json(gateway.url, "/health/ready")
         assert not ready["deployments"]["eu-1"]["available"] and ready["deployments"]["us-1"]["available"]
         for mock in eu:
             mock.start()
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:  # probes bring eu back (cross-thread effect: poll)
-            _, ready = get_json(gateway.url, "/health/ready", key=None)
+            _, ready = get_json(gateway.url, "/health/ready")
             if ready["deployments"]["eu-1"]["available"] and ready["deployments"]["eu-2"]["available"]:
                 break
             time.sleep(0.05)

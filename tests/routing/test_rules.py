@@ -22,7 +22,7 @@ ALIASES = ["vision", "long", "coder", "creative", "acme", "cheap", "beta", "g"]
 
 @pytest.fixture
 def router():
-    models = {alias: {"deployments": fakes(1)} for alias in ALIASES}
+    models = {alias: {"deployments": [{**fakes(1)[0], "id": f"{alias}#0"}]} for alias in ALIASES}
     models["premium"] = {"deployments": [{"provider": "fake", "model": "echo", "price": {"input": 10, "output": 30}}]}
     return build(models, {"rules": RULES})[1]
 

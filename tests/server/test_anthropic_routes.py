@@ -337,3 +337,29 @@ def test_openai_sdk_sees_an_upstream_error_event_as_a_terminal_error(oai, gatewa
         for chunk in stream:
             text.append(chunk.choices[0].delta.content or "" if chunk.choices else "")
     assert "".join(text) == "Part" and "Overloaded" in str(info.value)
+
+
+def test_counting_a_huge_prompt_does_not_stall_other_requests(gateway, claude):
+    """~7.8 MB of prompt takes the tokenizer about a second: liveness must answer meanwhile."""
+    import threading
+    import time
+
+    from tests.server.raw_http import request as raw
+
+    words = "lorem ipsum dolor sit amet consectetur " * 200_000
+    result: dict[str, int] = {}
+
+    def count() -> None:
+        result["tokens"] = claude.messages.count_tokens(
+            model="gpt", messages=[{"role": "user", "content": words}]).input_tokens
+
+    worker = threading.Thread(target=count)
+    worker.start()
+    probes: list[float] = []
+    while worker.is_alive() and len(probes) < 400:  # bounded in count; the count ends it sooner
+        started = time.perf_counter()
+        assert raw(gateway.url, "GET", "/health/live", b"", {}).status == 200
+        probes.append(time.perf_counter() - started)
+    worker.join(timeout=30)
+    assert result["tokens"] > 1_000_000
+    assert probes and max(probes) < 0.25, max(probes)

@@ -238,3 +238,62 @@ def test_client_disconnect_mid_stream_stops_the_upstream(start_mock, start_gatew
                    {"content-type": "application/json"})
     assert good.status == 200 and good.json()["choices"][0]["message"]["content"] == "next"
     assert slow.count("/v1/chat/completions") == 2
+
+
+@pytest.mark.parametrize("name", ["fake/a\u0000b", "fake/a\nb", "fake/a\x7fb", "fake/a\rb"])
+def test_a_model_name_with_a_control_character_is_a_400(start_gateway, name):
+    """On a wildcard alias the name would reach a response header (x-switchyard-route)."""
+    gateway = start_gateway({"models": {"fake/*": {"deployments": [{"provider": "fake", "model": "*"}]}}})
+    body = orjson.dumps({"model": name, "messages": [{"role": "user", "content": "hi"}]})
+    assert_error(request(gateway.url, "POST", "/v1/chat/completions", body, {}), 400, param="model")
+    streamed = orjson.dumps({"model": name, "stream": True, "messages": [{"role": "user", "content": "hi"}]})
+    assert_error(request(gateway.url, "POST", "/v1/chat/completions", streamed, {}), 400, param="model")
+    assert_error(request(gateway.url, "POST", "/v1/messages", orjson.dumps(
+        {"model": name, "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}), {}), 400)
+
+
+def test_a_huge_model_name_is_refused_without_being_echoed(start_gateway):
+    gateway = start_gateway({"models": {"fake/*": {"deployments": [{"provider": "fake", "model": "*"}]}}})
+    name = "fake/" + "x" * 1_000_000
+    body = orjson.dumps({"model": name, "messages": [{"role": "user", "content": "hi"}]})
+    response = request(gateway.url, "POST", "/v1/chat/completions", body, {})
+    assert_error(response, 400, param="model")
+    assert len(response.body) < 2_000
+    missing = request(gateway.url, "POST", "/v1/chat/completions",
+                      orjson.dumps({"model": "y" * 256, "messages": [{"role": "user", "content": "hi"}]}), {})
+    assert_error(missing, 404) and len(missing.body) < 2_000
+
+
+@pytest.mark.parametrize("body", [
+    {"messages": [{"role": "user", "content": [{"type": 1, "text": "x"}]}]},
+    {"messages": [{"role": "user", "content": [{"type": "text", "text": None}]}]},
+    {"messages": [{"role": "user", "content": [{"type": "nope"}]}]},
+    {"messages": [{"role": "user", "content": [{"type": "file", "file": "not-an-object"}]}]},
+    {"messages": [{"role": "user", "content": [{"type": "input_audio", "input_audio": [1]}]}]},
+    {"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"detail": "low"}}]}]},
+    {"messages": [{"role": "system", "content": [{"type": "text", "text": None}]}, {"role": "user", "content": "hi"}]},
+    {"messages": [{"role": "user", "content": "hi"}], "tools": [{"type": "function", "function": [1]}]},
+    {"messages": [{"role": "user", "content": "hi"}], "tools": [{"type": "function"}]},
+    {"messages": [{"role": "user", "content": "hi"}], "tools": [{"type": "function", "function": {"description": "x"}}]},
+    {"messages": [{"role": "assistant", "tool_calls": [{"id": "c", "type": "function", "function": {"name": "f"}}]}]},
+])
+@pytest.mark.parametrize("model", ["fake/echo", "claude", "gemini"])
+def test_a_malformed_part_or_tool_is_a_400_for_every_upstream_format(formats_gateway, body, model):
+    """Checked at the edge: no translator (fake, Anthropic, Gemini) ever sees it."""
+    response = request(formats_gateway.url, "POST", "/v1/chat/completions", orjson.dumps({"model": model, **body}), {})
+    error = assert_error(response, 400, code="invalid_value")
+    assert error["param"] and (error["param"].startswith("messages") or error["param"].startswith("tools"))
+
+
+@pytest.fixture(scope="module")
+def formats_gateway() -> Iterator[GatewayThread]:
+    """A gateway with an Anthropic and a Gemini deployment (never reached: the edge refuses first)."""
+    config = {"models": {
+        "fake/*": {"deployments": [{"provider": "fake", "model": "*"}]},
+        "claude": {"deployments": [{"provider": "anthropic", "model": "claude-x", "base_url": "http://127.0.0.1:9",
+                                    "api_key": "k"}]},
+        "gemini": {"deployments": [{"provider": "gemini", "model": "gemini-x", "base_url": "http://127.0.0.1:9",
+                                    "api_key": "k"}]},
+    }}
+    with GatewayThread(config) as running:
+        yield running

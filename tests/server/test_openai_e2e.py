@@ -194,8 +194,12 @@ def test_health(gateway):
     live = raw_request(gateway.url, path="/health/live")
     ready = raw_request(gateway.url, path="/health/ready")
     assert live.status == 200 and live.json() == {"status": "ok"}
-    assert ready.status == 200 and ready.json()["status"] == "ok"
+    assert ready.status == 200 and ready.json() == {"status": "ok"}  # no key: the verdict, not the fleet
     assert live.headers["x-request-id"] and ready.headers["x-request-id"]
+    wrong = raw_request(gateway.url, path="/health/ready", headers={"authorization": "Bearer sk-wrong"})
+    assert wrong.status == 200 and wrong.json() == {"status": "ok"}
+    detail = raw_request(gateway.url, path="/health/ready", headers={"authorization": f"Bearer {MASTER}"})
+    assert detail.status == 200 and "gpt#0" in detail.json()["deployments"]
 
 
 def test_every_response_carries_a_request_id(client, gateway):

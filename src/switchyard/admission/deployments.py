@@ -32,6 +32,7 @@ from switchyard.storage.limits.gcra import KINDS, Bucket
 from switchyard.admission.rules import RuleBook, buckets_of
 from switchyard.core.call import Call
 from switchyard.core.errors import DeploymentSaturated, UpstreamRateLimited
+from switchyard.core.settling import Settling
 from switchyard.core.stage import Streaming, Unary
 from switchyard.providers.retry_after import parse_duration
 
@@ -147,22 +148,18 @@ class CapacityGate:
         return result
 
     async def stream(self, call: Call, next: Streaming) -> AsyncIterator[Any]:
+        chunks: AsyncIterator[Any]
         chunks, reserved, ref = await self._enter(call, next)
         if call.upstream_headers:  # streams teach too, when they open
             self.gate.learn(call.upstream_headers)
-        return _settling(chunks, self.gate, reserved, ref) if reserved else chunks
+        if not reserved:
+            return chunks
+        gate = self.gate
 
+        async def settle(usage: Any) -> None:
+            await gate.settle(reserved, usage, ref)
 
-async def _settling(chunks: Any, gate: DeploymentGate, reserved: int, ref: float | None) -> AsyncIterator[Any]:
-    usage = None
-    try:
-        async for chunk in chunks:
-            if chunk.usage is not None:
-                usage = chunk.usage
-            yield chunk
-    finally:
-        await chunks.aclose()
-        await gate.settle(reserved, usage, ref)
+        return Settling(chunks, settle)
 
 
 def deployment_buckets(deployment_id: str, config: Any, rules: RuleBook | None) -> list[Bucket]:

@@ -45,8 +45,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from switchyard.admission.fairness import FairOrder, Waiter
+from switchyard.core.errors import ClientDisconnected, RateLimited, ServiceUnavailable
 from switchyard.storage.limits.gcra import Bucket, Decision
-from switchyard.core.errors import ClientDisconnected, RateLimited
 
 #: A lane never re-arms sooner than this: GCRA answers in (sub)milliseconds.
 _MIN_DELAY = 0.0005
@@ -276,8 +276,15 @@ class LimitQueue:
         return {"waiting": self.size, "lanes": len(self.lanes), "refused": self.refused}
 
     async def aclose(self) -> None:
+        """Shutdown: cancel the timers and tasks; every waiter is answered 503 at once."""
         for lane in self.lanes.values():
             if lane.timer is not None:
                 lane.timer.cancel()
+                lane.timer = None
+            while lane.order.size:
+                waiter = lane.order.pop()
+                if not waiter.future.done():
+                    waiter.future.set_exception(ServiceUnavailable("The gateway is shutting down.", retry_after=1.0))
+        self.lanes.clear()
         for task in list(self._tasks):
             task.cancel()

@@ -266,7 +266,9 @@ class FallbackExhausted(UpstreamError):
     def from_attempts(cls, attempts: list[tuple[Any, SwitchyardError]]) -> FallbackExhausted:
         named = [(getattr(d, "id", str(d)), err) for d, err in attempts]
         detail = "; ".join(f"{name}: {err.status} {err.message}" for name, err in named)
-        return cls(f"All {len(named)} deployments failed: {detail}", named)
+        deployments = len(dict.fromkeys(name for name, _ in named))
+        tried = f"{_count(len(named), 'attempt')} on {_count(deployments, 'deployment')}"
+        return cls(f"Every candidate failed ({tried}): {detail}", named)
 
     def redact(self, secrets: Any) -> FallbackExhausted:
         secrets = list(secrets)
@@ -274,6 +276,10 @@ class FallbackExhausted(UpstreamError):
             error.redact(secrets)
         super().redact(secrets)
         return self
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 class StreamInterrupted(SwitchyardError):

@@ -23,12 +23,89 @@ from switchyard.core.errors import InvalidRequest
 Role = Literal["system", "developer", "user", "assistant", "tool", "function"]
 
 
+#: A model name: printable (it is echoed in headers and errors), at most 256 characters.
+ModelName = Annotated[str, msgspec.Meta(min_length=1, max_length=256, pattern=r"^[^\x00-\x1f\x7f]+$")]
+
+
+# Content parts and tools are checked down to the fields translators read, so a
+# malformed body is a 400 at the edge, never a crash in a wire format. Unknown
+# extra fields (``cache_control``...) are kept for the upstream.
+class _TextPart(msgspec.Struct, tag_field="type", tag="text"):
+    text: str
+
+
+class _ImageURL(msgspec.Struct):
+    url: str
+    detail: str | None = None
+
+
+class _ImagePart(msgspec.Struct, tag_field="type", tag="image_url"):
+    image_url: _ImageURL
+
+
+class _InputAudio(msgspec.Struct):
+    data: str
+    format: str
+
+
+class _AudioPart(msgspec.Struct, tag_field="type", tag="input_audio"):
+    input_audio: _InputAudio
+
+
+class _File(msgspec.Struct):
+    file_data: str | None = None
+    file_id: str | None = None
+    filename: str | None = None
+
+
+class _FilePart(msgspec.Struct, tag_field="type", tag="file"):
+    file: _File
+
+
+class _RefusalPart(msgspec.Struct, tag_field="type", tag="refusal"):
+    refusal: str
+
+
+_Part = _TextPart | _ImagePart | _AudioPart | _FilePart | _RefusalPart
+
+
+class _FunctionCall(msgspec.Struct):
+    name: str
+    arguments: str
+
+
+class _ToolCall(msgspec.Struct):
+    function: _FunctionCall
+    id: str | None = None
+    type: Literal["function"] = "function"
+
+
 class _Message(msgspec.Struct):
     role: Role
-    content: str | list[dict[str, Any]] | None = None
+    content: str | list[_Part] | None = None
     name: str | None = None
-    tool_calls: list[dict[str, Any]] | None = None
+    tool_calls: list[_ToolCall] | None = None
     tool_call_id: str | None = None
+
+
+class _FunctionSpec(msgspec.Struct):
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+    strict: bool | None = None
+
+
+class _FunctionTool(msgspec.Struct, tag_field="type", tag="function"):
+    function: _FunctionSpec
+
+
+class _CustomSpec(msgspec.Struct):
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+    description: str | None = None
+
+
+class _CustomTool(msgspec.Struct, tag_field="type", tag="custom"):
+    custom: _CustomSpec
 
 
 class _StreamOptions(msgspec.Struct):
@@ -36,7 +113,7 @@ class _StreamOptions(msgspec.Struct):
 
 
 class _ChatSchema(msgspec.Struct):
-    model: Annotated[str, msgspec.Meta(min_length=1)]
+    model: ModelName
     messages: Annotated[list[_Message], msgspec.Meta(min_length=1)]
     stream: bool | None = None
     stream_options: _StreamOptions | None = None
@@ -47,7 +124,7 @@ class _ChatSchema(msgspec.Struct):
     n: Annotated[int, msgspec.Meta(ge=1, le=128)] | None = None
     stop: str | list[str] | None = None
     seed: int | None = None
-    tools: list[dict[str, Any]] | None = None
+    tools: list[_FunctionTool | _CustomTool] | None = None
     tool_choice: str | dict[str, Any] | None = None
     response_format: dict[str, Any] | None = None
     user: str | None = None
@@ -56,7 +133,7 @@ class _ChatSchema(msgspec.Struct):
 
 
 class _EmbeddingSchema(msgspec.Struct):
-    model: Annotated[str, msgspec.Meta(min_length=1)]
+    model: ModelName
     # msgspec allows one array-like per union: a list of strings, token ids or token-id lists
     input: str | list[str | int | list[int]]
     encoding_format: Literal["float", "base64"] | None = None
@@ -65,7 +142,7 @@ class _EmbeddingSchema(msgspec.Struct):
 
 
 class _CompletionSchema(msgspec.Struct):
-    model: Annotated[str, msgspec.Meta(min_length=1)]
+    model: ModelName
     prompt: str | list[str | int | list[int]] | None = None
     stream: bool | None = None
     max_tokens: Annotated[int, msgspec.Meta(ge=0)] | None = None

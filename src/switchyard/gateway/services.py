@@ -78,7 +78,8 @@ class Services:
             budget = RetryBudget.from_config(settings.retry)
             shared = (BreakerSync(replicated, settings.breaker.sync_interval)
                       if replicated is not None and settings.breaker.enabled else None)
-            factory = DeploymentFactory(registry, http, settings, budget, gate_for=admission.gate_for,
+            factory = DeploymentFactory(registry, http, settings, budget, latency_decay=config.routing.latency.decay,
+                                        gate_for=admission.gate_for,
                                         on_breaker=shared.add if shared is not None else None)
             catalog = Catalog(config, registry, factory)
             router = Router(config.routing, tokens=tokens, kv=replicated.kv if replicated is not None else None,

@@ -19,6 +19,7 @@ from switchyard.policies.chain import build_chain
 from switchyard.policies.retry import RetryBudget
 from switchyard.routing.catalog import Deployment
 from switchyard.routing.health import DeploymentHealth
+from switchyard.routing.load import DeploymentLoad
 from switchyard.transport.client import HttpClient
 
 
@@ -32,6 +33,7 @@ class DeploymentFactory:
         settings: ReliabilityConfig,
         budget: RetryBudget,
         *,
+        latency_decay: float,
         gate_for: Callable[[str, DeploymentConfig], Stage | None],
         on_breaker: Callable[[CircuitBreaker], None] | None = None,
         clock: Callable[[], float] = time.time,
@@ -40,6 +42,7 @@ class DeploymentFactory:
         self.http = http
         self.settings = settings
         self.budget = budget
+        self.latency_decay = latency_decay
         self.gate_for = gate_for
         self.on_breaker = on_breaker
         self.clock = clock
@@ -57,7 +60,8 @@ class DeploymentFactory:
             first_token=config.timeouts.first_token or settings.timeouts.first_token,
             health=health, gate=self.gate_for(deployment_id, config),
         )
-        return Deployment(deployment_id, alias, config, adapter, chain, health)
+        load = DeploymentLoad(self.latency_decay, config)
+        return Deployment(deployment_id, alias, config, adapter, chain, health, load)
 
     def _with_defaults(self, config: DeploymentConfig) -> DeploymentConfig:
         """A deployment without its own ``timeouts.idle`` gets the gateway default,

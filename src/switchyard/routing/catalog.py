@@ -40,7 +40,11 @@ class Deployment:
     chain: Any = None
     health: DeploymentHealth = field(default_factory=DeploymentHealth)
     #: In-flight calls, latency EWMAs and rate window, for the balancers.
-    load: DeploymentLoad = field(default_factory=DeploymentLoad)
+    load: DeploymentLoad = None  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.load is None:
+            self.load = DeploymentLoad(config=self.config)
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name == "health":  # routing caches availability: the old health's watchers must ask again

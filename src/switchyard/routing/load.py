@@ -12,8 +12,9 @@ still overlaps the last sixty seconds.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 from typing import Any
+
+from switchyard.core.settling import Settling
 
 WINDOW = 60.0
 UNPRICED = 1e12
@@ -27,7 +28,7 @@ class DeploymentLoad:
     __slots__ = ("inflight", "latency", "ttft", "samples", "decay", "per_request", "per_token", "price_in", "price_out", "_bucket", "_requests", "_tokens",
                  "_prev_requests", "_prev_tokens", "share_next", "share_prev", "token_share", "token_share_prev")
 
-    def __init__(self, decay: float = 0.3) -> None:
+    def __init__(self, decay: float = 0.3, config: Any = None) -> None:
         self.inflight = 0
         #: EWMA seconds of whole calls and of time to first chunk; None until sampled.
         self.latency: float | None = None
@@ -54,6 +55,8 @@ class DeploymentLoad:
         self.share_prev = 0.0
         self.token_share = 0.0
         self.token_share_prev = 0.0
+        if config is not None:
+            self._configure(config)
 
     def _shares(self) -> None:
         self.share_next = self.per_request * (self._requests + 1)
@@ -87,7 +90,7 @@ class DeploymentLoad:
         overlap = 1.0 - (now - bucket * WINDOW) / WINDOW
         return self._requests + self._prev_requests * overlap, self._tokens + self._prev_tokens * overlap
 
-    def configure(self, config: Any) -> None:
+    def _configure(self, config: Any) -> None:
         """Copy the deployment's capacity and prices (plain floats are cheaper to read)."""
         self.per_request = 1.0 / config.rpm if config.rpm else 0.0
         self.per_token = 1.0 / config.tpm if config.tpm else 0.0
@@ -150,7 +153,13 @@ class LoadTracker:
         if hasattr(result, "__anext__"):  # a primed stream: its first chunk has arrived
             load.observe(ttft=elapsed)
             if self.streams_inflight:
-                return _until_closed(result, load, started)
+                async def closed(usage: Any) -> None:
+                    if usage is not None:
+                        load.count(time.monotonic(), 0, usage.total_tokens)
+                    load.inflight -= 1
+                    load.observe(latency=time.monotonic() - started)
+
+                return Settling(result, closed)
             load.inflight -= 1
             return result
         load.inflight -= 1
@@ -159,15 +168,3 @@ class LoadTracker:
         if usage is not None:
             load.count(time.monotonic(), 0, usage.total_tokens)
         return result
-
-
-async def _until_closed(chunks: AsyncIterator[Any], load: DeploymentLoad, started: float) -> AsyncIterator[Any]:
-    try:
-        async for chunk in chunks:
-            if chunk.usage is not None:
-                load.count(time.monotonic(), 0, chunk.usage.total_tokens)
-            yield chunk
-    finally:
-        load.inflight -= 1
-        load.observe(latency=time.monotonic() - started)
-        await chunks.aclose()  # type: ignore[attr-defined]

@@ -103,8 +103,6 @@ class Router:
             plan.distinct.add(caps)
             if not caps.permissive:
                 plan.checks = True
-            deployment.load.decay = self.config.latency.decay
-            deployment.load.configure(deployment.config)
         if len(group.deployments) > 1:
             plan.tracker = LoadTracker(streams_inflight=balancer.streams_inflight)
         if len(self._plans) >= MAX_PLANS:

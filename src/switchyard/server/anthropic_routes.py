@@ -18,6 +18,7 @@ A stream that fails after its first byte ends with an Anthropic
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -29,6 +30,9 @@ from switchyard.core.messages import Chunk, parse_json_body, validate_chat
 from switchyard.server.anthropic_translate import MessageStream, to_chat_body, to_message
 from switchyard.server.http import Request, Response, StreamResponse, as_stream_error, json_response
 from switchyard.server.routes import Handler, RouteTable
+
+#: Bodies this large are counted on a worker thread, not on the event loop.
+OFF_LOOP_BYTES = 64 * 1024
 
 
 def anthropic_error_frame(exc: BaseException) -> bytes:
@@ -77,7 +81,11 @@ def add_anthropic_routes(table: RouteTable, app: Any) -> None:
         group = app.services.catalog.resolve(chat.model)
         if request.caller is not None:
             request.caller.check_model(group.alias)
-        tokens = app.services.tokens.count_messages(chat.messages, chat.body.get("tools"))
+        count = app.services.tokens.count_messages
+        if len(request.body) < OFF_LOOP_BYTES:
+            tokens = count(chat.messages, chat.body.get("tools"))
+        else:  # a large prompt takes the tokenizer long enough to stall every other request
+            tokens = await asyncio.to_thread(count, chat.messages, chat.body.get("tools"))
         return json_response({"input_tokens": tokens})
 
     table.add("POST", "/v1/messages", Handler(messages, error_body=to_anthropic_body))

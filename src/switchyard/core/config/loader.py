@@ -19,6 +19,7 @@ import yaml
 from pydantic import ValidationError
 
 from switchyard.core.config.models import DeploymentConfig
+from switchyard.core.config.references import reference_problems
 from switchyard.core.config.root import Config
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -115,9 +116,27 @@ def parse_config(data: Any, *, source: str = "config", env: Mapping[str, str] | 
     except ValidationError as exc:
         problems.extend((format_path(err["loc"]), _describe(dict(err))) for err in exc.errors(include_input=False))
         raise ConfigError(problems, source, valid_deployments(data)) from None
+    problems.extend(reference_problems(config))
     if problems:
         raise ConfigError(problems, source, valid_deployments(data))
     return config
+
+
+def _duplicate_keys(node: yaml.Node, path: tuple[Any, ...], found: list[tuple[str, str]]) -> None:
+    """``(path, reason)`` for every key given twice in one mapping (YAML keeps the last, silently)."""
+    if isinstance(node, yaml.MappingNode):
+        lines: dict[Any, int] = {}
+        for key_node, value_node in node.value:
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
+            if key is not None and key in lines:
+                found.append((format_path((*path, key)), f"duplicate key (line {key_node.start_mark.line + 1}; "
+                                                          f"first at line {lines[key]})"))
+            elif key is not None:
+                lines[key] = key_node.start_mark.line + 1
+            _duplicate_keys(value_node, (*path, key), found)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _duplicate_keys(item, (*path, index), found)
 
 
 def load_config(path: str | Path, *, env: Mapping[str, str] | None = None) -> Config:
@@ -128,6 +147,12 @@ def load_config(path: str | Path, *, env: Mapping[str, str] | None = None) -> Co
     except OSError as exc:
         raise ConfigError([("", f"cannot read {path}: {exc.strerror}")], str(path)) from None
     try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        duplicates: list[tuple[str, str]] = []
+        if node is not None:
+            _duplicate_keys(node, (), duplicates)
+        if duplicates:
+            raise ConfigError(duplicates, str(path))
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)

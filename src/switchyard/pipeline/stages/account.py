@@ -12,11 +12,13 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from switchyard.core.call import Call
+from switchyard.core.messages import Usage
+from switchyard.core.settling import Settling
 from switchyard.core.stage import Streaming, Unary
 
 
 class Account:
-    """Records the answer's usage on the call (a stream's when its usage chunk passes)."""
+    """Records the answer's usage on the call (a stream's when it ends)."""
 
     async def unary(self, call: Call, next: Unary) -> Any:
         answer = await next(call)
@@ -24,26 +26,7 @@ class Account:
         return answer
 
     async def stream(self, call: Call, next: Streaming) -> AsyncIterator[Any]:
-        return _Counted(await next(call), call)
+        async def record(usage: Usage | None) -> None:
+            call.usage = usage
 
-
-class _Counted:
-    """The chunks, unchanged; the last usage seen lands on the call."""
-
-    __slots__ = ("_chunks", "_call")
-
-    def __init__(self, chunks: AsyncIterator[Any], call: Call) -> None:
-        self._chunks = chunks
-        self._call = call
-
-    def __aiter__(self) -> _Counted:
-        return self
-
-    async def __anext__(self) -> Any:
-        chunk = await self._chunks.__anext__()
-        if chunk.usage is not None:
-            self._call.usage = chunk.usage
-        return chunk
-
-    async def aclose(self) -> None:
-        await self._chunks.aclose()  # type: ignore[attr-defined]
+        return Settling(await next(call), record)

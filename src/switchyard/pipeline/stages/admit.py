@@ -14,9 +14,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-from switchyard.admission.ticket import Admission, Ticket
+from switchyard.admission.ticket import Admission
 from switchyard.core.call import Call
-from switchyard.core.messages import Chunk, Usage
+from switchyard.core.messages import Chunk
+from switchyard.core.settling import Settling
 from switchyard.core.stage import Streaming, Unary
 
 
@@ -43,18 +44,4 @@ class Admit:
         except BaseException:
             await ticket.settle(None)
             raise
-        return _settled(chunks, ticket)
-
-
-async def _settled(chunks: AsyncIterator[Chunk], ticket: Ticket) -> AsyncIterator[Chunk]:
-    """Shows the ticket every chunk; settles it with the stream's usage at the end."""
-    usage: Usage | None = None
-    try:
-        async for chunk in chunks:
-            if chunk.usage is not None:
-                usage = chunk.usage
-            ticket.observe(chunk)
-            yield chunk
-    finally:
-        await chunks.aclose()  # type: ignore[attr-defined]
-        await ticket.settle(usage)
+        return Settling(chunks, ticket.settle, ticket.observe)
