@@ -1,8 +1,10 @@
-"""Shared fixtures: real mock upstreams, real gateways on loopback, real Redis.
+"""Shared fixtures: real mock upstreams, real gateways on loopback, real Redis and PostgreSQL.
 
 Redis: the server on 127.0.0.1:6379 when it answers; otherwise a private one
 started from the installed ``redis-server`` binary (pytest-redis); otherwise the
-test fails naming what to install. Such tests never skip.
+test fails naming what to install. PostgreSQL the same way: the server on
+127.0.0.1:5432 (trust auth, database ``test``) when it answers; otherwise a
+private one from the installed ``pg_ctl`` (pytest-postgresql). Such tests never skip.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from pytest_postgresql import factories as pg_factories
 from pytest_redis import factories
 
 from switchyard.mock import MockUpstreamThread
@@ -60,6 +63,72 @@ def redis_url(redis_server: tuple[str, int]) -> str:
 def redis_prefix() -> str:
     """A key prefix unique to this test, so concurrent runs never collide."""
     return f"sytest:{uuid.uuid4().hex[:12]}:"
+
+
+PG_HOST, PG_PORT, PG_USER, PG_DATABASE = "127.0.0.1", 5432, "postgres", "test"
+
+postgresql_private_proc = pg_factories.postgresql_proc(
+    executable=shutil.which("pg_ctl") or "/usr/lib/postgresql/15/bin/pg_ctl", host="127.0.0.1"
+)
+
+
+def _in_thread(work: Callable[[], Any]) -> Any:
+    """``asyncio.run`` in a thread of its own: these fixtures may be set up while a test's loop runs."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(work).result()
+
+
+def _postgres_answers(url: str) -> bool:
+    import asyncio
+
+    import asyncpg
+
+    async def probe() -> bool:
+        try:
+            connection = await asyncpg.connect(url, timeout=2)
+        except (OSError, asyncpg.PostgresError, TimeoutError):
+            return False
+        await connection.close()
+        return True
+
+    return bool(_in_thread(lambda: asyncio.run(probe())))
+
+
+@pytest.fixture(scope="session")
+def postgres_server(request: pytest.FixtureRequest) -> str:
+    """``postgresql://user@host:port/db`` of a real PostgreSQL server for this test session."""
+    local = f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}/{PG_DATABASE}"
+    if _postgres_answers(local):
+        return local
+    if shutil.which("pg_ctl") is None and not os.path.exists("/usr/lib/postgresql/15/bin/pg_ctl"):
+        pytest.fail(
+            "These tests need PostgreSQL: none answers on 127.0.0.1:5432 (trust auth, database 'test') and no "
+            "pg_ctl binary is installed. Install it (Debian: apt-get install postgresql) or start one there."
+        )
+    proc = request.getfixturevalue("postgresql_private_proc")
+    return f"postgresql://{proc.user}@{proc.host}:{proc.port}/postgres"
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str) -> Iterator[str]:
+    """The server's URL with a schema unique to this test (``?schema=``), dropped afterwards."""
+    import asyncio
+
+    import asyncpg
+
+    schema = f"sytest_{uuid.uuid4().hex[:12]}"
+    yield f"{postgres_server}?schema={schema}"
+
+    async def drop() -> None:
+        connection = await asyncpg.connect(postgres_server, timeout=5)
+        try:
+            await connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        finally:
+            await connection.close()
+
+    _in_thread(lambda: asyncio.run(drop()))
 
 
 @pytest.fixture

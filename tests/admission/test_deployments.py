@@ -16,7 +16,7 @@ import pytest
 
 from switchyard.admission.deployments import DeploymentGate
 from switchyard.admission.estimate import Estimator
-from switchyard.admission.gcra import MemoryBackend
+from switchyard.storage.limits.gcra import MemoryBackend
 from switchyard.core.errors import DeploymentSaturated
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from switchyard.admission.gcra import Bucket, MemoryBackend
+from switchyard.storage.limits.gcra import Bucket, MemoryBackend
 
 
 class Clock:

@@ -16,9 +16,9 @@ from typing import Any
 import aiohttp
 import pytest
 
-from switchyard.admission.gcra import Bucket, MemoryBackend
+from switchyard.storage.limits.gcra import Bucket, MemoryBackend
 from switchyard.admission.limiter import LimitTicket
-from switchyard.admission.sliding import SlidingMemoryBackend
+from switchyard.storage.limits.sliding import SlidingMemoryBackend
 from switchyard.admission.waiting import LimitQueue
 from switchyard.core.errors import RateLimited
 from switchyard.core.messages import Chunk
@@ -134,8 +134,8 @@ def test_queue_full_and_queue_timeout_say_when_the_backend_has_room(algorithm: s
 def test_redis_room_after_reserves_nothing_and_agrees_with_acquire(algorithm, redis_url, redis_prefix) -> None:
     import redis.asyncio as aioredis
 
-    from switchyard.admission.redis_backend import RedisBackend
-    from switchyard.admission.sliding_redis import SlidingRedisBackend
+    from switchyard.storage.limits.gcra_redis import RedisBackend
+    from switchyard.storage.limits.sliding_redis import SlidingRedisBackend
 
     async def run() -> tuple[float, float, float, Any]:
         client = aioredis.Redis.from_url(redis_url)

@@ -9,8 +9,8 @@ import uuid
 
 import pytest
 
-from switchyard.admission.gcra import Bucket
-from switchyard.admission.sliding import SlidingMemoryBackend
+from switchyard.storage.limits.gcra import Bucket
+from switchyard.storage.limits.sliding import SlidingMemoryBackend
 
 
 class Clock:
@@ -187,7 +187,7 @@ def on_redis(redis_url, redis_prefix):
     """Run ``body(backend)`` against a fresh SlidingRedisBackend, in its own event loop."""
     import redis.asyncio as aioredis
 
-    from switchyard.admission.sliding_redis import SlidingRedisBackend
+    from switchyard.storage.limits.sliding_redis import SlidingRedisBackend
 
     def run(body):
         async def main():

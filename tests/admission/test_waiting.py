@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from switchyard.admission.gcra import Bucket, MemoryBackend
+from switchyard.storage.limits.gcra import Bucket, MemoryBackend
 from switchyard.admission.waiting import LimitQueue
 from switchyard.core.errors import RateLimited
 

@@ -20,14 +20,14 @@ class Down:
     available = False
 
 
-def build(models: dict[str, Any], routing: dict[str, Any] | None = None, redis: Any = None,
-          prefix: str = "switchyard:") -> tuple[Catalog, Router]:
+def build(models: dict[str, Any], routing: dict[str, Any] | None = None,
+          kv: Any = None) -> tuple[Catalog, Router]:
     config = parse_config({"models": models, "routing": routing or {}})
     registry = Registry()
     decay = config.routing.latency.decay
     catalog = Catalog(config, registry, lambda id, alias, c: Deployment(
         id, alias, c, registry.get(c.provider)(c, None), load=DeploymentLoad(decay, c)))
-    router = Router(config.routing, tokens=TokenCounter(), redis=redis, redis_prefix=prefix, resolve=catalog.resolve)
+    router = Router(config.routing, tokens=TokenCounter(), kv=kv, resolve=catalog.resolve)
     return catalog, router
 
 

@@ -6,6 +6,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from switchyard.routing.sticky import HashRing
+from switchyard.storage import open_store
 
 from .helpers import Down, ask, build, call, chat, client, fakes
 
@@ -37,8 +38,8 @@ def test_removing_a_deployment_moves_only_its_sessions():
             assert ring.home(s, fewer).id == homes[s]
 
 
-def sticky_router(redis=None, prefix="switchyard:"):
-    catalog, router = build({"g": {"deployments": fakes(4)}}, {"sticky": {"ttl": 60}}, redis=redis, prefix=prefix)
+def sticky_router(kv=None):
+    catalog, router = build({"g": {"deployments": fakes(4)}}, {"sticky": {"ttl": 60}}, kv=kv)
     return catalog.resolve("g"), router
 
 
@@ -69,8 +70,9 @@ async def test_memory_table_moves_and_stays():
 
 async def test_redis_table_moves_and_stays(redis_url, redis_prefix):
     client = aioredis.Redis.from_url(redis_url)
+    store = open_store(redis_url, prefix=redis_prefix)  # the shared store: its kv is the table
     try:
-        group, router = sticky_router(client, redis_prefix)
+        group, router = sticky_router(store.kv)
         await check_move_and_stay(router, group)
         assert await client.get(f"{redis_prefix}sticky:g:alice") is not None
         ttl = await client.pttl(f"{redis_prefix}sticky:g:alice")
@@ -79,6 +81,7 @@ async def test_redis_table_moves_and_stays(redis_url, redis_prefix):
         for key in await client.keys(redis_prefix + "*"):
             await client.delete(key)
         await client.aclose()
+        await store.aclose()
 
 
 async def test_session_sources_in_order():

@@ -1,6 +1,6 @@
 """Admission control: rate and token limits, reservations, priority queue, upstream capacity.
 
-``AdmissionControl.build(config, redis, tokens)`` (called by ``Services.start``)
+``AdmissionControl.build(config, store, tokens)`` (called by ``Services.start``)
 makes, from the ``limits:`` section:
 
 * ``admission`` — the pipeline's ``Admission``: a ``Limiter`` (limiter.py),
@@ -8,10 +8,10 @@ makes, from the ``limits:`` section:
 * ``gate_for`` — the ``CapacityGate`` policy (deployments.py) for a
   deployment with capacity limits, innermost in its chain;
 * the backend — by ``limits.algorithm`` and ``limits.backend``: the sliding
-  window (the default; ``SlidingMemoryBackend`` in sliding.py,
-  ``SlidingRedisBackend`` in sliding_redis.py) or GCRA (``MemoryBackend`` in
-  gcra.py, ``RedisBackend`` in redis_backend.py), and its state for
-  ``/health/ready``. All four answer the same ``acquire`` / ``adjust``.
+  window (the default) or GCRA, in this process or in the shared store
+  (``redis:``), which hands out its backend; see ``switchyard.storage.limits``.
+  All four answer the same ``acquire`` / ``adjust``, and report their state for
+  ``/health/ready``.
 """
 
 from __future__ import annotations
@@ -20,12 +20,13 @@ from typing import Any
 
 from switchyard.admission.deployments import CapacityGate, DeploymentGate, deployment_buckets
 from switchyard.admission.estimate import Estimator
-from switchyard.admission.gcra import Bucket, Decision, MemoryBackend
+from switchyard.storage.limits.gcra import Bucket, Decision, MemoryBackend
 from switchyard.admission.limiter import Limiter
 from switchyard.admission.queue import AdmissionQueue
 from switchyard.admission.waiting import LimitQueue
 from switchyard.admission.rules import RuleBook
-from switchyard.admission.sliding import SlidingMemoryBackend
+from switchyard.storage.limits import LimitStore
+from switchyard.storage.limits.sliding import SlidingMemoryBackend
 from switchyard.core.config import Config, DeploymentConfig
 from switchyard.core.config.limits import LimitsConfig
 from switchyard.admission.ticket import Admission, OpenAdmission
@@ -50,19 +51,17 @@ class AdmissionControl:
         self._rules = RuleBook(limits.rules) if limits is not None else None
 
     @classmethod
-    def build(cls, config: Config, redis: Any, tokens: Any) -> AdmissionControl:
+    def build(cls, config: Config, store: Any, tokens: Any) -> AdmissionControl:
         limits = config.limits
         if limits is None:
             return cls(OpenAdmission(), SlidingMemoryBackend(), None, Estimator(tokens, "rough"))
         sliding = limits.algorithm == "sliding_window"
         if limits.backend == "redis":
-            if redis is None or config.redis is None:
+            if config.redis is None or not isinstance(store, LimitStore):
                 raise ValueError("limits.backend: 'redis' needs the top-level `redis:` section (its url)")
-            from switchyard.admission.redis_backend import RedisBackend
-            from switchyard.admission.sliding_redis import SlidingRedisBackend
-
-            args = (redis, config.redis.prefix, limits.on_backend_error, limits.retry_backend_after)
-            backend: Any = SlidingRedisBackend(*args, slots=limits.window_slots) if sliding else RedisBackend(*args)
+            backend: Any = store.limit_backend(limits.algorithm, slots=limits.window_slots,
+                                               on_error=limits.on_backend_error,
+                                               retry_after=limits.retry_backend_after)
         else:
             backend = SlidingMemoryBackend(slots=limits.window_slots) if sliding else MemoryBackend()
         estimator = Estimator(tokens, limits.estimator, limits.default_max_tokens)

@@ -28,7 +28,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from switchyard.admission.estimate import Estimator
-from switchyard.admission.gcra import KINDS, Bucket
+from switchyard.storage.limits.gcra import KINDS, Bucket
 from switchyard.admission.rules import RuleBook, buckets_of
 from switchyard.core.call import Call
 from switchyard.core.errors import DeploymentSaturated, UpstreamRateLimited

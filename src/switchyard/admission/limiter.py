@@ -29,7 +29,7 @@ from __future__ import annotations
 from typing import Any
 
 from switchyard.admission.estimate import Estimator, chunk_tokens
-from switchyard.admission.gcra import Bucket, Decision
+from switchyard.storage.limits.gcra import Bucket, Decision
 from switchyard.admission.queue import AdmissionQueue
 from switchyard.admission.rules import RuleBook
 from switchyard.admission.waiting import LimitQueue, room_for

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from switchyard.admission.gcra import KINDS, Bucket
+from switchyard.storage.limits.gcra import KINDS, Bucket
 from switchyard.core.config.limits import LimitRule
 
 CLIENT_SCOPES = ("global", "key", "team", "tenant", "user", "model")

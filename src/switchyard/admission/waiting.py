@@ -45,8 +45,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from switchyard.admission.fairness import FairOrder, Waiter
-from switchyard.admission.gcra import Bucket, Decision
 from switchyard.core.errors import ClientDisconnected, RateLimited, ServiceUnavailable
+from switchyard.storage.limits.gcra import Bucket, Decision
 
 #: A lane never re-arms sooner than this: GCRA answers in (sub)milliseconds.
 _MIN_DELAY = 0.0005

@@ -36,7 +36,7 @@ def serve(args: argparse.Namespace) -> int:
     config, problems, source = _load_checked(args.config)
     if problems:
         # An unknown provider (or an invalid file) would fail startup with a traceback; say it plainly.
-        fatal = config is None or any(path.endswith(".provider") for path, _ in problems)
+        fatal = config is None or any(path.endswith(".provider") or path == "storage.url" for path, _ in problems)
         print(("" if fatal else "warning: ") + str(ConfigError(problems, source)), file=sys.stderr)
         if fatal:
             return 2
@@ -118,3 +118,36 @@ def route(args: argparse.Namespace) -> int:
         return 1
     print(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
     return 0 if report.get("chosen") else 1
+
+
+def db(args: argparse.Namespace) -> int:
+    """``switchyard db upgrade|current``: Alembic migrations of the durable store."""
+    import asyncio
+
+    from switchyard.storage import StoreURLError
+    from switchyard.storage.migrate import current, head, upgrade
+
+    if args.url is not None:
+        url, field = args.url, "--url"
+    else:
+        try:
+            config = _load(args.config)
+        except ConfigError as exc:
+            print(exc, file=sys.stderr)
+            return 2
+        url, field = config.storage.url.get_secret_value(), "storage.url"
+    try:
+        if args.db_command == "upgrade":
+            at = asyncio.run(upgrade(url, field=field))
+            print(f"database at revision {at} (head {head()})")
+        else:
+            at = asyncio.run(current(url, field=field))
+            print(f"{at or 'none (never migrated)'} (head {head()})")
+    except (StoreURLError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # the database does not answer
+        print(f"error: cannot reach the database ({type(exc).__name__}: {exc.strerror or 'connection failed'})",
+              file=sys.stderr)
+        return 1
+    return 0

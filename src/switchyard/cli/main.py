@@ -32,6 +32,16 @@ def build_parser() -> argparse.ArgumentParser:
     route.add_argument("--header", "-H", action="append", default=[], help="'name: value' as if sent (repeatable)")
     route.set_defaults(run=commands.route)
 
+    db = sub.add_parser("db", help="migrate the durable store's tables (SQLite, PostgreSQL)")
+    db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    for action, text in (("upgrade", "apply every migration not yet applied"),
+                         ("current", "print the revision the database is at")):
+        step = db_sub.add_parser(action, help=text)
+        where = step.add_mutually_exclusive_group()
+        where.add_argument("--url", help="sqlite:///path or postgresql://… (default: storage.url of the config)")
+        where.add_argument("--config", "-c", help="YAML config file whose storage.url to use")
+        step.set_defaults(run=commands.db)
+
     mock = sub.add_parser("mock-upstream", help="run a fake upstream that speaks the providers' wire formats")
     mock.add_argument("--host", default="127.0.0.1")
     mock.add_argument("--port", "-p", type=int, default=8900)

@@ -3,7 +3,7 @@ one place, in dependency order, each object complete when constructed.
 
 ::
 
-    config -> http client, Redis, token counter, authenticator
+    config -> http client, stores (shared: redis:, durable: storage:), token counter, authenticator
            -> admission (limits backend, queue, capacity gates)
            -> retry budget, shared breakers -> deployment factory -> catalog
            -> router (rules, stickiness, regions) -> request stages -> pipeline
@@ -31,7 +31,8 @@ from switchyard.policies.retry import RetryBudget
 from switchyard.routing.catalog import Catalog
 from switchyard.routing.regions import RegionPreference
 from switchyard.routing.router import Router
-from switchyard.tasks.breaker_sync import SharedBreakers
+from switchyard.storage import Store, open_store
+from switchyard.tasks.breaker_sync import BreakerSync
 from switchyard.tasks.health_probes import HealthChecker
 from switchyard.transport.client import HttpClient
 
@@ -50,34 +51,38 @@ class Services:
     router: Router
     pipeline: Pipeline
     budget: RetryBudget
-    #: Breaker state shared through Redis, when ``redis`` is configured.
-    shared_breakers: SharedBreakers | None = None
+    #: Breaker state shared through the shared store, when ``redis`` is configured.
+    shared_breakers: BreakerSync | None = None
     #: Active health probes, when ``reliability.health_checks`` is configured.
     checker: HealthChecker | None = None
-    #: The shared Redis client (redis.asyncio), when ``redis`` is configured.
-    redis: Any = None
+    #: The store replicas share (``redis:``), or an in-process one; see ``switchyard.storage``.
+    store: Store | None = None
+    #: The durable store (``storage.url``; ``memory://`` by default). Connects on first use.
+    durable: Store | None = None
 
     @classmethod
     async def start(cls, config: Config, registry: Registry, stages: StageRegistry | None = None) -> Services:
         """Build everything in dependency order, then start the background tasks;
         on failure, close what was opened."""
         http = HttpClient()
-        redis = None
+        store = durable = None
         try:
-            redis = _open_redis(config)
-            prefix = config.redis.prefix if config.redis is not None else "switchyard:"
+            store = _open_shared(config)
+            durable = open_store(config.storage.url, field="storage.url",
+                                 prefix=config.redis.prefix if config.redis is not None else "switchyard:")
+            replicated = store if config.redis is not None else None  # what other replicas see too
             tokens = TokenCounter()
             auth = Authenticator(config.auth)
-            admission = AdmissionControl.build(config, redis, tokens)
+            admission = AdmissionControl.build(config, store, tokens)
             settings = config.reliability
             budget = RetryBudget.from_config(settings.retry)
-            shared = (SharedBreakers(redis, prefix, settings.breaker.sync_interval)
-                      if redis is not None and settings.breaker.enabled else None)
+            shared = (BreakerSync(replicated, settings.breaker.sync_interval)
+                      if replicated is not None and settings.breaker.enabled else None)
             factory = DeploymentFactory(registry, http, settings, budget, latency_decay=config.routing.latency.decay,
                                         gate_for=admission.gate_for,
                                         on_breaker=shared.add if shared is not None else None)
             catalog = Catalog(config, registry, factory)
-            router = Router(config.routing, tokens=tokens, redis=redis, redis_prefix=prefix,
+            router = Router(config.routing, tokens=tokens, kv=replicated.kv if replicated is not None else None,
                             resolve=catalog.resolve, regions=RegionPreference.from_config(config))
             pipeline = Pipeline(
                 order.stages(auth=auth, catalog=catalog, router=router, admission=admission.admission,
@@ -89,12 +94,13 @@ class Services:
                        if settings.health_checks is not None else None)
         except BaseException:
             await http.aclose()
-            if redis is not None:
-                await redis.aclose()
+            for opened in (store, durable):
+                if opened is not None:
+                    await opened.aclose()
             raise
         services = cls(config=config, http=http, auth=auth, tokens=tokens, admission=admission, catalog=catalog,
                        router=router, pipeline=pipeline, budget=budget, shared_breakers=shared, checker=checker,
-                       redis=redis)
+                       store=store, durable=durable)
         if shared is not None:
             shared.start()
         if checker is not None:
@@ -138,18 +144,15 @@ class Services:
             await self.catalog.aclose()
         finally:
             await self.http.aclose()
-            if self.redis is not None:
-                await self.redis.aclose()
+            for opened in (self.store, self.durable):
+                if opened is not None:
+                    await opened.aclose()
 
 
-def _open_redis(config: Config) -> Any:
-    """The shared Redis client for ``redis:``, or None (connections open lazily)."""
-    if config.redis is None:
-        return None
-    import redis.asyncio as aioredis
-
-    return aioredis.Redis.from_url(
-        config.redis.url.get_secret_value(),
-        socket_connect_timeout=config.redis.connect_timeout,
-        socket_timeout=config.redis.operation_timeout,
-    )
+def _open_shared(config: Config) -> Store:
+    """The store replicas share (``redis:``), else one in this process; no I/O until used."""
+    redis = config.redis
+    if redis is None:
+        return open_store("memory://")
+    return open_store(redis.url, prefix=redis.prefix, field="redis.url",
+                      connect_timeout=redis.connect_timeout, operation_timeout=redis.operation_timeout)

@@ -11,6 +11,7 @@ import re
 
 from switchyard.core.config import Config, ConfigError, DeploymentConfig
 from switchyard.core.registry import Registry, UnknownProvider
+from switchyard.storage import StoreRegistry
 
 _NUMBER = re.compile(r"(\d+)")
 
@@ -28,9 +29,12 @@ def deployment_problems(path: str, deployment: DeploymentConfig, registry: Regis
 
 
 def problems_in(config: Config, registry: Registry | None = None) -> list[tuple[str, str]]:
-    """``(path, reason)`` for each deployment the gateway could not build."""
+    """``(path, reason)`` for each deployment the gateway could not build, and an unknown store scheme."""
     registry = registry or Registry()
     problems: list[tuple[str, str]] = []
+    reason = StoreRegistry().problem(config.storage.url.get_secret_value(), "storage.url")
+    if reason is not None:
+        problems.append(("storage.url", reason))
     for alias, model in config.models.items():
         for index, deployment in enumerate(model.deployments):
             problems.extend(deployment_problems(f"models.{alias}.deployments[{index}]", deployment, registry))

@@ -43,7 +43,7 @@ class CircuitBreaker:
         self.clock = clock
         self.state = CLOSED
         self.open_until = 0.0
-        #: Generation of the shared record this state came from (see shared_breakers).
+        #: Generation of the shared record this state came from (see tasks/breaker_sync.py).
         self.shared_generation = 0
         #: Told after every state change (``DeploymentHealth``: routing caches availability).
         self._on_move: list[Callable[[], None]] = []

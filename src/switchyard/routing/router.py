@@ -29,6 +29,7 @@ from switchyard.routing.load import LoadTracker
 from switchyard.routing.regions import order_by_region
 from switchyard.routing.rules import Rule, RuleSet
 from switchyard.routing.sticky import Members, Sticky
+from switchyard.storage import KeyValue
 
 MAX_PLANS = 4096
 
@@ -74,8 +75,7 @@ class Router:
         config: RoutingConfig | None = None,
         *,
         tokens: TokenCounter | None = None,
-        redis: Any = None,
-        redis_prefix: str = "switchyard:",
+        kv: KeyValue | None = None,
         resolve: Any = None,
         regions: Any = None,
     ) -> None:
@@ -85,7 +85,7 @@ class Router:
         self._resolve = resolve
         self.rules: RuleSet | None = RuleSet(self.config.rules, tokens, self._cost_of) if self.config.rules else None
         sticky = self.config.sticky
-        self.sticky: Sticky | None = Sticky(sticky, redis, redis_prefix) if sticky is not None and sticky.enabled else None
+        self.sticky: Sticky | None = Sticky(sticky, kv) if sticky is not None and sticky.enabled else None
         self._plans: dict[str, GroupPlan] = {}
         #: Region preference (``routing/regions.py``), or None.
         self.regions = regions

@@ -7,7 +7,8 @@ session gets is written to the sticky table (set-if-absent) and followed from
 then on, by every replica when the table is in Redis; when that home is
 unavailable the session moves to the best available deployment and the table
 keeps the new home, so the session stays there even after the old one
-recovers. Entries expire after ``ttl`` seconds.
+recovers. Entries expire after ``ttl`` seconds. The table is a store's
+key-value (``SessionTable``): the shared store's (Redis) or one in this process.
 
 The deployment lists may be given as ``Members`` (a list with its ids and an
 id map, built once): the router keeps one per group and per availability
@@ -18,12 +19,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import time
 from bisect import bisect
-from collections import OrderedDict
 from typing import Any
 
 from switchyard.core.config.routing import StickyConfig
+from switchyard.storage import KeyValue, open_store
 
 log = logging.getLogger("switchyard.routing")
 
@@ -111,52 +111,30 @@ def session_of(sources: list[str], request: Any, headers: dict[str, str]) -> str
     return None
 
 
-class MemoryTable:
-    """Session -> deployment id in this process: bounded (oldest dropped), with TTL."""
+class SessionTable:
+    """Session -> deployment id in a store's key-value, under ``sticky:``, expiring after ``ttl``.
 
-    def __init__(self, ttl: float, max_sessions: int) -> None:
+    The table is the shared store's kv when replicas share one (Redis), so every
+    replica follows the same homes; otherwise an in-process kv bounded by
+    ``max_sessions`` (least recently written dropped). On a store error the
+    router falls back to the hash alone (logged), never failing the request.
+    """
+
+    def __init__(self, kv: KeyValue, ttl: float) -> None:
+        self.kv = kv
         self.ttl = ttl
-        self.max_sessions = max_sessions
-        self._entries: OrderedDict[str, tuple[str, float]] = OrderedDict()
 
     async def get(self, key: str) -> str | None:
-        entry = self._entries.get(key)
-        if entry is None:
-            return None
-        if entry[1] < time.monotonic():
-            del self._entries[key]
-            return None
-        return entry[0]
+        value = await self.kv.get("sticky:" + key)
+        return value.decode() if value is not None else None
 
     async def set(self, key: str, deployment_id: str, only_new: bool) -> str:
         """Store ``deployment_id`` (only if absent when ``only_new``); returns the stored home."""
-        if only_new:
-            existing = await self.get(key)
-            if existing is not None:
-                return existing
-        self._entries[key] = (deployment_id, time.monotonic() + self.ttl)
-        self._entries.move_to_end(key)
-        while len(self._entries) > self.max_sessions:
-            self._entries.popitem(last=False)
-        return deployment_id
-
-
-class RedisTable:
-    """The same table in Redis, shared by every replica. On a Redis error the
-    router falls back to the hash alone (logged), never failing the request."""
-
-    def __init__(self, redis: Any, prefix: str, ttl: float) -> None:
-        self.redis = redis
-        self.prefix = prefix + "sticky:"
-        self.ttl_ms = int(ttl * 1000)
-
-    async def get(self, key: str) -> str | None:
-        value = await self.redis.get(self.prefix + key)
-        return value.decode() if isinstance(value, bytes) else value
-
-    async def set(self, key: str, deployment_id: str, only_new: bool) -> str:
-        stored = await self.redis.set(self.prefix + key, deployment_id, px=self.ttl_ms, nx=only_new)
-        if stored or not only_new:
+        value = deployment_id.encode()
+        if not only_new:
+            await self.kv.set("sticky:" + key, value, self.ttl)
+            return deployment_id
+        if await self.kv.set_if_absent("sticky:" + key, value, self.ttl):
             return deployment_id
         existing = await self.get(key)
         return existing or deployment_id
@@ -165,12 +143,13 @@ class RedisTable:
 class Sticky:
     """Puts a session's home deployment first among the candidates."""
 
-    def __init__(self, config: StickyConfig, redis: Any = None, prefix: str = "switchyard:") -> None:
+    def __init__(self, config: StickyConfig, kv: KeyValue | None = None) -> None:
+        """``kv``: the shared store's key-value; None keeps the table in this process."""
         self.config = config
         self.sources = list(config.session_from)
-        self.table: MemoryTable | RedisTable = (
-            RedisTable(redis, prefix, config.ttl) if redis is not None else MemoryTable(config.ttl, config.max_sessions)
-        )
+        if kv is None:
+            kv = open_store("memory://", max_keys=config.max_sessions).kv
+        self.table = SessionTable(kv, config.ttl)
         self.hashing = HashRing()
 
     def session(self, request: Any, headers: dict[str, str]) -> str | None:
@@ -200,7 +179,7 @@ class Sticky:
         by_id = available.by_id
         try:
             current = await self.table.get(key)
-        except Exception as exc:  # Redis down: the hash still routes consistently
+        except Exception as exc:  # store down: the hash still routes consistently
             log.warning("sticky table unavailable: %s", exc)
             return self.hashing.home(session, capable, available), "hashed"
         if current is not None and current in by_id:

@@ -5,7 +5,7 @@ from switchyard.core.config.logging import LoggingConfig
 from switchyard.core.config.models import DeploymentConfig, ModelConfig, Price, Timeouts
 from switchyard.core.config.root import Config
 from switchyard.core.config.server import AuthConfig, ClientKey, ServerConfig
-from switchyard.core.config.storage import RedisConfig
+from switchyard.core.config.storage import RedisConfig, StorageConfig
 
 __all__ = [
     "AuthConfig",
@@ -18,6 +18,7 @@ __all__ = [
     "Price",
     "RedisConfig",
     "ServerConfig",
+    "StorageConfig",
     "Timeouts",
     "load_config",
     "parse_config",

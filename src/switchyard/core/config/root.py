@@ -12,7 +12,7 @@ from switchyard.core.config.pipeline import PipelineConfig
 from switchyard.core.config.reliability import ReliabilityConfig
 from switchyard.core.config.routing import RoutingConfig
 from switchyard.core.config.server import AuthConfig, ServerConfig
-from switchyard.core.config.storage import RedisConfig
+from switchyard.core.config.storage import RedisConfig, StorageConfig
 
 
 class Config(Strict):
@@ -22,6 +22,7 @@ class Config(Strict):
     auth: AuthConfig = Field(default_factory=AuthConfig)
     models: dict[str, ModelConfig] = Field(default_factory=dict)
     redis: RedisConfig | None = None
+    storage: StorageConfig = Field(default_factory=StorageConfig)
     limits: LimitsConfig | None = None
     routing: RoutingConfig = Field(default_factory=RoutingConfig)
     reliability: ReliabilityConfig = Field(default_factory=ReliabilityConfig)

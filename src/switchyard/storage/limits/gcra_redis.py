@@ -17,8 +17,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from switchyard.admission.gcra import ALLOWED_BLIND, Bucket, Decision
 from switchyard.core.errors import ServiceUnavailable
+from switchyard.storage.limits.gcra import ALLOWED_BLIND, Bucket, Decision
 
 log = logging.getLogger("switchyard.admission")
 

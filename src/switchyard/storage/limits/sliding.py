@@ -35,7 +35,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 
-from switchyard.admission.gcra import Bucket, Decision
+from switchyard.storage.limits.gcra import Bucket, Decision
 
 #: Default number of time slots a window is kept in (``limits.window_slots``).
 SLOTS = 1000

@@ -21,9 +21,9 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from switchyard.admission.gcra import Bucket, Decision
-from switchyard.admission.redis_backend import RedisBackend
-from switchyard.admission.sliding import SLOTS
+from switchyard.storage.limits.gcra import Bucket, Decision
+from switchyard.storage.limits.gcra_redis import RedisBackend
+from switchyard.storage.limits.sliding import SLOTS
 
 # KEYS: per bucket (slots zset, amounts hash). ARGV: slots, then per bucket (period µs, limit, cost),
 # then 'peek' to only ask (reserve nothing). Returns {refused (1-based, 0 = none), wait ms, now µs, fill ms..., left...}.

@@ -1,0 +1,1 @@
+"""Alembic migrations of the SQL stores, shipped in the package (no alembic.ini needed)."""
