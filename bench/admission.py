@@ -48,7 +48,7 @@ def _config(limits: dict[str, Any] | None, redis_url: str | None = None) -> Any:
 async def _measure(config: Any, iterations: int) -> tuple[float, float]:
     services = await Services.start(config, Registry())
     try:
-        admission = services.gateway.admission
+        admission = services.admission.admission
         group = services.catalog.resolve("m")
         request = validate_chat(dict(BODY))
         usage = Usage(prompt_tokens=30, completion_tokens=40)

@@ -31,12 +31,12 @@ BODY = {"model": "", "messages": [{"role": "system", "content": "You are terse."
                                   {"role": "user", "content": "Summarise the plot of Hamlet in two sentences."}]}
 
 
-def _group(strategy: str) -> dict[str, Any]:
+def _group(strategy: str, name: str | None = None) -> dict[str, Any]:
     rng = random.Random(7)
     deployments = []
     for i in range(DEPLOYMENTS):
         deployments.append({
-            "provider": "fake", "model": "gpt-4o-mini" if i % 2 else "echo", "id": f"{strategy}-{i}",
+            "provider": "fake", "model": "gpt-4o-mini" if i % 2 else "echo", "id": f"{name or strategy}-{i}",
             "weight": rng.choice([1, 2, 5]), "region": rng.choice(["eu", "us"]),
             "rpm": rng.choice([600, 6000]), "tpm": rng.choice([100_000, 1_000_000]),
             "price": {"input": rng.uniform(0.1, 5), "output": rng.uniform(0.4, 15)},
@@ -47,8 +47,8 @@ def _group(strategy: str) -> dict[str, Any]:
 def config() -> Any:
     models = {s: _group(s) for s in STRATEGIES}
     models["single"] = {"deployments": [{"provider": "fake", "model": "gpt-4o-mini"}]}
-    models["sticky"] = _group("round_robin")
-    models["ruled"] = _group("round_robin")
+    models["sticky"] = _group("round_robin", "sticky")
+    models["ruled"] = _group("round_robin", "ruled")
     rules = [{"name": f"r{i}", "when": {"keywords": [f"word{i}"], "metadata": {"tenant": f"t{i}"}}, "route": "single"}
              for i in range(20)]
     return parse_config({"models": models, "routing": {"rules": rules, "sticky": {}}})
@@ -82,8 +82,7 @@ async def measure(iterations: int = 20_000) -> list[tuple[str, float, float]]:
                 call = Call("bench")
                 if case == "sticky":
                     start = clock()
-                    chosen = router.candidates(group, request, call)
-                    chosen = await router.stick(group, request, call, chosen)
+                    chosen = await router.order(group, request, call)
                 elif case == "ruled":
                     start = clock()
                     router.route(case, request, call)

@@ -46,3 +46,15 @@ def test_table_lists_rows_and_verdicts():
 
 def test_rss_of_this_process_is_readable():
     assert rss_mb(os.getpid()) > 1
+
+
+async def test_routing_and_admission_sections_run_against_todays_code(redis_url, monkeypatch):
+    """The in-process sections call the router and admission directly: a few iterations each
+    prove they still fit the code (a renamed method would fail here, not in a benchmark run)."""
+    from bench import admission, routing
+
+    rows = await routing.measure(50)
+    assert rows and all(p50 > 0 for _, p50, _ in rows)
+    monkeypatch.setenv("SWITCHYARD_BENCH_REDIS", redis_url)
+    limits = await admission.measure(20)
+    assert limits and all(p50 > 0 for *_, p50, _ in limits)
