@@ -20,11 +20,11 @@ import uuid
 from typing import Any
 
 from bench.harness import Context, Figure, SectionResult
+from switchyard.auth import Caller
 from switchyard.core.call import Call
 from switchyard.core.config import parse_config
 from switchyard.core.messages import Usage, validate_chat
 from switchyard.core.registry import Registry
-from switchyard.auth import Caller
 from switchyard.gateway.services import Services
 
 TARGETS_US = {"memory": 100.0, "redis": 1000.0}

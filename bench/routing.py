@@ -78,7 +78,7 @@ async def measure(iterations: int = 20_000) -> list[tuple[str, float, float]]:
             request = validate_chat({**BODY, "model": case, "user": "session-42"})
             samples = []
             gc.collect()
-            for i in range(iterations):
+            for _ in range(iterations):
                 call = Call("bench")
                 if case == "sticky":
                     start = clock()

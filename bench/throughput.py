@@ -7,7 +7,6 @@ after load and the latency it adds at concurrency 1.
 
 from __future__ import annotations
 
-
 import orjson
 
 from bench.harness import Context, Figure, Row, SectionResult

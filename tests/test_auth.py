@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from switchyard.auth import ANONYMOUS, Authenticator
 from switchyard.core.config import AuthConfig
 from switchyard.core.errors import AuthenticationFailed, PermissionDenied
-from switchyard.auth import ANONYMOUS, Authenticator
 
 CONFIG = AuthConfig.model_validate({
     "master_key": "sk-master",

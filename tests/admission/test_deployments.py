@@ -16,8 +16,8 @@ import pytest
 
 from switchyard.admission.deployments import DeploymentGate
 from switchyard.admission.estimate import Estimator
-from switchyard.storage.limits.gcra import MemoryBackend
 from switchyard.core.errors import DeploymentSaturated
+from switchyard.storage.limits.gcra import MemoryBackend
 
 
 def _config(first: Any, second: Any | None, limits: dict[str, Any] | None = None, **first_extra: Any) -> dict[str, Any]:

@@ -15,15 +15,14 @@ from typing import Any
 
 import aiohttp
 import pytest
+from tests.admission.test_limits_e2e import _config
 
-from switchyard.storage.limits.gcra import Bucket, MemoryBackend
 from switchyard.admission.limiter import LimitTicket
-from switchyard.storage.limits.sliding import SlidingMemoryBackend
 from switchyard.admission.waiting import LimitQueue
 from switchyard.core.errors import RateLimited
 from switchyard.core.messages import Chunk
-
-from tests.admission.test_limits_e2e import _config
+from switchyard.storage.limits.gcra import Bucket, MemoryBackend
+from switchyard.storage.limits.sliding import SlidingMemoryBackend
 
 RPM2 = Bucket("global:*:rpm", "global", "*", "rpm", 2, 60.0)
 TPM = Bucket("global:*:tpm", "global", "*", "tpm", 100, 60.0)

@@ -70,7 +70,7 @@ def test_no_burst_after_idle_at_a_window_edge(clock: Clock) -> None:
 def test_when_there_is_room_is_when_the_oldest_entry_leaves(clock: Clock) -> None:
     backend = SlidingMemoryBackend(clock)
     bucket = rpm(3)
-    for step in range(3):
+    for _ in range(3):
         assert backend.acquire_now([bucket], [1]).allowed
         clock.now += 10.0
     refused = backend.acquire_now([bucket], [1])

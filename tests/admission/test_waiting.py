@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from switchyard.storage.limits.gcra import Bucket, MemoryBackend
 from switchyard.admission.waiting import LimitQueue
 from switchyard.core.errors import RateLimited
+from switchyard.storage.limits.gcra import Bucket, MemoryBackend
 
 # 600 a minute: one refill every 100 ms.
 BUCKET = Bucket("global:*:rpm", "global", "*", "rpm", 600, 60.0)

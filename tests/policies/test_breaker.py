@@ -2,8 +2,6 @@
 
 import asyncio
 
-import pytest
-
 from switchyard.core.call import Call
 from switchyard.core.config.reliability import BreakerConfig
 from switchyard.core.errors import CircuitOpen, InvalidRequest, UpstreamUnavailable

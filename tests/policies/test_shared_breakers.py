@@ -3,7 +3,6 @@
 import time
 
 import openai
-
 from tests.policies.upstreams import get_json
 
 CHAT = "/v1/chat/completions"

@@ -1,10 +1,10 @@
 """Timeouts against real mock upstreams: hangs, slow first token, idle streams,
 streams dropped mid-way, the client's deadline header."""
 
-import time
-
 import http.client
+import time
 from urllib.parse import urlsplit
+
 import openai
 import orjson
 import pytest

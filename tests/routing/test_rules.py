@@ -2,8 +2,8 @@
 
 import pytest
 
-from switchyard.core.call import Call
 from switchyard.auth import Caller
+from switchyard.core.call import Call
 
 from .helpers import build, call, chat, fakes
 

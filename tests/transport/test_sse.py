@@ -1,4 +1,4 @@
-from switchyard.transport import LineDecoder, SSEDecoder, ServerSentEvent, encode_data, encode_event
+from switchyard.transport import LineDecoder, ServerSentEvent, SSEDecoder, encode_data, encode_event
 
 STREAM = (
     b": keep-alive comment\n"

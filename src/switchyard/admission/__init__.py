@@ -20,16 +20,16 @@ from typing import Any
 
 from switchyard.admission.deployments import CapacityGate, DeploymentGate, deployment_buckets
 from switchyard.admission.estimate import Estimator
-from switchyard.storage.limits.gcra import Bucket, Decision, MemoryBackend
 from switchyard.admission.limiter import Limiter
 from switchyard.admission.queue import AdmissionQueue
-from switchyard.admission.waiting import LimitQueue
 from switchyard.admission.rules import RuleBook
-from switchyard.storage.limits import LimitStore
-from switchyard.storage.limits.sliding import SlidingMemoryBackend
+from switchyard.admission.ticket import Admission, OpenAdmission
+from switchyard.admission.waiting import LimitQueue
 from switchyard.core.config import Config, DeploymentConfig
 from switchyard.core.config.limits import LimitsConfig
-from switchyard.admission.ticket import Admission, OpenAdmission
+from switchyard.storage.limits import LimitStore
+from switchyard.storage.limits.gcra import Bucket, Decision, MemoryBackend
+from switchyard.storage.limits.sliding import SlidingMemoryBackend
 
 __all__ = [
     "AdmissionControl", "AdmissionQueue", "Bucket", "CapacityGate", "Decision", "DeploymentGate", "LimitQueue", "Limiter",

@@ -28,13 +28,13 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from switchyard.admission.estimate import Estimator
-from switchyard.storage.limits.gcra import KINDS, Bucket
 from switchyard.admission.rules import RuleBook, buckets_of
 from switchyard.core.call import Call
 from switchyard.core.errors import DeploymentSaturated, UpstreamRateLimited
 from switchyard.core.settling import Settling
 from switchyard.core.stage import Streaming, Unary
 from switchyard.providers.retry_after import parse_duration
+from switchyard.storage.limits.gcra import KINDS, Bucket
 
 #: Pause when the provider says fewer than this share of its limit is left.
 MARGIN = 0.02

@@ -29,15 +29,15 @@ from __future__ import annotations
 from typing import Any
 
 from switchyard.admission.estimate import Estimator, chunk_tokens
-from switchyard.storage.limits.gcra import Bucket, Decision
 from switchyard.admission.queue import AdmissionQueue
 from switchyard.admission.rules import RuleBook
+from switchyard.admission.ticket import NULL_TICKET, Ticket
 from switchyard.admission.waiting import LimitQueue, room_for
 from switchyard.core.call import Call
 from switchyard.core.config.limits import LimitsConfig
 from switchyard.core.errors import RateLimited
 from switchyard.core.messages import Chunk, Usage
-from switchyard.admission.ticket import NULL_TICKET, Ticket
+from switchyard.storage.limits.gcra import Bucket, Decision
 
 
 def format_reset(seconds: float) -> str:

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from switchyard.storage.limits.gcra import KINDS, Bucket
 from switchyard.core.config.limits import LimitRule
+from switchyard.storage.limits.gcra import KINDS, Bucket
 
 CLIENT_SCOPES = ("global", "key", "team", "tenant", "user", "model")
 _CACHE_MAX = 10_000

@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from switchyard.admission import AdmissionControl
+from switchyard.auth import Authenticator
 from switchyard.core.config import Config
 from switchyard.core.registry import Registry, StageRegistry
 from switchyard.core.tokens import TokenCounter
-from switchyard.auth import Authenticator
 from switchyard.pipeline import Pipeline, order
 from switchyard.pipeline.deployments import DeploymentFactory
 from switchyard.pipeline.stages.route import Route

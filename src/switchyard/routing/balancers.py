@@ -28,8 +28,8 @@ import itertools
 import random
 import time
 from bisect import bisect
-from itertools import accumulate, chain
 from dataclasses import dataclass
+from itertools import accumulate, chain
 from typing import Any, ClassVar
 
 from switchyard.core.config.routing import LatencyConfig

@@ -7,8 +7,8 @@ Wildcard deployments are built on first use and then kept.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from switchyard.core.config import Config, DeploymentConfig, ModelConfig

@@ -11,8 +11,6 @@ moves to the next region — and back as soon as the region is available again.
 
 from __future__ import annotations
 
-from typing import Any
-
 from switchyard.core.call import Call
 from switchyard.core.config import Config
 from switchyard.routing.catalog import Deployment

@@ -9,16 +9,17 @@ closed on shutdown. Nothing lives at module level.
 from __future__ import annotations
 
 import asyncio
-import gc
 import functools
+import gc
 import logging
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from time import perf_counter
 from typing import Any
 
 import orjson
 
+from switchyard.client import AsyncClient
 from switchyard.core.config import Config
 from switchyard.core.errors import (
     InvalidRequest,
@@ -29,7 +30,6 @@ from switchyard.core.errors import (
     to_openai_body,
 )
 from switchyard.core.registry import Registry
-from switchyard.client import AsyncClient
 from switchyard.gateway.services import Services
 from switchyard.observe.access import AccessLog
 from switchyard.server.http import Request, Response, StreamResponse, json_response, openai_error_frame

@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from switchyard.core.errors import SwitchyardError, StreamInterrupted, to_openai_body
+from switchyard.core.errors import StreamInterrupted, SwitchyardError, to_openai_body
 
 log = logging.getLogger("switchyard.server")
 

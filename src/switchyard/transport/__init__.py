@@ -3,7 +3,7 @@
 from switchyard.transport.client import HttpClient, Response, StreamResponse
 from switchyard.transport.headers import Headers
 from switchyard.transport.lines import LineDecoder
-from switchyard.transport.sse import SSEDecoder, ServerSentEvent, encode_data, encode_event
+from switchyard.transport.sse import ServerSentEvent, SSEDecoder, encode_data, encode_event
 
 __all__ = [
     "Headers",
