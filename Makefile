@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 PYTHON ?= python3
 
-.PHONY: install serve test bench lock
+.PHONY: install serve test check bench lock
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -17,8 +17,13 @@ install: $(STAMP)
 serve: install
 	$(VENV)/bin/switchyard serve $(ARGS)
 
-test: install
+# ruff (lint) and mypy (types: strict on core, pipeline and the public API), then the suite.
+test: check
 	$(PY) -m pytest $(ARGS)
+
+check: install
+	$(PY) -m ruff check src tests bench
+	$(PY) -m mypy
 
 bench: install
 	$(PY) -m bench.run $(ARGS)

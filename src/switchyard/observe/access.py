@@ -135,7 +135,7 @@ class AccessLog:
                            ("total_tokens", usage.total_tokens))
             fields += (("cache", cache), ("stream", stream), ("outcome", outcome), ("error", code),
                        ("error_status", error_status), ("messages", messages))
-            record = logger.makeRecord(ACCESS_LOGGER, INFO, "", 0, "request", None, None, None, {FIELDS_ATTR: fields})
+            record = logger.makeRecord(ACCESS_LOGGER, INFO, "", 0, "request", (), None, None, {FIELDS_ATTR: fields})
             logger.handle(record)
             return
         # The usual case — setup_logging's handler only: the line is built here, in one

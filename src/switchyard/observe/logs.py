@@ -86,9 +86,10 @@ def kv_value(value: Any) -> str:
         return repr(value)
     if not isinstance(value, str):
         value = orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
-    if value and _NEEDS_QUOTES.search(value) is None:
-        return value
-    return orjson.dumps(value).decode()
+    text = str(value)
+    if text and _NEEDS_QUOTES.search(text) is None:
+        return text
+    return orjson.dumps(text).decode()
 
 
 _LEVELS = {logging.DEBUG: "debug", logging.INFO: "info", logging.WARNING: "warning",
@@ -258,7 +259,7 @@ def line_handlers(logger: logging.Logger, level: int) -> list[LineHandler] | Non
             if handler.__class__ is not LineHandler or handler.filters:
                 return None
             if level >= handler.level:
-                found.append(handler)  # type: ignore[arg-type]
+                found.append(handler)
         if not current.propagate:
             break
         current = current.parent
