@@ -58,7 +58,7 @@ def _unknown(body: dict[str, Any], known: frozenset[str]) -> Reply | None:
 
 def _call(body: dict[str, Any], last_user: str) -> tuple[str, str] | None:
     by_name = {t["function"]["name"]: t for t in body.get("tools") or ()}
-    mode = {"NONE": "none", "REQUIRED": "required"}.get(body.get("tool_choice"), "auto")
+    mode = {"NONE": "none", "REQUIRED": "required"}.get(str(body.get("tool_choice")), "auto")
     name = wire.pick_tool(by_name, last_user, mode=mode)
     return None if name is None else (name, function_args(by_name[name]))
 

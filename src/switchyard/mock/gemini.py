@@ -194,13 +194,13 @@ def generate(req: MockRequest, settings: MockSettings, *, stream: bool = False) 
         candidate = {"content": {"role": "model", "parts": parts}, "finishReason": finish, "index": 0}
         return Reply(200, orjson.dumps({"candidates": [candidate], "usageMetadata": usage, **meta}))
     pieces = [parts] if call is not None else [[{"text": t}] for t in wire.split_text(text, settings.stream_chunks)]
-    events = []
+    events: list[dict[str, Any]] = []
     for i, piece in enumerate(pieces):
-        candidate: dict[str, Any] = {"content": {"role": "model", "parts": piece}, "index": 0}
+        streamed: dict[str, Any] = {"content": {"role": "model", "parts": piece}, "index": 0}
         if i == len(pieces) - 1:
-            candidate["finishReason"] = finish
+            streamed["finishReason"] = finish
         done = usage if i == len(pieces) - 1 else {"promptTokenCount": prompt_tokens, "totalTokenCount": prompt_tokens}
-        events.append({"candidates": [candidate], "usageMetadata": done, **meta})
+        events.append({"candidates": [streamed], "usageMetadata": done, **meta})
     if model == "mock-stream-error":
         events = events[:2] + [orjson.loads(_error_body(500, "Mock fault: error in the middle of the stream."))]
         for event in events[:2]:

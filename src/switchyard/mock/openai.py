@@ -246,7 +246,8 @@ def _azure(handler: Any) -> Any:
     def azure_handler(req: MockRequest, settings: MockSettings) -> Reply | StreamReply:
         if not req.query_param("api-version"):
             return AZURE.error(404, "Resource not found", code="404")
-        return handler(req, settings)
+        reply: Reply | StreamReply = handler(req, settings)
+        return reply
 
     return azure_handler
 

@@ -106,7 +106,7 @@ class MockUpstreamThread:
         self._call(self._run(self.mock.reset))  # type: ignore[union-attr]
 
     def count(self, path: str) -> int:
-        return self._call(self._run(self.mock.count, path))  # type: ignore[union-attr]
+        return int(self._call(self._run(self.mock.count, path)))  # type: ignore[union-attr]
 
     def stop(self) -> None:
         if self.mock is not None:

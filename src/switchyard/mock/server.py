@@ -72,7 +72,7 @@ class MockUpstream:
             stream_chunks=stream_chunks,
             chunk_delay_ms=chunk_delay_ms,
             embedding_dims=embedding_dims,
-            **({"models": tuple(models)} if models else {}),
+            **({"models": tuple(models)} if models else {}),  # type: ignore[arg-type]
         )
         routes = [r for table in (formats if formats is not None else [default_routes()]) for r in table]
         if not routes:
@@ -166,22 +166,22 @@ class MockUpstream:
         if faults is not None and faults.rpm:
             limit_headers, wait = self._take_request(faults.rpm)
             if wait is not None:
-                reply = wire.error(429, f"Rate limit reached for requests: limit {faults.rpm} per minute.")
-                reply.headers = _with(reply.headers, [*limit_headers, ("retry-after", str(max(1, round(wait)))),
-                                                      ("retry-after-ms", str(int(wait * 1000)))])
-                return reply, faults
+                refusal = wire.error(429, f"Rate limit reached for requests: limit {faults.rpm} per minute.")
+                refusal.headers = _with(refusal.headers, [*limit_headers, ("retry-after", str(max(1, round(wait)))),
+                                                          ("retry-after-ms", str(int(wait * 1000)))])
+                return refusal, faults
         if faults is not None and faults.status is not None and faults.status >= 300:
-            reply = wire.error(faults.status, f"Mock fault: status {faults.status}.")
+            fault = wire.error(faults.status, f"Mock fault: status {faults.status}.")
             retry_after = faults.retry_after
             if retry_after is None and faults.status == 429:
                 retry_after = 1.0
             if retry_after is not None:
-                reply.headers = [
-                    *reply.headers,
+                fault.headers = [
+                    *fault.headers,
                     ("retry-after", str(max(0, round(retry_after)))),
                     ("retry-after-ms", str(int(retry_after * 1000))),
                 ]
-            return reply, faults
+            return fault, faults
         try:
             reply = route.handler(req, self.settings)
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
@@ -248,7 +248,8 @@ def _asdict(faults: Faults) -> dict[str, Any]:
 
 def _model(wire: Any, req: MockRequest) -> str | None:
     try:
-        return wire.model_of(req)
+        model = wire.model_of(req)
+        return None if model is None else str(model)
     except (ValueError, TypeError, AttributeError):
         return None
 

@@ -239,7 +239,7 @@ def placeholder_args(schema: dict[str, Any] | None, *, any_case: bool = False) -
     props = (schema or {}).get("properties") or {}
     if any_case:
         return {k: PLACEHOLDERS.get(str(v.get("type", "")).lower()) for k, v in props.items()}
-    return {k: PLACEHOLDERS.get((v or {}).get("type")) for k, v in props.items()}
+    return {k: PLACEHOLDERS.get(str((v or {}).get("type"))) for k, v in props.items()}
 
 
 def embedding_vector(text: str, dims: int) -> list[float]:
