@@ -25,8 +25,7 @@ _GARBAGE_BODY = b"<html><body>502 Bad Gateway, certainly not JSON</body></html>"
 
 def default_routes() -> tuple[Route, ...]:
     """Every wire format the mock speaks out of the box."""
-    from switchyard.mock import anthropic, bedrock, ollama, openai
-    from switchyard.mock import cohere, gemini
+    from switchyard.mock import anthropic, bedrock, cohere, gemini, ollama, openai
 
     return openai.ROUTES + anthropic.ROUTES + bedrock.ROUTES + ollama.ROUTES + gemini.ROUTES + cohere.ROUTES
 
