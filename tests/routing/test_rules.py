@@ -86,3 +86,38 @@ def test_bad_regex_and_duplicate_names_are_config_errors():
         parse_config({"routing": {"rules": [{"name": "x", "when": {"regex": "("}, "route": "g"}]}})
     with pytest.raises(ConfigError, match="duplicate rule"):
         parse_config({"routing": {"rules": [{"name": "x", "route": "g"}, {"name": "x", "route": "h"}]}})
+
+
+def test_route_tags_pick_the_tagged_deployments_of_the_routed_alias_and_dry_run_shows_them():
+    import asyncio
+
+    from switchyard.routing.dry_run import explain
+    from tests.routing.helpers import build, call, chat
+
+    models = {"g": {"deployments": [{"provider": "fake", "model": "echo", "id": "us-1", "tags": ["us"]},
+                                    {"provider": "fake", "model": "echo", "id": "eu-1", "tags": ["eu", "gdpr"]},
+                                    {"provider": "fake", "model": "echo", "id": "eu-2", "tags": ["eu"]}]}}
+    rules = [{"name": "gdpr", "when": {"metadata": {"region": "eu"}}, "route": "g", "route_tags": ["eu", "gdpr"]}]
+    catalog, router = build(models, {"rules": rules})
+    group = catalog.resolve("g")
+    for _ in range(6):
+        c = call()
+        request = chat(metadata={"region": "eu"})
+        router.route("g", request, c)
+        assert [d.id for d in router.candidates(group, request, c)] == ["eu-1"]
+    c = call()
+    router.route("g", chat(), c)  # no rule matched: every deployment
+    assert len(router.candidates(group, chat(), c)) == 3
+    report = asyncio.run(explain(router, catalog, {"model": "g", "metadata": {"region": "eu"},
+                                                    "messages": [{"role": "user", "content": "hi"}]}, call()))
+    assert report["route_tags"] == ["eu", "gdpr"] and report["chosen"] == "eu-1"
+    assert {r["id"]: r["tags"] for r in report["candidates"]}["eu-2"] == ["eu"]
+
+
+def test_route_tags_no_deployment_carries_is_a_config_error():
+    from switchyard.core.config import ConfigError, parse_config
+
+    with pytest.raises(ConfigError) as bad:
+        parse_config({"models": {"g": {"deployments": [{"provider": "fake", "model": "echo", "tags": ["us"]}]}},
+                      "routing": {"rules": [{"name": "r", "route": "g", "route_tags": ["eu"]}]}})
+    assert [p for p, _ in bad.value.problems] == ["routing.rules[0].route_tags"]

@@ -55,6 +55,8 @@ class Call:
     client_gone: Any = None
     #: The model alias the request asked for (the access log's ``alias``); set by the resolve stage.
     alias: str | None = None
+    #: Tags the deployments of the routed alias must carry (a routing rule's ``route_tags``).
+    tags: tuple[str, ...] = ()
     #: The model group serving the request, once resolved (``pipeline/stages/resolve.py``).
     group: Any = None
     #: The answer's token usage (``core.messages.Usage``) once known, for a stream at its end;

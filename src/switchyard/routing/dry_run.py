@@ -38,6 +38,9 @@ async def explain(router: Router, catalog: Catalog, body: dict[str, Any], call: 
         report["rule"] = matched["rule"] if matched else None
         if matched:
             alias = matched["route"]
+            router.route(request.model, request, call)  # the route headers and the rule's route_tags
+            if call.tags:
+                report["route_tags"] = list(call.tags)
     else:
         report["rule"] = None
     report["alias"] = alias
@@ -63,6 +66,7 @@ async def explain(router: Router, catalog: Catalog, body: dict[str, Any], call: 
             "model": deployment.upstream_model,
             "region": deployment.region,
             "weight": deployment.weight,
+            "tags": list(deployment.config.tags),
             "available": deployment.health.available,
             "capable": missing is None,
             "missing": missing,

@@ -20,6 +20,7 @@ from typing import Any
 
 from switchyard.core.call import Call
 from switchyard.core.config.routing import RoutingConfig
+from switchyard.core.errors import NotFound
 from switchyard.core.tokens import TokenCounter
 from switchyard.routing.availability import Availability
 from switchyard.routing.balancers import Balancer, Pick, balancer_for
@@ -123,6 +124,8 @@ class Router:
             return model
         call.route["route"] = rule.route
         call.route["rule"] = rule.name
+        if rule.config.route_tags:
+            call.tags = tuple(rule.config.route_tags)
         return rule.route
 
     def _cost_of(self, alias: str, prompt_tokens: int, output_tokens: int) -> float | None:
@@ -162,6 +165,8 @@ class Router:
         plan = self.plan(group)
         unordered: list[Deployment] | None = None
         deployments = group.deployments
+        if call.tags and call.route.get("route") == group.alias:  # a rule's route_tags (not its fallbacks')
+            deployments = tagged(deployments, call.tags, group.alias)
         needs: Needs | None = None
         if plan.checks:
             needs = needs_of(request)
@@ -235,3 +240,13 @@ class Router:
             pass
         ordered.insert(0, home)
         return ordered
+
+
+def tagged(deployments: list[Deployment], tags: tuple[str, ...], alias: str) -> list[Deployment]:
+    """The deployments carrying every one of ``tags``; NotFound when none does."""
+    wanted = set(tags)
+    out = [d for d in deployments if wanted <= set(d.config.tags)]
+    if not out:
+        raise NotFound(f"No deployment of `{alias}` carries the tags {sorted(wanted)} a routing rule asks for.",
+                       param="model", code="model_not_found")
+    return out

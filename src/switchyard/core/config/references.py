@@ -24,6 +24,11 @@ def reference_problems(config: Config) -> list[tuple[str, str]]:
     for index, rule in enumerate(config.routing.rules):
         if not served(config, rule.route):
             problems.append((f"routing.rules[{index}].route", f"no model alias {rule.route!r} is configured"))
+        elif rule.route_tags and rule.route in config.models:
+            wanted = set(rule.route_tags)
+            if not any(wanted <= set(d.tags) for d in config.models[rule.route].deployments):
+                problems.append((f"routing.rules[{index}].route_tags",
+                                 f"no deployment of {rule.route!r} carries all of {sorted(wanted)}"))
     seen: dict[str, str] = {}
     for alias, model in config.models.items():
         for kind in ("default", "context_window", "content_policy"):

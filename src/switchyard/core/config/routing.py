@@ -10,6 +10,10 @@ routing:
     - name: acme-vision
       when: {metadata: {tenant: acme}, needs: [vision]}
       route: gpt-4o
+    - name: eu-tenants
+      when: {metadata: {region: eu}}
+      route: gpt-4o
+      route_tags: [eu]            # only gpt-4o's deployments tagged eu
   sticky:
     session_from: ["header:x-session-id", "user", "metadata.session_id"]
     ttl: 3600
@@ -79,6 +83,8 @@ class RuleConfig(Strict):
     name: str
     when: RuleMatch = Field(default_factory=RuleMatch)
     route: str = Field(min_length=1)
+    route_tags: list[str] = Field(default_factory=list, description=(
+        "Serve only with the deployments of `route` that carry all these tags (e.g. [eu])."))
 
 
 class StickyConfig(Strict):
