@@ -16,6 +16,7 @@ from typing import Any
 
 import aiohttp
 import redis
+
 from tests.admission.test_limits_e2e import _config
 from tests.admission.test_queue_e2e import _call, _raw_request
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import aiohttp
 import orjson
+
 from tests.admission.test_limits_e2e import _config
 
 

@@ -15,7 +15,6 @@ from typing import Any
 
 import aiohttp
 import pytest
-from tests.admission.test_limits_e2e import _config
 
 from switchyard.admission.limiter import LimitTicket
 from switchyard.admission.waiting import LimitQueue
@@ -23,6 +22,7 @@ from switchyard.core.errors import RateLimited
 from switchyard.core.messages import Chunk
 from switchyard.storage.limits.gcra import Bucket, MemoryBackend
 from switchyard.storage.limits.sliding import SlidingMemoryBackend
+from tests.admission.test_limits_e2e import _config
 
 RPM2 = Bucket("global:*:rpm", "global", "*", "rpm", 2, 60.0)
 TPM = Bucket("global:*:tpm", "global", "*", "tpm", 100, 60.0)

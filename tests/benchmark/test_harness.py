@@ -3,11 +3,11 @@
 import os
 
 import orjson
+
 from bench.harness import Figure, Row
 from bench.loadgen import Call, run_load
 from bench.processes import rss_mb
 from bench.run import format_table
-
 from switchyard.mock import MockUpstream
 
 BODY = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "twenty characters or more"}]}

@@ -13,10 +13,10 @@ from contextlib import contextmanager
 import openai
 import orjson
 import pytest
-from tests.server.raw_http import request
 
 from switchyard.cli.main import build_parser, main
 from switchyard.gateway.defaults import ENV_PROVIDERS
+from tests.server.raw_http import request
 
 SECRET = "sk-cli-secret-98765"
 

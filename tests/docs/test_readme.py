@@ -24,8 +24,8 @@ from types import SimpleNamespace
 import openai
 import pytest
 import yaml
-from bench.run import SECTIONS
 
+from bench.run import SECTIONS
 from switchyard.cli.main import build_parser
 from switchyard.core.config import DeploymentConfig, parse_config
 from switchyard.core.registry import BUILTIN_PROVIDERS

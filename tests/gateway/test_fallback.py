@@ -8,7 +8,6 @@ from urllib.parse import urlsplit
 import openai
 import orjson
 import pytest
-from tests.policies.upstreams import Killable
 
 from switchyard.core.call import Attempt, Call
 from switchyard.core.config.reliability import Fallbacks
@@ -20,6 +19,7 @@ from switchyard.core.errors import (
     UpstreamRateLimited,
 )
 from switchyard.pipeline.fallback import FallbackChain, fallback_aliases
+from tests.policies.upstreams import Killable
 
 CHAT = "/v1/chat/completions"
 MESSAGES = [{"role": "user", "content": "hello fallback"}]

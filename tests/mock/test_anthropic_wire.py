@@ -7,9 +7,9 @@ import http.client
 import anthropic
 import orjson
 import pytest
-from tests.server.raw_http import request as raw_request
 
 from switchyard.mock import MockUpstreamThread
+from tests.server.raw_http import request as raw_request
 
 WEATHER = {"name": "get_weather", "input_schema": {"type": "object", "properties": {"city": {"type": "string"},
                                                                                    "days": {"type": "integer"}}}}

@@ -16,12 +16,12 @@ from urllib.parse import urlsplit
 
 import orjson
 import pytest
-from tests.server.raw_http import request as raw_request
 
 from switchyard.core.config import LoggingConfig
 from switchyard.observe.logs import LogSetup, parse_kv, setup_logging
 from switchyard.server.http import Response
 from switchyard.server.routes import Handler
+from tests.server.raw_http import request as raw_request
 
 MASTER = "sk-master-DISTINCT-5555"
 CLIENT_KEY = "sk-client-DISTINCT-7777"

@@ -12,12 +12,12 @@ import time
 import orjson
 import pytest
 import yaml
-from tests.server.raw_http import request as raw_request
 
 from switchyard.core.config import ConfigError, LoggingConfig, parse_config
 from switchyard.observe.access import FIELDS
 from switchyard.observe.logs import REDACTED, LineFormatter, is_secret_field, parse_kv, setup_logging
 from switchyard.server.runner import LISTENING
+from tests.server.raw_http import request as raw_request
 
 
 def record(msg: str = "retry", level: int = logging.INFO, exc_info=None, **extra) -> logging.LogRecord:

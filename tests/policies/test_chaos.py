@@ -8,6 +8,7 @@ import threading
 import time
 
 import openai
+
 from tests.policies.upstreams import Killable
 
 DEADLINE = 3.0  # the client's x-switchyard-timeout

@@ -3,6 +3,7 @@
 import time
 
 import openai
+
 from tests.policies.upstreams import get_json
 
 CHAT = "/v1/chat/completions"

@@ -3,12 +3,12 @@
 import time
 
 import openai
-from tests.policies.upstreams import get_json
 
 from switchyard.core.config.reliability import BreakerConfig
 from switchyard.core.errors import UpstreamTimeout
 from switchyard.policies.breaker import CircuitBreaker
 from switchyard.routing.health import DeploymentHealth
+from tests.policies.upstreams import get_json
 
 CHAT = "/v1/chat/completions"
 MESSAGES = [{"role": "user", "content": "hello health"}]

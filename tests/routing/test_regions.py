@@ -4,10 +4,10 @@ the configured order when a whole region is down, and back when it recovers."""
 import time
 
 import openai
-from tests.policies.upstreams import Killable, get_json
 
 from switchyard.core.call import Call
 from switchyard.routing.regions import RegionPreference, order_by_region
+from tests.policies.upstreams import Killable, get_json
 
 MESSAGES = [{"role": "user", "content": "hello region"}]
 

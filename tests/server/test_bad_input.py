@@ -13,10 +13,10 @@ from urllib.parse import urlsplit
 
 import orjson
 import pytest
-from tests.server.raw_http import RawResponse, request, send_bytes
 
 from switchyard.mock import MockUpstreamThread
 from switchyard.server.runner import GatewayThread
+from tests.server.raw_http import RawResponse, request, send_bytes
 
 KEY = "sk-bad-input"
 AUTH = {"authorization": f"Bearer {KEY}", "content-type": "application/json"}

@@ -14,10 +14,10 @@ from collections.abc import Iterator
 import openai
 import orjson
 import pytest
-from tests.server.raw_http import request as raw_request
 
 from switchyard.mock import MockUpstreamThread
 from switchyard.server.runner import GatewayThread
+from tests.server.raw_http import request as raw_request
 
 UPSTREAM_KEY = "sk-upstream-e2e"
 MASTER = "sk-master-e2e"

@@ -7,10 +7,10 @@ from __future__ import annotations
 import time
 
 import pytest
-from tests.transport.unaccepting import unaccepting_port
 
 from switchyard.core.errors import UpstreamTimeout
 from switchyard.transport.client import HttpClient
+from tests.transport.unaccepting import unaccepting_port
 
 # Generous: the machine is shared; what matters is "near 0.3 s", not "near 30 s".
 BOUND, SLACK = 0.3, 2.5

@@ -8,10 +8,10 @@ import asyncio
 import time
 
 import pytest
-from tests.transport.conftest import read_request
 
 from switchyard.core.errors import UpstreamTimeout
 from switchyard.transport.client import HttpClient
+from tests.transport.conftest import read_request
 
 
 async def _trickle(reader, writer, server) -> None:
