@@ -131,3 +131,21 @@ def test_stream_rate_limit_headers_come_with_the_first_bytes(mock_upstream, star
     assert int(headers["x-ratelimit-remaining-tokens"]) < 100000
     assert headers["x-ratelimit-reset-requests"].endswith("s")
     assert at_headers < total - 0.5  # the headers arrived before the paced stream did
+
+
+def test_anthropic_rate_limit_headers_pause_too() -> None:
+    """Anthropic's own headers (RFC 3339 resets, separate input/output token buckets) are read."""
+    import datetime
+
+    now = [1000.0]
+    gate = DeploymentGate("d", [], MemoryBackend(), Estimator(None, "rough"), clock=lambda: now[0])  # type: ignore[arg-type]
+    reset = (datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=30)).isoformat().replace("+00:00", "Z")
+    gate.learn({"anthropic-ratelimit-requests-limit": "50", "anthropic-ratelimit-requests-remaining": "40",
+                "anthropic-ratelimit-requests-reset": reset})
+    assert gate.paused_until == 0.0  # plenty left
+    gate.learn({"anthropic-ratelimit-output-tokens-limit": "8000",
+                "anthropic-ratelimit-output-tokens-remaining": "0",
+                "anthropic-ratelimit-output-tokens-reset": reset})
+    assert 1000.5 < gate.paused_until <= 1030.5 and "output-tokens" in gate.pause_reason
+    with pytest.raises(DeploymentSaturated):
+        asyncio.run(gate.enter(None))

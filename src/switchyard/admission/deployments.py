@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Callable
+from datetime import datetime
 from typing import Any
 
 from switchyard.admission.estimate import Estimator
@@ -94,19 +95,11 @@ class DeploymentGate:
         """Read the provider's rate-limit headers after an answer."""
         if not self.learn_headers or not headers:
             return
-        for counts in ("requests", "tokens"):
-            remaining = headers.get(f"x-ratelimit-remaining-{counts}")
-            if remaining is None:
-                continue
-            try:
-                left = float(remaining)
-                limit = float(headers.get(f"x-ratelimit-limit-{counts}") or 0)
-            except ValueError:
-                continue
+        for counts, left, limit, reset_in in rate_readings(headers):
             margin = max(1.0, limit * MARGIN)
             if left > margin:
                 continue
-            reset = parse_duration(headers.get(f"x-ratelimit-reset-{counts}") or "") or 1.0
+            reset = reset_in or 1.0
             # The bucket refills (limit - left) over `reset`: wait until it holds `margin` again.
             if limit > left:
                 reset = min(reset, reset * (margin - left + 1) / (limit - left))
@@ -160,6 +153,46 @@ class CapacityGate:
             await gate.settle(reserved, usage, ref)
 
         return Settling(chunks, settle)
+
+
+#: Each provider's rate-limit headers: ``(name of one header, how its reset reads)``.
+#: OpenAI and most OpenAI-compatible vendors: ``x-ratelimit-remaining-requests`` with a
+#: duration (``6m0s``); Anthropic: ``anthropic-ratelimit-requests-remaining`` with an
+#: RFC 3339 instant, and separate input / output token buckets.
+_FAMILIES: tuple[tuple[str, str], ...] = (
+    ("x-ratelimit-{field}-{counts}", "duration"),
+    ("anthropic-ratelimit-{counts}-{field}", "instant"),
+)
+_COUNTS = ("requests", "tokens", "input-tokens", "output-tokens")
+
+
+def rate_readings(headers: dict[str, str], now: float | None = None) -> list[tuple[str, float, float, float | None]]:
+    """``(counts, remaining, limit, seconds until reset)`` for every bucket the headers describe."""
+    out = []
+    for pattern, reset_kind in _FAMILIES:
+        for counts in _COUNTS:
+            remaining = headers.get(pattern.format(field="remaining", counts=counts))
+            if remaining is None:
+                continue
+            try:
+                left = float(remaining)
+                limit = float(headers.get(pattern.format(field="limit", counts=counts)) or 0)
+            except ValueError:
+                continue
+            raw = headers.get(pattern.format(field="reset", counts=counts)) or ""
+            reset = parse_duration(raw) if reset_kind == "duration" else _until(raw, now)
+            out.append((counts, left, limit, reset))
+    return out
+
+
+def _until(instant: str, now: float | None) -> float | None:
+    """Seconds from now until an RFC 3339 instant (None when unreadable or past)."""
+    try:
+        when = datetime.fromisoformat(instant.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+    left = when - (time.time() if now is None else now)
+    return left if left > 0 else None
 
 
 def deployment_buckets(deployment_id: str, config: Any, rules: RuleBook | None) -> list[Bucket]:
