@@ -99,7 +99,7 @@ def test_an_installed_plugin_stage_runs_in_process(monkeypatch):
             return call.response_headers, [type(s).__name__ for s in services.pipeline.stages]
 
     headers, names = asyncio.run(run())
-    assert headers["x-stamp"] == "v1;alias=m"  # it ran after resolve: it saw the group
+    assert headers["x-stamp"] == "v1;alias=m;models=m"  # it ran after resolve: it saw the group
     assert names == ["Authenticate", "Account", "Resolve", "Stamp"]
 
 
@@ -111,11 +111,11 @@ def test_a_plugin_stage_through_a_real_gateway_process(start_gateway_process):
     gateway = start_gateway_process(config, env={"PYTHONPATH": pythonpath})
     sdk = openai.OpenAI(base_url=gateway.url + "/v1", api_key="none", max_retries=0, timeout=20)
     plain = sdk.chat.completions.with_raw_response.create(model="m", messages=CHAT["messages"])
-    assert plain.headers["x-stamp"] == "served;alias=m"
+    assert plain.headers["x-stamp"] == "served;alias=m;models=m"
     assert plain.parse().choices[0].message.content == "order please"
     with sdk.chat.completions.with_streaming_response.create(model="m", messages=CHAT["messages"],
                                                              stream=True) as streamed:
-        assert streamed.headers["x-stamp"] == "served;alias=m"
+        assert streamed.headers["x-stamp"] == "served;alias=m;models=m"
         assert "".join(c.choices[0].delta.content or "" for c in streamed.parse() if c.choices) == "order please"
 
 

@@ -111,7 +111,8 @@ class Registry(Plugins):
 
 class StageRegistry(Plugins):
     """Third-party request stages (``switchyard.stages``): each a factory
-    ``factory(options: dict) -> Stage`` (``core/stage.py``), e.g. the stage class."""
+    ``factory(options: dict, context: StageContext) -> Stage`` (``core/stage.py``,
+    ``pipeline/order.py``), e.g. the stage class."""
 
     kind = "stage"
     param = "pipeline.stages"

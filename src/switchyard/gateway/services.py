@@ -86,7 +86,8 @@ class Services:
                             resolve=catalog.resolve, regions=RegionPreference.from_config(config))
             pipeline = Pipeline(
                 order.stages(auth=auth, catalog=catalog, router=router, admission=admission.admission,
-                             plugins=config.pipeline, registry=stages),
+                             plugins=config.pipeline, registry=stages,
+                             context=order.StageContext(config, catalog, tokens, replicated, durable)),
                 Route(catalog, router),
                 settings.timeouts,
             )

@@ -25,25 +25,41 @@ a cache hit or a fallback are all answers the caller got and must be counted.
 
 Adding a stage is one class (``(call, next)``, see ``core/stage.py``) plus one
 line in ``stages()`` below; a third-party stage is one entry point plus one
-line of config.
+line of config: its factory is called as ``factory(options, context)`` with a
+``StageContext``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from switchyard.admission.ticket import Admission, OpenAdmission
 from switchyard.auth import Authenticator
+from switchyard.core.config import Config
 from switchyard.core.config.pipeline import PipelineConfig
 from switchyard.core.registry import StageRegistry
 from switchyard.core.stage import Stage
+from switchyard.core.tokens import TokenCounter
 from switchyard.pipeline.stages.account import Account
 from switchyard.pipeline.stages.admit import Admit
 from switchyard.pipeline.stages.authenticate import Authenticate
 from switchyard.pipeline.stages.resolve import Resolve
 from switchyard.routing.catalog import Catalog
 from switchyard.routing.router import Router
+
+
+@dataclass(frozen=True)
+class StageContext:
+    """What a plugin stage's factory is handed besides its options: the gateway's
+    config and the parts a stage may need (stores for state, the catalog, tokens)."""
+
+    config: Config
+    catalog: Catalog
+    tokens: TokenCounter
+    store: Any = None
+    durable: Any = None
 
 
 def stages(
@@ -54,6 +70,7 @@ def stages(
     admission: Admission,
     plugins: PipelineConfig | None = None,
     registry: StageRegistry | None = None,
+    context: StageContext | None = None,
 ) -> list[Stage]:
     """The request stages in order, outermost first (``route`` is the terminal,
     not in the list). A stage with nothing to do (admission without limits) is
@@ -64,7 +81,7 @@ def stages(
         ("resolve", Resolve(catalog, router)),
         ("admit", None if isinstance(admission, OpenAdmission) else Admit(admission)),
     ]
-    extra = _plugin_stages(plugins, registry)
+    extra = _plugin_stages(plugins, registry, context)
     out: list[Stage] = []
     for name, stage in slots:
         if stage is not None:
@@ -73,13 +90,15 @@ def stages(
     return out
 
 
-def _plugin_stages(plugins: PipelineConfig | None, registry: StageRegistry | None) -> dict[str, list[Stage]]:
-    """Each configured plugin stage, built by its factory, keyed by the slot it follows."""
+def _plugin_stages(plugins: PipelineConfig | None, registry: StageRegistry | None,
+                   context: StageContext | None) -> dict[str, list[Stage]]:
+    """Each configured plugin stage, built by its factory ``factory(options, context)``,
+    keyed by the slot it follows."""
     if plugins is None or not plugins.stages:
         return {}
     registry = registry or StageRegistry()
     out: dict[str, list[Stage]] = {}
     for entry in plugins.stages:
-        factory: Callable[[dict[str, Any]], Stage] = registry.get(entry.name)
-        out.setdefault(entry.after, []).append(factory(dict(entry.options)))
+        factory: Callable[[dict[str, Any], StageContext | None], Stage] = registry.get(entry.name)
+        out.setdefault(entry.after, []).append(factory(dict(entry.options), context))
     return out

@@ -10,11 +10,12 @@ from typing import Any
 class Stamp:
     """Adds ``x-stamp: <options.value>`` to every answer, plain or streamed."""
 
-    def __init__(self, options: dict[str, Any]) -> None:
+    def __init__(self, options: dict[str, Any], context: Any) -> None:
         self.value = str(options.get("value", "stamped"))
+        self.models = sorted(context.config.models)  # the context: the gateway's config, stores, catalog
 
     def _stamp(self, call: Any) -> None:
-        call.response_headers["x-stamp"] = f"{self.value};alias={call.group.alias}"
+        call.response_headers["x-stamp"] = f"{self.value};alias={call.group.alias};models={','.join(self.models)}"
 
     async def unary(self, call: Any, next: Any) -> Any:
         answer = await next(call)
