@@ -138,3 +138,28 @@ async def test_the_router_keeps_no_state_between_calls_a_session_lands_the_same_
     group.deployments[int(without[0].id[1:])].health = Down()
     moved = await route(router, group, "carol")
     assert moved[0] is not without[0] and moved[1] == "moved"
+
+
+async def test_a_weighted_canary_stays_90_10_with_stickiness_on():
+    """Each deployment holds a share of the ring by weight: 2,000 sessions land within 3 points of 90/10."""
+    catalog, router = build({"g": {"strategy": "weighted", "deployments": [
+        {"provider": "fake", "model": "echo", "id": "stable", "weight": 90},
+        {"provider": "fake", "model": "echo", "id": "canary", "weight": 10}]}}, {"sticky": {"ttl": 60}})
+    group = catalog.resolve("g")
+    homes = [(await route(router, group, f"session-{i}"))[0].id for i in range(2000)]
+    assert abs(homes.count("canary") / 2000 - 0.10) <= 0.03, homes.count("canary")
+    again = [(await route(router, group, f"session-{i}"))[0].id for i in range(200)]
+    assert again == homes[:200]  # and each stays where it landed
+
+
+async def test_a_dynamic_strategy_places_a_new_session_where_it_would_send_the_request():
+    """least_busy: a new session goes to the idle deployment, not to its hash; then it stays."""
+    catalog, router = build({"g": {"strategy": "least_busy", "deployments": fakes(2)}}, {"sticky": {"ttl": 60}})
+    group = catalog.resolve("g")
+    busy, idle = group.deployments
+    busy.load.inflight = 5
+    for i in range(20):
+        home, how = await route(router, group, f"new-{i}")
+        assert home is idle and how == "placed"
+    busy.load.inflight, idle.load.inflight = 0, 9
+    assert (await route(router, group, "new-0"))[0] is idle  # kept, though now the busier one

@@ -90,10 +90,13 @@ async def explain(router: Router, catalog: Catalog, body: dict[str, Any], call: 
     if session is not None and len(planned) > 1:
         available = [d for d in planned if d.health.available] or planned
         capable = [d for d in group.deployments if check(plan.caps[d], needs, request, router.tokens) is None]
-        home, how = await router.sticky.peek(group.alias, session, capable, available)  # type: ignore[union-attr]
+        preferred = None if plan.balancer.name in ("round_robin", "weighted") else planned[0]
+        home, how = await router.sticky.peek(group.alias, session, plan.members(capable),  # type: ignore[union-attr]
+                                             plan.members(available), preferred)
         planned = [home, *(d for d in planned if d is not home)]
         report["session"] = {"id": session, "home": home.id, "how": how}
         why = {"kept": "the session's recorded home", "hashed": "the session's consistent-hash home",
+               "placed": "a new session: where the strategy sends it, then kept",
                "moved": "the session's home is unavailable: moved to the next by hash"}[how]
     report["order"] = [d.id for d in planned]
     report["chosen"] = planned[0].id if planned else None

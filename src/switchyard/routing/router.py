@@ -58,13 +58,14 @@ class GroupPlan:
 
     def members(self, deployments: list[Deployment]) -> Members:
         """``Members`` of a list the router does not mutate (cached by identity)."""
+        weighted = self.balancer.name == "weighted"
         if deployments is self.group.deployments:
             if self._everyone is None:
-                self._everyone = Members(deployments)
+                self._everyone = Members(deployments, weighted)
             return self._everyone
         last = self._last_members
         if last is None or last.deployments is not deployments:
-            last = self._last_members = Members(deployments)
+            last = self._last_members = Members(deployments, weighted)
         return last
 
 
@@ -229,7 +230,9 @@ class Router:
         capable = plan.members(capable_list)
         # The available ones (or, when none is, every capable one), unordered.
         available = plan.members(unordered) if unordered else capable
-        home, how = await sticky.home(group.alias, session, capable, available)
+        # The static strategies place a new session by the (weighted) hash; the others by their own choice.
+        preferred = None if plan.balancer.name in ("round_robin", "weighted") else candidates[0]
+        home, how = await sticky.home(group.alias, session, capable, available, preferred)
         call.route["session"] = how
         if candidates[0] is home:
             return candidates

@@ -1,8 +1,12 @@
 """Session stickiness: the same session id goes to the same deployment.
 
-A session's natural home is chosen on a consistent-hash ring of the
-deployments that can serve the request, so adding or removing
-one deployment moves only the sessions that hash to it. The first home a
+A new session is placed where the group's strategy would send its first
+request when that strategy looks at live state (least_busy, latency, cost,
+headroom: ``preferred``); for the static strategies (round_robin, weighted) its
+natural home is chosen on a consistent-hash ring of the deployments that can
+serve the request, each holding a share of the ring in proportion to its
+``weight`` under ``weighted`` (so a 90/10 canary stays 90/10 with stickiness
+on), and adding or removing one deployment moves only the sessions that hash to it. The first home a
 session gets is written to the sticky table (set-if-absent) and followed from
 then on, by every replica when the table is in Redis; when that home is
 unavailable the session moves to the best available deployment and the table
@@ -36,11 +40,13 @@ def stable_hash(text: str) -> int:
 class Members:
     """A fixed list of deployments with its ids and an id -> deployment map, built once."""
 
-    __slots__ = ("deployments", "ids", "by_id", "ring")
+    __slots__ = ("deployments", "ids", "weights", "by_id", "ring")
 
-    def __init__(self, deployments: list[Any]) -> None:
+    def __init__(self, deployments: list[Any], weighted: bool = False) -> None:
         self.deployments = deployments
         self.ids = tuple(d.id for d in deployments)
+        #: Each deployment's share of the ring (``weight`` under the weighted strategy, else equal).
+        self.weights = tuple(float(d.weight) for d in deployments) if weighted else ()
         self.by_id = dict(zip(self.ids, deployments))
         #: The hash ring of these ids, once looked up.
         self.ring: tuple[list[int], list[str]] | None = None
@@ -51,24 +57,36 @@ def members(deployments: list[Any] | Members) -> Members:
 
 
 class HashRing:
-    """A consistent-hash ring: each deployment at ``VNODES`` points; a session
-    belongs to the first deployment clockwise from its hash that is allowed.
-    Lookups are a bisect plus a short walk; rings are cached per deployment set."""
+    """A consistent-hash ring: each deployment at ``VNODES`` points (or, weighted,
+    its share of ``WEIGHTED_POINTS``); a session belongs to the first deployment
+    clockwise from its hash that is allowed. Lookups are a bisect plus a short
+    walk; rings are cached per deployment set."""
 
     VNODES = 64
+    #: Points of a weighted ring: enough that a 10% share holds 10% +- 1 point.
+    WEIGHTED_POINTS = 4096
     MAX_RINGS = 1024
 
     def __init__(self) -> None:
-        self._rings: dict[tuple[str, ...], tuple[list[int], list[str]]] = {}
+        self._rings: dict[tuple[Any, ...], tuple[list[int], list[str]]] = {}
 
-    def _ring(self, ids: tuple[str, ...]) -> tuple[list[int], list[str]]:
-        ring = self._rings.get(ids)
+    def _points(self, ids: tuple[str, ...], weights: tuple[float, ...]) -> dict[str, int]:
+        if not weights:
+            return dict.fromkeys(ids, self.VNODES)
+        total = sum(weights) or 1.0
+        points = max(self.WEIGHTED_POINTS, self.VNODES * len(ids))
+        return {i: max(1, round(points * w / total)) for i, w in zip(ids, weights)}
+
+    def _ring(self, ids: tuple[str, ...], weights: tuple[float, ...] = ()) -> tuple[list[int], list[str]]:
+        key = (ids, weights)
+        ring = self._rings.get(key)
         if ring is None:
-            points = sorted((stable_hash(f"{i}#{v}"), i) for i in ids for v in range(self.VNODES))
+            counts = self._points(ids, weights)
+            points = sorted((stable_hash(f"{i}#{v}"), i) for i in ids for v in range(counts[i]))
             ring = ([p for p, _ in points], [i for _, i in points])
             if len(self._rings) >= self.MAX_RINGS:
                 self._rings.pop(next(iter(self._rings)))
-            self._rings[ids] = ring
+            self._rings[key] = ring
         return ring
 
     def home(self, session: str, deployments: list[Any] | Members, allowed: list[Any] | Members | None = None) -> Any:
@@ -76,7 +94,7 @@ class HashRing:
         everyone = members(deployments)
         ring = everyone.ring
         if ring is None:
-            ring = everyone.ring = self._ring(everyone.ids)
+            ring = everyone.ring = self._ring(everyone.ids, everyone.weights)
         hashes, owners = ring
         permitted = everyone if allowed is None else members(allowed)
         by_id = permitted.by_id
@@ -156,7 +174,7 @@ class Sticky:
         return session_of(self.sources, request, headers)
 
     async def peek(self, alias: str, session: str, capable: list[Any] | Members,
-                   available: list[Any] | Members) -> tuple[Any, str]:
+                   available: list[Any] | Members, preferred: Any = None) -> tuple[Any, str]:
         """Where ``home`` would send the session, without writing the table (the dry-run)."""
         capable, available = members(capable), members(available)
         try:
@@ -166,14 +184,17 @@ class Sticky:
         kept = available.by_id.get(current) if current is not None else None
         if kept is not None:
             return kept, "kept"
+        if current is None and preferred is not None and available.by_id.get(preferred.id) is preferred:
+            return preferred, "placed"
         natural = self.hashing.home(session, capable)
         if current is None and available.by_id.get(natural.id) is natural:
             return natural, "hashed"
         return self.hashing.home(session, capable, available), "moved"
 
     async def home(self, alias: str, session: str, capable: list[Any] | Members,
-                   available: list[Any] | Members) -> tuple[Any, str]:
-        """``(deployment, how)``: how is ``kept`` (table), ``hashed`` (new session) or ``moved``."""
+                   available: list[Any] | Members, preferred: Any = None) -> tuple[Any, str]:
+        """``(deployment, how)``: how is ``kept`` (table), ``hashed`` (new session, by the
+        ring), ``placed`` (new session, where the strategy sent it: ``preferred``) or ``moved``."""
         key = f"{alias}:{session}"
         capable, available = members(capable), members(available)
         by_id = available.by_id
@@ -184,9 +205,9 @@ class Sticky:
             return self.hashing.home(session, capable, available), "hashed"
         if current is not None and current in by_id:
             return by_id[current], "kept"
-        natural = self.hashing.home(session, capable)
+        natural = preferred if preferred is not None and current is None else self.hashing.home(session, capable)
         if current is None and natural.id in by_id:
-            chosen, how, only_new = natural, "hashed", True
+            chosen, how, only_new = natural, "placed" if natural is preferred else "hashed", True
         else:
             chosen, how, only_new = self.hashing.home(session, capable, available), "moved", False
         try:
