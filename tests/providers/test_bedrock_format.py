@@ -71,7 +71,7 @@ def test_text_answer_with_cached_usage():
     response = wire.parse_converse((FIXTURES / "converse_text.json").read_bytes(), "claude", request_id="abc")
     body = response.body
     assert body["object"] == "chat.completion" and body["id"] == "chatcmpl-abc"
-    assert body["choices"][0]["message"] == {"role": "assistant", "content": "Hello there."}
+    assert body["choices"][0]["message"] == {"role": "assistant", "content": "Hello there.", "refusal": None}
     assert body["choices"][0]["finish_reason"] == "stop"
     assert body["usage"] == {"prompt_tokens": 112, "completion_tokens": 4, "total_tokens": 116,
                              "prompt_tokens_details": {"cached_tokens": 100}}

@@ -254,3 +254,23 @@ async def test_upstream_request_has_only_documented_keys(adapter, mock, http):
     assert chunks
     sent = set(orjson.loads(_sent(mock)))
     assert sent <= adapter.allowed_keys, sorted(sent - adapter.allowed_keys)
+
+
+async def test_the_fake_refuses_huge_dimensions_and_speaks_base64():
+    """As OpenAI: dimensions past the model's are a 400 (not seconds of work on the loop);
+    encoding_format base64 is little-endian float32s."""
+    import base64
+    import struct
+
+    import switchyard
+    from switchyard.core.errors import InvalidRequest
+
+    async with switchyard.AsyncClient() as client:
+        with pytest.raises(InvalidRequest) as refused:
+            await client.embed(model="fake/echo", input="x", dimensions=2_000_000)
+        assert refused.value.param == "dimensions"
+        floats = (await client.embed(model="fake/echo", input="x", dimensions=16)).vectors[0]
+        packed = (await client.embed(model="fake/echo", input="x", dimensions=16, encoding_format="base64")).vectors[0]
+        assert struct.unpack("<16f", base64.b64decode(packed)) == pytest.approx(floats, rel=1e-6)
+        reply = await client.chat(model="fake/echo", messages=[{"role": "user", "content": "hi"}])
+        assert reply.body["choices"][0]["message"]["refusal"] is None  # OpenAI always sends it

@@ -235,7 +235,7 @@ def parse_converse(raw: bytes, model: str, *, request_id: str | None = None) -> 
                                "function": {"name": use.get("name"), "arguments": arguments}})
         elif "reasoningContent" in block:
             reasoning.append(((block["reasoningContent"] or {}).get("reasoningText") or {}).get("text", ""))
-    message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts else None}
+    message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts else None, "refusal": None}
     if tool_calls:
         message["tool_calls"] = tool_calls
     if reasoning:

@@ -167,7 +167,7 @@ def parse_response(raw: bytes, model: str, *, created: int | None = None) -> Cha
     if not isinstance(message, dict):
         raise UpstreamProtocolError("Cohere answered without a message")
     text = "".join(p.get("text", "") for p in message.get("content") or () if p.get("type") == "text")
-    out_message: dict[str, Any] = {"role": "assistant", "content": text or None}
+    out_message: dict[str, Any] = {"role": "assistant", "content": text or None, "refusal": None}
     calls = message.get("tool_calls")
     if calls:
         out_message["tool_calls"] = [

@@ -15,6 +15,7 @@ it answers with a call to that tool whose arguments echo the message.
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import itertools
 import struct
@@ -26,6 +27,7 @@ import orjson
 
 from switchyard.core.call import Call
 from switchyard.core.errors import (
+    InvalidRequest,
     UpstreamProtocolError,
     UpstreamRateLimited,
     UpstreamTimeout,
@@ -33,6 +35,9 @@ from switchyard.core.errors import (
 )
 from switchyard.core.messages import ChatRequest, ChatResponse, Chunk, EmbeddingRequest, EmbeddingResponse, Usage
 from switchyard.providers.base import Provider
+
+#: The most embedding dimensions the fake computes (OpenAI's largest model has 3072).
+MAX_DIMENSIONS = 4096
 
 
 def _text_of(content: Any) -> str:
@@ -92,7 +97,7 @@ class FakeProvider(Provider):
         await self._fail_if_asked(call)
         text, tool_call, prompt_tokens = self._answer(request)
         usage = Usage(prompt_tokens=prompt_tokens, completion_tokens=_count(text) if text else 1)
-        message: dict[str, Any] = {"role": "assistant", "content": text or None}
+        message: dict[str, Any] = {"role": "assistant", "content": text or None, "refusal": None}
         if tool_call:
             message["tool_calls"] = [tool_call]
         body = {
@@ -146,16 +151,27 @@ class FakeProvider(Provider):
     async def embed(self, request: EmbeddingRequest, call: Call) -> EmbeddingResponse:
         await self._fail_if_asked(call)
         dimensions = int(request.body.get("dimensions") or 8)
+        if dimensions > MAX_DIMENSIONS:  # as OpenAI: a 400, not a vector computed for seconds
+            raise InvalidRequest(f"This model supports at most {MAX_DIMENSIONS} dimensions; {dimensions} were asked.",
+                                 param="dimensions", code="invalid_value")
+        as_base64 = request.body.get("encoding_format") == "base64"
         data = []
         tokens = 0
         for index, item in enumerate(request.inputs):
             text = item if isinstance(item, str) else " ".join(map(str, item))
             tokens += _count(text)
-            data.append({"object": "embedding", "index": index, "embedding": _vector(text, dimensions)})
+            vector = _vector(text, dimensions)
+            embedding: Any = _base64(vector) if as_base64 else vector
+            data.append({"object": "embedding", "index": index, "embedding": embedding})
         usage = Usage(prompt_tokens=tokens)
         body = {"object": "list", "data": data, "model": self.deployment.model,
                 "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
         return EmbeddingResponse(body=body, usage=usage)
+
+
+def _base64(vector: list[float]) -> str:
+    """OpenAI's ``encoding_format: base64``: little-endian float32s, base64-encoded."""
+    return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
 
 
 def _vector(text: str, dimensions: int) -> list[float]:

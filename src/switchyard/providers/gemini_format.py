@@ -274,7 +274,7 @@ def parse_response(raw: bytes, model: str, *, created: int | None = None) -> Cha
     choices = []
     for i, candidate in enumerate(body.get("candidates") or ()):
         text, thoughts, calls = _split_parts(candidate)
-        message: dict[str, Any] = {"role": "assistant", "content": text or None}
+        message: dict[str, Any] = {"role": "assistant", "content": text or None, "refusal": None}
         if calls:
             message["tool_calls"] = calls
         if thoughts:

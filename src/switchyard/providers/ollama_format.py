@@ -154,7 +154,7 @@ def parse_chat(raw: bytes, model: str) -> ChatResponse:
     if not isinstance(message, dict):
         raise UpstreamProtocolError("Ollama returned JSON that is not a chat answer")
     calls = _tool_calls(message)
-    out: dict[str, Any] = {"role": "assistant", "content": message.get("content") or (None if calls else "")}
+    out: dict[str, Any] = {"role": "assistant", "content": message.get("content") or (None if calls else ""), "refusal": None}
     if calls:
         out["tool_calls"] = [{k: v for k, v in c.items() if k != "index"} for c in calls]
     if message.get("thinking"):
