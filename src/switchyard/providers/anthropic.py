@@ -14,7 +14,7 @@ carries its Anthropic body (``ChatRequest.native``); it is sent as is with only
 headers), and the answer
 goes back as the upstream's bytes (``ChatResponse.native``, ``Chunk.native``)
 while the OpenAI view is still produced for accounting. Everything else is
-translated by ``anthropic_format``.
+translated by ``anthropic_format.upstream``.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from switchyard.core.call import Call
 from switchyard.core.config import DeploymentConfig
 from switchyard.core.errors import UpstreamProtocolError
 from switchyard.core.messages import ChatRequest, ChatResponse, Chunk
-from switchyard.providers import anthropic_format as wire
+from switchyard.providers.anthropic_format import upstream as wire
 from switchyard.providers.native import NativeProvider
 from switchyard.transport.sse import SSEDecoder, encode_event
 

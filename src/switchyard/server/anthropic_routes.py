@@ -10,7 +10,7 @@ and runs through the same pipeline. The original body rides along as
   forwards that body natively (only ``model`` replaced) and hands back the
   upstream's own bytes (``ChatResponse.native`` / ``Chunk.native``), which are
   sent to the client untouched — no double translation;
-- otherwise the OpenAI answer is translated back (``anthropic_translate``).
+- otherwise the OpenAI answer is translated back (``providers.anthropic_format.front``).
 
 A stream that fails after its first byte ends with an Anthropic
 ``event: error`` frame.
@@ -26,7 +26,7 @@ import orjson
 from switchyard.core.call import Call
 from switchyard.core.errors import to_anthropic_body
 from switchyard.core.messages import Chunk, parse_json_body, validate_chat
-from switchyard.server.anthropic_translate import MessageStream, to_chat_body, to_message
+from switchyard.providers.anthropic_format.front import MessageStream, to_chat_body, to_message
 from switchyard.server.http import Request, Response, StreamResponse, as_stream_error, json_response
 from switchyard.server.routes import Handler, RouteTable
 

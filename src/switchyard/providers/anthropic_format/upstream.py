@@ -1,4 +1,6 @@
-"""The Anthropic Messages wire format, outbound: pure transforms, no network.
+"""An Anthropic model behind the gateway: the Messages format to and from an upstream.
+
+Pure transforms, no network (the tables shared with ``front`` are in ``messages``):
 
 OpenAI chat request -> Anthropic Messages request (``build_request``);
 Anthropic message -> OpenAI ``chat.completion`` (``message_to_openai``,
@@ -21,10 +23,8 @@ Choices worth knowing:
   documented tool-forcing technique: one tool named ``json_output`` whose
   input schema is the wanted schema, forced by ``tool_choice``; its input comes
   back as the message text.
-- usage: OpenAI counts cached tokens inside ``prompt_tokens``; Anthropic's
-  ``input_tokens`` excludes cache reads and writes. So ``prompt_tokens`` =
-  input + cache_read + cache_creation and ``cached_tokens`` = cache_read;
-  ``output_tokens_details.thinking_tokens`` are the reasoning tokens.
+- usage is mapped by ``messages.usage_to_core`` (cache reads and writes count
+  as prompt tokens, as OpenAI counts them).
 """
 
 from __future__ import annotations
@@ -35,29 +35,24 @@ from typing import Any
 
 import orjson
 
-from switchyard.core.errors import (
-    InvalidRequest,
-    SwitchyardError,
-    UpstreamProtocolError,
-    from_upstream_status,
-)
+from switchyard.core.errors import SwitchyardError, UpstreamProtocolError, from_upstream_status
 from switchyard.core.messages import ChatResponse, Chunk, Usage
+from switchyard.providers.anthropic_format.messages import (
+    TOOL_CHOICE_TYPES,
+    finish_reason,
+    invalid,
+    joined_text,
+    tool_call,
+    tool_input,
+    url_to_source,
+    usage_to_core,
+)
 from switchyard.providers.retry_after import parse_retry_after
 from switchyard.providers.upstream_json import error_body, no_headers
 
 API_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 4096
 JSON_TOOL = "json_output"
-
-FINISH_REASONS = {
-    "end_turn": "stop",
-    "stop_sequence": "stop",
-    "pause_turn": "stop",
-    "max_tokens": "length",
-    "model_context_window_exceeded": "length",
-    "tool_use": "tool_calls",
-    "refusal": "content_filter",
-}
 
 # Anthropic error types, for errors that arrive without an HTTP status (stream events).
 STATUS_BY_ERROR_TYPE = {
@@ -72,19 +67,6 @@ STATUS_BY_ERROR_TYPE = {
     "timeout_error": 504,
     "overloaded_error": 529,
 }
-
-
-def _bad(message: str, param: str) -> InvalidRequest:
-    return InvalidRequest(message, param=param, code="invalid_value")
-
-
-def _image_source(url: str, param: str) -> dict[str, Any]:
-    if url.startswith("data:"):
-        header, comma, data = url.partition(",")
-        if not comma or ";base64" not in header:
-            raise _bad("Image data URLs must be base64: data:<media type>;base64,<data>", param)
-        return {"type": "base64", "media_type": header[5:].split(";", 1)[0], "data": data}
-    return {"type": "url", "url": url}
 
 
 def _blocks(content: Any, param: str) -> list[dict[str, Any]]:
@@ -104,30 +86,20 @@ def _blocks(content: Any, param: str) -> list[dict[str, Any]]:
             image = part.get("image_url")
             url = image.get("url") if isinstance(image, dict) else image
             if not isinstance(url, str):
-                raise _bad("image_url needs a url", f"{where}.image_url.url")
-            out.append({"type": "image", "source": _image_source(url, f"{where}.image_url.url")})
+                raise invalid("image_url needs a url", f"{where}.image_url.url")
+            out.append({"type": "image", "source": url_to_source(url, f"{where}.image_url.url")})
         elif kind == "file" and str((part.get("file") or {}).get("file_data", "")).startswith("data:"):
-            out.append({"type": "document", "source": _image_source(part["file"]["file_data"], f"{where}.file")})
+            out.append({"type": "document", "source": url_to_source(part["file"]["file_data"], f"{where}.file")})
         else:
-            raise _bad(f"Content part type {kind!r} is not supported by Anthropic models", f"{where}.type")
+            raise invalid(f"Content part type {kind!r} is not supported by Anthropic models", f"{where}.type")
     return out
 
 
-def _system_text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    return "\n".join(p.get("text", "") for p in content or () if isinstance(p, dict) and p.get("type") == "text")
-
-
 def _arguments(raw: Any, param: str) -> Any:
-    if isinstance(raw, dict):
-        return raw
-    if not raw:
-        return {}
     try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise _bad("Tool call arguments must be a JSON object", param) from None
+        return tool_input(raw)
+    except ValueError:
+        raise invalid("Tool call arguments must be a JSON object", param) from None
 
 
 def _turns(messages: list[dict[str, Any]]) -> tuple[list[str], list[dict[str, Any]]]:
@@ -137,7 +109,7 @@ def _turns(messages: list[dict[str, Any]]) -> tuple[list[str], list[dict[str, An
         role = message.get("role")
         param = f"messages[{i}]"
         if role in ("system", "developer"):
-            system.append(_system_text(message.get("content")))
+            system.append(joined_text(message.get("content")))
             continue
         if role == "tool":
             result: dict[str, Any] = {"type": "tool_result", "tool_use_id": message.get("tool_call_id") or ""}
@@ -156,7 +128,7 @@ def _turns(messages: list[dict[str, Any]]) -> tuple[list[str], list[dict[str, An
         elif role == "user":
             blocks = _blocks(message.get("content"), f"{param}.content")
         else:
-            raise _bad(f"Role {role!r} is not supported by Anthropic models", f"{param}.role")
+            raise invalid(f"Role {role!r} is not supported by Anthropic models", f"{param}.role")
         if not blocks and role == "assistant":
             continue  # Anthropic refuses empty turns; an empty assistant turn says nothing
         if turns and turns[-1]["role"] == role:
@@ -169,15 +141,11 @@ def _turns(messages: list[dict[str, Any]]) -> tuple[list[str], list[dict[str, An
 def _tool_choice(choice: Any) -> dict[str, Any] | None:
     if choice is None:
         return None
-    if choice == "auto":
-        return {"type": "auto"}
-    if choice == "none":
-        return {"type": "none"}
-    if choice == "required":
-        return {"type": "any"}
+    if isinstance(choice, str) and choice in TOOL_CHOICE_TYPES:
+        return {"type": TOOL_CHOICE_TYPES[choice]}
     if isinstance(choice, dict) and (choice.get("function") or {}).get("name"):
         return {"type": "tool", "name": choice["function"]["name"]}
-    raise _bad("tool_choice must be auto, none, required or a named function", "tool_choice")
+    raise invalid("tool_choice must be auto, none, required or a named function", "tool_choice")
 
 
 def build_request(
@@ -189,7 +157,7 @@ def build_request(
 ) -> dict[str, Any]:
     """The Anthropic Messages body for an OpenAI chat body."""
     if (body.get("n") or 1) > 1:
-        raise _bad("Anthropic models return one choice: `n` must be 1", "n")
+        raise invalid("Anthropic models return one choice: `n` must be 1", "n")
     system, turns = _turns(body["messages"])
     out: dict[str, Any] = {
         "model": upstream_model,
@@ -231,14 +199,14 @@ def _structured(fmt: Any, out: dict[str, Any], structured: str) -> None:
     if fmt["type"] == "json_schema":
         schema = (fmt.get("json_schema") or {}).get("schema")
         if not isinstance(schema, dict):
-            raise _bad("response_format.json_schema.schema must be a JSON schema object", "response_format.json_schema.schema")
+            raise invalid("response_format.json_schema.schema must be a JSON schema object", "response_format.json_schema.schema")
         if structured == "native":
             out["output_config"] = {"format": {"type": "json_schema", "schema": schema}}
             return
     elif fmt["type"] == "json_object":
         schema = {"type": "object"}
     else:
-        raise _bad(f"response_format type {fmt['type']!r} is not supported", "response_format.type")
+        raise invalid(f"response_format type {fmt['type']!r} is not supported", "response_format.type")
     tool = {"name": JSON_TOOL, "description": "Answer with the requested JSON object.", "input_schema": schema}
     out["tools"] = [*out.get("tools", ()), tool]
     out["tool_choice"] = {"type": "tool", "name": JSON_TOOL}
@@ -247,25 +215,6 @@ def _structured(fmt: Any, out: dict[str, Any], structured: str) -> None:
 def json_tool_forced(anthropic_body: dict[str, Any]) -> bool:
     """Whether ``build_request`` used the tool-forcing technique for JSON output."""
     return (anthropic_body.get("tool_choice") or {}).get("name") == JSON_TOOL
-
-
-def usage_to_openai(data: dict[str, Any] | None) -> Usage | None:
-    """Anthropic usage (message or ``message_delta``) -> core Usage."""
-    if not data:
-        return None
-    cache_read = int(data.get("cache_read_input_tokens") or 0)
-    cache_write = int(data.get("cache_creation_input_tokens") or 0)
-    return Usage(
-        prompt_tokens=int(data.get("input_tokens") or 0) + cache_read + cache_write,
-        completion_tokens=int(data.get("output_tokens") or 0),
-        cached_tokens=cache_read,
-        reasoning_tokens=int((data.get("output_tokens_details") or {}).get("thinking_tokens") or 0),
-    )
-
-
-def _tool_call(block: dict[str, Any]) -> dict[str, Any]:
-    return {"id": block.get("id", ""), "type": "function",
-            "function": {"name": block.get("name", ""), "arguments": orjson.dumps(block.get("input") or {}).decode()}}
 
 
 def message_to_openai(message: dict[str, Any], *, json_tool: bool = False) -> tuple[dict[str, Any], Usage | None]:
@@ -283,8 +232,8 @@ def message_to_openai(message: dict[str, Any], *, json_tool: bool = False) -> tu
             if json_tool and block.get("name") == JSON_TOOL:
                 texts.append(orjson.dumps(block.get("input") or {}).decode())
             else:
-                calls.append(_tool_call(block))
-    finish = FINISH_REASONS.get(message.get("stop_reason") or "end_turn", "stop")
+                calls.append(tool_call(block))
+    finish = finish_reason(message.get("stop_reason"))
     if json_tool and finish == "tool_calls" and not calls:
         finish = "stop"
     reply: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts or not calls else None}
@@ -292,7 +241,7 @@ def message_to_openai(message: dict[str, Any], *, json_tool: bool = False) -> tu
         reply["reasoning_content"] = "".join(reasoning)
     if calls:
         reply["tool_calls"] = calls
-    usage = usage_to_openai(message.get("usage"))
+    usage = usage_to_core(message.get("usage"))
     body = {
         "id": message.get("id", ""),
         "object": "chat.completion",
@@ -414,13 +363,13 @@ class StreamDecoder:
         if kind == "message_delta":
             self.usage.update({k: v for k, v in (payload.get("usage") or {}).items() if v is not None})
             reason = (payload.get("delta") or {}).get("stop_reason")
-            finish = FINISH_REASONS.get(reason or "end_turn", "stop")
+            finish = finish_reason(reason)
             if self._json_blocks and finish == "tool_calls" and not self._tools:
                 finish = "stop"
             return self._chunk({}, finish)
         if kind == "message_stop":
             self.done = True
-            usage = usage_to_openai(self.usage) or Usage()
+            usage = usage_to_core(self.usage) or Usage()
             if self.include_usage:
                 return Chunk(data={**self._base, "choices": [], "usage": usage.to_openai()}, usage=usage)
             return Chunk(usage=usage)
