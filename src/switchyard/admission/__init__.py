@@ -79,8 +79,6 @@ class AdmissionControl:
         gate = DeploymentGate(deployment.id, buckets, self.backend, self.estimator, learn)
         self.gates[deployment.id] = gate
         deployment.provider = gated(deployment.provider, gate)
-        if learn and hasattr(deployment.adapter, "on_stream_headers"):
-            deployment.adapter.on_stream_headers = gate.learn  # streams teach too, when they open
 
     @property
     def ready(self) -> bool:

@@ -17,8 +17,8 @@ Two sources of capacity:
   remainder falls to a small margin it pauses the deployment until the
   provider's bucket has regained that margin, and a 429 from the provider
   pauses it for its ``Retry-After``. So the gateway stops sending before the
-  provider starts refusing. Streams teach when they open (OpenAI-compatible
-  adapters hand their response headers to ``learn``); their 429s do too.
+  provider starts refusing. Streams teach when they open (the provider's
+  driver leaves their headers on ``call.upstream_headers``); their 429s do too.
 """
 
 from __future__ import annotations
@@ -149,7 +149,9 @@ class GatedProvider:
         return result
 
     async def _streaming(self, op: str, request: Any, call: Call) -> AsyncIterator[Any]:
+        call.upstream_headers = None  # not an earlier attempt's: the driver sets this stream's when it opens
         chunks, reserved, ref = await self._call(op, request, call)
+        self.gate.learn(call.upstream_headers or {})
         return _settling(chunks, self.gate, reserved, ref) if reserved else chunks
 
     def chat(self, request: Any, call: Call) -> Any:

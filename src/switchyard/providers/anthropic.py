@@ -19,7 +19,7 @@ translated by ``anthropic_format.upstream``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any, ClassVar
 
 from switchyard.core.call import Call
@@ -30,6 +30,7 @@ from switchyard.providers.anthropic_format import upstream as wire
 from switchyard.providers.native import NativeProvider
 from switchyard.transport.sse import SSEDecoder, encode_event
 
+# Upstream response headers worth keeping (rate-limit state, request ids).
 KEPT_HEADERS = (
     "anthropic-ratelimit-requests-limit",
     "anthropic-ratelimit-requests-remaining",
@@ -49,6 +50,7 @@ class AnthropicProvider(NativeProvider):
     env_keys: ClassVar[tuple[str, ...]] = ("ANTHROPIC_API_KEY",)
     default_base_url: ClassVar[str | None] = "https://api.anthropic.com"
     parse_error = staticmethod(wire.parse_error)
+    kept_headers: ClassVar[Mapping[str, str]] = {name: name for name in KEPT_HEADERS}
 
     def __init__(self, deployment: DeploymentConfig, http: Any = None) -> None:
         super().__init__(deployment, http)
@@ -89,7 +91,7 @@ class AnthropicProvider(NativeProvider):
         result = wire.parse_message(response.content, json_tool=json_tool)
         if request.native is not None:
             result.native = response.content
-        result.headers = _kept(response.headers)
+        result.headers = call.upstream_headers or {}
         return result
 
     async def stream(self, request: ChatRequest, call: Call) -> AsyncIterator[Chunk]:
@@ -128,12 +130,3 @@ class MessageEvents:
         if not self.decoder.done:
             raise UpstreamProtocolError("Upstream stream ended before message_stop")
         return []
-
-
-def _kept(headers: Any) -> dict[str, str]:
-    out = {}
-    for name in KEPT_HEADERS:
-        value = headers.get(name)
-        if value is not None:
-            out[name] = value
-    return out
