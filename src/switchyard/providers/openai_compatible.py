@@ -8,7 +8,7 @@ bodies and parsing are ``openai_format``; the HTTP is the shared ``Driver``.
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any, ClassVar
 
 import orjson
@@ -40,7 +40,6 @@ KEPT_HEADERS = (
     "x-ratelimit-reset-tokens",
     "x-request-id",
 )
-_KEEP = {name: name for name in KEPT_HEADERS}
 
 
 class OpenAICompatibleProvider(Provider):
@@ -56,6 +55,9 @@ class OpenAICompatibleProvider(Provider):
     rename_fields: ClassVar[dict[str, str]] = {}
     #: Whether the vendor honours ``stream_options.include_usage``.
     stream_usage: ClassVar[bool] = True
+    parse_error = staticmethod(wire.parse_error)
+    #: Upstream response headers worth keeping, by the name they are kept under.
+    kept_headers: ClassVar[Mapping[str, str]] = {name: name for name in KEPT_HEADERS}
 
     def __init__(self, deployment: DeploymentConfig, http: Any = None) -> None:
         super().__init__(deployment, http)
@@ -66,7 +68,7 @@ class OpenAICompatibleProvider(Provider):
         headers.update(self.extra_headers())
         self.headers = headers
         self.stream_headers = {**headers, "accept": "text/event-stream"}
-        self.driver = Driver(http, deployment.timeouts, wire.parse_error, _KEEP)
+        self.driver = Driver(http, deployment.timeouts, type(self).parse_error, self.kept_headers)
 
     @classmethod
     def check_config(cls, deployment: DeploymentConfig) -> list[tuple[str, str]]:
