@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from switchyard.core.errors import InvalidRequest
+from switchyard.core.errors import InvalidRequest, UpstreamRateLimited
 from switchyard.core.messages import Usage
 from switchyard.providers.anthropic_format import front
 
@@ -75,3 +75,8 @@ def test_stream_events():
     delta = events[-2][1]
     assert delta["delta"]["stop_reason"] == "tool_use"
     assert delta["usage"]["input_tokens"] == 4 and delta["usage"]["output_tokens"] == 2
+
+
+def test_error_body():
+    body = front.error_body(UpstreamRateLimited("slow down"))
+    assert body == {"type": "error", "error": {"type": "rate_limit_error", "message": "slow down"}}

@@ -73,3 +73,13 @@ def test_usage_counts_cache_inside_prompt_tokens_and_back():
     assert back == {"input_tokens": 8, "output_tokens": 40, "cache_read_input_tokens": 7, "cache_creation_input_tokens": 0}
     assert messages.usage_to_core(None) is None
     assert messages.usage_from_core(None) == {"input_tokens": 0, "output_tokens": 0}
+
+
+def test_error_types_and_statuses_are_one_table_read_both_ways():
+    assert messages.status_of("overloaded_error") == 529 and messages.status_of("timeout_error") == 504
+    assert messages.status_of("api_error") == 500 and messages.status_of("unheard_of") == messages.status_of(None) == 500
+    assert messages.error_type_of(503) == messages.error_type_of(529) == "overloaded_error"
+    assert messages.error_type_of(502) == messages.error_type_of(504) == "api_error"
+    assert messages.error_type_of(429) == "rate_limit_error" and messages.error_type_of(418) == "api_error"
+    for kind, _ in messages.ERROR_TYPES:
+        assert messages.error_type_of(messages.status_of(kind)) in (kind, "api_error")

@@ -14,6 +14,7 @@ Pure functions and one stream state machine, no I/O (the tables shared with
 - ``MessageStream``: OpenAI chunks -> the Anthropic SSE event sequence
   (``message_start``, ``ping``, ``content_block_*`` per text or tool block,
   ``message_delta`` with the stop reason and usage, ``message_stop``).
+- ``error_body``: any core error -> Anthropic's error body.
 """
 
 from __future__ import annotations
@@ -23,9 +24,11 @@ from typing import Any
 
 import orjson
 
+from switchyard.core.errors import SwitchyardError
 from switchyard.core.messages import Usage
 from switchyard.providers.anthropic_format.messages import (
     TOOL_CHOICES,
+    error_type_of,
     invalid,
     joined_text,
     source_to_url,
@@ -260,3 +263,8 @@ class MessageStream:
         out.append(event("message_delta", delta))
         out.append(event("message_stop", {"type": "message_stop"}))
         return out
+
+
+def error_body(err: SwitchyardError) -> dict[str, Any]:
+    """The Anthropic-shaped body ``{"type": "error", "error": {...}}`` for a core error."""
+    return {"type": "error", "error": {"type": error_type_of(err.status), "message": err.message}}

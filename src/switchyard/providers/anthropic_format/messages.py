@@ -14,7 +14,8 @@ hold in both directions live here, once:
   (``url_to_source``, ``source_to_url``), ``tool_use`` blocks <-> OpenAI tool
   calls (``tool_call``, ``tool_input``);
 - usage: Anthropic counts cache reads and writes outside ``input_tokens``,
-  OpenAI inside ``prompt_tokens`` (``usage_to_core``, ``usage_from_core``).
+  OpenAI inside ``prompt_tokens`` (``usage_to_core``, ``usage_from_core``);
+- error types <-> HTTP statuses (``status_of``, ``error_type_of``).
 """
 
 from __future__ import annotations
@@ -42,6 +43,27 @@ STOP_REASONS: tuple[tuple[str, str], ...] = (
 _FINISH_BY_STOP = {stop: finish for stop, finish in reversed(STOP_REASONS)}
 _STOP_BY_FINISH = {finish: stop for stop, finish in reversed(STOP_REASONS)}
 
+#: ``(Anthropic error type, HTTP status)``. Read left to right for an error that came
+#: without a status (a stream's ``error`` event); right to left to render our errors,
+#: the first row of a status wins. A status not listed renders as ``api_error``.
+ERROR_TYPES: tuple[tuple[str, int], ...] = (
+    ("invalid_request_error", 400),
+    ("authentication_error", 401),
+    ("billing_error", 402),
+    ("permission_error", 403),
+    ("not_found_error", 404),
+    ("request_too_large", 413),
+    ("rate_limit_error", 429),
+    ("api_error", 500),
+    ("api_error", 502),
+    ("api_error", 504),
+    ("timeout_error", 504),
+    ("overloaded_error", 529),
+    ("overloaded_error", 503),
+)
+_STATUS_BY_TYPE = {kind: status for kind, status in reversed(ERROR_TYPES)}
+_TYPE_BY_STATUS = {status: kind for kind, status in reversed(ERROR_TYPES)}
+
 #: Anthropic ``tool_choice.type`` -> OpenAI ``tool_choice`` (a named tool is the
 #: object form in both: ``{"type": "tool", "name"}`` / ``{"type": "function", ...}``).
 TOOL_CHOICES = {"auto": "auto", "any": "required", "none": "none"}
@@ -57,6 +79,16 @@ def finish_reason(stop: str | None) -> str:
 def stop_reason(finish: str | None) -> str:
     """An OpenAI ``finish_reason`` as an Anthropic ``stop_reason`` (none or unknown: ``end_turn``)."""
     return _STOP_BY_FINISH.get(finish or "stop", "end_turn")
+
+
+def status_of(error_type: str | None) -> int:
+    """The HTTP status of an Anthropic error type (unknown: 500)."""
+    return _STATUS_BY_TYPE.get(str(error_type), 500)
+
+
+def error_type_of(status: int) -> str:
+    """The Anthropic error type for an HTTP status (unknown: ``api_error``)."""
+    return _TYPE_BY_STATUS.get(status, "api_error")
 
 
 def invalid(message: str, param: str) -> InvalidRequest:

@@ -42,6 +42,7 @@ from switchyard.providers.anthropic_format.messages import (
     finish_reason,
     invalid,
     joined_text,
+    status_of,
     tool_call,
     tool_input,
     url_to_source,
@@ -53,21 +54,6 @@ from switchyard.providers.upstream_json import error_body, no_headers
 API_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 4096
 JSON_TOOL = "json_output"
-
-# Anthropic error types, for errors that arrive without an HTTP status (stream events).
-STATUS_BY_ERROR_TYPE = {
-    "invalid_request_error": 400,
-    "authentication_error": 401,
-    "billing_error": 402,
-    "permission_error": 403,
-    "not_found_error": 404,
-    "request_too_large": 413,
-    "rate_limit_error": 429,
-    "api_error": 500,
-    "timeout_error": 504,
-    "overloaded_error": 529,
-}
-
 
 def _blocks(content: Any, param: str) -> list[dict[str, Any]]:
     """OpenAI message content -> Anthropic content blocks."""
@@ -280,7 +266,7 @@ def error_from_body(status: int | None, body: Any, get_header: Callable[[str], s
             kind = error.get("type")
             message = str(error.get("message") or message)
     if status is None:
-        status = STATUS_BY_ERROR_TYPE.get(str(kind), 500)
+        status = status_of(kind)
         if message.startswith("Upstream returned HTTP"):
             message = f"Upstream stream error: {kind}"
     if "prompt is too long" in message:  # Anthropic's wording for a context-window overflow
