@@ -14,7 +14,7 @@ carries its Anthropic body (``ChatRequest.native``); it is sent as is with only
 headers), and the answer
 goes back as the upstream's bytes (``ChatResponse.native``, ``Chunk.native``)
 while the OpenAI view is still produced for accounting. Everything else is
-translated by ``anthropic_format.upstream``.
+translated by ``anthropic_format.upstream`` (streams by ``upstream_stream``).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from switchyard.core.config import DeploymentConfig
 from switchyard.core.errors import UpstreamProtocolError
 from switchyard.core.messages import ChatRequest, ChatResponse, Chunk
 from switchyard.providers.anthropic_format import upstream as wire
+from switchyard.providers.anthropic_format.upstream_stream import StreamDecoder
 from switchyard.providers.native import NativeProvider
 from switchyard.transport.sse import SSEDecoder, encode_event
 
@@ -97,18 +98,18 @@ class AnthropicProvider(NativeProvider):
     async def stream(self, request: ChatRequest, call: Call) -> AsyncIterator[Chunk]:
         body, extra, json_tool = self._body(request, call)
         body["stream"] = True
-        decoder = wire.StreamDecoder(include_usage=request.include_usage, json_tool=json_tool)
+        decoder = StreamDecoder(include_usage=request.include_usage, json_tool=json_tool)
         return await self._open(self.url, body, call, MessageEvents(decoder, native=request.native is not None), extra)
 
 
 class MessageEvents:
-    """The ``StreamReader`` of a Messages stream: SSE events through ``wire.StreamDecoder``,
+    """The ``StreamReader`` of a Messages stream: SSE events through ``StreamDecoder``,
     up to ``message_stop``. ``native``: every event also keeps its own frame
     (``Chunk.native``), for a client that speaks Anthropic."""
 
     __slots__ = ("decoder", "native", "_sse")
 
-    def __init__(self, decoder: wire.StreamDecoder, *, native: bool) -> None:
+    def __init__(self, decoder: StreamDecoder, *, native: bool) -> None:
         self.decoder = decoder
         self.native = native
         self._sse = SSEDecoder()
