@@ -80,3 +80,10 @@ def test_stream_events():
 def test_error_body():
     body = front.error_body(UpstreamRateLimited("slow down"))
     assert body == {"type": "error", "error": {"type": "rate_limit_error", "message": "slow down"}}
+
+
+def test_a_malformed_tool_choice_is_a_400():
+    body = {"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}], "tool_choice": {"type": ["any"]}}
+    with pytest.raises(InvalidRequest) as raised:
+        front.to_chat_body(body)
+    assert raised.value.param == "tool_choice.type"

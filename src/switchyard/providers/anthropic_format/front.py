@@ -96,7 +96,7 @@ def _tool_choice(choice: Any) -> tuple[Any, bool]:
         raise invalid("tool_choice must be an object", "tool_choice")
     kind = choice.get("type")
     parallel = not choice.get("disable_parallel_tool_use")
-    if kind in TOOL_CHOICES:
+    if isinstance(kind, str) and kind in TOOL_CHOICES:
         return TOOL_CHOICES[kind], parallel
     if kind == "tool" and choice.get("name"):
         return {"type": "function", "function": {"name": choice["name"]}}, parallel
