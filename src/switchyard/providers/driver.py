@@ -41,7 +41,8 @@ class StreamReader(Protocol):
 
     def feed(self, data: bytes) -> Iterable[Chunk]:
         """The chunks of one network read; raises a core error for an error event.
-        Lazily is best: the chunks before an error still reach the client."""
+        Lazily, the chunks before an error still reach the client; a list (the
+        whole read decoded at once) costs less, and loses them."""
         ...
 
     def close(self) -> Iterable[Chunk]:
@@ -81,11 +82,21 @@ class SSEStream:
         return self.translator.close()
 
 
-def batched(chunks: Iterable[Chunk]) -> Iterator[Chunk]:
+def batched(chunks: Iterable[Chunk]) -> Iterable[Chunk]:
     """``chunks`` (those of one network read) with ``more`` set on all but the last.
 
-    One chunk is held back to know whether another follows; when the next one
-    raises instead, the held chunk is still delivered before the error."""
+    A list (an eager reader's: it raised before any chunk left, or not at all) is
+    marked in place and returned, which costs no generator on the hot path. Else one
+    chunk is held back to know whether another follows; when the next one raises
+    instead, the held chunk is still delivered before the error."""
+    if type(chunks) is list:
+        for chunk in chunks[:-1]:
+            chunk.more = True
+        return chunks
+    return _held_back(chunks)
+
+
+def _held_back(chunks: Iterable[Chunk]) -> Iterator[Chunk]:
     held: Chunk | None = None
     try:
         for chunk in chunks:

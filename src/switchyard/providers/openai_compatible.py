@@ -8,7 +8,7 @@ bodies and parsing are ``openai_format``; the HTTP is the shared ``Driver``.
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any, ClassVar
 
 import orjson
@@ -140,14 +140,11 @@ class ChunkEvents:
     def finished(self) -> bool:
         return self.decoder.done
 
-    def feed(self, data: bytes) -> Iterator[Chunk]:
+    def feed(self, data: bytes) -> list[Chunk]:
         decode = self.decoder.decode
-        for event in self._sse.feed(data):
-            chunk = decode(event.data)
-            if chunk is not None:
-                yield chunk
+        return [chunk for event in self._sse.feed(data) if (chunk := decode(event.data)) is not None]
 
-    def close(self) -> tuple[Chunk, ...]:
+    def close(self) -> list[Chunk]:
         if not self.decoder.done:
             raise UpstreamProtocolError("Upstream stream ended before [DONE]")
-        return ()
+        return []
