@@ -122,7 +122,7 @@ def _anthropic_finishes() -> dict[str, bytes]:
 
 
 def _anthropic_parse(raw: bytes) -> Any:
-    from switchyard.providers.anthropic_format import parse_message
+    from switchyard.providers.anthropic_format.upstream import parse_message
 
     return parse_message(raw)
 

@@ -256,6 +256,25 @@ async def test_upstream_request_has_only_documented_keys(adapter, mock, http):
     assert sent <= adapter.allowed_keys, sorted(sent - adapter.allowed_keys)
 
 
+@pytest.mark.parametrize("adapter", ALL)
+async def test_kept_response_headers_land_on_the_call(adapter, mock, http):
+    """The driver leaves the headers an adapter keeps on ``call.upstream_headers``,
+    for a unary answer and as soon as a stream opens (before any chunk is read)."""
+    provider = _adapter(adapter, mock, http)
+    kept = set(provider.driver.keep.values())
+    unary = _call()
+    await provider.chat(_request(messages=[{"role": "user", "content": "hi"}]), unary)
+    streamed = _call()
+    stream = await provider.stream(_request(messages=[{"role": "user", "content": "hi"}], stream=True), streamed)
+    try:
+        for call in (unary, streamed):
+            assert call.upstream_headers is not None and set(call.upstream_headers) <= kept
+            if provider.driver.keep:
+                assert call.upstream_headers
+    finally:
+        await stream.aclose()
+
+
 async def test_the_fake_refuses_huge_dimensions_and_speaks_base64():
     """As OpenAI: dimensions past the model's are a 400 (not seconds of work on the loop);
     encoding_format base64 is little-endian float32s."""

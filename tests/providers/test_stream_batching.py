@@ -20,7 +20,7 @@ from switchyard.core.errors import UpstreamUnavailable
 from switchyard.core.messages import Chunk, validate_chat
 from switchyard.core.registry import Registry
 from switchyard.mock.wire import MockRequest, MockSettings, Reply, RouteTable
-from switchyard.providers.native import batched
+from switchyard.providers.driver import batched
 from switchyard.transport.client import HttpClient
 
 from tests.providers.conformance import ADAPTERS, mock_formats

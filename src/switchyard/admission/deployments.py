@@ -17,8 +17,8 @@ Two sources of capacity:
   remainder falls to a small margin it pauses the deployment until the
   provider's bucket has regained that margin, and a 429 from the provider
   pauses it for its ``Retry-After``. So the gateway stops sending before the
-  provider starts refusing. Streams teach when they open (OpenAI-compatible
-  adapters leave their response headers in ``call.upstream_headers``); their 429s do too.
+  provider starts refusing. Streams teach when they open (the provider's
+  driver leaves their headers on ``call.upstream_headers``); their 429s do too.
 """
 
 from __future__ import annotations
@@ -142,9 +142,9 @@ class CapacityGate:
 
     async def stream(self, call: Call, next: Streaming) -> AsyncIterator[Any]:
         chunks: AsyncIterator[Any]
+        call.upstream_headers = None  # not an earlier attempt's: the driver sets this stream's when it opens
         chunks, reserved, ref = await self._enter(call, next)
-        if call.upstream_headers:  # streams teach too, when they open
-            self.gate.learn(call.upstream_headers)
+        self.gate.learn(call.upstream_headers or {})  # streams teach too, when they open
         if not reserved:
             return chunks
         gate = self.gate

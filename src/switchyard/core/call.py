@@ -50,6 +50,10 @@ class Call:
     route: dict[str, str] = field(default_factory=dict)
     #: Headers any stage wants on the response (rate-limit state, route taken...).
     response_headers: dict[str, str] = field(default_factory=dict)
+    #: The response headers the provider keeps (rate-limit state, request ids) from the
+    #: last upstream answer of this call: set by the provider's driver when a unary
+    #: answer arrives or a stream opens; None before any.
+    upstream_headers: dict[str, str] | None = None
     #: ``await client_gone()`` returns when the client disconnects (set by the server);
     #: for a stage that makes a request wait, e.g. the admission queue.
     client_gone: Any = None

@@ -30,8 +30,9 @@ fallback deployment may take over::
     └── ServiceUnavailable                503 (not ready, shutting down, breaker open)
         └── CircuitOpen                   503 code=circuit_open               fallback (never retried)
 
-``to_openai_body`` and ``to_anthropic_body`` render any of them; nothing else
-decides an HTTP status for an error.
+``to_openai_body`` renders any of them (the Anthropic body is rendered by
+``providers.anthropic_format.front.error_body`` from the same status); nothing
+else decides an HTTP status for an error.
 """
 
 from __future__ import annotations
@@ -358,28 +359,3 @@ def to_openai_body(err: SwitchyardError) -> dict[str, Any]:
         body["attempts"] = [{"deployment": name, "status": e.status, "reason": e.message} for name, e in err.attempts]
     return {"error": body}
 
-
-_ANTHROPIC_TYPE_BY_STATUS = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    403: "permission_error",
-    404: "not_found_error",
-    413: "request_too_large",
-    429: "rate_limit_error",
-    500: "api_error",
-    502: "api_error",
-    503: "overloaded_error",
-    504: "api_error",
-    529: "overloaded_error",
-}
-
-
-def to_anthropic_body(err: SwitchyardError) -> dict[str, Any]:
-    """The Anthropic-shaped body ``{"type": "error", "error": {...}}`` for an error."""
-    return {
-        "type": "error",
-        "error": {
-            "type": _ANTHROPIC_TYPE_BY_STATUS.get(err.status, "api_error"),
-            "message": err.message,
-        },
-    }

@@ -14,22 +14,24 @@ carries its Anthropic body (``ChatRequest.native``); it is sent as is with only
 headers), and the answer
 goes back as the upstream's bytes (``ChatResponse.native``, ``Chunk.native``)
 while the OpenAI view is still produced for accounting. Everything else is
-translated by ``anthropic_format``.
+translated by ``anthropic_format.upstream`` (streams by ``upstream_stream``).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any, ClassVar
 
 from switchyard.core.call import Call
 from switchyard.core.config import DeploymentConfig
 from switchyard.core.errors import UpstreamProtocolError
 from switchyard.core.messages import ChatRequest, ChatResponse, Chunk
-from switchyard.providers import anthropic_format as wire
+from switchyard.providers.anthropic_format import upstream as wire
+from switchyard.providers.anthropic_format.upstream_stream import StreamDecoder
 from switchyard.providers.native import NativeProvider
 from switchyard.transport.sse import SSEDecoder, encode_event
 
+# Upstream response headers worth keeping (rate-limit state, request ids).
 KEPT_HEADERS = (
     "anthropic-ratelimit-requests-limit",
     "anthropic-ratelimit-requests-remaining",
@@ -49,6 +51,7 @@ class AnthropicProvider(NativeProvider):
     env_keys: ClassVar[tuple[str, ...]] = ("ANTHROPIC_API_KEY",)
     default_base_url: ClassVar[str | None] = "https://api.anthropic.com"
     parse_error = staticmethod(wire.parse_error)
+    kept_headers: ClassVar[Mapping[str, str]] = {name: name for name in KEPT_HEADERS}
 
     def __init__(self, deployment: DeploymentConfig, http: Any = None) -> None:
         super().__init__(deployment, http)
@@ -89,24 +92,24 @@ class AnthropicProvider(NativeProvider):
         result = wire.parse_message(response.content, json_tool=json_tool)
         if request.native is not None:
             result.native = response.content
-        result.headers = _kept(response.headers)
+        result.headers = call.upstream_headers or {}
         return result
 
     async def stream(self, request: ChatRequest, call: Call) -> AsyncIterator[Chunk]:
         body, extra, json_tool = self._body(request, call)
         body["stream"] = True
-        decoder = wire.StreamDecoder(include_usage=request.include_usage, json_tool=json_tool)
+        decoder = StreamDecoder(include_usage=request.include_usage, json_tool=json_tool)
         return await self._open(self.url, body, call, MessageEvents(decoder, native=request.native is not None), extra)
 
 
 class MessageEvents:
-    """The ``StreamReader`` of a Messages stream: SSE events through ``wire.StreamDecoder``,
+    """The ``StreamReader`` of a Messages stream: SSE events through ``StreamDecoder``,
     up to ``message_stop``. ``native``: every event also keeps its own frame
     (``Chunk.native``), for a client that speaks Anthropic."""
 
     __slots__ = ("decoder", "native", "_sse")
 
-    def __init__(self, decoder: wire.StreamDecoder, *, native: bool) -> None:
+    def __init__(self, decoder: StreamDecoder, *, native: bool) -> None:
         self.decoder = decoder
         self.native = native
         self._sse = SSEDecoder()
@@ -128,12 +131,3 @@ class MessageEvents:
         if not self.decoder.done:
             raise UpstreamProtocolError("Upstream stream ended before message_stop")
         return []
-
-
-def _kept(headers: Any) -> dict[str, str]:
-    out = {}
-    for name in KEPT_HEADERS:
-        value = headers.get(name)
-        if value is not None:
-            out[name] = value
-    return out

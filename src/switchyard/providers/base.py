@@ -4,7 +4,8 @@ A provider adapter is bound to one deployment (endpoint, key, upstream model)
 and speaks one wire format. ``chat`` and ``stream`` are the whole required
 surface; embeddings and legacy completions are separate protocols that an
 adapter implements only when its upstream has them — never as "not supported"
-stubs. Policies (retry, breaker, fallback...) wrap a provider and are one.
+stubs. The built-in adapters talk HTTP through one shared ``driver.Driver``.
+Policies (retry, breaker, fallback...) wrap a provider and are one.
 """
 
 from __future__ import annotations
@@ -71,12 +72,6 @@ class Provider:
         if self.env_key:
             return os.environ.get(self.env_key)
         return None
-
-    def _timeout(self, call: Call) -> float:
-        """The request timeout, shortened to what is left of the call's deadline."""
-        timeout = self.deployment.timeouts.request
-        remaining = call.remaining()
-        return timeout if remaining is None else max(0.001, min(timeout, remaining))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(model={self.deployment.model!r}, base_url={self.base_url!r})"

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any, ClassVar
 from urllib.parse import quote, urlsplit
 
@@ -45,6 +45,7 @@ class BedrockProvider(NativeProvider):
     env_key: ClassVar[str | None] = "AWS_BEARER_TOKEN_BEDROCK"
     stream_accept: ClassVar[str] = "application/vnd.amazon.eventstream"
     parse_error = staticmethod(wire.parse_error)
+    kept_headers: ClassVar[Mapping[str, str]] = {"x-amzn-requestid": "x-request-id"}
 
     def __init__(self, deployment: DeploymentConfig, http: Any = None) -> None:
         super().__init__(deployment, http)
@@ -94,8 +95,7 @@ class BedrockProvider(NativeProvider):
         response = await self._post(self.url("converse"), wire.build_converse(request), call)
         request_id = response.headers.get("x-amzn-requestid")
         result = wire.parse_converse(response.content, self.deployment.model, request_id=request_id)
-        if request_id:
-            result.headers = {"x-request-id": request_id}
+        result.headers = call.upstream_headers or {}
         return result
 
     async def stream(self, request: ChatRequest, call: Call) -> AsyncIterator[Chunk]:

@@ -20,7 +20,8 @@ from switchyard.core.config import DeploymentConfig
 from switchyard.core.messages import ChatRequest, ChatResponse, Chunk, EmbeddingRequest, EmbeddingResponse
 from switchyard.providers import gemini_format as wire
 from switchyard.providers import openai_shapes as shapes
-from switchyard.providers.native import NativeProvider, SSEStream
+from switchyard.providers.driver import SSEStream
+from switchyard.providers.native import NativeProvider
 
 
 class GeminiProvider(NativeProvider):

@@ -1,13 +1,14 @@
-"""The HTTP driver for every upstream that speaks the OpenAI wire format.
+"""The adapter for every upstream that speaks the OpenAI wire format.
 
 Vendors differ only in data: base URL, key variable, how the key is sent,
-and a few quirks (fields they reject, whether they report stream usage).
+and a few quirks (fields they reject, whether they report stream usage). The
+bodies and parsing are ``openai_format``; the HTTP is the shared ``Driver``.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any, ClassVar
 
 import orjson
@@ -25,6 +26,7 @@ from switchyard.core.messages import (
 )
 from switchyard.providers import openai_format as wire
 from switchyard.providers.base import Provider
+from switchyard.providers.driver import Driver
 from switchyard.providers.upstream_json import json_object
 from switchyard.transport.sse import SSEDecoder
 
@@ -53,6 +55,9 @@ class OpenAICompatibleProvider(Provider):
     rename_fields: ClassVar[dict[str, str]] = {}
     #: Whether the vendor honours ``stream_options.include_usage``.
     stream_usage: ClassVar[bool] = True
+    parse_error = staticmethod(wire.parse_error)
+    #: Upstream response headers worth keeping, by the name they are kept under.
+    kept_headers: ClassVar[Mapping[str, str]] = {name: name for name in KEPT_HEADERS}
 
     def __init__(self, deployment: DeploymentConfig, http: Any = None) -> None:
         super().__init__(deployment, http)
@@ -63,6 +68,7 @@ class OpenAICompatibleProvider(Provider):
         headers.update(self.extra_headers())
         self.headers = headers
         self.stream_headers = {**headers, "accept": "text/event-stream"}
+        self.driver = Driver(http, deployment.timeouts, type(self).parse_error, self.kept_headers)
 
     @classmethod
     def check_config(cls, deployment: DeploymentConfig) -> list[tuple[str, str]]:
@@ -82,23 +88,16 @@ class OpenAICompatibleProvider(Provider):
         return f"{self.base_url}/{operation}"
 
     async def _post(self, operation: str, body: dict[str, Any], call: Call) -> Any:
-        response = await self.http.request(
-            "POST",
-            self.url(operation),
-            headers=self.headers,
-            body=orjson.dumps(body),
-            timeout=self._timeout(call),
-            connect_timeout=self.deployment.timeouts.connect,
-        )
-        if response.status >= 300:
-            raise wire.parse_error(response.status, response.content, response.headers.get)
-        return response
+        return await self.driver.send(self.url(operation), orjson.dumps(body), self.headers, call)
+
+    def _open(self, operation: str, body: dict[str, Any], call: Call, decoder: wire.StreamDecoder) -> Any:
+        return self.driver.open(self.url(operation), orjson.dumps(body), self.stream_headers, call, ChunkEvents(decoder))
 
     async def chat(self, request: ChatRequest, call: Call) -> ChatResponse:
         body = wire.build_chat_body(request, self.deployment.model, drop=self.drop_fields, rename=self.rename_fields)
-        response = await self._post("chat/completions", body, call)
+        response = await self.driver.send(self.url("chat/completions"), orjson.dumps(body), self.headers, call)
         result = wire.parse_chat(response.content)
-        result.headers = _kept(response.headers)
+        result.headers = call.upstream_headers or {}
         return result
 
     async def stream(self, request: ChatRequest, call: Call) -> AsyncIterator[Chunk]:
@@ -106,44 +105,7 @@ class OpenAICompatibleProvider(Provider):
             request, self.deployment.model, ask_usage=self.stream_usage, drop=self.drop_fields, rename=self.rename_fields
         )
         decoder = wire.StreamDecoder(hide_usage=self.stream_usage and not request.include_usage)
-        return await self._open_stream("chat/completions", body, call, decoder)
-
-    async def _open_stream(self, operation: str, body: dict[str, Any], call: Call, decoder: Any) -> AsyncIterator[Chunk]:
-        context = self.http.stream(
-            "POST",
-            self.url(operation),
-            headers=self.stream_headers,
-            body=orjson.dumps(body),
-            timeout=self._timeout(call),
-            connect_timeout=self.deployment.timeouts.connect,
-            total_timeout=call.remaining(),
-        )
-        response = await context.__aenter__()
-        try:
-            if response.status >= 300:
-                raise wire.parse_error(response.status, await response.aread(), response.headers.get)
-        except BaseException as exc:
-            await context.__aexit__(type(exc), exc, exc.__traceback__)
-            raise
-        call.upstream_headers = _kept(response.headers)
-        return self._chunks(context, response, decoder)
-
-    async def _chunks(self, context: Any, response: Any, decoder: wire.StreamDecoder) -> AsyncIterator[Chunk]:
-        sse = SSEDecoder()
-        idle = self.deployment.timeouts.idle
-        try:
-            async for data in response.aiter_bytes(idle_timeout=idle):
-                ready = [chunk for event in sse.feed(data) if (chunk := decoder.decode(event.data)) is not None]
-                for chunk in ready[:-1]:
-                    chunk.more = True
-                for chunk in ready:
-                    yield chunk
-                if decoder.done:
-                    break
-            if not decoder.done:
-                raise UpstreamProtocolError("Upstream stream ended before [DONE]")
-        finally:
-            await context.__aexit__(None, None, None)
+        return await self._open("chat/completions", body, call, decoder)
 
     async def embed(self, request: EmbeddingRequest, call: Call) -> EmbeddingResponse:
         body = dict(request.body)
@@ -161,12 +123,28 @@ class OpenAICompatibleProvider(Provider):
     async def stream_complete(self, request: CompletionRequest, call: Call) -> AsyncIterator[Chunk]:
         body = dict(request.body)
         body["model"] = self.deployment.model
-        return await self._open_stream("completions", body, call, wire.StreamDecoder())
+        return await self._open("completions", body, call, wire.StreamDecoder())
 
 
-def _kept(headers: Any) -> dict[str, str]:
-    """The ``KEPT_HEADERS`` of a response, in one pass over its items."""
-    return {name: value for name, value in headers.items() if name in _KEPT}
+class ChunkEvents:
+    """The ``StreamReader`` of an OpenAI stream: SSE events through
+    ``wire.StreamDecoder``, up to ``[DONE]``."""
 
+    __slots__ = ("decoder", "_sse")
 
-_KEPT = frozenset(KEPT_HEADERS)
+    def __init__(self, decoder: wire.StreamDecoder) -> None:
+        self.decoder = decoder
+        self._sse = SSEDecoder()
+
+    @property
+    def finished(self) -> bool:
+        return self.decoder.done
+
+    def feed(self, data: bytes) -> list[Chunk]:
+        decode = self.decoder.decode
+        return [chunk for event in self._sse.feed(data) if (chunk := decode(event.data)) is not None]
+
+    def close(self) -> list[Chunk]:
+        if not self.decoder.done:
+            raise UpstreamProtocolError("Upstream stream ended before [DONE]")
+        return []

@@ -10,7 +10,7 @@ and runs through the same pipeline. The original body rides along as
   forwards that body natively (only ``model`` replaced) and hands back the
   upstream's own bytes (``ChatResponse.native`` / ``Chunk.native``), which are
   sent to the client untouched — no double translation;
-- otherwise the OpenAI answer is translated back (``anthropic_translate``).
+- otherwise the OpenAI answer is translated back (``providers.anthropic_format.front``).
 
 A stream that fails after its first byte ends with an Anthropic
 ``event: error`` frame.
@@ -25,9 +25,8 @@ from typing import Any
 import orjson
 
 from switchyard.core.call import Call
-from switchyard.core.errors import to_anthropic_body
 from switchyard.core.messages import Chunk, parse_json_body, validate_chat
-from switchyard.server.anthropic_translate import MessageStream, to_chat_body, to_message
+from switchyard.providers.anthropic_format.front import MessageStream, error_body, to_chat_body, to_message
 from switchyard.server.http import Request, Response, StreamResponse, as_stream_error, json_response
 from switchyard.server.routes import Handler, RouteTable
 
@@ -37,7 +36,7 @@ OFF_LOOP_BYTES = 64 * 1024
 
 def anthropic_error_frame(exc: BaseException) -> bytes:
     """The terminal ``event: error`` frame for a stream that broke after its first byte."""
-    return b"event: error\ndata: " + orjson.dumps(to_anthropic_body(as_stream_error(exc))) + b"\n\n"
+    return b"event: error\ndata: " + orjson.dumps(error_body(as_stream_error(exc))) + b"\n\n"
 
 
 async def message_frames(chunks: AsyncIterator[Chunk], model: str) -> AsyncIterator[bytes]:
@@ -88,5 +87,5 @@ def add_anthropic_routes(table: RouteTable, app: Any) -> None:
             tokens = await asyncio.to_thread(count, chat.messages, chat.body.get("tools"))
         return json_response({"input_tokens": tokens})
 
-    table.add("POST", "/v1/messages", Handler(messages, error_body=to_anthropic_body))
-    table.add("POST", "/v1/messages/count_tokens", Handler(count_tokens, error_body=to_anthropic_body))
+    table.add("POST", "/v1/messages", Handler(messages, error_body=error_body))
+    table.add("POST", "/v1/messages/count_tokens", Handler(count_tokens, error_body=error_body))

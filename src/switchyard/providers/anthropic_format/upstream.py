@@ -1,11 +1,12 @@
-"""The Anthropic Messages wire format, outbound: pure transforms, no network.
+"""An Anthropic model behind the gateway: the Messages format to and from an upstream.
+
+Pure transforms, no network (the tables shared with ``front`` are in ``messages``):
 
 OpenAI chat request -> Anthropic Messages request (``build_request``);
 Anthropic message -> OpenAI ``chat.completion`` (``message_to_openai``,
-``parse_message``); Anthropic SSE events -> OpenAI chunks (``StreamDecoder``);
-Anthropic error bodies -> core errors (``parse_error``, ``error_from_body``).
+``parse_message``); Anthropic error bodies -> core errors (``parse_error``, ``error_from_body``).
 
-Choices worth knowing:
+Stream events are ``upstream_stream``'s. Choices worth knowing:
 
 - system and developer messages, wherever they stand, become the top-level
   ``system`` (Anthropic has no system turn); consecutive turns of one role are
@@ -21,10 +22,8 @@ Choices worth knowing:
   documented tool-forcing technique: one tool named ``json_output`` whose
   input schema is the wanted schema, forced by ``tool_choice``; its input comes
   back as the message text.
-- usage: OpenAI counts cached tokens inside ``prompt_tokens``; Anthropic's
-  ``input_tokens`` excludes cache reads and writes. So ``prompt_tokens`` =
-  input + cache_read + cache_creation and ``cached_tokens`` = cache_read;
-  ``output_tokens_details.thinking_tokens`` are the reasoning tokens.
+- usage is mapped by ``messages.usage_to_core`` (cache reads and writes count
+  as prompt tokens, as OpenAI counts them).
 """
 
 from __future__ import annotations
@@ -35,57 +34,25 @@ from typing import Any
 
 import orjson
 
-from switchyard.core.errors import (
-    InvalidRequest,
-    SwitchyardError,
-    UpstreamProtocolError,
-    from_upstream_status,
+from switchyard.core.errors import SwitchyardError, UpstreamProtocolError, from_upstream_status
+from switchyard.core.messages import ChatResponse, Usage
+from switchyard.providers.anthropic_format.messages import (
+    TOOL_CHOICE_TYPES,
+    finish_reason,
+    invalid,
+    joined_text,
+    status_of,
+    tool_call,
+    tool_input,
+    url_to_source,
+    usage_to_core,
 )
-from switchyard.core.messages import ChatResponse, Chunk, Usage
 from switchyard.providers.retry_after import parse_retry_after
 from switchyard.providers.upstream_json import error_body, no_headers
 
 API_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 4096
 JSON_TOOL = "json_output"
-
-FINISH_REASONS = {
-    "end_turn": "stop",
-    "stop_sequence": "stop",
-    "pause_turn": "stop",
-    "max_tokens": "length",
-    "model_context_window_exceeded": "length",
-    "tool_use": "tool_calls",
-    "refusal": "content_filter",
-}
-
-# Anthropic error types, for errors that arrive without an HTTP status (stream events).
-STATUS_BY_ERROR_TYPE = {
-    "invalid_request_error": 400,
-    "authentication_error": 401,
-    "billing_error": 402,
-    "permission_error": 403,
-    "not_found_error": 404,
-    "request_too_large": 413,
-    "rate_limit_error": 429,
-    "api_error": 500,
-    "timeout_error": 504,
-    "overloaded_error": 529,
-}
-
-
-def _bad(message: str, param: str) -> InvalidRequest:
-    return InvalidRequest(message, param=param, code="invalid_value")
-
-
-def _image_source(url: str, param: str) -> dict[str, Any]:
-    if url.startswith("data:"):
-        header, comma, data = url.partition(",")
-        if not comma or ";base64" not in header:
-            raise _bad("Image data URLs must be base64: data:<media type>;base64,<data>", param)
-        return {"type": "base64", "media_type": header[5:].split(";", 1)[0], "data": data}
-    return {"type": "url", "url": url}
-
 
 def _blocks(content: Any, param: str) -> list[dict[str, Any]]:
     """OpenAI message content -> Anthropic content blocks."""
@@ -104,30 +71,20 @@ def _blocks(content: Any, param: str) -> list[dict[str, Any]]:
             image = part.get("image_url")
             url = image.get("url") if isinstance(image, dict) else image
             if not isinstance(url, str):
-                raise _bad("image_url needs a url", f"{where}.image_url.url")
-            out.append({"type": "image", "source": _image_source(url, f"{where}.image_url.url")})
+                raise invalid("image_url needs a url", f"{where}.image_url.url")
+            out.append({"type": "image", "source": url_to_source(url, f"{where}.image_url.url")})
         elif kind == "file" and str((part.get("file") or {}).get("file_data", "")).startswith("data:"):
-            out.append({"type": "document", "source": _image_source(part["file"]["file_data"], f"{where}.file")})
+            out.append({"type": "document", "source": url_to_source(part["file"]["file_data"], f"{where}.file")})
         else:
-            raise _bad(f"Content part type {kind!r} is not supported by Anthropic models", f"{where}.type")
+            raise invalid(f"Content part type {kind!r} is not supported by Anthropic models", f"{where}.type")
     return out
 
 
-def _system_text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    return "\n".join(p.get("text", "") for p in content or () if isinstance(p, dict) and p.get("type") == "text")
-
-
 def _arguments(raw: Any, param: str) -> Any:
-    if isinstance(raw, dict):
-        return raw
-    if not raw:
-        return {}
     try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise _bad("Tool call arguments must be a JSON object", param) from None
+        return tool_input(raw)
+    except ValueError:
+        raise invalid("Tool call arguments must be a JSON object", param) from None
 
 
 def _turns(messages: list[dict[str, Any]]) -> tuple[list[str], list[dict[str, Any]]]:
@@ -137,7 +94,7 @@ def _turns(messages: list[dict[str, Any]]) -> tuple[list[str], list[dict[str, An
         role = message.get("role")
         param = f"messages[{i}]"
         if role in ("system", "developer"):
-            system.append(_system_text(message.get("content")))
+            system.append(joined_text(message.get("content")))
             continue
         if role == "tool":
             result: dict[str, Any] = {"type": "tool_result", "tool_use_id": message.get("tool_call_id") or ""}
@@ -156,7 +113,7 @@ def _turns(messages: list[dict[str, Any]]) -> tuple[list[str], list[dict[str, An
         elif role == "user":
             blocks = _blocks(message.get("content"), f"{param}.content")
         else:
-            raise _bad(f"Role {role!r} is not supported by Anthropic models", f"{param}.role")
+            raise invalid(f"Role {role!r} is not supported by Anthropic models", f"{param}.role")
         if not blocks and role == "assistant":
             continue  # Anthropic refuses empty turns; an empty assistant turn says nothing
         if turns and turns[-1]["role"] == role:
@@ -169,15 +126,11 @@ def _turns(messages: list[dict[str, Any]]) -> tuple[list[str], list[dict[str, An
 def _tool_choice(choice: Any) -> dict[str, Any] | None:
     if choice is None:
         return None
-    if choice == "auto":
-        return {"type": "auto"}
-    if choice == "none":
-        return {"type": "none"}
-    if choice == "required":
-        return {"type": "any"}
+    if isinstance(choice, str) and choice in TOOL_CHOICE_TYPES:
+        return {"type": TOOL_CHOICE_TYPES[choice]}
     if isinstance(choice, dict) and (choice.get("function") or {}).get("name"):
         return {"type": "tool", "name": choice["function"]["name"]}
-    raise _bad("tool_choice must be auto, none, required or a named function", "tool_choice")
+    raise invalid("tool_choice must be auto, none, required or a named function", "tool_choice")
 
 
 def build_request(
@@ -189,7 +142,7 @@ def build_request(
 ) -> dict[str, Any]:
     """The Anthropic Messages body for an OpenAI chat body."""
     if (body.get("n") or 1) > 1:
-        raise _bad("Anthropic models return one choice: `n` must be 1", "n")
+        raise invalid("Anthropic models return one choice: `n` must be 1", "n")
     system, turns = _turns(body["messages"])
     out: dict[str, Any] = {
         "model": upstream_model,
@@ -231,14 +184,14 @@ def _structured(fmt: Any, out: dict[str, Any], structured: str) -> None:
     if fmt["type"] == "json_schema":
         schema = (fmt.get("json_schema") or {}).get("schema")
         if not isinstance(schema, dict):
-            raise _bad("response_format.json_schema.schema must be a JSON schema object", "response_format.json_schema.schema")
+            raise invalid("response_format.json_schema.schema must be a JSON schema object", "response_format.json_schema.schema")
         if structured == "native":
             out["output_config"] = {"format": {"type": "json_schema", "schema": schema}}
             return
     elif fmt["type"] == "json_object":
         schema = {"type": "object"}
     else:
-        raise _bad(f"response_format type {fmt['type']!r} is not supported", "response_format.type")
+        raise invalid(f"response_format type {fmt['type']!r} is not supported", "response_format.type")
     tool = {"name": JSON_TOOL, "description": "Answer with the requested JSON object.", "input_schema": schema}
     out["tools"] = [*out.get("tools", ()), tool]
     out["tool_choice"] = {"type": "tool", "name": JSON_TOOL}
@@ -247,25 +200,6 @@ def _structured(fmt: Any, out: dict[str, Any], structured: str) -> None:
 def json_tool_forced(anthropic_body: dict[str, Any]) -> bool:
     """Whether ``build_request`` used the tool-forcing technique for JSON output."""
     return (anthropic_body.get("tool_choice") or {}).get("name") == JSON_TOOL
-
-
-def usage_to_openai(data: dict[str, Any] | None) -> Usage | None:
-    """Anthropic usage (message or ``message_delta``) -> core Usage."""
-    if not data:
-        return None
-    cache_read = int(data.get("cache_read_input_tokens") or 0)
-    cache_write = int(data.get("cache_creation_input_tokens") or 0)
-    return Usage(
-        prompt_tokens=int(data.get("input_tokens") or 0) + cache_read + cache_write,
-        completion_tokens=int(data.get("output_tokens") or 0),
-        cached_tokens=cache_read,
-        reasoning_tokens=int((data.get("output_tokens_details") or {}).get("thinking_tokens") or 0),
-    )
-
-
-def _tool_call(block: dict[str, Any]) -> dict[str, Any]:
-    return {"id": block.get("id", ""), "type": "function",
-            "function": {"name": block.get("name", ""), "arguments": orjson.dumps(block.get("input") or {}).decode()}}
 
 
 def message_to_openai(message: dict[str, Any], *, json_tool: bool = False) -> tuple[dict[str, Any], Usage | None]:
@@ -283,8 +217,8 @@ def message_to_openai(message: dict[str, Any], *, json_tool: bool = False) -> tu
             if json_tool and block.get("name") == JSON_TOOL:
                 texts.append(orjson.dumps(block.get("input") or {}).decode())
             else:
-                calls.append(_tool_call(block))
-    finish = FINISH_REASONS.get(message.get("stop_reason") or "end_turn", "stop")
+                calls.append(tool_call(block))
+    finish = finish_reason(message.get("stop_reason"))
     if json_tool and finish == "tool_calls" and not calls:
         finish = "stop"
     reply: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts or not calls else None}
@@ -292,7 +226,7 @@ def message_to_openai(message: dict[str, Any], *, json_tool: bool = False) -> tu
         reply["reasoning_content"] = "".join(reasoning)
     if calls:
         reply["tool_calls"] = calls
-    usage = usage_to_openai(message.get("usage"))
+    usage = usage_to_core(message.get("usage"))
     body = {
         "id": message.get("id", ""),
         "object": "chat.completion",
@@ -331,7 +265,7 @@ def error_from_body(status: int | None, body: Any, get_header: Callable[[str], s
             kind = error.get("type")
             message = str(error.get("message") or message)
     if status is None:
-        status = STATUS_BY_ERROR_TYPE.get(str(kind), 500)
+        status = status_of(kind)
         if message.startswith("Upstream returned HTTP"):
             message = f"Upstream stream error: {kind}"
     if "prompt is too long" in message:  # Anthropic's wording for a context-window overflow
@@ -342,86 +276,3 @@ def error_from_body(status: int | None, body: Any, get_header: Callable[[str], s
 def parse_error(status: int, raw: bytes, get_header: Callable[[str], str | None]) -> SwitchyardError:
     """The error for a non-2xx Anthropic answer (529 overloaded is retryable)."""
     return error_from_body(status, error_body(raw), get_header)
-
-
-class StreamDecoder:
-    """Anthropic SSE events -> OpenAI ``chat.completion.chunk`` objects, one event at a time.
-
-    Tool-use blocks become ``tool_calls`` deltas (index counted over tool
-    blocks, id and name on the first, ``input_json_delta`` as arguments).
-    ``include_usage`` decides whether the final usage chunk is sent to the
-    client or only carried for accounting. An ``error`` event raises.
-    """
-
-    __slots__ = ("include_usage", "json_tool", "done", "usage", "_base", "_tools", "_json_blocks")
-
-    def __init__(self, *, include_usage: bool = False, json_tool: bool = False) -> None:
-        self.include_usage = include_usage
-        self.json_tool = json_tool
-        self.done = False
-        self.usage: dict[str, Any] = {}
-        self._base: dict[str, Any] = {"id": "", "object": "chat.completion.chunk", "created": 0, "model": ""}
-        self._tools: dict[int, int] = {}  # content block index -> tool call index
-        self._json_blocks: set[int] = set()
-
-    def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> Chunk:
-        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
-        return Chunk(data={**self._base, "choices": [choice]})
-
-    def decode(self, event: str, text: str) -> Chunk | None:
-        """One SSE event (its name and data) -> a chunk, or None when it makes none."""
-        if event == "ping":
-            return None
-        try:
-            payload = orjson.loads(text)
-        except orjson.JSONDecodeError:
-            raise UpstreamProtocolError("Upstream sent a stream event that is not JSON") from None
-        kind = payload.get("type", event) if isinstance(payload, dict) else None
-        if kind == "error" or event == "error":
-            raise error_from_body(None, payload, no_headers)
-        if kind == "message_start":
-            message = payload.get("message") or {}
-            self._base.update(id=message.get("id", ""), model=message.get("model", ""), created=int(time.time()))
-            self.usage.update(message.get("usage") or {})
-            return self._chunk({"role": "assistant", "content": ""})
-        if kind == "content_block_start":
-            block, index = payload.get("content_block") or {}, payload.get("index", 0)
-            if block.get("type") == "tool_use":
-                if self.json_tool and block.get("name") == JSON_TOOL:
-                    self._json_blocks.add(index)
-                    return None
-                tool_index = self._tools[index] = len(self._tools)
-                return self._chunk({"tool_calls": [{"index": tool_index, "id": block.get("id", ""), "type": "function",
-                                                    "function": {"name": block.get("name", ""), "arguments": ""}}]})
-            if block.get("type") == "text" and block.get("text"):
-                return self._chunk({"content": block["text"]})
-            return None
-        if kind == "content_block_delta":
-            delta, index = payload.get("delta") or {}, payload.get("index", 0)
-            dtype = delta.get("type")
-            if dtype == "text_delta":
-                return self._chunk({"content": delta.get("text", "")})
-            if dtype == "input_json_delta":
-                if index in self._json_blocks:
-                    return self._chunk({"content": delta.get("partial_json", "")})
-                tool_index = self._tools.get(index)
-                if tool_index is None:
-                    return None
-                return self._chunk({"tool_calls": [{"index": tool_index, "function": {"arguments": delta.get("partial_json", "")}}]})
-            if dtype == "thinking_delta":
-                return self._chunk({"reasoning_content": delta.get("thinking", "")})
-            return None
-        if kind == "message_delta":
-            self.usage.update({k: v for k, v in (payload.get("usage") or {}).items() if v is not None})
-            reason = (payload.get("delta") or {}).get("stop_reason")
-            finish = FINISH_REASONS.get(reason or "end_turn", "stop")
-            if self._json_blocks and finish == "tool_calls" and not self._tools:
-                finish = "stop"
-            return self._chunk({}, finish)
-        if kind == "message_stop":
-            self.done = True
-            usage = usage_to_openai(self.usage) or Usage()
-            if self.include_usage:
-                return Chunk(data={**self._base, "choices": [], "usage": usage.to_openai()}, usage=usage)
-            return Chunk(usage=usage)
-        return None

@@ -1,6 +1,7 @@
-"""The Anthropic Messages API as a client speaks it, to and from the gateway's OpenAI format.
+"""An Anthropic client in front of the gateway: its Messages API to and from our OpenAI shape.
 
-Pure functions and one stream state machine, no I/O:
+Pure functions and one stream state machine, no I/O (the tables shared with
+``upstream`` are in ``messages``):
 
 - ``to_chat_body``: an Anthropic ``/v1/messages`` request -> an OpenAI chat body
   (``system`` -> a system message; ``tool_result`` blocks -> ``tool`` messages
@@ -13,6 +14,7 @@ Pure functions and one stream state machine, no I/O:
 - ``MessageStream``: OpenAI chunks -> the Anthropic SSE event sequence
   (``message_start``, ``ping``, ``content_block_*`` per text or tool block,
   ``message_delta`` with the stop reason and usage, ``message_stop``).
+- ``error_body``: any core error -> Anthropic's error body.
 """
 
 from __future__ import annotations
@@ -22,29 +24,19 @@ from typing import Any
 
 import orjson
 
-from switchyard.core.errors import InvalidRequest
+from switchyard.core.errors import SwitchyardError
 from switchyard.core.messages import Usage
-
-STOP_REASONS = {
-    "stop": "end_turn",
-    "length": "max_tokens",
-    "tool_calls": "tool_use",
-    "function_call": "tool_use",
-    "content_filter": "refusal",
-}
-
-
-def _bad(message: str, param: str) -> InvalidRequest:
-    return InvalidRequest(message, param=param, code="invalid_value")
-
-
-def _source_url(source: dict[str, Any], param: str) -> str:
-    kind = source.get("type")
-    if kind == "base64":
-        return f"data:{source.get('media_type', 'application/octet-stream')};base64,{source.get('data', '')}"
-    if kind == "url" and isinstance(source.get("url"), str):
-        return source["url"]
-    raise _bad(f"Source type {kind!r} can only be sent to Anthropic models", f"{param}.source.type")
+from switchyard.providers.anthropic_format.messages import (
+    TOOL_CHOICES,
+    error_type_of,
+    invalid,
+    joined_text,
+    source_to_url,
+    stop_reason,
+    tool_call,
+    tool_input,
+    usage_from_core,
+)
 
 
 def _parts(content: Any, param: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -52,7 +44,7 @@ def _parts(content: Any, param: str) -> tuple[list[dict[str, Any]], list[dict[st
     if isinstance(content, str):
         return [], [{"type": "text", "text": content}]
     if not isinstance(content, list):
-        raise _bad("content must be a string or a list of content blocks", param)
+        raise invalid("content must be a string or a list of content blocks", param)
     tools: list[dict[str, Any]] = []
     parts: list[dict[str, Any]] = []
     for i, block in enumerate(content):
@@ -61,24 +53,22 @@ def _parts(content: Any, param: str) -> tuple[list[dict[str, Any]], list[dict[st
         if kind == "text":
             parts.append({"type": "text", "text": block.get("text", "")})
         elif kind == "image":
-            parts.append({"type": "image_url", "image_url": {"url": _source_url(block.get("source") or {}, where)}})
+            parts.append({"type": "image_url", "image_url": {"url": source_to_url(block.get("source") or {}, where)}})
         elif kind == "document":
             source = block.get("source") or {}
             if source.get("type") == "text":
                 parts.append({"type": "text", "text": source.get("data", "")})
             else:
-                parts.append({"type": "file", "file": {"file_data": _source_url(source, where)}})
+                parts.append({"type": "file", "file": {"file_data": source_to_url(source, where)}})
         elif kind == "tool_result":
-            inner = block.get("content")
-            text = inner if isinstance(inner, str) else "".join(
-                b.get("text", "") for b in inner or () if isinstance(b, dict) and b.get("type") == "text")
+            text = joined_text(block.get("content"), "")
             if block.get("is_error"):
                 text = f"Error: {text}"
             tools.append({"role": "tool", "tool_call_id": block.get("tool_use_id", ""), "content": text})
         elif kind in ("thinking", "redacted_thinking"):
             continue
         else:
-            raise _bad(f"Content block type {kind!r} can only be sent to Anthropic models", f"{where}.type")
+            raise invalid(f"Content block type {kind!r} can only be sent to Anthropic models", f"{where}.type")
     return tools, parts
 
 
@@ -91,11 +81,9 @@ def _assistant(content: Any, param: str) -> dict[str, Any]:
         if kind == "text":
             texts.append(block.get("text", ""))
         elif kind == "tool_use":
-            calls.append({"id": block.get("id", ""), "type": "function",
-                          "function": {"name": block.get("name", ""),
-                                       "arguments": orjson.dumps(block.get("input") or {}).decode()}})
+            calls.append(tool_call(block))
         elif kind not in ("thinking", "redacted_thinking"):
-            raise _bad(f"Content block type {kind!r} can only be sent to Anthropic models", f"{param}.{i}.type")
+            raise invalid(f"Content block type {kind!r} can only be sent to Anthropic models", f"{param}.{i}.type")
     message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts else None}
     if calls:
         message["tool_calls"] = calls
@@ -105,35 +93,29 @@ def _assistant(content: Any, param: str) -> dict[str, Any]:
 def _tool_choice(choice: Any) -> tuple[Any, bool]:
     """Anthropic ``tool_choice`` -> ``(OpenAI tool_choice, parallel allowed)``."""
     if not isinstance(choice, dict):
-        raise _bad("tool_choice must be an object", "tool_choice")
+        raise invalid("tool_choice must be an object", "tool_choice")
     kind = choice.get("type")
     parallel = not choice.get("disable_parallel_tool_use")
-    if kind == "auto":
-        return "auto", parallel
-    if kind == "any":
-        return "required", parallel
-    if kind == "none":
-        return "none", parallel
+    if isinstance(kind, str) and kind in TOOL_CHOICES:
+        return TOOL_CHOICES[kind], parallel
     if kind == "tool" and choice.get("name"):
         return {"type": "function", "function": {"name": choice["name"]}}, parallel
-    raise _bad("tool_choice.type must be auto, any, tool or none", "tool_choice.type")
+    raise invalid("tool_choice.type must be auto, any, tool or none", "tool_choice.type")
 
 
 def to_chat_body(body: dict[str, Any]) -> dict[str, Any]:
     """An Anthropic Messages request -> an OpenAI chat body (``validate_chat`` it next)."""
     for name in ("model", "max_tokens", "messages"):
         if name not in body:
-            raise _bad(f"{name}: Field required", name)
+            raise invalid(f"{name}: Field required", name)
     if not isinstance(body["max_tokens"], int) or isinstance(body["max_tokens"], bool) or body["max_tokens"] < 1:
-        raise _bad("max_tokens: must be a positive integer", "max_tokens")
+        raise invalid("max_tokens: must be a positive integer", "max_tokens")
     if not isinstance(body["messages"], list):
-        raise _bad("messages: must be a list", "messages")
+        raise invalid("messages: must be a list", "messages")
     out_messages: list[dict[str, Any]] = []
     system = body.get("system")
     if system:
-        text = system if isinstance(system, str) else "\n".join(
-            b.get("text", "") for b in system if isinstance(b, dict) and b.get("type") == "text")
-        out_messages.append({"role": "system", "content": text})
+        out_messages.append({"role": "system", "content": joined_text(system)})
     for i, message in enumerate(body["messages"]):
         param = f"messages.{i}"
         role = message.get("role") if isinstance(message, dict) else None
@@ -147,7 +129,7 @@ def to_chat_body(body: dict[str, Any]) -> dict[str, Any]:
         elif role == "assistant":
             out_messages.append(_assistant(message.get("content"), f"{param}.content"))
         else:
-            raise _bad(f"{param}.role: must be 'user' or 'assistant'", f"{param}.role")
+            raise invalid(f"{param}.role: must be 'user' or 'assistant'", f"{param}.role")
     chat: dict[str, Any] = {"model": body["model"], "messages": out_messages, "max_tokens": body["max_tokens"]}
     for name in ("temperature", "top_p"):
         if body.get(name) is not None:
@@ -165,7 +147,7 @@ def to_chat_body(body: dict[str, Any]) -> dict[str, Any]:
         chat["tools"] = []
         for i, tool in enumerate(tools):
             if not isinstance(tool, dict) or "input_schema" not in tool:
-                raise _bad("Only custom tools (name, input_schema) can be sent to any model", f"tools.{i}")
+                raise invalid("Only custom tools (name, input_schema) can be sent to any model", f"tools.{i}")
             function = {"name": tool.get("name", ""), "parameters": tool["input_schema"]}
             if tool.get("description"):
                 function["description"] = tool["description"]
@@ -181,17 +163,10 @@ def to_chat_body(body: dict[str, Any]) -> dict[str, Any]:
     return chat
 
 
-def _usage(usage: Usage | None) -> dict[str, int]:
-    if usage is None:
-        return {"input_tokens": 0, "output_tokens": 0}
-    return {"input_tokens": usage.prompt_tokens - usage.cached_tokens, "output_tokens": usage.completion_tokens,
-            "cache_read_input_tokens": usage.cached_tokens, "cache_creation_input_tokens": 0}
-
-
-def _input(arguments: str) -> Any:
+def _input(arguments: Any) -> Any:
     try:
-        return orjson.loads(arguments) if arguments else {}
-    except orjson.JSONDecodeError:
+        return tool_input(arguments)
+    except ValueError:
         return {"_raw_arguments": arguments}
 
 
@@ -210,11 +185,11 @@ def to_message(completion: dict[str, Any], model: str, usage: Usage | None) -> d
         function = call.get("function") or {}
         content.append({"type": "tool_use", "id": call.get("id", ""), "name": function.get("name", ""),
                         "input": _input(function.get("arguments", ""))})
-    stop = STOP_REASONS.get(choice.get("finish_reason") or "stop", "end_turn")
+    stop = stop_reason(choice.get("finish_reason"))
     if usage is None:
         usage = Usage.from_openai(completion.get("usage"))
     return {"id": new_message_id(), "type": "message", "role": "assistant", "model": model, "content": content,
-            "stop_reason": stop, "stop_sequence": None, "usage": _usage(usage)}
+            "stop_reason": stop, "stop_sequence": None, "usage": usage_from_core(usage)}
 
 
 def event(name: str, data: dict[str, Any]) -> bytes:
@@ -277,14 +252,19 @@ class MessageStream:
                                                              "delta": {"type": "input_json_delta",
                                                                        "partial_json": function["arguments"]}}))
             if choice.get("finish_reason"):
-                self._stop = STOP_REASONS.get(choice["finish_reason"], "end_turn")
+                self._stop = stop_reason(choice["finish_reason"])
         return out
 
     def finish(self) -> list[bytes]:
         out = [] if self._started else self.start()
         self._close(out)
         delta = {"type": "message_delta", "delta": {"stop_reason": self._stop or "end_turn", "stop_sequence": None},
-                 "usage": _usage(self._usage)}
+                 "usage": usage_from_core(self._usage)}
         out.append(event("message_delta", delta))
         out.append(event("message_stop", {"type": "message_stop"}))
         return out
+
+
+def error_body(err: SwitchyardError) -> dict[str, Any]:
+    """The Anthropic-shaped body ``{"type": "error", "error": {...}}`` for a core error."""
+    return {"type": "error", "error": {"type": error_type_of(err.status), "message": err.message}}
