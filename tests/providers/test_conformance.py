@@ -20,7 +20,6 @@ from switchyard.core.messages import validate_chat
 from switchyard.core.registry import Registry
 from switchyard.mock import MockUpstreamThread
 from switchyard.transport.client import HttpClient
-
 from tests.providers.conformance import ADAPTERS, KEY, mock_formats
 
 PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="

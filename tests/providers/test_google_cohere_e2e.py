@@ -208,8 +208,8 @@ def test_error_event_mid_stream_reaches_the_client(stack, provider):
 
 def test_float_packing_matches_the_sdk_decoding():
     # What openai_shapes packs is what the SDK unpacks (little-endian float32).
-    from switchyard.providers.openai_shapes import embedding_list
     from switchyard.core.messages import Usage
+    from switchyard.providers.openai_shapes import embedding_list
 
     packed = embedding_list([[0.5, -2.0]], "m", Usage(), "base64")["data"][0]["embedding"]
     assert struct.unpack("<2f", base64.b64decode(packed)) == (0.5, -2.0)

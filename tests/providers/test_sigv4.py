@@ -1,13 +1,13 @@
 """SigV4 against AWS's published vectors and against botocore's own signatures."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
 from switchyard.providers.sigv4 import Credentials, Signer, canonical_uri, signing_key
 
 SECRET = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
-SUITE_TIME = datetime(2015, 8, 30, 12, 36, 0, tzinfo=timezone.utc)
+SUITE_TIME = datetime(2015, 8, 30, 12, 36, 0, tzinfo=UTC)
 
 
 def test_signing_key_matches_the_aws_documentation_example():
@@ -53,7 +53,7 @@ def test_matches_botocore(token, with_sha_header):
         headers["x-amz-content-sha256"] = hashlib.sha256(body).hexdigest()
     request = AWSRequest(method="POST", url=f"https://{host}{path}", data=body, headers=dict(headers))
     botocore_auth.SigV4Auth(BotoCredentials("AKIDEXAMPLE", SECRET, token), "bedrock", "eu-west-1").add_auth(request)
-    when = datetime.strptime(request.headers["X-Amz-Date"], "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
+    when = datetime.strptime(request.headers["X-Amz-Date"], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
 
     ours = Signer(Credentials("AKIDEXAMPLE", SECRET, token), "eu-west-1").sign(
         "POST", host, path, headers, body, now=when, content_sha256_header=with_sha_header

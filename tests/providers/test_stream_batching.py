@@ -22,7 +22,6 @@ from switchyard.core.registry import Registry
 from switchyard.mock.wire import MockRequest, MockSettings, Reply, RouteTable
 from switchyard.providers.driver import batched
 from switchyard.transport.client import HttpClient
-
 from tests.providers.conformance import ADAPTERS, mock_formats
 
 #: One adapter per family, and how many chunks it makes after the upstream closed.

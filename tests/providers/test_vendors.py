@@ -10,7 +10,7 @@ from switchyard.core.registry import Registry
 from switchyard.providers import openai_format as wire
 from switchyard.providers.azure import DEFAULT_API_VERSION, AzureOpenAIProvider
 from switchyard.providers.openai import OpenAIProvider
-from switchyard.providers.vendors import Groq, Mistral, Ollama, VLLM
+from switchyard.providers.vendors import VLLM, Groq, Mistral, Ollama
 
 VENDORS = ["openai", "azure", "vllm", "ollama", "together", "groq", "mistral", "deepseek", "fireworks", "openrouter",
            "openai_compatible"]

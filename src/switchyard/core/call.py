@@ -68,8 +68,6 @@ class Call:
     usage: Any = None
     #: Whether the answer came from the response cache (no cache yet: always False).
     cached: bool = False
-    #: The upstream's response headers of a stream, once it opened (the driver sets them).
-    upstream_headers: dict[str, str] | None = None
 
     def outgoing_headers(self) -> list[tuple[bytes, bytes]]:
         """Response headers: ``x-switchyard-<key>`` for the route, then the rest."""

@@ -121,7 +121,7 @@ class BedrockProvider(NativeProvider):
             async def one(text: str) -> tuple[list[float], int]:
                 body = {"inputText": text, **({"dimensions": dimensions} if dimensions else {})}
                 data = json_object((await self._post(self.url("invoke"), body, call)).content, "Bedrock returned")
-                return data.get("embedding"), int(data.get("inputTextTokenCount") or 0)
+                return list(data.get("embedding") or []), int(data.get("inputTextTokenCount") or 0)
 
             results = await asyncio.gather(*(one(t) for t in texts))  # type: ignore[arg-type]
             vectors = [v for v, _ in results]

@@ -113,7 +113,7 @@ def build_messages(messages: list[dict[str, Any]]) -> tuple[list[dict[str, Any]]
                 system.append({"text": text})
             continue
         if role == "assistant":
-            blocks = [{"text": t} for t in (_text_of(message.get("content")),) if t.strip()]
+            blocks: list[dict[str, Any]] = [{"text": t} for t in (_text_of(message.get("content")),) if t.strip()]
             for k, tool_call in enumerate(message.get("tool_calls") or ()):
                 function = tool_call.get("function") or {}
                 args = _arguments(function.get("arguments"), f"{where}.tool_calls[{k}].function.arguments")
@@ -339,7 +339,7 @@ class StreamTranslator:
                     "function": {"name": use.get("name"), "arguments": ""}}
             return self._chunk({"tool_calls": [call]})
         if kind == "messageStop":
-            finish = STOP_REASONS.get(data.get("stopReason"), "stop")
+            finish = STOP_REASONS.get(str(data.get("stopReason")), "stop")
             if finish == "tool_calls" and not self.tools:
                 finish = "stop"
             self.finish = finish

@@ -29,15 +29,17 @@ from switchyard.core.messages import Chunk
 from switchyard.transport.sse import SSEDecoder
 
 #: ``parse_error(status, body, get_header)``: a wire format's non-2xx answer as a core error.
-ErrorParser = Callable[[int, bytes, Callable[[str], "str | None"]], SwitchyardError]
+ErrorParser = Callable[[int, bytes, Callable[[str], str | None]], SwitchyardError]
 
 
 class StreamReader(Protocol):
     """One upstream stream's bytes -> chunks: the framing (SSE, NDJSON, AWS event
     stream) and the translation. Pure: no network."""
 
-    #: True once the upstream has said its last word: the driver stops reading.
-    finished: bool
+    @property
+    def finished(self) -> bool:
+        """True once the upstream has said its last word: the driver stops reading."""
+        ...
 
     def feed(self, data: bytes) -> Iterable[Chunk]:
         """The chunks of one network read; raises a core error for an error event.

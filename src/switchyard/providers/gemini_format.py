@@ -84,13 +84,13 @@ def _user_parts(content: Any, param: str) -> list[dict[str, Any]]:
         elif kind == "image_url":
             image = part.get("image_url")
             url = image.get("url") if isinstance(image, dict) else image
-            parts.append(_media_part(url, f"{param}[{i}].image_url.url"))
+            parts.append(_media_part(str(url or ""), f"{param}[{i}].image_url.url"))
         elif kind == "input_audio":
             audio = part.get("input_audio") or {}
             parts.append({"inlineData": {"mimeType": f"audio/{audio.get('format', 'wav')}", "data": audio.get("data", "")}})
         elif kind == "file":
             data = (part.get("file") or {}).get("file_data")
-            parts.append(_media_part(data, f"{param}[{i}].file.file_data"))
+            parts.append(_media_part(str(data or ""), f"{param}[{i}].file.file_data"))
         else:
             raise _bad(f"Content part type {kind!r} is not supported by Gemini", f"{param}[{i}].type")
     return parts
@@ -131,7 +131,7 @@ def _contents(messages: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], lis
         elif role == "user":
             add("user", _user_parts(message.get("content"), f"{param}.content"))
         elif role == "assistant":
-            parts = [{"text": t} for t in [shapes.text_of(message.get("content"))] if t]
+            parts: list[dict[str, Any]] = [{"text": t} for t in [shapes.text_of(message.get("content"))] if t]
             for j, call in enumerate(message.get("tool_calls") or ()):
                 function = call.get("function") or {}
                 try:
@@ -242,7 +242,9 @@ def usage_from(meta: dict[str, Any] | None) -> Usage | None:
 
 
 def _split_parts(candidate: dict[str, Any]) -> tuple[str, str, list[dict[str, Any]]]:
-    text, thoughts, calls = [], [], []
+    text: list[str] = []
+    thoughts: list[str] = []
+    calls: list[dict[str, Any]] = []
     for part in (candidate.get("content") or {}).get("parts") or ():
         if "functionCall" in part:
             call = part["functionCall"]

@@ -12,22 +12,23 @@ signature or a fresh token does) — and per stream a ``StreamReader`` (see
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any, ClassVar
 
 import orjson
 
 from switchyard.core.call import Call
 from switchyard.core.config import DeploymentConfig
+from switchyard.core.errors import SwitchyardError
 from switchyard.core.messages import Chunk
 from switchyard.providers.base import Provider
-from switchyard.providers.driver import Driver, ErrorParser, StreamReader
+from switchyard.providers.driver import Driver, StreamReader
 
 
 class NativeProvider(Provider):
     """Shared plumbing; subclasses set ``parse_error`` and build URLs and bodies."""
 
-    parse_error: ClassVar[ErrorParser]
+    parse_error: ClassVar[staticmethod[[int, bytes, Callable[[str], str | None]], SwitchyardError]]
     #: The ``accept`` of a streamed request.
     stream_accept: ClassVar[str] = "text/event-stream"
     #: Environment variables that may hold the key, in order (the first non-empty

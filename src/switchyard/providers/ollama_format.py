@@ -77,7 +77,7 @@ def build_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     except orjson.JSONDecodeError:
                         param = f"messages[{i}].tool_calls[{k}].function.arguments"
                         raise InvalidRequest(f"Tool call arguments at {param} are not JSON", param=param) from None
-                tool_names[str(tool_call.get("id"))] = function.get("name")
+                tool_names[str(tool_call.get("id"))] = str(function.get("name"))
                 calls.append({"function": {"name": function.get("name"), "arguments": arguments or {}}})
             item["tool_calls"] = calls
         elif role in ("tool", "function"):

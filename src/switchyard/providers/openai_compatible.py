@@ -8,7 +8,7 @@ bodies and parsing are ``openai_format``; the HTTP is the shared ``Driver``.
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Mapping
 from typing import Any, ClassVar
 
 import orjson
@@ -90,7 +90,7 @@ class OpenAICompatibleProvider(Provider):
     async def _post(self, operation: str, body: dict[str, Any], call: Call) -> Any:
         return await self.driver.send(self.url(operation), orjson.dumps(body), self.headers, call)
 
-    def _open(self, operation: str, body: dict[str, Any], call: Call, decoder: wire.StreamDecoder) -> Any:
+    def _open(self, operation: str, body: dict[str, Any], call: Call, decoder: wire.StreamDecoder) -> Awaitable[AsyncIterator[Chunk]]:
         return self.driver.open(self.url(operation), orjson.dumps(body), self.stream_headers, call, ChunkEvents(decoder))
 
     async def chat(self, request: ChatRequest, call: Call) -> ChatResponse:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from urllib.parse import quote
 
 ALGORITHM = "AWS4-HMAC-SHA256"
@@ -93,7 +93,7 @@ class Signer:
         """The headers to send: ``headers`` plus ``host``, ``x-amz-date``,
         ``x-amz-content-sha256``, ``x-amz-security-token`` (session credentials) and
         ``authorization``. ``path`` is the URL path as sent (already percent-encoded)."""
-        moment = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
+        moment = (now or datetime.now(UTC)).astimezone(UTC)
         amz_date = moment.strftime("%Y%m%dT%H%M%SZ")
         date = amz_date[:8]
         payload_hash = hashlib.sha256(body).hexdigest()

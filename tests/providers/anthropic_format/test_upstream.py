@@ -183,7 +183,7 @@ def test_text_message_and_cache_usage():
     result = wire.parse_message(fixture("message_text.json"))
     choice = result.body["choices"][0]
     assert result.body["object"] == "chat.completion"
-    assert choice["message"] == {"role": "assistant", "content": "Hi! My name is Claude."}
+    assert choice["message"] == {"role": "assistant", "content": "Hi! My name is Claude.", "refusal": None}
     assert choice["finish_reason"] == "stop"
     assert result.usage.prompt_tokens == 12 + 100 + 2000
     assert result.usage.cached_tokens == 2000

@@ -142,10 +142,10 @@ def to_chat_body(body: dict[str, Any]) -> dict[str, Any]:
     user_id = (body.get("metadata") or {}).get("user_id")
     if user_id:
         chat["user"] = str(user_id)
-    tools = body.get("tools")
-    if tools:
+    given = body.get("tools")
+    if given:
         chat["tools"] = []
-        for i, tool in enumerate(tools):
+        for i, tool in enumerate(given):
             if not isinstance(tool, dict) or "input_schema" not in tool:
                 raise invalid("Only custom tools (name, input_schema) can be sent to any model", f"tools.{i}")
             function = {"name": tool.get("name", ""), "parameters": tool["input_schema"]}
@@ -213,7 +213,7 @@ class MessageStream:
 
     def start(self) -> list[bytes]:
         self._started = True
-        message = {"id": new_message_id(), "type": "message", "role": "assistant", "model": self.model, "content": [],
+        message: dict[str, Any] = {"id": new_message_id(), "type": "message", "role": "assistant", "model": self.model, "content": [],
                    "stop_reason": None, "stop_sequence": None, "usage": {"input_tokens": 0, "output_tokens": 0}}
         return [event("message_start", {"type": "message_start", "message": message}), event("ping", {"type": "ping"})]
 

@@ -221,7 +221,8 @@ def message_to_openai(message: dict[str, Any], *, json_tool: bool = False) -> tu
     finish = finish_reason(message.get("stop_reason"))
     if json_tool and finish == "tool_calls" and not calls:
         finish = "stop"
-    reply: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts or not calls else None}
+    reply: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts or not calls else None,
+                            "refusal": None}
     if reasoning:
         reply["reasoning_content"] = "".join(reasoning)
     if calls:

@@ -74,10 +74,10 @@ class StreamDecoder:
             if dtype == "input_json_delta":
                 if index in self._json_blocks:
                     return self._chunk({"content": delta.get("partial_json", "")})
-                tool_index = self._tools.get(index)
-                if tool_index is None:
+                known = self._tools.get(index)
+                if known is None:
                     return None
-                return self._chunk({"tool_calls": [{"index": tool_index, "function": {"arguments": delta.get("partial_json", "")}}]})
+                return self._chunk({"tool_calls": [{"index": known, "function": {"arguments": delta.get("partial_json", "")}}]})
             if dtype == "thinking_delta":
                 return self._chunk({"reasoning_content": delta.get("thinking", "")})
             return None
