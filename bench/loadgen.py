@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from switchyard.transport import HttpClient
@@ -36,6 +37,8 @@ class LoadResult:
     latencies: list[float] = field(default_factory=list)
     first_byte: list[float] = field(default_factory=list)
     error_sample: str | None = None
+    #: CPU seconds the target process spent during the measured run (when asked for).
+    target_cpu: float | None = None
 
     @property
     def rps(self) -> float:
@@ -56,16 +59,22 @@ async def run_load(
     max_requests: int = 1_000_000,
     warmup: float = 0.0,
     timeout: float = 30.0,
+    cpu_of: Callable[[], float] | None = None,
 ) -> LoadResult:
     """Send ``call`` from ``concurrency`` workers until ``duration`` s or ``max_requests``.
 
     A warm-up of ``warmup`` seconds opens the connections and is not counted.
+    ``cpu_of()``: the target process's CPU seconds so far, to charge the run with
+    (a figure that noise on a shared machine moves far less than req/s).
     """
     async with HttpClient(max_connections_per_origin=concurrency) as client:
         if warmup > 0:
             await _drive(client, call, concurrency, warmup, max_requests, timeout, LoadResult(concurrency))
         result = LoadResult(concurrency)
+        before = cpu_of() if cpu_of is not None else 0.0
         await _drive(client, call, concurrency, duration, max_requests, timeout, result)
+        if cpu_of is not None:
+            result.target_cpu = cpu_of() - before
         return result
 
 

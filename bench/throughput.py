@@ -2,7 +2,8 @@
 
 Non-streaming and streaming (the mock's 20-delta streams: time to first byte
 and to the last byte), at each concurrency; plus the gateway's RSS before and
-after load and the latency it adds at concurrency 1.
+after load, the latency it adds at concurrency 1, and the gateway's CPU time
+per request at the top concurrency (steadier than req/s on a shared machine).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import orjson
 
 from bench.harness import Context, Figure, Row, SectionResult
 from bench.loadgen import Call, LoadResult, run_load
-from bench.processes import rss_mb
+from bench.processes import cpu_seconds, rss_mb
 from switchyard.mock.runner import new_event_loop
 
 PROMPT = "Benchmark prompt: the quick brown fox jumps over the lazy dog, twice over."
@@ -53,16 +54,23 @@ def _row(target: str, mode: str, result: LoadResult) -> Row:
     )
 
 
-def measure(ctx: Context, target: str) -> list[Row]:
+def measure(ctx: Context, target: str, cpu: dict[str, float] | None = None) -> list[Row]:
+    """The rows of ``target``; ``cpu`` (gateway only) gets the CPU µs per request of each
+    mode at the top concurrency."""
     rows = []
+    pid = ctx.gateway_pid
+    cpu_of = (lambda: cpu_seconds(pid)) if cpu is not None and pid is not None else None  # noqa: E731
     loop = new_event_loop()
     try:
         for mode, call in calls(ctx, target).items():
             for concurrency in ctx.concurrencies:
                 result = loop.run_until_complete(
-                    run_load(call, concurrency=concurrency, duration=ctx.duration, max_requests=ctx.max_requests, warmup=ctx.warmup)
+                    run_load(call, concurrency=concurrency, duration=ctx.duration, max_requests=ctx.max_requests,
+                             warmup=ctx.warmup, cpu_of=cpu_of)
                 )
                 rows.append(_row(target, mode, result))
+                if cpu is not None and result.target_cpu is not None and result.ok:
+                    cpu[f"{mode}@{concurrency}"] = result.target_cpu / result.ok * 1e6
     finally:
         loop.close()
     return rows
@@ -75,7 +83,8 @@ def throughput(ctx: Context) -> SectionResult:
         return out
     idle = rss_mb(ctx.gateway_pid)
     out.figures.append(Figure("gateway RSS idle", idle, "MB", f"<= {TARGET_IDLE_RSS_MB:g} MB", idle <= TARGET_IDLE_RSS_MB))
-    gateway_rows = measure(ctx, "gateway")
+    cpu: dict[str, float] = {}
+    gateway_rows = measure(ctx, "gateway", cpu)
     out.rows += gateway_rows
     loaded = rss_mb(ctx.gateway_pid)
     out.figures.append(Figure("gateway RSS after load", loaded, "MB", "flat", None))
@@ -84,6 +93,10 @@ def throughput(ctx: Context) -> SectionResult:
         row = next((r for r in gateway_rows if r.mode == mode and r.concurrency == top), None)
         if row is not None:
             out.figures.append(Figure(f"gateway {mode} RPS at c{top}", row.rps, "req/s", f">= {target_rps:,.0f}", row.rps >= target_rps))
+    for mode in TARGET_RPS:
+        per = cpu.get(f"{mode}@{top}")
+        if per is not None:
+            out.figures.append(Figure(f"gateway CPU per {mode} request c{top}", per, "µs", "lower is better", None))
     if 1 in ctx.concurrencies:
         direct = next(r for r in out.rows if r.target == "direct" and r.mode == "plain" and r.concurrency == 1)
         through = next(r for r in gateway_rows if r.mode == "plain" and r.concurrency == 1)
