@@ -24,7 +24,6 @@ used from any thread, including one that runs its own loop.
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
 from collections.abc import AsyncIterator, Awaitable, Coroutine, Iterator, Mapping
 from pathlib import Path
@@ -41,6 +40,7 @@ from switchyard.core.messages import (
     validate_embedding,
 )
 from switchyard.core.registry import Registry, StageRegistry
+from switchyard.core.request_ids import RequestIds
 from switchyard.gateway.services import Services
 
 T = TypeVar("T")
@@ -74,6 +74,7 @@ class AsyncClient:
         self._stages = stages
         self._headers = {"authorization": f"Bearer {api_key}"} if api_key else {}
         self._caller = None if api_key else IN_PROCESS
+        self._request_ids = RequestIds()
         self._services: Services | None = None
         self._starting: asyncio.Future[Services] | None = None
 
@@ -110,7 +111,7 @@ class AsyncClient:
 
     # -- calls --------------------------------------------------------------
     def _call(self) -> Call:
-        return Call("req_" + os.urandom(12).hex(), caller=self._caller, headers=dict(self._headers))
+        return Call(self._request_ids(), caller=self._caller, headers=dict(self._headers))
 
     async def chat(self, *, model: str, messages: list[dict[str, Any]], **params: Any) -> ChatResponse:
         """A chat completion (any OpenAI chat parameter as a keyword)."""

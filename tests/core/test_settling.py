@@ -81,3 +81,4 @@ async def test_an_open_stream_counts_as_in_flight_until_it_ends():
             pass
         await asyncio.sleep(0)
         assert [d.load.inflight for d in services.catalog.deployments()] == [0, 0]
+

@@ -12,7 +12,6 @@ import asyncio
 import functools
 import gc
 import logging
-import os
 from collections.abc import Callable
 from time import perf_counter
 from typing import Any
@@ -30,6 +29,7 @@ from switchyard.core.errors import (
     to_openai_body,
 )
 from switchyard.core.registry import Registry
+from switchyard.core.request_ids import RequestIds
 from switchyard.gateway.services import Services
 from switchyard.observe.access import AccessLog
 from switchyard.server.http import Request, Response, StreamResponse, json_response, openai_error_frame
@@ -41,8 +41,6 @@ ErrorBody = Callable[[SwitchyardError], dict[str, Any]]
 _REQUEST_ID = b"x-request-id"
 
 
-def _new_request_id() -> str:
-    return "req_" + os.urandom(12).hex()
 
 
 class SwitchyardApp:
@@ -53,6 +51,7 @@ class SwitchyardApp:
         self.registry = registry or Registry()
         self.max_body = config.server.max_body_bytes
         self.client = AsyncClient(config, registry=self.registry)
+        self.request_ids = RequestIds()
         self.routes = RouteTable.default(self)
         self.access = AccessLog(config.logging)
         self._started = asyncio.Event()
@@ -113,7 +112,7 @@ class SwitchyardApp:
             headers[name.decode("latin-1")] = value.decode("latin-1")
         request_id = headers.get("x-request-id")
         if not request_id or len(request_id) > 128 or not request_id.isprintable():
-            request_id = _new_request_id()
+            request_id = self.request_ids()
         rid = request_id.encode("latin-1")
         path, method = scope["path"], scope["method"]
         handler, params, error_body = self.routes.match(method, path)
