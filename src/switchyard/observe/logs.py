@@ -202,11 +202,18 @@ class LineHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """The handler ``setup_logging`` installs: records through a ``LineFormatter``,
     and ready-made lines (the access log) without building a ``LogRecord``.
 
-    Access lines written on an event loop are gathered and written together at the
-    end of the loop's current round of callbacks — one write and flush for every
-    request that finished in it, instead of a system call per line. Any other
-    record writes them out first, so lines keep their order.
+    Access lines written on an event loop are buffered, as nginx's ``access_log
+    ... buffer= flush=`` does: written together at most ``FLUSH_AFTER`` seconds
+    after the first of them, or at once when ``FLUSH_LINES`` are waiting — one
+    write for many requests instead of a system call per line (at concurrency 1
+    that was a third of a small request's cost). Any other record, and closing
+    the handler, writes them out first, so lines keep their order and none is lost.
     """
+
+    #: The longest an access line waits for its write, in seconds.
+    FLUSH_AFTER = 0.1
+    #: Pending lines that trigger a write at once (the buffer's bound).
+    FLUSH_LINES = 256
 
     def __init__(self, stream: IO[str], formatter: LineFormatter) -> None:
         super().__init__(stream)
@@ -214,21 +221,29 @@ class LineHandler(logging.StreamHandler):  # type: ignore[type-arg]
         self.line_formatter = formatter
         self._pending: deque[str] = deque()  # appends are atomic: no lock on the hot path
         self._scheduled_on: Any = None  # the loop a write is scheduled on
+        self._timer: asyncio.TimerHandle | None = None
 
     def emit_line(self, line: str) -> None:
-        """Write one ready line: now, or with the others of this event-loop round."""
-        self._pending.append(line)
+        """Write one ready line: soon, with the others of the next ``FLUSH_AFTER`` seconds."""
+        pending = self._pending
+        pending.append(line)
+        if len(pending) >= self.FLUSH_LINES:
+            self.flush()
+            return
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             self.flush()
             return
-        if self._scheduled_on is not loop:  # (another loop's write would do too, but it may be gone)
+        if self._scheduled_on is not loop:  # (a write scheduled on another loop may never run)
             self._scheduled_on = loop
-            loop.call_soon(self.flush)
+            self._timer = loop.call_later(self.FLUSH_AFTER, self.flush)
 
     def flush(self) -> None:
         self._scheduled_on = None
+        timer, self._timer = self._timer, None
+        if timer is not None:
+            timer.cancel()
         with self.lock:  # type: ignore[union-attr]
             pending = self._pending
             try:
