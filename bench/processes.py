@@ -70,8 +70,10 @@ def wait_ready(url: str, timeout: float, proc: subprocess.Popen[bytes] | None = 
 class Process:
     """A subprocess pinned to a core, stopped on exit."""
 
-    def __init__(self, argv: list[str], *, core: int, ready_url: str, log: Path, ready_timeout: float = 30.0) -> None:
+    def __init__(self, argv: list[str], *, core: int, ready_url: str, log: Path, ready_timeout: float = 30.0,
+                 env: dict[str, str] | None = None) -> None:
         self.argv = argv
+        self.env = env
         self.core = core
         self.ready_url = ready_url
         self.log = log
@@ -80,7 +82,7 @@ class Process:
 
     def __enter__(self) -> Process:
         self._log_file = self.log.open("wb")
-        self.proc = subprocess.Popen(self.argv, stdout=self._log_file, stderr=subprocess.STDOUT, cwd=ROOT)
+        self.proc = subprocess.Popen(self.argv, stdout=self._log_file, stderr=subprocess.STDOUT, cwd=ROOT, env=self.env)
         pin(self.proc.pid, self.core)
         try:
             wait_ready(self.ready_url, self.ready_timeout, self.proc)

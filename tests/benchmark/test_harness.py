@@ -58,3 +58,16 @@ async def test_routing_and_admission_sections_run_against_todays_code(redis_url,
     monkeypatch.setenv("SWITCHYARD_BENCH_REDIS", redis_url)
     limits = await admission.measure(20)
     assert limits and all(p50 > 0 for *_, p50, _ in limits)
+
+
+def test_compare_runs_two_trees_side_by_side():
+    """One short round of each mode against this tree twice: both gateways answer and are charged CPU."""
+    from pathlib import Path
+
+    from bench.compare import compare
+
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    results = compare({"a": src, "b": src}, {"b": "logging:\n  access_log: false\n"}, 1, 0.3, ("plain", "stream"))
+    assert set(results) == {("a", "plain"), ("a", "stream"), ("b", "plain"), ("b", "stream")}
+    for rows in results.values():
+        assert len(rows) == 1 and rows[0][0] > 0 and rows[0][1] > 0

@@ -22,6 +22,7 @@ headers and the attempts from a ``FallbackExhausted`` error.
 from __future__ import annotations
 
 import logging
+from functools import partial
 from time import perf_counter, time
 from typing import Any
 
@@ -138,65 +139,14 @@ class AccessLog:
             record = logger.makeRecord(ACCESS_LOGGER, INFO, "", 0, "request", (), None, None, {FIELDS_ATTR: fields})
             logger.handle(record)
             return
-        # The usual case — setup_logging's handler only: the line is built here, in one
-        # piece, without a LogRecord (this runs once per request; see bench/).
+        # The usual case — setup_logging's handler only: no LogRecord, and the line is
+        # built later, with the others of the handler's next write (many lines in one
+        # tight loop cost far less than one line at a time between requests).
         created = time()
         for handler in handlers:
-            formatter = handler.line_formatter
-            stamp = formatter.timestamp(created)
-            if formatter.json:
-                out: dict[str, Any] = {"ts": stamp, "level": "info", "logger": ACCESS_LOGGER, "msg": "request",
-                                       "request_id": request_id, "method": method, "path": path,
-                                       "status": status, "latency_ms": latency}
-                if key_name is not None:
-                    out["key_name"] = key_name
-                if alias is not None:
-                    out["alias"] = alias
-                if route is not None:
-                    out["route"] = route
-                if deployment is not None:
-                    out["deployment"] = deployment
-                out["fallback"] = fallback_alias is not None
-                if fallback_alias is not None:
-                    out["fallback_alias"] = fallback_alias
-                if attempts is not None:
-                    out["attempts"] = attempts
-                if usage is not None:
-                    out["prompt_tokens"] = usage.prompt_tokens
-                    out["completion_tokens"] = usage.completion_tokens
-                    out["total_tokens"] = usage.total_tokens
-                out["cache"] = cache
-                out["stream"] = stream
-                if outcome is not None:
-                    out["outcome"] = outcome
-                if code is not None:
-                    out["error"] = code
-                if error_status is not None:
-                    out["error_status"] = error_status
-                if messages is not None:
-                    out["messages"] = messages
-                line = orjson.dumps(out, default=str).decode()
-            else:
-                q, known = formatter.quote, formatter.quoted  # known: strings quoted before
-                # One f-string (no string grown field by field): absent fields render as "".
-                line = (
-                    f"ts={stamp} level=info logger={ACCESS_LOGGER} msg=request "
-                    f"request_id={formatter.quote_once(request_id)} method={known.get(method) or q(method)} "
-                    f"path={known.get(path) or q(path)} status={status} latency_ms={latency!r}"
-                    f"{'' if key_name is None else ' key_name=' + (known.get(key_name) or q(key_name))}"
-                    f"{'' if alias is None else ' alias=' + q(alias)}"
-                    f"{'' if route is None else ' route=' + q(route)}"
-                    f"{'' if deployment is None else ' deployment=' + (known.get(deployment) or q(deployment))}"
-                    f"{' fallback=false' if fallback_alias is None else ' fallback=true fallback_alias=' + q(fallback_alias)}"
-                    f"{'' if attempts is None else f' attempts={attempts}'}"
-                    f"{'' if usage is None else _tokens(usage)}"
-                    f"{' cache=true' if cache else ' cache=false'}{' stream=true' if stream else ' stream=false'}"
-                    f"{'' if outcome is None else ' outcome=' + outcome}"
-                    f"{'' if code is None else ' error=' + q(code)}"
-                    f"{'' if error_status is None else f' error_status={error_status}'}"
-                    f"{'' if messages is None else ' messages=' + kv_value(messages)}"
-                )
-            handler.emit_line(line)
+            handler.emit_line(partial(_line, handler.line_formatter, created, request_id, method, path, status,
+                                      latency, key_name, alias, route, deployment, fallback_alias, attempts,
+                                      usage, cache, stream, outcome, code, error_status, messages))
 
     def prompt_text(self, body: bytes) -> str | None:
         """The request's messages (system, messages, prompt or input) as JSON, cut short."""
@@ -212,3 +162,64 @@ class AccessLog:
         text = orjson.dumps(picked).decode()
         limit = self.prompt_max_chars
         return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _line(formatter: Any, created: float, request_id: str, method: str, path: str, status: int, latency: float,
+          key_name: str | None, alias: str | None, route: str | None, deployment: str | None,
+          fallback_alias: str | None, attempts: int | None, usage: Any, cache: bool, stream: bool,
+          outcome: str | None, code: str | None, error_status: int | None, messages: str | None) -> str:
+    """One access line in the formatter's format (kv or JSON)."""
+    stamp = formatter.timestamp(created)
+    if formatter.json:
+        out: dict[str, Any] = {"ts": stamp, "level": "info", "logger": ACCESS_LOGGER, "msg": "request",
+                               "request_id": request_id, "method": method, "path": path,
+                               "status": status, "latency_ms": latency}
+        if key_name is not None:
+            out["key_name"] = key_name
+        if alias is not None:
+            out["alias"] = alias
+        if route is not None:
+            out["route"] = route
+        if deployment is not None:
+            out["deployment"] = deployment
+        out["fallback"] = fallback_alias is not None
+        if fallback_alias is not None:
+            out["fallback_alias"] = fallback_alias
+        if attempts is not None:
+            out["attempts"] = attempts
+        if usage is not None:
+            out["prompt_tokens"] = usage.prompt_tokens
+            out["completion_tokens"] = usage.completion_tokens
+            out["total_tokens"] = usage.total_tokens
+        out["cache"] = cache
+        out["stream"] = stream
+        if outcome is not None:
+            out["outcome"] = outcome
+        if code is not None:
+            out["error"] = code
+        if error_status is not None:
+            out["error_status"] = error_status
+        if messages is not None:
+            out["messages"] = messages
+        line = orjson.dumps(out, default=str).decode()
+    else:
+        q, known = formatter.quote, formatter.quoted  # known: strings quoted before
+        # One f-string (no string grown field by field): absent fields render as "".
+        line = (
+            f"ts={stamp} level=info logger={ACCESS_LOGGER} msg=request "
+            f"request_id={formatter.quote_once(request_id)} method={known.get(method) or q(method)} "
+            f"path={known.get(path) or q(path)} status={status} latency_ms={latency!r}"
+            f"{'' if key_name is None else ' key_name=' + (known.get(key_name) or q(key_name))}"
+            f"{'' if alias is None else ' alias=' + q(alias)}"
+            f"{'' if route is None else ' route=' + q(route)}"
+            f"{'' if deployment is None else ' deployment=' + (known.get(deployment) or q(deployment))}"
+            f"{' fallback=false' if fallback_alias is None else ' fallback=true fallback_alias=' + q(fallback_alias)}"
+            f"{'' if attempts is None else f' attempts={attempts}'}"
+            f"{'' if usage is None else _tokens(usage)}"
+            f"{' cache=true' if cache else ' cache=false'}{' stream=true' if stream else ' stream=false'}"
+            f"{'' if outcome is None else ' outcome=' + outcome}"
+            f"{'' if code is None else ' error=' + q(code)}"
+            f"{'' if error_status is None else f' error_status={error_status}'}"
+            f"{'' if messages is None else ' messages=' + kv_value(messages)}"
+        )
+    return line

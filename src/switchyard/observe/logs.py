@@ -26,7 +26,7 @@ import re
 import sys
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import IO, Any
 
 import orjson
@@ -219,12 +219,14 @@ class LineHandler(logging.StreamHandler):  # type: ignore[type-arg]
         super().__init__(stream)
         self.setFormatter(formatter)
         self.line_formatter = formatter
-        self._pending: deque[str] = deque()  # appends are atomic: no lock on the hot path
+        #: Lines, or builders of lines (called at write time): appends are atomic, no lock.
+        self._pending: deque[str | Callable[[], str]] = deque()
         self._scheduled_on: Any = None  # the loop a write is scheduled on
         self._timer: asyncio.TimerHandle | None = None
 
-    def emit_line(self, line: str) -> None:
-        """Write one ready line: soon, with the others of the next ``FLUSH_AFTER`` seconds."""
+    def emit_line(self, line: str | Callable[[], str]) -> None:
+        """Write one line (or what ``line()`` builds): soon, with the others of the next
+        ``FLUSH_AFTER`` seconds."""
         pending = self._pending
         pending.append(line)
         if len(pending) >= self.FLUSH_LINES:
@@ -248,7 +250,8 @@ class LineHandler(logging.StreamHandler):  # type: ignore[type-arg]
             pending = self._pending
             try:
                 if pending:
-                    lines = [pending.popleft() for _ in range(len(pending))]
+                    taken = [pending.popleft() for _ in range(len(pending))]
+                    lines = [item if item.__class__ is str else item() for item in taken]  # type: ignore[operator]
                     lines.append("")
                     self.stream.write("\n".join(lines))
                 self.stream.flush()

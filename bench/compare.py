@@ -1,0 +1,88 @@
+"""Two source trees side by side: ``python -m bench.compare --tree before=SRC --tree after=SRC``.
+
+Starts one mock and one gateway per tree (each ``switchyard serve`` with
+``PYTHONPATH`` at that tree's ``src``), then alternates short c64 load rounds
+between them, so drift on a shared machine hits every tree alike. Prints, per
+tree and mode, the median req/s and the gateway's median CPU time per request:
+the figure to compare a change against its parent with (``git worktree add``
+gives the parent's tree). ``--extra-config NAME=YAML`` appends YAML to a tree's config.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+from contextlib import ExitStack
+from pathlib import Path
+
+from bench.harness import Context
+from bench.loadgen import run_load
+from bench.processes import Process, cpu_seconds, free_port, mock_process, pin
+from bench.run import GATEWAY_CONFIG, MASTER_KEY, MODEL, gateway_command
+from bench.throughput import calls
+from switchyard.mock.runner import new_event_loop
+
+
+def compare(trees: dict[str, str], extra: dict[str, str], rounds: int, seconds: float,
+            modes: tuple[str, ...]) -> dict[tuple[str, str], list[tuple[float, float]]]:
+    """``{(tree, mode): [(req/s, CPU µs per request), ...]}``, one entry per round."""
+    command = gateway_command()
+    if command is None:
+        raise SystemExit("`switchyard` is not installed in this venv")
+    results: dict[tuple[str, str], list[tuple[float, float]]] = {(t, m): [] for t in trees for m in modes}
+    with tempfile.TemporaryDirectory(prefix="switchyard-compare-") as tmp, ExitStack() as stack:
+        workdir = Path(tmp)
+        mock_port = free_port()
+        stack.enter_context(mock_process(mock_port, core=1, log=workdir / "mock.log", stream_chunks=20))
+        pin(0, 1)
+        contexts = {}
+        for name, src in trees.items():
+            config = workdir / f"{name}.yaml"
+            config.write_text(GATEWAY_CONFIG.format(master_key=MASTER_KEY, model=MODEL,
+                                                    mock_url=f"http://127.0.0.1:{mock_port}") + extra.get(name, ""))
+            port = free_port()
+            gateway = Process([*command, "serve", "--config", str(config), "--host", "127.0.0.1", "--port", str(port)],
+                              core=0, ready_url=f"http://127.0.0.1:{port}/health/ready", log=workdir / f"{name}.log",
+                              env={**os.environ, "PYTHONPATH": src})
+            stack.enter_context(gateway)
+            contexts[name] = (gateway.pid, Context(
+                mock_url=f"http://127.0.0.1:{mock_port}", gateway_url=f"http://127.0.0.1:{port}", gateway_pid=gateway.pid,
+                master_key=MASTER_KEY, model=MODEL, duration=seconds, warmup=min(0.5, seconds), max_requests=10**7,
+                concurrencies=(64,), workdir=workdir, notes=[]))
+        loop = new_event_loop()
+        try:
+            for _ in range(rounds):
+                for mode in modes:
+                    for name, (pid, ctx) in contexts.items():
+                        result = loop.run_until_complete(run_load(
+                            calls(ctx, "gateway")[mode], concurrency=64, duration=seconds, warmup=ctx.warmup,
+                            cpu_of=lambda pid=pid: cpu_seconds(pid)))
+                        if result.ok and result.target_cpu is not None:
+                            results[(name, mode)].append((result.rps, result.target_cpu / result.ok * 1e6))
+        finally:
+            loop.close()
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tree", action="append", required=True, help="NAME=PATH of a source tree (its src/)")
+    parser.add_argument("--extra-config", action="append", default=[], help="NAME=YAML appended to that tree's config")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--mode", action="append", choices=("plain", "stream"))
+    args = parser.parse_args()
+    trees = dict(t.split("=", 1) for t in args.tree)
+    extra = dict(e.split("=", 1) for e in args.extra_config)
+    results = compare(trees, extra, args.rounds, args.seconds, tuple(args.mode or ("plain", "stream")))
+    for (name, mode), rows in results.items():
+        if rows:
+            rps, cpu = [r for r, _ in rows], [c for _, c in rows]
+            print(f"{name:>10} {mode:6} {statistics.median(rps):8,.0f} req/s (range {min(rps):,.0f}-{max(rps):,.0f})"
+                  f"   CPU {statistics.median(cpu):6.0f} µs/request (range {min(cpu):.0f}-{max(cpu):.0f})")
+
+
+if __name__ == "__main__":
+    main()
