@@ -9,13 +9,12 @@ opens them. Nothing here imports a concrete backend until its scheme is asked fo
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Mapping
-from importlib.metadata import entry_points
 from typing import Any
 
 from pydantic import SecretStr
 
+from switchyard.core.registry import Plugins
 from switchyard.storage.protocols import Store
 from switchyard.storage.url import StoreSpec, StoreURLError, parse
 
@@ -36,22 +35,19 @@ BUILTIN_STORES: dict[str, str] = {
 StoreFactory = Callable[[StoreSpec], Store]
 
 
-class StoreRegistry:
+class StoreRegistry(Plugins):
     """URL scheme -> store factory (a class taking a ``StoreSpec``), loaded on first use."""
+
+    kind = "store"
+    param = "storage.url"
 
     def __init__(self, extra: Mapping[str, str | StoreFactory] | None = None, *,
                  use_entry_points: bool = True) -> None:
-        self._targets: dict[str, str | StoreFactory] = {}
-        if use_entry_points:
-            for ep in entry_points(group=ENTRY_POINT_GROUP):
-                self._targets.setdefault(ep.name.lower(), ep.value)
-        for scheme, target in BUILTIN_STORES.items():
-            self._targets.setdefault(scheme, target)
-        if extra:
-            self._targets.update({k.lower(): v for k, v in extra.items()})
+        super().__init__(ENTRY_POINT_GROUP, BUILTIN_STORES, {k.lower(): v for k, v in (extra or {}).items()},
+                         use_entry_points=use_entry_points)
 
     def schemes(self) -> list[str]:
-        return sorted(self._targets)
+        return self.names()
 
     def problem(self, url: str, field: str) -> str | None:
         """Why ``url`` names no registered store (the reason, without the URL), or None."""
@@ -59,20 +55,16 @@ class StoreRegistry:
             spec = parse(url, prefix="", options={}, field_name=field)
         except StoreURLError as exc:
             return exc.reason
-        if spec.scheme not in self._targets:
+        if spec.scheme not in self.names():
             return f"unknown scheme {spec.scheme!r}; known: {', '.join(self.schemes())}"
         return None
 
     def factory(self, spec: StoreSpec) -> StoreFactory:
-        target = self._targets.get(spec.scheme)
-        if target is None:
+        if spec.scheme not in self.names():
             raise spec.error(f"unknown scheme {spec.scheme!r}; known: {', '.join(self.schemes())} "
                              f"(more register through the {ENTRY_POINT_GROUP!r} entry points)")
-        if isinstance(target, str):
-            module, _, name = target.partition(":")
-            loaded: StoreFactory = getattr(importlib.import_module(module), name)
-            return loaded
-        return target
+        loaded: StoreFactory = self.get(spec.scheme)
+        return loaded
 
 
 def open_store(url: str | SecretStr, *, prefix: str = "switchyard:", field: str = "storage.url",
