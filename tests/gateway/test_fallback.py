@@ -51,7 +51,7 @@ def test_content_policy_refusal_goes_to_the_configured_alternative():
     chain = FallbackChain(catalog)
     served = []
 
-    async def serve(group):
+    async def serve(group, call):
         served.append(group.alias)
         if group.alias == "strict":
             call.attempts.append(Attempt("strict#0", 400, "refused"))

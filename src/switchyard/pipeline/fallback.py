@@ -70,14 +70,14 @@ class FallbackChain:
 
     async def run(
         self,
-        serve_group: Callable[[Any], Awaitable[T]],
+        serve_group: Callable[[Any, Call], Awaitable[T]],
         group: Any,
         call: Call,
     ) -> T:
-        """``serve_group(group)`` tries one alias's candidates; this adds the alias
-        fallbacks (never past the request's deadline)."""
+        """``serve_group(group, call)`` tries one alias's candidates; this adds the
+        alias fallbacks (never past the request's deadline)."""
         try:
-            return await serve_group(group)
+            return await serve_group(group, call)
         except SwitchyardError as exc:
             error = exc
         tried = {group.alias}
@@ -95,7 +95,7 @@ class FallbackChain:
             if not _allowed(call, other.alias):
                 continue
             try:
-                result = await serve_group(other)
+                result = await serve_group(other, call)
             except SwitchyardError as exc:
                 error = exc
                 if not _decisive(exc).fallback:

@@ -17,8 +17,8 @@ reaches the client as the stream's error event, without the deployment's secrets
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator
+from typing import Any
 
 from switchyard.core.call import Attempt, Call
 from switchyard.core.errors import FallbackExhausted, SwitchyardError, UpstreamAuthError, redact_text
@@ -26,8 +26,6 @@ from switchyard.core.messages import Chunk
 from switchyard.pipeline.fallback import FallbackChain
 from switchyard.routing.catalog import Catalog, Deployment, ModelGroup
 from switchyard.routing.router import Router
-
-T = TypeVar("T")
 
 log = logging.getLogger("switchyard.reliability")
 
@@ -41,26 +39,24 @@ class Route:
         self.fallbacks = FallbackChain(catalog)
 
     async def unary(self, call: Call) -> Any:
-        async def serve(group: ModelGroup) -> Any:
-            return await self._first_success(group, call, _unary_of(call))
-
-        return await self.fallbacks.run(serve, call.group, call)
+        return await self.fallbacks.run(self._first_success, call.group, call)
 
     async def stream(self, call: Call) -> AsyncIterator[Chunk]:
-        async def serve(group: ModelGroup) -> AsyncIterator[Chunk]:
-            return await self._first_success(group, call, _stream_of(call))
+        return await self.fallbacks.run(self._first_success, call.group, call)
 
-        return await self.fallbacks.run(serve, call.group, call)
-
-    async def _first_success(self, group: ModelGroup, call: Call,
-                             invoke: Callable[[Deployment], Awaitable[T]]) -> T:
+    async def _first_success(self, group: ModelGroup, call: Call) -> Any:
+        """The answer of the first candidate that gives one (a stream: once it opened)."""
+        streaming = call.stream
         candidates = await self.router.order(group, call.request, call)
         track = self.router.tracker(group)
         errors: list[tuple[Deployment, SwitchyardError]] = []
         for deployment in candidates:
             started = track.begin(deployment) if track is not None else 0.0
             try:
-                result = await invoke(deployment)
+                if streaming:
+                    result = _Redacted(await deployment.chain.stream(call), deployment)
+                else:
+                    result = await deployment.chain.unary(call)
             except SwitchyardError as exc:
                 if track is not None:
                     track.failed(deployment, started, exc.fallback)
@@ -83,20 +79,6 @@ class Route:
         if len(errors) == 1:
             raise errors[0][1]
         raise FallbackExhausted.from_attempts(errors)
-
-
-def _unary_of(call: Call) -> Callable[[Deployment], Awaitable[Any]]:
-    def invoke(deployment: Deployment) -> Awaitable[Any]:
-        return deployment.chain.unary(call)  # type: ignore[no-any-return]
-
-    return invoke
-
-
-def _stream_of(call: Call) -> Callable[[Deployment], Awaitable[AsyncIterator[Chunk]]]:
-    async def invoke(deployment: Deployment) -> AsyncIterator[Chunk]:
-        return _Redacted(await deployment.chain.stream(call), deployment)
-
-    return invoke
 
 
 def _scrub(exc: SwitchyardError, deployment: Deployment, call: Call) -> None:
