@@ -28,6 +28,10 @@ class Caller:
     models: frozenset[str] | None = None
     metadata: dict[str, str] = field(default_factory=dict)
 
+    def allowed(self, aliases: list[str]) -> list[str]:
+        """The ones of ``aliases`` this key may use."""
+        return aliases if self.models is None else [a for a in aliases if a in self.models]
+
     def check_model(self, alias: str) -> None:
         if self.models is not None and alias not in self.models:
             raise PermissionDenied(f"This key may not use the model `{alias}`.", param="model", code="model_not_allowed")

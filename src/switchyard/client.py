@@ -142,11 +142,8 @@ class AsyncClient:
     async def models(self) -> list[str]:
         """The model aliases this client may use."""
         services = await self.start()
-        aliases = services.catalog.aliases()
         caller = self._caller or services.auth.authenticate(self._headers.get("authorization"), None)
-        if caller.models is not None:
-            aliases = [a for a in aliases if a in caller.models]
-        return aliases
+        return caller.allowed(services.catalog.aliases())
 
 
 async def _awaited(awaitable: Awaitable[T]) -> T:

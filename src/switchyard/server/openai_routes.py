@@ -77,9 +77,8 @@ def add_openai_routes(table: RouteTable, app: Any) -> None:
 
     async def list_models(request: Request) -> Response:
         aliases = app.services.catalog.aliases()
-        caller = request.caller
-        if caller is not None and caller.models is not None:
-            aliases = [a for a in aliases if a in caller.models]
+        if request.caller is not None:
+            aliases = request.caller.allowed(aliases)
         return json_response({"object": "list", "data": [_model_card(a) for a in aliases]})
 
     async def get_model(request: Request) -> Response:
