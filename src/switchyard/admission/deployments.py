@@ -164,24 +164,28 @@ _FAMILIES: tuple[tuple[str, str], ...] = (
     ("anthropic-ratelimit-{counts}-{field}", "instant"),
 )
 _COUNTS = ("requests", "tokens", "input-tokens", "output-tokens")
+#: ``(counts, remaining header, limit header, reset header, reset kind)``, spelled out once.
+_HEADERS = tuple(
+    (counts, *(pattern.format(field=f, counts=counts) for f in ("remaining", "limit", "reset")), kind)
+    for pattern, kind in _FAMILIES for counts in _COUNTS
+)
 
 
 def rate_readings(headers: dict[str, str], now: float | None = None) -> list[tuple[str, float, float, float | None]]:
     """``(counts, remaining, limit, seconds until reset)`` for every bucket the headers describe."""
     out = []
-    for pattern, reset_kind in _FAMILIES:
-        for counts in _COUNTS:
-            remaining = headers.get(pattern.format(field="remaining", counts=counts))
-            if remaining is None:
-                continue
-            try:
-                left = float(remaining)
-                limit = float(headers.get(pattern.format(field="limit", counts=counts)) or 0)
-            except ValueError:
-                continue
-            raw = headers.get(pattern.format(field="reset", counts=counts)) or ""
-            reset = parse_duration(raw) if reset_kind == "duration" else _until(raw, now)
-            out.append((counts, left, limit, reset))
+    for counts, remaining_name, limit_name, reset_name, reset_kind in _HEADERS:
+        remaining = headers.get(remaining_name)
+        if remaining is None:
+            continue
+        try:
+            left = float(remaining)
+            limit = float(headers.get(limit_name) or 0)
+        except ValueError:
+            continue
+        raw = headers.get(reset_name) or ""
+        reset = parse_duration(raw) if reset_kind == "duration" else _until(raw, now)
+        out.append((counts, left, limit, reset))
     return out
 
 
