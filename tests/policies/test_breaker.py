@@ -126,3 +126,22 @@ def test_policy_refuses_while_open_and_ignores_client_errors():
     assert CircuitOpen.retryable is False and CircuitOpen.fallback is True
 
 
+
+
+async def test_a_stream_that_breaks_after_its_first_chunk_counts_against_the_breaker():
+    """The failure comes after the stream opened (past the breaker policy): the route
+    stage's stream wrapper still records it, so a deployment that keeps dropping streams opens."""
+    import switchyard
+    from switchyard.core.errors import SwitchyardError
+
+    config = {"models": {"m": {"deployments": [{"provider": "fake", "model": "break", "id": "dropper"}]}},
+              "reliability": {"retry": {"attempts": 1}, "breaker": {"consecutive_failures": 2}}}
+    async with switchyard.AsyncClient(config) as client:
+        for _ in range(2):
+            with pytest.raises(SwitchyardError):
+                async for _chunk in client.stream(model="m", messages=[{"role": "user", "content": "one two three four"}]):
+                    pass
+        services = client.services
+        assert services is not None
+        (dropper,) = services.catalog.deployments()
+        assert dropper.health.breaker.state == "open" and not dropper.health.available

@@ -25,7 +25,6 @@ from switchyard.core.call import Call
 from switchyard.core.config.reliability import BreakerConfig
 from switchyard.core.errors import CircuitOpen, SwitchyardError, UpstreamAuthError
 from switchyard.core.stage import Streaming, Unary
-from switchyard.policies.primed import Watched
 
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
 
@@ -236,13 +235,9 @@ class BreakerPolicy:
         return result
 
     async def stream(self, call: Call, next: Streaming) -> Any:
-        chunks = await self.unary(call, next)
-        # A stream that breaks after its first chunk still says the deployment is unwell.
-        return Watched(chunks, self._mid_stream_failure)
-
-    def _mid_stream_failure(self, exc: BaseException) -> None:
-        if isinstance(exc, SwitchyardError) and is_deployment_fault(exc):
-            self.health.record_failure(exc)
+        # Up to the first chunk; a failure after it reaches the deployment's health from
+        # the route stage, which watches every served stream anyway (one wrapper per chunk).
+        return await self.unary(call, next)
 
 
 def is_deployment_fault(exc: SwitchyardError) -> bool:

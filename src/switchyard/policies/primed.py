@@ -1,18 +1,13 @@
-"""Streams whose first chunk has arrived, and streams watched for a late failure.
+"""Streams whose first chunk has arrived.
 
 ``Primed`` is a stream whose first chunk is already here: the timeout policy
 pulls it inside its own bounds (first-token timeout, retries, breaker), so a
 stream that fails before producing anything is retried or replaced invisibly,
 and nothing above reads that chunk a second time.
-
-``Watched`` hands a failure after the first chunk to a listener given at
-construction (the breaker's: a stream that breaks mid-way still says the
-deployment is unwell); the failure still propagates.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 _NOTHING: Any = object()
@@ -56,27 +51,3 @@ class Primed:
     async def aclose(self) -> None:
         await self._rest.aclose()
 
-
-class Watched:
-    """``chunks``, telling ``on_error`` about a failure while iterating."""
-
-    __slots__ = ("_chunks", "_on_error")
-
-    def __init__(self, chunks: AsyncIterator[Any], on_error: Callable[[BaseException], None]) -> None:
-        self._chunks = chunks
-        self._on_error = on_error
-
-    def __aiter__(self) -> Watched:
-        return self
-
-    async def __anext__(self) -> Any:
-        try:
-            return await self._chunks.__anext__()
-        except StopAsyncIteration:
-            raise
-        except Exception as exc:
-            self._on_error(exc)
-            raise
-
-    async def aclose(self) -> None:
-        await self._chunks.aclose()  # type: ignore[attr-defined]

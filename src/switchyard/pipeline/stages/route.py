@@ -24,6 +24,7 @@ from switchyard.core.call import Attempt, Call
 from switchyard.core.errors import FallbackExhausted, SwitchyardError, UpstreamAuthError, redact_text
 from switchyard.core.messages import Chunk
 from switchyard.pipeline.fallback import FallbackChain
+from switchyard.policies.breaker import is_deployment_fault
 from switchyard.routing.catalog import Catalog, Deployment, ModelGroup
 from switchyard.routing.router import Router
 
@@ -108,7 +109,8 @@ def credentials(deployment: Deployment) -> list[str]:
 
 class _Redacted:
     """A deployment's stream; an error after its first chunk leaves without the
-    deployment's secrets (the client sees it as the stream's error event)."""
+    deployment's secrets (the client sees it as the stream's error event), and one
+    that says the deployment is unwell counts against its breaker."""
 
     __slots__ = ("_chunks", "_deployment")
 
@@ -123,6 +125,9 @@ class _Redacted:
         try:
             return await self._chunks.__anext__()
         except SwitchyardError as exc:
+            health = self._deployment.health
+            if health.breaker is not None and is_deployment_fault(exc):
+                health.record_failure(exc)
             raise exc.redact(credentials(self._deployment)) from None
 
     async def aclose(self) -> None:
