@@ -2,6 +2,8 @@
 
 import asyncio
 
+import pytest
+
 from switchyard.core.call import Call
 from switchyard.core.config.reliability import BreakerConfig
 from switchyard.core.errors import CircuitOpen, InvalidRequest, UpstreamUnavailable
@@ -130,12 +132,14 @@ def test_policy_refuses_while_open_and_ignores_client_errors():
 
 async def test_a_stream_that_breaks_after_its_first_chunk_counts_against_the_breaker():
     """The failure comes after the stream opened (past the breaker policy): the route
-    stage's stream wrapper still records it, so a deployment that keeps dropping streams opens."""
+    stage's stream wrapper still records it, so a deployment that keeps dropping streams opens
+    (each stream opened fine, so it is the error rate that trips, not a streak)."""
     import switchyard
     from switchyard.core.errors import SwitchyardError
 
     config = {"models": {"m": {"deployments": [{"provider": "fake", "model": "break", "id": "dropper"}]}},
-              "reliability": {"retry": {"attempts": 1}, "breaker": {"consecutive_failures": 2}}}
+              "reliability": {"retry": {"attempts": 1},
+                             "breaker": {"consecutive_failures": 100, "error_rate": 0.5, "min_requests": 2}}}
     async with switchyard.AsyncClient(config) as client:
         for _ in range(2):
             with pytest.raises(SwitchyardError):
