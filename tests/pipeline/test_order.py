@@ -15,7 +15,6 @@ from switchyard.core.call import Call
 from switchyard.core.errors import InvalidRequest, UpstreamTimeout
 from switchyard.core.registry import StageRegistry, UnknownPlugin
 from switchyard.core.stage import fold
-from switchyard.pipeline.stages.account import Account
 from switchyard.pipeline.stages.admit import Admit
 from switchyard.pipeline.stages.authenticate import Authenticate
 from switchyard.pipeline.stages.resolve import Resolve
@@ -60,15 +59,15 @@ def test_fold_runs_the_first_stage_outermost_and_the_terminal_last():
     assert log == ["a~", "b~", "open"]
 
 
-def test_the_order_is_auth_account_resolve_admit_and_admit_only_with_limits():
+def test_the_order_is_auth_resolve_admit_and_admit_only_with_limits():
     with switchyard.Client() as client:
         stages = client._client.services.pipeline.stages  # type: ignore[union-attr]
-        assert [type(s) for s in stages] == [Authenticate, Account, Resolve]
+        assert [type(s) for s in stages] == [Authenticate, Resolve]
     limited = {"models": {"m": {"deployments": [{"provider": "fake", "model": "echo"}]}},
                "limits": {"rules": [{"scope": "model", "rpm": 100}]}}
     with switchyard.Client(limited) as client:
         stages = client._client.services.pipeline.stages  # type: ignore[union-attr]
-        assert [type(s) for s in stages] == [Authenticate, Account, Resolve, Admit]
+        assert [type(s) for s in stages] == [Authenticate, Resolve, Admit]
 
 
 def test_the_deadline_is_set_at_entry_and_bounds_the_whole_request():
@@ -100,7 +99,7 @@ def test_an_installed_plugin_stage_runs_in_process(monkeypatch):
 
     headers, names = asyncio.run(run())
     assert headers["x-stamp"] == "v1;alias=m;models=m"  # it ran after resolve: it saw the group
-    assert names == ["Authenticate", "Account", "Resolve", "Stamp"]
+    assert names == ["Authenticate", "Resolve", "Stamp"]
 
 
 def test_a_plugin_stage_through_a_real_gateway_process(start_gateway_process):

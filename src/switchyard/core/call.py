@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import enum
+import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+log = logging.getLogger("switchyard.pipeline")
 
 
 class Kind(enum.Enum):
@@ -64,16 +68,38 @@ class Call:
     #: The model group serving the request, once resolved (``pipeline/stages/resolve.py``).
     group: Any = None
     #: The answer's token usage (``core.messages.Usage``) once known, for a stream at its end;
-    #: set by the account stage, read by the access log.
+    #: recorded by the pipeline as the answer leaves it, read by the access log and settlers.
     usage: Any = None
     #: Whether the answer came from the response cache (no cache yet: always False).
     cached: bool = False
+    #: What stages asked to run once the answer is complete (``on_settle``); None: nothing.
+    settlers: list[Callable[[Call], Awaitable[None]]] | None = None
 
     def outgoing_headers(self) -> list[tuple[bytes, bytes]]:
         """Response headers: ``x-switchyard-<key>`` for the route, then the rest."""
         out = [(b"x-switchyard-" + k.encode(), v.encode("latin-1", "replace")) for k, v in self.route.items()]
         out.extend((k.encode("latin-1"), v.encode("latin-1", "replace")) for k, v in self.response_headers.items())
         return out
+
+    def on_settle(self, settle: Callable[[Call], Awaitable[None]]) -> None:
+        """Have the pipeline ``await settle(call)`` exactly once, when the answer is
+        complete: a unary answer returned or failed, a stream ended, failed or was
+        dropped by its client — with ``call.usage`` holding what was used. A stage
+        that reserves before the call (a budget, a limit) releases or settles here."""
+        if self.settlers is None:
+            self.settlers = [settle]
+        else:
+            self.settlers.append(settle)
+
+    async def settle(self) -> None:
+        """Run the settlers (the pipeline calls this once per call). One that fails is
+        logged and the others still run: an answer already given is not taken back."""
+        settlers, self.settlers = self.settlers, None
+        for settle in settlers or ():
+            try:
+                await settle(self)
+            except Exception:
+                log.exception("settle failed", extra={"request_id": self.request_id})
 
     def remaining(self) -> float | None:
         """Seconds left before the deadline, or None when there is none."""

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from functools import partial
+from typing import Any
 
 from switchyard.core.config import DeploymentConfig
 from switchyard.core.config.reliability import ReliabilityConfig
+from switchyard.core.errors import SwitchyardError
 from switchyard.core.registry import Registry
 from switchyard.core.stage import Stage
-from switchyard.policies.breaker import CircuitBreaker
+from switchyard.policies.breaker import CircuitBreaker, is_deployment_fault
 from switchyard.policies.chain import build_chain
 from switchyard.policies.retry import RetryBudget
 from switchyard.routing.catalog import Deployment
@@ -59,6 +62,7 @@ class DeploymentFactory:
             deployment_id, adapter, settings, self.budget,
             first_token=config.timeouts.first_token or settings.timeouts.first_token,
             health=health, gate=self.gate_for(deployment_id, config),
+            stream_failed=partial(_stream_failed, health, adapter, config),
         )
         load = DeploymentLoad(self.latency_decay, config)
         return Deployment(deployment_id, alias, config, adapter, chain, health, load)
@@ -71,3 +75,23 @@ class DeploymentFactory:
         if timeouts.idle is not None or idle is None:
             return config
         return config.model_copy(update={"timeouts": timeouts.model_copy(update={"idle": idle})})
+
+
+def credentials(adapter: Any, config: DeploymentConfig) -> list[str]:
+    """The secrets a deployment sends upstream (its key, its configured header
+    values), to blank out of an upstream's error message."""
+    secrets = [getattr(adapter, "api_key", None) or ""]
+    for value in config.headers.values():
+        text = value.get_secret_value() if hasattr(value, "get_secret_value") else str(value)
+        secrets.extend((text, text.rsplit(" ", 1)[-1]))  # "Bearer <token>": the token alone too
+    return secrets
+
+
+def _stream_failed(health: DeploymentHealth, adapter: Any, config: DeploymentConfig,
+                   exc: SwitchyardError) -> SwitchyardError:
+    """A deployment's stream broke after its first chunk: the client sees it as the
+    stream's error event, without the deployment's secrets, and when it says the
+    deployment is unwell it counts against the deployment's breaker."""
+    if health.breaker is not None and is_deployment_fault(exc):
+        health.record_failure(exc)
+    return exc.redact(credentials(adapter, config))

@@ -4,10 +4,11 @@ A request enters at the top and each stage calls the next; answers (and
 errors) travel back up the same way::
 
     entry      the total deadline is set (reliability.timeouts.total, the
-               client's x-switchyard-timeout)                    pipeline/pipeline.py
+    +account   client's x-switchyard-timeout); on the way out    pipeline/pipeline.py
+               the usage is recorded on the call (a stream's at
+               its end) and the settlers stages registered run
+               once (Call.on_settle) — cache hits included
     auth       who is calling: call.caller                       stages/authenticate.py
-    account    records what the answer cost (usage) on the way   stages/account.py
-               back — for everything below, cache hits included
     resolve    rules -> alias -> model group; may this caller    stages/resolve.py
                use it; can the group do what is asked
     (guard)    PII and secrets, before anything is stored or sent        (issue: guardrails)
@@ -20,8 +21,11 @@ errors) travel back up the same way::
         provider  the adapter speaks its wire format             providers/
 
 Why resolve sits before admit: limits are per alias and tenant, so admission
-needs the group. Why account sits outside everything but auth: a refusal,
-a cache hit or a fallback are all answers the caller got and must be counted.
+needs the group. Why the account is the entry's way out, not a stage: a refusal,
+a cache hit or a fallback are all answers the caller got and must be counted,
+and a stage that must hear a stream's end (a budget, spend records) registers
+a settler instead of wrapping the stream again — one wrapper per stream.
+Plugins placed ``after: account`` run right after auth.
 
 Adding a stage is one class (``(call, next)``, see ``core/stage.py``) plus one
 line in ``stages()`` below; a third-party stage is one entry point plus one
@@ -42,7 +46,6 @@ from switchyard.core.config.pipeline import PipelineConfig
 from switchyard.core.registry import StageRegistry
 from switchyard.core.stage import Stage
 from switchyard.core.tokens import TokenCounter
-from switchyard.pipeline.stages.account import Account
 from switchyard.pipeline.stages.admit import Admit
 from switchyard.pipeline.stages.authenticate import Authenticate
 from switchyard.pipeline.stages.resolve import Resolve
@@ -77,7 +80,7 @@ def stages(
     left out, so it costs nothing."""
     slots: list[tuple[str, Stage | None]] = [
         ("auth", Authenticate(auth)),
-        ("account", Account()),
+        ("account", None),  # the pipeline's entry does it (see above): a slot for plugins
         ("resolve", Resolve(catalog, router)),
         ("admit", None if isinstance(admission, OpenAdmission) else Admit(admission)),
     ]

@@ -4,11 +4,18 @@
 fill the call (the request and what kind of answer it wants), set the total
 deadline, and run the stages of ``pipeline/order.py`` down to the route stage.
 The HTTP server and the in-process ``Client`` both call these.
+
+The answer's way out is the account: whatever answered (a provider, later the
+cache), the pipeline records the usage on ``call.usage`` — a stream's when it
+ends — and runs the settlers stages registered (``Call.on_settle``) exactly
+once, on success, failure or a client that went away. One wrapper per stream,
+however many stages want to hear its end.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
+from functools import partial
 from typing import Any
 
 from switchyard.core.call import Call, Kind
@@ -21,7 +28,9 @@ from switchyard.core.messages import (
     CompletionRequest,
     EmbeddingRequest,
     EmbeddingResponse,
+    Usage,
 )
+from switchyard.core.settling import Settling
 from switchyard.core.stage import Stage, Streaming, Unary, fold
 from switchyard.pipeline.stages.route import Route
 from switchyard.policies.timeout import apply_deadline
@@ -41,18 +50,29 @@ class Pipeline:
     async def _run(self, call: Call) -> Any:
         apply_deadline(call, self.timeouts)
         try:
-            return await self._unary(call)
-        except SwitchyardError as exc:
-            _carry_headers(exc, call)
+            answer = await self._unary(call)
+        except BaseException as exc:
+            if isinstance(exc, SwitchyardError):
+                _carry_headers(exc, call)
+            if call.settlers:
+                await call.settle()
             raise
+        call.usage = answer.usage
+        if call.settlers:
+            await call.settle()
+        return answer
 
     async def _open(self, call: Call) -> AsyncIterator[Chunk]:
         apply_deadline(call, self.timeouts)
         try:
-            return await self._stream(call)
-        except SwitchyardError as exc:
-            _carry_headers(exc, call)
+            chunks = await self._stream(call)
+        except BaseException as exc:
+            if isinstance(exc, SwitchyardError):
+                _carry_headers(exc, call)
+            if call.settlers:
+                await call.settle()
             raise
+        return Settling(chunks, partial(_settle_stream, call))
 
     async def chat(self, request: ChatRequest, call: Call) -> ChatResponse:
         call.request, call.kind, call.stream = request, Kind.CHAT, False
@@ -74,6 +94,13 @@ class Pipeline:
     async def stream_complete(self, request: CompletionRequest, call: Call) -> AsyncIterator[Chunk]:
         call.request, call.kind, call.stream = request, Kind.COMPLETE, True
         return await self._open(call)
+
+
+async def _settle_stream(call: Call, usage: Usage | None) -> None:
+    """The end of a stream the pipeline served (complete, failed or dropped)."""
+    call.usage = usage
+    if call.settlers:
+        await call.settle()
 
 
 def _carry_headers(exc: SwitchyardError, call: Call) -> None:

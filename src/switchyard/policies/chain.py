@@ -35,6 +35,7 @@ from switchyard.core.call import Call, Kind
 from switchyard.core.config.reliability import ReliabilityConfig
 from switchyard.core.stage import Stage, Streaming, Unary, fold
 from switchyard.policies.breaker import BreakerPolicy
+from switchyard.policies.primed import StreamFailed
 from switchyard.policies.retry import RetryBudget, RetryPolicy
 from switchyard.policies.timeout import TimeoutPolicy
 
@@ -57,15 +58,17 @@ def build_chain(
     first_token: float | None,
     health: Any,
     gate: Stage | None = None,
+    stream_failed: StreamFailed | None = None,
 ) -> Chain:
     """The chain of one deployment, in the order drawn above. A breaker policy is
-    there when ``health`` has a breaker; retries when more than one attempt is allowed."""
+    there when ``health`` has a breaker; retries when more than one attempt is allowed.
+    ``stream_failed`` sees a stream's errors after its first chunk (``policies/primed.py``)."""
     stages: list[Stage] = []
     if settings.retry.attempts > 1:
         stages.append(RetryPolicy(deployment_id, settings.retry, budget))
     if health.breaker is not None:
         stages.append(BreakerPolicy(deployment_id, health))
-    stages.append(TimeoutPolicy(deployment_id, first_token))
+    stages.append(TimeoutPolicy(deployment_id, first_token, stream_failed))
     if gate is not None:
         stages.append(gate)
     unary, stream = fold(stages, *provider_calls(adapter))

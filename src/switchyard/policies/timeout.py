@@ -43,7 +43,7 @@ from switchyard.core.call import Call
 from switchyard.core.config.reliability import TimeoutDefaults
 from switchyard.core.errors import InvalidRequest, UpstreamTimeout
 from switchyard.core.stage import Streaming, Unary
-from switchyard.policies.primed import Primed
+from switchyard.policies.primed import Primed, StreamFailed
 
 TIMEOUT_HEADER = "x-switchyard-timeout"
 TIMEOUT_MS_HEADER = "x-switchyard-timeout-ms"
@@ -86,9 +86,12 @@ class TimeoutPolicy:
     stream's time to first chunk by ``first_token`` and the deadline. The stream
     it hands back is ``Primed``: its first chunk is read here, once."""
 
-    def __init__(self, deployment_id: str, first_token: float | None) -> None:
+    def __init__(self, deployment_id: str, first_token: float | None,
+                 stream_failed: StreamFailed | None = None) -> None:
         self.deployment_id = deployment_id
         self.first_token = first_token
+        #: Handed to each ``Primed`` stream: what an error after the first chunk goes through.
+        self.stream_failed = stream_failed
 
     def _expired(self) -> UpstreamTimeout:
         return UpstreamTimeout(f"The request deadline passed before {self.deployment_id} answered.")
@@ -109,12 +112,12 @@ class TimeoutPolicy:
             if limit is None or remaining < limit:
                 limit = remaining
         if limit is None:
-            return await Primed.open(await next(call))
+            return await Primed.open(await next(call), self.stream_failed)
         chunks = None
         try:
             async with asyncio.timeout(limit):
                 chunks = await next(call)
-                return await Primed.open(chunks)
+                return await Primed.open(chunks, self.stream_failed)
         except TimeoutError:
             if chunks is not None:
                 await chunks.aclose()  # type: ignore[attr-defined]

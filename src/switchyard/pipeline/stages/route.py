@@ -11,7 +11,8 @@ For one request::
 For streams, "each in turn" covers the pre-first-byte window: the chain hands
 back a stream whose first chunk has arrived, so a deployment that fails before
 producing anything is replaced invisibly. After the first chunk an error
-reaches the client as the stream's error event, without the deployment's secrets.
+reaches the client as the stream's error event, without the deployment's
+secrets (each deployment's chain sees to that: ``pipeline/deployments.py``).
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ from typing import Any
 from switchyard.core.call import Attempt, Call
 from switchyard.core.errors import FallbackExhausted, SwitchyardError, UpstreamAuthError, redact_text
 from switchyard.core.messages import Chunk
+from switchyard.pipeline.deployments import credentials
 from switchyard.pipeline.fallback import FallbackChain
-from switchyard.policies.breaker import is_deployment_fault
 from switchyard.routing.catalog import Catalog, Deployment, ModelGroup
 from switchyard.routing.router import Router
 
@@ -55,7 +56,7 @@ class Route:
             started = track.begin(deployment) if track is not None else 0.0
             try:
                 if streaming:
-                    result = _Redacted(await deployment.chain.stream(call), deployment)
+                    result = await deployment.chain.stream(call)
                 else:
                     result = await deployment.chain.unary(call)
             except SwitchyardError as exc:
@@ -85,7 +86,7 @@ class Route:
 def _scrub(exc: SwitchyardError, deployment: Deployment, call: Call) -> None:
     """Blank the deployment's secrets out of its error and of the attempts its
     retries recorded; name the deployment when its credentials were refused."""
-    secrets = credentials(deployment)
+    secrets = credentials(deployment.adapter, deployment.config)
     if isinstance(exc, UpstreamAuthError):
         exc.for_deployment(deployment.id, secrets)
     else:
@@ -95,40 +96,3 @@ def _scrub(exc: SwitchyardError, deployment: Deployment, call: Call) -> None:
             attempt.reason = redact_text(attempt.reason, secrets)
             if isinstance(attempt.error, SwitchyardError):
                 attempt.error.redact(secrets)
-
-
-def credentials(deployment: Deployment) -> list[str]:
-    """The secrets a deployment sends upstream (its key, its configured header
-    values), to blank out of an upstream's error message."""
-    secrets = [getattr(deployment.adapter, "api_key", None) or ""]
-    for value in deployment.config.headers.values():
-        text = value.get_secret_value() if hasattr(value, "get_secret_value") else str(value)
-        secrets.extend((text, text.rsplit(" ", 1)[-1]))  # "Bearer <token>": the token alone too
-    return secrets
-
-
-class _Redacted:
-    """A deployment's stream; an error after its first chunk leaves without the
-    deployment's secrets (the client sees it as the stream's error event), and one
-    that says the deployment is unwell counts against its breaker."""
-
-    __slots__ = ("_chunks", "_deployment")
-
-    def __init__(self, chunks: AsyncIterator[Chunk], deployment: Deployment) -> None:
-        self._chunks = chunks
-        self._deployment = deployment
-
-    def __aiter__(self) -> _Redacted:
-        return self
-
-    async def __anext__(self) -> Chunk:
-        try:
-            return await self._chunks.__anext__()
-        except SwitchyardError as exc:
-            health = self._deployment.health
-            if health.breaker is not None and is_deployment_fault(exc):
-                health.record_failure(exc)
-            raise exc.redact(credentials(self._deployment)) from None
-
-    async def aclose(self) -> None:
-        await self._chunks.aclose()  # type: ignore[attr-defined]
