@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import shlex
@@ -102,7 +103,12 @@ def test_yaml_block_validates(index, monkeypatch, service_account_file):
     text = YAML_BLOCKS[index]
     env = {}
     for name in ENV_REF.findall(text):
-        env[name] = service_account_file if name.endswith("_CREDENTIALS") else f"dummy-{name.lower()}"
+        if name.endswith("_CREDENTIALS"):
+            env[name] = service_account_file
+        elif name.endswith("AUDIT_KEY"):
+            env[name] = base64.b64encode(bytes(32)).decode()  # the shape the key must have
+        else:
+            env[name] = f"dummy-{name.lower()}"
         monkeypatch.setenv(name, env[name])  # problems_in reads the process environment
     config = parse_config(yaml.safe_load(text), source=f"README yaml block {index}", env=env)
     assert problems_in(config) == []

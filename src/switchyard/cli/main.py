@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from switchyard.cli import commands
+from switchyard.cli import audit, commands
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
         where.add_argument("--url", help="sqlite:///path or postgresql://… (default: storage.url of the config)")
         where.add_argument("--config", "-c", help="YAML config file whose storage.url to use")
         step.set_defaults(run=commands.db)
+
+    audit.add_parser(sub)
 
     mock = sub.add_parser("mock-upstream", help="run a fake upstream that speaks the providers' wire formats")
     mock.add_argument("--host", default="127.0.0.1")

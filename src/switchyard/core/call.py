@@ -72,6 +72,10 @@ class Call:
     usage: Any = None
     #: Whether the answer came from the response cache (no cache yet: always False).
     cached: bool = False
+    #: How the call failed, once it has (set by the pipeline before the settlers run).
+    error: BaseException | None = None
+    #: ``time.perf_counter()`` when the call entered the pipeline.
+    started: float = 0.0
     #: What stages asked to run once the answer is complete (``on_settle``); None: nothing.
     settlers: list[Callable[[Call], Awaitable[None]]] | None = None
 

@@ -20,8 +20,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from switchyard.admission import AdmissionControl
+from switchyard.audit.log import AuditLog
+from switchyard.audit.store import audit_store_for
 from switchyard.auth import Authenticator
-from switchyard.core.config import Config
+from switchyard.core.config import Config, ConfigError
 from switchyard.core.registry import Registry, StageRegistry
 from switchyard.core.tokens import TokenCounter
 from switchyard.pipeline import Pipeline, order
@@ -59,6 +61,8 @@ class Services:
     store: Store | None = None
     #: The durable store (``storage.url``; ``memory://`` by default). Connects on first use.
     durable: Store | None = None
+    #: The audit log, beside the durable store (None when that is Redis: it keeps no audit).
+    audit: AuditLog | None = None
 
     @classmethod
     async def start(cls, config: Config, registry: Registry, stages: StageRegistry | None = None) -> Services:
@@ -84,8 +88,10 @@ class Services:
             catalog = Catalog(config, registry, factory)
             router = Router(config.routing, tokens=tokens, kv=replicated.kv if replicated is not None else None,
                             resolve=catalog.resolve, regions=RegionPreference.from_config(config))
+            audit = _audit_log(config, durable)
             pipeline = Pipeline(
-                order.stages(auth=auth, catalog=catalog, router=router, admission=admission.admission,
+                order.stages(auth=auth, audit=audit if config.audit.requests else None,
+                             catalog=catalog, router=router, admission=admission.admission,
                              plugins=config.pipeline, registry=stages,
                              context=order.StageContext(config, catalog, tokens, replicated, durable)),
                 Route(catalog, router),
@@ -101,7 +107,9 @@ class Services:
             raise
         services = cls(config=config, http=http, auth=auth, tokens=tokens, admission=admission, catalog=catalog,
                        router=router, pipeline=pipeline, budget=budget, shared_breakers=shared, checker=checker,
-                       store=store, durable=durable)
+                       store=store, durable=durable, audit=audit)
+        if audit is not None:
+            audit.start()
         if shared is not None:
             shared.start()
         if checker is not None:
@@ -143,11 +151,25 @@ class Services:
                 await self.shared_breakers.aclose()
             await self.admission.aclose()
             await self.catalog.aclose()
+            if self.audit is not None:
+                await self.audit.aclose()  # after the requests it records have ended
         finally:
             await self.http.aclose()
             for opened in (self.store, self.durable):
                 if opened is not None:
                     await opened.aclose()
+
+
+def _audit_log(config: Config, durable: Store) -> AuditLog | None:
+    """The audit log in the durable store's database (or memory); with
+    ``audit.requests`` a store that keeps no audit (Redis) is a config error."""
+    store = audit_store_for(durable)
+    if store is None:
+        if config.audit.requests:
+            raise ConfigError([("audit.requests", "needs storage.url to be sqlite:///…, postgresql://… or "
+                                                  "memory:// (a Redis store keeps no audit log)")])
+        return None
+    return AuditLog(store, config.audit)
 
 
 def _open_shared(config: Config) -> Store:

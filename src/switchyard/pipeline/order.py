@@ -9,6 +9,7 @@ errors) travel back up the same way::
                its end) and the settlers stages registered run
                once (Call.on_settle) — cache hits included
     auth       who is calling: call.caller                       stages/authenticate.py
+    audit      the call recorded when it settles (audit.requests) stages/audit.py
     resolve    rules -> alias -> model group; may this caller    stages/resolve.py
                use it; can the group do what is asked
     (guard)    PII and secrets, before anything is stored or sent        (issue: guardrails)
@@ -40,6 +41,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from switchyard.admission.ticket import Admission, OpenAdmission
+from switchyard.audit.log import AuditLog
 from switchyard.auth import Authenticator
 from switchyard.core.config import Config
 from switchyard.core.config.pipeline import PipelineConfig
@@ -47,6 +49,7 @@ from switchyard.core.registry import StageRegistry
 from switchyard.core.stage import Stage
 from switchyard.core.tokens import TokenCounter
 from switchyard.pipeline.stages.admit import Admit
+from switchyard.pipeline.stages.audit import AuditRequests
 from switchyard.pipeline.stages.authenticate import Authenticate
 from switchyard.pipeline.stages.resolve import Resolve
 from switchyard.routing.catalog import Catalog
@@ -69,6 +72,7 @@ def stages(
     *,
     auth: Authenticator,
     catalog: Catalog,
+    audit: AuditLog | None = None,
     router: Router,
     admission: Admission,
     plugins: PipelineConfig | None = None,
@@ -81,6 +85,7 @@ def stages(
     slots: list[tuple[str, Stage | None]] = [
         ("auth", Authenticate(auth)),
         ("account", None),  # the pipeline's entry does it (see above): a slot for plugins
+        ("audit", None if audit is None else AuditRequests(audit)),
         ("resolve", Resolve(catalog, router)),
         ("admit", None if isinstance(admission, OpenAdmission) else Admit(admission)),
     ]

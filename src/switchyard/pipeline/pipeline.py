@@ -15,7 +15,7 @@ however many stages want to hear its end.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from functools import partial
+from time import perf_counter
 from typing import Any
 
 from switchyard.core.call import Call, Kind
@@ -30,7 +30,6 @@ from switchyard.core.messages import (
     EmbeddingResponse,
     Usage,
 )
-from switchyard.core.settling import Settling
 from switchyard.core.stage import Stage, Streaming, Unary, fold
 from switchyard.pipeline.stages.route import Route
 from switchyard.policies.timeout import apply_deadline
@@ -48,12 +47,14 @@ class Pipeline:
         self._unary, self._stream = fold(self.stages, route.unary, route.stream)
 
     async def _run(self, call: Call) -> Any:
+        call.started = perf_counter()
         apply_deadline(call, self.timeouts)
         try:
             answer = await self._unary(call)
         except BaseException as exc:
             if isinstance(exc, SwitchyardError):
                 _carry_headers(exc, call)
+            call.error = exc
             if call.settlers:
                 await call.settle()
             raise
@@ -63,16 +64,18 @@ class Pipeline:
         return answer
 
     async def _open(self, call: Call) -> AsyncIterator[Chunk]:
+        call.started = perf_counter()
         apply_deadline(call, self.timeouts)
         try:
             chunks = await self._stream(call)
         except BaseException as exc:
             if isinstance(exc, SwitchyardError):
                 _carry_headers(exc, call)
+            call.error = exc
             if call.settlers:
                 await call.settle()
             raise
-        return Settling(chunks, partial(_settle_stream, call))
+        return Served(chunks, call)
 
     async def chat(self, request: ChatRequest, call: Call) -> ChatResponse:
         call.request, call.kind, call.stream = request, Kind.CHAT, False
@@ -96,11 +99,47 @@ class Pipeline:
         return await self._open(call)
 
 
-async def _settle_stream(call: Call, usage: Usage | None) -> None:
-    """The end of a stream the pipeline served (complete, failed or dropped)."""
-    call.usage = usage
-    if call.settlers:
-        await call.settle()
+class Served:
+    """A stream on its way out of the pipeline: passes the chunks through, keeps the
+    last usage one carried, and at its end — exhausted, failed, or closed early by
+    its client — records usage and error on the call and runs its settlers once."""
+
+    __slots__ = ("_chunks", "_call", "_usage", "_done")
+
+    def __init__(self, chunks: AsyncIterator[Chunk], call: Call) -> None:
+        self._chunks = chunks
+        self._call = call
+        self._usage: Usage | None = None
+        self._done = False
+
+    def __aiter__(self) -> Served:
+        return self
+
+    async def __anext__(self) -> Chunk:
+        try:
+            chunk = await self._chunks.__anext__()
+        except StopAsyncIteration:
+            await self.aclose()
+            raise
+        except BaseException as exc:
+            self._call.error = exc
+            await self.aclose()
+            raise
+        if chunk.usage is not None:
+            self._usage = chunk.usage
+        return chunk
+
+    async def aclose(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        call = self._call
+        try:
+            await self._chunks.aclose()  # type: ignore[attr-defined]
+        finally:
+            call.usage = self._usage
+            if call.settlers:
+                await call.settle()
 
 
 def _carry_headers(exc: SwitchyardError, call: Call) -> None:

@@ -69,6 +69,7 @@ class RouteTable:
     def default(cls, app: Any) -> RouteTable:
         """Every built-in route, for ``app``."""
         from switchyard.server.anthropic_routes import add_anthropic_routes
+        from switchyard.server.audit_routes import add_audit_routes
         from switchyard.server.health_routes import add_health_routes
         from switchyard.server.openai_routes import add_openai_routes
         from switchyard.server.reliability_routes import add_reliability_routes
@@ -80,4 +81,5 @@ class RouteTable:
         add_reliability_routes(table, app)
         add_anthropic_routes(table, app)
         add_routing_routes(table, app)
+        add_audit_routes(table, app)
         return table

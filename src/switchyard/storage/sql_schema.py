@@ -50,4 +50,30 @@ jobs = sa.Table(
     sa.Index("ix_sy_jobs_queue_visible", "queue", "visible_at"),
 )
 
-TABLES = ("sy_kv", "sy_counters", "sy_records", "sy_jobs")
+#: The audit log (``switchyard/audit``): entries with their chain hashes, and the chain's head.
+audit = sa.Table(
+    "sy_audit", metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=False),
+    sa.Column("at", sa.Float, nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("actor", sa.String(256), nullable=False),
+    sa.Column("action", sa.String(128), nullable=False),
+    sa.Column("target", sa.String(512), nullable=True),
+    sa.Column("data", sa.LargeBinary, nullable=False),
+    sa.Column("prev_hash", sa.String(64), nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+    sa.Index("ix_sy_audit_at", "at"),
+    sa.Index("ix_sy_audit_actor", "actor"),
+    sa.Index("ix_sy_audit_action", "action"),
+)
+
+audit_head = sa.Table(
+    "sy_audit_head", metadata,
+    sa.Column("chain", sa.String(64), primary_key=True),
+    sa.Column("last_id", sa.BigInteger, nullable=False),
+    sa.Column("last_hash", sa.String(64), nullable=False),
+    sa.Column("anchor_id", sa.BigInteger, nullable=False),
+    sa.Column("anchor_hash", sa.String(64), nullable=False),
+)
+
+TABLES = ("sy_kv", "sy_counters", "sy_records", "sy_jobs", "sy_audit", "sy_audit_head")

@@ -16,7 +16,7 @@ class StageConfig(Strict):
     """One plugin stage: registered by a package in the ``switchyard.stages`` entry-point group."""
 
     name: str = Field(min_length=1, description="The stage's entry-point name.")
-    after: Literal["auth", "account", "resolve", "admit"] = Field(
+    after: Literal["auth", "account", "audit", "resolve", "admit"] = Field(
         default="admit", description="The built-in stage it runs after (so, before routing by default).")
     options: dict[str, Any] = Field(default_factory=dict, description="Passed to the stage's factory.")
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
+from switchyard.core.config.audit import AuditConfig
 from switchyard.core.config.base import Strict
 from switchyard.core.config.limits import LimitsConfig
 from switchyard.core.config.logging import LoggingConfig
@@ -28,3 +29,12 @@ class Config(Strict):
     reliability: ReliabilityConfig = Field(default_factory=ReliabilityConfig)
     pipeline: PipelineConfig = Field(default_factory=PipelineConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    audit: AuditConfig = Field(default_factory=AuditConfig)
+
+    @model_validator(mode="after")
+    def _audit_needs_a_database(self) -> Config:
+        scheme = self.storage.url.get_secret_value().split(":", 1)[0].lower()
+        if self.audit.requests and scheme in ("redis", "rediss", "unix"):
+            raise ValueError("audit.requests needs storage.url to be sqlite:///…, postgresql://… or memory:// "
+                             "(a Redis store keeps no audit log)")
+        return self

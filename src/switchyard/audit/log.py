@@ -1,0 +1,116 @@
+"""The audit log: admin actions and request metadata, hash-chained, written in batches.
+
+``AuditLog.admin(...)`` records a change (who, what, before/after, when, from
+where); with ``audit.requests`` the request stage ``pipeline/stages/audit.py`` has every
+call recorded when it settles (``Call.on_settle``). Neither waits for the
+database: entries go through a bounded ``Appender`` (``storage/appender.py``)
+and reach the store a batch at a time, chained (``audit/chain.py``).
+Under ``overflow: block`` a full buffer makes the request wait for room;
+nothing acknowledged is lost, and ``aclose`` writes everything still buffered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+from switchyard.audit.chain import Entry, Verdict, verify
+from switchyard.audit.sealing import Sealer
+from switchyard.audit.store import AuditStore, Query
+from switchyard.core.call import Call
+from switchyard.core.config.audit import AuditConfig
+from switchyard.core.errors import SwitchyardError
+from switchyard.storage.appender import Appender
+
+log = logging.getLogger("switchyard.audit")
+
+DAY = 86_400.0
+
+
+class AuditLog:
+    """Owns the audit store's writer; ``start()`` it, ``aclose()`` it."""
+
+    def __init__(self, store: AuditStore, config: AuditConfig, clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.config = config
+        self.clock = clock
+        key = config.encryption_key
+        self.sealer = Sealer(key.get_secret_value()) if config.include_bodies and key is not None else None
+        self.writer: Appender[Entry] = Appender(store.append, name="audit", capacity=config.buffer,
+                                                overflow=config.overflow)
+
+    def start(self) -> None:
+        self.writer.start()
+
+    async def aclose(self) -> None:
+        await self.writer.aclose()
+        await self.store.aclose()
+
+    async def admin(self, actor: str, action: str, target: str | None = None, *, before: Any = None,
+                    after: Any = None, source: str | None = None, role: str | None = None) -> None:
+        """Record one admin change; returns once the entry is accepted (buffered)."""
+        detail: dict[str, Any] = {"before": before, "after": after}
+        if role is not None:
+            detail["role"] = role
+        await self._put(Entry(self.clock(), "admin", actor, action, target, source, detail))
+
+    async def _put(self, entry: Entry) -> None:
+        if not await self.writer.put(entry):
+            log.warning("audit_entry_dropped", extra={"action": entry.action, "dropped": self.writer.dropped})
+
+    async def record_call(self, call: Call) -> None:
+        """A settler (``Call.on_settle``): the call's metadata as a ``request`` entry."""
+        caller = call.caller
+        error = call.error
+        usage = call.usage
+        if error is None:
+            status, code = 200, None
+        elif isinstance(error, SwitchyardError):
+            status, code = error.status, error.code or error.type
+        elif isinstance(error, asyncio.CancelledError):
+            status, code = 499, "client_disconnected"  # the client went away first
+        else:
+            status, code = 500, "internal_error"
+        detail: dict[str, Any] = {
+            "request_id": call.request_id, "alias": call.alias, "deployment": call.route.get("deployment"),
+            "kind": call.kind.value, "stream": call.stream, "status": status,
+            "latency_ms": round((time.perf_counter() - call.started) * 1000.0, 2) if call.started else None,
+        }
+        if code is not None:
+            detail["error"] = code
+        if usage is not None:
+            detail["prompt_tokens"] = usage.prompt_tokens
+            detail["completion_tokens"] = usage.completion_tokens
+        body = getattr(call.request, "body", None)  # the request as the client sent it (validated)
+        if self.sealer is not None and body is not None:
+            detail["body"] = self.sealer.seal(orjson.dumps(body, default=str), call.request_id)
+        actor = getattr(caller, "name", None) or "anonymous"
+        await self._put(Entry(self.clock(), "request", actor, "request", call.alias, None, detail))
+
+    async def query(self, query: Query) -> list[dict[str, Any]]:
+        """Entries matching ``query``, as the admin API shows them."""
+        await self.writer.flushed()
+        out = []
+        for row in await self.store.query(query):
+            entry = row.entry()
+            out.append({"id": row.id, "at": entry.at, "kind": entry.kind, "actor": entry.actor,
+                        "action": entry.action, "target": entry.target, "source": entry.source,
+                        "detail": entry.detail, "hash": row.hash})
+        return out
+
+    async def verify(self) -> Verdict:
+        await self.writer.flushed()
+        return await verify(await self.store.head(), self.store.scan())
+
+    async def prune(self) -> int:
+        """Remove entries older than ``retention_days`` (0 when unset)."""
+        days = self.config.retention_days
+        if days is None:
+            return 0
+        await self.writer.flushed()
+        return await self.store.prune(self.clock() - days * DAY)
