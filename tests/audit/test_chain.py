@@ -156,3 +156,29 @@ def test_the_memory_store_chains_and_prunes_alike() -> None:
 def test_verify_refuses_stores_without_an_audit_log() -> None:
     done = switchyard("audit", "verify", "--url", "memory://")
     assert done.returncode == 2 and "keeps no audit log" in done.stderr
+
+
+def test_a_gateway_with_retention_prunes_old_entries_when_it_starts(sqlite_url: str) -> None:
+    import time
+
+    from switchyard.audit.log import AuditLog
+    from switchyard.core.config.audit import AuditConfig
+
+    asyncio.run(_append(sqlite_url, [entries(3, start=1_000.0), entries(2, start=time.time())]))
+
+    async def run() -> int:
+        store = open_store(sqlite_url)
+        try:
+            audits = audit_store_for(store)
+            assert audits is not None
+            log = AuditLog(audits, AuditConfig(retention_days=30))
+            log.start()
+            await asyncio.wait_for(log.pruned.wait(), 10)
+            await log.admin("owner", "settings.update", "audit")
+            verdict = await log.verify()
+            await log.aclose()
+            return verdict.checked
+        finally:
+            await store.aclose()
+
+    assert asyncio.run(run()) == 3  # 2 recent + the admin entry; the 3 ancient ones gone

@@ -43,11 +43,37 @@ class AuditLog:
         self.sealer = Sealer(key.get_secret_value()) if config.include_bodies and key is not None else None
         self.writer: Appender[Entry] = Appender(store.append, name="audit", capacity=config.buffer,
                                                 overflow=config.overflow)
+        self._retention: asyncio.Task[None] | None = None
+        self._closed = asyncio.Event()
+        #: Set after each retention round (for whoever must know the old entries are gone).
+        self.pruned = asyncio.Event()
 
     def start(self) -> None:
         self.writer.start()
+        if self.config.retention_days is not None and self._retention is None:
+            self._retention = asyncio.get_running_loop().create_task(self._prune_daily(), name="audit-retention")
+
+    async def _prune_daily(self) -> None:
+        """Retention: prune at start, then once a day, until closed."""
+        while True:
+            try:
+                removed = await self.prune()
+                if removed:
+                    log.info("audit_pruned", extra={"entries": removed, "days": self.config.retention_days})
+            except Exception as exc:  # the database is away: try again tomorrow, say so today
+                log.warning("audit_prune_failed", extra={"error": type(exc).__name__})
+            self.pruned.set()
+            try:
+                await asyncio.wait_for(self._closed.wait(), DAY)
+                return
+            except TimeoutError:
+                continue
 
     async def aclose(self) -> None:
+        self._closed.set()
+        if self._retention is not None:
+            self._retention.cancel()
+            await asyncio.gather(self._retention, return_exceptions=True)
         await self.writer.aclose()
         await self.store.aclose()
 
