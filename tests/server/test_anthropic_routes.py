@@ -354,6 +354,7 @@ def test_counting_a_huge_prompt_does_not_stall_other_requests(gateway, claude):
             model="gpt", messages=[{"role": "user", "content": words}]).input_tokens
 
     worker = threading.Thread(target=count)
+    began = time.perf_counter()
     worker.start()
     probes: list[float] = []
     while worker.is_alive() and len(probes) < 400:  # bounded in count; the count ends it sooner
@@ -361,5 +362,8 @@ def test_counting_a_huge_prompt_does_not_stall_other_requests(gateway, claude):
         assert raw(gateway.url, "GET", "/health/live", b"", {}).status == 200
         probes.append(time.perf_counter() - started)
     worker.join(timeout=30)
+    took = time.perf_counter() - began
     assert result["tokens"] > 1_000_000
-    assert probes and max(probes) < 0.25, max(probes)
+    # A count on the loop stalls a probe for (nearly) all of it; off the loop a probe waits at
+    # most for a slice of it (the body parse, GIL switches), on a busy machine too.
+    assert probes and max(probes) < max(0.25, took / 3), (max(probes), took)
