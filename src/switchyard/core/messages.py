@@ -292,9 +292,9 @@ class Usage:
 
     - ``cached_tokens``: prompt tokens read from the cache (OpenAI
       ``prompt_tokens_details.cached_tokens``);
-    - ``cache_creation_tokens``: prompt tokens written to the cache, which some
-      providers bill above the input price (``prompt_tokens_details.cache_creation_tokens``,
-      the name other gateways use; OpenAI itself has no such count);
+    - ``cache_write_tokens``: prompt tokens written to the cache, which some
+      providers bill above the input price (``prompt_tokens_details.cache_write_tokens``,
+      the field of OpenAI's own API spec);
     - ``reasoning_tokens``: completion tokens spent reasoning
       (``completion_tokens_details.reasoning_tokens``).
     """
@@ -302,7 +302,7 @@ class Usage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cached_tokens: int | None = None
-    cache_creation_tokens: int | None = None
+    cache_write_tokens: int | None = None
     reasoning_tokens: int | None = None
 
     @property
@@ -312,7 +312,7 @@ class Usage:
     @property
     def uncached_prompt_tokens(self) -> int:
         """Prompt tokens neither read from nor written to the cache (Anthropic's ``input_tokens``)."""
-        return self.prompt_tokens - (self.cached_tokens or 0) - (self.cache_creation_tokens or 0)
+        return self.prompt_tokens - (self.cached_tokens or 0) - (self.cache_write_tokens or 0)
 
     def to_openai(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -320,12 +320,12 @@ class Usage:
             "completion_tokens": self.completion_tokens,
             "total_tokens": self.total_tokens,
         }
-        if self.cached_tokens is not None or self.cache_creation_tokens is not None:
+        if self.cached_tokens is not None or self.cache_write_tokens is not None:
             details: dict[str, int] = {}
             if self.cached_tokens is not None:
                 details["cached_tokens"] = self.cached_tokens
-            if self.cache_creation_tokens is not None:
-                details["cache_creation_tokens"] = self.cache_creation_tokens
+            if self.cache_write_tokens is not None:
+                details["cache_write_tokens"] = self.cache_write_tokens
             out["prompt_tokens_details"] = details
         if self.reasoning_tokens is not None:
             out["completion_tokens_details"] = {"reasoning_tokens": self.reasoning_tokens}
@@ -333,7 +333,8 @@ class Usage:
 
     @classmethod
     def from_openai(cls, data: dict[str, Any] | None) -> Usage | None:
-        """An OpenAI ``usage`` object; DeepSeek's ``prompt_cache_hit_tokens`` counts as cached."""
+        """An OpenAI ``usage`` object. Also read: ``cache_creation_tokens`` (other gateways'
+        name for cache writes) and DeepSeek's ``prompt_cache_hit_tokens`` (cache reads)."""
         if not data:
             return None
         prompt_details = data.get("prompt_tokens_details") or {}
@@ -341,13 +342,15 @@ class Usage:
         cached = prompt_details.get("cached_tokens")
         if cached is None:
             cached = data.get("prompt_cache_hit_tokens")
-        written = prompt_details.get("cache_creation_tokens")
+        written = prompt_details.get("cache_write_tokens")
+        if written is None:
+            written = prompt_details.get("cache_creation_tokens")
         reasoning = completion_details.get("reasoning_tokens")
         return cls(
             prompt_tokens=int(data.get("prompt_tokens") or 0),
             completion_tokens=int(data.get("completion_tokens") or 0),
             cached_tokens=None if cached is None else int(cached),
-            cache_creation_tokens=None if written is None else int(written),
+            cache_write_tokens=None if written is None else int(written),
             reasoning_tokens=None if reasoning is None else int(reasoning),
         )
 

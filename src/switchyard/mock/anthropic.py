@@ -109,12 +109,6 @@ def _check(req: MockRequest, *, needs_max_tokens: bool) -> tuple[dict[str, Any] 
     return body, None
 
 
-def _prompt_tokens(body: dict[str, Any]) -> int:
-    system = body.get("system")
-    total = wire.count_tokens(wire.content_text(system)) if system else 0
-    return total + sum(3 + wire.count_tokens(wire.content_text(m.get("content"))) for m in body["messages"])
-
-
 def _unit_tokens(unit: Any) -> int:
     text = unit.get("text") if isinstance(unit, dict) else unit
     return wire.count_tokens(text if isinstance(text, str) else orjson.dumps(unit).decode())
@@ -129,8 +123,13 @@ def _cache_units(body: dict[str, Any]) -> list[tuple[Any, int, bool]]:
     for message in body["messages"]:
         content = message.get("content")
         blocks += [content] if isinstance(content, str) else list(content or ())
-    units += [(b, _unit_tokens(b), isinstance(b, dict) and "cache_control" in b) for b in blocks]
+    units += [(b, _unit_tokens(b), isinstance(b, dict) and "cache_control" in b) for b in blocks if b]
     return units
+
+
+def _prompt_tokens(body: dict[str, Any]) -> int:
+    """The prompt's tokens: tools, system and every block, plus 3 a message."""
+    return sum(tokens for _, tokens, _ in _cache_units(body)) + 3 * len(body["messages"])
 
 
 def _thinking_problem(body: dict[str, Any]) -> str | None:
@@ -193,7 +192,7 @@ def messages(req: MockRequest, settings: MockSettings) -> Reply | StreamReply:
     content = _thinking_blocks(body, last_user)
     thought_tokens = sum(wire.count_tokens(b.get("thinking", "")) for b in content)
     read, written = settings.prompt_cache.use(wire.prefix_hashes(_cache_units(body)))
-    usage = {"input_tokens": max(0, _prompt_tokens(body) - read - written),
+    usage = {"input_tokens": _prompt_tokens(body) - read - written,
              "output_tokens": thought_tokens + wire.count_tokens(orjson.dumps(call[1]).decode() if call else text),
              "cache_creation_input_tokens": written, "cache_read_input_tokens": read}
     if call is not None:

@@ -192,13 +192,13 @@ def _answer(req: MockRequest, settings: MockSettings) -> dict[str, Any] | Reply:
         else:
             thought = wire.thought(last_user)
             reasoning = {"reasoningText": {"text": thought, "signature": wire.signature(thought)}}
-    system = " ".join(b.get("text", "") for b in body.get("system") or ())
-    prompt = wire.count_tokens(system) + sum(4 + wire.count_tokens(orjson.dumps(m.get("content")).decode()) for m in messages)
+    units = _cache_units(body)
+    prompt = sum(tokens for _, tokens, _ in units) + 4 * len(messages)
     completion = wire.count_tokens(orjson.dumps(call[1]).decode() if call else text)
     if reasoning is not None:
         completion += wire.count_tokens(((reasoning.get("reasoningText") or {}).get("text")) or "")
-    read, written = settings.prompt_cache.use(wire.prefix_hashes(_cache_units(body)))
-    fresh = max(0, prompt - read - written)
+    read, written = settings.prompt_cache.use(wire.prefix_hashes(units))
+    fresh = prompt - read - written
     usage = {"inputTokens": fresh, "outputTokens": completion, "totalTokens": fresh + read + written + completion,
              "cacheReadInputTokens": read, "cacheWriteInputTokens": written}
     return {"text": text, "call": call, "stop": "tool_use" if call else stop, "usage": usage, "seq": req.seq,

@@ -221,7 +221,8 @@ def generate(req: MockRequest, settings: MockSettings, *, stream: bool = False) 
             return _bad(f"* GenerateContentRequest.contents[{i}].parts: contents.parts must not be empty.")
         if content.get("role") not in ("user", "model"):
             return _bad(f"* GenerateContentRequest.contents[{i}].role: Please use a valid role: user, model.")
-    prompt_text = " ".join(p["text"] for c in contents for p in c["parts"] if "text" in p)
+    system = (body.get("systemInstruction") or {}).get("parts") or ()
+    prompt_text = " ".join(p["text"] for c in [{"parts": system}, *contents] for p in c["parts"] if "text" in p)
     last = contents[-1]
     last_user = " ".join(p["text"] for p in last["parts"] if "text" in p) if last["role"] == "user" else ""
     config = body.get("generationConfig") or {}

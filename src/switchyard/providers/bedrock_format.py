@@ -291,7 +291,7 @@ def usage_of(data: dict[str, Any] | None) -> Usage | None:
         prompt_tokens=int(data.get("inputTokens") or 0) + int(cached or 0) + int(written or 0),
         completion_tokens=int(data.get("outputTokens") or 0),
         cached_tokens=None if cached is None else int(cached),
-        cache_creation_tokens=None if written is None else int(written),
+        cache_write_tokens=None if written is None else int(written),
     )
 
 

@@ -188,7 +188,7 @@ def test_text_message_and_cache_usage():
     assert result.usage.prompt_tokens == 12 + 100 + 2000
     assert result.usage.cached_tokens == 2000
     assert result.usage.completion_tokens == 9
-    assert result.body["usage"]["prompt_tokens_details"] == {"cached_tokens": 2000, "cache_creation_tokens": 100}
+    assert result.body["usage"]["prompt_tokens_details"] == {"cached_tokens": 2000, "cache_write_tokens": 100}
 
 
 def test_parallel_tool_use_message():

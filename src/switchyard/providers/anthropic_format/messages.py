@@ -161,7 +161,7 @@ def usage_to_core(data: dict[str, Any] | None) -> Usage | None:
         prompt_tokens=int(data.get("input_tokens") or 0) + (read or 0) + (written or 0),
         completion_tokens=int(data.get("output_tokens") or 0),
         cached_tokens=read,
-        cache_creation_tokens=written,
+        cache_write_tokens=written,
     )
 
 
@@ -171,7 +171,7 @@ def usage_from_core(usage: Usage | None) -> dict[str, int | None]:
     if usage is None:
         return {"input_tokens": 0, "output_tokens": 0}
     return {"input_tokens": usage.uncached_prompt_tokens, "output_tokens": usage.completion_tokens,
-            "cache_read_input_tokens": usage.cached_tokens, "cache_creation_input_tokens": usage.cache_creation_tokens}
+            "cache_read_input_tokens": usage.cached_tokens, "cache_creation_input_tokens": usage.cache_write_tokens}
 
 
 def thinking_block(block: dict[str, Any]) -> dict[str, Any] | None:
