@@ -93,12 +93,13 @@ def _close_mark(blocks: list[dict[str, Any]], source: dict[str, Any]) -> None:
 
 
 def _text_blocks(content: Any) -> list[dict[str, Any]]:
-    """Text content -> ``{"text"}`` blocks, a ``cachePoint`` after each marked part."""
+    """Text content -> ``{"text"}`` blocks (Bedrock refuses blank ones), a ``cachePoint``
+    after each marked part."""
     if isinstance(content, str):
         return [{"text": content}] if content.strip() else []
     blocks: list[dict[str, Any]] = []
     for part in content or ():
-        if isinstance(part, dict) and part.get("type") == "text" and part.get("text"):
+        if isinstance(part, dict) and part.get("type") == "text" and str(part.get("text") or "").strip():
             blocks.append({"text": part["text"]})
             if part.get("cache_control") is not None:
                 blocks.append(cache_point(part["cache_control"]))
