@@ -109,3 +109,47 @@ def test_usage_round_trip_and_chunk_bytes():
     assert Usage.from_openai(None) is None
     assert Chunk(raw=b'{"a":1}').json() == {"a": 1}
     assert Chunk(data={"a": 1}).to_bytes() == b'{"a":1}'
+
+
+@pytest.mark.parametrize(
+    "extra, param",
+    [
+        ({"messages": [{"role": "user", "content": [{"type": "text", "text": "x", "cache_control": "ephemeral"}]}]},
+         "messages[0].content[0].cache_control"),
+        ({"messages": [{"role": "user", "content": "x", "cache_control": ["ephemeral"]}]}, "messages[0].cache_control"),
+        ({"tools": [{"type": "function", "function": {"name": "f"}, "cache_control": 1}]}, "tools[0].cache_control"),
+        ({"messages": [{"role": "assistant", "content": "x", "thinking_blocks": [{"type": "thinking", "thinking": "t"}]}]},
+         "messages[0].thinking_blocks[0].signature"),
+        ({"messages": [{"role": "assistant", "content": "x", "thinking_blocks": [{"type": "musing", "data": "d"}]}]},
+         "messages[0].thinking_blocks[0].type"),
+        ({"thinking": {"type": "maybe"}}, "thinking.type"),
+        ({"thinking": {"type": "enabled", "budget_tokens": -1}}, "thinking.budget_tokens"),
+        ({"reasoning_effort": 3}, "reasoning_effort"),
+    ],
+)
+def test_cache_marks_thinking_blocks_and_reasoning_fields_are_checked(extra, param):
+    err = _invalid(validate_chat, {"model": "m", "messages": USER, **extra})
+    assert err.param == param
+
+
+def test_usage_details_are_none_when_unreported_and_zero_when_reported():
+    plain = Usage.from_openai({"prompt_tokens": 3, "completion_tokens": 2})
+    assert (plain.cached_tokens, plain.cache_write_tokens, plain.reasoning_tokens) == (None, None, None)
+    assert plain.to_openai() == {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}
+    zero = Usage.from_openai({"prompt_tokens": 3, "completion_tokens": 2, "prompt_tokens_details": {"cached_tokens": 0},
+                              "completion_tokens_details": {"reasoning_tokens": 0}})
+    assert (zero.cached_tokens, zero.reasoning_tokens) == (0, 0)
+    assert zero.to_openai()["prompt_tokens_details"] == {"cached_tokens": 0}
+    assert zero.to_openai()["completion_tokens_details"] == {"reasoning_tokens": 0}
+
+
+def test_usage_reads_cache_writes_and_deepseek_cache_hits():
+    written = Usage.from_openai({"prompt_tokens": 100, "completion_tokens": 1,
+                                 "prompt_tokens_details": {"cached_tokens": 40, "cache_write_tokens": 50}})
+    assert (written.cached_tokens, written.cache_write_tokens, written.uncached_prompt_tokens) == (40, 50, 10)
+    other_gateway = Usage.from_openai({"prompt_tokens": 100, "completion_tokens": 1,
+                                       "prompt_tokens_details": {"cache_creation_tokens": 30}})
+    assert other_gateway.cache_write_tokens == 30 and other_gateway.cached_tokens is None
+    deepseek = Usage.from_openai({"prompt_tokens": 100, "completion_tokens": 1, "prompt_cache_hit_tokens": 64,
+                                  "prompt_cache_miss_tokens": 36})
+    assert deepseek.cached_tokens == 64 and deepseek.uncached_prompt_tokens == 36

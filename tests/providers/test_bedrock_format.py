@@ -74,7 +74,7 @@ def test_text_answer_with_cached_usage():
     assert body["choices"][0]["message"] == {"role": "assistant", "content": "Hello there.", "refusal": None}
     assert body["choices"][0]["finish_reason"] == "stop"
     assert body["usage"] == {"prompt_tokens": 112, "completion_tokens": 4, "total_tokens": 116,
-                             "prompt_tokens_details": {"cached_tokens": 100}}
+                             "prompt_tokens_details": {"cached_tokens": 100, "cache_write_tokens": 0}}
     assert response.usage.cached_tokens == 100
 
 

@@ -29,9 +29,16 @@ ModelName = Annotated[str, msgspec.Meta(min_length=1, max_length=256, pattern=r"
 
 # Content parts and tools are checked down to the fields translators read, so a
 # malformed body is a 400 at the edge, never a crash in a wire format. Unknown
-# extra fields (``cache_control``...) are kept for the upstream.
+# extra fields are kept for the upstream. ``cache_control`` (Anthropic's prompt
+# caching mark, an extension clients send on parts, messages and tools) and
+# ``thinking_blocks`` (signed reasoning of an earlier assistant turn) are read by
+# the Anthropic and Bedrock translations, so their shape is checked here.
+CacheControl = dict[str, Any]
+
+
 class _TextPart(msgspec.Struct, tag_field="type", tag="text"):
     text: str
+    cache_control: CacheControl | None = None
 
 
 class _ImageURL(msgspec.Struct):
@@ -41,6 +48,7 @@ class _ImageURL(msgspec.Struct):
 
 class _ImagePart(msgspec.Struct, tag_field="type", tag="image_url"):
     image_url: _ImageURL
+    cache_control: CacheControl | None = None
 
 
 class _InputAudio(msgspec.Struct):
@@ -60,6 +68,7 @@ class _File(msgspec.Struct):
 
 class _FilePart(msgspec.Struct, tag_field="type", tag="file"):
     file: _File
+    cache_control: CacheControl | None = None
 
 
 class _RefusalPart(msgspec.Struct, tag_field="type", tag="refusal"):
@@ -80,12 +89,23 @@ class _ToolCall(msgspec.Struct):
     type: Literal["function"] = "function"
 
 
+class _ThinkingBlock(msgspec.Struct, tag_field="type", tag="thinking"):
+    thinking: str
+    signature: str
+
+
+class _RedactedThinkingBlock(msgspec.Struct, tag_field="type", tag="redacted_thinking"):
+    data: str
+
+
 class _Message(msgspec.Struct):
     role: Role
     content: str | list[_Part] | None = None
     name: str | None = None
     tool_calls: list[_ToolCall] | None = None
     tool_call_id: str | None = None
+    cache_control: CacheControl | None = None
+    thinking_blocks: list[_ThinkingBlock | _RedactedThinkingBlock] | None = None
 
 
 class _FunctionSpec(msgspec.Struct):
@@ -97,6 +117,7 @@ class _FunctionSpec(msgspec.Struct):
 
 class _FunctionTool(msgspec.Struct, tag_field="type", tag="function"):
     function: _FunctionSpec
+    cache_control: CacheControl | None = None
 
 
 class _CustomSpec(msgspec.Struct):
@@ -106,6 +127,11 @@ class _CustomSpec(msgspec.Struct):
 
 class _CustomTool(msgspec.Struct, tag_field="type", tag="custom"):
     custom: _CustomSpec
+
+
+class _Thinking(msgspec.Struct):
+    type: Literal["enabled", "disabled", "adaptive"]
+    budget_tokens: Annotated[int, msgspec.Meta(ge=0)] | None = None
 
 
 class _StreamOptions(msgspec.Struct):
@@ -130,6 +156,9 @@ class _ChatSchema(msgspec.Struct):
     user: str | None = None
     metadata: dict[str, Any] | None = None
     logprobs: bool | None = None
+    reasoning_effort: str | None = None
+    #: Anthropic's ``thinking`` object, an extension for Anthropic, Bedrock and Gemini models.
+    thinking: _Thinking | None = None
 
 
 class _EmbeddingSchema(msgspec.Struct):
@@ -192,8 +221,10 @@ class ChatRequest:
     metadata: dict[str, Any] = field(default_factory=dict)
     #: ``(wire format, body)`` when the client spoke another format than OpenAI
     #: (``("anthropic", {...})`` on ``/v1/messages``): an adapter of that same
-    #: format forwards this body instead of translating ``body`` back. ``with_body``
-    #: drops it, since a rewritten ``body`` is then the truth.
+    #: format forwards this body instead of translating ``body`` back; other
+    #: translating adapters may read from it what the OpenAI shape cannot say
+    #: (the exact thinking budget). ``with_body`` drops it, since a rewritten
+    #: ``body`` is then the truth.
     native: tuple[str, dict[str, Any]] | None = None
 
     @property
@@ -252,16 +283,36 @@ def validate_completion(body: dict[str, Any]) -> CompletionRequest:
 
 @dataclass(slots=True)
 class Usage:
-    """Token usage as the upstream reported it: the truth for accounting."""
+    """Token usage as the upstream reported it: the truth for accounting.
+
+    Counted the OpenAI way, whatever the provider: ``prompt_tokens`` includes the
+    prompt tokens read from and written to the provider's prompt cache, and
+    ``completion_tokens`` includes reasoning tokens. The three details are None
+    when the provider did not report them and 0 when it reported none:
+
+    - ``cached_tokens``: prompt tokens read from the cache (OpenAI
+      ``prompt_tokens_details.cached_tokens``);
+    - ``cache_write_tokens``: prompt tokens written to the cache, which some
+      providers bill above the input price (``prompt_tokens_details.cache_write_tokens``,
+      the field of OpenAI's own API spec);
+    - ``reasoning_tokens``: completion tokens spent reasoning
+      (``completion_tokens_details.reasoning_tokens``).
+    """
 
     prompt_tokens: int = 0
     completion_tokens: int = 0
-    cached_tokens: int = 0
-    reasoning_tokens: int = 0
+    cached_tokens: int | None = None
+    cache_write_tokens: int | None = None
+    reasoning_tokens: int | None = None
 
     @property
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
+
+    @property
+    def uncached_prompt_tokens(self) -> int:
+        """Prompt tokens neither read from nor written to the cache (Anthropic's ``input_tokens``)."""
+        return self.prompt_tokens - (self.cached_tokens or 0) - (self.cache_write_tokens or 0)
 
     def to_openai(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -269,23 +320,38 @@ class Usage:
             "completion_tokens": self.completion_tokens,
             "total_tokens": self.total_tokens,
         }
-        if self.cached_tokens:
-            out["prompt_tokens_details"] = {"cached_tokens": self.cached_tokens}
-        if self.reasoning_tokens:
+        if self.cached_tokens is not None or self.cache_write_tokens is not None:
+            details: dict[str, int] = {}
+            if self.cached_tokens is not None:
+                details["cached_tokens"] = self.cached_tokens
+            if self.cache_write_tokens is not None:
+                details["cache_write_tokens"] = self.cache_write_tokens
+            out["prompt_tokens_details"] = details
+        if self.reasoning_tokens is not None:
             out["completion_tokens_details"] = {"reasoning_tokens": self.reasoning_tokens}
         return out
 
     @classmethod
     def from_openai(cls, data: dict[str, Any] | None) -> Usage | None:
+        """An OpenAI ``usage`` object. Also read: ``cache_creation_tokens`` (other gateways'
+        name for cache writes) and DeepSeek's ``prompt_cache_hit_tokens`` (cache reads)."""
         if not data:
             return None
         prompt_details = data.get("prompt_tokens_details") or {}
         completion_details = data.get("completion_tokens_details") or {}
+        cached = prompt_details.get("cached_tokens")
+        if cached is None:
+            cached = data.get("prompt_cache_hit_tokens")
+        written = prompt_details.get("cache_write_tokens")
+        if written is None:
+            written = prompt_details.get("cache_creation_tokens")
+        reasoning = completion_details.get("reasoning_tokens")
         return cls(
             prompt_tokens=int(data.get("prompt_tokens") or 0),
             completion_tokens=int(data.get("completion_tokens") or 0),
-            cached_tokens=int(prompt_details.get("cached_tokens") or 0),
-            reasoning_tokens=int(completion_details.get("reasoning_tokens") or 0),
+            cached_tokens=None if cached is None else int(cached),
+            cache_write_tokens=None if written is None else int(written),
+            reasoning_tokens=None if reasoning is None else int(reasoning),
         )
 
 

@@ -11,6 +11,17 @@ answers with a ``tool_use`` block whose input gives each declared property a
 placeholder of its JSON type, streamed as ``input_json_delta`` pieces.
 ``POST /v1/messages/count_tokens`` counts the same way.
 
+Extended thinking: with ``thinking`` enabled (or adaptive) the answer opens with a
+``thinking`` block (streamed as ``thinking_delta`` pieces and a ``signature_delta``),
+signed with a digest of its text; a prompt holding Anthropic's redacted-thinking
+test string gets a ``redacted_thinking`` block instead. As the real API does, it
+refuses a budget under 1024 or not under ``max_tokens``, a thinking block sent back
+with a wrong signature, and a final assistant turn with tool use that does not open
+with its thinking. Prompt caching: the prompt up to each ``cache_control`` mark
+(tools, then system, then messages) of at least 1024 tokens is a cache entry; usage
+reports the longest entry seen before as ``cache_read_input_tokens`` and the rest up
+to the last mark as ``cache_creation_input_tokens``, outside ``input_tokens``.
+
 Requests must carry ``anthropic-version`` (400 otherwise, as the real API) and,
 when the mock has an api key, ``x-api-key`` (or a Bearer token). Errors are
 ``{"type": "error", "error": {"type", "message"}}``; status 529 is
@@ -98,10 +109,66 @@ def _check(req: MockRequest, *, needs_max_tokens: bool) -> tuple[dict[str, Any] 
     return body, None
 
 
-def _prompt_tokens(body: dict[str, Any]) -> int:
+def _unit_tokens(unit: Any) -> int:
+    text = unit.get("text") if isinstance(unit, dict) else unit
+    return wire.count_tokens(text if isinstance(text, str) else orjson.dumps(unit).decode())
+
+
+def _cache_units(body: dict[str, Any]) -> list[tuple[Any, int, bool]]:
+    """The prompt in Anthropic's cache order (tools, system, messages), one unit per
+    tool and block, a breakpoint after each ``cache_control`` mark."""
+    units: list[tuple[Any, int, bool]] = [(t, _unit_tokens(t), "cache_control" in t) for t in body.get("tools") or ()]
     system = body.get("system")
-    total = wire.count_tokens(wire.content_text(system)) if system else 0
-    return total + sum(3 + wire.count_tokens(wire.content_text(m.get("content"))) for m in body["messages"])
+    blocks = [system] if isinstance(system, str) else list(system or ())
+    for message in body["messages"]:
+        content = message.get("content")
+        blocks += [content] if isinstance(content, str) else list(content or ())
+    units += [(b, _unit_tokens(b), isinstance(b, dict) and "cache_control" in b) for b in blocks if b]
+    return units
+
+
+def _prompt_tokens(body: dict[str, Any]) -> int:
+    """The prompt's tokens: tools, system and every block, plus 3 a message."""
+    return sum(tokens for _, tokens, _ in _cache_units(body)) + 3 * len(body["messages"])
+
+
+def _thinking_problem(body: dict[str, Any]) -> str | None:
+    """What the real API says about a thinking request and the thinking blocks sent back."""
+    thinking = body["thinking"]
+    if thinking.get("type") == "enabled":
+        budget = thinking.get("budget_tokens")
+        if not isinstance(budget, int) or budget < 1024:
+            return "thinking.enabled.budget_tokens: Input should be greater than or equal to 1024"
+        if budget >= body["max_tokens"]:
+            return "`max_tokens` must be greater than `thinking.budget_tokens`. Please consult our documentation."
+    messages = body["messages"]
+    for i, message in enumerate(messages):
+        for j, block in enumerate(message.get("content") if isinstance(message.get("content"), list) else ()):
+            if block.get("type") == "thinking" and block.get("signature") != wire.signature(block.get("thinking", "")):
+                return f"messages.{i}.content.{j}: Invalid `signature` in `thinking` block"
+            if block.get("type") == "redacted_thinking" and not wire.redacted_ok(block.get("data")):
+                return f"messages.{i}.content.{j}: Invalid `data` in `redacted_thinking` block"
+    # The final assistant turn, when a tool result answers it, must open with its thinking.
+    last = next((i for i in range(len(messages) - 1, -1, -1) if messages[i].get("role") == "assistant"), None)
+    if last is None or last == len(messages) - 1 or not isinstance(messages[last].get("content"), list):
+        return None
+    content = messages[last]["content"]
+    if any(b.get("type") == "tool_use" for b in content) and content[0].get("type") not in ("thinking", "redacted_thinking"):
+        return (f"messages.{last}.content.0.type: Expected `thinking` or `redacted_thinking`, but found "
+                f"`{content[0].get('type')}`. When `thinking` is enabled, a final `assistant` message must start with "
+                "a thinking block (preceeding the lastmost set of `tool_use` and `tool_result` blocks). We recommend "
+                "you include thinking blocks from previous turns. To avoid this requirement, disable `thinking`.")
+    return None
+
+
+def _thinking_blocks(body: dict[str, Any], last_user: str) -> list[dict[str, Any]]:
+    kind = (body.get("thinking") or {}).get("type")
+    if kind not in ("enabled", "adaptive"):
+        return []
+    if wire.REDACTED_THINKING_TRIGGER in last_user:
+        return [{"type": "redacted_thinking", "data": wire.redacted_data(last_user)}]
+    text = wire.thought(last_user)
+    return [{"type": "thinking", "thinking": text, "signature": wire.signature(text)}]
 
 
 def messages(req: MockRequest, settings: MockSettings) -> Reply | StreamReply:
@@ -109,6 +176,10 @@ def messages(req: MockRequest, settings: MockSettings) -> Reply | StreamReply:
     if error is not None:
         return error
     assert body is not None
+    if isinstance(body.get("thinking"), dict):
+        problem = _thinking_problem(body)
+        if problem:
+            return ANTHROPIC.error(400, problem)
     last_user = wire.last_user_text(body["messages"])
     call = _tool_use(body, last_user)
     text, cut = wire.answer_text(settings, last_user, body["max_tokens"], calls_tool=call is not None)
@@ -118,9 +189,12 @@ def messages(req: MockRequest, settings: MockSettings) -> Reply | StreamReply:
             text, stop = text[: text.index(sequence)], "stop_sequence"
             break
     ident = f"msg_mock{req.seq:016d}"
-    usage = {"input_tokens": _prompt_tokens(body), "output_tokens": wire.count_tokens(orjson.dumps(call[1]).decode() if call else text),
-             "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}
-    content: list[dict[str, Any]] = []
+    content = _thinking_blocks(body, last_user)
+    thought_tokens = sum(wire.count_tokens(b.get("thinking", "")) for b in content)
+    read, written = settings.prompt_cache.use(wire.prefix_hashes(_cache_units(body)))
+    usage = {"input_tokens": _prompt_tokens(body) - read - written,
+             "output_tokens": thought_tokens + wire.count_tokens(orjson.dumps(call[1]).decode() if call else text),
+             "cache_creation_input_tokens": written, "cache_read_input_tokens": read}
     if call is not None:
         content.append({"type": "tool_use", "id": f"toolu_mock{req.seq:016d}", "name": call[0], "input": call[1]})
         stop = "tool_use"
@@ -137,22 +211,36 @@ def _event(name: str, data: dict[str, Any]) -> bytes:
     return wire.sse_event(data, name)
 
 
+def _block_events(index: int, block: dict[str, Any], pieces: int) -> list[bytes]:
+    """``content_block_start``, its deltas and ``content_block_stop`` for one block."""
+    def delta(payload: dict[str, Any]) -> bytes:
+        return _event("content_block_delta", {"type": "content_block_delta", "index": index, "delta": payload})
+
+    kind = block["type"]
+    opening: dict[str, Any]
+    if kind == "text":
+        opening = {"type": "text", "text": ""}
+        deltas = [delta({"type": "text_delta", "text": part}) for part in wire.split_text(block["text"], pieces)]
+    elif kind == "thinking":
+        opening = {"type": "thinking", "thinking": "", "signature": ""}
+        deltas = [delta({"type": "thinking_delta", "thinking": part}) for part in wire.split_text(block["thinking"], pieces)]
+        deltas.append(delta({"type": "signature_delta", "signature": block["signature"]}))
+    elif kind == "redacted_thinking":
+        opening, deltas = block, []
+    else:
+        opening = {**block, "input": {}}
+        arguments = orjson.dumps(block["input"]).decode()
+        deltas = [delta({"type": "input_json_delta", "partial_json": part}) for part in wire.split_text(arguments, pieces)]
+    start = _event("content_block_start", {"type": "content_block_start", "index": index, "content_block": opening})
+    return [start, *deltas, _event("content_block_stop", {"type": "content_block_stop", "index": index})]
+
+
 def _stream(message: dict[str, Any], pieces: int) -> StreamReply:
     usage = message["usage"]
     start = {**message, "content": [], "stop_reason": None, "usage": {**usage, "output_tokens": 1}}
     chunks = [_event("message_start", {"type": "message_start", "message": start}), _event("ping", {"type": "ping"})]
     for index, block in enumerate(message["content"]):
-        if block["type"] == "text":
-            chunks.append(_event("content_block_start", {"type": "content_block_start", "index": index,
-                                                         "content_block": {"type": "text", "text": ""}}))
-            deltas = [{"type": "text_delta", "text": part} for part in wire.split_text(block["text"], pieces)]
-        else:
-            chunks.append(_event("content_block_start", {"type": "content_block_start", "index": index,
-                                                         "content_block": {**block, "input": {}}}))
-            arguments = orjson.dumps(block["input"]).decode()
-            deltas = [{"type": "input_json_delta", "partial_json": part} for part in wire.split_text(arguments, pieces)]
-        chunks += [_event("content_block_delta", {"type": "content_block_delta", "index": index, "delta": d}) for d in deltas]
-        chunks.append(_event("content_block_stop", {"type": "content_block_stop", "index": index}))
+        chunks += _block_events(index, block, pieces)
     chunks.append(_event("message_delta", {"type": "message_delta",
                                            "delta": {"stop_reason": message["stop_reason"], "stop_sequence": None},
                                            "usage": {"output_tokens": usage["output_tokens"]}}))

@@ -11,6 +11,13 @@ must name (or a Bedrock API key as ``Bearer``); a 401 fault answers like AWS,
 403 ``UnrecognizedClientException``. Model ``mock-stream-error`` streams two
 deltas then a ``modelStreamErrorException`` event. Unknown top-level request
 keys are rejected as Bedrock does.
+
+Extended thinking (``additionalModelRequestFields.thinking``): the answer opens
+with a ``reasoningContent`` block (streamed as ``reasoningContent`` text deltas
+and a signature delta), signed and checked on its way back as the Anthropic mock
+does. Prompt caching: a ``cachePoint`` block ends a cache entry (tools, system,
+messages, at least 1024 tokens); usage reports ``cacheReadInputTokens`` and
+``cacheWriteInputTokens`` outside ``inputTokens``.
 """
 
 from __future__ import annotations
@@ -114,34 +121,100 @@ def _tool_call(body: dict[str, Any], last_user: str) -> tuple[str, dict[str, Any
     return name, wire.placeholder_args((specs[name].get("inputSchema") or {}).get("json"))
 
 
+def _cache_units(body: dict[str, Any]) -> list[tuple[Any, int, bool]]:
+    """The prompt in cache order (tools, system, messages), one unit per block; a
+    ``cachePoint`` block is a breakpoint after what precedes it."""
+    blocks = [*((body.get("toolConfig") or {}).get("tools") or ()), *(body.get("system") or ())]
+    for message in body["messages"]:
+        blocks += message.get("content") or ()
+    units: list[tuple[Any, int, bool]] = []
+    for block in blocks:
+        if "cachePoint" in block:
+            if units:
+                units[-1] = (units[-1][0], units[-1][1], True)
+            continue
+        text = block.get("text") if isinstance(block.get("text"), str) else orjson.dumps(block).decode()
+        units.append((block, wire.count_tokens(text), False))
+    return units
+
+
+def _thinking_problem(body: dict[str, Any], thinking: dict[str, Any]) -> str | None:
+    """What Bedrock (relaying Claude) says about a thinking request and the reasoning sent back."""
+    limit = (body.get("inferenceConfig") or {}).get("maxTokens")
+    if thinking.get("type") == "enabled":
+        budget = thinking.get("budget_tokens")
+        if not isinstance(budget, int) or budget < 1024:
+            return "The model returned the following errors: thinking.enabled.budget_tokens: Input should be greater than or equal to 1024"
+        if isinstance(limit, int) and budget >= limit:
+            return "The model returned the following errors: `max_tokens` must be greater than `thinking.budget_tokens`."
+    messages = body["messages"]
+    for i, message in enumerate(messages):
+        for j, block in enumerate(message.get("content") or ()):
+            reasoning = block.get("reasoningContent")
+            if reasoning is None:
+                continue
+            text = reasoning.get("reasoningText")
+            if text is not None and text.get("signature") != wire.signature(text.get("text", "")):
+                return f"The model returned the following errors: messages.{i}.content.{j}: Invalid `signature` in `thinking` block"
+            if text is None and not wire.redacted_ok(reasoning.get("redactedContent")):
+                return f"The model returned the following errors: messages.{i}.content.{j}: Invalid redacted reasoning"
+    last = next((i for i in range(len(messages) - 1, -1, -1) if messages[i].get("role") == "assistant"), None)
+    if last is None or last == len(messages) - 1:
+        return None
+    content = messages[last].get("content") or [{}]
+    if any("toolUse" in b for b in content) and "reasoningContent" not in content[0]:
+        return (f"The model returned the following errors: messages.{last}.content.0.type: Expected `thinking` or "
+                "`redacted_thinking`, but found `tool_use`. When `thinking` is enabled, a final `assistant` message "
+                "must start with a thinking block.")
+    return None
+
+
 def _answer(req: MockRequest, settings: MockSettings) -> dict[str, Any] | Reply:
     body = req.json()
     problem = _check(body)
     if problem:
         return BEDROCK.error(400, problem)
+    thinking = (body.get("additionalModelRequestFields") or {}).get("thinking")
+    if isinstance(thinking, dict):
+        problem = _thinking_problem(body, thinking)
+        if problem:
+            return BEDROCK.error(400, problem)
     messages = body["messages"]
     last_user = _last_user_text(messages)
     call = _tool_call(body, last_user)
     limit = (body.get("inferenceConfig") or {}).get("maxTokens")
     text, cut = wire.answer_text(settings, last_user, limit, calls_tool=call is not None)
     stop = "max_tokens" if cut else "end_turn"
-    system = " ".join(b.get("text", "") for b in body.get("system") or ())
-    prompt = wire.count_tokens(system) + sum(4 + wire.count_tokens(orjson.dumps(m.get("content")).decode()) for m in messages)
+    reasoning: dict[str, Any] | None = None
+    if isinstance(thinking, dict) and thinking.get("type") in ("enabled", "adaptive"):
+        if wire.REDACTED_THINKING_TRIGGER in last_user:
+            reasoning = {"redactedContent": wire.redacted_data(last_user)}
+        else:
+            thought = wire.thought(last_user)
+            reasoning = {"reasoningText": {"text": thought, "signature": wire.signature(thought)}}
+    units = _cache_units(body)
+    prompt = sum(tokens for _, tokens, _ in units) + 4 * len(messages)
     completion = wire.count_tokens(orjson.dumps(call[1]).decode() if call else text)
-    usage = {"inputTokens": prompt, "outputTokens": completion, "totalTokens": prompt + completion,
-             "cacheReadInputTokens": 0, "cacheWriteInputTokens": 0}
-    return {"text": text, "call": call, "stop": "tool_use" if call else stop, "usage": usage, "seq": req.seq}
+    if reasoning is not None:
+        completion += wire.count_tokens(((reasoning.get("reasoningText") or {}).get("text")) or "")
+    read, written = settings.prompt_cache.use(wire.prefix_hashes(units))
+    fresh = prompt - read - written
+    usage = {"inputTokens": fresh, "outputTokens": completion, "totalTokens": fresh + read + written + completion,
+             "cacheReadInputTokens": read, "cacheWriteInputTokens": written}
+    return {"text": text, "call": call, "stop": "tool_use" if call else stop, "usage": usage, "seq": req.seq,
+            "reasoning": reasoning}
 
 
 def converse(req: MockRequest, settings: MockSettings) -> Reply:
     answer = _answer(req, settings)
     if isinstance(answer, Reply):
         return answer
+    content: list[dict[str, Any]] = [{"reasoningContent": answer["reasoning"]}] if answer["reasoning"] else []
     if answer["call"]:
         name, args = answer["call"]
-        content: list[dict[str, Any]] = [{"toolUse": {"toolUseId": f"tooluse_mock{answer['seq']:012d}", "name": name, "input": args}}]
+        content.append({"toolUse": {"toolUseId": f"tooluse_mock{answer['seq']:012d}", "name": name, "input": args}})
     else:
-        content = [{"text": answer["text"]}]
+        content.append({"text": answer["text"]})
     body = {"output": {"message": {"role": "assistant", "content": content}}, "stopReason": answer["stop"],
             "usage": answer["usage"], "metrics": {"latencyMs": 1}}
     return Reply(200, orjson.dumps(body), (("x-amzn-requestid", f"mock-{answer['seq']}"),))
@@ -151,24 +224,41 @@ def _event(kind: str, data: dict[str, Any]) -> bytes:
     return encode_event(kind, orjson.dumps({**data, "p": "abcdefgh"}))
 
 
+def _reasoning_frames(index: int, reasoning: dict[str, Any], pieces: int) -> list[bytes]:
+    def delta(payload: dict[str, Any]) -> bytes:
+        return _event("contentBlockDelta", {"contentBlockIndex": index, "delta": {"reasoningContent": payload}})
+
+    if "redactedContent" in reasoning:
+        frames = [delta({"redactedContent": reasoning["redactedContent"]})]
+    else:
+        text = reasoning["reasoningText"]
+        frames = [delta({"text": p}) for p in wire.split_text(text["text"], pieces)]
+        frames.append(delta({"signature": text["signature"]}))
+    return [*frames, _event("contentBlockStop", {"contentBlockIndex": index})]
+
+
 def converse_stream(req: MockRequest, settings: MockSettings) -> Reply | StreamReply:
     answer = _answer(req, settings)
     if isinstance(answer, Reply):
         return answer
     frames = [_event("messageStart", {"role": "assistant"})]
+    index = 0
+    if answer["reasoning"]:
+        frames += _reasoning_frames(index, answer["reasoning"], settings.stream_chunks)
+        index += 1
     if answer["call"]:
         name, args = answer["call"]
         use = {"toolUseId": f"tooluse_mock{answer['seq']:012d}", "name": name}
-        frames.append(_event("contentBlockStart", {"contentBlockIndex": 0, "start": {"toolUse": use}}))
+        frames.append(_event("contentBlockStart", {"contentBlockIndex": index, "start": {"toolUse": use}}))
         pieces = wire.split_text(orjson.dumps(args).decode(), settings.stream_chunks)
-        frames += [_event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"toolUse": {"input": p}}}) for p in pieces]
+        frames += [_event("contentBlockDelta", {"contentBlockIndex": index, "delta": {"toolUse": {"input": p}}}) for p in pieces]
     else:
         pieces = wire.split_text(answer["text"], settings.stream_chunks)
-        frames += [_event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": p}}) for p in pieces]
+        frames += [_event("contentBlockDelta", {"contentBlockIndex": index, "delta": {"text": p}}) for p in pieces]
     if unquote(req.params.get("model", "")) == "mock-stream-error":
         frames = frames[:3] + [encode_exception("modelStreamErrorException", b'{"message":"The model stopped unexpectedly."}')]
         return StreamReply(frames, content_type=EVENTSTREAM, garbage_chunk=b"not an event stream frame at all")
-    frames.append(_event("contentBlockStop", {"contentBlockIndex": 0}))
+    frames.append(_event("contentBlockStop", {"contentBlockIndex": index}))
     frames.append(_event("messageStop", {"stopReason": answer["stop"]}))
     frames.append(_event("metadata", {"usage": answer["usage"], "metrics": {"latencyMs": 1}}))
     return StreamReply(frames, content_type=EVENTSTREAM, garbage_chunk=b"not an event stream frame at all",

@@ -14,6 +14,13 @@ Like the OpenAI mock: echoes the last user text; calls tool ``X`` when the
 user says ``call X`` (or ``toolConfig`` mode ``ANY`` allows it); cuts at
 ``maxOutputTokens``. It rejects unknown request fields the way Google does,
 and the model ``mock-stream-error`` streams two events and then an error event.
+
+Thinking (``generationConfig.thinkingConfig``, a budget other than 0): usage
+reports ``thoughtsTokenCount``; ``includeThoughts`` adds a ``thought: true`` part
+first; function calls carry a ``thoughtSignature``, and (Gemini 3's rule) the
+calls of the current turn must come back with it. Implicit caching: a prompt of
+at least 1024 tokens whose prefix (system, tools, whole turns) was seen before
+reports that prefix as ``cachedContentTokenCount`` (inside ``promptTokenCount``).
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ _CONFIG_FIELDS = frozenset({"temperature", "topP", "topK", "maxOutputTokens", "s
                             "responseMimeType", "responseSchema", "responseJsonSchema", "presencePenalty",
                             "frequencyPenalty", "seed", "responseLogprobs", "logprobs", "thinkingConfig",
                             "responseModalities"})
+_THINKING_FIELDS = frozenset({"thinkingBudget", "includeThoughts", "thinkingLevel"})
 TOKEN_LIFETIME = 3600
 
 
@@ -143,7 +151,47 @@ def _check_fields(body: dict[str, Any]) -> str | None:
     for name in body.get("generationConfig") or {}:
         if name not in _CONFIG_FIELDS:
             return f'Invalid JSON payload received. Unknown name "{name}" at \'generation_config\': Cannot find field.'
+    for name in (body.get("generationConfig") or {}).get("thinkingConfig") or {}:
+        if name not in _THINKING_FIELDS:
+            return (f'Invalid JSON payload received. Unknown name "{name}" at '
+                    "'generation_config.thinking_config': Cannot find field.")
     return None
+
+
+def _call_signature(call: dict[str, Any]) -> str:
+    return wire.signature(orjson.dumps(call, option=orjson.OPT_SORT_KEYS).decode())
+
+
+def _signature_problem(contents: list[dict[str, Any]]) -> str | None:
+    """Gemini 3's rule: with thinking on, the function calls of the current turn (the
+    model turn a function response answers) must come back with their thought signature."""
+    turn = len(contents) - 1
+    while turn > 0 and contents[turn]["role"] == "user" and any("functionResponse" in p for p in contents[turn]["parts"]):
+        turn -= 1
+    if turn == len(contents) - 1 or contents[turn]["role"] != "model":
+        return None  # the conversation does not end on function responses to a model turn
+    for position, part in enumerate(contents[turn]["parts"]):
+        if "functionCall" not in part:
+            continue
+        if part.get("thoughtSignature") != _call_signature(part["functionCall"]):
+            name = part["functionCall"].get("name", "")
+            return (f"Function call is missing a thought_signature in functionCall parts. This is required for tools "
+                    f"to work correctly, and missing thought_signature may lead to degraded model performance. "
+                    f"Additional data, function call `default_api:{name}` , position {position + 1}. Please refer to "
+                    "https://ai.google.dev/gemini-api/docs/thought-signatures for more details.")
+        break  # only the first call of a parallel set carries the signature
+    return None
+
+
+def _cached_tokens(body: dict[str, Any], settings: MockSettings) -> int:
+    """Implicit caching: the longest prompt prefix (system, tools, then whole turns) seen before."""
+    units: list[tuple[Any, int, bool]] = []
+    for unit in [body.get("systemInstruction"), body.get("tools"), *body["contents"]]:
+        if unit:
+            text = " ".join(p.get("text", "") for p in unit.get("parts") or ()) if isinstance(unit, dict) else ""
+            units.append((unit, wire.count_tokens(text or orjson.dumps(unit).decode()), True))
+    read, _ = settings.prompt_cache.use(wire.prefix_hashes(units))
+    return read
 
 
 def _tool_call(body: dict[str, Any], last_user: str) -> tuple[str, dict[str, Any]] | None:
@@ -173,27 +221,48 @@ def generate(req: MockRequest, settings: MockSettings, *, stream: bool = False) 
             return _bad(f"* GenerateContentRequest.contents[{i}].parts: contents.parts must not be empty.")
         if content.get("role") not in ("user", "model"):
             return _bad(f"* GenerateContentRequest.contents[{i}].role: Please use a valid role: user, model.")
-    prompt_text = " ".join(p["text"] for c in contents for p in c["parts"] if "text" in p)
+    system = (body.get("systemInstruction") or {}).get("parts") or ()
+    prompt_text = " ".join(p["text"] for c in [{"parts": system}, *contents] for p in c["parts"] if "text" in p)
     last = contents[-1]
     last_user = " ".join(p["text"] for p in last["parts"] if "text" in p) if last["role"] == "user" else ""
     config = body.get("generationConfig") or {}
+    thinking = config.get("thinkingConfig") or {}
+    thinks = bool(thinking) and thinking.get("thinkingBudget") != 0
+    if thinks:
+        problem = _signature_problem(contents)
+        if problem:
+            return _bad(problem)
     call = _tool_call(body, last_user)
     text, cut = wire.answer_text(settings, last_user, config.get("maxOutputTokens"), calls_tool=call is not None)
     finish = "MAX_TOKENS" if cut else "STOP"
     prompt_tokens = 3 + wire.count_tokens(prompt_text) + 258 * sum(1 for c in contents for p in c["parts"] if "inlineData" in p or "fileData" in p)
     completion_tokens = wire.count_tokens(orjson.dumps(call[1]).decode() if call else text)
+    thought = wire.thought(last_user) if thinks else ""
     usage = {"promptTokenCount": prompt_tokens, "candidatesTokenCount": completion_tokens,
              "totalTokenCount": prompt_tokens + completion_tokens}
+    if thinks:  # thinking tokens are outside candidatesTokenCount, inside the total
+        usage["thoughtsTokenCount"] = wire.count_tokens(thought)
+        usage["totalTokenCount"] += usage["thoughtsTokenCount"]
+    cached = _cached_tokens(body, settings) if prompt_tokens >= wire.MIN_CACHEABLE_TOKENS else 0
+    if cached:  # Google leaves zero counts out
+        usage["cachedContentTokenCount"] = cached
     model = req.params.get("model", "")
     meta = {"modelVersion": model, "responseId": f"mock{req.seq:012d}"}
     if call is not None:
-        parts: list[dict[str, Any]] = [{"functionCall": {"name": call[0], "args": call[1]}}]
+        function_call = {"name": call[0], "args": call[1]}
+        parts: list[dict[str, Any]] = [{"functionCall": function_call}]
+        if thinks:
+            parts[0]["thoughtSignature"] = _call_signature(function_call)
     else:
         parts = [{"text": text}]
+    thought_parts = [{"text": thought, "thought": True}] if thinks and thinking.get("includeThoughts") else []
     if not stream:
-        candidate = {"content": {"role": "model", "parts": parts}, "finishReason": finish, "index": 0}
+        candidate = {"content": {"role": "model", "parts": thought_parts + parts}, "finishReason": finish, "index": 0}
         return Reply(200, orjson.dumps({"candidates": [candidate], "usageMetadata": usage, **meta}))
-    pieces = [parts] if call is not None else [[{"text": t}] for t in wire.split_text(text, settings.stream_chunks)]
+    pieces: list[list[dict[str, Any]]] = (
+        [parts] if call is not None else [[{"text": t}] for t in wire.split_text(text, settings.stream_chunks)])
+    if thought_parts:
+        pieces.insert(0, thought_parts)
     events: list[dict[str, Any]] = []
     for i, piece in enumerate(pieces):
         streamed: dict[str, Any] = {"content": {"role": "model", "parts": piece}, "index": 0}

@@ -6,7 +6,9 @@ with ``tools`` answers with a call to tool ``X`` when its last user message
 contains ``call X`` or when ``tool_choice`` names ``X``; the arguments give each
 declared parameter a placeholder of its JSON type. ``max_tokens`` cuts the
 answer (``finish_reason: "length"``). Every answer carries OpenAI's
-``x-ratelimit-*`` headers with fixed values.
+``x-ratelimit-*`` headers with fixed values. Usage carries OpenAI's details:
+``cached_tokens`` (automatic caching of a repeated prefix of at least 1024
+tokens) and ``reasoning_tokens`` (when ``reasoning_effort`` asks for reasoning).
 """
 
 from __future__ import annotations
@@ -95,6 +97,26 @@ def _tool_call(body: dict[str, Any], last_user: str) -> tuple[str, str] | None:
     return None if name is None else (name, function_args(by_name[name]))
 
 
+def _usage(body: dict[str, Any], messages: list[Any], prompt_tokens: int, completion_tokens: int, last_user: str,
+           settings: MockSettings) -> dict[str, Any]:
+    """Usage with OpenAI's details: automatic prompt caching (the longest prefix of whole
+    messages seen before, of at least 1024 tokens, in steps of 128) and reasoning tokens
+    (inside ``completion_tokens``) when ``reasoning_effort`` asks for reasoning."""
+    cached = 0
+    if prompt_tokens >= wire.MIN_CACHEABLE_TOKENS:
+        units = [(m, 4 + wire.count_tokens(wire.content_text(m.get("content"))), True) for m in messages]
+        cached = settings.prompt_cache.use(wire.prefix_hashes(units))[0] // 128 * 128
+    reasoning = 0
+    if body.get("reasoning_effort") not in (None, "none"):
+        reasoning = wire.count_tokens(wire.thought(last_user))
+    completion_tokens += reasoning
+    return {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+            "prompt_tokens_details": {"cached_tokens": cached, "audio_tokens": 0},
+            "completion_tokens_details": {"reasoning_tokens": reasoning, "audio_tokens": 0,
+                                          "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0}}
+
+
 def chat_completions(req: MockRequest, settings: MockSettings) -> Reply | StreamReply:
     body = req.json()
     model = body.get("model") or req.params.get("deployment")
@@ -110,7 +132,7 @@ def chat_completions(req: MockRequest, settings: MockSettings) -> Reply | Stream
     text, cut = wire.answer_text(settings, last_user, limit, calls_tool=call is not None)
     finish = "length" if cut else "stop"
     completion_tokens = wire.count_tokens(call[1] if call else text)
-    usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "total_tokens": prompt_tokens + completion_tokens}
+    usage = _usage(body, messages, prompt_tokens, completion_tokens, last_user, settings)
     ident = f"chatcmpl-mock{req.seq:020d}"
     created = int(time.time())
     if body.get("stream"):
@@ -142,7 +164,7 @@ def _chat_stream(
     text: str,
     finish: str,
     call: tuple[str, str] | None,
-    usage: dict[str, int] | None,
+    usage: dict[str, Any] | None,
     pieces: int,
 ) -> StreamReply:
     base = {"id": ident, "object": "chat.completion.chunk", "created": created, "model": model, "system_fingerprint": _FINGERPRINT}

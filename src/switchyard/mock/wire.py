@@ -13,6 +13,9 @@ stats) is the server's job.
 
 from __future__ import annotations
 
+import base64
+import collections
+import hashlib
 import random
 import re
 import zlib
@@ -82,9 +85,58 @@ class StreamReply:
     garbage_chunk: bytes = b"data: {not json\n\n"
 
 
+#: Prompts shorter than this are never cached (Anthropic's, OpenAI's and Gemini's smallest cacheable prefix).
+MIN_CACHEABLE_TOKENS = 1024
+
+
+class PromptCache:
+    """The mock's prompt cache: hashes of the prompt prefixes it has seen, at most
+    ``capacity``, the least recently used forgotten first. One per server."""
+
+    __slots__ = ("capacity", "_seen")
+
+    def __init__(self, capacity: int = 4096) -> None:
+        self.capacity = capacity
+        self._seen: collections.OrderedDict[str, None] = collections.OrderedDict()
+
+    def use(self, prefixes: Sequence[tuple[str, int]]) -> tuple[int, int]:
+        """``prefixes``: ``(hash, tokens)`` of each cache breakpoint, shortest first.
+        Returns ``(read, written)``: the tokens of the longest prefix seen before, and
+        the rest up to the longest breakpoint when that one is new. Prefixes under
+        ``MIN_CACHEABLE_TOKENS`` are not cached. Every prefix is remembered."""
+        read = longest = 0
+        for digest, tokens in prefixes:
+            if tokens < MIN_CACHEABLE_TOKENS:
+                continue
+            longest = max(longest, tokens)
+            if digest in self._seen:
+                read = max(read, tokens)
+                self._seen.move_to_end(digest)
+            else:
+                self._seen[digest] = None
+                if len(self._seen) > self.capacity:
+                    self._seen.popitem(last=False)
+        return read, longest - read
+
+
+def prefix_hashes(units: Iterable[tuple[Any, int, bool]]) -> list[tuple[str, int]]:
+    """``units``: ``(JSON value, tokens, breakpoint after it)`` in prompt order ->
+    ``(hash, tokens so far)`` of the prompt up to each breakpoint."""
+    running = hashlib.sha256()
+    tokens = 0
+    out = []
+    for unit, count, marked in units:
+        running.update(orjson.dumps(unit, option=orjson.OPT_SORT_KEYS))
+        tokens += count
+        if marked:
+            out.append((running.copy().hexdigest(), tokens))
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class MockSettings:
-    """What the operator configured; handed to every handler."""
+    """What the operator configured; handed to every handler (``prompt_cache`` is the
+    server's prompt cache, the one thing handlers share between requests)."""
 
     api_key: str | None = None
     text: str | None = None
@@ -93,6 +145,7 @@ class MockSettings:
     embedding_dims: int = 64
     models: tuple[str, ...] = ("gpt-4o-mini", "gpt-4o", "text-embedding-3-small")
     extra: dict[str, Any] = field(default_factory=dict)
+    prompt_cache: PromptCache = field(default_factory=PromptCache, compare=False, repr=False)
 
 
 class WireFormat(Protocol):
@@ -248,3 +301,35 @@ def embedding_vector(text: str, dims: int) -> list[float]:
     vec = [rng.uniform(-1.0, 1.0) for _ in range(dims)]
     norm = sum(v * v for v in vec) ** 0.5 or 1.0
     return [v / norm for v in vec]
+
+
+# Reasoning: every wire format's mock thinks the same deterministic thought and signs
+# it with a digest of its text, so a thought sent back is checked like the real APIs
+# check their signatures.
+
+#: Anthropic's documented test string: a prompt containing it gets redacted thinking.
+REDACTED_THINKING_TRIGGER = (
+    "ANTHROPIC_MAGIC_STRING_TRIGGER_REDACTED_THINKING_46C9A13E193C177646C7398A98432ECCCE4C1253D5E2D82641AC0E52CC2876CB"
+)
+
+
+def thought(last_user: str) -> str:
+    """The mock's reasoning about the last user text."""
+    return f"The user wrote {len(last_user)} characters; I will answer with them as they are."
+
+
+def signature(text: str) -> str:
+    """The mock's signature of a thought (or of anything it must get back unchanged)."""
+    return base64.b64encode(hashlib.sha256(b"mock-thinking\0" + text.encode()).digest()).decode()
+
+
+def redacted_data(last_user: str) -> str:
+    """The opaque ``data`` of a redacted thought."""
+    return base64.b64encode(b"mock-redacted\0" + hashlib.sha256(last_user.encode()).digest()).decode()
+
+
+def redacted_ok(data: Any) -> bool:
+    try:
+        return isinstance(data, str) and base64.b64decode(data).startswith(b"mock-redacted\0")
+    except ValueError:
+        return False

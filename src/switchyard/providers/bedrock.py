@@ -92,7 +92,7 @@ class BedrockProvider(NativeProvider):
         return headers
 
     async def chat(self, request: ChatRequest, call: Call) -> ChatResponse:
-        response = await self._post(self.url("converse"), wire.build_converse(request), call)
+        response = await self._post(self.url("converse"), wire.build_converse(request, self.deployment.model), call)
         request_id = response.headers.get("x-amzn-requestid")
         result = wire.parse_converse(response.content, self.deployment.model, request_id=request_id)
         result.headers = call.upstream_headers or {}
@@ -103,7 +103,8 @@ class BedrockProvider(NativeProvider):
             self.deployment.model, hide_usage=not request.include_usage,
             json_mode=wire.json_schema_of(request.body) is not None,
         )
-        return await self._open(self.url("converse-stream"), wire.build_converse(request), call, ConverseEvents(translator))
+        body = wire.build_converse(request, self.deployment.model)
+        return await self._open(self.url("converse-stream"), body, call, ConverseEvents(translator))
 
     async def embed(self, request: EmbeddingRequest, call: Call) -> EmbeddingResponse:
         """InvokeModel for Titan (one text a call) and Cohere (a list a call) embedding models."""

@@ -8,6 +8,16 @@ OpenAI chat request -> Converse request (``messages`` of content blocks,
 
 JSON schema output has no Converse field: it becomes one forced tool whose
 input is the answer, turned back into message content on the way out.
+
+Prompt caching: a ``cache_control`` mark (on a content part, a message, a system
+message or a tool) becomes a ``cachePoint`` block right after what it marks
+(its ``ttl`` kept). Reasoning on Claude models: ``reasoning_effort`` becomes
+``additionalModelRequestFields.thinking`` with the budget of
+``providers.reasoning`` (a ``thinking`` object in the body goes as is); an
+assistant turn's ``thinking_blocks`` go back as ``reasoningContent`` blocks, and
+``reasoningContent`` in an answer comes out as ``reasoning_content`` plus
+``thinking_blocks`` (Anthropic's shape, signature kept). Other Bedrock models
+get no thinking field.
 """
 
 from __future__ import annotations
@@ -27,6 +37,7 @@ from switchyard.core.errors import (
 )
 from switchyard.core.messages import ChatRequest, ChatResponse, Chunk, Usage
 from switchyard.providers.eventstream import EventMessage
+from switchyard.providers.reasoning import anthropic_thinking, requested_budget
 from switchyard.providers.retry_after import parse_retry_after
 from switchyard.providers.upstream_json import error_body
 
@@ -36,6 +47,8 @@ CONVERSE_KEYS = frozenset({
     "additionalModelResponseFieldPaths", "promptVariables", "requestMetadata", "performanceConfig",
 })
 JSON_TOOL = "json_response"
+#: ``maxTokens`` under a thinking budget when the request sets none (added to the budget).
+DEFAULT_MAX_TOKENS = 4096
 
 STOP_REASONS = {
     "end_turn": "stop",
@@ -65,6 +78,46 @@ def _text_of(content: Any) -> str:
     return ""
 
 
+def cache_point(mark: Any) -> dict[str, Any]:
+    """A ``cachePoint`` block for a ``cache_control`` mark (its ``ttl``, 5m or 1h, kept)."""
+    point: dict[str, Any] = {"type": "default"}
+    if isinstance(mark, dict) and mark.get("ttl"):
+        point["ttl"] = mark["ttl"]
+    return {"cachePoint": point}
+
+
+def _close_mark(blocks: list[dict[str, Any]], source: dict[str, Any]) -> None:
+    """A message's (or tool's) ``cache_control`` mark -> a ``cachePoint`` after its blocks."""
+    if blocks and source.get("cache_control") is not None and "cachePoint" not in blocks[-1]:
+        blocks.append(cache_point(source["cache_control"]))
+
+
+def _text_blocks(content: Any) -> list[dict[str, Any]]:
+    """Text content -> ``{"text"}`` blocks (Bedrock refuses blank ones), a ``cachePoint``
+    after each marked part."""
+    if isinstance(content, str):
+        return [{"text": content}] if content.strip() else []
+    blocks: list[dict[str, Any]] = []
+    for part in content or ():
+        if isinstance(part, dict) and part.get("type") == "text" and str(part.get("text") or "").strip():
+            blocks.append({"text": part["text"]})
+            if part.get("cache_control") is not None:
+                blocks.append(cache_point(part["cache_control"]))
+    return blocks
+
+
+def _reasoning_blocks(thinking_blocks: Any) -> list[dict[str, Any]]:
+    """An assistant turn's signed ``thinking_blocks`` -> Converse ``reasoningContent`` blocks."""
+    blocks: list[dict[str, Any]] = []
+    for block in thinking_blocks or ():
+        if block.get("type") == "thinking":
+            text = {"text": block.get("thinking", ""), "signature": block.get("signature", "")}
+            blocks.append({"reasoningContent": {"reasoningText": text}})
+        elif block.get("type") == "redacted_thinking":
+            blocks.append({"reasoningContent": {"redactedContent": block.get("data", "")}})
+    return blocks
+
+
 def image_block(url: str, where: str) -> dict[str, Any]:
     """A ``data:image/png;base64,...`` URL as a Converse image block."""
     if not url.startswith("data:"):
@@ -89,6 +142,10 @@ def _user_blocks(content: Any, where: str) -> list[dict[str, Any]]:
             image = part.get("image_url")
             url = image.get("url") if isinstance(image, dict) else image
             blocks.append(image_block(str(url or ""), f"{where}.content[{j}].image_url"))
+        else:
+            continue
+        if part.get("cache_control") is not None:
+            blocks.append(cache_point(part["cache_control"]))
     return blocks
 
 
@@ -108,12 +165,14 @@ def build_messages(messages: list[dict[str, Any]]) -> tuple[list[dict[str, Any]]
     for i, message in enumerate(messages):
         role, where = message.get("role"), f"messages[{i}]"
         if role in ("system", "developer"):
-            text = _text_of(message.get("content"))
-            if text:
-                system.append({"text": text})
+            own = _text_blocks(message.get("content"))
+            _close_mark(own, message)
+            system.extend(own)
             continue
         if role == "assistant":
-            blocks: list[dict[str, Any]] = [{"text": t} for t in (_text_of(message.get("content")),) if t.strip()]
+            # Signed reasoning first: Claude wants an assistant turn to open with it.
+            blocks: list[dict[str, Any]] = _reasoning_blocks(message.get("thinking_blocks"))
+            blocks += _text_blocks(message.get("content"))
             for k, tool_call in enumerate(message.get("tool_calls") or ()):
                 function = tool_call.get("function") or {}
                 args = _arguments(function.get("arguments"), f"{where}.tool_calls[{k}].function.arguments")
@@ -127,6 +186,7 @@ def build_messages(messages: list[dict[str, Any]]) -> tuple[list[dict[str, Any]]
         else:
             blocks = _user_blocks(message.get("content"), where)
             kind = "user"
+        _close_mark(blocks, message)
         if not blocks:
             continue
         if turns and turns[-1]["role"] == kind:
@@ -144,6 +204,8 @@ def _tool_config(body: dict[str, Any], turns: list[dict[str, Any]], json_schema:
         if function.get("description"):
             spec["description"] = function["description"]
         tools.append({"toolSpec": spec})
+        if tool.get("cache_control") is not None:
+            tools.append(cache_point(tool["cache_control"]))
     if json_schema is not None:
         spec = {"name": JSON_TOOL, "description": "Respond with the answer as this tool's input.", "inputSchema": {"json": json_schema}}
         return {"tools": [*tools, {"toolSpec": spec}], "toolChoice": {"tool": {"name": JSON_TOOL}}}
@@ -170,7 +232,25 @@ def json_schema_of(body: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
-def build_converse(request: ChatRequest) -> dict[str, Any]:
+def is_claude(model: str) -> bool:
+    """Whether a Bedrock model id (or inference profile) names an Anthropic Claude model."""
+    return model.startswith("anthropic.") or ".anthropic." in model or "claude" in model
+
+
+def _thinking(request: ChatRequest, model: str, inference: dict[str, Any], out: dict[str, Any]) -> None:
+    """Claude's ``thinking`` in ``additionalModelRequestFields`` (other models: nothing)."""
+    if not is_claude(model):
+        return
+    thinking = request.body.get("thinking")
+    if not isinstance(thinking, dict):  # Anthropic's own object is sent as is; an effort is translated
+        budget = requested_budget(request.body, request.native)
+        if not budget:
+            return
+        thinking, inference["maxTokens"] = anthropic_thinking(budget, request.max_tokens, DEFAULT_MAX_TOKENS)
+    out["additionalModelRequestFields"] = {"thinking": thinking}
+
+
+def build_converse(request: ChatRequest, model: str = "") -> dict[str, Any]:
     """The Converse (or ConverseStream) body for an OpenAI chat request; the model goes in the URL."""
     body = request.body
     system, turns = build_messages(request.messages)
@@ -191,6 +271,7 @@ def build_converse(request: ChatRequest) -> dict[str, Any]:
     stop = body.get("stop")
     if stop:
         inference["stopSequences"] = [stop] if isinstance(stop, str) else list(stop)
+    _thinking(request, model, inference, out)
     if inference:
         out["inferenceConfig"] = inference
     tool_config = _tool_config(body, turns, json_schema_of(body))
@@ -200,16 +281,28 @@ def build_converse(request: ChatRequest) -> dict[str, Any]:
 
 
 def usage_of(data: dict[str, Any] | None) -> Usage | None:
-    """Bedrock counts cache reads and writes apart from ``inputTokens``; OpenAI's prompt includes them."""
+    """Bedrock counts cache reads and writes apart from ``inputTokens``; OpenAI's prompt
+    includes them. Bedrock reports no reasoning count (Claude's thinking is inside
+    ``outputTokens``); a cache count it leaves out is unknown (None)."""
     if not data:
         return None
-    cached = int(data.get("cacheReadInputTokens") or 0)
-    written = int(data.get("cacheWriteInputTokens") or 0)
+    cached = data.get("cacheReadInputTokens")
+    written = data.get("cacheWriteInputTokens")
     return Usage(
-        prompt_tokens=int(data.get("inputTokens") or 0) + cached + written,
+        prompt_tokens=int(data.get("inputTokens") or 0) + int(cached or 0) + int(written or 0),
         completion_tokens=int(data.get("outputTokens") or 0),
-        cached_tokens=cached,
+        cached_tokens=None if cached is None else int(cached),
+        cache_write_tokens=None if written is None else int(written),
     )
+
+
+def thinking_entry(reasoning: dict[str, Any]) -> dict[str, Any]:
+    """A Converse ``reasoningContent`` block as an OpenAI-shape ``thinking_blocks`` entry
+    (Anthropic's shape: the signature kept, redacted content as ``data``)."""
+    if "redactedContent" in reasoning:
+        return {"type": "redacted_thinking", "data": reasoning["redactedContent"]}
+    text = reasoning.get("reasoningText") or {}
+    return {"type": "thinking", "thinking": text.get("text", ""), "signature": text.get("signature", "")}
 
 
 def parse_converse(raw: bytes, model: str, *, request_id: str | None = None) -> ChatResponse:
@@ -219,7 +312,7 @@ def parse_converse(raw: bytes, model: str, *, request_id: str | None = None) -> 
         blocks = data["output"]["message"]["content"]
     except (orjson.JSONDecodeError, KeyError, TypeError):
         raise UpstreamProtocolError("Bedrock returned a body that is not a Converse response") from None
-    texts, reasoning, tool_calls = [], [], []
+    texts, thinking, tool_calls = [], [], []
     finish = STOP_REASONS.get(data.get("stopReason"), "stop")
     for block in blocks:
         if "text" in block:
@@ -234,12 +327,13 @@ def parse_converse(raw: bytes, model: str, *, request_id: str | None = None) -> 
             tool_calls.append({"id": use.get("toolUseId"), "type": "function",
                                "function": {"name": use.get("name"), "arguments": arguments}})
         elif "reasoningContent" in block:
-            reasoning.append(((block["reasoningContent"] or {}).get("reasoningText") or {}).get("text", ""))
+            thinking.append(thinking_entry(block["reasoningContent"] or {}))
     message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts else None, "refusal": None}
     if tool_calls:
         message["tool_calls"] = tool_calls
-    if reasoning:
-        message["reasoning_content"] = "".join(reasoning)
+    if thinking:
+        message["reasoning_content"] = "".join(b.get("thinking", "") for b in thinking)
+        message["thinking_blocks"] = thinking
     usage = usage_of(data.get("usage"))
     body = {
         "id": f"chatcmpl-{request_id or uuid.uuid4().hex}",
@@ -286,7 +380,9 @@ class StreamTranslator:
     """ConverseStream events -> OpenAI chunks, one event at a time.
 
     ``hide_usage``: the client did not ask for usage; the final usage chunk then
-    carries usage for accounting only and is never sent.
+    carries usage for accounting only and is never sent. Reasoning streams as
+    ``reasoning_content``; when its block stops, one more delta carries it whole
+    with its signature in ``thinking_blocks`` (redacted reasoning arrives whole).
     """
 
     def __init__(self, model: str, *, hide_usage: bool = True, json_mode: bool = False) -> None:
@@ -299,6 +395,7 @@ class StreamTranslator:
         self.finish: str | None = None
         self.done = False
         self.usage: Usage | None = None
+        self.reasoning: dict[int, dict[str, Any]] = {}  # contentBlockIndex -> text pieces, signature
 
     def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> Chunk:
         choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
@@ -322,9 +419,15 @@ class StreamTranslator:
                 if index in self.json_blocks:
                     return self._chunk({"content": piece})
                 return self._chunk({"tool_calls": [{"index": self.tools.get(index, 0), "function": {"arguments": piece}}]})
-            if "reasoningContent" in delta and (delta["reasoningContent"] or {}).get("text"):
-                return self._chunk({"reasoning_content": delta["reasoningContent"]["text"]})
+            if "reasoningContent" in delta:
+                return self._reasoning(index, delta["reasoningContent"] or {})
             return None
+        if kind == "contentBlockStop":
+            block = self.reasoning.pop(index, None)
+            if block is None:
+                return None
+            whole = {"type": "thinking", "thinking": "".join(block["pieces"]), "signature": block["signature"]}
+            return self._chunk({"thinking_blocks": [whole]})
         if kind == "messageStart":
             return self._chunk({"role": data.get("role", "assistant"), "content": ""})
         if kind == "contentBlockStart":
@@ -353,6 +456,17 @@ class StreamTranslator:
                 return Chunk(usage=self.usage)
             return Chunk(data={**self.base, "choices": [], "usage": self.usage.to_openai()}, usage=self.usage)
         return None
+
+    def _reasoning(self, index: int, piece: dict[str, Any]) -> Chunk | None:
+        if "redactedContent" in piece:
+            return self._chunk({"thinking_blocks": [thinking_entry(piece)]})
+        block = self.reasoning.setdefault(index, {"pieces": [], "signature": ""})
+        if piece.get("signature"):
+            block["signature"] += piece["signature"]
+        if not piece.get("text"):
+            return None
+        block["pieces"].append(piece["text"])
+        return self._chunk({"reasoning_content": piece["text"]})
 
     @staticmethod
     def error(kind: str, payload: bytes) -> SwitchyardError:

@@ -147,10 +147,11 @@ def usage_from(data: dict[str, Any] | None) -> Usage | None:
     if not data:
         return None
     counts = data.get("billed_units") or data.get("tokens") or {}
+    cached = data.get("cached_tokens")
     return Usage(
         prompt_tokens=int(counts.get("input_tokens") or 0),
         completion_tokens=int(counts.get("output_tokens") or 0),
-        cached_tokens=int(data.get("cached_tokens") or 0),
+        cached_tokens=None if cached is None else int(cached),
     )
 
 

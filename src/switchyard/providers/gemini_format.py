@@ -9,8 +9,15 @@ roles ``user``/``model`` (consecutive turns of one role merged); images become
 fields go to ``generationConfig``; ``response_format`` to ``responseMimeType``
 and ``responseSchema`` (JSON Schema reduced to Gemini's OpenAPI subset);
 ``tools`` to ``functionDeclarations``; ``tool_choice`` to
-``toolConfig.functionCallingConfig``. Fields Gemini has no use for (``user``,
+``toolConfig.functionCallingConfig``; ``reasoning_effort`` (or a ``thinking``
+object) to ``thinkingConfig`` with the budget of ``providers.reasoning`` and
+thought summaries asked for. Fields Gemini has no use for (``user``,
 ``stream_options``, ``logprobs``, ``parallel_tool_calls``, ...) are not sent.
+
+Thought parts come back as ``reasoning_content``. A function call's
+``thoughtSignature`` (which Gemini wants back on the next turn) rides on the tool
+call as ``extra_content.google.thought_signature``, where Google's own
+OpenAI-compatible endpoint puts it, and goes back on the ``functionCall`` part.
 
 Answers come back as ``chat.completion``; ``?alt=sse`` stream events through
 ``StreamDecoder``; error bodies ``{"error": {"code", "message", "status"}}``
@@ -36,6 +43,7 @@ from switchyard.core.errors import (
 from switchyard.core.messages import ChatRequest, ChatResponse, Chunk, EmbeddingResponse, Usage
 from switchyard.providers import openai_shapes as shapes
 from switchyard.providers.gemini_schema import to_gemini_schema
+from switchyard.providers.reasoning import requested_budget
 from switchyard.providers.retry_after import parse_duration, parse_retry_after
 from switchyard.providers.upstream_json import error_body, json_object, no_headers
 
@@ -104,6 +112,26 @@ def _function_response(text: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {"result": value}
 
 
+def _thought_signature(call: dict[str, Any]) -> str | None:
+    """The Gemini thought signature a tool call carries (``extra_content.google.thought_signature``,
+    the place Google's own OpenAI-compatible endpoint puts it)."""
+    extra = call.get("extra_content")
+    google = extra.get("google") if isinstance(extra, dict) else None
+    signature = google.get("thought_signature") if isinstance(google, dict) else None
+    return signature if isinstance(signature, str) else None
+
+
+def _thinking_config(budget: int | None) -> dict[str, Any] | None:
+    """A thinking budget as ``thinkingConfig``: 0 turns thinking off, any other budget
+    (-1: the model's choice) also asks for thought summaries, which come back as
+    ``reasoning_content``."""
+    if budget is None:
+        return None
+    if budget == 0:
+        return {"thinkingBudget": 0}
+    return {"thinkingBudget": budget, "includeThoughts": True}
+
+
 def _contents(messages: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     system: list[dict[str, Any]] = []
     contents: list[dict[str, Any]] = []
@@ -140,7 +168,11 @@ def _contents(messages: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], lis
                     raise _bad("tool call arguments must be a JSON object",
                                f"{param}.tool_calls[{j}].function.arguments") from None
                 call_names[call.get("id", "")] = function.get("name", "")
-                parts.append({"functionCall": {"name": function.get("name", ""), "args": args}})
+                part: dict[str, Any] = {"functionCall": {"name": function.get("name", ""), "args": args}}
+                signature = _thought_signature(call)
+                if signature:
+                    part["thoughtSignature"] = signature
+                parts.append(part)
             add("model", parts)
         elif role in ("tool", "function"):
             name = message.get("name") or call_names.get(message.get("tool_call_id") or "")
@@ -216,6 +248,9 @@ def build_request(request: ChatRequest) -> dict[str, Any]:
     if system:
         out["systemInstruction"] = {"parts": system}
     config = _generation_config(body)
+    thinking = _thinking_config(requested_budget(body, request.native))
+    if thinking is not None:
+        config["thinkingConfig"] = thinking
     if config:
         out["generationConfig"] = config
     if body.get("tools"):
@@ -229,7 +264,11 @@ def build_request(request: ChatRequest) -> dict[str, Any]:
 # ---- response --------------------------------------------------------------------------------
 
 def usage_from(meta: dict[str, Any] | None) -> Usage | None:
-    """``usageMetadata`` as usage; thinking tokens count as completion tokens, as OpenAI's do."""
+    """``usageMetadata`` as usage. ``promptTokenCount`` already includes the cached
+    content (``cachedContentTokenCount``, the cache reads); thinking tokens
+    (``thoughtsTokenCount``) are outside ``candidatesTokenCount`` and count as
+    completion tokens, as OpenAI's reasoning tokens do. Google leaves zero counts
+    out of its JSON, so an absent count is 0; it reports no cache writes."""
     if not meta:
         return None
     thoughts = int(meta.get("thoughtsTokenCount") or 0)
@@ -248,9 +287,11 @@ def _split_parts(candidate: dict[str, Any]) -> tuple[str, str, list[dict[str, An
     for part in (candidate.get("content") or {}).get("parts") or ():
         if "functionCall" in part:
             call = part["functionCall"]
-            calls.append({"id": call.get("id") or shapes.new_id("call_"), "type": "function",
-                          "function": {"name": call.get("name", ""),
-                                       "arguments": orjson.dumps(call.get("args") or {}).decode()}})
+            out = {"id": call.get("id") or shapes.new_id("call_"), "type": "function",
+                   "function": {"name": call.get("name", ""), "arguments": orjson.dumps(call.get("args") or {}).decode()}}
+            if part.get("thoughtSignature"):
+                out["extra_content"] = {"google": {"thought_signature": part["thoughtSignature"]}}
+            calls.append(out)
         elif "text" in part:
             (thoughts if part.get("thought") else text).append(part["text"])
     return "".join(text), "".join(thoughts), calls

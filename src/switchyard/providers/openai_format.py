@@ -4,6 +4,11 @@ Shared by OpenAI, Azure OpenAI and every OpenAI-compatible vendor. The request
 body passes through as the client sent it, with ``model`` replaced by the
 deployment's upstream model; stream chunks pass through as bytes and are only
 parsed when they may carry usage or an error.
+
+A body the gateway translated from another wire format (``ChatRequest.native``,
+an Anthropic client's) loses what that translation added for Claude models and
+strict OpenAI-format servers refuse: ``cache_control`` marks and an assistant
+turn's ``thinking_blocks``. What an OpenAI client sent itself is its business.
 """
 
 from __future__ import annotations
@@ -35,6 +40,8 @@ def build_chat_body(
     ``stream_options.include_usage`` so the gateway always learns the usage."""
     body = dict(request.body)
     body["model"] = upstream_model
+    if request.native is not None:
+        _strip_translation_marks(body)
     if request.stream and ask_usage:
         options = dict(body.get("stream_options") or {})
         options["include_usage"] = True
@@ -45,6 +52,28 @@ def build_chat_body(
         if old in body:
             body[new] = body.pop(old)
     return body
+
+
+_MARKS = ("cache_control", "thinking_blocks")
+
+
+def _unmarked(item: Any) -> Any:
+    if not isinstance(item, dict) or not any(mark in item for mark in _MARKS):
+        return item
+    return {k: v for k, v in item.items() if k not in _MARKS}
+
+
+def _strip_translation_marks(body: dict[str, Any]) -> None:
+    """Drop ``cache_control`` and ``thinking_blocks`` from messages, their parts and tools (in a copy)."""
+    messages = []
+    for message in body.get("messages") or ():
+        message = _unmarked(message)
+        if isinstance(message, dict) and isinstance(message.get("content"), list):
+            message = {**message, "content": [_unmarked(part) for part in message["content"]]}
+        messages.append(message)
+    body["messages"] = messages
+    if body.get("tools"):
+        body["tools"] = [_unmarked(tool) for tool in body["tools"]]
 
 
 def parse_chat(raw: bytes) -> ChatResponse:

@@ -67,11 +67,24 @@ def test_joined_text_reads_parts_and_blocks_alike():
 
 def test_usage_counts_cache_inside_prompt_tokens_and_back():
     usage = messages.usage_to_core({"input_tokens": 5, "cache_read_input_tokens": 7, "cache_creation_input_tokens": 3,
-                                    "output_tokens": 40, "output_tokens_details": {"thinking_tokens": 30}})
-    assert usage == Usage(prompt_tokens=15, completion_tokens=40, cached_tokens=7, reasoning_tokens=30)
+                                    "output_tokens": 40})
+    # Anthropic reports no reasoning count: its thinking is inside output_tokens, so it stays unknown.
+    assert usage == Usage(prompt_tokens=15, completion_tokens=40, cached_tokens=7, cache_write_tokens=3,
+                          reasoning_tokens=None)
     back = messages.usage_from_core(usage)
-    assert back == {"input_tokens": 8, "output_tokens": 40, "cache_read_input_tokens": 7, "cache_creation_input_tokens": 0}
+    assert back == {"input_tokens": 5, "output_tokens": 40, "cache_read_input_tokens": 7, "cache_creation_input_tokens": 3}
     assert messages.usage_to_core(None) is None
+
+
+def test_usage_tells_a_reported_zero_from_a_missing_count():
+    zero = messages.usage_to_core({"input_tokens": 5, "output_tokens": 1, "cache_read_input_tokens": 0,
+                                   "cache_creation_input_tokens": 0})
+    assert zero.cached_tokens == 0 and zero.cache_write_tokens == 0
+    assert zero.to_openai()["prompt_tokens_details"] == {"cached_tokens": 0, "cache_write_tokens": 0}
+    missing = messages.usage_to_core({"input_tokens": 5, "output_tokens": 1})
+    assert missing.cached_tokens is None and missing.cache_write_tokens is None
+    assert "prompt_tokens_details" not in missing.to_openai() and "completion_tokens_details" not in missing.to_openai()
+    assert messages.usage_from_core(missing)["cache_read_input_tokens"] is None
     assert messages.usage_from_core(None) == {"input_tokens": 0, "output_tokens": 0}
 
 

@@ -117,7 +117,7 @@ def test_never_sends_a_field_anthropic_rejects():
         "presence_penalty": 0.5, "frequency_penalty": 0.5, "logit_bias": {"1": 2}, "user": "u",
         "response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "object"}}},
         "parallel_tool_calls": True, "service_tier": "default", "store": True, "reasoning_effort": "low",
-        "max_tokens": 10, "max_completion_tokens": 12, "metadata": {"a": "b"}, "modalities": ["text"],
+        "max_tokens": 2000, "max_completion_tokens": 2048, "metadata": {"a": "b"}, "modalities": ["text"],
     }
     out = wire.build_request(body, "c")
     assert set(out) <= ANTHROPIC_FIELDS, set(out) - ANTHROPIC_FIELDS
@@ -188,7 +188,7 @@ def test_text_message_and_cache_usage():
     assert result.usage.prompt_tokens == 12 + 100 + 2000
     assert result.usage.cached_tokens == 2000
     assert result.usage.completion_tokens == 9
-    assert result.body["usage"]["prompt_tokens_details"] == {"cached_tokens": 2000}
+    assert result.body["usage"]["prompt_tokens_details"] == {"cached_tokens": 2000, "cache_write_tokens": 100}
 
 
 def test_parallel_tool_use_message():

@@ -7,13 +7,16 @@ Pure functions and one stream state machine, no I/O (the tables shared with
   (``system`` -> a system message; ``tool_result`` blocks -> ``tool`` messages
   placed before the rest of their user turn; ``tool_use`` -> ``tool_calls``;
   images and base64 PDFs -> ``image_url`` / ``file`` parts; ``tool_choice``
-  any/tool/none/auto; ``output_config.format`` -> ``response_format``). Thinking
-  blocks are dropped (other models cannot read them); anything else OpenAI
-  cannot express is a 400 naming the field.
-- ``to_message``: an OpenAI ``chat.completion`` -> an Anthropic ``message``.
+  any/tool/none/auto; ``output_config.format`` -> ``response_format``;
+  ``cache_control`` marks stay on the parts, messages and tools they mark;
+  ``thinking`` -> ``reasoning_effort`` (``providers.reasoning``); an assistant
+  turn's thinking blocks -> its ``thinking_blocks``, signatures kept). Anything
+  else OpenAI cannot express is a 400 naming the field.
+- ``to_message``: an OpenAI ``chat.completion`` -> an Anthropic ``message``
+  (``thinking_blocks``, else ``reasoning_content``, -> thinking blocks first).
 - ``MessageStream``: OpenAI chunks -> the Anthropic SSE event sequence
-  (``message_start``, ``ping``, ``content_block_*`` per text or tool block,
-  ``message_delta`` with the stop reason and usage, ``message_stop``).
+  (``message_start``, ``ping``, ``content_block_*`` per thinking, text or tool
+  block, ``message_delta`` with the stop reason and usage, ``message_stop``).
 - ``error_body``: any core error -> Anthropic's error body.
 """
 
@@ -33,10 +36,19 @@ from switchyard.providers.anthropic_format.messages import (
     joined_text,
     source_to_url,
     stop_reason,
+    thinking_block,
     tool_call,
     tool_input,
     usage_from_core,
 )
+from switchyard.providers.reasoning import effort_for, requested_budget
+
+
+def _marked(part: dict[str, Any], block: dict[str, Any]) -> dict[str, Any]:
+    """``part`` with the ``cache_control`` mark ``block`` carries, if any."""
+    if block.get("cache_control") is not None:
+        part["cache_control"] = block["cache_control"]
+    return part
 
 
 def _parts(content: Any, param: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -51,20 +63,21 @@ def _parts(content: Any, param: str) -> tuple[list[dict[str, Any]], list[dict[st
         where = f"{param}.{i}"
         kind = block.get("type") if isinstance(block, dict) else None
         if kind == "text":
-            parts.append({"type": "text", "text": block.get("text", "")})
+            parts.append(_marked({"type": "text", "text": block.get("text", "")}, block))
         elif kind == "image":
-            parts.append({"type": "image_url", "image_url": {"url": source_to_url(block.get("source") or {}, where)}})
+            url = source_to_url(block.get("source") or {}, where)
+            parts.append(_marked({"type": "image_url", "image_url": {"url": url}}, block))
         elif kind == "document":
             source = block.get("source") or {}
             if source.get("type") == "text":
-                parts.append({"type": "text", "text": source.get("data", "")})
+                parts.append(_marked({"type": "text", "text": source.get("data", "")}, block))
             else:
-                parts.append({"type": "file", "file": {"file_data": source_to_url(source, where)}})
+                parts.append(_marked({"type": "file", "file": {"file_data": source_to_url(source, where)}}, block))
         elif kind == "tool_result":
             text = joined_text(block.get("content"), "")
             if block.get("is_error"):
                 text = f"Error: {text}"
-            tools.append({"role": "tool", "tool_call_id": block.get("tool_use_id", ""), "content": text})
+            tools.append(_marked({"role": "tool", "tool_call_id": block.get("tool_use_id", ""), "content": text}, block))
         elif kind in ("thinking", "redacted_thinking"):
             continue
         else:
@@ -75,19 +88,55 @@ def _parts(content: Any, param: str) -> tuple[list[dict[str, Any]], list[dict[st
 def _assistant(content: Any, param: str) -> dict[str, Any]:
     if isinstance(content, str):
         return {"role": "assistant", "content": content}
-    texts, calls = [], []
+    texts: list[dict[str, Any]] = []
+    calls: list[dict[str, Any]] = []
+    thinking: list[dict[str, Any]] = []
+    marked_call = None
     for i, block in enumerate(content or ()):
         kind = block.get("type") if isinstance(block, dict) else None
         if kind == "text":
-            texts.append(block.get("text", ""))
+            texts.append(_marked({"type": "text", "text": block.get("text", "")}, block))
         elif kind == "tool_use":
             calls.append(tool_call(block))
-        elif kind not in ("thinking", "redacted_thinking"):
+            marked_call = block.get("cache_control", marked_call)
+        elif (entry := thinking_block(block)) is not None:
+            thinking.append(entry)
+        else:
             raise invalid(f"Content block type {kind!r} can only be sent to Anthropic models", f"{param}.{i}.type")
-    message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts else None}
+    marked = any("cache_control" in t for t in texts)
+    message: dict[str, Any] = {"role": "assistant",
+                               "content": texts if marked else "".join(t["text"] for t in texts) if texts else None}
     if calls:
         message["tool_calls"] = calls
+    if marked_call is not None:
+        message["cache_control"] = marked_call  # a message's mark lands on its last block, the tool call
+    if thinking:
+        message["thinking_blocks"] = thinking
     return message
+
+
+def _system(system: Any) -> dict[str, Any]:
+    """Anthropic ``system`` -> one system message; text parts when blocks carry cache marks."""
+    if isinstance(system, list) and any(isinstance(b, dict) and b.get("cache_control") is not None for b in system):
+        parts = [_marked({"type": "text", "text": b.get("text", "")}, b)
+                 for b in system if isinstance(b, dict) and b.get("type") == "text"]
+        return {"role": "system", "content": parts}
+    return {"role": "system", "content": joined_text(system)}
+
+
+def _tool(tool: Any, param: str) -> dict[str, Any]:
+    if not isinstance(tool, dict) or "input_schema" not in tool:
+        raise invalid("Only custom tools (name, input_schema) can be sent to any model", param)
+    function = {"name": tool.get("name", ""), "parameters": tool["input_schema"]}
+    if tool.get("description"):
+        function["description"] = tool["description"]
+    return _marked({"type": "function", "function": function}, tool)
+
+
+def _reasoning_effort(body: dict[str, Any]) -> str | None:
+    """Anthropic ``thinking`` (its budget, or adaptive with ``output_config.effort``) -> OpenAI ``reasoning_effort``."""
+    budget = requested_budget({}, ("anthropic", body)) if body.get("thinking") is not None else None
+    return None if not budget else effort_for(budget)
 
 
 def _tool_choice(choice: Any) -> tuple[Any, bool]:
@@ -115,7 +164,7 @@ def to_chat_body(body: dict[str, Any]) -> dict[str, Any]:
     out_messages: list[dict[str, Any]] = []
     system = body.get("system")
     if system:
-        out_messages.append({"role": "system", "content": joined_text(system)})
+        out_messages.append(_system(system))
     for i, message in enumerate(body["messages"]):
         param = f"messages.{i}"
         role = message.get("role") if isinstance(message, dict) else None
@@ -123,8 +172,8 @@ def to_chat_body(body: dict[str, Any]) -> dict[str, Any]:
             tools, parts = _parts(message.get("content"), f"{param}.content")
             out_messages.extend(tools)
             if parts:
-                plain = all(p["type"] == "text" for p in parts)
-                content: Any = "".join(p["text"] for p in parts) if plain and len(parts) == 1 else parts
+                plain = len(parts) == 1 and parts[0]["type"] == "text" and "cache_control" not in parts[0]
+                content: Any = parts[0]["text"] if plain else parts
                 out_messages.append({"role": "user", "content": content})
         elif role == "assistant":
             out_messages.append(_assistant(message.get("content"), f"{param}.content"))
@@ -144,18 +193,14 @@ def to_chat_body(body: dict[str, Any]) -> dict[str, Any]:
         chat["user"] = str(user_id)
     given = body.get("tools")
     if given:
-        chat["tools"] = []
-        for i, tool in enumerate(given):
-            if not isinstance(tool, dict) or "input_schema" not in tool:
-                raise invalid("Only custom tools (name, input_schema) can be sent to any model", f"tools.{i}")
-            function = {"name": tool.get("name", ""), "parameters": tool["input_schema"]}
-            if tool.get("description"):
-                function["description"] = tool["description"]
-            chat["tools"].append({"type": "function", "function": function})
+        chat["tools"] = [_tool(tool, f"tools.{i}") for i, tool in enumerate(given)]
+    effort = _reasoning_effort(body)
+    if effort is not None:
+        chat["reasoning_effort"] = effort
     if body.get("tool_choice") is not None:
         choice, parallel = _tool_choice(body["tool_choice"])
         chat["tool_choice"] = choice
-        if not parallel and tools:
+        if not parallel and given:
             chat["parallel_tool_calls"] = False
     fmt = (body.get("output_config") or {}).get("format") or body.get("output_format")
     if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
@@ -174,11 +219,21 @@ def new_message_id() -> str:
     return "msg_" + os.urandom(12).hex()
 
 
+def _thinking_of(reply: dict[str, Any]) -> list[dict[str, Any]]:
+    """An OpenAI answer's reasoning as Anthropic thinking blocks: its ``thinking_blocks``
+    (signed, from a Claude upstream), else its ``reasoning_content`` unsigned."""
+    blocks = [b for b in (thinking_block(b) for b in reply.get("thinking_blocks") or () if isinstance(b, dict)) if b]
+    if blocks:
+        return blocks
+    text = reply.get("reasoning_content")
+    return [{"type": "thinking", "thinking": text, "signature": ""}] if isinstance(text, str) and text else []
+
+
 def to_message(completion: dict[str, Any], model: str, usage: Usage | None) -> dict[str, Any]:
     """An OpenAI ``chat.completion`` -> an Anthropic ``message`` answering for ``model``."""
     choice = (completion.get("choices") or [{}])[0]
     reply = choice.get("message") or {}
-    content: list[dict[str, Any]] = []
+    content = _thinking_of(reply)
     if reply.get("content"):
         content.append({"type": "text", "text": reply["content"]})
     for call in reply.get("tool_calls") or ():
@@ -198,7 +253,11 @@ def event(name: str, data: dict[str, Any]) -> bytes:
 
 
 class MessageStream:
-    """OpenAI chunks in, Anthropic SSE frames out; call ``feed`` per chunk, then ``finish``."""
+    """OpenAI chunks in, Anthropic SSE frames out; call ``feed`` per chunk, then ``finish``.
+
+    ``reasoning_content`` deltas stream as a ``thinking`` block (``thinking_delta``);
+    a whole block in ``thinking_blocks`` gives that block its ``signature_delta`` and
+    closes it (a ``redacted_thinking`` block opens and closes at once)."""
 
     __slots__ = ("model", "_started", "_block", "_kind", "_tools", "_stop", "_usage")
 
@@ -228,18 +287,40 @@ class MessageStream:
             out.append(event("content_block_stop", {"type": "content_block_stop", "index": self._block}))
             self._kind = None
 
+    def _delta(self, delta: dict[str, Any], out: list[bytes]) -> None:
+        out.append(event("content_block_delta", {"type": "content_block_delta", "index": self._block, "delta": delta}))
+
+    def _thinking(self, delta: dict[str, Any], out: list[bytes]) -> None:
+        reasoning = delta.get("reasoning_content")
+        if reasoning:
+            if self._kind != "thinking":
+                self._open({"type": "thinking", "thinking": "", "signature": ""}, out)
+            self._delta({"type": "thinking_delta", "thinking": reasoning}, out)
+        for block in delta.get("thinking_blocks") or ():
+            kind = block.get("type") if isinstance(block, dict) else None
+            if kind == "thinking":
+                if self._kind != "thinking":  # a whole block nobody streamed: its text first
+                    self._open({"type": "thinking", "thinking": "", "signature": ""}, out)
+                    self._delta({"type": "thinking_delta", "thinking": block.get("thinking", "")}, out)
+                self._delta({"type": "signature_delta", "signature": block.get("signature", "")}, out)
+                self._close(out)
+            elif kind == "redacted_thinking":
+                self._open({"type": "redacted_thinking", "data": block.get("data", "")}, out)
+                self._close(out)
+
     def feed(self, data: dict[str, Any] | None, usage: Usage | None) -> list[bytes]:
         out = [] if self._started else self.start()
         if usage is not None:
             self._usage = usage
         for choice in (data or {}).get("choices") or ():
             delta = choice.get("delta") or {}
+            if "reasoning_content" in delta or "thinking_blocks" in delta:
+                self._thinking(delta, out)
             text = delta.get("content")
             if text:
                 if self._kind != "text":
                     self._open({"type": "text", "text": ""}, out)
-                out.append(event("content_block_delta", {"type": "content_block_delta", "index": self._block,
-                                                         "delta": {"type": "text_delta", "text": text}}))
+                self._delta({"type": "text_delta", "text": text}, out)
             for call in delta.get("tool_calls") or ():
                 index = call.get("index", 0)
                 function = call.get("function") or {}

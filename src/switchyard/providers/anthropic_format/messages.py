@@ -15,6 +15,8 @@ hold in both directions live here, once:
   calls (``tool_call``, ``tool_input``);
 - usage: Anthropic counts cache reads and writes outside ``input_tokens``,
   OpenAI inside ``prompt_tokens`` (``usage_to_core``, ``usage_from_core``);
+- thinking: ``thinking`` / ``redacted_thinking`` blocks <-> entries of the
+  OpenAI-shape ``thinking_blocks`` list, signatures kept (``thinking_block``);
 - error types <-> HTTP statuses (``status_of``, ``error_type_of``).
 """
 
@@ -139,26 +141,46 @@ def tool_input(arguments: Any) -> Any:
     return orjson.loads(arguments) if arguments else {}
 
 
+def _count(data: dict[str, Any], name: str) -> int | None:
+    value = data.get(name)
+    return None if value is None else int(value)
+
+
 def usage_to_core(data: dict[str, Any] | None) -> Usage | None:
-    """Anthropic usage (a message's or a ``message_delta``'s) -> core Usage:
-    ``prompt_tokens`` = input + cache reads + cache writes, ``cached_tokens`` = cache
-    reads, ``reasoning_tokens`` = ``output_tokens_details.thinking_tokens``."""
+    """Anthropic usage (a message's or a ``message_delta``'s) -> core Usage.
+
+    ``input_tokens`` leaves out the cache reads and writes, OpenAI's ``prompt_tokens``
+    counts them: prompt = input + cache reads + cache writes. Anthropic reports no
+    reasoning count (thinking is inside ``output_tokens``), so ``reasoning_tokens``
+    stays unknown (None)."""
     if not data:
         return None
-    cache_read = int(data.get("cache_read_input_tokens") or 0)
-    cache_write = int(data.get("cache_creation_input_tokens") or 0)
+    read = _count(data, "cache_read_input_tokens")
+    written = _count(data, "cache_creation_input_tokens")
     return Usage(
-        prompt_tokens=int(data.get("input_tokens") or 0) + cache_read + cache_write,
+        prompt_tokens=int(data.get("input_tokens") or 0) + (read or 0) + (written or 0),
         completion_tokens=int(data.get("output_tokens") or 0),
-        cached_tokens=cache_read,
-        reasoning_tokens=int((data.get("output_tokens_details") or {}).get("thinking_tokens") or 0),
+        cached_tokens=read,
+        cache_write_tokens=written,
     )
 
 
-def usage_from_core(usage: Usage | None) -> dict[str, int]:
-    """Core Usage -> Anthropic usage, the inverse of ``usage_to_core`` as far as OpenAI
-    tells: cached tokens are cache reads; cache writes are not reported (0)."""
+def usage_from_core(usage: Usage | None) -> dict[str, int | None]:
+    """Core Usage -> Anthropic usage, the inverse of ``usage_to_core``; a cache count
+    the upstream did not report is null."""
     if usage is None:
         return {"input_tokens": 0, "output_tokens": 0}
-    return {"input_tokens": usage.prompt_tokens - usage.cached_tokens, "output_tokens": usage.completion_tokens,
-            "cache_read_input_tokens": usage.cached_tokens, "cache_creation_input_tokens": 0}
+    return {"input_tokens": usage.uncached_prompt_tokens, "output_tokens": usage.completion_tokens,
+            "cache_read_input_tokens": usage.cached_tokens, "cache_creation_input_tokens": usage.cache_write_tokens}
+
+
+def thinking_block(block: dict[str, Any]) -> dict[str, Any] | None:
+    """An Anthropic ``thinking`` / ``redacted_thinking`` block as an entry of OpenAI-shape
+    ``thinking_blocks`` (the same fields, the signature kept for the next turn); None for
+    other blocks. The same shape goes back upstream, so it is also the inverse."""
+    kind = block.get("type")
+    if kind == "thinking":
+        return {"type": "thinking", "thinking": block.get("thinking", ""), "signature": block.get("signature", "")}
+    if kind == "redacted_thinking":
+        return {"type": "redacted_thinking", "data": block.get("data", "")}
+    return None

@@ -24,6 +24,15 @@ Stream events are ``upstream_stream``'s. Choices worth knowing:
   back as the message text.
 - usage is mapped by ``messages.usage_to_core`` (cache reads and writes count
   as prompt tokens, as OpenAI counts them).
+- prompt caching: ``cache_control`` marks on content parts, on a message (its
+  last block), on system messages (``system`` then goes as text blocks) and on
+  tools are kept on the matching Anthropic blocks.
+- reasoning: ``reasoning_effort`` becomes ``thinking`` with the budget of
+  ``providers.reasoning`` (``max_tokens`` raised or the budget shrunk so that it
+  stays above the budget); a ``thinking`` object in the body is sent as is. An
+  assistant message's ``thinking_blocks`` (signed, from an earlier answer) open
+  its turn again; thinking in an answer comes back as ``reasoning_content`` plus
+  ``thinking_blocks``.
 """
 
 from __future__ import annotations
@@ -42,11 +51,13 @@ from switchyard.providers.anthropic_format.messages import (
     invalid,
     joined_text,
     status_of,
+    thinking_block,
     tool_call,
     tool_input,
     url_to_source,
     usage_to_core,
 )
+from switchyard.providers.reasoning import anthropic_thinking, requested_budget
 from switchyard.providers.retry_after import parse_retry_after
 from switchyard.providers.upstream_json import error_body, no_headers
 
@@ -54,8 +65,16 @@ API_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 4096
 JSON_TOOL = "json_output"
 
+def _marked(block: dict[str, Any], source: dict[str, Any]) -> dict[str, Any]:
+    """``block`` with the ``cache_control`` mark ``source`` carries, if any."""
+    mark = source.get("cache_control")
+    if mark is not None:
+        block["cache_control"] = mark
+    return block
+
+
 def _blocks(content: Any, param: str) -> list[dict[str, Any]]:
-    """OpenAI message content -> Anthropic content blocks."""
+    """OpenAI message content -> Anthropic content blocks (``cache_control`` marks kept)."""
     if content is None:
         return []
     if isinstance(content, str):
@@ -66,15 +85,16 @@ def _blocks(content: Any, param: str) -> list[dict[str, Any]]:
         where = f"{param}[{i}]"
         if kind == "text":
             if part.get("text"):
-                out.append({"type": "text", "text": part["text"]})
+                out.append(_marked({"type": "text", "text": part["text"]}, part))
         elif kind == "image_url":
             image = part.get("image_url")
             url = image.get("url") if isinstance(image, dict) else image
             if not isinstance(url, str):
                 raise invalid("image_url needs a url", f"{where}.image_url.url")
-            out.append({"type": "image", "source": url_to_source(url, f"{where}.image_url.url")})
+            out.append(_marked({"type": "image", "source": url_to_source(url, f"{where}.image_url.url")}, part))
         elif kind == "file" and str((part.get("file") or {}).get("file_data", "")).startswith("data:"):
-            out.append({"type": "document", "source": url_to_source(part["file"]["file_data"], f"{where}.file")})
+            out.append(_marked({"type": "document", "source": url_to_source(part["file"]["file_data"], f"{where}.file")},
+                               part))
         else:
             raise invalid(f"Content part type {kind!r} is not supported by Anthropic models", f"{where}.type")
     return out
@@ -87,14 +107,35 @@ def _arguments(raw: Any, param: str) -> Any:
         raise invalid("Tool call arguments must be a JSON object", param) from None
 
 
-def _turns(messages: list[dict[str, Any]]) -> tuple[list[str], list[dict[str, Any]]]:
-    system: list[str] = []
+def _system(messages: list[dict[str, Any]]) -> str | list[dict[str, Any]] | None:
+    """System and developer messages -> Anthropic's ``system``: one string, or text blocks
+    when any of them carries a ``cache_control`` mark (a string cannot)."""
+    found = [m for m in messages if m.get("role") in ("system", "developer")]
+    if not found:
+        return None
+    marked = any(m.get("cache_control") is not None or
+                 (isinstance(m.get("content"), list) and any(p.get("cache_control") is not None for p in m["content"]))
+                 for m in found)
+    if not marked:
+        return "\n\n".join(joined_text(m.get("content")) for m in found)
+    blocks: list[dict[str, Any]] = []
+    for message in found:
+        content = message.get("content")
+        own = ([{"type": "text", "text": content}] if isinstance(content, str) and content else
+               [_marked({"type": "text", "text": p["text"]}, p) for p in content or ()
+                if isinstance(p, dict) and p.get("type") == "text" and p.get("text")])
+        if own:
+            _marked(own[-1], message)
+        blocks.extend(own)
+    return blocks
+
+
+def _turns(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     turns: list[dict[str, Any]] = []
     for i, message in enumerate(messages):
         role = message.get("role")
         param = f"messages[{i}]"
         if role in ("system", "developer"):
-            system.append(joined_text(message.get("content")))
             continue
         if role == "tool":
             result: dict[str, Any] = {"type": "tool_result", "tool_use_id": message.get("tool_call_id") or ""}
@@ -104,7 +145,9 @@ def _turns(messages: list[dict[str, Any]]) -> tuple[list[str], list[dict[str, An
             blocks = [result]
             role = "user"
         elif role == "assistant":
-            blocks = _blocks(message.get("content"), f"{param}.content")
+            # Signed thinking first: Claude wants an assistant turn to open with it.
+            blocks = [dict(b) for b in message.get("thinking_blocks") or ()]
+            blocks += _blocks(message.get("content"), f"{param}.content")
             for j, call in enumerate(message.get("tool_calls") or ()):
                 function = call.get("function") or {}
                 blocks.append({"type": "tool_use", "id": call.get("id") or f"toolu_{i}_{j}",
@@ -114,13 +157,15 @@ def _turns(messages: list[dict[str, Any]]) -> tuple[list[str], list[dict[str, An
             blocks = _blocks(message.get("content"), f"{param}.content")
         else:
             raise invalid(f"Role {role!r} is not supported by Anthropic models", f"{param}.role")
-        if not blocks and role == "assistant":
+        if blocks:
+            _marked(blocks[-1], message)  # a mark on the message marks its last block
+        elif role == "assistant":
             continue  # Anthropic refuses empty turns; an empty assistant turn says nothing
         if turns and turns[-1]["role"] == role:
             turns[-1]["content"].extend(blocks)
         else:
             turns.append({"role": role, "content": blocks})
-    return system, turns
+    return turns
 
 
 def _tool_choice(choice: Any) -> dict[str, Any] | None:
@@ -143,14 +188,18 @@ def build_request(
     """The Anthropic Messages body for an OpenAI chat body."""
     if (body.get("n") or 1) > 1:
         raise invalid("Anthropic models return one choice: `n` must be 1", "n")
-    system, turns = _turns(body["messages"])
-    out: dict[str, Any] = {
-        "model": upstream_model,
-        "max_tokens": body.get("max_completion_tokens") or body.get("max_tokens") or default_max_tokens,
-        "messages": turns,
-    }
+    turns = _turns(body["messages"])
+    limit = body.get("max_completion_tokens") or body.get("max_tokens")
+    out: dict[str, Any] = {"model": upstream_model, "max_tokens": limit or default_max_tokens, "messages": turns}
+    system = _system(body["messages"])
     if system:
-        out["system"] = "\n\n".join(system)
+        out["system"] = system
+    if isinstance(body.get("thinking"), dict):
+        out["thinking"] = body["thinking"]  # Anthropic's own field, sent by the client as an extension
+    else:
+        budget = requested_budget(body)
+        if budget:
+            out["thinking"], out["max_tokens"] = anthropic_thinking(budget, limit, default_max_tokens)
     if body.get("temperature") is not None:
         out["temperature"] = min(1.0, float(body["temperature"]))
     if body.get("top_p") is not None:
@@ -165,8 +214,8 @@ def build_request(
     tools = [t for t in body.get("tools") or () if t.get("type", "function") == "function"]
     if tools:
         out["tools"] = [
-            {"name": f["name"], **({"description": f["description"]} if f.get("description") else {}),
-             "input_schema": f.get("parameters") or {"type": "object", "properties": {}}}
+            _marked({"name": f["name"], **({"description": f["description"]} if f.get("description") else {}),
+                     "input_schema": f.get("parameters") or {"type": "object", "properties": {}}}, t)
             for t in tools for f in (t.get("function") or {},)
         ]
     choice = _tool_choice(body.get("tool_choice")) if tools or body.get("tool_choice") == "none" else None
@@ -205,14 +254,14 @@ def json_tool_forced(anthropic_body: dict[str, Any]) -> bool:
 def message_to_openai(message: dict[str, Any], *, json_tool: bool = False) -> tuple[dict[str, Any], Usage | None]:
     """An Anthropic message -> ``(chat.completion body, usage)``."""
     texts: list[str] = []
-    reasoning: list[str] = []
+    thinking: list[dict[str, Any]] = []
     calls: list[dict[str, Any]] = []
     for block in message.get("content") or ():
         kind = block.get("type")
         if kind == "text":
             texts.append(block.get("text", ""))
-        elif kind == "thinking":
-            reasoning.append(block.get("thinking", ""))
+        elif (entry := thinking_block(block)) is not None:
+            thinking.append(entry)
         elif kind == "tool_use":
             if json_tool and block.get("name") == JSON_TOOL:
                 texts.append(orjson.dumps(block.get("input") or {}).decode())
@@ -223,8 +272,9 @@ def message_to_openai(message: dict[str, Any], *, json_tool: bool = False) -> tu
         finish = "stop"
     reply: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts or not calls else None,
                             "refusal": None}
-    if reasoning:
-        reply["reasoning_content"] = "".join(reasoning)
+    if thinking:
+        reply["reasoning_content"] = "".join(b.get("thinking", "") for b in thinking)
+        reply["thinking_blocks"] = thinking
     if calls:
         reply["tool_calls"] = calls
     usage = usage_to_core(message.get("usage"))

@@ -19,11 +19,16 @@ class StreamDecoder:
 
     Tool-use blocks become ``tool_calls`` deltas (index counted over tool
     blocks, id and name on the first, ``input_json_delta`` as arguments).
-    ``include_usage`` decides whether the final usage chunk is sent to the
-    client or only carried for accounting. An ``error`` event raises.
+    Thinking streams as ``reasoning_content`` deltas; when a thinking block
+    closes, one more delta carries it whole with its signature
+    (``thinking_blocks: [{"type": "thinking", "thinking", "signature"}]``), and a
+    ``redacted_thinking`` block arrives whole the same way, so a client can send
+    them back on its next turn. ``include_usage`` decides whether the final usage
+    chunk is sent to the client or only carried for accounting. An ``error``
+    event raises.
     """
 
-    __slots__ = ("include_usage", "json_tool", "done", "usage", "_base", "_tools", "_json_blocks")
+    __slots__ = ("include_usage", "json_tool", "done", "usage", "_base", "_tools", "_json_blocks", "_thinking")
 
     def __init__(self, *, include_usage: bool = False, json_tool: bool = False) -> None:
         self.include_usage = include_usage
@@ -33,6 +38,7 @@ class StreamDecoder:
         self._base: dict[str, Any] = {"id": "", "object": "chat.completion.chunk", "created": 0, "model": ""}
         self._tools: dict[int, int] = {}  # content block index -> tool call index
         self._json_blocks: set[int] = set()
+        self._thinking: dict[int, dict[str, Any]] = {}  # open thinking blocks by index: text pieces, signature
 
     def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> Chunk:
         choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
@@ -65,7 +71,18 @@ class StreamDecoder:
                                                     "function": {"name": block.get("name", ""), "arguments": ""}}]})
             if block.get("type") == "text" and block.get("text"):
                 return self._chunk({"content": block["text"]})
+            if block.get("type") == "thinking":
+                self._thinking[index] = {"pieces": [block.get("thinking") or ""], "signature": block.get("signature") or ""}
+                return self._chunk({"reasoning_content": block["thinking"]}) if block.get("thinking") else None
+            if block.get("type") == "redacted_thinking":
+                return self._chunk({"thinking_blocks": [{"type": "redacted_thinking", "data": block.get("data", "")}]})
             return None
+        if kind == "content_block_stop":
+            open_block = self._thinking.pop(payload.get("index", 0), None)
+            if open_block is None:
+                return None
+            whole = {"type": "thinking", "thinking": "".join(open_block["pieces"]), "signature": open_block["signature"]}
+            return self._chunk({"thinking_blocks": [whole]})
         if kind == "content_block_delta":
             delta, index = payload.get("delta") or {}, payload.get("index", 0)
             dtype = delta.get("type")
@@ -79,7 +96,12 @@ class StreamDecoder:
                     return None
                 return self._chunk({"tool_calls": [{"index": known, "function": {"arguments": delta.get("partial_json", "")}}]})
             if dtype == "thinking_delta":
-                return self._chunk({"reasoning_content": delta.get("thinking", "")})
+                text = delta.get("thinking", "")
+                if index in self._thinking:
+                    self._thinking[index]["pieces"].append(text)
+                return self._chunk({"reasoning_content": text})
+            if dtype == "signature_delta" and index in self._thinking:
+                self._thinking[index]["signature"] += delta.get("signature", "")
             return None
         if kind == "message_delta":
             self.usage.update({k: v for k, v in (payload.get("usage") or {}).items() if v is not None})
