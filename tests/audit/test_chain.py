@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 
 from switchyard.audit.chain import Entry, verify
-from switchyard.audit.store import MemoryAuditStore, SqlAuditStore, audit_store_for
+from switchyard.audit.sql_store import SqlAuditStore
+from switchyard.audit.store import MemoryAuditStore, audit_store_for
 from switchyard.cli.main import main
 from switchyard.storage import open_store
 from switchyard.storage.migrate import upgrade

@@ -15,17 +15,19 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from switchyard.audit.chain import Entry, Verdict, verify
-from switchyard.audit.sealing import Sealer
 from switchyard.audit.store import AuditStore, Query
 from switchyard.core.call import Call
 from switchyard.core.config.audit import AuditConfig
 from switchyard.core.errors import SwitchyardError
 from switchyard.storage.appender import Appender
+
+if TYPE_CHECKING:
+    from switchyard.audit.sealing import Sealer
 
 log = logging.getLogger("switchyard.audit")
 
@@ -40,7 +42,11 @@ class AuditLog:
         self.config = config
         self.clock = clock
         key = config.encryption_key
-        self.sealer = Sealer(key.get_secret_value()) if config.include_bodies and key is not None else None
+        self.sealer: Sealer | None = None
+        if config.include_bodies and key is not None:
+            from switchyard.audit.sealing import Sealer  # cryptography: loaded only when bodies are kept
+
+            self.sealer = Sealer(key.get_secret_value())
         self.writer: Appender[Entry] = Appender(store.append, name="audit", capacity=config.buffer,
                                                 overflow=config.overflow)
         self._retention: asyncio.Task[None] | None = None
