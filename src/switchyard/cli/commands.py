@@ -79,6 +79,9 @@ def mock_upstream(args: argparse.Namespace) -> int:
                      "status", "retry_after", "drop_after_chunks", "garbage", "hang", "certfile", "keyfile", "http2")
         if getattr(args, name) is not None
     }
+    if options.get("http2") and "certfile" not in options:
+        print("--http2 needs --tls-cert: HTTP/2 is offered by ALPN in the TLS handshake", file=sys.stderr)
+        return 2
     run_mock_upstream(args.host, args.port, **options)
     return 0
 
