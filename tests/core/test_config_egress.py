@@ -21,27 +21,29 @@ def test_defaults_verify_with_the_system_roots_over_http1():
     assert (deployment.tls, deployment.proxy, deployment.http2) == (None, None, False)
 
 
-def test_tls_proxy_and_http2_are_read(tmp_path):
-    ca = tmp_path / "ca.pem"
-    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+def test_tls_proxy_and_http2_are_read(certs):
+    ca = certs.ca_file
     config = parse_config({"tls": {"ca_file": str(ca)}, **with_deployment(
         tls={"ca_file": str(ca), "verify": False}, proxy=f"http://gw:{SECRET}@proxy:3128", http2=True)})
     deployment = config.models["gpt"].deployments[0]
-    assert config.tls.ca_file == str(ca) and deployment.tls.verify is False and deployment.http2 is True
+    assert config.tls.ca_file == ca and deployment.tls.verify is False and deployment.http2 is True
     assert deployment.proxy.get_secret_value() == f"http://gw:{SECRET}@proxy:3128"
     assert SECRET not in repr(config) and SECRET not in str(deployment)
 
 
-def test_problems_are_named_by_path_and_a_proxy_url_never_echoed():
+def test_problems_are_named_by_path_and_a_proxy_url_never_echoed(tmp_path):
+    junk = tmp_path / "junk.pem"
+    junk.write_text("-----BEGIN CERTIFICATE-----\nnot one\n")
     with pytest.raises(ConfigError) as info:
         parse_config({"tls": {"ca_file": "/nonexistent/ca.pem", "verfy": True}, "models": {"gpt": {"deployments": [
-            {"provider": "openai", "model": "a", "proxy": f"https://gw:{SECRET}@proxy:3128"},
+            {"provider": "openai", "model": "a", "proxy": f"https://gw:{SECRET}@proxy:3128", "tls": {"ca_file": str(junk)}},
             {"provider": "openai", "model": "b", "proxy": f"http://gw:{SECRET}@proxy:port"},
             {"provider": "openai", "model": "c", "proxy": f"socks5://gw:{SECRET}@proxy:1080"},
             {"provider": "openai", "model": "d", "http2": "sometimes"},
         ]}}})
     problems = dict(info.value.problems)
-    assert problems["tls.ca_file"] == "no such file: /nonexistent/ca.pem"
+    assert problems["tls.ca_file"] == "/nonexistent/ca.pem: No such file or directory"
+    assert problems["models.gpt.deployments[0].tls.ca_file"] == f"{junk}: no PEM certificate in it"
     assert problems["tls.verfy"] == "unknown key"
     assert problems["models.gpt.deployments[0].proxy"].startswith("an https:// proxy is not supported")
     assert problems["models.gpt.deployments[1].proxy"] == "not a valid URL"

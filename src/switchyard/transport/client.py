@@ -15,8 +15,13 @@ at c1.
 The whole request — pool checkout, one ``write``, parsing, pool return — is a
 few dozen microseconds, with one future per exchange.
 
-Not done on purpose: HTTP/2, proxies, redirects, cookies, and content decoding
-(we never send ``Accept-Encoding``; a body arrives as the upstream sent it).
+How a connection is opened — TLS (``tls.py``), through a proxy (``proxy.py``) —
+is the ``Dialer``'s business (``dial.py``), once per connection; a request
+through a proxy to a plain-http origin carries the absolute URL, decided once
+per URL. HTTP/2 is ``http2.py``'s ``Http2Client``, opt-in per deployment.
+
+Not done on purpose: redirects, cookies, and content decoding (we never send
+``Accept-Encoding``; a body arrives as the upstream sent it).
 """
 
 from __future__ import annotations

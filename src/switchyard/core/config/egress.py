@@ -8,8 +8,8 @@ a secret that never prints; a bad one is reported by its field, never echoed.
 
 from __future__ import annotations
 
+import ssl
 import urllib.parse
-from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator
 
@@ -27,9 +27,15 @@ class TLSConfig(Strict):
 
     @field_validator("ca_file")
     @classmethod
-    def _exists(cls, value: str | None) -> str | None:
-        if value is not None and not Path(value).is_file():
-            raise ValueError(f"no such file: {value}")
+    def _readable(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        try:
+            ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cafile=value)
+        except ssl.SSLError:
+            raise ValueError(f"{value}: no PEM certificate in it") from None
+        except OSError as exc:
+            raise ValueError(f"{value}: {exc.strerror or exc}") from None
         return value
 
 
