@@ -10,6 +10,7 @@ import h2.config
 import h2.connection
 import h2.errors
 import h2.events
+import h2.settings
 import orjson
 import pytest
 
@@ -133,15 +134,17 @@ async def test_plain_http_urls_go_over_http1(certs):
         assert client.pool_stats() == {f"http://127.0.0.1:{mock.port}": {"open": 1, "idle": 1}}
 
 
-class RefusingH2Server:
+class ScriptedH2Server:
     """Answers h2 requests with 200 ``ok``, but refuses (REFUSED_STREAM) or GOAWAYs
-    the first ``refuse`` ones unprocessed."""
+    the first ``refuse`` ones unprocessed, never answers ``/hang``, and allows
+    ``max_streams`` at once."""
 
-    def __init__(self, context, how: str, refuse: int = 1) -> None:
+    def __init__(self, context, how: str = "refuse", refuse: int = 0, max_streams: int = 100) -> None:
         context.set_alpn_protocols(["h2"])
         self.context = context
         self.how = how
         self.refuse = refuse
+        self.max_streams = max_streams
         self.connections = 0
         self.answered = 0
 
@@ -156,11 +159,18 @@ class RefusingH2Server:
     async def _serve(self, reader, writer):
         self.connections += 1
         conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False))
+        conn.local_settings = h2.settings.Settings(client=False, initial_values={
+            h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: self.max_streams})
         conn.initiate_connection()
         writer.write(conn.data_to_send())
+        paths: dict[int, bytes] = {}
         try:
             while data := await reader.read(65536):
                 for event in conn.receive_data(data):
+                    if isinstance(event, h2.events.RequestReceived):
+                        paths[event.stream_id] = dict(event.headers)[b":path"]
+                    if isinstance(event, h2.events.StreamEnded) and paths.get(event.stream_id) == b"/hang":
+                        continue
                     if isinstance(event, h2.events.StreamEnded):
                         if self.refuse > 0:
                             self.refuse -= 1
@@ -183,7 +193,7 @@ class RefusingH2Server:
 
 @pytest.mark.parametrize("how", ["refuse", "goaway"])
 async def test_a_request_the_server_did_not_process_is_sent_once_more(certs, how):
-    server = await RefusingH2Server(certs.server_context(), how).start()
+    server = await ScriptedH2Server(certs.server_context(), how, refuse=1).start()
     try:
         async with h2_client(certs) as client:
             response = await client.request("POST", server.url + "/v1/x", headers=JSON, body=b"{}", timeout=10)
@@ -194,10 +204,36 @@ async def test_a_request_the_server_did_not_process_is_sent_once_more(certs, how
 
 
 async def test_refused_twice_is_an_error(certs):
-    server = await RefusingH2Server(certs.server_context(), "refuse", refuse=2).start()
+    server = await ScriptedH2Server(certs.server_context(), "refuse", refuse=2).start()
     try:
         async with h2_client(certs) as client:
             with pytest.raises(UpstreamProtocolError, match="refused the request twice"):
                 await client.request("POST", server.url + "/v1/x", body=b"{}", timeout=10)
     finally:
         await server.aclose()
+
+
+async def test_beyond_the_servers_stream_limit_requests_wait_for_a_free_stream(certs):
+    server = await ScriptedH2Server(certs.server_context(), max_streams=2).start()
+    try:
+        async with h2_client(certs, max_connections_per_origin=1) as client:
+            await client.request("GET", server.url + "/warm-up", timeout=10)  # the server's SETTINGS are known
+            hung = [asyncio.ensure_future(client.request("GET", server.url + "/hang", timeout=30)) for _ in range(2)]
+            for _ in range(10_000):  # until both are on the wire (a loop turn each, bounded)
+                if client.pool_stats()[server.url]["streams"] == 2:
+                    break
+                await asyncio.sleep(0)
+            assert client.pool_stats()[server.url]["streams"] == 2
+            with pytest.raises(UpstreamTimeout, match="timed out waiting for a free stream"):
+                await client.request("GET", server.url + "/x", timeout=0.3)
+            waiting = asyncio.ensure_future(client.request("GET", server.url + "/y", timeout=30))
+            for _ in range(100):  # loop turns, not time: it has no slot, so nothing goes out
+                await asyncio.sleep(0)
+            assert not waiting.done() and server.answered == 1
+            hung[0].cancel()  # its stream is reset: the waiting request takes the slot
+            assert (await waiting).content == b"ok"
+            hung[1].cancel()
+            await asyncio.gather(*hung, return_exceptions=True)
+    finally:
+        await server.aclose()
+    assert server.connections == 1

@@ -156,7 +156,11 @@ class Http2Connection(asyncio.Protocol):
              *, streaming: bool) -> Http2Stream:
         """Send a request on a new stream; its future resolves at the headers (streaming) or at the end."""
         conn = self._h2
-        stream_id = conn.get_next_available_stream_id()
+        try:
+            stream_id = conn.get_next_available_stream_id()
+        except h2.exceptions.NoAvailableStreamIDError:
+            self.draining = True  # every stream id used: the next request goes to a new connection
+            raise _Refused() from None
         fields = [(":method", method), (":scheme", "https"), (":authority", authority), (":path", path)]
         if headers:
             for name, value in headers.items() if isinstance(headers, Mapping) else headers:
@@ -167,7 +171,10 @@ class Http2Connection(asyncio.Protocol):
                     fields.append((lower, value))
         if body is not None:
             fields.append(("content-length", str(len(body))))
-        conn.send_headers(stream_id, fields, end_stream=not body)
+        try:
+            conn.send_headers(stream_id, fields, end_stream=not body)
+        except h2.exceptions.TooManyStreamsError:
+            raise _Refused() from None  # the server lowered its limit meanwhile
         stream = self.streams[stream_id] = Http2Stream(self, stream_id, streaming)
         if body:
             self._send(stream, body, True)
@@ -389,13 +396,18 @@ class Http2Pool:
                         continue
                     return conn
             if self._dialing is not None:
-                await self._wait(self._dialing, deadline)
+                await self._wait(asyncio.shield(self._dialing), deadline)  # shared: never cancelled by one
             elif len(self._conns) < self._max:
                 await self._dial(deadline, connect_timeout)
             else:
                 waiter = self._loop.create_future()
                 self._waiters.append(waiter)
-                await self._wait(waiter, deadline)
+                try:
+                    await self._wait(waiter, deadline)
+                except BaseException:
+                    if waiter.done() and not waiter.cancelled():
+                        self.wake()  # a wake this exchange will not use goes to the next in line
+                    raise
 
     def wake(self) -> None:
         """A stream slot came free."""
@@ -445,14 +457,15 @@ class Http2Pool:
 
     async def _wait(self, fut: asyncio.Future[None], deadline: float | None) -> None:
         if deadline is None:
-            await asyncio.shield(fut)
+            await fut
             return
         remaining = deadline - self._loop.time()
         if remaining <= 0:
+            fut.cancel()
             raise UpstreamTimeout(f"timed out waiting for a free stream to {self.label}")
         try:
             async with asyncio.timeout(remaining):
-                await asyncio.shield(fut)
+                await fut
         except TimeoutError:
             raise UpstreamTimeout(f"timed out waiting for a free stream to {self.label}") from None
 
@@ -541,8 +554,9 @@ class Http2Client:
             conn = await pool.acquire(deadline, connect_timeout)
             if conn is None:
                 return None
-            stream = conn.open(method, target.authority, target.path, headers, body, streaming=streaming)
+            stream = None
             try:
+                stream = conn.open(method, target.authority, target.path, headers, body, streaming=streaming)
                 if deadline is None:
                     await stream._fut
                 else:
@@ -558,7 +572,8 @@ class Http2Client:
                 retried = True
                 continue
             except BaseException:
-                conn.cancel(stream)
+                if stream is not None:
+                    conn.cancel(stream)
                 raise
             return stream
 
