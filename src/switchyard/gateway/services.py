@@ -87,8 +87,8 @@ class Services:
             budget = RetryBudget.from_config(settings.retry)
             shared = (BreakerSync(replicated, settings.breaker.sync_interval)
                       if replicated is not None and settings.breaker.enabled else None)
-            factory = DeploymentFactory(registry, upstreams.for_deployment, settings, budget, latency_decay=config.routing.latency.decay,
-                                        gate_for=admission.gate_for,
+            factory = DeploymentFactory(registry, upstreams.for_deployment, settings, budget,
+                                        latency_decay=config.routing.latency.decay, gate_for=admission.gate_for,
                                         on_breaker=shared.add if shared is not None else None)
             catalog = Catalog(config, registry, factory)
             router = Router(config.routing, tokens=tokens, kv=replicated.kv if replicated is not None else None,
@@ -110,9 +110,9 @@ class Services:
                 if opened is not None:
                     await opened.aclose()
             raise
-        services = cls(config=config, upstreams=upstreams, http=http, auth=auth, tokens=tokens, admission=admission, catalog=catalog,
-                       router=router, pipeline=pipeline, budget=budget, shared_breakers=shared, checker=checker,
-                       store=store, durable=durable, audit=audit)
+        services = cls(config=config, upstreams=upstreams, http=http, auth=auth, tokens=tokens, admission=admission,
+                       catalog=catalog, router=router, pipeline=pipeline, budget=budget, shared_breakers=shared,
+                       checker=checker, store=store, durable=durable, audit=audit)
         if audit is not None:
             audit.start()
         if shared is not None:

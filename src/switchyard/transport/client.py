@@ -264,36 +264,55 @@ class HttpClient:
         target = self._targets.get(url)
         if target is not None:
             return target
-        try:
-            parsed = httptools.parse_url(url.encode())
-        except httptools.HttpParserInvalidURLError:
-            raise ValueError("invalid URL") from None
-        scheme = (parsed.schema or b"").decode().lower()
-        if scheme not in _DEFAULT_PORTS:
-            raise ValueError(f"unsupported URL scheme {scheme!r}")
-        host = parsed.host.decode("idna") if parsed.host else ""
-        if not host:
-            raise ValueError("URL has no host")
-        port = parsed.port or _DEFAULT_PORTS[scheme]
-        path = (parsed.path or b"/").decode()
-        query = parsed.query.decode() if parsed.query else ""
-        bracketed = f"[{host}]" if ":" in host else host
-        host_header = bracketed if port == _DEFAULT_PORTS[scheme] else f"{bracketed}:{port}"
-        request_line = f"{path}?{query} HTTP/1.1\r\n" if query else f"{path} HTTP/1.1\r\n"
+        url_parts = split_url(url)
+        scheme, host, port = url_parts.origin
+        request_line = f"{url_parts.path} HTTP/1.1\r\n"
         proxy = self.egress.proxies.for_origin(scheme, host, port) if scheme == "http" else None
         if proxy is not None:  # absolute-form, and the proxy's credentials on every request
-            request_line = f"{scheme}://{host_header}{request_line}{proxy.header_lines()}"
-        target = _Target(
-            (scheme, host, port),
-            request_line,
-            host_header,
-            # The query string can carry credentials (e.g. ?key=...): never in messages.
-            f"{scheme}://{bracketed}:{port}{path}",
-        )
+            request_line = f"{scheme}://{url_parts.authority}{request_line}{proxy.header_lines()}"
+        target = _Target(url_parts.origin, request_line, url_parts.authority, url_parts.label)
         if len(self._targets) >= _URL_CACHE_SIZE:
             self._targets.clear()
         self._targets[url] = target
         return target
+
+
+class URLParts:
+    """A URL as a request needs it: ``origin`` (scheme, host, port), the ``authority``
+    (Host / :authority), the ``path`` with its query, and a ``label`` for messages."""
+
+    __slots__ = ("origin", "authority", "path", "label")
+
+    def __init__(self, origin: tuple[str, str, int], authority: str, path: str, label: str) -> None:
+        self.origin = origin
+        self.authority = authority
+        self.path = path
+        self.label = label
+
+
+def split_url(url: str) -> URLParts:
+    """Parse an ``http``/``https`` URL; ``ValueError`` when it is not one."""
+    try:
+        parsed = httptools.parse_url(url.encode())
+    except httptools.HttpParserInvalidURLError:
+        raise ValueError("invalid URL") from None
+    scheme = (parsed.schema or b"").decode().lower()
+    if scheme not in _DEFAULT_PORTS:
+        raise ValueError(f"unsupported URL scheme {scheme!r}")
+    host = parsed.host.decode("idna") if parsed.host else ""
+    if not host:
+        raise ValueError("URL has no host")
+    port = parsed.port or _DEFAULT_PORTS[scheme]
+    path = (parsed.path or b"/").decode()
+    query = parsed.query.decode() if parsed.query else ""
+    bracketed = f"[{host}]" if ":" in host else host
+    return URLParts(
+        (scheme, host, port),
+        bracketed if port == _DEFAULT_PORTS[scheme] else f"{bracketed}:{port}",
+        f"{path}?{query}" if query else path,
+        # The query string can carry credentials (e.g. ?key=...): never in messages.
+        f"{scheme}://{bracketed}:{port}{path}",
+    )
 
 
 class _StreamContext:

@@ -33,10 +33,9 @@ import h2.errors
 import h2.events
 import h2.exceptions
 import h2.settings
-import httptools
 
 from switchyard.core.errors import UpstreamConnectError, UpstreamProtocolError, UpstreamTimeout
-from switchyard.transport.client import HeaderInput, HttpClient, Response, StreamResponse
+from switchyard.transport.client import HeaderInput, HttpClient, Response, StreamResponse, URLParts, split_url
 from switchyard.transport.dial import Dialer, Egress
 from switchyard.transport.headers import Headers
 from switchyard.transport.tls import client_context
@@ -470,16 +469,6 @@ class Http2Pool:
             raise UpstreamTimeout(f"timed out waiting for a free stream to {self.label}") from None
 
 
-class _Target:
-    __slots__ = ("origin", "authority", "path", "label")
-
-    def __init__(self, origin: tuple[str, str, int], authority: str, path: str, label: str) -> None:
-        self.origin = origin
-        self.authority = authority
-        self.path = path
-        self.label = label
-
-
 class Http2Client:
     """``HttpClient``'s interface over HTTP/2 for ``https`` origins that accept it;
     everything else goes through the HTTP/1.1 client of the same egress."""
@@ -494,7 +483,7 @@ class Http2Client:
         self.http1 = HttpClient(max_connections_per_origin=max_connections_per_origin,
                                 connect_timeout=connect_timeout, keepalive_expiry=keepalive_expiry, egress=self.egress)
         self._pools: dict[tuple[str, str, int], Http2Pool] = {}
-        self._targets: dict[str, _Target | None] = {}
+        self._targets: dict[str, URLParts | None] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
 
@@ -545,7 +534,7 @@ class Http2Client:
         stats.update(self.http1.pool_stats())
         return stats
 
-    async def _exchange(self, pool: Http2Pool, target: _Target, method: str, headers: HeaderInput,
+    async def _exchange(self, pool: Http2Pool, target: URLParts, method: str, headers: HeaderInput,
                         body: bytes | None, deadline: float | None, budget: float | None,
                         connect_timeout: float | None, *, streaming: bool) -> Http2Stream | None:
         loop = self._loop
@@ -577,7 +566,7 @@ class Http2Client:
                 raise
             return stream
 
-    def _pool(self, target: _Target) -> Http2Pool:
+    def _pool(self, target: URLParts) -> Http2Pool:
         pool = self._pools.get(target.origin)
         if pool is not None:
             return pool
@@ -597,25 +586,11 @@ class Http2Client:
                                                       keepalive_expiry=self._expiry)
         return pool
 
-    def _target(self, url: str) -> _Target | None:
+    def _target(self, url: str) -> URLParts | None:
         """Where an ``https`` URL goes over HTTP/2; None for the rest (HTTP/1.1)."""
         if url in self._targets:
             return self._targets[url]
-        target = None
-        if url[:8].lower() == "https://":
-            try:
-                parsed = httptools.parse_url(url.encode())
-            except httptools.HttpParserInvalidURLError:
-                raise ValueError("invalid URL") from None
-            host = parsed.host.decode("idna") if parsed.host else ""
-            if not host:
-                raise ValueError("URL has no host")
-            port = parsed.port or 443
-            path = (parsed.path or b"/").decode()
-            query = parsed.query.decode() if parsed.query else ""
-            bracketed = f"[{host}]" if ":" in host else host
-            target = _Target(("https", host, port), bracketed if port == 443 else f"{bracketed}:{port}",
-                             f"{path}?{query}" if query else path, f"https://{bracketed}:{port}{path}")
+        target = split_url(url) if url[:8].lower() == "https://" else None
         if len(self._targets) >= _URL_CACHE_SIZE:
             self._targets.clear()
         self._targets[url] = target
