@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -51,14 +52,16 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def wait_ready(url: str, timeout: float, proc: subprocess.Popen[bytes] | None = None) -> None:
-    """Poll ``url`` until it answers 200; raise if the process died or time ran out."""
+def wait_ready(url: str, timeout: float, proc: subprocess.Popen[bytes] | None = None,
+               context: ssl.SSLContext | None = None) -> None:
+    """Poll ``url`` until it answers 200 (``context``: the TLS trust for https); raise if the
+    process died or time ran out."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
             raise RuntimeError(f"process exited with {proc.returncode} before it was ready")
         try:
-            with urllib.request.urlopen(url, timeout=1) as resp:
+            with urllib.request.urlopen(url, timeout=1, context=context) as resp:
                 if resp.status == 200:
                     return
         except OSError:
@@ -71,8 +74,9 @@ class Process:
     """A subprocess pinned to a core, stopped on exit."""
 
     def __init__(self, argv: list[str], *, core: int, ready_url: str, log: Path, ready_timeout: float = 30.0,
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, ready_context: ssl.SSLContext | None = None) -> None:
         self.argv = argv
+        self.ready_context = ready_context
         self.env = env
         self.core = core
         self.ready_url = ready_url
@@ -85,7 +89,7 @@ class Process:
         self.proc = subprocess.Popen(self.argv, stdout=self._log_file, stderr=subprocess.STDOUT, cwd=ROOT, env=self.env)
         pin(self.proc.pid, self.core)
         try:
-            wait_ready(self.ready_url, self.ready_timeout, self.proc)
+            wait_ready(self.ready_url, self.ready_timeout, self.proc, self.ready_context)
         except BaseException:
             self.__exit__()
             raise
@@ -107,7 +111,13 @@ class Process:
         self._log_file.close()
 
 
-def mock_process(port: int, *, core: int, log: Path, stream_chunks: int = 20) -> Process:
-    """The mock upstream as ``python -m switchyard.mock``."""
+def mock_process(port: int, *, core: int, log: Path, stream_chunks: int = 20,
+                 tls: tuple[str, str, ssl.SSLContext] | None = None, http2: bool = False) -> Process:
+    """The mock upstream as ``python -m switchyard.mock``; ``tls``: (certificate file, key file,
+    a client context trusting it) serves HTTPS, and ``http2`` offers HTTP/2 as well."""
     argv = [sys.executable, "-m", "switchyard.mock", "--port", str(port), "--stream-chunks", str(stream_chunks)]
-    return Process(argv, core=core, ready_url=f"http://127.0.0.1:{port}/_mock/health", log=log)
+    if tls is not None:
+        argv += ["--tls-cert", tls[0], "--tls-key", tls[1]] + (["--http2"] if http2 else [])
+    scheme = "https" if tls is not None else "http"
+    return Process(argv, core=core, ready_url=f"{scheme}://127.0.0.1:{port}/_mock/health", log=log,
+                   ready_context=tls[2] if tls is not None else None)

@@ -22,6 +22,7 @@ from pytest_redis import factories
 
 from switchyard.mock import MockUpstreamThread
 from switchyard.server.runner import GatewayProcess, GatewayThread
+from tests.certs import UpstreamCerts
 
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 
@@ -151,6 +152,12 @@ def start_mock() -> Iterator[Callable[..., MockUpstreamThread]]:
     yield start
     for mock in started:
         mock.stop()
+
+
+@pytest.fixture
+def certs(tmp_path: Any) -> UpstreamCerts:
+    """A throwaway CA for HTTPS upstreams: ``certs.ca_file``, ``certs.server_context()``."""
+    return UpstreamCerts(tmp_path)
 
 
 @pytest.fixture

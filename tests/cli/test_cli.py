@@ -170,7 +170,7 @@ def running(args: list[str], pattern: str, env: dict[str, str] | None = None, ti
         assert process.stdout is not None
         for line in process.stdout:
             lines.append(line)
-            match = re.search(pattern + r" (http://\S+)", line)
+            match = re.search(pattern + r" (https?://\S+)", line)
             if match:
                 url = match.group(1)
                 break
@@ -218,6 +218,41 @@ def test_serve_prints_schema_and_registry_problems_together(tmp_path):
         assert line in done.stderr
     assert "6 problem(s)" in done.stderr and "Traceback" not in done.stderr
     assert SECRET not in done.stderr + done.stdout
+
+
+def test_serve_with_a_bad_proxy_variable_exits_naming_it(tmp_path):
+    path = tmp_path / "good.yaml"
+    path.write_text(GOOD)
+    env = {**_clean_env(), "HTTPS_PROXY": f"https://gw:{SECRET}@proxy:3128"}
+    done = subprocess.run([sys.executable, "-m", "switchyard", "serve", "--config", str(path), "--port", "0"],
+                          capture_output=True, text=True, timeout=30, env=env)
+    assert done.returncode == 2
+    assert "HTTPS_PROXY: an https:// proxy is not supported" in done.stderr and "Traceback" not in done.stderr
+    assert SECRET not in done.stderr + done.stdout
+
+
+def test_mock_upstream_serves_https_and_http2(certs, tmp_path):
+    import asyncio
+
+    from switchyard.transport.dial import Egress
+    from switchyard.transport.http2 import Http2Client
+    from switchyard.transport.tls import TLSOptions
+
+    issued = certs.ca.issue_cert("127.0.0.1")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    issued.cert_chain_pems[0].write_to_path(str(cert))
+    issued.private_key_pem.write_to_path(str(key))
+    args = ["mock-upstream", "--port", "0", "--tls-cert", str(cert), "--tls-key", str(key), "--http2"]
+
+    async def ask(url: str) -> tuple[int, dict]:
+        async with Http2Client(egress=Egress(TLSOptions(ca_file=certs.ca_file), http2=True)) as client:
+            answer = await client.request("GET", url + "/v1/models", timeout=10)
+            return answer.status, client.pool_stats()
+
+    with running(args, "listening on") as url:
+        assert url.startswith("https://127.0.0.1:")
+        status, stats = asyncio.run(ask(url))
+    assert status == 200 and stats[url]["open"] == 1 and "streams" in stats[url]  # spoken in HTTP/2
 
 
 def test_mock_upstream_options_map_onto_the_mock():

@@ -98,13 +98,23 @@ def service_account_file(tmp_path_factory: pytest.TempPathFactory) -> str:
     return str(path)
 
 
+@pytest.fixture(scope="module")
+def ca_file(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A real CA certificate (PEM), for ``${..._CA_FILE}``."""
+    from tests.certs import UpstreamCerts
+
+    return UpstreamCerts(tmp_path_factory.mktemp("readme-ca")).ca_file
+
+
 @pytest.mark.parametrize("index", range(len(YAML_BLOCKS)), ids=lambda i: f"yaml{i}")
-def test_yaml_block_validates(index, monkeypatch, service_account_file):
+def test_yaml_block_validates(index, monkeypatch, service_account_file, ca_file):
     text = YAML_BLOCKS[index]
     env = {}
     for name in ENV_REF.findall(text):
         if name.endswith("_CREDENTIALS"):
             env[name] = service_account_file
+        elif name.endswith("_CA_FILE"):
+            env[name] = ca_file
         elif name.endswith("AUDIT_KEY"):
             env[name] = base64.b64encode(bytes(32)).decode()  # the shape the key must have
         else:

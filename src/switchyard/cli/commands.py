@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Any
 
@@ -32,6 +33,7 @@ def _load_checked(path: str | None) -> tuple[Config | None, list[tuple[str, str]
 def serve(args: argparse.Namespace) -> int:
     from switchyard.server.app import create_app
     from switchyard.server.runner import serve_forever
+    from switchyard.transport.upstreams import Upstreams
 
     config, problems, source = _load_checked(args.config)
     if problems:
@@ -41,6 +43,11 @@ def serve(args: argparse.Namespace) -> int:
         if fatal:
             return 2
     assert config is not None
+    try:
+        Upstreams.from_config(config, os.environ)  # a bad HTTPS_PROXY / HTTP_PROXY, said plainly before startup
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
     host = args.host or config.server.host
     port = args.port if args.port is not None else config.server.port
     from switchyard.observe.logs import setup_logging
@@ -69,9 +76,12 @@ def mock_upstream(args: argparse.Namespace) -> int:
     options = {
         name: getattr(args, name)
         for name in ("api_key", "stream_chunks", "text", "embedding_dims", "models", "latency_ms", "chunk_delay_ms",
-                     "status", "retry_after", "drop_after_chunks", "garbage", "hang")
+                     "status", "retry_after", "drop_after_chunks", "garbage", "hang", "certfile", "keyfile", "http2")
         if getattr(args, name) is not None
     }
+    if options.get("http2") and "certfile" not in options:
+        print("--http2 needs --tls-cert: HTTP/2 is offered by ALPN in the TLS handshake", file=sys.stderr)
+        return 2
     run_mock_upstream(args.host, args.port, **options)
     return 0
 

@@ -60,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     mock.add_argument("--drop-after-chunks", type=int, default=None, help="drop streams after N chunks")
     mock.add_argument("--garbage", action="store_true", default=None, help="answer with bodies that are not JSON")
     mock.add_argument("--hang", action="store_true", default=None, help="never answer")
+    mock.add_argument("--tls-cert", dest="certfile", default=None, help="serve HTTPS with this PEM certificate (chain)")
+    mock.add_argument("--tls-key", dest="keyfile", default=None, help="its private key (PEM), unless in --tls-cert")
+    mock.add_argument("--http2", action="store_true", default=None, help="offer HTTP/2 by ALPN (with --tls-cert)")
     mock.set_defaults(run=commands.mock_upstream)
     return parser
 

@@ -3,7 +3,7 @@ one place, in dependency order, each object complete when constructed.
 
 ::
 
-    config -> http client, stores (shared: redis:, durable: storage:), token counter, authenticator
+    config, environment -> upstream HTTP clients, stores (shared: redis:, durable: storage:), token counter, authenticator
            -> admission (limits backend, queue, capacity gates)
            -> retry budget, shared breakers -> deployment factory -> catalog
            -> router (rules, stickiness, regions) -> request stages -> pipeline
@@ -16,6 +16,7 @@ both consumers of one ``Services``.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +38,7 @@ from switchyard.storage import Store, open_store
 from switchyard.tasks.breaker_sync import BreakerSync
 from switchyard.tasks.health_probes import HealthChecker
 from switchyard.transport.client import HttpClient
+from switchyard.transport.upstreams import Upstreams
 
 
 @dataclass(eq=False)
@@ -44,6 +46,8 @@ class Services:
     """The gateway's state: the upstream HTTP client, the catalog, the pipeline."""
 
     config: Config
+    #: The upstream clients, one per distinct egress (TLS trust, proxy, HTTP/2); ``http`` is the default one.
+    upstreams: Upstreams
     http: HttpClient
     auth: Authenticator
     tokens: TokenCounter
@@ -68,7 +72,8 @@ class Services:
     async def start(cls, config: Config, registry: Registry, stages: StageRegistry | None = None) -> Services:
         """Build everything in dependency order, then start the background tasks;
         on failure, close what was opened."""
-        http = HttpClient()
+        upstreams = Upstreams.from_config(config, os.environ)  # the proxy variables are read here, once
+        http = upstreams.http
         store = durable = None
         try:
             store = _open_shared(config)
@@ -82,8 +87,8 @@ class Services:
             budget = RetryBudget.from_config(settings.retry)
             shared = (BreakerSync(replicated, settings.breaker.sync_interval)
                       if replicated is not None and settings.breaker.enabled else None)
-            factory = DeploymentFactory(registry, http, settings, budget, latency_decay=config.routing.latency.decay,
-                                        gate_for=admission.gate_for,
+            factory = DeploymentFactory(registry, upstreams.for_deployment, settings, budget,
+                                        latency_decay=config.routing.latency.decay, gate_for=admission.gate_for,
                                         on_breaker=shared.add if shared is not None else None)
             catalog = Catalog(config, registry, factory)
             router = Router(config.routing, tokens=tokens, kv=replicated.kv if replicated is not None else None,
@@ -100,14 +105,14 @@ class Services:
             checker = (HealthChecker(catalog, http, settings.health_checks)
                        if settings.health_checks is not None else None)
         except BaseException:
-            await http.aclose()
+            await upstreams.aclose()
             for opened in (store, durable):
                 if opened is not None:
                     await opened.aclose()
             raise
-        services = cls(config=config, http=http, auth=auth, tokens=tokens, admission=admission, catalog=catalog,
-                       router=router, pipeline=pipeline, budget=budget, shared_breakers=shared, checker=checker,
-                       store=store, durable=durable, audit=audit)
+        services = cls(config=config, upstreams=upstreams, http=http, auth=auth, tokens=tokens, admission=admission,
+                       catalog=catalog, router=router, pipeline=pipeline, budget=budget, shared_breakers=shared,
+                       checker=checker, store=store, durable=durable, audit=audit)
         if audit is not None:
             audit.start()
         if shared is not None:
@@ -154,7 +159,7 @@ class Services:
             if self.audit is not None:
                 await self.audit.aclose()  # after the requests it records have ended
         finally:
-            await self.http.aclose()
+            await self.upstreams.aclose()
             for opened in (self.store, self.durable):
                 if opened is not None:
                     await opened.aclose()

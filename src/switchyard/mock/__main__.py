@@ -17,6 +17,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--chunk-delay-ms", type=float, default=0.0)
     parser.add_argument("--embedding-dims", type=int, default=64)
     parser.add_argument("--model", action="append", dest="models")
+    parser.add_argument("--tls-cert", dest="certfile", help="serve HTTPS with this PEM certificate (chain)")
+    parser.add_argument("--tls-key", dest="keyfile", help="its private key (PEM), unless in --tls-cert")
+    parser.add_argument("--http2", action="store_true", help="offer HTTP/2 by ALPN (with --tls-cert)")
     args = parser.parse_args(argv)
     run_mock_upstream(**vars(args))
 

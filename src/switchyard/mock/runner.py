@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 import threading
 from typing import Any
 
@@ -32,6 +33,8 @@ def run_mock_upstream(host: str = "127.0.0.1", port: int = 8100, **options: Any)
         embedding_dims: int   --embedding-dims default embedding size (default 64)
         models: list[str]     --model (repeat)  what /v1/models lists
         chunks: int                            alias of stream_chunks
+        certfile, keyfile     --tls-cert, --tls-key  serve HTTPS with this PEM certificate and key
+        http2: bool           --http2          offer HTTP/2 (by ALPN; needs the certificate)
 
     Any fault knob (``status``, ``retry_after``, ``latency_ms``,
     ``drop_after_chunks``, ``garbage``, ``hang``) applies to every request;
@@ -42,6 +45,11 @@ def run_mock_upstream(host: str = "127.0.0.1", port: int = 8100, **options: Any)
     if "chunks" in options:
         options["stream_chunks"] = options.pop("chunks")
     knobs = {k: options.pop(k) for k in list(options) if k in _FAULT_KNOBS}
+    certfile, keyfile = options.pop("certfile", None), options.pop("keyfile", None)
+    if certfile is not None:
+        options["ssl"] = server_context(certfile, keyfile)
+    elif options.get("http2"):
+        raise ValueError("--http2 needs --tls-cert: HTTP/2 is offered by ALPN in the TLS handshake")
     loop = new_event_loop()
 
     async def serve() -> None:
@@ -61,6 +69,13 @@ def run_mock_upstream(host: str = "127.0.0.1", port: int = 8100, **options: Any)
         pass
     finally:
         loop.close()
+
+
+def server_context(certfile: str, keyfile: str | None = None) -> ssl.SSLContext:
+    """A TLS server context from a PEM certificate (chain) and its key (or both in ``certfile``)."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(certfile, keyfile)
+    return context
 
 
 class MockUpstreamThread:

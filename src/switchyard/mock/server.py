@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import ssl
 import time
 from collections.abc import Iterable, Sequence
 from http import HTTPStatus
@@ -18,6 +19,7 @@ import httptools
 import orjson
 
 from switchyard.mock.faults import FaultBoard, Faults, faults_for_model
+from switchyard.mock.http2 import MockH2Protocol
 from switchyard.mock.wire import MockRequest, MockSettings, Reply, Route, RouteTable, StreamReply
 
 _GARBAGE_BODY = b"<html><body>502 Bad Gateway, certainly not JSON</body></html>"
@@ -47,6 +49,11 @@ class MockUpstream:
     ``api_key`` turns on credential checks; ``text`` replaces the echo of the
     last user message; ``stream_chunks`` is the number of content deltas per
     stream; ``chunk_delay_ms`` paces every stream.
+
+    ``ssl`` (a server context) serves HTTPS (``url`` becomes ``https://``);
+    ``http2`` then offers HTTP/2 by ALPN besides HTTP/1.1 (``mock.http2``).
+    ``connections``, ``tls_handshakes`` and ``tls_resumed`` count what clients
+    opened, for tests of connection and session reuse.
     """
 
     def __init__(
@@ -62,9 +69,17 @@ class MockUpstream:
         models: Sequence[str] | None = None,
         formats: Iterable[Sequence[Route]] | None = None,
         history: int = 200,
+        ssl: ssl.SSLContext | None = None,
+        http2: bool = False,
     ) -> None:
+        if http2 and ssl is None:
+            raise ValueError("http2 needs ssl: HTTP/2 is offered by ALPN in the TLS handshake")
         self.host = host
         self.port = port
+        self.ssl = ssl
+        self.http2 = http2
+        if ssl is not None:
+            ssl.set_alpn_protocols(["h2", "http/1.1"] if http2 else ["http/1.1"])
         self.settings = MockSettings(
             api_key=api_key,
             text=text,
@@ -84,11 +99,14 @@ class MockUpstream:
         self._seq = 0
         self._rpm_tat = 0.0  # the ``rpm`` knob's bucket (GCRA: when it is whole again)
         self._server: asyncio.AbstractServer | None = None
-        self._protocols: set[_MockProtocol] = set()
+        self._protocols: set[asyncio.Protocol] = set()
+        self.connections = 0
+        self.tls_handshakes = 0
+        self.tls_resumed = 0
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.ssl is not None else 'http'}://{self.host}:{self.port}"
 
     @property
     def base_url(self) -> str:
@@ -96,7 +114,8 @@ class MockUpstream:
 
     async def start(self) -> MockUpstream:
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(lambda: _MockProtocol(self), self.host, self.port, backlog=1024)
+        factory = _Negotiated if self.http2 else _MockProtocol
+        self._server = await loop.create_server(lambda: factory(self), self.host, self.port, backlog=1024, ssl=self.ssl)
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 
@@ -104,7 +123,7 @@ class MockUpstream:
         if self._server is not None:
             self._server.close()
             for protocol in list(self._protocols):
-                protocol.abort()
+                protocol.abort()  # type: ignore[attr-defined]
             await self._server.wait_closed()
             self._server = None
 
@@ -113,6 +132,14 @@ class MockUpstream:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
+
+    def opened(self, transport: asyncio.BaseTransport) -> None:
+        """Count a connection (and its TLS handshake, resumed or full) once it is up."""
+        self.connections += 1
+        ssl_object = transport.get_extra_info("ssl_object")
+        if ssl_object is not None:
+            self.tls_handshakes += 1
+            self.tls_resumed += bool(ssl_object.session_reused)
 
     def set_faults(self, *, count: int | None = None, **knobs: Any) -> None:
         """Apply fault knobs (see ``mock.faults``) to every request, or the next ``count``."""
@@ -229,6 +256,20 @@ class MockUpstream:
         return Reply(404, b'{"error":{"message":"unknown control endpoint","type":"invalid_request_error"}}')
 
 
+class _Negotiated(asyncio.Protocol):
+    """Whichever protocol ALPN chose: HTTP/2 (``mock.http2``) or HTTP/1.1."""
+
+    def __init__(self, server: MockUpstream) -> None:
+        self._server = server
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        ssl_object = transport.get_extra_info("ssl_object")
+        chosen = ssl_object.selected_alpn_protocol() if ssl_object is not None else None
+        protocol: asyncio.Protocol = MockH2Protocol(self._server) if chosen == "h2" else _MockProtocol(self._server)
+        transport.set_protocol(protocol)
+        protocol.connection_made(transport)
+
+
 def _rate_headers(limit: int, remaining: int, reset: float) -> list[tuple[str, str]]:
     text = f"{int(reset * 1000)}ms" if reset < 1 else f"{reset:.3f}s"
     return [("x-ratelimit-limit-requests", str(limit)), ("x-ratelimit-remaining-requests", str(remaining)),
@@ -275,6 +316,7 @@ class _MockProtocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport  # type: ignore[assignment]
         self._server._protocols.add(self)
+        self._server.opened(transport)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._server._protocols.discard(self)

@@ -23,16 +23,19 @@ from switchyard.policies.retry import RetryBudget
 from switchyard.routing.catalog import Deployment
 from switchyard.routing.health import DeploymentHealth
 from switchyard.routing.load import DeploymentLoad
-from switchyard.transport.client import HttpClient
 
 
 class DeploymentFactory:
-    """``factory(deployment_id, alias, config) -> Deployment``, for ``Catalog``."""
+    """``factory(deployment_id, alias, config) -> Deployment``, for ``Catalog``.
+
+    ``http_for(config)`` is the upstream client a deployment sends through (its
+    egress: TLS trust, proxy, HTTP/2).
+    """
 
     def __init__(
         self,
         registry: Registry,
-        http: HttpClient,
+        http_for: Callable[[DeploymentConfig], Any],
         settings: ReliabilityConfig,
         budget: RetryBudget,
         *,
@@ -42,7 +45,7 @@ class DeploymentFactory:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.registry = registry
-        self.http = http
+        self.http_for = http_for
         self.settings = settings
         self.budget = budget
         self.latency_decay = latency_decay
@@ -53,7 +56,7 @@ class DeploymentFactory:
     def __call__(self, deployment_id: str, alias: str, config: DeploymentConfig) -> Deployment:
         settings = self.settings
         config = self._with_defaults(config)
-        adapter = self.registry.get(config.provider)(config, self.http)
+        adapter = self.registry.get(config.provider)(config, self.http_for(config))
         breaker = CircuitBreaker(deployment_id, settings.breaker, self.clock) if settings.breaker.enabled else None
         if breaker is not None and self.on_breaker is not None:
             self.on_breaker(breaker)

@@ -78,7 +78,8 @@ class HealthChecker:
         headers = getattr(adapter, "headers", None)
         timeout = self.settings.timeout
         if self.settings.probe == "models" and base_url and headers is not None:
-            response = await self.http.request("GET", f"{base_url}/models", headers=headers, timeout=timeout)
+            http = getattr(adapter, "http", None) or self.http  # the deployment's own egress
+            response = await http.request("GET", f"{base_url}/models", headers=headers, timeout=timeout)
             healthy = response.status < 500 and response.status not in (401, 403, 429)
             return healthy, f"GET /models -> {response.status}"
         request = ChatRequest(

@@ -15,8 +15,13 @@ at c1.
 The whole request — pool checkout, one ``write``, parsing, pool return — is a
 few dozen microseconds, with one future per exchange.
 
-Not done on purpose: HTTP/2, proxies, redirects, cookies, and content decoding
-(we never send ``Accept-Encoding``; a body arrives as the upstream sent it).
+How a connection is opened — TLS (``tls.py``), through a proxy (``proxy.py``) —
+is the ``Dialer``'s business (``dial.py``), once per connection; a request
+through a proxy to a plain-http origin carries the absolute URL, decided once
+per URL. HTTP/2 is ``http2.py``'s ``Http2Client``, opt-in per deployment.
+
+Not done on purpose: redirects, cookies, and content decoding (we never send
+``Accept-Encoding``; a body arrives as the upstream sent it).
 """
 
 from __future__ import annotations
@@ -25,15 +30,17 @@ import asyncio
 import ssl
 from collections.abc import AsyncIterator, Iterable, Mapping
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
 import httptools
 import orjson
 
 from switchyard.core.errors import UpstreamProtocolError
 from switchyard.transport.connection import HttpConnection, StaleConnection
+from switchyard.transport.dial import Dialer, Egress
 from switchyard.transport.headers import Headers
 from switchyard.transport.pool import OriginPool
+from switchyard.transport.tls import client_context
 
 HeaderInput = Mapping[str, str] | Iterable[tuple[str, str]] | None
 
@@ -63,10 +70,21 @@ class Response:
         return f"<Response {self.status} {len(self.content)} bytes>"
 
 
+class BodySource(Protocol):
+    """Where a ``StreamResponse`` reads from: an ``HttpConnection``, or an HTTP/2 stream."""
+
+    body: list[bytes]
+    buffered: int
+    complete: bool
+    exc: BaseException | None
+
+    async def next_body(self, idle_timeout: float | None) -> None: ...
+
+
 class StreamResponse:
     """An upstream response whose body is read as it arrives."""
 
-    def __init__(self, status: int, headers: Headers, conn: HttpConnection) -> None:
+    def __init__(self, status: int, headers: Headers, conn: BodySource) -> None:
         self.status = status
         self.headers = headers
         self._conn = conn
@@ -103,17 +121,22 @@ class StreamResponse:
 
 
 class _Target:
-    __slots__ = ("origin", "target", "host_header", "label")
+    __slots__ = ("origin", "request_line", "host_header", "label")
 
-    def __init__(self, origin: tuple[str, str, int], target: str, host_header: str, label: str):
+    def __init__(self, origin: tuple[str, str, int], request_line: str, host_header: str, label: str):
         self.origin = origin
-        self.target = target
+        #: The request line after the method (through a proxy: the absolute URL, and its header lines).
+        self.request_line = request_line
         self.host_header = host_header
         self.label = label
 
 
 class HttpClient:
     """A keep-alive HTTP/1.1 client with one bounded connection pool per origin.
+
+    ``egress`` says how origins are reached: the TLS trust for ``https``, the
+    proxies (see ``transport.proxy``); ``ssl_context`` replaces the context the
+    egress would build.
 
     ``timeout`` on a call bounds everything before the answer: waiting for a
     pooled connection, connecting (also bounded by ``connect_timeout``, per call
@@ -131,12 +154,14 @@ class HttpClient:
         connect_timeout: float = 10.0,
         keepalive_expiry: float = 30.0,
         ssl_context: ssl.SSLContext | None = None,
+        egress: Egress | None = None,
     ) -> None:
         if max_connections_per_origin < 1:
             raise ValueError("max_connections_per_origin must be at least 1")
         self._max = max_connections_per_origin
         self._connect_timeout = connect_timeout
         self._expiry = keepalive_expiry
+        self.egress = egress if egress is not None else Egress()
         self._ssl = ssl_context
         self._pools: dict[tuple[str, str, int], OriginPool] = {}
         self._targets: dict[str, _Target] = {}
@@ -223,20 +248,15 @@ class HttpClient:
         elif self._loop is not loop:
             raise RuntimeError("an HttpClient is bound to the event loop it was first used on")
         scheme, host, port = origin
-        ssl_context = None
-        if scheme == "https":
-            if self._ssl is None:
-                self._ssl = ssl.create_default_context()
-            ssl_context = self._ssl
+        if scheme == "https" and self._ssl is None:
+            self._ssl = client_context(self.egress.tls)
+        dialer = Dialer(scheme, host, port, tls=self._ssl, proxy=self.egress.proxies.for_origin(scheme, host, port))
         pool = self._pools[origin] = OriginPool(
             loop,
-            scheme=scheme,
-            host=host,
-            port=port,
+            dialer=dialer,
             max_connections=self._max,
             connect_timeout=self._connect_timeout,
             keepalive_expiry=self._expiry,
-            ssl_context=ssl_context,
         )
         return pool
 
@@ -244,32 +264,55 @@ class HttpClient:
         target = self._targets.get(url)
         if target is not None:
             return target
-        try:
-            parsed = httptools.parse_url(url.encode())
-        except httptools.HttpParserInvalidURLError:
-            raise ValueError("invalid URL") from None
-        scheme = (parsed.schema or b"").decode().lower()
-        if scheme not in _DEFAULT_PORTS:
-            raise ValueError(f"unsupported URL scheme {scheme!r}")
-        host = parsed.host.decode("idna") if parsed.host else ""
-        if not host:
-            raise ValueError("URL has no host")
-        port = parsed.port or _DEFAULT_PORTS[scheme]
-        path = (parsed.path or b"/").decode()
-        query = parsed.query.decode() if parsed.query else ""
-        bracketed = f"[{host}]" if ":" in host else host
-        host_header = bracketed if port == _DEFAULT_PORTS[scheme] else f"{bracketed}:{port}"
-        target = _Target(
-            (scheme, host, port),
-            f"{path}?{query}" if query else path,
-            host_header,
-            # The query string can carry credentials (e.g. ?key=...): never in messages.
-            f"{scheme}://{bracketed}:{port}{path}",
-        )
+        url_parts = split_url(url)
+        scheme, host, port = url_parts.origin
+        request_line = f"{url_parts.path} HTTP/1.1\r\n"
+        proxy = self.egress.proxies.for_origin(scheme, host, port) if scheme == "http" else None
+        if proxy is not None:  # absolute-form, and the proxy's credentials on every request
+            request_line = f"{scheme}://{url_parts.authority}{request_line}{proxy.header_lines()}"
+        target = _Target(url_parts.origin, request_line, url_parts.authority, url_parts.label)
         if len(self._targets) >= _URL_CACHE_SIZE:
             self._targets.clear()
         self._targets[url] = target
         return target
+
+
+class URLParts:
+    """A URL as a request needs it: ``origin`` (scheme, host, port), the ``authority``
+    (Host / :authority), the ``path`` with its query, and a ``label`` for messages."""
+
+    __slots__ = ("origin", "authority", "path", "label")
+
+    def __init__(self, origin: tuple[str, str, int], authority: str, path: str, label: str) -> None:
+        self.origin = origin
+        self.authority = authority
+        self.path = path
+        self.label = label
+
+
+def split_url(url: str) -> URLParts:
+    """Parse an ``http``/``https`` URL; ``ValueError`` when it is not one."""
+    try:
+        parsed = httptools.parse_url(url.encode())
+    except httptools.HttpParserInvalidURLError:
+        raise ValueError("invalid URL") from None
+    scheme = (parsed.schema or b"").decode().lower()
+    if scheme not in _DEFAULT_PORTS:
+        raise ValueError(f"unsupported URL scheme {scheme!r}")
+    host = parsed.host.decode("idna") if parsed.host else ""
+    if not host:
+        raise ValueError("URL has no host")
+    port = parsed.port or _DEFAULT_PORTS[scheme]
+    path = (parsed.path or b"/").decode()
+    query = parsed.query.decode() if parsed.query else ""
+    bracketed = f"[{host}]" if ":" in host else host
+    return URLParts(
+        (scheme, host, port),
+        bracketed if port == _DEFAULT_PORTS[scheme] else f"{bracketed}:{port}",
+        f"{path}?{query}" if query else path,
+        # The query string can carry credentials (e.g. ?key=...): never in messages.
+        f"{scheme}://{bracketed}:{port}{path}",
+    )
 
 
 class _StreamContext:
@@ -383,7 +426,7 @@ def _late(method: str, target: _Target, timeout: float | None) -> str:
 
 
 def _encode(method: str, target: _Target, headers: HeaderInput, body: bytes | None) -> bytes:
-    parts = [f"{method} {target.target} HTTP/1.1\r\n"]
+    parts = [f"{method} {target.request_line}"]
     append = parts.append
     has_host = False
     if headers:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import ssl
 from collections import deque
 
 from switchyard.core.errors import UpstreamConnectError, UpstreamTimeout
 from switchyard.transport.connection import HttpConnection
+from switchyard.transport.dial import Dialer
 
 
 class OriginPool:
@@ -23,22 +23,17 @@ class OriginPool:
         self,
         loop: asyncio.AbstractEventLoop,
         *,
-        scheme: str,
-        host: str,
-        port: int,
+        dialer: Dialer,
         max_connections: int,
         connect_timeout: float,
         keepalive_expiry: float,
-        ssl_context: ssl.SSLContext | None,
     ) -> None:
         self._loop = loop
-        self.host = host
-        self.port = port
-        self.label = f"{scheme}://{host}:{port}"
+        self.label = dialer.label
+        self._dialer = dialer
         self._max = max_connections
         self._connect_timeout = connect_timeout
         self._expiry = keepalive_expiry
-        self._ssl = ssl_context
         self._idle: list[HttpConnection] = []
         self._waiters: deque[asyncio.Future[HttpConnection | None]] = deque()
         self._in_use: set[HttpConnection] = set()
@@ -167,22 +162,7 @@ class OriginPool:
         timeout = connect_timeout or self._connect_timeout
         if deadline is not None:
             timeout = min(timeout, deadline - self._loop.time())
-        if timeout <= 0:
-            raise UpstreamTimeout(f"timed out waiting to connect to {self.label}")
-        try:
-            async with asyncio.timeout(timeout):
-                _, conn = await self._loop.create_connection(
-                    lambda: HttpConnection(self._loop, self.label),
-                    self.host,
-                    self.port,
-                    ssl=self._ssl,
-                    server_hostname=self.host if self._ssl is not None else None,
-                )
-        except TimeoutError:
-            raise UpstreamTimeout(f"connecting to {self.label} timed out after {timeout:.3g}s") from None
-        except (OSError, ssl.SSLError, ssl.CertificateError) as exc:
-            raise UpstreamConnectError(f"cannot connect to {self.label}: {exc}") from None
-        return conn
+        return await self._dialer.open(self._loop, lambda: HttpConnection(self._loop, self.label), timeout)
 
 
 def _expire(waiter: asyncio.Future[HttpConnection | None], label: str) -> None:

@@ -1,5 +1,6 @@
 """Strict, frozen configuration: one module per section, loaded by ``load_config``."""
 
+from switchyard.core.config.egress import TLSConfig
 from switchyard.core.config.loader import ConfigError, load_config, parse_config
 from switchyard.core.config.logging import LoggingConfig
 from switchyard.core.config.models import DeploymentConfig, ModelConfig, Price, Timeouts
@@ -19,6 +20,7 @@ __all__ = [
     "RedisConfig",
     "ServerConfig",
     "StorageConfig",
+    "TLSConfig",
     "Timeouts",
     "load_config",
     "parse_config",

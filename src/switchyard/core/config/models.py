@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import Field, SecretStr, field_validator
 
 from switchyard.core.config.base import Strict
+from switchyard.core.config.egress import TLSConfig, check_proxy_url
 from switchyard.core.config.reliability import Fallbacks
 from switchyard.core.config.routing import CapabilitiesConfig, Strategy
 
@@ -47,6 +48,13 @@ class DeploymentConfig(Strict):
     tags: list[str] = Field(default_factory=list)
     capabilities: CapabilitiesConfig | None = Field(default=None, description="Overrides of the built-in capabilities.")
     options: dict[str, Any] = Field(default_factory=dict, description="Provider-specific settings.")
+    tls: TLSConfig | None = Field(default=None, description="This deployment's TLS trust (default: the top-level tls).")
+    proxy: SecretStr | None = Field(
+        default=None, description="http://[user:password@]host:port to reach this upstream through, whatever "
+                                  "HTTPS_PROXY / HTTP_PROXY / NO_PROXY say; a secret.")
+    http2: bool = Field(default=False, description="Offer HTTP/2 (ALPN) to an https upstream; HTTP/1.1 if it declines.")
+
+    _proxy = field_validator("proxy")(check_proxy_url)
 
     @field_validator("base_url")
     @classmethod

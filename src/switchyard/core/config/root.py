@@ -6,6 +6,7 @@ from pydantic import Field, model_validator
 
 from switchyard.core.config.audit import AuditConfig
 from switchyard.core.config.base import Strict
+from switchyard.core.config.egress import TLSConfig
 from switchyard.core.config.limits import LimitsConfig
 from switchyard.core.config.logging import LoggingConfig
 from switchyard.core.config.models import ModelConfig
@@ -30,6 +31,7 @@ class Config(Strict):
     pipeline: PipelineConfig = Field(default_factory=PipelineConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     audit: AuditConfig = Field(default_factory=AuditConfig)
+    tls: TLSConfig = Field(default_factory=TLSConfig, description="Upstream TLS trust for deployments without their own.")
 
     @model_validator(mode="after")
     def _audit_needs_a_database(self) -> Config:
