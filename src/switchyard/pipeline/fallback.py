@@ -79,7 +79,18 @@ class FallbackChain:
         try:
             return await serve_group(group, call)
         except SwitchyardError as exc:
-            error = exc
+            return await self.recover(serve_group, group, call, exc)
+
+    async def recover(
+        self,
+        serve_group: Callable[[Any, Call], Awaitable[T]],
+        group: Any,
+        call: Call,
+        error: SwitchyardError,
+    ) -> T:
+        """After ``group`` failed with ``error``: its fallback aliases in turn, or the
+        error that ends the request. (The route stage calls this only on failure, so
+        the usual answer costs no frame here.)"""
         tried = {group.alias}
         for alias in fallback_aliases(group, error):
             if alias in tried:

@@ -41,10 +41,18 @@ class Route:
         self.fallbacks = FallbackChain(catalog)
 
     async def unary(self, call: Call) -> Any:
-        return await self.fallbacks.run(self._first_success, call.group, call)
+        group = call.group
+        try:
+            return await self._first_success(group, call)
+        except SwitchyardError as exc:
+            return await self.fallbacks.recover(self._first_success, group, call, exc)
 
     async def stream(self, call: Call) -> AsyncIterator[Chunk]:
-        return await self.fallbacks.run(self._first_success, call.group, call)
+        group = call.group
+        try:
+            return await self._first_success(group, call)  # type: ignore[no-any-return]
+        except SwitchyardError as exc:
+            return await self.fallbacks.recover(self._first_success, group, call, exc)
 
     async def _first_success(self, group: ModelGroup, call: Call) -> Any:
         """The answer of the first candidate that gives one (a stream: once it opened)."""
