@@ -72,6 +72,7 @@ class RouteTable:
         from switchyard.server.audit_routes import add_audit_routes
         from switchyard.server.health_routes import add_health_routes
         from switchyard.server.openai_routes import add_openai_routes
+        from switchyard.server.openapi import add_openapi_routes
         from switchyard.server.reliability_routes import add_reliability_routes
         from switchyard.server.routing_routes import add_routing_routes
 
@@ -82,4 +83,5 @@ class RouteTable:
         add_anthropic_routes(table, app)
         add_routing_routes(table, app)
         add_audit_routes(table, app)
+        add_openapi_routes(table, app)
         return table
