@@ -47,11 +47,6 @@ _SKIPPED = "fallback_not_allowed"  # a fallback the key may not use: recorded, n
 _PROMPT_KEYS = ("system", "messages", "prompt", "input")
 
 
-def _tokens(usage: Any) -> str:
-    return (f" prompt_tokens={usage.prompt_tokens} completion_tokens={usage.completion_tokens}"
-            f" total_tokens={usage.total_tokens}")
-
-
 class AccessLog:
     """Writes the access line of each request to the ``switchyard.access`` logger."""
 
@@ -83,7 +78,7 @@ class AccessLog:
         logger = self.logger
         if not self.enabled or not logger.isEnabledFor(INFO):
             return
-        latency = round((perf_counter() - started) * 1000.0, 2)
+        latency = (perf_counter() - started) * 1000.0  # rounded when the line is built
         call = caller = None
         if request is not None:
             call, caller = request.call, request.caller
@@ -128,7 +123,7 @@ class AccessLog:
         handlers = line_handlers(logger, INFO)
         if handlers is None:  # a handler or filter of someone else's: it gets a real record
             fields = [("request_id", request_id), ("method", method), ("path", path), ("status", status),
-                      ("latency_ms", latency), ("key_name", key_name), ("alias", alias), ("route", route),
+                      ("latency_ms", round(latency, 2)), ("key_name", key_name), ("alias", alias), ("route", route),
                       ("deployment", deployment), ("fallback", fallback_alias is not None),
                       ("fallback_alias", fallback_alias), ("attempts", attempts)]
             if usage is not None:
@@ -173,7 +168,7 @@ def _line(formatter: Any, created: float, request_id: str, method: str, path: st
     if formatter.json:
         out: dict[str, Any] = {"ts": stamp, "level": "info", "logger": ACCESS_LOGGER, "msg": "request",
                                "request_id": request_id, "method": method, "path": path,
-                               "status": status, "latency_ms": latency}
+                               "status": status, "latency_ms": round(latency, 2)}
         if key_name is not None:
             out["key_name"] = key_name
         if alias is not None:
@@ -208,14 +203,14 @@ def _line(formatter: Any, created: float, request_id: str, method: str, path: st
         line = (
             f"ts={stamp} level=info logger={ACCESS_LOGGER} msg=request "
             f"request_id={formatter.quote_once(request_id)} method={known.get(method) or q(method)} "
-            f"path={known.get(path) or q(path)} status={status} latency_ms={latency!r}"
+            f"path={known.get(path) or q(path)} status={status} latency_ms={latency:.2f}"
             f"{'' if key_name is None else ' key_name=' + (known.get(key_name) or q(key_name))}"
             f"{'' if alias is None else ' alias=' + q(alias)}"
             f"{'' if route is None else ' route=' + q(route)}"
             f"{'' if deployment is None else ' deployment=' + (known.get(deployment) or q(deployment))}"
             f"{' fallback=false' if fallback_alias is None else ' fallback=true fallback_alias=' + q(fallback_alias)}"
             f"{'' if attempts is None else f' attempts={attempts}'}"
-            f"{'' if usage is None else _tokens(usage)}"
+            f"{'' if usage is None else f' prompt_tokens={usage.prompt_tokens} completion_tokens={usage.completion_tokens} total_tokens={usage.prompt_tokens + usage.completion_tokens}'}"
             f"{' cache=true' if cache else ' cache=false'}{' stream=true' if stream else ' stream=false'}"
             f"{'' if outcome is None else ' outcome=' + outcome}"
             f"{'' if code is None else ' error=' + q(code)}"
