@@ -58,11 +58,7 @@ class Pipeline:
         try:
             answer = await (self._unary if call.caller is None else self._unary_known)(call)
         except BaseException as exc:
-            if isinstance(exc, SwitchyardError):
-                _carry_headers(exc, call)
-            call.error = exc
-            if call.settlers:
-                await call.settle()
+            await _failed(call, exc)
             raise
         call.usage = answer.usage
         if call.settlers:
@@ -75,11 +71,7 @@ class Pipeline:
         try:
             chunks = await (self._stream if call.caller is None else self._stream_known)(call)
         except BaseException as exc:
-            if isinstance(exc, SwitchyardError):
-                _carry_headers(exc, call)
-            call.error = exc
-            if call.settlers:
-                await call.settle()
+            await _failed(call, exc)
             raise
         return Served(chunks, call)
 
@@ -146,6 +138,16 @@ class Served:
             call.usage = self._usage
             if call.settlers:
                 await call.settle()
+
+
+async def _failed(call: Call, exc: BaseException) -> None:
+    """A call that ended in ``exc`` before any answer: its error keeps the headers the
+    stages set, the call records how it failed, and its settlers run."""
+    if isinstance(exc, SwitchyardError):
+        _carry_headers(exc, call)
+    call.error = exc
+    if call.settlers:
+        await call.settle()
 
 
 def _carry_headers(exc: SwitchyardError, call: Call) -> None:
