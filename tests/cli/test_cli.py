@@ -258,8 +258,9 @@ def test_mock_upstream_serves_https_and_http2(certs, tmp_path):
 def test_mock_upstream_options_map_onto_the_mock():
     parser = build_parser()
     args = parser.parse_args(["mock-upstream", "--chunks", "3", "--text", "t", "--model", "a", "--model", "b",
-                              "--garbage", "--embedding-dims", "4"])
+                              "--garbage", "--embedding-dims", "4", "--end-delay-ms", "7"])
     assert (args.stream_chunks, args.text, args.models, args.garbage, args.embedding_dims) == (3, "t", ["a", "b"], True, 4)
+    assert args.end_delay_ms == 7
     assert parser.parse_args(["mock-upstream"]).garbage is None
 
 

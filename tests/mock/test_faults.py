@@ -158,3 +158,28 @@ async def test_rpm_knob_counts_down_and_refuses(client, mock):
     mock.reset()
     resp = await post(client, mock, headers={"x-mock-rpm": "10"})
     assert resp.headers["x-ratelimit-remaining-requests"] == "9"
+
+
+async def test_end_delay_holds_the_body_open_after_the_last_event(client, mock):
+    loop = asyncio.get_running_loop()
+    async with client.stream("POST", mock.base_url + "/chat/completions", body=STREAM,
+                             headers={"x-mock-end-delay-ms": "300"}, timeout=5) as resp:
+        seen = b""
+        last_event_at = None
+        async for piece in resp.aiter_bytes(idle_timeout=5):
+            seen += piece
+            if last_event_at is None and b"data: [DONE]" in seen:
+                last_event_at = loop.time()
+        ended_at = loop.time()
+    assert last_event_at is not None and ended_at - last_event_at >= 0.25
+    assert seen.endswith(b"data: [DONE]\n\n")
+
+
+async def test_connections_are_counted(mock):
+    for _ in range(2):
+        async with HttpClient() as http:
+            for _ in range(3):
+                assert (await post(http, mock)).status == 200
+    assert mock.connections == 2 and mock.stats()["connections"] == 2
+    mock.reset()
+    assert mock.connections == 0

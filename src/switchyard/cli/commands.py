@@ -76,7 +76,8 @@ def mock_upstream(args: argparse.Namespace) -> int:
     options = {
         name: getattr(args, name)
         for name in ("api_key", "stream_chunks", "text", "embedding_dims", "models", "latency_ms", "chunk_delay_ms",
-                     "status", "retry_after", "drop_after_chunks", "garbage", "hang", "certfile", "keyfile", "http2")
+                     "end_delay_ms", "status", "retry_after", "drop_after_chunks", "garbage", "hang", "certfile", "keyfile",
+                     "http2")
         if getattr(args, name) is not None
     }
     if options.get("http2") and "certfile" not in options:

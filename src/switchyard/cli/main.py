@@ -55,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     mock.add_argument("--model", dest="models", action="append", default=None, help="a model /v1/models lists (repeatable)")
     mock.add_argument("--latency-ms", type=float, default=None, help="delay before answering")
     mock.add_argument("--chunk-delay-ms", type=float, default=None, help="delay between stream chunks")
+    mock.add_argument("--end-delay-ms", type=float, default=None,
+                      help="delay between a stream's last event and the end of its body")
     mock.add_argument("--status", type=int, default=None, help="answer every request with this HTTP status")
     mock.add_argument("--retry-after", type=float, default=None, help="Retry-After seconds on 429/503")
     mock.add_argument("--drop-after-chunks", type=int, default=None, help="drop streams after N chunks")

@@ -6,6 +6,9 @@ Knobs (the same names everywhere):
     retry_after         seconds for ``Retry-After`` / ``retry-after-ms`` (default 1 on 429)
     latency_ms          wait this long before sending the headers
     chunk_delay_ms      wait this long between streamed chunks
+    end_delay_ms        wait this long after a stream's last event before ending its body
+                        (the chunked terminator), as an upstream that flushes each event
+                        and closes the body a moment later does
     drop_after_chunks   close the socket after N chunks, without the terminating chunk
                         (a non-streamed answer is cut after half its body)
     garbage             answer 200 with a body that is not JSON (an SSE stream whose
@@ -19,7 +22,7 @@ Knobs (the same names everywhere):
 Selected, most specific first:
 
 1. per request, by headers ``x-mock-status``, ``x-mock-retry-after``,
-   ``x-mock-latency-ms``, ``x-mock-chunk-delay-ms``, ``x-mock-drop-after-chunks``,
+   ``x-mock-latency-ms``, ``x-mock-chunk-delay-ms``, ``x-mock-end-delay-ms``, ``x-mock-drop-after-chunks``,
    ``x-mock-garbage: 1``, ``x-mock-hang: 1``, ``x-mock-rpm``;
 2. per model name: ``mock-<status>`` (``mock-500``, ``mock-429``, ``mock-503``, ...),
    ``mock-slow`` (1 s before headers), ``mock-hang``, ``mock-drop`` (drop after 3
@@ -42,6 +45,7 @@ class Faults:
     retry_after: float | None = None
     latency_ms: float | None = None
     chunk_delay_ms: float | None = None
+    end_delay_ms: float | None = None
     drop_after_chunks: int | None = None
     garbage: bool | None = None
     hang: bool | None = None

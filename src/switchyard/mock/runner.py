@@ -9,7 +9,7 @@ from typing import Any
 
 from switchyard.mock.server import MockUpstream
 
-_FAULT_KNOBS = frozenset({"status", "retry_after", "latency_ms", "drop_after_chunks", "garbage", "hang"})
+_FAULT_KNOBS = frozenset({"status", "retry_after", "latency_ms", "end_delay_ms", "drop_after_chunks", "garbage", "hang"})
 
 
 def new_event_loop() -> asyncio.AbstractEventLoop:
@@ -36,7 +36,7 @@ def run_mock_upstream(host: str = "127.0.0.1", port: int = 8100, **options: Any)
         certfile, keyfile     --tls-cert, --tls-key  serve HTTPS with this PEM certificate and key
         http2: bool           --http2          offer HTTP/2 (by ALPN; needs the certificate)
 
-    Any fault knob (``status``, ``retry_after``, ``latency_ms``,
+    Any fault knob (``status``, ``retry_after``, ``latency_ms``, ``end_delay_ms``,
     ``drop_after_chunks``, ``garbage``, ``hang``) applies to every request;
     faults can also be chosen per request, per model or through
     ``POST /_mock/faults`` (see ``switchyard.mock.faults``). Prints one
@@ -122,6 +122,10 @@ class MockUpstreamThread:
 
     def count(self, path: str) -> int:
         return int(self._call(self._run(self.mock.count, path)))  # type: ignore[union-attr]
+
+    def connections(self) -> int:
+        """Connections the mock has accepted (see ``MockUpstream.connections``)."""
+        return int(self._call(self._run(getattr, self.mock, "connections")))
 
     def stop(self) -> None:
         if self.mock is not None:

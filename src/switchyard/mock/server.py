@@ -150,6 +150,7 @@ class MockUpstream:
         self.faults.clear()
         self._rpm_tat = 0.0
         self.counts.clear()
+        self.connections = 0
         self.requests.clear()
 
     def count(self, path: str) -> int:
@@ -161,6 +162,7 @@ class MockUpstream:
         return {
             "total": sum(self.counts.values()),
             "paths": dict(self.counts),
+            "connections": self.connections,
             "faults": None if current is None else {k: v for k, v in _asdict(current).items() if v is not None},
         }
 
@@ -372,7 +374,8 @@ class _MockProtocol(asyncio.Protocol):
         delay = self._server.settings.chunk_delay_ms
         if faults is not None and faults.chunk_delay_ms is not None:
             delay = faults.chunk_delay_ms
-        if faults is None or not (faults.latency_ms or faults.hang or faults.drop_after_chunks is not None):
+        if faults is None or not (faults.latency_ms or faults.hang or faults.drop_after_chunks is not None
+                                  or faults.end_delay_ms):
             if isinstance(reply, Reply):
                 self._write_reply(reply, req, keep_alive)
                 return
@@ -398,7 +401,8 @@ class _MockProtocol(asyncio.Protocol):
                 return
             self._write_reply(reply, req, keep_alive)
         else:
-            await self._write_stream_paced(reply, req, keep_alive, drop, delay / 1000)
+            end_delay = faults.end_delay_ms if faults is not None and faults.end_delay_ms else 0.0
+            await self._write_stream_paced(reply, req, keep_alive, drop, delay / 1000, end_delay / 1000)
         self._task = None
         self._next()
 
@@ -444,7 +448,8 @@ class _MockProtocol(asyncio.Protocol):
             transport.close()
 
     async def _write_stream_paced(
-        self, reply: StreamReply, req: MockRequest, keep_alive: bool, drop: int | None, delay: float
+        self, reply: StreamReply, req: MockRequest, keep_alive: bool, drop: int | None, delay: float,
+        end_delay: float = 0.0,
     ) -> None:
         transport = self._transport
         if transport is None:
@@ -459,6 +464,10 @@ class _MockProtocol(asyncio.Protocol):
                 if self._transport is None:
                     return
             transport.write(b"%x\r\n%b\r\n" % (len(chunk), chunk))
+        if end_delay:
+            await asyncio.sleep(end_delay)
+            if self._transport is None:
+                return
         transport.write(b"0\r\n\r\n")
         if not keep_alive:
             transport.close()
