@@ -112,6 +112,24 @@ def test_check_config_reports_schema_and_registry_problems_in_one_run(tmp_path, 
     assert SECRET not in out + err
 
 
+def test_check_config_validates_each_deployments_connection_pool(tmp_path, capsys):
+    path = tmp_path / "pools.yaml"
+    path.write_text("models:\n  a:\n    deployments:\n"
+                    "      - {provider: fake, model: echo, connections: {max: 0, wait: -1, size: 3}}\n"
+                    "      - {provider: fake, model: echo, connections: {max: many}}\n"
+                    "      - {provider: fake, model: echo, connections: {max: 20000, wait: 0.5}}\n")
+    assert main(["check-config", str(path)]) == 1
+    lines = _problem_lines(capsys.readouterr().err)
+    assert [line.partition(": ")[0] for line in lines] == [
+        "models.a.deployments[0].connections.max", "models.a.deployments[0].connections.size",
+        "models.a.deployments[0].connections.wait", "models.a.deployments[1].connections.max"]
+    assert "greater than or equal to 1" in lines[0] and "unknown key" in lines[1]
+    assert "greater than 0" in lines[2] and "integer" in lines[3]
+    path.write_text("models:\n  a:\n    deployments:\n"
+                    "      - {provider: fake, model: echo, connections: {max: 20000, wait: 0.5}}\n")
+    assert main(["check-config", str(path)]) == 0
+
+
 def test_check_config_orders_deployments_by_number(tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("GROQ_API_KEY", raising=False)
     deployments = "".join("      - {provider: fake, model: echo}\n" for _ in range(10))

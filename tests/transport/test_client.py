@@ -1,9 +1,10 @@
 import asyncio
 import socket
+import time
 
 import pytest
 
-from switchyard.core.errors import UpstreamConnectError, UpstreamProtocolError, UpstreamTimeout
+from switchyard.core.errors import ConnectionPoolFull, UpstreamConnectError, UpstreamProtocolError, UpstreamTimeout
 from switchyard.transport import HttpClient
 
 from .conftest import keep_alive_ok, ok, read_request
@@ -190,7 +191,7 @@ async def test_pool_limit_makes_requests_wait(serve):
     assert server.connections == 2 and server.max_open == 2
 
 
-async def test_waiting_for_a_connection_counts_against_the_timeout(serve):
+async def test_waiting_for_a_connection_is_bounded_by_the_pool_not_the_call_timeout(serve):
     got_first = asyncio.Event()
 
     async def handler(reader, writer, server):
@@ -199,11 +200,17 @@ async def test_waiting_for_a_connection_counts_against_the_timeout(serve):
         await reader.read()
 
     server = await serve(handler)
-    async with HttpClient(max_connections_per_origin=1) as client:
+    async with HttpClient(max_connections_per_origin=1, pool_timeout=0.3) as client:
         blocker = asyncio.create_task(client.request("GET", server.url))
         await got_first.wait()
-        with pytest.raises(UpstreamTimeout, match="free connection"):
-            await client.request("GET", server.url, timeout=0.1)
+        started = time.monotonic()
+        with pytest.raises(ConnectionPoolFull, match="all 1 the gateway may open are busy") as info:
+            await client.request("GET", server.url, timeout=0.05)  # the upstream's time: not spent waiting
+        assert 0.25 <= time.monotonic() - started < 2
+        assert info.value.status == 503 and info.value.retry_after == 1.0 and info.value.local
+        with pytest.raises(ConnectionPoolFull):  # the call's total bound caps the wait too
+            await client.request("GET", server.url, total_timeout=0.05)
+        assert time.monotonic() - started < 2
         blocker.cancel()
 
 

@@ -78,6 +78,11 @@ class Call:
     started: float = 0.0
     #: What stages asked to run once the answer is complete (``on_settle``); None: nothing.
     settlers: list[Callable[[Call], Awaitable[None]]] | None = None
+    #: Told ``True`` when the attempt in progress starts waiting for a free upstream
+    #: connection of the gateway's own pool, ``False`` when it stops (passed to the
+    #: transport by the provider's driver); the timeout policy sets it so that wait
+    #: does not count as the upstream's time to first token.
+    on_pool_wait: Any = None
 
     def outgoing_headers(self) -> list[tuple[bytes, bytes]]:
         """Response headers: ``x-switchyard-<key>`` for the route, then the rest."""

@@ -28,7 +28,11 @@ fallback deployment may take over::
     │   └── FallbackExhausted             every deployment failed; lists each attempt
     ├── StreamInterrupted                 a stream broke after bytes reached the client
     └── ServiceUnavailable                503 (not ready, shutting down, breaker open)
-        └── CircuitOpen                   503 code=circuit_open               fallback (never retried)
+        ├── CircuitOpen                   503 code=circuit_open               fallback (never retried)
+        └── ConnectionPoolFull            503 code=connection_pool_full       fallback (never retried), local
+
+A ``local`` error is the gateway's own limit, met before the request left it:
+it says nothing about the upstream, so no deployment's health or latency counts it.
 
 ``to_openai_body`` renders any of them (the Anthropic body is rendered by
 ``providers.anthropic_format.front.error_body`` from the same status); nothing
@@ -49,6 +53,7 @@ class SwitchyardError(Exception):
     code: str | None = None
     retryable: bool = False
     fallback: bool = False
+    local: bool = False
 
     def __init__(
         self,
@@ -303,6 +308,18 @@ class CircuitOpen(ServiceUnavailable):
     code = "circuit_open"
     retryable = False
     fallback = True
+
+
+class ConnectionPoolFull(ServiceUnavailable):
+    """Every connection the gateway may open to a deployment's upstream is busy
+    (``connections.max``) and none came free within ``connections.wait``. The
+    gateway's own limit: not retried on the same deployment, not counted against its
+    health; another deployment may take the request."""
+
+    code = "connection_pool_full"
+    retryable = False
+    fallback = True
+    local = True
 
 
 _OPENAI_TYPE_BY_STATUS = {

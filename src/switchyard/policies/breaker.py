@@ -218,6 +218,9 @@ class BreakerPolicy:
         try:
             result = await next(call)
         except SwitchyardError as exc:
+            if exc.local:  # the gateway's own limit: no outcome for the deployment
+                self.breaker.release()
+                raise
             if is_deployment_fault(exc):
                 before = self.breaker.state
                 health.record_failure(exc)

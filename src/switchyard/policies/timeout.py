@@ -17,7 +17,10 @@ Which bound applies where:
                               one timer per stream aborts the read, and the
                               client gets an error event, never a silent cut)
     first token (streams)     ``TimeoutPolicy``: from sending the request to the
-                              first chunk, also bounded by the deadline
+                              first chunk, also bounded by the deadline; a wait
+                              for a free connection of the gateway's own pool
+                              (``connections.wait``) does not count, the clock
+                              stops meanwhile (``call.on_pool_wait``)
     idle (streams)            the transport's ``aiter_bytes(idle_timeout=)`` between
                               pieces (``timeouts.idle`` of the deployment, defaulted
                               from ``reliability.timeouts.idle``)
@@ -115,7 +118,8 @@ class TimeoutPolicy:
             return await Primed.open(await next(call), self.stream_failed)
         chunks = None
         try:
-            async with asyncio.timeout(limit):
+            async with asyncio.timeout(limit) as scope:
+                call.on_pool_wait = _StoppedClock(scope, call)
                 chunks = await next(call)
                 return await Primed.open(chunks, self.stream_failed)
         except TimeoutError:
@@ -124,3 +128,38 @@ class TimeoutPolicy:
             raise UpstreamTimeout(
                 f"{self.deployment_id} sent no first token within {limit:.3g}s.", code="first_token_timeout"
             ) from None
+        finally:
+            call.on_pool_wait = None
+
+
+class _StoppedClock:
+    """``call.on_pool_wait`` for one streamed attempt: stops the first-token clock
+    (``scope``) while the request waits for a free connection of the gateway's own
+    pool, and moves its end by as long as the wait took, never past the deadline."""
+
+    __slots__ = ("scope", "call", "_stopped_at", "_when")
+
+    def __init__(self, scope: asyncio.Timeout, call: Call) -> None:
+        self.scope = scope
+        self.call = call
+        self._stopped_at: float | None = None
+        self._when: float | None = None
+
+    def __call__(self, waiting: bool) -> None:
+        scope = self.scope
+        if scope.expired():
+            return
+        now = asyncio.get_running_loop().time()
+        if waiting:
+            if self._stopped_at is None:
+                self._stopped_at, self._when = now, scope.when()
+                scope.reschedule(None)
+            return
+        if self._stopped_at is None or self._when is None:
+            return
+        when = self._when + (now - self._stopped_at)
+        self._stopped_at = None
+        remaining = self.call.remaining()
+        if remaining is not None:
+            when = min(when, now + max(0.0, remaining))
+        scope.reschedule(when)

@@ -64,8 +64,8 @@ class EventTranslator(Protocol):
 
 class SSEStream:
     """A ``StreamReader`` for SSE whose events translate one ``data`` at a time;
-    an event whose data is ``skip`` (a ``[DONE]`` sentinel) carries nothing.
-    It reads until the upstream closes the stream."""
+    an event whose data is ``skip`` (a ``[DONE]`` sentinel) carries nothing and ends
+    the stream. Without one it reads until the upstream ends the body."""
 
     __slots__ = ("translator", "skip", "finished", "_sse")
 
@@ -77,8 +77,10 @@ class SSEStream:
 
     def feed(self, data: bytes) -> Iterator[Chunk]:
         for event in self._sse.feed(data):
-            if event.data != self.skip:
-                yield from self.translator.feed(event.data)
+            if event.data == self.skip:
+                self.finished = True
+                return
+            yield from self.translator.feed(event.data)
 
     def close(self) -> list[Chunk]:
         return self.translator.close()
@@ -146,7 +148,7 @@ class Driver:
         """POST ``payload``: the accepted response (its kept headers on
         ``call.upstream_headers``), or the upstream's error raised as a core error."""
         response = await self.http.request("POST", url, headers=headers, body=payload, timeout=self.timeout(call),
-                                           connect_timeout=self.timeouts.connect)
+                                           connect_timeout=self.timeouts.connect, total_timeout=call.remaining())
         if response.status >= 300:
             raise self.parse_error(response.status, response.content, response.headers.get)
         call.upstream_headers = self.kept(response.headers)
@@ -158,7 +160,8 @@ class Driver:
         kept headers on ``call.upstream_headers``) to the chunks ``reader`` makes of
         the body; the caller must ``aclose`` them. An error status is raised here."""
         context = self.http.stream("POST", url, headers=headers, body=payload, timeout=self.timeout(call),
-                                   connect_timeout=self.timeouts.connect, total_timeout=call.remaining())
+                                   connect_timeout=self.timeouts.connect, total_timeout=call.remaining(),
+                                   on_pool_wait=call.on_pool_wait)
         response = await context.__aenter__()
         try:
             if response.status >= 300:
@@ -175,6 +178,10 @@ class Driver:
                 for chunk in batched(reader.feed(data)):
                     yield chunk
                 if reader.finished:
+                    # The last word is here: the client gets it now, while the rest of
+                    # the body (its chunked end) is read in the background and the
+                    # connection pooled.
+                    response.stop_reading()
                     break
             for chunk in batched(reader.close()):
                 yield chunk

@@ -28,7 +28,8 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import AsyncIterator, Iterable, Mapping
+import weakref
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from types import TracebackType
 from typing import Any, Protocol
 
@@ -39,13 +40,19 @@ from switchyard.core.errors import UpstreamProtocolError
 from switchyard.transport.connection import HttpConnection, StaleConnection
 from switchyard.transport.dial import Dialer, Egress
 from switchyard.transport.headers import Headers
-from switchyard.transport.pool import OriginPool
+from switchyard.transport.pool import OriginPool, WaitListener
 from switchyard.transport.tls import client_context
 
 HeaderInput = Mapping[str, str] | Iterable[tuple[str, str]] | None
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _URL_CACHE_SIZE = 512
+
+#: Connections per origin: enough for thousands of concurrent streams, each of which
+#: holds one for its whole length (HTTP/1.1).
+DEFAULT_MAX_CONNECTIONS = 10_000
+#: Seconds a request may wait for a free connection when all are busy.
+DEFAULT_POOL_TIMEOUT = 5.0
 
 
 class Response:
@@ -88,6 +95,14 @@ class StreamResponse:
         self.status = status
         self.headers = headers
         self._conn = conn
+        self.stopped = False
+
+    def stop_reading(self) -> None:
+        """The reader has what it needs before the end of the body (the stream's last
+        event came ahead of the chunked terminator): leaving the ``stream`` block then
+        hands the connection back to be pooled once the rest arrives (read and
+        dropped in the background, bounded: see ``pool.DRAIN_SECONDS``), not closed."""
+        self.stopped = True
 
     async def aiter_bytes(self, idle_timeout: float | None = None) -> AsyncIterator[bytes]:
         """Body bytes as received (chunked framing removed).
@@ -138,19 +153,27 @@ class HttpClient:
     proxies (see ``transport.proxy``); ``ssl_context`` replaces the context the
     egress would build.
 
-    ``timeout`` on a call bounds everything before the answer: waiting for a
-    pooled connection, connecting (also bounded by ``connect_timeout``, per call
-    or the client's default), sending, and (for ``request``) reading the
-    whole body; for ``stream`` it ends when the headers arrive and the body is
-    bounded per piece by ``aiter_bytes(idle_timeout=...)``. A request that was
-    sent on a reused connection which the server had already closed (no byte of
-    an answer came back) is sent once more on a new connection.
+    Waiting for a free pooled connection (when all ``max_connections_per_origin``
+    are busy) is the gateway's own time, not the upstream's: it is bounded by
+    ``pool_timeout`` (then ``ConnectionPoolFull``, a 503), and a call's
+    ``timeout`` starts once a connection is in hand. ``timeout`` bounds
+    connecting (also bounded by ``connect_timeout``, per call or the client's
+    default), sending, and (for ``request``) reading the whole body; for
+    ``stream`` it ends when the headers arrive and the body is bounded per piece
+    by ``aiter_bytes(idle_timeout=...)``. ``total_timeout`` caps all of it, the
+    wait included. A request that was sent on a reused connection which the
+    server had already closed (no byte of an answer came back) is sent once more
+    on a new connection.
+
+    ``child(...)`` makes a client with pools of its own and other limits (one per
+    deployment), closed with this one.
     """
 
     def __init__(
         self,
         *,
-        max_connections_per_origin: int = 256,
+        max_connections_per_origin: int = DEFAULT_MAX_CONNECTIONS,
+        pool_timeout: float | None = DEFAULT_POOL_TIMEOUT,
         connect_timeout: float = 10.0,
         keepalive_expiry: float = 30.0,
         ssl_context: ssl.SSLContext | None = None,
@@ -158,7 +181,10 @@ class HttpClient:
     ) -> None:
         if max_connections_per_origin < 1:
             raise ValueError("max_connections_per_origin must be at least 1")
+        if pool_timeout is not None and not pool_timeout > 0:
+            raise ValueError("pool_timeout must be a positive number of seconds")
         self._max = max_connections_per_origin
+        self._pool_timeout = pool_timeout
         self._connect_timeout = connect_timeout
         self._expiry = keepalive_expiry
         self.egress = egress if egress is not None else Egress()
@@ -167,6 +193,24 @@ class HttpClient:
         self._targets: dict[str, _Target] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
+        self._children: weakref.WeakSet[HttpClient] = weakref.WeakSet()
+        #: A child's way to its parent's TLS context (one per egress: sessions resume across children).
+        self._parent_tls: Callable[[], ssl.SSLContext] | None = None
+
+    def child(self, *, max_connections_per_origin: int, pool_timeout: float | None) -> HttpClient:
+        """A client with its own pools and these limits, and this one's other settings
+        (connect timeout, keep-alive, egress); ``aclose`` on this client closes it too."""
+        if self._closed:
+            raise RuntimeError("the HTTP client is closed")
+        child = HttpClient(max_connections_per_origin=max_connections_per_origin, pool_timeout=pool_timeout,
+                           connect_timeout=self._connect_timeout, keepalive_expiry=self._expiry,
+                           ssl_context=self._ssl, egress=self.egress)
+        child._parent_tls = self._tls
+        self._children.add(child)
+        # A child dropped while its parent lives on (a wildcard deployment the catalog
+        # evicted) closes its idle connections rather than leave them to the upstream.
+        weakref.finalize(child, _close_pools, child._pools).atexit = False
+        return child
 
     async def request(
         self,
@@ -177,15 +221,17 @@ class HttpClient:
         body: bytes | None = None,
         timeout: float | None = None,
         connect_timeout: float | None = None,
+        total_timeout: float | None = None,
     ) -> Response:
         """Send one request and read the whole response. ``connect_timeout``
-        bounds dialing a new connection (default: the client's)."""
+        bounds dialing a new connection (default: the client's); ``total_timeout``
+        the whole call, a wait for a free connection included."""
         target = self._target(url)
         pool = self._pool(target.origin)
         loop = self._loop
-        deadline = None if timeout is None else loop.time() + timeout  # type: ignore[union-attr]
+        total = None if total_timeout is None else loop.time() + total_timeout  # type: ignore[union-attr]
         payload = _encode(method, target, headers, body)
-        conn = await _exchange(loop, pool, target, method, payload, deadline, timeout, connect_timeout,  # type: ignore[arg-type]
+        conn = await _exchange(loop, pool, target, method, payload, timeout, total, connect_timeout, None,  # type: ignore[arg-type]
                                streaming=False)
         body_parts = conn.body
         response = Response(
@@ -206,22 +252,27 @@ class HttpClient:
         timeout: float | None = None,
         connect_timeout: float | None = None,
         total_timeout: float | None = None,
+        on_pool_wait: WaitListener | None = None,
     ) -> _StreamContext:
         """``async with client.stream(...) as resp:`` — read the body as it arrives.
 
         ``total_timeout`` bounds the whole exchange, body included (one timer,
         not one per read): when it passes, the read in progress or the next one
         raises ``UpstreamTimeout``. Leaving the block before the body ended
-        closes the connection; it is pooled again only after a complete body.
+        closes the connection, unless the reader called ``resp.stop_reading()``;
+        it is pooled again only after a complete body. ``on_pool_wait(True)`` and
+        ``(False)`` bracket a wait for a free connection, if there is one.
         """
-        return _StreamContext(self, method, url, headers, body, timeout, connect_timeout, total_timeout)
+        return _StreamContext(self, method, url, headers, body, timeout, connect_timeout, total_timeout, on_pool_wait)
 
     async def aclose(self) -> None:
-        """Close every pooled connection; in-flight exchanges fail."""
+        """Close every pooled connection, this client's children's too; in-flight exchanges fail."""
         self._closed = True
         for pool in self._pools.values():
             pool.close()
         self._pools.clear()
+        for child in list(self._children):
+            await child.aclose()
 
     async def __aenter__(self) -> HttpClient:
         return self
@@ -236,6 +287,12 @@ class HttpClient:
             for pool in self._pools.values()
         }
 
+    def _tls(self) -> ssl.SSLContext:
+        """This client's TLS context, made on first use."""
+        if self._ssl is None:
+            self._ssl = client_context(self.egress.tls)
+        return self._ssl
+
     def _pool(self, origin: tuple[str, str, int]) -> OriginPool:
         pool = self._pools.get(origin)
         if pool is not None:
@@ -249,12 +306,13 @@ class HttpClient:
             raise RuntimeError("an HttpClient is bound to the event loop it was first used on")
         scheme, host, port = origin
         if scheme == "https" and self._ssl is None:
-            self._ssl = client_context(self.egress.tls)
+            self._ssl = self._parent_tls() if self._parent_tls is not None else self._tls()
         dialer = Dialer(scheme, host, port, tls=self._ssl, proxy=self.egress.proxies.for_origin(scheme, host, port))
         pool = self._pools[origin] = OriginPool(
             loop,
             dialer=dialer,
             max_connections=self._max,
+            pool_timeout=self._pool_timeout,
             connect_timeout=self._connect_timeout,
             keepalive_expiry=self._expiry,
         )
@@ -326,6 +384,7 @@ class _StreamContext:
         timeout: float | None,
         connect_timeout: float | None = None,
         total_timeout: float | None = None,
+        on_pool_wait: WaitListener | None = None,
     ) -> None:
         self._client = client
         self._method = method
@@ -335,31 +394,30 @@ class _StreamContext:
         self._timeout = timeout
         self._connect_timeout = connect_timeout
         self._total = total_timeout
+        self._on_pool_wait = on_pool_wait
         self._total_handle: asyncio.TimerHandle | None = None
         self._pool: OriginPool | None = None
         self._conn: HttpConnection | None = None
+        self._response: StreamResponse | None = None
 
     async def __aenter__(self) -> StreamResponse:
         client = self._client
         target = client._target(self._url)
         pool = self._pool = client._pool(target.origin)
         loop = client._loop
-        timeout = self._timeout
         started = loop.time()  # type: ignore[union-attr]
-        deadline = None if timeout is None else started + timeout
-        if self._total is not None and (deadline is None or started + self._total < deadline):
-            deadline = started + self._total
+        total = None if self._total is None else started + self._total
         payload = _encode(self._method, target, self._headers, self._body)
-        budget = None if deadline is None else deadline - started
-        conn = await _exchange(loop, pool, target, self._method, payload, deadline, budget,  # type: ignore[arg-type]
-                               self._connect_timeout, streaming=True)
+        conn = await _exchange(loop, pool, target, self._method, payload, self._timeout, total,  # type: ignore[arg-type]
+                               self._connect_timeout, self._on_pool_wait, streaming=True)
         self._conn = conn
-        if self._total is not None:
+        if total is not None:
             self._total_handle = loop.call_at(  # type: ignore[union-attr]
-                started + self._total, conn.timeout,
+                total, conn.timeout,
                 f"{self._method} {target.label}: the total deadline of {self._total:.3g}s passed mid-stream",
             )
-        return StreamResponse(conn.status, Headers(conn.raw_headers), conn)
+        response = self._response = StreamResponse(conn.status, Headers(conn.raw_headers), conn)
+        return response
 
     async def __aexit__(
         self,
@@ -376,6 +434,8 @@ class _StreamContext:
             return
         if conn.complete and conn.exc is None:
             pool.release(conn)
+        elif exc_type is None and self._response is not None and self._response.stopped:
+            pool.drain(conn)
         else:
             pool.discard(conn)
 
@@ -386,19 +446,34 @@ async def _exchange(
     target: _Target,
     method: str,
     payload: bytes,
-    deadline: float | None,
-    budget: float | None,
+    timeout: float | None,
+    total: float | None,
     connect_timeout: float | None,
+    on_pool_wait: WaitListener | None,
     *,
     streaming: bool,
 ) -> HttpConnection:
     """Send ``payload`` on a pooled connection and wait for the response head (the
-    whole body unless ``streaming``), bounded by ``deadline``. A reused connection
-    the upstream had already closed is replaced once by a fresh one."""
+    whole body unless ``streaming``). A wait for a free connection is bounded by the
+    pool (and ``total``); ``timeout`` counts from when a connection is in hand, and
+    ``total`` (an instant) caps everything. A reused connection the upstream had
+    already closed is replaced once by a fresh one."""
     head = method == "HEAD"
     fresh = False
+    deadline = total
+    budget = 0.0
+    started = False
     while True:
-        conn = await pool.acquire(deadline, fresh=fresh, connect_timeout=connect_timeout)
+        conn = await pool.acquire(total, fresh=fresh, on_wait=on_pool_wait)
+        if not started:  # the upstream's time starts now, once, whatever the wait was
+            started = True
+            now = loop.time()
+            if timeout is not None and (total is None or now + timeout < total):
+                deadline = now + timeout
+            if deadline is not None:
+                budget = deadline - now
+        if conn is None:
+            conn = await pool.dial(deadline, connect_timeout)
         try:
             fut = conn.send(payload, streaming=streaming, head=head)
             if deadline is None:
@@ -421,8 +496,16 @@ async def _exchange(
         return conn
 
 
-def _late(method: str, target: _Target, timeout: float | None) -> str:
-    return f"{method} {target.label} timed out after {timeout:g}s"
+def _close_pools(pools: dict[tuple[str, str, int], OriginPool]) -> None:
+    for pool in pools.values():
+        try:
+            pool.close()
+        except RuntimeError:  # the event loop is gone already
+            pass
+
+
+def _late(method: str, target: _Target, timeout: float) -> str:
+    return f"{method} {target.label} timed out after {timeout:.3g}s"
 
 
 def _encode(method: str, target: _Target, headers: HeaderInput, body: bytes | None) -> bytes:

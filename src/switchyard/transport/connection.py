@@ -10,6 +10,7 @@ asks ``reusable`` once the exchange is over.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import httptools
 
@@ -55,6 +56,8 @@ class HttpConnection(asyncio.Protocol):
         self._framed = False
         self._informational = False
         self._paused = False
+        self._drained: Callable[[HttpConnection], None] | None = None
+        self._drain_left = 0
 
     # -- driven by the client ------------------------------------------------
 
@@ -91,6 +94,22 @@ class HttpConnection(asyncio.Protocol):
         self._fut = None
         self._waiter = None
         self.body = []
+
+    def drain(self, done: Callable[[HttpConnection], None], limit: int) -> None:
+        """The reader is done before the end of the body: read the rest and drop it
+        (at most ``limit`` bytes, past which the exchange fails), then ``done(self)``
+        once the body ends or the exchange fails; the caller decides about reuse."""
+        self.body = []
+        self.buffered = 0
+        self._waiter = None
+        self._drain_left = limit
+        if self.complete or self.exc is not None:
+            done(self)
+            return
+        self._drained = done
+        if self._paused and self.transport is not None:
+            self._paused = False
+            self.transport.resume_reading()
 
     def fail(self, exc: BaseException) -> None:
         """Abort the current exchange with ``exc`` and close the connection."""
@@ -136,6 +155,9 @@ class HttpConnection(asyncio.Protocol):
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
+        elif self._drained is not None and (self.complete or self.exc is not None):
+            done, self._drained = self._drained, None
+            done(self)
 
     # -- asyncio.Protocol ----------------------------------------------------
 
@@ -197,6 +219,11 @@ class HttpConnection(asyncio.Protocol):
                 fut.set_result(None)
 
     def on_body(self, body: bytes) -> None:
+        if self._drained is not None:
+            self._drain_left -= len(body)
+            if self._drain_left < 0:
+                self.fail(UpstreamProtocolError(f"{self.label} sent too much after the end of a stream"))
+            return
         self.body.append(body)
         if self._streaming:
             self.buffered += len(body)

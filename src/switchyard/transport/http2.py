@@ -38,6 +38,7 @@ from switchyard.core.errors import UpstreamConnectError, UpstreamProtocolError, 
 from switchyard.transport.client import HeaderInput, HttpClient, Response, StreamResponse, URLParts, split_url
 from switchyard.transport.dial import Dialer, Egress
 from switchyard.transport.headers import Headers
+from switchyard.transport.pool import WaitListener
 from switchyard.transport.tls import client_context
 
 _WINDOW = 1 << 20            # per-stream receive window we announce
@@ -488,20 +489,23 @@ class Http2Client:
         self._closed = False
 
     async def request(self, method: str, url: str, *, headers: HeaderInput = None, body: bytes | None = None,
-                      timeout: float | None = None, connect_timeout: float | None = None) -> Response:
+                      timeout: float | None = None, connect_timeout: float | None = None,
+                      total_timeout: float | None = None) -> Response:
         """As ``HttpClient.request``."""
         target = self._target(url)
         pool = self._pool(target) if target is not None else None
         if pool is None or pool.declined:
             return await self.http1.request(method, url, headers=headers, body=body, timeout=timeout,
-                                            connect_timeout=connect_timeout)
+                                            connect_timeout=connect_timeout, total_timeout=total_timeout)
         loop = self._loop
+        if total_timeout is not None and (timeout is None or total_timeout < timeout):
+            timeout = total_timeout
         deadline = None if timeout is None else loop.time() + timeout  # type: ignore[union-attr]
         stream = await self._exchange(pool, target, method, headers, body, deadline, timeout,  # type: ignore[arg-type]
                                       connect_timeout, streaming=False)
         if stream is None:  # declined while dialing
             return await self.http1.request(method, url, headers=headers, body=body, timeout=timeout,
-                                            connect_timeout=connect_timeout)
+                                            connect_timeout=connect_timeout, total_timeout=total_timeout)
         body_parts = stream.body
         response = Response(stream.status, Headers(stream.raw_headers),
                             body_parts[0] if len(body_parts) == 1 else b"".join(body_parts))
@@ -510,9 +514,9 @@ class Http2Client:
 
     def stream(self, method: str, url: str, *, headers: HeaderInput = None, body: bytes | None = None,
                timeout: float | None = None, connect_timeout: float | None = None,
-               total_timeout: float | None = None) -> _StreamContext:
-        """As ``HttpClient.stream``."""
-        return _StreamContext(self, method, url, headers, body, timeout, connect_timeout, total_timeout)
+               total_timeout: float | None = None, on_pool_wait: WaitListener | None = None) -> _StreamContext:
+        """As ``HttpClient.stream``; ``on_pool_wait`` hears the HTTP/1.1 fallback's waits."""
+        return _StreamContext(self, method, url, headers, body, timeout, connect_timeout, total_timeout, on_pool_wait)
 
     async def aclose(self) -> None:
         self._closed = True
@@ -599,9 +603,11 @@ class Http2Client:
 
 class _StreamContext:
     def __init__(self, client: Http2Client, method: str, url: str, headers: HeaderInput, body: bytes | None,
-                 timeout: float | None, connect_timeout: float | None, total_timeout: float | None) -> None:
+                 timeout: float | None, connect_timeout: float | None, total_timeout: float | None,
+                 on_pool_wait: WaitListener | None = None) -> None:
         self._client = client
         self._args = (method, url, headers, body, timeout, connect_timeout, total_timeout)
+        self._on_pool_wait = on_pool_wait
         self._stream: Http2Stream | None = None
         self._http1: Any = None
         self._total_handle: asyncio.TimerHandle | None = None
@@ -623,7 +629,8 @@ class _StreamContext:
                                             connect_timeout, streaming=True)
         if stream is None:
             self._http1 = client.http1.stream(method, url, headers=headers, body=body, timeout=timeout,
-                                              connect_timeout=connect_timeout, total_timeout=total)
+                                              connect_timeout=connect_timeout, total_timeout=total,
+                                              on_pool_wait=self._on_pool_wait)
             return await self._http1.__aenter__()  # type: ignore[no-any-return]
         self._stream = stream
         if total is not None:

@@ -4,10 +4,20 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Callable
 
-from switchyard.core.errors import UpstreamConnectError, UpstreamTimeout
+from switchyard.core.errors import ConnectionPoolFull, UpstreamConnectError
 from switchyard.transport.connection import HttpConnection
 from switchyard.transport.dial import Dialer
+
+#: How long, and how many bytes, the rest of a body may take once its reader is done
+#: with it (a stream whose last event came before the end of the chunked body): the
+#: connection is pooled when the body ends within both, closed otherwise.
+DRAIN_SECONDS = 1.0
+DRAIN_BYTES = 64 * 1024
+
+#: Told ``True`` when a request starts waiting for a free connection, ``False`` when it stops.
+WaitListener = Callable[[bool], None]
 
 
 class OriginPool:
@@ -15,8 +25,10 @@ class OriginPool:
 
     Idle connections are reused last-in first-out (the most recently used one is
     the least likely to have been closed by the server). When every connection
-    is busy, ``acquire`` waits in line; a released connection is handed straight
-    to the first waiter, and a closed one frees a slot for the waiter to dial.
+    is busy, ``acquire`` waits in line, at most ``pool_timeout`` seconds (then
+    ``ConnectionPoolFull``: the gateway's own limit, not the upstream's fault); a
+    released connection is handed straight to the first waiter, and a closed one
+    frees a slot for the waiter to dial.
     """
 
     def __init__(
@@ -25,6 +37,7 @@ class OriginPool:
         *,
         dialer: Dialer,
         max_connections: int,
+        pool_timeout: float | None,
         connect_timeout: float,
         keepalive_expiry: float,
     ) -> None:
@@ -32,6 +45,7 @@ class OriginPool:
         self.label = dialer.label
         self._dialer = dialer
         self._max = max_connections
+        self._pool_timeout = pool_timeout
         self._connect_timeout = connect_timeout
         self._expiry = keepalive_expiry
         self._idle: list[HttpConnection] = []
@@ -50,10 +64,14 @@ class OriginPool:
         return len(self._idle)
 
     async def acquire(
-        self, deadline: float | None, *, fresh: bool = False, connect_timeout: float | None = None
-    ) -> HttpConnection:
-        """A connection ready for one exchange; waits (until ``deadline``) when full.
-        Dialing a new one is bounded by ``connect_timeout`` (default: the pool's)."""
+        self, total_deadline: float | None, *, fresh: bool = False, on_wait: WaitListener | None = None
+    ) -> HttpConnection | None:
+        """A connection ready for one exchange, or ``None``: a slot is reserved for
+        the caller, who must ``dial`` next (it gives the slot back if dialing fails).
+
+        When every connection is busy this waits in line until ``pool_timeout`` or
+        ``total_deadline``, whichever comes first, then raises ``ConnectionPoolFull``;
+        ``on_wait`` hears when such a wait starts and ends."""
         while True:
             conn = self._take_idle(fresh)
             if conn is not None:
@@ -63,18 +81,30 @@ class OriginPool:
                 raise RuntimeError("the HTTP client is closed")
             if self._count < self._max:
                 self._count += 1
+                return None
+            if on_wait is None:
+                conn = await self._wait(total_deadline)
+            else:
+                on_wait(True)
                 try:
-                    conn = await self._connect(deadline, connect_timeout)
-                except BaseException:
-                    self._count -= 1
-                    self._wake_one()
-                    raise
-                self._in_use.add(conn)
-                return conn
-            conn = await self._wait(deadline)
+                    conn = await self._wait(total_deadline)
+                finally:
+                    on_wait(False)
             if conn is not None:
                 self._in_use.add(conn)
                 return conn
+
+    async def dial(self, deadline: float | None, connect_timeout: float | None = None) -> HttpConnection:
+        """A new connection in the slot ``acquire`` reserved, bounded by ``deadline``
+        and ``connect_timeout`` (default: the pool's)."""
+        try:
+            conn = await self._connect(deadline, connect_timeout)
+        except BaseException:
+            self._count -= 1
+            self._wake_one()
+            raise
+        self._in_use.add(conn)
+        return conn
 
     def release(self, conn: HttpConnection) -> None:
         """Give back a connection after an exchange; reuse it if it is fit."""
@@ -95,6 +125,24 @@ class OriginPool:
         if conn.idle_since - oldest.idle_since > self._expiry:
             self._idle.pop(0)
             self._drop(oldest)
+
+    def drain(self, conn: HttpConnection) -> None:
+        """Take back a connection whose reader is done before the end of the body
+        (a stream's last event came before the chunked terminator): the rest is read
+        and dropped in the background, then the connection is pooled; it is closed
+        instead when the rest takes over ``DRAIN_SECONDS`` or ``DRAIN_BYTES``."""
+        if not conn.keep_alive or conn.exc is not None or conn.closed or self._closed:
+            self.discard(conn)
+            return
+        handle = self._loop.call_later(
+            DRAIN_SECONDS, conn.timeout, f"{self.label} did not end a finished body within {DRAIN_SECONDS:g}s"
+        )
+
+        def drained(done: HttpConnection) -> None:
+            handle.cancel()
+            self.release(done)
+
+        conn.drain(drained, DRAIN_BYTES)
 
     def discard(self, conn: HttpConnection) -> None:
         """Close a connection whose exchange did not end cleanly."""
@@ -137,12 +185,16 @@ class OriginPool:
                 waiter.set_result(None)
                 return
 
-    async def _wait(self, deadline: float | None) -> HttpConnection | None:
+    async def _wait(self, total_deadline: float | None) -> HttpConnection | None:
         waiter: asyncio.Future[HttpConnection | None] = self._loop.create_future()
         self._waiters.append(waiter)
+        until = total_deadline
+        if self._pool_timeout is not None:
+            until = self._loop.time() + self._pool_timeout if until is None else min(
+                until, self._loop.time() + self._pool_timeout)
         handle = None
-        if deadline is not None:
-            handle = self._loop.call_at(deadline, _expire, waiter, self.label)
+        if until is not None:
+            handle = self._loop.call_at(until, _expire, waiter, self._full(until - self._loop.time()))
         try:
             return await waiter
         except BaseException:
@@ -158,6 +210,10 @@ class OriginPool:
             if handle is not None:
                 handle.cancel()
 
+    def _full(self, waited: float) -> str:
+        return (f"No connection to {self.label} came free within {max(0.0, waited):.3g}s: all {self._max} "
+                f"the gateway may open are busy. Try again shortly.")
+
     async def _connect(self, deadline: float | None, connect_timeout: float | None = None) -> HttpConnection:
         timeout = connect_timeout or self._connect_timeout
         if deadline is not None:
@@ -165,6 +221,6 @@ class OriginPool:
         return await self._dialer.open(self._loop, lambda: HttpConnection(self._loop, self.label), timeout)
 
 
-def _expire(waiter: asyncio.Future[HttpConnection | None], label: str) -> None:
+def _expire(waiter: asyncio.Future[HttpConnection | None], message: str) -> None:
     if not waiter.done():
-        waiter.set_exception(UpstreamTimeout(f"timed out waiting for a free connection to {label}"))
+        waiter.set_exception(ConnectionPoolFull(message, retry_after=1.0))

@@ -3,7 +3,8 @@
 Most deployments share the default client (the top-level ``tls:``, the proxies
 of the environment, HTTP/1.1); a deployment with its own ``tls:``, ``proxy:`` or
 ``http2: true`` gets the client of that egress, shared with every deployment
-that says the same. The environment is read once, when ``from_config`` builds
+that says the same. Over HTTP/1.1 each deployment then sends through a child of
+that client: the same egress, pools of its own (``connections``). The environment is read once, when ``from_config`` builds
 the default.
 """
 
@@ -50,8 +51,13 @@ class Upstreams:
         return Egress(tls, proxies, deployment.http2)
 
     def for_deployment(self, deployment: DeploymentConfig) -> HttpClient | Http2Client:
-        """The client ``deployment`` sends through."""
-        return self.client(self.egress_for(deployment))
+        """The client ``deployment`` sends through: over HTTP/1.1, a child of its egress's
+        client with pools of the deployment's own (``connections``: size, wait)."""
+        client = self.client(self.egress_for(deployment))
+        if isinstance(client, HttpClient):
+            limits = deployment.connections
+            return client.child(max_connections_per_origin=limits.max, pool_timeout=limits.wait)
+        return client
 
     def client(self, egress: Egress) -> HttpClient | Http2Client:
         """The client of ``egress`` (made on first use; as many as distinct settings in the config)."""

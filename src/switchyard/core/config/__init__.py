@@ -3,7 +3,7 @@
 from switchyard.core.config.egress import TLSConfig
 from switchyard.core.config.loader import ConfigError, load_config, parse_config
 from switchyard.core.config.logging import LoggingConfig
-from switchyard.core.config.models import DeploymentConfig, ModelConfig, Price, Timeouts
+from switchyard.core.config.models import Connections, DeploymentConfig, ModelConfig, Price, Timeouts
 from switchyard.core.config.root import Config
 from switchyard.core.config.server import AuthConfig, ClientKey, ServerConfig
 from switchyard.core.config.storage import RedisConfig, StorageConfig
@@ -13,6 +13,7 @@ __all__ = [
     "ClientKey",
     "Config",
     "ConfigError",
+    "Connections",
     "DeploymentConfig",
     "LoggingConfig",
     "ModelConfig",

@@ -21,6 +21,16 @@ class Timeouts(Strict):
     idle: float | None = Field(default=None, gt=0)
 
 
+class Connections(Strict):
+    """This deployment's own pool of upstream connections (HTTP/1.1: a stream holds one
+    for its whole length). When all ``max`` are busy a request waits at most ``wait``
+    seconds for one, then gets a 503 ``connection_pool_full`` with ``Retry-After``
+    (the gateway's own limit: not counted against the deployment's health)."""
+
+    max: int = Field(default=10_000, ge=1, le=1_000_000)
+    wait: float = Field(default=5.0, gt=0, le=3600)
+
+
 class Price(Strict):
     """US dollars per million tokens."""
 
@@ -40,6 +50,7 @@ class DeploymentConfig(Strict):
     api_version: str | None = None
     headers: dict[str, SecretStr] = Field(default_factory=dict, description="Sent with every request; values are secrets.")
     timeouts: Timeouts = Field(default_factory=Timeouts)
+    connections: Connections = Field(default_factory=Connections)
     region: str | None = None
     weight: float = Field(default=1.0, ge=0)
     rpm: int | None = Field(default=None, ge=1)

@@ -69,7 +69,7 @@ class Route:
                     result = await deployment.chain.unary(call)
             except SwitchyardError as exc:
                 if track is not None:
-                    track.failed(deployment, started, exc.fallback)
+                    track.failed(deployment, started, exc.fallback and not exc.local)
                 _scrub(exc, deployment, call)
                 log.info("upstream_error", extra={"request_id": call.request_id, "deployment": deployment.id,
                                                   "status": exc.status, "code": exc.code, "fallback": exc.fallback})
