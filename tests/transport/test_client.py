@@ -6,6 +6,7 @@ import pytest
 
 from switchyard.core.errors import ConnectionPoolFull, UpstreamConnectError, UpstreamProtocolError, UpstreamTimeout
 from switchyard.transport import HttpClient
+from switchyard.transport.headers import Headers
 
 from .conftest import keep_alive_ok, ok, read_request
 
@@ -36,6 +37,13 @@ async def test_headers_are_case_insensitive_and_keep_repeats(serve):
     assert resp.headers.get_list("set-cookie") == ["a=1", "b=2"]
     assert resp.json() == {"a": 1}
 
+
+def test_headers_select_decodes_only_what_is_asked_and_caches_nothing():
+    headers = Headers.from_items([("X-Request-Id", "a"), ("Set-Cookie", "s"), ("x-request-id", "b")])
+    assert headers.select({"x-request-id": "request-id", "absent": "x"}) == {"request-id": "b"}
+    assert headers._items is None
+    headers.items()
+    assert headers.select({"set-cookie": "cookie"}) == {"cookie": "s"}
 
 async def test_chunked_response(serve):
     async def handler(reader, writer, server):

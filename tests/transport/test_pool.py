@@ -1,5 +1,6 @@
 """The connection pool: a body read past its last event in the background, then
-pooled (bounded in time and size); waiting for a free connection, heard and bounded."""
+pooled (bounded in time and size); waiting for a free connection, heard and bounded;
+one idle timer per exchange."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import asyncio
 
 import pytest
 
-from switchyard.core.errors import ConnectionPoolFull
+from switchyard.core.errors import ConnectionPoolFull, UpstreamTimeout
 from switchyard.transport import pool as pool_module
 from switchyard.transport.client import HttpClient
 
@@ -150,3 +151,29 @@ async def test_closing_a_client_closes_its_children(serve):
     assert child.pool_stats() == {}
     with pytest.raises(RuntimeError, match="closed"):
         await child.request("GET", server.url)
+
+
+async def test_the_idle_bound_is_per_wait_however_long_the_body(serve):
+    # Pieces every 0.05 s for 0.6 s, then a stall: one idle timer per exchange
+    # must neither fire during the steady part (0.6 s > idle 0.2 s) nor miss the stall.
+    async def trickle_then_stall(reader, writer, server):
+        await read_request(reader)
+        writer.write(HEAD)
+        for _ in range(12):
+            writer.write(_chunk(b"x"))
+            await writer.drain()
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(3)
+
+    server = await serve(trickle_then_stall)
+    async with HttpClient() as client:
+        received = b""
+        loop = asyncio.get_running_loop()
+        with pytest.raises(UpstreamTimeout, match="no data"):
+            async with client.stream("POST", server.url, body=b"{}", timeout=5) as resp:
+                async for piece in resp.aiter_bytes(idle_timeout=0.2):
+                    received += piece
+                    last = loop.time()
+        assert received == b"x" * 12
+        assert 0.15 <= loop.time() - last < 1.0
+

@@ -140,9 +140,8 @@ class Driver:
         return timeout if remaining is None else max(0.001, min(timeout, remaining))
 
     def kept(self, headers: Any) -> dict[str, str]:
-        """The headers of a response that ``keep`` names, in one pass over its items."""
-        keep = self.keep
-        return {keep[name]: value for name, value in headers.items() if name in keep}
+        """The headers of a response that ``keep`` names, under the names it gives them."""
+        return headers.select(self.keep)  # type: ignore[no-any-return]
 
     async def send(self, url: str, payload: bytes, headers: Mapping[str, str], call: Call) -> Any:
         """POST ``payload``: the accepted response (its kept headers on

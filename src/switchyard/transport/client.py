@@ -408,6 +408,7 @@ class _StreamContext:
         started = loop.time()  # type: ignore[union-attr]
         total = None if self._total is None else started + self._total
         payload = _encode(self._method, target, self._headers, self._body)
+        self._headers = self._body = None  # sent: not held for the length of the stream
         conn = await _exchange(loop, pool, target, self._method, payload, self._timeout, total,  # type: ignore[arg-type]
                                self._connect_timeout, self._on_pool_wait, streaming=True)
         self._conn = conn

@@ -41,6 +41,8 @@ class HttpConnection(asyncio.Protocol):
         self._head = False
         self._fut: asyncio.Future[None] | None = None
         self._waiter: asyncio.Future[None] | None = None
+        self._idle: asyncio.TimerHandle | None = None
+        self._idle_until = 0.0
         self._reset()
 
     def _reset(self) -> None:
@@ -94,6 +96,7 @@ class HttpConnection(asyncio.Protocol):
         self._fut = None
         self._waiter = None
         self.body = []
+        self._stop_idle()
 
     def drain(self, done: Callable[[HttpConnection], None], limit: int) -> None:
         """The reader is done before the end of the body: read the rest and drop it
@@ -102,6 +105,7 @@ class HttpConnection(asyncio.Protocol):
         self.body = []
         self.buffered = 0
         self._waiter = None
+        self._stop_idle()
         self._drain_left = limit
         if self.complete or self.exc is not None:
             done(self)
@@ -132,16 +136,28 @@ class HttpConnection(asyncio.Protocol):
             self._paused = False
             self.transport.resume_reading()
         waiter = self._waiter = self._loop.create_future()
-        if idle_timeout is None:
-            await waiter
-            return
-        handle = self._loop.call_later(
-            idle_timeout, self.timeout, f"no data from {self.label} for {idle_timeout:g}s"
-        )
-        try:
-            await waiter
-        finally:
-            handle.cancel()
+        if idle_timeout is not None:
+            # One timer per exchange, not one per wait: a wait only moves the end it
+            # checks against, and the timer re-arms itself when it fires early.
+            self._idle_until = self._loop.time() + idle_timeout
+            if self._idle is None:
+                self._idle = self._loop.call_at(self._idle_until, self._check_idle, idle_timeout)
+        await waiter
+
+    def _check_idle(self, idle_timeout: float) -> None:
+        self._idle = None
+        waiter = self._waiter
+        if not self._active or waiter is None or waiter.done():
+            return  # no wait in progress: the next one arms the timer again
+        if self._loop.time() + 0.001 >= self._idle_until:  # timers may fire a hair early
+            self.fail(UpstreamTimeout(f"no data from {self.label} for {idle_timeout:g}s"))
+        else:
+            self._idle = self._loop.call_at(self._idle_until, self._check_idle, idle_timeout)
+
+    def _stop_idle(self) -> None:
+        if self._idle is not None:
+            self._idle.cancel()
+            self._idle = None
 
     def _fail(self, exc: BaseException) -> None:
         if self.exc is None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 
 class Headers:
@@ -45,6 +45,19 @@ class Headers:
         """Every value of ``name`` in the order received."""
         name = name.lower()
         return [v for k, v in self._decoded() if k == name]
+
+    def select(self, names: Mapping[str, str]) -> dict[str, str]:
+        """``{names[name]: value}`` for the headers ``names`` maps (lowercase keys; the
+        last value of a repeated one wins), decoding only those: nothing is cached,
+        so a response held open (a stream) keeps no decoded copy of its headers."""
+        if self._items is not None:
+            return {names[k]: v for k, v in self._items if k in names}
+        out = {}
+        for k, v in self._raw:
+            name = names.get(k.decode("latin-1").lower())
+            if name is not None:
+                out[name] = v.decode("latin-1")
+        return out
 
     def items(self) -> list[tuple[str, str]]:
         """``(lowercased name, value)`` pairs in the order received."""
