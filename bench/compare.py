@@ -20,7 +20,7 @@ from pathlib import Path
 from bench.harness import Context
 from bench.loadgen import run_load
 from bench.processes import Process, cpu_seconds, free_port, mock_process, pin
-from bench.run import GATEWAY_CONFIG, MASTER_KEY, MODEL, gateway_command
+from bench.run import MASTER_KEY, MODEL, gateway_command, gateway_config
 from bench.throughput import calls
 from switchyard.mock.runner import new_event_loop
 
@@ -40,8 +40,7 @@ def compare(trees: dict[str, str], extra: dict[str, str], rounds: int, seconds: 
         contexts = {}
         for name, src in trees.items():
             config = workdir / f"{name}.yaml"
-            config.write_text(GATEWAY_CONFIG.format(master_key=MASTER_KEY, model=MODEL,
-                                                    mock_url=f"http://127.0.0.1:{mock_port}") + extra.get(name, ""))
+            config.write_text(gateway_config(f"http://127.0.0.1:{mock_port}") + extra.get(name, ""))
             port = free_port()
             gateway = Process([*command, "serve", "--config", str(config), "--host", "127.0.0.1", "--port", str(port)],
                               core=0, ready_url=f"http://127.0.0.1:{port}/health/ready", log=workdir / f"{name}.log",

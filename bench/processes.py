@@ -10,6 +10,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -94,6 +95,12 @@ class Process:
             self.__exit__()
             raise
         return self
+
+    @property
+    def url(self) -> str:
+        """``scheme://host:port`` of the process's ``ready_url``."""
+        parts = urlsplit(self.ready_url)
+        return f"{parts.scheme}://{parts.netloc}"
 
     @property
     def pid(self) -> int:

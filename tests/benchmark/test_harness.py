@@ -71,3 +71,32 @@ def test_compare_runs_two_trees_side_by_side():
     assert set(results) == {("a", "plain"), ("a", "stream"), ("b", "plain"), ("b", "stream")}
     for rows in results.values():
         assert len(rows) == 1 and rows[0][0] > 0 and rows[0][1] > 0
+
+
+async def test_slow_streams_point_runs_against_todays_code():
+    """A few short slow streams through an in-process gateway: the point's figures come out."""
+    import yaml
+
+    from bench.run import MASTER_KEY, gateway_config
+    from bench.slow_streams import format_points, measure
+    from switchyard.server.runner import GatewayThread
+
+    async with MockUpstream() as mock:
+        with GatewayThread(yaml.safe_load(gateway_config(mock.url, chunk_delay_ms=20))) as gateway:
+            point = await measure(gateway.url, os.getpid(), MASTER_KEY, 20)
+    assert point.completed == 20 and point.failed == 0
+    assert point.events >= 20 * 20 and point.probes and point.cpu_us_per_event > 0
+    assert "20/20" in format_points([point])
+
+
+def test_slow_stream_counts_are_parsed_and_checked():
+    import argparse
+
+    import pytest
+
+    from bench.run import _counts
+
+    assert _counts("1000,4000") == [1000, 4000]
+    for bad in ("many", "0", ""):
+        with pytest.raises(argparse.ArgumentTypeError):
+            _counts(bad)

@@ -56,6 +56,26 @@ def _server(app: Any, log_level: str, own_logging: bool = False) -> uvicorn.Serv
     return uvicorn.Server(config)
 
 
+def raise_open_file_limit() -> int | None:
+    """Raise this process's soft limit on open files to its hard limit, and return it
+    (None where there are no such limits). Each stream holds two descriptors, the
+    client's connection and the upstream's: at the common soft default of 1024 a
+    gateway would stop accepting at about 500 concurrent streams."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not on Windows
+        return None
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+        except (ValueError, OSError):  # some systems cap it below the hard limit
+            return soft
+        return wanted
+    return soft
+
+
 def _url(sock: socket.socket) -> str:
     host, port = sock.getsockname()[:2]
     return f"http://{f'[{host}]' if ':' in host else host}:{port}"
@@ -63,6 +83,7 @@ def _url(sock: socket.socket) -> str:
 
 def serve_forever(app: Any, host: str, port: int, log_level: str = "info", *, own_logging: bool = False) -> None:
     """Serve ``app`` until interrupted; prints the listening URL once ready."""
+    raise_open_file_limit()
     sock = bind(host, port)
     server = _server(app, log_level, own_logging)
 
