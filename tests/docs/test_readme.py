@@ -280,6 +280,6 @@ def test_provider_table_matches_the_registry():
 def test_mock_fault_flags_exist():
     mock = SUBPARSERS["mock-upstream"]
     flags = {f for cell in table_column(section("Mock upstream"), 1) for f in re.findall(r"`(--[\w-]+)", cell)}
-    assert len(flags) == 7 and flags <= set(mock._option_string_actions)  # noqa: SLF001
+    assert len(flags) == 8 and flags <= set(mock._option_string_actions)  # noqa: SLF001
     headers = {h for cell in table_column(section("Mock upstream"), 2) for h in re.findall(r"`(x-mock-[\w-]+)", cell)}
-    assert len(headers) == 7 and all(h in SOURCE or h.removeprefix("x-mock-").replace("-", "_") in SOURCE for h in headers)
+    assert len(headers) == 8 and all(h in SOURCE or h.removeprefix("x-mock-").replace("-", "_") in SOURCE for h in headers)
