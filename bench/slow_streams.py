@@ -22,6 +22,7 @@ import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 import orjson
 
@@ -69,36 +70,81 @@ class Point:
         return values[min(len(values) - 1, int(p / 100 * len(values)))] * 1000
 
 
-async def _one_stream(client: HttpClient, url: str, headers: tuple[tuple[str, str], ...], body: bytes,
-                      point: Point, all_open: asyncio.Event) -> None:
-    started = time.perf_counter()
-    done = False
-    try:
-        async with client.stream("POST", url, headers=headers, body=body, timeout=60) as resp:
+class _SlowStream(asyncio.Protocol):
+    """One stream as cheap as a client gets (it shares a core with the mock): the request
+    in one write, the answer counted as it arrives, no task or future per event. The
+    gateway answers in chunks; the body ends with the zero-length chunk."""
+
+    def __init__(self, point: Point, request: bytes, all_open: asyncio.Event, done: asyncio.Future[None]) -> None:
+        self.point = point
+        self.request = request
+        self.all_open = all_open
+        self.done = done
+        self.started = time.perf_counter()
+        self.transport: asyncio.Transport | None = None
+        self.opened = False
+        self.saw_done = False
+        self.tail = b""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.transport.write(self.request)  # type: ignore[union-attr]
+
+    def data_received(self, data: bytes) -> None:
+        point = self.point
+        seen = self.tail + data
+        if not self.opened:
+            if not seen.startswith(b"HTTP/1.1 200"):
+                self._end(f"answered {seen[:200]!r}")
+                return
+            self.opened = True
             point.opened += 1
             point.open_now += 1
             point.max_open = max(point.max_open, point.open_now)
-            _settled(point, all_open)
-            try:
-                if resp.status != 200:
-                    raise RuntimeError(f"HTTP {resp.status}: {(await resp.aread())[:200]!r}")
-                async for piece in resp.aiter_bytes(idle_timeout=30):
-                    point.events += piece.count(b"data: ")
-                    if b"data: [DONE]" in piece:
-                        done = True
-            finally:
-                point.open_now -= 1
-    except Exception as exc:  # a benchmark counts failures, it does not stop on them
+            _settled(point, self.all_open)
+        point.events += seen.count(b"data: ") - self.tail.count(b"data: ")
+        self.saw_done = self.saw_done or b"data: [DONE]" in seen
+        if seen.endswith(b"\r\n0\r\n\r\n"):
+            self._end(None)
+            return
+        self.tail = seen[-16:]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._end(f"the gateway closed the connection ({exc!r})")
+
+    def _end(self, error: str | None) -> None:
+        if self.done.done():
+            return
+        point = self.point
+        if self.opened:
+            point.open_now -= 1
+        if error is None and self.saw_done:
+            point.completed += 1
+            point.durations.append(time.perf_counter() - self.started)
+        else:
+            point.failed += 1
+            point.error_sample = point.error_sample or (error or "the stream ended without [DONE]")
+            if not self.opened:
+                _settled(point, self.all_open)
+        self.done.set_result(None)
+        if self.transport is not None:
+            self.transport.close()
+
+
+async def _one_stream(host: str, port: int, request: bytes, point: Point, all_open: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[None] = loop.create_future()
+    try:
+        transport, _ = await loop.create_connection(lambda: _SlowStream(point, request, all_open, done), host, port)
+    except OSError as exc:  # a benchmark counts failures, it does not stop on them
         point.failed += 1
         point.error_sample = point.error_sample or repr(exc)[:300]
         _settled(point, all_open)
         return
-    if done:
-        point.completed += 1
-        point.durations.append(time.perf_counter() - started)
-    else:
-        point.failed += 1
-        point.error_sample = point.error_sample or "the stream ended without [DONE]"
+    try:
+        await done
+    finally:
+        transport.close()  # past the time bound: cut
 
 
 def _settled(point: Point, all_open: asyncio.Event) -> None:
@@ -138,35 +184,39 @@ async def measure(gateway_url: str, pid: int, master_key: str, n: int) -> Point:
     await asyncio.sleep(0.5)
     rss_before = rss_mb(pid)
     all_open, stop_probe = asyncio.Event(), asyncio.Event()
-    async with HttpClient(max_connections_per_origin=n + 16) as client:
-        tasks = []
-        opening = time.perf_counter()
-        for i in range(n):
-            tasks.append(asyncio.ensure_future(_one_stream(client, url, headers, stream_body, point, all_open)))
-            lag = opening + (i + 1) / OPEN_PER_SECOND - time.perf_counter()
-            if lag > 0:
-                await asyncio.sleep(lag)
-        bound = n / OPEN_PER_SECOND + GRACE
-        finished = asyncio.ensure_future(asyncio.wait(tasks, timeout=bound))
-        # The held window: every stream open, none finished yet.
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(all_open.wait(), bound)
-        window_events, window_cpu = point.events, cpu_seconds(pid)
-        rss_open = rss_mb(pid)
-        probe = asyncio.ensure_future(_probe(url, headers, probe_body, point, stop_probe))
-        while point.completed + point.failed == 0 and not finished.done():
-            await asyncio.sleep(0.05)
-            rss_open = max(rss_open, rss_mb(pid))
-        stop_probe.set()
-        await probe
-        events, cpu = point.events - window_events, cpu_seconds(pid) - window_cpu
-        if events > 0:
-            point.cpu_us_per_event = cpu / events * 1e6
-        point.kib_per_stream = (rss_open - rss_before) * 1024 / n
-        _, pending = await finished
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
+    parts = urlsplit(gateway_url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    request = (f"POST /v1/chat/completions HTTP/1.1\r\nhost: {parts.netloc}\r\n"
+               + "".join(f"{k}: {v}\r\n" for k, v in headers)
+               + f"content-length: {len(stream_body)}\r\n\r\n").encode() + stream_body
+    tasks = []
+    opening = time.perf_counter()
+    for i in range(n):
+        tasks.append(asyncio.ensure_future(_one_stream(host, port, request, point, all_open)))
+        lag = opening + (i + 1) / OPEN_PER_SECOND - time.perf_counter()
+        if lag > 0:
+            await asyncio.sleep(lag)
+    bound = n / OPEN_PER_SECOND + GRACE
+    finished = asyncio.ensure_future(asyncio.wait(tasks, timeout=bound))
+    # The held window: every stream open, none finished yet.
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(all_open.wait(), bound)
+    window_events, window_cpu = point.events, cpu_seconds(pid)
+    rss_open = rss_mb(pid)
+    probe = asyncio.ensure_future(_probe(url, headers, probe_body, point, stop_probe))
+    while point.completed + point.failed == 0 and not finished.done():
+        await asyncio.sleep(0.05)
+        rss_open = max(rss_open, rss_mb(pid))
+    stop_probe.set()
+    await probe
+    events, cpu = point.events - window_events, cpu_seconds(pid) - window_cpu
+    if events > 0:
+        point.cpu_us_per_event = cpu / events * 1e6
+    point.kib_per_stream = (rss_open - rss_before) * 1024 / n
+    _, pending = await finished
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
     return point
 
 
