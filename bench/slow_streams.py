@@ -5,9 +5,10 @@ seconds each (the mock paces its events, ``x-mock-chunk-delay-ms`` through the
 deployment's ``headers``), opened at 1,000 a second. While all N are open, a
 probe sends one non-streaming request at a time to the same deployment (the same
 upstream pool) and its latency is recorded. Figures per N: streams completed
-(status 200 and ``[DONE]`` within the time bound), probe p50/p99, the gateway's
-memory per open stream (RSS with all N open minus RSS before, over N) and its CPU
-time per relayed event while they are open.
+(status 200 and ``[DONE]`` within the time bound), the most open at once, probe
+p50/p99, the gateway's memory per open stream (its peak RSS growth over the most
+streams open at once) and its CPU time per relayed event (first open to last
+close, so stream set-up is included).
 
 Each stream holds two descriptors in the gateway (the client's and the
 upstream's connection) and one in the mock and in this process: ``bench.run``
@@ -147,6 +148,12 @@ async def _one_stream(host: str, port: int, request: bytes, point: Point, all_op
         transport.close()  # past the time bound: cut
 
 
+async def _sample_rss(pid: int, peak: list[float]) -> None:
+    while True:
+        peak[0] = max(peak[0], rss_mb(pid))
+        await asyncio.sleep(0.1)
+
+
 def _settled(point: Point, all_open: asyncio.Event) -> None:
     """Every stream is open, or failed before it could be."""
     if point.opened + point.failed >= point.streams:
@@ -189,7 +196,9 @@ async def measure(gateway_url: str, pid: int, master_key: str, n: int) -> Point:
     request = (f"POST /v1/chat/completions HTTP/1.1\r\nhost: {parts.netloc}\r\n"
                + "".join(f"{k}: {v}\r\n" for k, v in headers)
                + f"content-length: {len(stream_body)}\r\n\r\n").encode() + stream_body
-    tasks = []
+    peak = [rss_before]
+    sampler = asyncio.ensure_future(_sample_rss(pid, peak))
+    cpu_start, tasks = cpu_seconds(pid), []
     opening = time.perf_counter()
     for i in range(n):
         tasks.append(asyncio.ensure_future(_one_stream(host, port, request, point, all_open)))
@@ -198,25 +207,25 @@ async def measure(gateway_url: str, pid: int, master_key: str, n: int) -> Point:
             await asyncio.sleep(lag)
     bound = n / OPEN_PER_SECOND + GRACE
     finished = asyncio.ensure_future(asyncio.wait(tasks, timeout=bound))
-    # The held window: every stream open, none finished yet.
+    # The held window: every stream open, none finished yet; the probe runs in it.
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(all_open.wait(), bound)
-    window_events, window_cpu = point.events, cpu_seconds(pid)
-    rss_open = rss_mb(pid)
-    probe = asyncio.ensure_future(_probe(url, headers, probe_body, point, stop_probe))
-    while point.completed + point.failed == 0 and not finished.done():
-        await asyncio.sleep(0.05)
-        rss_open = max(rss_open, rss_mb(pid))
-    stop_probe.set()
-    await probe
-    events, cpu = point.events - window_events, cpu_seconds(pid) - window_cpu
-    if events > 0:
-        point.cpu_us_per_event = cpu / events * 1e6
-    point.kib_per_stream = (rss_open - rss_before) * 1024 / n
+    if point.completed + point.failed == 0:
+        probe = asyncio.ensure_future(_probe(url, headers, probe_body, point, stop_probe))
+        while point.completed + point.failed == 0 and not finished.done():
+            await asyncio.sleep(0.05)
+        stop_probe.set()
+        await probe
     _, pending = await finished
+    cpu = cpu_seconds(pid) - cpu_start
+    sampler.cancel()
     for task in pending:
         task.cancel()
-    await asyncio.gather(*pending, return_exceptions=True)
+    await asyncio.gather(sampler, *pending, return_exceptions=True)
+    if point.events > 0:
+        point.cpu_us_per_event = cpu / point.events * 1e6
+    if point.max_open > 0:
+        point.kib_per_stream = (peak[0] - rss_before) * 1024 / point.max_open
     return point
 
 
@@ -254,6 +263,7 @@ def format_points(points: list[Point]) -> str:
         mean = sum(p.durations) / len(p.durations) if p.durations else float("nan")
         lines.append(f"{p.streams:7d} {f'{p.completed}/{p.streams}':>11} {p.max_open:8d} {mean:7.2f} {len(p.probes):6d} "
                      f"{p.probe_ms(50):9.2f} {p.probe_ms(99):9.2f} {p.kib_per_stream:10.1f} {p.cpu_us_per_event:12.1f}")
-    lines.append("(probe: one non-streaming request at a time to the same deployment, in ms, while all N are open;"
-                 " none when streams ended before the last one opened)")
+    lines.append("(probe: one non-streaming request at a time to the same deployment, in ms, while all N are open,"
+                 " none when streams ended before the last one opened; KiB: the gateway's peak RSS growth over the most"
+                 " streams open at once; CPU: the gateway's, first open to last close, over the events relayed)")
     return "\n".join(lines)
