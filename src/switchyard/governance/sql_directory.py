@@ -1,0 +1,143 @@
+"""The directory in SQLite or PostgreSQL: the ``sy_*`` tables of ``storage/sql_schema.py``.
+
+A save is one transaction: ``UPDATE sy_directory SET revision = revision + 1
+RETURNING revision`` first — which also serialises every writer on that one row,
+so revisions commit in the order they are taken — then the record's INSERT, or
+its UPDATE guarded by the revision the caller read. ``changes(after)`` reads
+the counter first and then each table's rows stamped after ``after``: since
+revisions commit in order, every change up to the counter's value is seen.
+
+``start`` migrates a SQLite file to the newest revision (what ``serve`` does
+for the embedded database) and checks that a PostgreSQL database has been
+migrated (``switchyard db upgrade``), naming the command when it has not.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from switchyard.core.errors import Conflict
+from switchyard.governance.directory import UNIQUE, Changes, changed, taken
+from switchyard.governance.entities import CLASSES, KINDS, Budget, Entity
+from switchyard.storage import sql_schema as schema
+from switchyard.storage.sql import SqlStore
+
+#: Fields kept as JSON lists and read back as tuples.
+_TUPLES = ("models", "routes", "tags")
+
+
+class DirectoryNotReady(RuntimeError):
+    """The database lacks the directory's tables (or is behind): run ``switchyard db upgrade``."""
+
+
+def to_row(record: Entity) -> dict[str, Any]:
+    row: dict[str, Any] = {}
+    for f in dataclasses.fields(record):
+        value = getattr(record, f.name)
+        if isinstance(value, Budget):
+            value = value.model_dump()
+        elif isinstance(value, tuple):
+            value = list(value)
+        row["meta" if f.name == "metadata" else f.name] = value
+    return row
+
+
+def from_row(kind: str, row: Any) -> Entity:
+    cls = CLASSES[kind]
+    values: dict[str, Any] = {}
+    mapping = row._mapping
+    for f in dataclasses.fields(cls):
+        value = mapping["meta" if f.name == "metadata" else f.name]
+        if f.name == "budget" and value is not None:
+            value = Budget.model_validate(value)
+        elif f.name in _TUPLES and value is not None:
+            value = tuple(value)
+        elif f.name == "deleted":
+            value = bool(value)
+        values[f.name] = value
+    entity: Entity = cls(**values)
+    return entity
+
+
+class SqlDirectory:
+    """The directory kept in a SQL store's database (its engine, its schema)."""
+
+    def __init__(self, store: SqlStore) -> None:
+        self.store = store
+        self.engine = store.engine
+
+    async def start(self) -> None:
+        from switchyard.storage.migrate import current, head, upgrade
+
+        url = self.store.spec.url
+        if not self.store.postgres:
+            await upgrade(url, field="storage.url")
+            return
+        at, newest = await current(url, field="storage.url"), head()
+        if at != newest:
+            raise DirectoryNotReady(
+                f"storage.url: the database is at migration {at or 'none'}, this gateway needs {newest}: "
+                "run `switchyard db upgrade --config <your config>` first")
+
+    async def revision(self) -> int:
+        t = schema.directory
+        async with self.engine.connect() as conn:
+            value = (await conn.execute(sa.select(t.c.revision).where(t.c.id == 1))).scalar()
+        return int(value or 0)
+
+    async def changes(self, after: int) -> Changes:
+        t = schema.directory
+        records: list[Entity] = []
+        async with self.engine.connect() as conn:
+            revision = int((await conn.execute(sa.select(t.c.revision).where(t.c.id == 1))).scalar() or 0)
+            if revision <= after:
+                return Changes(revision, records)
+            for kind in KINDS:
+                table = schema.ENTITY_TABLES[kind]
+                rows = await conn.execute(sa.select(table).where(table.c.revision > after)
+                                          .order_by(table.c.revision))
+                records.extend(from_row(kind, row) for row in rows)
+        return Changes(revision, records)
+
+    async def get(self, kind: str, entity_id: str) -> Entity | None:
+        table = schema.ENTITY_TABLES[kind]
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(sa.select(table).where(table.c.id == entity_id))).first()
+        return None if row is None else from_row(kind, row)
+
+    async def save(self, record: Entity, expected: int | None) -> Entity:
+        table = schema.ENTITY_TABLES[record.kind]
+        counter = schema.directory
+        now = time.time()
+        try:
+            async with self.engine.begin() as conn:
+                revision = int((await conn.execute(
+                    sa.update(counter).where(counter.c.id == 1).values(revision=counter.c.revision + 1)
+                    .returning(counter.c.revision))).scalar_one())
+                fresh: dict[str, Any] = {"revision": revision, "updated_at": now}
+                if expected is None:
+                    fresh["created_at"] = now
+                saved: Entity = dataclasses.replace(record, **fresh)
+                row = to_row(saved)
+                if expected is None:
+                    await conn.execute(sa.insert(table).values(**row))
+                else:
+                    del row["id"], row["created_at"]
+                    done = await conn.execute(sa.update(table).where(table.c.id == record.id,
+                                                                     table.c.revision == expected).values(**row))
+                    if not done.rowcount:
+                        raise changed(record.kind, record.id)
+        except IntegrityError as exc:
+            text = str(exc.orig).lower()
+            if "primary" in text or "_pkey" in text or f"{table.name}.id" in text:
+                raise Conflict(f"The {record.kind} {record.id} exists already.", code="conflict") from None
+            raise taken(record.kind, getattr(record, UNIQUE[record.kind])) from None
+        return saved
+
+    async def aclose(self) -> None:
+        return None  # the engine is the durable store's: it closes it
