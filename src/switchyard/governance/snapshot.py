@@ -31,10 +31,6 @@ from switchyard.storage.limits.gcra import Bucket
 _Parts = tuple[tuple[Bucket, ...], tuple[BudgetLimit, ...]]
 
 
-def _limits(scope: str, subject: str, rpm: int | None, tpm: int | None) -> tuple[Bucket, ...]:
-    if rpm is None and tpm is None:
-        return ()
-    return tuple(buckets_of(LimitRule(scope=scope, rpm=rpm, tpm=tpm), scope, subject))  # type: ignore[arg-type]
 
 
 class KeySnapshot:
@@ -54,6 +50,7 @@ class KeySnapshot:
         self._names: dict[tuple[str, str], str] = {}  # (kind, name) -> id
         self._parts: dict[str, tuple[int, _Parts]] = {}  # owner id -> (its revision, its shared parts)
         self._interned: dict[Any, Any] = {}
+        self._rules: dict[tuple[str, int | None, int | None], LimitRule] = {}
 
     # -- the request path -------------------------------------------------------------------------
     def find(self, digest: bytes) -> Caller | None:
@@ -159,6 +156,15 @@ class KeySnapshot:
             return "belongs to a team that was deleted"
         return None
 
+    def _limits(self, scope: str, subject: str, rpm: int | None, tpm: int | None) -> tuple[Bucket, ...]:
+        """The admission buckets of an entity's own rpm/tpm (``buckets_of``, as for ``limits.rules``)."""
+        if rpm is None and tpm is None:
+            return ()
+        rule = self._rules.get((scope, rpm, tpm))
+        if rule is None:
+            rule = self._rules[(scope, rpm, tpm)] = LimitRule(scope=scope, rpm=rpm, tpm=tpm)  # type: ignore[arg-type]
+        return tuple(buckets_of(rule, scope, subject))
+
     def _intern(self, value: Any) -> Any:
         """One object for equal model sets, tag sets, route sets (many keys share them)."""
         if len(self._interned) >= 100_000:
@@ -170,7 +176,7 @@ class KeySnapshot:
         if held is not None and held[0] == owner.revision:
             return held[1]
         # Team and tenant limits count by name, as `limits.rules` do for static keys.
-        limits = () if isinstance(owner, User) else _limits(scope, owner.name, owner.rpm, owner.tpm)
+        limits = () if isinstance(owner, User) else self._limits(scope, owner.name, owner.rpm, owner.tpm)
         name = owner.email if isinstance(owner, User) else owner.name
         budgets = (BudgetLimit(scope, owner.id, name, owner.budget),) if owner.budget else ()  # type: ignore[arg-type]
         self._parts[owner.id] = (owner.revision, (limits, budgets))
@@ -183,7 +189,7 @@ class KeySnapshot:
         models: frozenset[str] | None = frozenset(key.models) if key.models is not None else None
         if team is not None and team.models is not None:
             models = frozenset(team.models) if models is None else models & frozenset(team.models)
-        limits = _limits("key", key.id, key.rpm, key.tpm)
+        limits = self._limits("key", key.id, key.rpm, key.tpm)
         budgets: tuple[BudgetLimit, ...] = (BudgetLimit("key", key.id, key.name, key.budget),) if key.budget else ()
         for owner, scope in ((user, "user"), (team, "team"), (tenant, "tenant")):
             if owner is not None:
@@ -214,5 +220,5 @@ class KeySnapshot:
     def replace_with(self, other: KeySnapshot) -> None:
         """Take ``other``'s contents (a full reload built aside, swapped in at once)."""
         for name in ("revision", "tenants", "teams", "users", "keys", "_callers", "_refused", "_digests", "_members",
-                     "_names", "_parts", "_interned"):
+                     "_names", "_parts", "_interned", "_rules"):
             setattr(self, name, getattr(other, name))
