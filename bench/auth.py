@@ -134,7 +134,7 @@ def auth(ctx: Context | None = None) -> SectionResult:
     figures = measure(KEYS, 20_000 if quick else 200_000)
     extra = figures["virtual_p50"] - figures["static_p50"]
     result = SectionResult()
-    result.figures.append(Figure(f"auth: 100k virtual keys, +p50 over static", extra, "µs",
+    result.figures.append(Figure("auth: 100k virtual keys, +p50 over static", extra, "µs",
                                  f"<= {TARGET_US:.0f} µs (static p50 {figures['static_p50']:.2f}, "
                                  f"virtual p50 {figures['virtual_p50']:.2f}, p99 {figures['virtual_p99']:.2f})",
                                  extra <= TARGET_US))

@@ -18,12 +18,13 @@ from pathlib import Path
 import orjson
 
 from bench.admission import admission
+from bench.auth import auth
 from bench.harness import Context, Figure, Row, Section, SectionResult
 from bench.processes import Process, free_port, mock_process, pin
 from bench.routing import routing
 from bench.throughput import throughput
 
-SECTIONS: dict[str, Section] = {"throughput": throughput, "routing": routing, "admission": admission}
+SECTIONS: dict[str, Section] = {"throughput": throughput, "routing": routing, "admission": admission, "auth": auth}
 MASTER_KEY = "sk-bench-master"
 MODEL = "bench-model"
 

@@ -71,3 +71,12 @@ def test_compare_runs_two_trees_side_by_side():
     assert set(results) == {("a", "plain"), ("a", "stream"), ("b", "plain"), ("b", "stream")}
     for rows in results.values():
         assert len(rows) == 1 and rows[0][0] > 0 and rows[0][1] > 0
+
+
+async def test_auth_section_runs_against_todays_code():
+    """The auth section on a few keys: virtual keys are found, and a small SQLite load round-trips."""
+    from bench import auth
+
+    figures = auth.measure(keys=200, iterations=200)
+    assert figures["virtual_p50"] > 0 and figures["static_p50"] > 0 and figures["snapshot_mb"] > 0
+    assert await auth.load_from_sqlite(200) > 0
