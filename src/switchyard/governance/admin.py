@@ -36,6 +36,9 @@ log = logging.getLogger("switchyard.governance")
 
 #: Most records one list page returns.
 MAX_PAGE = 1000
+#: The error code of a record (or a reference to one) that does not exist, per kind.
+NOT_FOUND = {"tenant": "tenant_not_found", "team": "team_not_found", "user": "user_not_found",
+             "key": "key_not_found"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +78,7 @@ class Admin:
         await self.sync.catch_up()
         record = self.snapshot.get(kind, entity_id)
         if record is None:
-            raise NotFound(f"No {kind} {entity_id}.", code=f"{kind}_not_found")
+            raise NotFound(f"No {kind} {entity_id}.", code=NOT_FOUND[kind])
         require(principal, "read", record)
         return record
 
@@ -239,7 +242,7 @@ class Admin:
         kind = cls.kind
         before = await self.directory.get(kind, entity_id)
         if not isinstance(before, cls) or before.deleted:
-            raise NotFound(f"No {kind} {entity_id}.", code=f"{kind}_not_found")
+            raise NotFound(f"No {kind} {entity_id}.", code=NOT_FOUND[kind])
         require(principal, action, before)
         values = changes(before) if callable(changes) else changes
         after = dataclasses.replace(before, **values)
@@ -267,7 +270,7 @@ class Admin:
             return value
         found = self.snapshot.named(kind, value)
         if found is None:
-            raise InvalidRequest(f"`{field}`: no {kind} {value!r}.", param=field, code=f"{kind}_not_found")
+            raise InvalidRequest(f"`{field}`: no {kind} {value!r}.", param=field, code=NOT_FOUND[kind])
         return found
 
     def _tenant_and_team(self, tenant: str | None, team: str | None) -> tuple[str, str | None]:
