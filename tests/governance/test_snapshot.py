@@ -126,3 +126,15 @@ def test_a_large_batch_yields_between_slices() -> None:
     snapshot = KeySnapshot()
     slices = sum(1 for _ in snapshot.apply([ACME, *batch], 1))
     assert slices == 2 and len(snapshot) == 4500
+
+
+def test_a_keys_tier_picks_its_priority_class() -> None:
+    from switchyard.admission.limiter import Priorities
+    from switchyard.core.config.limits import LimitsConfig
+
+    priorities = Priorities(LimitsConfig.model_validate({"priority": {"tiers": {"gold": "high", "silver": "low"}}}))
+    gold, gold_secret = _key(tier="gold")
+    inherited, inherited_secret = _key()  # no tier of its own: its tenant's (silver)
+    snapshot = _loaded(gold, inherited)
+    assert priorities.of(snapshot.find(digest(gold_secret)), {}) == 0  # high
+    assert priorities.of(snapshot.find(digest(inherited_secret)), {}) == 2  # low

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import time
 from typing import Any
 
@@ -114,13 +115,19 @@ class SqlDirectory:
         self.engine = store.engine
 
     async def start(self) -> None:
-        from switchyard.storage.migrate import current, head, upgrade
-
         url = self.store.spec.url
-        if not self.store.postgres:
-            await upgrade(url, field="storage.url")
-            return
-        at, newest = await current(url, field="storage.url"), head()
+        chatty = logging.getLogger("alembic")  # its info lines on every start say nothing to an operator
+        level = chatty.level
+        chatty.setLevel(max(level, logging.WARNING))
+        try:
+            from switchyard.storage.migrate import current, head, upgrade  # alembic logs as it loads
+
+            if not self.store.postgres:
+                await upgrade(url, field="storage.url")
+                return
+            at, newest = await current(url, field="storage.url"), head()
+        finally:
+            chatty.setLevel(level)
         if at != newest:
             raise DirectoryNotReady(
                 f"storage.url: the database is at migration {at or 'none'}, this gateway needs {newest}: "
