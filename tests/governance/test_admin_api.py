@@ -195,3 +195,18 @@ def test_the_admin_api_is_off_without_authentication(start_gateway: Any) -> None
     status, answer = AdminClient(gateway.url, "anything").call("GET", "/admin/keys")
     assert status == 503 and answer["error"]["code"] == "governance_off"
     assert MASTER not in json.dumps(answer)
+
+
+def test_every_change_is_in_the_audit_log_without_the_secret(admin: AdminClient) -> None:
+    created = admin.ok("POST", "/admin/keys", {"team": "ml", "rpm": 5})
+    admin.ok("POST", f"/admin/keys/{created['id']}/rotate", {"grace": 0})
+    admin.ok("POST", f"/admin/keys/{created['id']}/revoke")
+    entries = admin.ok("GET", "/admin/audit?kind=admin")["data"]
+    mine = [e for e in entries if e["target"] == created["id"]]
+    assert [e["action"] for e in mine] == ["key.create", "key.rotate", "key.revoke"]
+    assert {e["actor"] for e in mine} == {"master"} and all(e["source"].startswith("127.0.0.1:") for e in mine)
+    assert mine[0]["detail"]["before"] is None and mine[0]["detail"]["after"]["rpm"] == 5
+    assert mine[2]["detail"]["before"]["status"] == "active" and mine[2]["detail"]["after"]["status"] == "revoked"
+    assert mine[0]["detail"]["role"] == "owner"
+    assert created["key"] not in json.dumps(entries) and "digest" not in json.dumps(entries)
+    assert [e["action"] for e in entries[:2]] == ["tenant.create", "team.create"]
