@@ -20,6 +20,7 @@ from pathlib import Path
 import orjson
 
 from bench.admission import admission
+from bench.auth import auth
 from bench.harness import Context, Figure, Row, Section, SectionResult
 from bench.processes import Process, free_port, mock_process, pin
 from bench.routing import routing
@@ -27,7 +28,7 @@ from bench.slow_streams import CHUNK_DELAY_MS, SLOW_MODEL, format_points, slow_s
 from bench.throughput import throughput
 from switchyard.server.runner import raise_open_file_limit
 
-SECTIONS: dict[str, Section] = {"throughput": throughput, "routing": routing, "admission": admission}
+SECTIONS: dict[str, Section] = {"throughput": throughput, "routing": routing, "admission": admission, "auth": auth}
 MASTER_KEY = "sk-bench-master"
 MODEL = "bench-model"
 

@@ -100,3 +100,10 @@ def test_slow_stream_counts_are_parsed_and_checked():
     for bad in ("many", "0", ""):
         with pytest.raises(argparse.ArgumentTypeError):
             _counts(bad)
+async def test_auth_section_runs_against_todays_code():
+    """The auth section on a few keys: virtual keys are found, and a small SQLite load round-trips."""
+    from bench import auth
+
+    figures = auth.measure(keys=200, iterations=200)
+    assert figures["virtual_p50"] > 0 and figures["static_p50"] > 0 and figures["snapshot_mb"] > 0
+    assert await auth.load_from_sqlite(200) > 0

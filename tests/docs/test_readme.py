@@ -283,3 +283,41 @@ def test_mock_fault_flags_exist():
     assert len(flags) == 8 and flags <= set(mock._option_string_actions)  # noqa: SLF001
     headers = {h for cell in table_column(section("Mock upstream"), 2) for h in re.findall(r"`(x-mock-[\w-]+)", cell)}
     assert len(headers) == 8 and all(h in SOURCE or h.removeprefix("x-mock-").replace("-", "_") in SOURCE for h in headers)
+
+
+def test_governance_walkthrough_runs(start_gateway, tmp_path, monkeypatch):
+    """The Governance section's config serves, and its commands and curl call run against it, in order."""
+    import contextlib
+    import io
+
+    from switchyard.cli.main import main
+
+    text = section("Governance")
+    config_text = next(b for b in blocks("yaml") if b in text)
+    config = yaml.safe_load(config_text.replace("sqlite:///switchyard.db", f"sqlite:///{tmp_path / 'gov.db'}"))
+    config["auth"]["master_key"] = "sk-readme-master"
+    gateway = start_gateway(config)
+    monkeypatch.setenv("SWITCHYARD_URL", gateway.url)
+    monkeypatch.setenv("SWITCHYARD_MASTER_KEY", "sk-readme-master")
+    monkeypatch.delenv("SWITCHYARD_ADMIN_KEY", raising=False)
+    sh = [line for block in blocks("sh") if block in text for line in shell_lines(block)]
+    key_id = None
+    for line in sh:
+        if line.startswith("curl "):
+            words = [w.replace(README_URL, gateway.url) for w in shlex.split(line.replace("$SWITCHYARD_MASTER_KEY",
+                                                                                       "sk-readme-master"))]
+            done = subprocess.run(words, capture_output=True, timeout=30, check=True)
+            created = json.loads(done.stdout)
+            assert created["key"].startswith("sk-sy-") and created["metadata"] == {"env": "ci"}
+            continue
+        words = shlex.split(line.replace("key_0123456789abcdef", key_id or "unset"))
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            assert main(words[1:]) == 0, line
+        answer = json.loads(out.getvalue())
+        if words[1:3] == ["keys", "create"]:
+            key_id = answer["id"]
+            client = openai.OpenAI(base_url=gateway.url + "/v1", api_key=answer["key"], max_retries=0, timeout=20)
+            reply = client.chat.completions.create(model="fake/echo", messages=[{"role": "user", "content": "hi"}])
+            assert reply.choices[0].message.content == "hi"
+    assert key_id is not None and answer["status"] == "revoked"

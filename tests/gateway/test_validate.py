@@ -38,3 +38,21 @@ def test_problems_in_a_valid_config_is_unchanged(monkeypatch):
     config = parse_config({"models": {"a": {"deployments": [{"provider": "fake", "model": "echo"},
                                                             {"provider": "groq", "model": "l"}]}}}, env={})
     assert [path for path, _ in problems_in(config)] == ["models.a.deployments[1].api_key"]
+
+
+def test_with_auth_on_the_durable_store_must_hold_the_directory():
+    keyed = {"auth": {"master_key": "sk-m"}, "storage": {"url": "redis://127.0.0.1:6379/0"}}
+    assert problems_in(parse_config(keyed, env={})) == [
+        ("storage.url", "with authentication on, virtual keys are kept here: use sqlite:///, postgresql:// or "
+                        "memory:// (not redis://)")]
+    assert problems_in(parse_config({"storage": {"url": "redis://127.0.0.1:6379/0"}}, env={})) == []  # auth off
+    for url in ("sqlite:///x.db", "postgresql://db/x", "memory://"):
+        assert problems_in(parse_config({**keyed, "storage": {"url": url}}, env={})) == []
+
+
+def test_oidc_settings_are_checked():
+    with pytest.raises(ConfigError) as info:
+        parse_config({"governance": {"oidc": {"issuer": "login.example.com", "audience": "x",
+                                              "algorithms": ["HS256"]}}}, env={})
+    paths = {path for path, _ in info.value.problems}
+    assert {"governance.oidc.issuer", "governance.oidc.algorithms"} <= paths

@@ -51,8 +51,13 @@ class AdmissionControl:
         self._rules = RuleBook(limits.rules) if limits is not None else None
 
     @classmethod
-    def build(cls, config: Config, store: Any, tokens: Any) -> AdmissionControl:
+    def build(cls, config: Config, store: Any, tokens: Any, *, keyed: bool = False) -> AdmissionControl:
+        """With ``keyed`` (virtual keys are on), there is a limiter even without ``limits:``:
+        keys bring limits of their own, counted in the shared store when ``redis:`` is set
+        (then deployments' own rpm/tpm are too); nothing is learned from upstream headers."""
         limits = config.limits
+        if limits is None and keyed:
+            limits = LimitsConfig(backend="redis" if config.redis is not None else "memory", learn_from_headers=False)
         if limits is None:
             return cls(OpenAdmission(), SlidingMemoryBackend(), None, Estimator(tokens, "rough"))
         sliding = limits.algorithm == "sliding_window"
@@ -66,7 +71,7 @@ class AdmissionControl:
             backend = SlidingMemoryBackend(slots=limits.window_slots) if sliding else MemoryBackend()
         estimator = Estimator(tokens, limits.estimator, limits.default_max_tokens)
         limiter = Limiter(limits, backend, estimator)
-        admission: Admission = limiter if (limiter.rules or limiter.queue is not None) else OpenAdmission()
+        admission: Admission = limiter if (limiter.rules or limiter.queue is not None or keyed) else OpenAdmission()
         return cls(admission, backend, limits, estimator)
 
     def gate_for(self, deployment_id: str, config: DeploymentConfig) -> CapacityGate | None:

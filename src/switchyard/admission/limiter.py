@@ -2,7 +2,8 @@
 
 For each request, in order:
 
-1. its buckets (rules.py) and a token estimate: prompt + ``max_tokens`` (else
+1. its buckets (rules.py; a virtual key brings its own key, team and tenant
+   limits, which replace the rule book's for those scopes) and a token estimate: prompt + ``max_tokens`` (else
    ``default_max_tokens``);
 2. one atomic reservation across all buckets (1 request, the estimate in
    tokens). Refused: when the limit frees up within ``queue.max_wait`` (and the
@@ -200,7 +201,7 @@ class Limiter:
             elif caller is None:
                 out.append(None)
             elif scope == "key":
-                out.append(caller.name)
+                out.append(caller.key_id or caller.name)
             else:
                 out.append(getattr(caller, scope))
         return tuple(out)
@@ -208,6 +209,9 @@ class Limiter:
     async def admit(self, request: Any, group: Any, call: Call) -> Ticket:
         caller = call.caller
         buckets = self.rules.buckets(self._subjects(request, group, caller)) if self.rules else ()
+        own = caller.limits if caller is not None else ()
+        if own:  # a virtual key's own limits (key, team, tenant): like a named rule for each
+            buckets = with_own(buckets, own)
         if not buckets and self.queue is None:
             return NULL_TICKET
         reserved = prompt = 0
@@ -323,6 +327,13 @@ class Limiter:
     async def aclose(self) -> None:
         if self.waits is not None:
             await self.waits.aclose()
+
+
+def with_own(buckets: tuple[Bucket, ...], own: tuple[Bucket, ...]) -> tuple[Bucket, ...]:
+    """The rule book's buckets with each scope the caller brings limits of its own for
+    replaced by those (as a rule with ``match`` replaces the scope's catch-all)."""
+    scopes = {bucket.scope for bucket in own}
+    return tuple(b for b in buckets if b.scope not in scopes) + own
 
 
 def request_streams(request: Any) -> bool:

@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from switchyard.cli import audit, commands
+from switchyard.cli import admin, audit, commands
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
         step.set_defaults(run=commands.db)
 
     audit.add_parser(sub)
+    admin.add_parsers(sub, admin.run)
 
     mock = sub.add_parser("mock-upstream", help="run a fake upstream that speaks the providers' wire formats")
     mock.add_argument("--host", default="127.0.0.1")

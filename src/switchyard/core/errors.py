@@ -13,6 +13,7 @@ fallback deployment may take over::
     │   ├── AuthenticationFailed          401 authentication_error
     │   ├── PermissionDenied              403 permission_error
     │   ├── NotFound                      404 not_found_error
+    │   ├── Conflict                      409 a name taken, a record changed meanwhile (admin API)
     │   ├── PayloadTooLarge               413 invalid_request_error
     │   ├── RateLimited                   429 rate_limit_error (the gateway's own limits)
     │   │   └── DeploymentSaturated       429 code=deployment_at_capacity     fallback (never retried)
@@ -143,6 +144,12 @@ class PermissionDenied(ClientError):
 class NotFound(ClientError):
     status = 404
     type = "not_found_error"
+
+
+class Conflict(ClientError):
+    status = 409
+    type = "invalid_request_error"
+    code = "conflict"
 
 
 class PayloadTooLarge(ClientError):

@@ -3,11 +3,13 @@ one place, in dependency order, each object complete when constructed.
 
 ::
 
-    config, environment -> upstream HTTP clients, stores (shared: redis:, durable: storage:), token counter, authenticator
+    config, environment -> upstream HTTP clients, stores (shared: redis:, durable: storage:), token counter
+           -> key snapshot, authenticator, governance (directory, sync, admin API; when auth is on)
            -> admission (limits backend, queue, capacity gates)
            -> retry budget, shared breakers -> deployment factory -> catalog
            -> router (rules, stickiness, regions) -> request stages -> pipeline
-           -> background tasks (health probes, breaker sync), started last
+           -> every virtual key loaded (governance.start), then
+              background tasks (health probes, breaker sync, directory sync), started last
 
 ``Services.start`` builds and starts; ``aclose`` stops the tasks and closes
 what was opened, in reverse. The HTTP server and the in-process ``Client`` are
@@ -27,6 +29,7 @@ from switchyard.auth import Authenticator
 from switchyard.core.config import Config, ConfigError
 from switchyard.core.registry import Registry, StageRegistry
 from switchyard.core.tokens import TokenCounter
+from switchyard.governance import Governance, KeySnapshot
 from switchyard.pipeline import Pipeline, order
 from switchyard.pipeline.deployments import DeploymentFactory
 from switchyard.pipeline.stages.route import Route
@@ -67,6 +70,8 @@ class Services:
     durable: Store | None = None
     #: The audit log, beside the durable store (None when that is Redis: it keeps no audit).
     audit: AuditLog | None = None
+    #: Virtual keys, tenants, teams, users and the admin API (when authentication is on).
+    governance: Governance | None = None
 
     @classmethod
     async def start(cls, config: Config, registry: Registry, stages: StageRegistry | None = None) -> Services:
@@ -74,15 +79,18 @@ class Services:
         on failure, close what was opened."""
         upstreams = Upstreams.from_config(config, os.environ)  # the proxy variables are read here, once
         http = upstreams.http
-        store = durable = None
+        store = durable = governance = None
         try:
             store = _open_shared(config)
             durable = open_store(config.storage.url, field="storage.url",
                                  prefix=config.redis.prefix if config.redis is not None else "switchyard:")
             replicated = store if config.redis is not None else None  # what other replicas see too
             tokens = TokenCounter()
-            auth = Authenticator(config.auth)
-            admission = AdmissionControl.build(config, store, tokens)
+            keys = KeySnapshot() if config.authenticates else None
+            auth = Authenticator(config.auth, keys, enabled=config.authenticates)
+            if keys is not None:
+                governance = Governance.build(config, durable, (replicated or durable).pubsub, auth, keys)
+            admission = AdmissionControl.build(config, store, tokens, keyed=governance is not None)
             settings = config.reliability
             budget = RetryBudget.from_config(settings.retry)
             shared = (BreakerSync(replicated, settings.breaker.sync_interval)
@@ -94,6 +102,8 @@ class Services:
             router = Router(config.routing, tokens=tokens, kv=replicated.kv if replicated is not None else None,
                             resolve=catalog.resolve, regions=RegionPreference.from_config(config))
             audit = _audit_log(config, durable)
+            if governance is not None and audit is not None:
+                governance.admin.listeners.append(_audited(audit))
             pipeline = Pipeline(
                 order.stages(auth=auth, audit=audit if config.audit.requests else None,
                              catalog=catalog, router=router, admission=admission.admission,
@@ -104,15 +114,19 @@ class Services:
             )
             checker = (HealthChecker(catalog, http, settings.health_checks)
                        if settings.health_checks is not None else None)
+            if governance is not None:
+                await governance.start()
         except BaseException:
             await upstreams.aclose()
+            if governance is not None:
+                await governance.aclose()
             for opened in (store, durable):
                 if opened is not None:
                     await opened.aclose()
             raise
         services = cls(config=config, upstreams=upstreams, http=http, auth=auth, tokens=tokens, admission=admission,
                        catalog=catalog, router=router, pipeline=pipeline, budget=budget, shared_breakers=shared,
-                       checker=checker, store=store, durable=durable, audit=audit)
+                       checker=checker, store=store, durable=durable, audit=audit, governance=governance)
         if audit is not None:
             audit.start()
         if shared is not None:
@@ -126,6 +140,8 @@ class Services:
         backend's state and each deployment's availability and breaker state."""
         report: dict[str, Any] = {"status": "ok", "models": len(self.config.models)}
         report["admission"] = self.admission.status()
+        if self.governance is not None:
+            report["keys"] = self.governance.status()
         if not self.admission.ready:
             report["status"] = "degraded"
         report["deployments"] = {
@@ -154,6 +170,8 @@ class Services:
                 await self.checker.aclose()
             if self.shared_breakers is not None:
                 await self.shared_breakers.aclose()
+            if self.governance is not None:
+                await self.governance.aclose()
             await self.admission.aclose()
             await self.catalog.aclose()
             if self.audit is not None:
@@ -175,6 +193,15 @@ def _audit_log(config: Config, durable: Store) -> AuditLog | None:
                                                   "memory:// (a Redis store keeps no audit log)")])
         return None
     return AuditLog(store, config.audit)
+
+
+def _audited(audit: AuditLog) -> Any:
+    """An admin-API listener recording every change in the audit log (who, what, before/after, from where)."""
+    async def record(event: Any) -> None:
+        who = event.principal
+        await audit.admin(who.subject, f"{event.kind}.{event.action}", event.id, before=event.before,
+                          after=event.after, source=who.source, role=who.role)
+    return record
 
 
 def _open_shared(config: Config) -> Store:

@@ -14,6 +14,8 @@ from switchyard.core.registry import Registry, UnknownProvider
 from switchyard.storage import StoreRegistry
 
 _NUMBER = re.compile(r"(\d+)")
+#: Stores that can hold the governance directory (``governance/directory.py``).
+DIRECTORY_SCHEMES = ("sqlite:", "postgresql:", "postgres:", "memory:")
 
 
 def deployment_problems(path: str, deployment: DeploymentConfig, registry: Registry) -> list[tuple[str, str]]:
@@ -32,7 +34,11 @@ def problems_in(config: Config, registry: Registry | None = None) -> list[tuple[
     """``(path, reason)`` for each deployment the gateway could not build, and an unknown store scheme."""
     registry = registry or Registry()
     problems: list[tuple[str, str]] = []
-    reason = StoreRegistry().problem(config.storage.url.get_secret_value(), "storage.url")
+    url = config.storage.url.get_secret_value()
+    reason = StoreRegistry().problem(url, "storage.url")
+    if reason is None and config.authenticates and not url.lower().startswith(DIRECTORY_SCHEMES):
+        reason = ("with authentication on, virtual keys are kept here: use sqlite:///, postgresql:// or memory:// "
+                  f"(not {url.split(':', 1)[0]}://)")
     if reason is not None:
         problems.append(("storage.url", reason))
     for alias, model in config.models.items():

@@ -3,8 +3,8 @@
 Rules come from ``routing.rules`` and are tried in order; the first whose
 every condition holds names the alias (``route``). A rule's conditions:
 the requested model, estimated prompt tokens (min/max), a regex or keywords
-in the prompt, request metadata (or the key's tenant/team/tier), headers,
-tags, the capabilities the request needs, and a cost ceiling on the
+in the prompt, request metadata (or the key's tenant/team/tier and metadata),
+headers, tags (the request's and the key's), the capabilities the request needs, and a cost ceiling on the
 requested model. Nothing here runs when no rules are configured.
 """
 
@@ -70,13 +70,18 @@ class Facts:
         return None if value is None else str(value)
 
     def tags(self) -> set[str]:
+        """The request's ``metadata.tags`` and the calling key's tags."""
         metadata = getattr(self.request, "metadata", None) or {}
         value = metadata.get("tags")
+        out: set[str] = set()
         if isinstance(value, str):
-            return {t.strip() for t in value.split(",") if t.strip()}
-        if isinstance(value, list):
-            return {str(t) for t in value}
-        return set()
+            out = {t.strip() for t in value.split(",") if t.strip()}
+        elif isinstance(value, list):
+            out = {str(t) for t in value}
+        caller = self.call.caller
+        if caller is not None and getattr(caller, "tags", None):
+            out |= caller.tags
+        return out
 
 
 @dataclass(slots=True)

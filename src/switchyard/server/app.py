@@ -121,13 +121,15 @@ class SwitchyardApp:
             if handler is None:
                 raise params  # a NotFound or method-not-allowed error
             request = Request(method, path, scope.get("query_string", b""), headers, b"", request_id,
-                              path_params=params)
+                              path_params=params, client=scope.get("client"))
             services = self.client.services
             if (handler.needs_services or handler.authenticated) and services is None:
                 raise ServiceUnavailable("The gateway is starting or stopping.")
             if handler.authenticated:
-                request.caller = services.auth.authenticate(  # type: ignore[union-attr]
+                caller = request.caller = services.auth.authenticate(  # type: ignore[union-attr]
                     headers.get("authorization"), headers.get("x-api-key"))
+                if caller.routes is not None:  # a virtual key limited to some routes
+                    caller.check_route(path)
             if handler.reads_body:
                 request.body = await self._read_body(headers, receive)
             request.client_gone = functools.partial(_wait_disconnect, receive)

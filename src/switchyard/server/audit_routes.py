@@ -1,4 +1,4 @@
-"""``GET /admin/audit``: the audit log, filtered (master key).
+"""``GET /admin/audit``: the audit log, filtered (owner, admin, viewer).
 
 Query parameters, each optional: ``kind`` (admin | request), ``actor``,
 ``action``, ``target``, ``from`` and ``to`` (epoch seconds or ISO 8601),
@@ -13,7 +13,8 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from switchyard.audit.store import Query
-from switchyard.core.errors import InvalidRequest, PermissionDenied, ServiceUnavailable
+from switchyard.core.errors import InvalidRequest, ServiceUnavailable
+from switchyard.server.admin_access import gateway_viewer
 from switchyard.server.http import Request, Response, json_response
 from switchyard.server.routes import Handler, RouteTable
 
@@ -59,10 +60,8 @@ def parse_query(raw: bytes) -> Query:
 
 def add_audit_routes(table: RouteTable, app: Any) -> None:
     async def entries(request: Request) -> Response:
-        caller = request.caller
+        await gateway_viewer(app, request)
         services = app.services
-        if services.auth.enabled and (caller is None or not caller.is_master):
-            raise PermissionDenied("The audit log needs the master key.", code="master_key_required")
         if services.audit is None:
             raise ServiceUnavailable("This gateway keeps no audit log (storage.url is a Redis store).")
         query = parse_query(request.query)
@@ -70,4 +69,4 @@ def add_audit_routes(table: RouteTable, app: Any) -> None:
         next_after = data[-1]["id"] if len(data) == query.limit else None
         return json_response({"object": "list", "data": data, "next_after": next_after})
 
-    table.add("GET", "/admin/audit", Handler(entries, reads_body=False))
+    table.add("GET", "/admin/audit", Handler(entries, authenticated=False, reads_body=False))

@@ -43,6 +43,8 @@ class Request:
     #: The request's ``Call`` once the handler made one (``request.call = call``): the
     #: access log reads the route, attempts and usage from it.
     call: Any = None
+    #: ``(host, port)`` of the client as the server saw it (for the audit trail), when known.
+    client: Any = None
 
 
 @dataclass(slots=True)

@@ -1,4 +1,4 @@
-"""``GET /admin/deployments``: health, breaker and probe state of every deployment (master key).
+"""``GET /admin/deployments``: health, breaker and probe state of every deployment (owner, admin, viewer).
 
 The same per-deployment summary (available, breaker state) is on ``/health/ready``
 for load balancers and dashboards; this endpoint adds the detail: failure counts,
@@ -9,16 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from switchyard.core.errors import PermissionDenied
+from switchyard.server.admin_access import gateway_viewer
 from switchyard.server.http import Request, Response, json_response
 from switchyard.server.routes import Handler, RouteTable
 
 
 def add_reliability_routes(table: RouteTable, app: Any) -> None:
     async def deployments(request: Request) -> Response:
-        caller = request.caller
-        if app.services.auth.enabled and (caller is None or not caller.is_master):
-            raise PermissionDenied("Deployment state needs the master key.", code="master_key_required")
+        await gateway_viewer(app, request)
         return json_response(app.services.deployments_detail())
 
-    table.add("GET", "/admin/deployments", Handler(deployments, reads_body=False))
+    table.add("GET", "/admin/deployments", Handler(deployments, authenticated=False, reads_body=False))

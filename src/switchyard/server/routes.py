@@ -68,6 +68,7 @@ class RouteTable:
     @classmethod
     def default(cls, app: Any) -> RouteTable:
         """Every built-in route, for ``app``."""
+        from switchyard.server.admin_routes import add_admin_routes
         from switchyard.server.anthropic_routes import add_anthropic_routes
         from switchyard.server.audit_routes import add_audit_routes
         from switchyard.server.health_routes import add_health_routes
@@ -84,4 +85,5 @@ class RouteTable:
         add_routing_routes(table, app)
         add_audit_routes(table, app)
         add_openapi_routes(table, app)
+        add_admin_routes(table, app)
         return table

@@ -1,4 +1,4 @@
-"""``POST /admin/route``: the routing dry-run (master key).
+"""``POST /admin/route``: the routing dry-run (owner, admin, viewer).
 
 The body is the request to explain (an OpenAI chat or embeddings body), or
 ``{"request": {...}, "headers": {...}}`` to explain it as if sent with those
@@ -10,18 +10,17 @@ from __future__ import annotations
 from typing import Any
 
 from switchyard.core.call import Call
-from switchyard.core.errors import InvalidRequest, PermissionDenied
+from switchyard.core.errors import InvalidRequest
 from switchyard.core.messages import parse_json_body
 from switchyard.routing.dry_run import explain
+from switchyard.server.admin_access import gateway_viewer
 from switchyard.server.http import Request, Response, json_response
 from switchyard.server.routes import Handler, RouteTable
 
 
 def add_routing_routes(table: RouteTable, app: Any) -> None:
     async def route(request: Request) -> Response:
-        caller = request.caller
-        if app.services.auth.enabled and (caller is None or not caller.is_master):
-            raise PermissionDenied("The routing dry-run needs the master key.", code="master_key_required")
+        await gateway_viewer(app, request)
         body = parse_json_body(request.body)
         headers = dict(request.headers)
         if "request" in body:
@@ -32,7 +31,7 @@ def add_routing_routes(table: RouteTable, app: Any) -> None:
             headers.update({str(k).lower(): str(v) for k, v in extra.items()})
             body = body["request"]
         services = app.services
-        call = Call(request.request_id, caller=caller, headers=headers)
+        call = Call(request.request_id, headers=headers)
         return json_response(await explain(services.router, services.catalog, body, call))
 
-    table.add("POST", "/admin/route", Handler(route))
+    table.add("POST", "/admin/route", Handler(route, authenticated=False))

@@ -6,6 +6,8 @@ Any change here needs a new migration (``migrations/versions``); the test of
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 
 metadata = sa.MetaData()
@@ -76,4 +78,109 @@ audit_head = sa.Table(
     sa.Column("anchor_hash", sa.String(64), nullable=False),
 )
 
-TABLES = ("sy_kv", "sy_counters", "sy_records", "sy_jobs", "sy_audit", "sy_audit_head")
+
+# -- the directory (switchyard.governance): tenants, teams, users, virtual keys ----------------------
+# Every write takes the next value of sy_directory.revision (one row) in its own transaction and
+# stamps the rows it writes with it; replicas load "rows with revision > the last one seen".
+# Names are unique among live rows only (a deleted team's name can be reused).
+
+ENTITY_ID = sa.String(40)
+NAME = sa.String(200)
+
+
+def _entity_columns() -> list[sa.Column[Any]]:
+    return [
+        sa.Column("created_at", sa.Float, nullable=False),
+        sa.Column("updated_at", sa.Float, nullable=False),
+        sa.Column("revision", sa.BigInteger, nullable=False),
+    ]
+
+
+directory = sa.Table(
+    "sy_directory", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("revision", sa.BigInteger, nullable=False),
+)
+
+tenants = sa.Table(
+    "sy_tenants", metadata,
+    sa.Column("id", ENTITY_ID, primary_key=True),
+    sa.Column("name", NAME, nullable=False),
+    sa.Column("tier", sa.String(64), nullable=True),
+    sa.Column("rpm", sa.Integer, nullable=True),
+    sa.Column("tpm", sa.BigInteger, nullable=True),
+    sa.Column("budget", sa.JSON, nullable=True),
+    sa.Column("meta", sa.JSON, nullable=False),
+    sa.Column("deleted", sa.Boolean, nullable=False, server_default=sa.false()),
+    *_entity_columns(),
+    sa.Index("ix_sy_tenants_revision", "revision"),
+    sa.Index("ux_sy_tenants_name", "name", unique=True, sqlite_where=sa.text("NOT deleted"),
+             postgresql_where=sa.text("NOT deleted")),
+)
+
+teams = sa.Table(
+    "sy_teams", metadata,
+    sa.Column("id", ENTITY_ID, primary_key=True),
+    sa.Column("tenant_id", ENTITY_ID, nullable=False),
+    sa.Column("name", NAME, nullable=False),
+    sa.Column("models", sa.JSON, nullable=True),
+    sa.Column("tier", sa.String(64), nullable=True),
+    sa.Column("rpm", sa.Integer, nullable=True),
+    sa.Column("tpm", sa.BigInteger, nullable=True),
+    sa.Column("budget", sa.JSON, nullable=True),
+    sa.Column("meta", sa.JSON, nullable=False),
+    sa.Column("deleted", sa.Boolean, nullable=False, server_default=sa.false()),
+    *_entity_columns(),
+    sa.Index("ix_sy_teams_revision", "revision"),
+    sa.Index("ux_sy_teams_name", "name", unique=True, sqlite_where=sa.text("NOT deleted"),
+             postgresql_where=sa.text("NOT deleted")),
+)
+
+users = sa.Table(
+    "sy_users", metadata,
+    sa.Column("id", ENTITY_ID, primary_key=True),
+    sa.Column("tenant_id", ENTITY_ID, nullable=False),
+    sa.Column("team_id", ENTITY_ID, nullable=True),
+    sa.Column("email", NAME, nullable=False),
+    sa.Column("name", NAME, nullable=True),
+    sa.Column("role", sa.String(32), nullable=False),
+    sa.Column("budget", sa.JSON, nullable=True),
+    sa.Column("meta", sa.JSON, nullable=False),
+    sa.Column("deleted", sa.Boolean, nullable=False, server_default=sa.false()),
+    *_entity_columns(),
+    sa.Index("ix_sy_users_revision", "revision"),
+    sa.Index("ux_sy_users_email", "email", unique=True, sqlite_where=sa.text("NOT deleted"),
+             postgresql_where=sa.text("NOT deleted")),
+)
+
+keys = sa.Table(
+    "sy_keys", metadata,
+    sa.Column("id", ENTITY_ID, primary_key=True),
+    sa.Column("name", NAME, nullable=False),
+    sa.Column("prefix", sa.String(32), nullable=False),
+    sa.Column("digest", sa.String(64), nullable=False, unique=True),
+    sa.Column("tenant_id", ENTITY_ID, nullable=False),
+    sa.Column("team_id", ENTITY_ID, nullable=True),
+    sa.Column("user_id", ENTITY_ID, nullable=True),
+    sa.Column("models", sa.JSON, nullable=True),
+    sa.Column("routes", sa.JSON, nullable=True),
+    sa.Column("rpm", sa.Integer, nullable=True),
+    sa.Column("tpm", sa.BigInteger, nullable=True),
+    sa.Column("budget", sa.JSON, nullable=True),
+    sa.Column("expires_at", sa.Float, nullable=True),
+    sa.Column("tier", sa.String(64), nullable=True),
+    sa.Column("meta", sa.JSON, nullable=False),
+    sa.Column("tags", sa.JSON, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("previous_digest", sa.String(64), nullable=True),
+    sa.Column("previous_prefix", sa.String(32), nullable=True),
+    sa.Column("previous_until", sa.Float, nullable=True),
+    sa.Column("revoked_at", sa.Float, nullable=True),
+    *_entity_columns(),
+    sa.Index("ix_sy_keys_revision", "revision"),
+    sa.Index("ix_sy_keys_team", "team_id"),
+)
+
+ENTITY_TABLES = {"tenant": tenants, "team": teams, "user": users, "key": keys}
+TABLES = ("sy_kv", "sy_counters", "sy_records", "sy_jobs", "sy_audit", "sy_audit_head", "sy_directory", "sy_tenants",
+          "sy_teams", "sy_users", "sy_keys")

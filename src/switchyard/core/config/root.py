@@ -7,6 +7,7 @@ from pydantic import Field, model_validator
 from switchyard.core.config.audit import AuditConfig
 from switchyard.core.config.base import Strict
 from switchyard.core.config.egress import TLSConfig
+from switchyard.core.config.governance import GovernanceConfig
 from switchyard.core.config.limits import LimitsConfig
 from switchyard.core.config.logging import LoggingConfig
 from switchyard.core.config.models import ModelConfig
@@ -29,6 +30,7 @@ class Config(Strict):
     routing: RoutingConfig = Field(default_factory=RoutingConfig)
     reliability: ReliabilityConfig = Field(default_factory=ReliabilityConfig)
     pipeline: PipelineConfig = Field(default_factory=PipelineConfig)
+    governance: GovernanceConfig = Field(default_factory=GovernanceConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     audit: AuditConfig = Field(default_factory=AuditConfig)
     tls: TLSConfig = Field(default_factory=TLSConfig, description="Upstream TLS trust for deployments without their own.")
@@ -40,3 +42,9 @@ class Config(Strict):
             raise ValueError("audit.requests needs storage.url to be sqlite:///…, postgresql://… or memory:// "
                              "(a Redis store keeps no audit log)")
         return self
+
+    @property
+    def authenticates(self) -> bool:
+        """Whether clients must present a key: a master key, static keys or OIDC admins are
+        configured. Then virtual keys (the directory, ``storage.url``) are accepted too."""
+        return self.auth.enabled or self.governance.oidc is not None

@@ -27,7 +27,8 @@ class ClientKey(Strict):
 
 
 class AuthConfig(Strict):
-    """Client authentication. With neither a master key nor keys, the gateway is open (local use)."""
+    """Client authentication. With neither a master key nor keys (nor ``governance.oidc``), the
+    gateway is open (local use); otherwise virtual keys from the directory are accepted too."""
 
     master_key: SecretStr | None = None
     keys: list[ClientKey] = Field(default_factory=list)
