@@ -5,7 +5,9 @@ Starts one mock and one gateway per tree (each ``switchyard serve`` with
 between them, so drift on a shared machine hits every tree alike. Prints, per
 tree and mode, the median req/s and the gateway's median CPU time per request:
 the figure to compare a change against its parent with (``git worktree add``
-gives the parent's tree). ``--extra-config NAME=YAML`` appends YAML to a tree's config.
+gives the parent's tree). ``--extra-config NAME=YAML`` lays YAML over a tree's config (mappings merged);
+``--key NAME=KEY`` makes that tree's load authenticate with KEY instead of the master key
+(e.g. a static key with a budget, defined in the extra config).
 """
 
 from __future__ import annotations
@@ -16,6 +18,9 @@ import statistics
 import tempfile
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 from bench.harness import Context
 from bench.loadgen import run_load
@@ -25,8 +30,16 @@ from bench.throughput import calls
 from switchyard.mock.runner import new_event_loop
 
 
+def merged(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``extra`` laid over it, mappings merged key by key (``auth.keys`` beside the master key)."""
+    out = dict(base)
+    for key, value in extra.items():
+        out[key] = merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
 def compare(trees: dict[str, str], extra: dict[str, str], rounds: int, seconds: float,
-            modes: tuple[str, ...]) -> dict[tuple[str, str], list[tuple[float, float]]]:
+            modes: tuple[str, ...], keys: dict[str, str] | None = None) -> dict[tuple[str, str], list[tuple[float, float]]]:
     """``{(tree, mode): [(req/s, CPU µs per request), ...]}``, one entry per round."""
     command = gateway_command()
     if command is None:
@@ -40,7 +53,8 @@ def compare(trees: dict[str, str], extra: dict[str, str], rounds: int, seconds: 
         contexts = {}
         for name, src in trees.items():
             config = workdir / f"{name}.yaml"
-            config.write_text(gateway_config(f"http://127.0.0.1:{mock_port}") + extra.get(name, ""))
+            base = yaml.safe_load(gateway_config(f"http://127.0.0.1:{mock_port}"))
+            config.write_text(yaml.safe_dump(merged(base, yaml.safe_load(extra.get(name, "")) or {})))
             port = free_port()
             gateway = Process([*command, "serve", "--config", str(config), "--host", "127.0.0.1", "--port", str(port)],
                               core=0, ready_url=f"http://127.0.0.1:{port}/health/ready", log=workdir / f"{name}.log",
@@ -48,7 +62,7 @@ def compare(trees: dict[str, str], extra: dict[str, str], rounds: int, seconds: 
             stack.enter_context(gateway)
             contexts[name] = (gateway.pid, Context(
                 mock_url=f"http://127.0.0.1:{mock_port}", gateway_url=f"http://127.0.0.1:{port}", gateway_pid=gateway.pid,
-                master_key=MASTER_KEY, model=MODEL, duration=seconds, warmup=min(0.5, seconds), max_requests=10**7,
+                master_key=(keys or {}).get(name, MASTER_KEY), model=MODEL, duration=seconds, warmup=min(0.5, seconds), max_requests=10**7,
                 concurrencies=(64,), workdir=workdir, notes=[]))
         loop = new_event_loop()
         try:
@@ -68,14 +82,16 @@ def compare(trees: dict[str, str], extra: dict[str, str], rounds: int, seconds: 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tree", action="append", required=True, help="NAME=PATH of a source tree (its src/)")
-    parser.add_argument("--extra-config", action="append", default=[], help="NAME=YAML appended to that tree's config")
+    parser.add_argument("--extra-config", action="append", default=[], help="NAME=YAML laid over that tree's config")
+    parser.add_argument("--key", action="append", default=[], help="NAME=KEY: that tree's load sends KEY")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--mode", action="append", choices=("plain", "stream"))
     args = parser.parse_args()
     trees = dict(t.split("=", 1) for t in args.tree)
     extra = dict(e.split("=", 1) for e in args.extra_config)
-    results = compare(trees, extra, args.rounds, args.seconds, tuple(args.mode or ("plain", "stream")))
+    keys = dict(k.split("=", 1) for k in args.key)
+    results = compare(trees, extra, args.rounds, args.seconds, tuple(args.mode or ("plain", "stream")), keys)
     for (name, mode), rows in results.items():
         if rows:
             rps, cpu = [r for r, _ in rows], [c for _, c in rows]

@@ -15,11 +15,11 @@ import hmac
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
+from switchyard.budgets.limit import BudgetLimit
 from switchyard.core.config import AuthConfig
 from switchyard.core.errors import AuthenticationFailed, PermissionDenied
 
 if TYPE_CHECKING:
-    from switchyard.governance.entities import BudgetLimit
     from switchyard.storage.limits.gcra import Bucket
 
 
@@ -109,6 +109,7 @@ class Authenticator:
                 tier=entry.tier,
                 models=frozenset(entry.models) if entry.models is not None else None,
                 metadata=dict(entry.metadata),
+                budgets=(BudgetLimit("key", entry.name, entry.name, entry.budget),) if entry.budget else (),
             )
 
     @staticmethod

@@ -107,3 +107,16 @@ async def test_auth_section_runs_against_todays_code():
     figures = auth.measure(keys=200, iterations=200)
     assert figures["virtual_p50"] > 0 and figures["static_p50"] > 0 and figures["snapshot_mb"] > 0
     assert await auth.load_from_sqlite(200) > 0
+
+
+async def test_spend_section_runs_against_todays_code(tmp_path, redis_url, postgres_url):
+    """The spend section's pieces, a few iterations each: the writer into PostgreSQL and SQLite,
+    a budget's reserve and settle in memory and Redis, pricing an answer."""
+    from bench import spend
+
+    assert await spend.writer_rate(postgres_url, 300, batch=100) > 0
+    assert await spend.writer_rate(f"sqlite:///{tmp_path / 'spend.db'}", 300, batch=100) > 0
+    for url in ("memory://", redis_url):
+        p50, p99 = await spend.budget_overhead(url, 20)
+        assert 0 < p50 <= p99
+    assert spend.price_cost_us(100) > 0

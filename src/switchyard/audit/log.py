@@ -23,7 +23,7 @@ from switchyard.audit.chain import Entry, Verdict, verify
 from switchyard.audit.store import AuditStore, Query
 from switchyard.core.call import Call
 from switchyard.core.config.audit import AuditConfig
-from switchyard.core.errors import SwitchyardError
+from switchyard.core.errors import outcome
 from switchyard.storage.appender import Appender
 
 if TYPE_CHECKING:
@@ -98,16 +98,8 @@ class AuditLog:
     async def record_call(self, call: Call) -> None:
         """A settler (``Call.on_settle``): the call's metadata as a ``request`` entry."""
         caller = call.caller
-        error = call.error
         usage = call.usage
-        if error is None:
-            status, code = 200, None
-        elif isinstance(error, SwitchyardError):
-            status, code = error.status, error.code or error.type
-        elif isinstance(error, asyncio.CancelledError):
-            status, code = 499, "client_disconnected"  # the client went away first
-        else:
-            status, code = 500, "internal_error"
+        status, code = outcome(call.error)
         detail: dict[str, Any] = {
             "request_id": call.request_id, "alias": call.alias, "deployment": call.route.get("deployment"),
             "kind": call.kind.value, "stream": call.stream, "status": status,

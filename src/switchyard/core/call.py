@@ -70,6 +70,15 @@ class Call:
     #: The answer's token usage (``core.messages.Usage``) once known, for a stream at its end;
     #: recorded by the pipeline as the answer leaves it, read by the access log and settlers.
     usage: Any = None
+    #: True when ``usage`` is the gateway's estimate: a stream that ended without the upstream's
+    #: usage (its client left, it broke) is charged for its prompt and the output it sent.
+    estimated: bool = False
+    #: The deployment that answered (``routing.catalog.Deployment``; set by the route stage).
+    deployment: Any = None
+    #: What the answer cost in US dollars (its deployment's price of ``usage``), once known.
+    cost: float | None = None
+    #: About how many tokens of output a stream has sent so far (counted as its chunks pass).
+    streamed: int = 0
     #: Whether the answer came from the response cache (no cache yet: always False).
     cached: bool = False
     #: How the call failed, once it has (set by the pipeline before the settlers run).
@@ -83,6 +92,8 @@ class Call:
     #: transport by the provider's driver); the timeout policy sets it so that wait
     #: does not count as the upstream's time to first token.
     on_pool_wait: Any = None
+    #: What stages asked to see after each chunk of a stream (``on_chunk``); None: nothing.
+    watchers: list[Callable[[Call], None]] | None = None
 
     def outgoing_headers(self) -> list[tuple[bytes, bytes]]:
         """Response headers: ``x-switchyard-<key>`` for the route, then the rest."""
@@ -99,6 +110,15 @@ class Call:
             self.settlers = [settle]
         else:
             self.settlers.append(settle)
+
+    def on_chunk(self, watch: Callable[[Call], None]) -> None:
+        """Have the pipeline call ``watch(call)`` after each chunk of a stream, once
+        ``call.streamed`` counts it and before the client gets it; ``watch`` may raise
+        (a ``SwitchyardError``) to end the stream with that error as its last event."""
+        if self.watchers is None:
+            self.watchers = [watch]
+        else:
+            self.watchers.append(watch)
 
     async def settle(self) -> None:
         """Run the settlers (the pipeline calls this once per call). One that fails is

@@ -17,6 +17,7 @@ fallback deployment may take over::
     │   ├── PayloadTooLarge               413 invalid_request_error
     │   ├── RateLimited                   429 rate_limit_error (the gateway's own limits)
     │   │   └── DeploymentSaturated       429 code=deployment_at_capacity     fallback (never retried)
+    │   ├── BudgetExceeded                429 insufficient_quota code=budget_exceeded (never retried)
     │   └── ClientDisconnected            499 the client left before the answer (nothing is sent)
     ├── UpstreamError                     an upstream answered badly or not at all
     │   ├── UpstreamRateLimited           429 rate_limit_error        retry, fallback
@@ -42,6 +43,7 @@ else decides an HTTP status for an error.
 
 from __future__ import annotations
 
+import asyncio
 import math
 from typing import Any
 
@@ -169,6 +171,20 @@ class DeploymentSaturated(RateLimited):
 
     code = "deployment_at_capacity"
     fallback = True
+
+
+class BudgetExceeded(ClientError):
+    """A budget's hard stop. OpenAI answers a spent account with 429 ``insufficient_quota``;
+    so does the gateway, with its own ``code``, and ``x-should-retry: false`` so the
+    official SDKs do not retry a refusal that lasts until the period resets."""
+
+    status = 429
+    type = "insufficient_quota"
+    code = "budget_exceeded"
+
+    def __init__(self, message: str, *, budget: str, retry_after: float | None = None) -> None:
+        super().__init__(message, retry_after=retry_after,
+                         headers={"x-should-retry": "false", "x-switchyard-budget": budget})
 
 
 class ClientDisconnected(ClientError):
@@ -368,6 +384,18 @@ def from_upstream_status(
     err.status = status
     err.type = _OPENAI_TYPE_BY_STATUS.get(status, "invalid_request_error")
     return err
+
+
+def outcome(error: BaseException | None) -> tuple[int, str | None]:
+    """``(status, code)`` of how a call ended, for records: 200 and None on success,
+    499 when the client went away first (the task was cancelled), 500 for a bug."""
+    if error is None:
+        return 200, None
+    if isinstance(error, SwitchyardError):
+        return error.status, error.code or error.type
+    if isinstance(error, asyncio.CancelledError):
+        return 499, "client_disconnected"
+    return 500, "internal_error"
 
 
 def to_openai_body(err: SwitchyardError) -> dict[str, Any]:

@@ -6,10 +6,11 @@ one place, in dependency order, each object complete when constructed.
     config, environment -> upstream HTTP clients, stores (shared: redis:, durable: storage:), token counter
            -> key snapshot, authenticator, governance (directory, sync, admin API; when auth is on)
            -> admission (limits backend, queue, capacity gates)
-           -> retry budget, shared breakers -> deployment factory -> catalog
-           -> router (rules, stickiness, regions) -> request stages -> pipeline
+           -> retry budget, shared breakers, price book -> deployment factory -> catalog
+           -> router (rules, stickiness, regions)
+           -> budget ledger and alerts, spend log, audit log -> request stages -> pipeline
            -> every virtual key loaded (governance.start), then
-              background tasks (health probes, breaker sync, directory sync), started last
+              background tasks (health probes, breaker sync, directory sync, writers), started last
 
 ``Services.start`` builds and starts; ``aclose`` stops the tasks and closes
 what was opened, in reverse. The HTTP server and the in-process ``Client`` are
@@ -23,9 +24,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from switchyard.admission import AdmissionControl
+from switchyard.admission.estimate import Estimator
 from switchyard.audit.log import AuditLog
 from switchyard.audit.store import audit_store_for
 from switchyard.auth import Authenticator
+from switchyard.budgets import BudgetAlerts, BudgetLedger
 from switchyard.core.config import Config, ConfigError
 from switchyard.core.registry import Registry, StageRegistry
 from switchyard.core.tokens import TokenCounter
@@ -34,9 +37,11 @@ from switchyard.pipeline import Pipeline, order
 from switchyard.pipeline.deployments import DeploymentFactory
 from switchyard.pipeline.stages.route import Route
 from switchyard.policies.retry import RetryBudget
+from switchyard.pricing import PriceBook
 from switchyard.routing.catalog import Catalog
 from switchyard.routing.regions import RegionPreference
 from switchyard.routing.router import Router
+from switchyard.spend import SpendLog, spend_store_for
 from switchyard.storage import Store, open_store
 from switchyard.tasks.breaker_sync import BreakerSync
 from switchyard.tasks.health_probes import HealthChecker
@@ -72,6 +77,10 @@ class Services:
     audit: AuditLog | None = None
     #: Virtual keys, tenants, teams, users and the admin API (when authentication is on).
     governance: Governance | None = None
+    #: Budgets: reserved and settled in the counters of ``budgets.counters`` (None: auth is off).
+    budgets: BudgetLedger | None = None
+    #: The spend records (``spend.records``), beside the durable store.
+    spend: SpendLog | None = None
 
     @classmethod
     async def start(cls, config: Config, registry: Registry, stages: StageRegistry | None = None) -> Services:
@@ -97,20 +106,25 @@ class Services:
                       if replicated is not None and settings.breaker.enabled else None)
             factory = DeploymentFactory(registry, upstreams.for_deployment, settings, budget,
                                         latency_decay=config.routing.latency.decay, gate_for=admission.gate_for,
-                                        on_breaker=shared.add if shared is not None else None)
+                                        on_breaker=shared.add if shared is not None else None, prices=PriceBook())
             catalog = Catalog(config, registry, factory)
             router = Router(config.routing, tokens=tokens, kv=replicated.kv if replicated is not None else None,
                             resolve=catalog.resolve, regions=RegionPreference.from_config(config))
             audit = _audit_log(config, durable)
             if governance is not None and audit is not None:
                 governance.admin.listeners.append(_audited(audit))
+            estimator = Estimator(tokens, config.budgets.estimator, config.budgets.default_max_tokens)
+            ledger = _budget_ledger(config, store, durable, http)
+            spend = _spend_log(config, durable)
             pipeline = Pipeline(
-                order.stages(auth=auth, audit=audit if config.audit.requests else None,
+                order.stages(auth=auth, audit=audit if config.audit.requests else None, spend=spend,
+                             budgets=ledger, estimator=estimator,
                              catalog=catalog, router=router, admission=admission.admission,
                              plugins=config.pipeline, registry=stages,
                              context=order.StageContext(config, catalog, tokens, replicated, durable)),
                 Route(catalog, router),
                 settings.timeouts,
+                Estimator(tokens),  # what a stream cut short is charged for: its prompt, counted exactly
             )
             checker = (HealthChecker(catalog, http, settings.health_checks)
                        if settings.health_checks is not None else None)
@@ -126,9 +140,14 @@ class Services:
             raise
         services = cls(config=config, upstreams=upstreams, http=http, auth=auth, tokens=tokens, admission=admission,
                        catalog=catalog, router=router, pipeline=pipeline, budget=budget, shared_breakers=shared,
-                       checker=checker, store=store, durable=durable, audit=audit, governance=governance)
+                       checker=checker, store=store, durable=durable, audit=audit, governance=governance,
+                       budgets=ledger, spend=spend)
         if audit is not None:
             audit.start()
+        if ledger is not None and ledger.alerts is not None:
+            ledger.alerts.start()
+        if spend is not None:
+            spend.start()
         if shared is not None:
             shared.start()
         if checker is not None:
@@ -152,10 +171,11 @@ class Services:
         return report
 
     def deployments_detail(self) -> dict[str, Any]:
-        """Everything known about every deployment (for ``GET /admin/deployments``)."""
+        """Everything known about every deployment (for ``GET /admin/deployments``), its price
+        (where it comes from, dollars per million tokens) included."""
         deployments = [
             {"id": d.id, "alias": d.alias, "provider": d.provider_name, "model": d.upstream_model,
-             "region": d.region, **d.health.snapshot()}
+             "region": d.region, "price": d.price.describe(), **d.health.snapshot()}
             for d in self.catalog.deployments()
         ]
         out: dict[str, Any] = {"deployments": deployments, "retry_budget": self.budget.snapshot(),
@@ -176,6 +196,10 @@ class Services:
             await self.catalog.aclose()
             if self.audit is not None:
                 await self.audit.aclose()  # after the requests it records have ended
+            if self.spend is not None:
+                await self.spend.aclose()  # writes every record accepted
+            if self.budgets is not None and self.budgets.alerts is not None:
+                await self.budgets.alerts.aclose()
         finally:
             await self.upstreams.aclose()
             for opened in (self.store, self.durable):
@@ -202,6 +226,27 @@ def _audited(audit: AuditLog) -> Any:
         await audit.admin(who.subject, f"{event.kind}.{event.action}", event.id, before=event.before,
                           after=event.after, source=who.source, role=who.role)
     return record
+
+
+def _budget_ledger(config: Config, shared: Store, durable: Store, http: HttpClient) -> BudgetLedger | None:
+    """Budgets come with the callers' keys (static, or virtual keys with their users, teams and
+    tenants), so the ledger exists whenever clients authenticate; its counters are the shared
+    store's (``redis:``, else this process) or the durable store's."""
+    if not config.authenticates:
+        return None
+    settings = config.budgets
+    counting = durable if settings.counters == "durable" else shared
+    alerts = BudgetAlerts(counting.kv, http, timeout=settings.alert_timeout)
+    return BudgetLedger(counting.counters, alerts, on_error=settings.on_backend_error)
+
+
+def _spend_log(config: Config, durable: Store) -> SpendLog | None:
+    if not config.spend.records:
+        return None
+    store = spend_store_for(durable)
+    if store is None:  # the config's own check refuses this; a plugin store may keep none either
+        raise ConfigError([("spend.records", "needs storage.url to be sqlite:///…, postgresql://… or memory://")])
+    return SpendLog(store, config.spend)
 
 
 def _open_shared(config: Config) -> Store:

@@ -18,7 +18,7 @@
 What plugs in here:
 
 * budgets — ``Caller.budgets`` holds every budget that applies to a request
-  (``entities.BudgetLimit``: scope, subject id, terms); a budget stage
+  (``switchyard.budgets.BudgetLimit``: scope, subject id, terms); a budget stage
   reserves against them and settles in ``call.on_settle``;
 * spend — ``Caller.key_id``, ``user_id``, ``team_id``, ``tenant_id`` name whom a
   request's spend belongs to; a key holder's own usage is readable under

@@ -20,6 +20,7 @@ from switchyard.core.stage import Stage
 from switchyard.policies.breaker import CircuitBreaker, is_deployment_fault
 from switchyard.policies.chain import build_chain
 from switchyard.policies.retry import RetryBudget
+from switchyard.pricing.book import PriceBook
 from switchyard.routing.catalog import Deployment
 from switchyard.routing.health import DeploymentHealth
 from switchyard.routing.load import DeploymentLoad
@@ -42,6 +43,7 @@ class DeploymentFactory:
         latency_decay: float,
         gate_for: Callable[[str, DeploymentConfig], Stage | None],
         on_breaker: Callable[[CircuitBreaker], None] | None = None,
+        prices: PriceBook | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.registry = registry
@@ -51,6 +53,7 @@ class DeploymentFactory:
         self.latency_decay = latency_decay
         self.gate_for = gate_for
         self.on_breaker = on_breaker
+        self.prices = prices or PriceBook()
         self.clock = clock
 
     def __call__(self, deployment_id: str, alias: str, config: DeploymentConfig) -> Deployment:
@@ -68,7 +71,8 @@ class DeploymentFactory:
             stream_failed=partial(_stream_failed, health, adapter, config),
         )
         load = DeploymentLoad(self.latency_decay, config)
-        return Deployment(deployment_id, alias, config, adapter, chain, health, load)
+        return Deployment(deployment_id, alias, config, adapter, chain, health, load,
+                          self.prices.for_deployment(config))
 
     def _with_defaults(self, config: DeploymentConfig) -> DeploymentConfig:
         """A deployment without its own ``timeouts.idle`` gets the gateway default,

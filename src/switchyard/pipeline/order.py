@@ -10,9 +10,13 @@ errors) travel back up the same way::
                once (Call.on_settle) — cache hits included
     auth       who is calling: call.caller                       stages/authenticate.py
     audit      the call recorded when it settles (audit.requests) stages/audit.py
+    spend      its spend record when it settles (spend.records)  stages/spend.py
     resolve    rules -> alias -> model group; may this caller    stages/resolve.py
                use it; can the group do what is asked
     (guard)    PII and secrets, before anything is stored or sent        (issue: guardrails)
+    budget     the caller's budgets: the estimated cost          stages/budget.py
+               reserved, the real one settled; a stream
+               past its budget cut (callers with budgets)
     admit      limits, reservations, priority queue; settles     stages/admit.py
                with the real usage (only when limits are set)
     (cache)    exact and semantic cache, coalescing                      (issue: caching)
@@ -22,7 +26,10 @@ errors) travel back up the same way::
         provider  the adapter speaks its wire format             providers/
 
 Why resolve sits before admit: limits are per alias and tenant, so admission
-needs the group. Why the account is the entry's way out, not a stage: a refusal,
+needs the group. Why budget sits between them: a price is the group's, and a
+request its budget refuses should not take a rate-limit unit or a queue slot
+first (``stages/budget.py`` says more). Why spend sits before resolve: a
+request refused there or later is recorded too. Why the account is the entry's way out, not a stage: a refusal,
 a cache hit or a fallback are all answers the caller got and must be counted,
 and a stage that must hear a stream's end (a budget, spend records) registers
 a settler instead of wrapping the stream again — one wrapper per stream.
@@ -40,9 +47,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from switchyard.admission.estimate import Estimator
 from switchyard.admission.ticket import Admission, OpenAdmission
 from switchyard.audit.log import AuditLog
 from switchyard.auth import Authenticator
+from switchyard.budgets.ledger import BudgetLedger
 from switchyard.core.config import Config
 from switchyard.core.config.pipeline import PipelineConfig
 from switchyard.core.registry import StageRegistry
@@ -51,9 +60,12 @@ from switchyard.core.tokens import TokenCounter
 from switchyard.pipeline.stages.admit import Admit
 from switchyard.pipeline.stages.audit import AuditRequests
 from switchyard.pipeline.stages.authenticate import Authenticate
+from switchyard.pipeline.stages.budget import Budgets
 from switchyard.pipeline.stages.resolve import Resolve
+from switchyard.pipeline.stages.spend import SpendRecords
 from switchyard.routing.catalog import Catalog
 from switchyard.routing.router import Router
+from switchyard.spend.log import SpendLog
 
 
 @dataclass(frozen=True)
@@ -73,6 +85,9 @@ def stages(
     auth: Authenticator,
     catalog: Catalog,
     audit: AuditLog | None = None,
+    spend: SpendLog | None = None,
+    budgets: BudgetLedger | None = None,
+    estimator: Estimator | None = None,
     router: Router,
     admission: Admission,
     plugins: PipelineConfig | None = None,
@@ -80,13 +95,15 @@ def stages(
     context: StageContext | None = None,
 ) -> list[Stage]:
     """The request stages in order, outermost first (``route`` is the terminal,
-    not in the list). A stage with nothing to do (admission without limits) is
-    left out, so it costs nothing."""
+    not in the list). A stage with nothing to do (admission without limits,
+    budgets without a ledger) is left out, so it costs nothing."""
     slots: list[tuple[str, Stage | None]] = [
         ("auth", Authenticate(auth)),
         ("account", None),  # the pipeline's entry does it (see above): a slot for plugins
         ("audit", None if audit is None else AuditRequests(audit)),
+        ("spend", None if spend is None else SpendRecords(spend)),
         ("resolve", Resolve(catalog, router)),
+        ("budget", None if budgets is None or estimator is None else Budgets(budgets, estimator)),
         ("admit", None if isinstance(admission, OpenAdmission) else Admit(admission)),
     ]
     extra = _plugin_stages(plugins, registry, context)

@@ -7,9 +7,14 @@ The HTTP server and the in-process ``Client`` both call these.
 
 The answer's way out is the account: whatever answered (a provider, later the
 cache), the pipeline records the usage on ``call.usage`` — a stream's when it
-ends — and runs the settlers stages registered (``Call.on_settle``) exactly
-once, on success, failure or a client that went away. One wrapper per stream,
-however many stages want to hear its end.
+ends — prices it at the deployment that answered (``call.cost``; the
+``x-switchyard-cost-usd`` header of a unary answer, ``usage.cost_usd`` in a
+stream's final usage) and runs the settlers stages registered
+(``Call.on_settle``) exactly once, on success, failure or a client that went
+away. A stream that ends without the upstream's usage (its client left, it
+broke) is charged for its prompt, counted locally, and the output it sent
+(``call.estimated``). One wrapper per stream, however many stages want to
+hear its end or see its chunks (``Call.on_chunk``).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from collections.abc import AsyncIterator, Sequence
 from time import perf_counter
 from typing import Any
 
+from switchyard.admission.estimate import Estimator, chunk_tokens
 from switchyard.core.call import Call, Kind
 from switchyard.core.config.reliability import TimeoutDefaults
 from switchyard.core.errors import SwitchyardError
@@ -34,15 +40,19 @@ from switchyard.core.stage import Stage, Streaming, Unary, fold
 from switchyard.pipeline.stages.authenticate import Authenticate
 from switchyard.pipeline.stages.route import Route
 from switchyard.policies.timeout import apply_deadline
+from switchyard.pricing.sheet import COST_HEADER, usd
 
 
 class Pipeline:
     """The stages folded once over the route stage; one per gateway."""
 
-    def __init__(self, stages: Sequence[Stage], route: Route, timeouts: TimeoutDefaults) -> None:
+    def __init__(self, stages: Sequence[Stage], route: Route, timeouts: TimeoutDefaults,
+                 estimator: Estimator | None = None) -> None:
         self.stages: tuple[Stage, ...] = tuple(stages)
         self.route = route
         self.timeouts = timeouts
+        #: Counts a prompt when a stream ends without the upstream's usage (None: not charged).
+        self.estimator = estimator
         self._unary: Unary
         self._stream: Streaming
         self._unary, self._stream = fold(self.stages, route.unary, route.stream)
@@ -60,7 +70,11 @@ class Pipeline:
         except BaseException as exc:
             await _failed(call, exc)
             raise
-        call.usage = answer.usage
+        usage = call.usage = answer.usage
+        deployment = call.deployment
+        if deployment is not None and usage is not None:
+            cost = call.cost = deployment.price.cost(usage)
+            call.response_headers[COST_HEADER] = usd(cost)
         if call.settlers:
             await call.settle()
         return answer
@@ -73,7 +87,7 @@ class Pipeline:
         except BaseException as exc:
             await _failed(call, exc)
             raise
-        return Served(chunks, call)
+        return Served(chunks, call, self.estimator)
 
     async def chat(self, request: ChatRequest, call: Call) -> ChatResponse:
         call.request, call.kind, call.stream = request, Kind.CHAT, False
@@ -98,33 +112,44 @@ class Pipeline:
 
 
 class Served:
-    """A stream on its way out of the pipeline: passes the chunks through, keeps the
-    last usage one carried, and at its end — exhausted, failed, or closed early by
-    its client — records usage and error on the call and runs its settlers once."""
+    """A stream on its way out of the pipeline: passes the chunks through, counts
+    their output (``call.streamed``), shows each to the call's watchers, prices the
+    final usage, and at its end — exhausted, failed, or closed early by its client —
+    records usage, cost and error on the call and runs its settlers once."""
 
-    __slots__ = ("_chunks", "_call", "_usage", "_done")
+    __slots__ = ("_chunks", "_call", "_usage", "_done", "_estimator")
 
-    def __init__(self, chunks: AsyncIterator[Chunk], call: Call) -> None:
+    def __init__(self, chunks: AsyncIterator[Chunk], call: Call, estimator: Estimator | None = None) -> None:
         self._chunks = chunks
         self._call = call
         self._usage: Usage | None = None
         self._done = False
+        self._estimator = estimator
 
     def __aiter__(self) -> Served:
         return self
 
     async def __anext__(self) -> Chunk:
+        call = self._call
         try:
             chunk = await self._chunks.__anext__()
+            usage = chunk.usage
+            if usage is not None:
+                self._usage = usage
+                if chunk.data is not None or chunk.raw is not None:
+                    _price_usage_chunk(chunk, usage, call)
+            call.streamed += chunk_tokens(chunk)
+            watchers = call.watchers
+            if watchers is not None:
+                for watch in watchers:
+                    watch(call)
         except StopAsyncIteration:
             await self.aclose()
             raise
         except BaseException as exc:
-            self._call.error = exc
+            call.error = exc
             await self.aclose()
             raise
-        if chunk.usage is not None:
-            self._usage = chunk.usage
         return chunk
 
     async def aclose(self) -> None:
@@ -135,7 +160,14 @@ class Served:
         try:
             await self._chunks.aclose()  # type: ignore[attr-defined]
         finally:
-            call.usage = self._usage
+            usage = self._usage
+            if usage is None and call.streamed and self._estimator is not None:
+                usage = Usage(prompt_tokens=self._estimator.prompt(call.request), completion_tokens=call.streamed)
+                call.estimated = True
+            call.usage = usage
+            deployment = call.deployment
+            if call.cost is None and usage is not None and deployment is not None:
+                call.cost = deployment.price.cost(usage)
             if call.settlers:
                 await call.settle()
 
@@ -148,6 +180,18 @@ async def _failed(call: Call, exc: BaseException) -> None:
     call.error = exc
     if call.settlers:
         await call.settle()
+
+
+def _price_usage_chunk(chunk: Chunk, usage: Usage, call: Call) -> None:
+    """The stream's final usage, as the client sees it, carries the cost (``usage.cost_usd``)."""
+    deployment = call.deployment
+    if deployment is None:
+        return
+    cost = call.cost = deployment.price.cost(usage)
+    shown = chunk.json().get("usage")
+    if isinstance(shown, dict):
+        shown["cost_usd"] = round(cost, 10)
+        chunk.raw = None  # written from ``data`` now
 
 
 def _carry_headers(exc: SwitchyardError, call: Call) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 from switchyard.core.config import Config, DeploymentConfig, ModelConfig
 from switchyard.core.errors import NotFound
 from switchyard.core.registry import Registry
+from switchyard.pricing.sheet import UNPRICED, PriceSheet
 from switchyard.routing.health import DeploymentHealth
 from switchyard.routing.load import DeploymentLoad
 
@@ -30,7 +31,8 @@ class Deployment:
     ``adapter`` is the bare provider adapter; ``chain`` is what the pipeline
     calls: the adapter behind the per-deployment policies (``policies/chain.py``;
     ``chain.unary(call)`` / ``await chain.stream(call)``). ``health`` is what
-    routing consults. Built complete by the gateway's deployment factory.
+    routing consults; ``price`` what its answers cost. Built complete by the
+    gateway's deployment factory.
     """
 
     id: str
@@ -41,6 +43,8 @@ class Deployment:
     health: DeploymentHealth = field(default_factory=DeploymentHealth)
     #: In-flight calls, latency EWMAs and rate window, for the balancers.
     load: DeploymentLoad = None  # type: ignore[assignment]
+    #: What its answers cost (``switchyard.pricing``), resolved when it was built.
+    price: PriceSheet = UNPRICED
 
     def __post_init__(self) -> None:
         if self.load is None:

@@ -22,7 +22,8 @@ _TEXT = ("kind", "actor", "action", "target")
 _KNOWN = frozenset((*_TEXT, "from", "to", "after", "limit"))
 
 
-def _instant(name: str, value: str) -> float:
+def parse_instant(name: str, value: str) -> float:
+    """A query parameter's instant: epoch seconds or ISO 8601 (a 400 naming it otherwise)."""
     try:
         return float(value)
     except ValueError:
@@ -54,8 +55,8 @@ def parse_query(raw: bytes) -> Query:
     if not 1 <= limit <= 1000:
         raise InvalidRequest("Query parameter limit must be between 1 and 1000.", param="limit")
     return Query(**{k: one.get(k) for k in _TEXT},
-                 since=_instant("from", one["from"]) if "from" in one else None,
-                 until=_instant("to", one["to"]) if "to" in one else None, after_id=max(0, after), limit=limit)
+                 since=parse_instant("from", one["from"]) if "from" in one else None,
+                 until=parse_instant("to", one["to"]) if "to" in one else None, after_id=max(0, after), limit=limit)
 
 
 def add_audit_routes(table: RouteTable, app: Any) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from switchyard.core.errors import StreamInterrupted, SwitchyardError, to_openai_body
+from switchyard.core.errors import BudgetExceeded, StreamInterrupted, SwitchyardError, to_openai_body
 
 log = logging.getLogger("switchyard.server")
 
@@ -83,7 +83,7 @@ def as_stream_error(exc: BaseException) -> SwitchyardError:
     if not isinstance(exc, SwitchyardError):
         # Logged (with the request id) by the server, which sends this error event.
         return StreamInterrupted("The stream was interrupted by an internal error.")
-    if isinstance(exc, StreamInterrupted):
+    if isinstance(exc, (StreamInterrupted, BudgetExceeded)):  # a budget's cut is the gateway's own word
         return exc
     wrapped = StreamInterrupted(f"The upstream stream failed after it started: {exc.message}",
                                 code=exc.code or "stream_interrupted")

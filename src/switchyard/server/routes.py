@@ -76,6 +76,7 @@ class RouteTable:
         from switchyard.server.openapi import add_openapi_routes
         from switchyard.server.reliability_routes import add_reliability_routes
         from switchyard.server.routing_routes import add_routing_routes
+        from switchyard.server.spend_routes import add_spend_routes
 
         table = cls()
         add_openai_routes(table, app)
@@ -86,4 +87,5 @@ class RouteTable:
         add_audit_routes(table, app)
         add_openapi_routes(table, app)
         add_admin_routes(table, app)
+        add_spend_routes(table, app)
         return table

@@ -182,5 +182,38 @@ keys = sa.Table(
 )
 
 ENTITY_TABLES = {"tenant": tenants, "team": teams, "user": users, "key": keys}
+
+#: Spend records (``switchyard/spend``): one row per request, appended in batches, never updated.
+spend = sa.Table(
+    "sy_spend", metadata,
+    sa.Column("id", BIG_ID, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.Float, nullable=False),  # epoch seconds
+    sa.Column("request_id", sa.String(128), nullable=False),
+    sa.Column("key", sa.String(256), nullable=True),
+    sa.Column("user", sa.String(256), nullable=True),
+    sa.Column("team", sa.String(256), nullable=True),
+    sa.Column("tenant", sa.String(256), nullable=True),
+    sa.Column("alias", sa.String(256), nullable=True),
+    sa.Column("model", sa.String(256), nullable=True),
+    sa.Column("deployment", sa.String(256), nullable=True),
+    sa.Column("provider", sa.String(64), nullable=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("stream", sa.Boolean, nullable=False),
+    sa.Column("status", sa.Integer, nullable=False),
+    sa.Column("error", sa.String(128), nullable=True),
+    sa.Column("prompt_tokens", sa.BigInteger, nullable=False),
+    sa.Column("completion_tokens", sa.BigInteger, nullable=False),
+    sa.Column("cached_tokens", sa.BigInteger, nullable=True),
+    sa.Column("cache_write_tokens", sa.BigInteger, nullable=True),
+    sa.Column("reasoning_tokens", sa.BigInteger, nullable=True),
+    sa.Column("cost_usd", sa.Float, nullable=False),
+    sa.Column("priced", sa.Boolean, nullable=False),
+    sa.Column("estimated", sa.Boolean, nullable=False),
+    sa.Column("latency_ms", sa.Float, nullable=True),
+    sa.Column("cached", sa.Boolean, nullable=False),
+    sa.Column("coalesced", sa.Boolean, nullable=False),
+    sa.Index("ix_sy_spend_at", "at"),
+)
+
 TABLES = ("sy_kv", "sy_counters", "sy_records", "sy_jobs", "sy_audit", "sy_audit_head", "sy_directory", "sy_tenants",
-          "sy_teams", "sy_users", "sy_keys")
+          "sy_teams", "sy_users", "sy_keys", "sy_spend")

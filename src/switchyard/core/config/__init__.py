@@ -1,5 +1,6 @@
 """Strict, frozen configuration: one module per section, loaded by ``load_config``."""
 
+from switchyard.core.config.budgets import Budget, BudgetsConfig, SpendConfig
 from switchyard.core.config.egress import TLSConfig
 from switchyard.core.config.loader import ConfigError, load_config, parse_config
 from switchyard.core.config.logging import LoggingConfig
@@ -10,6 +11,8 @@ from switchyard.core.config.storage import RedisConfig, StorageConfig
 
 __all__ = [
     "AuthConfig",
+    "Budget",
+    "BudgetsConfig",
     "ClientKey",
     "Config",
     "ConfigError",
@@ -20,6 +23,7 @@ __all__ = [
     "Price",
     "RedisConfig",
     "ServerConfig",
+    "SpendConfig",
     "StorageConfig",
     "TLSConfig",
     "Timeouts",

@@ -32,11 +32,18 @@ class Connections(Strict):
 
 
 class Price(Strict):
-    """US dollars per million tokens."""
+    """US dollars per million tokens; replaces the price table's for this deployment.
+
+    ``cached_input`` (prompt tokens read from the provider's cache) and
+    ``cache_write`` (written to it) default to ``input``; ``batch`` is the
+    share of the price paid for batch processing (``0.5``: half).
+    """
 
     input: float = Field(default=0.0, ge=0)
     output: float = Field(default=0.0, ge=0)
     cached_input: float | None = Field(default=None, ge=0)
+    cache_write: float | None = Field(default=None, ge=0)
+    batch: float | None = Field(default=None, gt=0, le=1)
 
 
 class DeploymentConfig(Strict):

@@ -6,6 +6,7 @@ from pydantic import Field, model_validator
 
 from switchyard.core.config.audit import AuditConfig
 from switchyard.core.config.base import Strict
+from switchyard.core.config.budgets import BudgetsConfig, SpendConfig
 from switchyard.core.config.egress import TLSConfig
 from switchyard.core.config.governance import GovernanceConfig
 from switchyard.core.config.limits import LimitsConfig
@@ -34,13 +35,18 @@ class Config(Strict):
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     audit: AuditConfig = Field(default_factory=AuditConfig)
     tls: TLSConfig = Field(default_factory=TLSConfig, description="Upstream TLS trust for deployments without their own.")
+    budgets: BudgetsConfig = Field(default_factory=BudgetsConfig)
+    spend: SpendConfig = Field(default_factory=SpendConfig)
 
     @model_validator(mode="after")
-    def _audit_needs_a_database(self) -> Config:
+    def _records_need_a_database(self) -> Config:
         scheme = self.storage.url.get_secret_value().split(":", 1)[0].lower()
         if self.audit.requests and scheme in ("redis", "rediss", "unix"):
             raise ValueError("audit.requests needs storage.url to be sqlite:///…, postgresql://… or memory:// "
                              "(a Redis store keeps no audit log)")
+        if self.spend.records and scheme in ("redis", "rediss", "unix"):
+            raise ValueError("spend.records needs storage.url to be sqlite:///…, postgresql://… or memory:// "
+                             "(a Redis store keeps no spend records)")
         return self
 
     @property

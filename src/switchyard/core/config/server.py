@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field, SecretStr
 
 from switchyard.core.config.base import Strict
+from switchyard.core.config.budgets import Budget
 
 
 class ServerConfig(Strict):
@@ -24,6 +25,7 @@ class ClientKey(Strict):
     tier: str | None = None
     models: list[str] | None = Field(default=None, description="Model aliases this key may use; all when unset.")
     metadata: dict[str, str] = Field(default_factory=dict)
+    budget: Budget | None = Field(default=None, description="This key's budget in US dollars (see Budget).")
 
 
 class AuthConfig(Strict):

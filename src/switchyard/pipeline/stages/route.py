@@ -85,6 +85,7 @@ class Route:
             if track is not None:
                 result = track.succeeded(deployment, started, result)
             call.route["deployment"] = deployment.id
+            call.deployment = deployment
             return result
         if len(errors) == 1:
             raise errors[0][1]

@@ -1,0 +1,93 @@
+"""``SpendRecord``: one request's spend — who, what, how much, how it went.
+
+Made once per call when it settles (``SpendRecord.of(call, now)``), never
+updated afterwards: the spend log only appends. (Not a frozen dataclass only
+because one of those costs several microseconds more to build, per request.) Tokens are counted the OpenAI
+way (``core.messages.Usage``); a detail the upstream did not report is None.
+``priced`` is False for a model nobody bills or the price table does not know
+(its ``cost_usd`` is 0); ``estimated`` is True when the usage is the gateway's
+own count (a stream that ended without the upstream's usage).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, fields
+from operator import attrgetter
+from typing import Any
+
+from switchyard.core.call import Call
+from switchyard.core.errors import outcome
+
+#: What a report may group by, and the record field it reads.
+GROUPS: dict[str, str] = {"key": "key", "user": "user", "team": "team", "tenant": "tenant", "alias": "alias",
+                          "model": "model", "deployment": "deployment", "provider": "provider"}
+
+
+@dataclass(slots=True)
+class SpendRecord:
+    at: float
+    request_id: str
+    key: str | None
+    user: str | None
+    team: str | None
+    tenant: str | None
+    alias: str | None
+    model: str | None
+    deployment: str | None
+    provider: str | None
+    kind: str
+    stream: bool
+    status: int
+    error: str | None
+    prompt_tokens: int
+    completion_tokens: int
+    cached_tokens: int | None
+    cache_write_tokens: int | None
+    reasoning_tokens: int | None
+    cost_usd: float
+    priced: bool
+    estimated: bool
+    latency_ms: float | None
+    cached: bool
+    coalesced: bool
+
+    @classmethod
+    def of(cls, call: Call, now: float) -> SpendRecord:
+        caller = call.caller
+        usage = call.usage
+        deployment = call.deployment
+        status, code = outcome(call.error)
+        if usage is None:
+            prompt = completion = 0
+            cached = written = reasoning = None
+        else:
+            prompt, completion = usage.prompt_tokens, usage.completion_tokens
+            cached, written, reasoning = usage.cached_tokens, usage.cache_write_tokens, usage.reasoning_tokens
+        if deployment is None:
+            model = deployment_id = provider = None
+            priced = False
+        else:
+            model, deployment_id, provider = deployment.upstream_model, deployment.id, deployment.provider_name
+            priced = deployment.price.priced
+        started = call.started
+        return cls(
+            now, call.request_id, getattr(caller, "name", None), getattr(caller, "user_id", None),
+            getattr(caller, "team", None), getattr(caller, "tenant", None), call.alias, model, deployment_id,
+            provider, call.kind.value, call.stream, status, code, prompt, completion, cached, written, reasoning,
+            call.cost or 0.0, priced, call.estimated,
+            (time.perf_counter() - started) * 1000.0 if started else None,
+            call.cached, bool(getattr(call, "coalesced", False)),
+        )
+
+    def row(self) -> dict[str, Any]:
+        """The record as a table row (column name -> value)."""
+        return {name: getattr(self, name) for name in COLUMNS}
+
+    def values(self) -> tuple[Any, ...]:
+        """The record's values in ``COLUMNS`` order."""
+        return _VALUES(self)
+
+
+COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(SpendRecord))
+_VALUES = attrgetter(*COLUMNS)
