@@ -40,8 +40,8 @@ PRICE_TARGET_US = 5.0
 
 def _record(i: int) -> SpendRecord:
     return SpendRecord(
-        at=time.time(), request_id=f"req_{i:012x}", key=f"key-{i % 1000}", user=None, team=f"team-{i % 50}",
-        tenant=f"tenant-{i % 10}", alias="gpt-4o-mini", model="gpt-4o-mini", deployment="gpt-4o-mini#0",
+        at=time.time(), request_id=f"req_{i:012x}", key=f"key-{i % 1000}", key_id=f"key_{i % 1000:016x}",
+        user=None, team=f"team-{i % 50}", team_id=None, tenant=f"tenant-{i % 10}", alias="gpt-4o-mini", model="gpt-4o-mini", deployment="gpt-4o-mini#0",
         provider="openai", kind="chat", stream=bool(i & 1), status=200, error=None, prompt_tokens=412,
         completion_tokens=128, cached_tokens=256, cache_write_tokens=None, reasoning_tokens=0,
         cost_usd=0.0001387, priced=True, estimated=False, latency_ms=812.4, cached=False, coalesced=False)

@@ -33,7 +33,7 @@ MODELS = {"echo": {"deployments": [{"id": "echo-1", "provider": "fake", "model":
 
 def _record(at: float, **fields: Any) -> SpendRecord:
     base: dict[str, Any] = dict(
-        at=at, request_id="r", key="k", user=None, team="t", tenant="acme", alias="echo", model="echo",
+        at=at, request_id="r", key="k", key_id=None, user=None, team="t", team_id=None, tenant="acme", alias="echo", model="echo",
         deployment="echo#0", provider="fake", kind="chat", stream=False, status=200, error=None, prompt_tokens=10,
         completion_tokens=5, cached_tokens=None, cache_write_tokens=2, reasoning_tokens=0, cost_usd=0.5, priced=True,
         estimated=False, latency_ms=1.5, cached=False, coalesced=False)
@@ -88,7 +88,7 @@ def store_url(request, tmp_path: Path) -> str:
 
 def test_rollups_by_each_dimension_over_a_time_range(store_url):
     records = [
-        _record(100.0, key="a", team="red", tenant="acme", alias="gpt", model="gpt-4o", cost_usd=1.0),
+        _record(100.0, key="a", key_id="key_a", team="red", tenant="acme", alias="gpt", model="gpt-4o", cost_usd=1.0),
         _record(200.0, key="a", team="red", tenant="acme", alias="gpt", model="gpt-4o", cost_usd=2.0, status=502,
                 error="upstream_error", cached_tokens=7),
         _record(300.0, key="b", team="blue", tenant="acme", alias="claude", model="claude-sonnet-4-5", cost_usd=4.0),
@@ -108,6 +108,7 @@ def test_rollups_by_each_dimension_over_a_time_range(store_url):
             for group_by in ("key", "team", "tenant", "alias", "model"):
                 out[group_by] = await store.report(SpendQuery(group_by))
             out["range"] = await store.report(SpendQuery("key", since=150.0, until=400.0))
+            out["only"] = await store.report(SpendQuery("alias", only=(("key_id", "key_a"),)))
             out["scan"] = [r async for r in store.scan(200.0, None)]
             return out
         finally:
@@ -127,6 +128,8 @@ def test_rollups_by_each_dimension_over_a_time_range(store_url):
     ranged, ranged_total = out["range"]
     assert [(r.group, r.cost_usd) for r in ranged] == [("b", 4.0), ("a", 2.0)] and ranged_total.requests == 2
     assert [r.at for r in out["scan"]] == [200.0, 300.0, 400.0] and out["scan"][0].error == "upstream_error"
+    only, only_total = out["only"]  # a key holder's view: its own key's records only
+    assert [(r.group, r.requests, r.cost_usd) for r in only] == [("gpt", 1, 1.0)] and only_total.requests == 1
 
 
 class _Gate:
@@ -197,7 +200,7 @@ def test_a_graceful_shutdown_writes_every_record_and_the_cli_exports_them(tmp_pa
     assert [line.split(",")[:3] for line in lines[1:]] == [["red", "7", "0"], ["blue", "3", "0"]]
     export = _cli("spend", "export", "--url", url, "--from", "2020-01-01T00:00:00Z")
     rows = export.stdout.strip().splitlines()
-    assert export.returncode == 0 and len(rows) == 11 and rows[0].startswith("at,request_id,key,user,team")
+    assert export.returncode == 0 and len(rows) == 11 and rows[0].startswith("at,request_id,key,key_id,user,team,team_id")
     table = _cli("spend", "report", "--url", url, "--group-by", "key")
     assert "key-a" in table.stdout and "(total)" in table.stdout
     bad = _cli("spend", "report", "--url", url, "--group-by", "key", "--from", "yesterday")

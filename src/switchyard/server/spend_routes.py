@@ -1,4 +1,7 @@
-"""``GET /admin/spend``: spend rolled up by one dimension over a time range (owner, admin, viewer).
+"""``GET /admin/spend``: spend rolled up by one dimension over a time range.
+
+Owners, admins and viewers see all of it; a team admin their team's, a member the spend of the
+keys issued to them, a virtual key presented on the route (a key holder) its own.
 
 Query parameters: ``group_by`` (key, user, team, tenant, alias, model,
 deployment, provider; required), ``from`` and ``to`` (epoch seconds or ISO 8601;
@@ -13,11 +16,13 @@ deployment, provider; required), ``from`` and ``to`` (epoch seconds or ISO 8601;
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qs
 
 from switchyard.core.errors import InvalidRequest, ServiceUnavailable
-from switchyard.server.admin_access import gateway_viewer
+from switchyard.governance.rbac import Principal, require
+from switchyard.server.admin_access import principal
 from switchyard.server.audit_routes import parse_instant
 from switchyard.server.http import Request, Response, json_response
 from switchyard.server.routes import Handler, RouteTable
@@ -56,11 +61,28 @@ def parse_query(raw: bytes) -> SpendQuery:
     return SpendQuery(group_by, since, until, limit)
 
 
+def _own(who: Principal) -> tuple[tuple[str, str], ...] | None:
+    """What a principal who may not see all spend sees: a key holder its key's, a member the keys
+    issued to them, a team admin their team's (None: everything, for owner, admin, viewer)."""
+    if who.role == "key_holder" and who.key_id is not None:
+        return (("key_id", who.key_id),)
+    if who.role == "member" and who.user_id is not None:
+        return (("user", who.user_id),)
+    if who.role == "team_admin" and who.team_id is not None:
+        return (("team_id", who.team_id),)
+    return None
+
+
 def add_spend_routes(table: RouteTable, app: Any) -> None:
     async def report(request: Request) -> Response:
-        await gateway_viewer(app, request)
-        services = app.services
+        who = await principal(app, request)
         query = parse_query(request.query)
+        mine = _own(who)
+        if mine is None:
+            require(who, "gateway")
+        else:
+            query = replace(query, only=mine)
+        services = app.services
         if services.spend is None:
             raise ServiceUnavailable("This gateway keeps no spend records (set spend.records: true).",
                                      code="spend_records_off")

@@ -1,6 +1,9 @@
 """``SpendRecord``: one request's spend — who, what, how much, how it went.
 
-Made once per call when it settles (``SpendRecord.of(call, now)``), never
+``key``, ``team`` and ``tenant`` are names (what reports show); ``key_id``,
+``user`` and ``team_id`` the directory's ids of a virtual key's caller (None
+for a static key), by which a key holder, a member or a team admin sees only
+their own spend. Made once per call when it settles (``SpendRecord.of(call, now)``), never
 updated afterwards: the spend log only appends. (Not a frozen dataclass only
 because one of those costs several microseconds more to build, per request.) Tokens are counted the OpenAI
 way (``core.messages.Usage``); a detail the upstream did not report is None.
@@ -29,8 +32,10 @@ class SpendRecord:
     at: float
     request_id: str
     key: str | None
+    key_id: str | None
     user: str | None
     team: str | None
+    team_id: str | None
     tenant: str | None
     alias: str | None
     model: str | None
@@ -72,8 +77,9 @@ class SpendRecord:
             priced = deployment.price.priced
         started = call.started
         return cls(
-            now, call.request_id, getattr(caller, "name", None), getattr(caller, "user_id", None),
-            getattr(caller, "team", None), getattr(caller, "tenant", None), call.alias, model, deployment_id,
+            now, call.request_id, getattr(caller, "name", None), getattr(caller, "key_id", None),
+            getattr(caller, "user_id", None), getattr(caller, "team", None), getattr(caller, "team_id", None),
+            getattr(caller, "tenant", None), call.alias, model, deployment_id,
             provider, call.kind.value, call.stream, status, code, prompt, completion, cached, written, reasoning,
             call.cost or 0.0, priced, call.estimated,
             (time.perf_counter() - started) * 1000.0 if started else None,

@@ -19,18 +19,25 @@ from switchyard.spend.record import GROUPS, SpendRecord
 
 @dataclass(frozen=True, slots=True)
 class SpendQuery:
+    """A rollup by ``group_by`` over ``[since, until)``; ``only`` narrows it to records whose
+    fields equal the given values (a key holder's ``key_id``, a team admin's ``team_id``)."""
+
     group_by: str
     since: float | None = None
     until: float | None = None
     limit: int = 1000
+    only: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         if self.group_by not in GROUPS:
             raise ValueError(f"group_by must be one of {', '.join(GROUPS)}, not {self.group_by!r}")
+        if any(name not in ("key_id", "team_id", "user") for name, _ in self.only):
+            raise ValueError("only narrows by key_id, team_id or user")
 
     def holds(self, record: SpendRecord) -> bool:
         return ((self.since is None or record.at >= self.since)
-                and (self.until is None or record.at < self.until))
+                and (self.until is None or record.at < self.until)
+                and all(getattr(record, name) == value for name, value in self.only))
 
 
 @dataclass(slots=True)

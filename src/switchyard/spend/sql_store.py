@@ -60,9 +60,9 @@ class SqlSpendStore:
         async with self.engine.begin() as conn:
             await conn.execute(schema.spend.insert(), [r.row() for r in records])
 
-    def _where(self, since: float | None, until: float | None) -> list[Any]:
+    def _where(self, since: float | None, until: float | None, only: tuple[tuple[str, str], ...] = ()) -> list[Any]:
         c = schema.spend.c
-        where = []
+        where = [c[name] == value for name, value in only]
         if since is not None:
             where.append(c.at >= since)
         if until is not None:
@@ -71,7 +71,7 @@ class SqlSpendStore:
 
     async def report(self, query: SpendQuery) -> tuple[list[Rollup], Rollup]:
         column = schema.spend.c[GROUPS[query.group_by]]
-        where = self._where(query.since, query.until)
+        where = self._where(query.since, query.until, query.only)
         grouped = (sa.select(column.label("grp"), *_sums()).where(*where).group_by(column)
                    .order_by(sa.func.sum(schema.spend.c.cost_usd).desc(), sa.func.count().desc())
                    .limit(query.limit))
