@@ -313,3 +313,16 @@ def test_mock_upstream_fault_flags():
         assert answer.status == 200
         with pytest.raises(orjson.JSONDecodeError):
             orjson.loads(answer.body)
+
+
+def test_check_config_checks_the_connection_limits(tmp_path, capsys):
+    path = tmp_path / "limits.yaml"
+    path.write_text("server:\n  max_header_bytes: 100\n  max_headers: 0\n  header_timeout: 0\n"
+                    "  body_timeout: -1\n  keepalive_timeout: soon\n")
+    assert main(["check-config", str(path)]) == 1
+    paths = [line.partition(": ")[0] for line in _problem_lines(capsys.readouterr().err)]
+    assert paths == ["server.body_timeout", "server.header_timeout", "server.keepalive_timeout",
+                     "server.max_header_bytes", "server.max_headers"]
+    path.write_text("server: {max_header_bytes: 32768, max_headers: 50, header_timeout: 5, body_timeout: 30,"
+                    " keepalive_timeout: 2}\n")
+    assert main(["check-config", str(path)]) == 0

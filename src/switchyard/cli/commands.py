@@ -57,7 +57,7 @@ def serve(args: argparse.Namespace) -> int:
         settings = settings.model_copy(update={"format": args.log_format})
     level = (args.log_level or settings.level or config.server.log_level).lower()
     setup_logging(settings, level)
-    serve_forever(create_app(config), host, port, level, own_logging=True)
+    serve_forever(create_app(config), host, port, level, own_logging=True, limits=config.server)
     return 0
 
 

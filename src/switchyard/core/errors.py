@@ -13,8 +13,10 @@ fallback deployment may take over::
     │   ├── AuthenticationFailed          401 authentication_error
     │   ├── PermissionDenied              403 permission_error
     │   ├── NotFound                      404 not_found_error
+    │   ├── RequestTimeout                408 code=request_timeout (headers or body too slow)
     │   ├── Conflict                      409 a name taken, a record changed meanwhile (admin API)
     │   ├── PayloadTooLarge               413 invalid_request_error
+    │   ├── HeadersTooLarge               431 code=request_headers_too_large
     │   ├── RateLimited                   429 rate_limit_error (the gateway's own limits)
     │   │   └── DeploymentSaturated       429 code=deployment_at_capacity     fallback (never retried)
     │   ├── BudgetExceeded                429 insufficient_quota code=budget_exceeded (never retried)
@@ -148,6 +150,13 @@ class NotFound(ClientError):
     type = "not_found_error"
 
 
+class RequestTimeout(ClientError):
+    """The client did not send its headers or body within the server's deadline."""
+
+    status = 408
+    code = "request_timeout"
+
+
 class Conflict(ClientError):
     status = 409
     type = "invalid_request_error"
@@ -158,6 +167,13 @@ class PayloadTooLarge(ClientError):
     status = 413
     type = "invalid_request_error"
     code = "payload_too_large"
+
+
+class HeadersTooLarge(ClientError):
+    """The request line and headers are over ``server.max_header_bytes``, or more than ``server.max_headers``."""
+
+    status = 431
+    code = "request_headers_too_large"
 
 
 class RateLimited(ClientError):

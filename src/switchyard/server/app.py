@@ -24,6 +24,7 @@ from switchyard.core.errors import (
     InvalidRequest,
     NotFound,
     PayloadTooLarge,
+    RequestTimeout,
     ServiceUnavailable,
     SwitchyardError,
     to_openai_body,
@@ -50,6 +51,7 @@ class SwitchyardApp:
         self.config = config
         self.registry = registry or Registry()
         self.max_body = config.server.max_body_bytes
+        self.body_timeout = config.server.body_timeout
         self.client = AsyncClient(config, registry=self.registry)
         self.request_ids = RequestIds()
         self.routes = RouteTable.default(self)
@@ -131,7 +133,7 @@ class SwitchyardApp:
                 if caller.routes is not None:  # a virtual key limited to some routes
                     caller.check_route(path)
             if handler.reads_body:
-                request.body = await self._read_body(headers, receive)
+                request.body = await self._read_body(headers, receive, started)
             request.client_gone = functools.partial(_wait_disconnect, receive)
             result = await handler.fn(request)
         except SwitchyardError as exc:
@@ -155,7 +157,9 @@ class SwitchyardApp:
             await send({"type": "http.response.body", "body": result.body})
             self.access.write(method, path, request_id, request, result.status, started, None, result.headers)
 
-    async def _read_body(self, headers: dict[str, str], receive: Any) -> bytes:
+    async def _read_body(self, headers: dict[str, str], receive: Any, started: float) -> bytes:
+        """The whole body, within ``server.max_body_bytes`` (else 413) and ``server.body_timeout``
+        seconds of ``started`` (else 408; the server wakes a ``receive`` that waits past it)."""
         length = headers.get("content-length")
         if length is not None:
             try:
@@ -178,6 +182,9 @@ class SwitchyardApp:
                 parts.append(part)
             if not message.get("more_body", False):
                 break
+            if perf_counter() - started > self.body_timeout:
+                raise RequestTimeout(f"The request body did not arrive within {self.body_timeout:g} s "
+                                     "(server.body_timeout).", headers={"connection": "close"})
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
     async def _send_error(self, send: Any, exc: SwitchyardError, rid: bytes, error_body: ErrorBody) -> None:

@@ -8,6 +8,7 @@ real port is known; the foreground runner announces it on stdout as
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import re
 import socket
@@ -22,6 +23,8 @@ import uvicorn
 import yaml
 
 from switchyard.core.config import Config, parse_config
+from switchyard.core.config.server import ServerConfig
+from switchyard.server.connection import ConnectionGuard, GuardedHttp
 
 LISTENING = re.compile(r"switchyard listening on (http://\S+)")
 
@@ -35,15 +38,17 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _server(app: Any, log_level: str, own_logging: bool = False) -> uvicorn.Server:
+def _server(app: Any, log_level: str, limits: ServerConfig, own_logging: bool = False) -> uvicorn.Server:
     # access_log=False: the app writes its own access line (observe/access.py). With
     # own_logging, the handlers ``observe.logs.setup_logging`` installed format uvicorn's
-    # records too, instead of uvicorn's own logging config.
+    # records too, instead of uvicorn's own logging config. The HTTP protocol is
+    # uvicorn's httptools one with header limits and read deadlines (connection.py).
     extra: dict[str, Any] = {"log_config": None} if own_logging else {}
+    protocol = functools.partial(GuardedHttp, guard=ConnectionGuard(limits))
     config = uvicorn.Config(
         app,
         loop="uvloop",
-        http="httptools",
+        http=protocol,  # type: ignore[arg-type]  # a factory of protocols, as uvicorn calls it
         lifespan="on",
         access_log=False,
         log_level=log_level,
@@ -81,11 +86,13 @@ def _url(sock: socket.socket) -> str:
     return f"http://{f'[{host}]' if ':' in host else host}:{port}"
 
 
-def serve_forever(app: Any, host: str, port: int, log_level: str = "info", *, own_logging: bool = False) -> None:
-    """Serve ``app`` until interrupted; prints the listening URL once ready."""
+def serve_forever(app: Any, host: str, port: int, log_level: str = "info", *, own_logging: bool = False,
+                  limits: ServerConfig | None = None) -> None:
+    """Serve ``app`` until interrupted; prints the listening URL once ready. ``limits``:
+    header size and count, read deadlines (``server:`` of the config; its defaults when None)."""
     raise_open_file_limit()
     sock = bind(host, port)
-    server = _server(app, log_level, own_logging)
+    server = _server(app, log_level, limits or ServerConfig(), own_logging)
 
     async def run() -> None:
         startup = asyncio.ensure_future(server.serve(sockets=[sock]))
@@ -110,7 +117,7 @@ class GatewayThread:
         self.app = app if app is not None else create_app(self.config)
         self._sock = bind(host, 0)
         self.url = _url(self._sock)
-        self._server = _server(self.app, "warning")
+        self._server = _server(self.app, "warning", self.config.server)
         self._thread = threading.Thread(target=self._run, name="switchyard-gateway", daemon=True)
         self._error: BaseException | None = None
 

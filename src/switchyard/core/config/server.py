@@ -12,6 +12,15 @@ class ServerConfig(Strict):
     host: str = "127.0.0.1"
     port: int = Field(default=4000, ge=0, le=65535)
     max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024, description="Larger request bodies get 413.")
+    max_header_bytes: int = Field(default=16 * 1024, ge=1024, le=1024 * 1024,
+                                  description="Request line and headers together; larger get 431.")
+    max_headers: int = Field(default=100, ge=8, le=10_000, description="More request headers get 431.")
+    header_timeout: float = Field(default=10.0, gt=0, le=3600,
+                                  description="Seconds from connecting (or a request's first byte) to its last header.")
+    body_timeout: float = Field(default=60.0, gt=0, le=3600,
+                                description="Seconds from the last header to the last byte of the body; else 408.")
+    keepalive_timeout: float = Field(default=5.0, gt=0, le=3600,
+                                     description="Seconds an idle keep-alive connection stays open.")
     log_level: str = "info"
 
 
