@@ -105,17 +105,25 @@ def test_parse_embeddings():
 
 
 @pytest.mark.parametrize(
-    "status, kind, http_status",
-    [(429, UpstreamRateLimited, 429), (500, UpstreamUnavailable, 502), (503, UpstreamUnavailable, 502),
-     (504, UpstreamTimeout, 504), (408, UpstreamTimeout, 504), (400, UpstreamRejected, 400),
-     (404, UpstreamRejected, 404)],
+    "status, kind, http_status, code",
+    [(429, UpstreamRateLimited, 429, "rate_limit_exceeded"), (500, UpstreamUnavailable, 502, "upstream_error"),
+     (503, UpstreamUnavailable, 502, "upstream_error"), (504, UpstreamTimeout, 504, "upstream_timeout"),
+     (408, UpstreamTimeout, 504, "upstream_timeout"), (400, UpstreamRejected, 400, "c1"),
+     (404, UpstreamRejected, 404, "c1")],
 )
-def test_parse_error_maps_status(status, kind, http_status):
+def test_parse_error_maps_status(status, kind, http_status, code):
+    """The upstream's own code is passed on only with its own 4xx; failures get the gateway's codes."""
     raw = orjson.dumps({"error": {"message": "boom", "type": "x", "param": "messages", "code": "c1"}})
     err = wire.parse_error(status, raw, _no_headers)
     assert isinstance(err, kind)
     assert err.status == http_status
-    assert err.message == "boom" and err.code == "c1" and err.param == "messages"
+    assert err.message == "boom" and err.code == code and err.param == "messages"
+
+
+def test_openai_rate_limit_codes_are_passed_on():
+    for code in ("rate_limit_exceeded", "insufficient_quota"):
+        raw = orjson.dumps({"error": {"message": "m", "type": "insufficient_quota", "code": code}})
+        assert wire.parse_error(429, raw, _no_headers).code == code
 
 
 def test_parse_error_reads_retry_after():

@@ -195,7 +195,9 @@ def test_stream_dropped_midway_ends_with_an_error_event(gateway):
     events = _events(response.body)
     assert b"[DONE]" not in events, "a broken stream must never look complete"
     last = orjson.loads(events[-1])
-    assert last["error"]["code"] and last["error"]["type"] == "api_error"
+    # the cause's code, as the same drop reads before the first byte (README: Errors)
+    assert last["error"]["code"] == "upstream_bad_response" and last["error"]["type"] == "api_error"
+    assert "closed the connection mid-response" in last["error"]["message"]
     assert all("choices" in orjson.loads(e) for e in events[:-1]) and len(events) > 1
     assert_serving(gateway)
 

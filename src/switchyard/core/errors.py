@@ -22,21 +22,26 @@ fallback deployment may take over::
     │   ├── BudgetExceeded                429 insufficient_quota code=budget_exceeded (never retried)
     │   └── ClientDisconnected            499 the client left before the answer (nothing is sent)
     ├── UpstreamError                     an upstream answered badly or not at all
-    │   ├── UpstreamRateLimited           429 rate_limit_error        retry, fallback
-    │   ├── UpstreamUnavailable           502 api_error               retry, fallback
+    │   ├── UpstreamRateLimited           429 code=rate_limit_exceeded       retry, fallback
+    │   ├── UpstreamUnavailable           502 code=upstream_error            retry, fallback
     │   │   ├── UpstreamConnectError      502 code=upstream_connect_error
     │   │   └── UpstreamProtocolError     502 code=upstream_bad_response
     │   ├── UpstreamAuthError             502 code=upstream_authentication_error  fallback (never retried)
-    │   ├── UpstreamTimeout               504 timeout                 retry, fallback
+    │   ├── UpstreamTimeout               504 code=upstream_timeout          retry, fallback
     │   ├── UpstreamRejected              the upstream's own 4xx, passed on as is
     │   └── FallbackExhausted             every deployment failed; lists each attempt
-    ├── StreamInterrupted                 a stream broke after bytes reached the client
     └── ServiceUnavailable                503 (not ready, shutting down, breaker open)
         ├── CircuitOpen                   503 code=circuit_open               fallback (never retried)
         └── ConnectionPoolFull            503 code=connection_pool_full       fallback (never retried), local
 
 A ``local`` error is the gateway's own limit, met before the request left it:
 it says nothing about the upstream, so no deployment's health or latency counts it.
+
+Codes are OpenAI's where OpenAI has one (``rate_limit_exceeded``, ``invalid_api_key``,
+``context_length_exceeded``...), else the gateway's own; an upstream's vocabulary
+(``overloaded_error``, ``RESOURCE_EXHAUSTED``, ``ThrottlingException``) never reaches
+the client as a code, except in an upstream 4xx passed on as is (``UpstreamRejected``).
+A stream that breaks after its first byte ends with its cause's error as the last event.
 
 ``to_openai_body`` renders any of them (the Anthropic body is rendered by
 ``providers.anthropic_format.front.error_body`` from the same status); nothing
@@ -214,9 +219,12 @@ class UpstreamError(SwitchyardError):
 
 
 class UpstreamRateLimited(UpstreamError):
+    """The upstream's 429, under OpenAI's code: to a client it reads as OpenAI's own
+    (the gateway's own limits say which in ``x-switchyard-limit``)."""
+
     status = 429
     type = "rate_limit_error"
-    code = "upstream_rate_limited"
+    code = "rate_limit_exceeded"
     retryable = True
     fallback = True
 
@@ -327,12 +335,6 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
-class StreamInterrupted(SwitchyardError):
-    status = 502
-    type = "api_error"
-    code = "stream_interrupted"
-
-
 class ServiceUnavailable(SwitchyardError):
     status = 503
     type = "api_error"
@@ -373,6 +375,10 @@ _OPENAI_TYPE_BY_STATUS = {
 }
 
 
+#: OpenAI's own 429 codes, passed on; any other upstream's becomes ``rate_limit_exceeded``.
+_OPENAI_RATE_LIMIT_CODES = frozenset({"rate_limit_exceeded", "insufficient_quota"})
+
+
 def from_upstream_status(
     status: int,
     message: str,
@@ -381,16 +387,21 @@ def from_upstream_status(
     param: str | None = None,
     retry_after: float | None = None,
 ) -> SwitchyardError:
-    """The error for an upstream's non-2xx answer, by status: the one table for providers."""
+    """The error for an upstream's non-2xx answer, by status: the one table for providers.
+
+    ``code`` is the upstream's own; it is kept only where the client can act on it: an
+    OpenAI rate-limit code, a 4xx passed on. Failures of the upstream itself get the
+    gateway's codes, whatever the upstream called them."""
     kwargs: dict[str, Any] = {"code": code, "param": param, "retry_after": retry_after}
     if status == 401 or status == 403:  # the gateway's upstream credentials, never the caller's
         return UpstreamAuthError(message, upstream_status=status, param=param)
     if status == 429:
-        return UpstreamRateLimited(message, **kwargs)
+        return UpstreamRateLimited(message, param=param, retry_after=retry_after,
+                                   code=code if code in _OPENAI_RATE_LIMIT_CODES else None)
     if status in (408, 504):
-        return UpstreamTimeout(message, **kwargs)
+        return UpstreamTimeout(message, param=param, retry_after=retry_after)
     if status >= 500 or status == 529:  # 529: Anthropic "overloaded"
-        return UpstreamUnavailable(message, **kwargs)
+        return UpstreamUnavailable(message, param=param, retry_after=retry_after)
     lowered = (code or "").lower() + " " + message.lower()
     if "context_length" in lowered or "context window" in lowered or "too many tokens" in lowered:
         return ContextWindowExceeded(message, param=param, code="context_length_exceeded")

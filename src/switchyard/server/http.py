@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from switchyard.core.errors import BudgetExceeded, StreamInterrupted, SwitchyardError, to_openai_body
+from switchyard.core.errors import SwitchyardError, to_openai_body
 
 log = logging.getLogger("switchyard.server")
 
@@ -79,16 +79,12 @@ class StreamResponse:
 
 
 def as_stream_error(exc: BaseException) -> SwitchyardError:
-    """What a client is told about a stream that broke after its first byte."""
-    if not isinstance(exc, SwitchyardError):
-        # Logged (with the request id) by the server, which sends this error event.
-        return StreamInterrupted("The stream was interrupted by an internal error.")
-    if isinstance(exc, (StreamInterrupted, BudgetExceeded)):  # a budget's cut is the gateway's own word
+    """What a client is told about a stream that broke after its first byte: the cause
+    itself (its code reads as it would before the first byte), or an internal error."""
+    if isinstance(exc, SwitchyardError):
         return exc
-    wrapped = StreamInterrupted(f"The upstream stream failed after it started: {exc.message}",
-                                code=exc.code or "stream_interrupted")
-    wrapped.status = exc.status
-    return wrapped
+    # Logged (with the request id) by the server, which sends this error event.
+    return SwitchyardError("The stream was interrupted by an internal error.")
 
 
 def openai_error_frame(exc: BaseException) -> bytes:

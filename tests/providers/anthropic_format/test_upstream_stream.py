@@ -70,7 +70,7 @@ def test_stream_error_event_raises_a_retryable_core_error():
     with pytest.raises(UpstreamUnavailable) as info:
         for event in events:
             produced.append(decoder.decode(event.event, event.data))
-    assert info.value.message == "Overloaded" and info.value.code == "overloaded_error"
+    assert info.value.message == "Overloaded" and info.value.code == "upstream_error"  # the gateway's code, not Anthropic's
     assert any(c is not None and c.data["choices"][0]["delta"].get("content") == "Part" for c in produced)
 
 

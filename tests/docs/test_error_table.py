@@ -1,0 +1,344 @@
+"""Every code in the README's error table, produced by a real gateway.
+
+The table (``## Errors``) is parsed from README.md. Each code has a scenario here that
+drives a gateway on loopback — mock upstreams with their faults, an OpenAI-format upstream
+that answers with a content filter, real limits, breakers and deadlines — and returns what
+the client saw. The test checks the status the README gives and the error's OpenAI shape.
+A code without a scenario fails, and so does a code the source raises that the table lacks.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+import uvicorn
+import uvloop
+
+from switchyard.core.config import parse_config
+from switchyard.mock import MockUpstreamThread
+from switchyard.server.app import create_app
+from switchyard.server.runner import GatewayThread, bind
+from tests.docs.test_readme import section, table_column
+from tests.server.raw_http import request, send_bytes
+
+ROOT = Path(__file__).resolve().parents[2]
+MASTER, CLIENT = "sk-master-table", "sk-client-table"
+HI = [{"role": "user", "content": "hi"}]
+
+#: Codes in the source that never reach a client as an answer's code, and why.
+NEVER_ANSWERED = {
+    "client_disconnected": "499: the client left; nothing is sent",
+    "fallback_not_allowed": "only inside `attempts` of all_deployments_failed",
+    "unknown_provider": "a config error at start-up (check-config), never an HTTP answer",
+    "unknown_plugin": "a config error at start-up (check-config), never an HTTP answer",
+}
+
+
+def readme_rows() -> dict[str, str]:
+    """``code -> status cell`` of the README's error table."""
+    text = section("Errors")
+    rows: dict[str, str] = {}
+    for status, cell in zip(table_column(text, 0), table_column(text, 1)):
+        for code in re.findall(r"`([a-z_]+)`", re.sub(r"\(.*?\)", "", cell)):  # not the notes in brackets
+            rows[code] = status
+    return rows
+
+
+ROWS = readme_rows()
+
+
+@dataclass
+class Seen:
+    status: int
+    error: dict[str, Any]
+    stream: bool = False
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class _ContentFilter(BaseHTTPRequestHandler):
+    """An OpenAI-format upstream refusing every prompt, as OpenAI's content filter does."""
+
+    def do_POST(self) -> None:  # noqa: N802
+        self.rfile.read(int(self.headers.get("content-length") or 0))
+        payload = json.dumps({"error": {"message": "The prompt was filtered by the content policy.",
+                                        "type": "invalid_request_error", "param": "prompt",
+                                        "code": "content_filter"}}).encode()
+        self.send_response(400)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+class World:
+    """The gateways and upstreams the scenarios drive."""
+
+    def __init__(self, mock: MockUpstreamThread, filter_url: str) -> None:
+        def at(model: str, base_url: str = mock.base_url, **extra: Any) -> dict[str, Any]:
+            return {"deployments": [{"provider": "openai", "model": model, "base_url": base_url,
+                                     "api_key": "sk-up", **extra}]}
+
+        fake = {"provider": "fake", "model": "echo"}
+        self.main = GatewayThread({
+            "server": {"max_body_bytes": 4096, "max_header_bytes": 4096, "header_timeout": 0.3, "body_timeout": 0.5},
+            "auth": {"master_key": MASTER, "keys": [{"key": CLIENT, "name": "limited", "models": ["ok"]}]},
+            "reliability": {"retry": {"attempts": 1}},
+            "models": {
+                "ok": at("gpt-4o-mini"),
+                "other": at("gpt-4o-mini"),
+                "fake/*": {"deployments": [{"provider": "fake", "model": "*"}]},
+                "server-error": at("mock-500"),
+                "garbage": at("mock-garbage"),
+                "auth-refused": at("mock-401"),
+                "refused": at("gpt-4o-mini", base_url=f"http://127.0.0.1:{_closed_port()}/v1"),
+                "slow": at("mock-slow", timeouts={"request": 0.3}),
+                "slow-stream": at("mock-slow", timeouts={"first_token": 0.3}),
+                "upstream-429": at("mock-429"),
+                "filtered": at("gpt-4o-mini", base_url=filter_url),
+                "capacity": at("gpt-4o-mini", rpm=1),
+                "tiny-context": {"deployments": [{**fake, "capabilities": {"context_window": 16}}]},
+                "two-failing": {"deployments": [at("mock-500")["deployments"][0], at("mock-503")["deployments"][0]]},
+            },
+        }).start()
+        self.limits = GatewayThread({
+            "limits": {"estimator": "rough", "default_max_tokens": 5,
+                       "rules": [{"scope": "model", "match": "limited", "rpm": 1},
+                                 {"scope": "model", "match": "small", "tpm": 100},
+                                 {"scope": "model", "match": "cut", "tpm": 50}],
+                       "queue": {"concurrency": 1, "max_size": 1, "max_wait": 0.5}},
+            "models": {"limited": {"deployments": [fake]}, "small": {"deployments": [fake]},
+                       "cut": at("gpt-4o-mini"), "held": {"deployments": [{"provider": "fake", "model": "slow"}]},
+                       "queued": {"deployments": [fake]}},
+        }).start()
+        self.breaker = GatewayThread({
+            "reliability": {"retry": {"attempts": 1}, "breaker": {"consecutive_failures": 1, "open_for": 60}},
+            "models": {"flaky": at("mock-500")},
+        }).start()
+        self.redis_down = GatewayThread({
+            "redis": {"url": f"redis://127.0.0.1:{_closed_port()}/0", "connect_timeout": 0.2,
+                      "operation_timeout": 0.2},
+            "limits": {"backend": "redis", "on_backend_error": "closed", "rules": [{"scope": "global", "rpm": 100}]},
+            "models": {"ok": {"deployments": [fake]}},
+        }).start()
+
+    def stop(self) -> None:
+        for gateway in (self.main, self.limits, self.breaker, self.redis_down):
+            gateway.stop()
+
+
+@pytest.fixture(scope="module")
+def world() -> Iterator[World]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _ContentFilter)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    with MockUpstreamThread() as mock:
+        built = World(mock, f"http://127.0.0.1:{server.server_address[1]}/v1")
+        try:
+            yield built
+        finally:
+            built.stop()
+            server.shutdown()
+            server.server_close()
+
+
+def _seen(response: Any) -> Seen:
+    """The status and the error object ({} for a success)."""
+    return Seen(response.status, response.json().get("error", {}))
+
+
+def chat(gateway: GatewayThread, model: str, key: str | None = MASTER, headers: dict[str, str] | None = None,
+         **extra: Any) -> Seen:
+    auth = {"authorization": f"Bearer {key}"} if key else {}
+    body = orjson.dumps({"model": model, "messages": HI, **extra})
+    return _seen(request(gateway.url, "POST", "/v1/chat/completions", body,
+                         {"content-type": "application/json", **auth, **(headers or {})}))
+
+
+def raw(gateway: GatewayThread, payload: bytes) -> Seen:
+    """Raw bytes on a fresh connection; the (JSON, maybe chunked) answer."""
+    answer = send_bytes(gateway.url, payload, timeout=10)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    if b"transfer-encoding: chunked" in head.lower():
+        size, _, rest = body.partition(b"\r\n")
+        body = rest[:int(size, 16)]
+    return Seen(int(head.split(b" ", 2)[1]), orjson.loads(body)["error"])
+
+
+def last_event(gateway: GatewayThread, model: str, text: str) -> Seen:
+    body = orjson.dumps({"model": model, "stream": True, "messages": [{"role": "user", "content": text}]})
+    response = request(gateway.url, "POST", "/v1/chat/completions", body, {"content-type": "application/json"})
+    events = [line[6:] for line in response.body.split(b"\n") if line.startswith(b"data: ")]
+    assert events and events[-1] != b"[DONE]", response.body
+    return Seen(response.status, orjson.loads(events[-1])["error"], stream=True)
+
+
+def _ready(gateway: GatewayThread) -> dict[str, Any]:
+    return request(gateway.url, "GET", "/health/ready").json()
+
+
+def _until(check: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + 10
+    while not check():
+        assert time.monotonic() < deadline, f"never: {what}"
+        time.sleep(0.01)
+
+
+def _holding_the_slot(world: World, pool: ThreadPoolExecutor) -> Any:
+    """A slow stream that holds the limits gateway's one slot (concurrency 1) for about 1.2 s."""
+    held = pool.submit(request, world.limits.url, "POST", "/v1/chat/completions",
+                       orjson.dumps({"model": "held", "stream": True,
+                                     "messages": [{"role": "user", "content": "word " * 20}]}),
+                       {"content-type": "application/json"})
+    _until(lambda: _ready(world.limits)["admission"]["queue"]["in_flight"] == 1, "the slot is taken")
+    return held
+
+
+def queue_timeout(world: World) -> Seen:
+    with ThreadPoolExecutor(2) as pool:
+        held = _holding_the_slot(world, pool)
+        seen = chat(world.limits, "queued", key=None)
+        held.result()
+    return seen
+
+
+def queue_full(world: World) -> Seen:
+    with ThreadPoolExecutor(3) as pool:
+        held = _holding_the_slot(world, pool)
+        waiting = pool.submit(chat, world.limits, "queued", None)
+        _until(lambda: _ready(world.limits)["admission"]["queue"]["waiting"] == 1, "a request waits")
+        seen = chat(world.limits, "queued", key=None)
+        waiting.result()
+        held.result()
+    return seen
+
+
+def rate_limit_exceeded(world: World) -> Seen:
+    upstream = chat(world.main, "upstream-429")  # the upstream's own 429, under OpenAI's code
+    assert upstream.status == 429 and upstream.error["code"] == "rate_limit_exceeded", upstream
+    assert chat(world.limits, "limited", key=None).status == 200
+    return chat(world.limits, "limited", key=None)
+
+
+def circuit_open(world: World) -> Seen:
+    first = chat(world.breaker, "flaky", key=None)
+    assert first.error["code"] == "upstream_error"
+    return chat(world.breaker, "flaky", key=None)
+
+
+def service_unavailable(world: World) -> Seen:
+    """A server whose app's services are not running (lifespan off): as while starting or stopping."""
+    app = create_app(parse_config({"models": {"ok": {"deployments": [{"provider": "fake", "model": "echo"}]}}}))
+    sock = bind("127.0.0.1", 0)
+    server = uvicorn.Server(uvicorn.Config(app, lifespan="off", log_level="warning"))
+    thread = threading.Thread(target=lambda: uvloop.run(server.serve(sockets=[sock])), daemon=True)
+    thread.start()
+    _until(lambda: server.started, "the server started")
+    try:
+        host, port = sock.getsockname()[:2]
+        body = orjson.dumps({"model": "ok", "messages": HI})
+        return _seen(request(f"http://{host}:{port}", "POST", "/v1/chat/completions", body,
+                             {"content-type": "application/json"}))
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+def _with_length(head: str, body: bytes = b"") -> bytes:
+    return f"{head}content-length: {len(body)}\r\nconnection: close\r\n\r\n".encode() + body
+
+
+POST = "POST /v1/chat/completions HTTP/1.1\r\nhost: gateway\r\nauthorization: Bearer " + MASTER + "\r\n"
+
+SCENARIOS: dict[str, Callable[[World], Seen]] = {
+    "invalid_json": lambda w: raw(w.main, _with_length(POST, b'{"model": "ok", "messages": [')),
+    "invalid_value": lambda w: chat(w.main, "ok", temperature=5),
+    "invalid_http": lambda w: raw(w.main, b"\x16\x03\x01 not http\r\n\r\n"),
+    "invalid_timeout": lambda w: chat(w.main, "ok", headers={"x-switchyard-timeout": "soon"}),
+    "capability_missing": lambda w: _seen(request(w.main.url, "POST", "/v1/completions",
+                                                  orjson.dumps({"model": "fake/echo", "prompt": "x"}),
+                                                  {"authorization": f"Bearer {MASTER}"})),
+    "context_length_exceeded": lambda w: chat(w.main, "tiny-context", messages=[
+        {"role": "user", "content": "a rather long prompt " * 20}]),
+    "content_policy_violation": lambda w: chat(w.main, "filtered"),
+    "missing_api_key": lambda w: chat(w.main, "ok", key=None),
+    "invalid_api_key": lambda w: chat(w.main, "ok", key="sk-wrong"),
+    "master_key_required": lambda w: _seen(request(w.main.url, "GET", "/admin/deployments",
+                                                   headers={"authorization": f"Bearer {CLIENT}"})),
+    "model_not_allowed": lambda w: chat(w.main, "other", key=CLIENT),
+    "model_not_found": lambda w: chat(w.main, "no-such-model"),
+    "unknown_url": lambda w: _seen(request(w.main.url, "GET", "/v2/nothing")),
+    "method_not_allowed": lambda w: _seen(request(w.main.url, "GET", "/v1/chat/completions")),
+    "request_timeout": lambda w: raw(w.main, POST.encode() + b"x-partial: never fin"),
+    "payload_too_large": lambda w: chat(w.main, "ok", messages=[{"role": "user", "content": "x" * 5000}]),
+    "request_headers_too_large": lambda w: raw(w.main, _with_length(POST + "x-big: " + "a" * 5000 + "\r\n")),
+    "rate_limit_exceeded": rate_limit_exceeded,
+    "request_too_large_for_limit": lambda w: chat(w.limits, "small", key=None, max_tokens=1000),
+    "queue_full": queue_full,
+    "queue_timeout": queue_timeout,
+    "deployment_at_capacity": lambda w: [chat(w.main, "capacity") for _ in range(2)][-1],
+    "upstream_error": lambda w: chat(w.main, "server-error"),
+    "upstream_connect_error": lambda w: chat(w.main, "refused"),
+    "upstream_bad_response": lambda w: chat(w.main, "garbage"),
+    "upstream_authentication_error": lambda w: chat(w.main, "auth-refused"),
+    "circuit_open": circuit_open,
+    "limits_backend_unreachable": lambda w: chat(w.redis_down, "ok", key=None),
+    "service_unavailable": service_unavailable,
+    "upstream_timeout": lambda w: chat(w.main, "slow"),
+    "first_token_timeout": lambda w: chat(w.main, "slow-stream", stream=True),
+    "all_deployments_failed": lambda w: chat(w.main, "two-failing"),
+    "token_limit_reached": lambda w: last_event(w.limits, "cut", "abcd" * 25),
+}
+
+
+def test_the_table_is_there():
+    assert len(ROWS) >= 30, ROWS
+
+
+@pytest.mark.parametrize("code", sorted(ROWS))
+def test_the_gateway_emits_each_code_in_the_readme(world, code):
+    scenario = SCENARIOS.get(code)
+    assert scenario is not None, f"README lists `{code}`, and no scenario here produces it"
+    seen = scenario(world)
+    assert seen.error["code"] == code, seen
+    assert {"message", "type", "param", "code"} <= set(seen.error) and seen.error["message"], seen
+    assert "Traceback" not in seen.error["message"]
+    status = ROWS[code]
+    if status.isdigit():
+        assert seen.status == int(status), (code, seen)
+    elif status.startswith("200, last SSE event"):
+        assert seen.stream and seen.status == 200
+    else:  # "as last": the status of the last attempt
+        assert seen.status >= 400
+
+
+def test_every_code_the_source_raises_is_in_the_table():
+    source = "\n".join(p.read_text(encoding="utf-8") for p in (ROOT / "src" / "switchyard").rglob("*.py")
+                       if "mock" not in p.parts)
+    raised = set(re.findall(r'\bcode ?= ?"([a-z_]+)"', source)) | set(re.findall(r'\bSKIPPED = "([a-z_]+)"', source))
+    missing = sorted(raised - set(ROWS) - set(NEVER_ANSWERED))
+    assert not missing, f"codes the gateway answers with that the README's error table lacks: {missing}"
+    stale = sorted(set(NEVER_ANSWERED) - raised)
+    assert not stale, f"NEVER_ANSWERED names codes the source no longer has: {stale}"
+
+
+def test_each_scenario_is_for_a_code_in_the_table():
+    assert sorted(set(SCENARIOS) - set(ROWS)) == []
