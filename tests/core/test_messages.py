@@ -79,6 +79,36 @@ def test_embedding_validation():
     assert _invalid(validate_embedding, {"input": "x"}).param == "model"
 
 
+@pytest.mark.parametrize("body, param", [
+    ({"input": ["a"] * 2049}, "input"),                      # OpenAI's limit of 2048 inputs
+    ({"input": [[1, 2], []]}, "input[1]"),                   # an empty token-id list
+    ({"input": ["a", 1]}, "input"),                          # strings and token ids mixed
+    ({"input": [[1], 2]}, "input"),
+    ({"input": "x", "dimensions": 16385}, "dimensions"),     # no model has more; the mock would build it
+    ({"input": "x", "dimensions": 0}, "dimensions"),
+])
+def test_embedding_inputs_are_bounded_and_of_one_kind(body, param):
+    error = _invalid(validate_embedding, {"model": "e", **body})
+    assert error.param == param and error.code == "invalid_value"
+    assert validate_embedding({"model": "e", "input": ["a"] * 2048, "dimensions": 16384})
+
+
+@pytest.mark.parametrize("body, param", [
+    ({}, "prompt"),                                          # required by OpenAI's spec (null allowed)
+    ({"prompt": "x", "temperature": 3}, "temperature"),
+    ({"prompt": "x", "n": 0}, "n"),
+    ({"prompt": "x", "logprobs": 6}, "logprobs"),
+    ({"prompt": "x", "best_of": "2"}, "best_of"),
+    ({"prompt": "x", "logit_bias": {"50256": "ban"}}, "logit_bias"),
+    ({"prompt": "x", "stop": [1]}, "stop[0]"),
+    ({"prompt": "x", "stream_options": {"include_usage": "yes"}}, "stream_options.include_usage"),
+    ({"prompt": "x", "frequency_penalty": -2.5}, "frequency_penalty"),
+])
+def test_completion_fields_are_checked_as_openai_specifies(body, param):
+    assert _invalid(validate_completion, {"model": "c", **body}).param == param
+    assert validate_completion({"model": "c", "prompt": None}).model == "c"
+
+
 def test_completion_validation():
     legacy = validate_completion({"model": "c", "prompt": "say", "stream": True, "echo": True})
     assert legacy.stream and legacy.body["echo"] is True

@@ -181,6 +181,27 @@ def test_embeddings_float_and_base64(client, mock):
     assert decoded == pytest.approx(floats.data[0].embedding, rel=1e-6)
 
 
+@pytest.mark.parametrize("deployment", [
+    {"provider": "bedrock", "model": "amazon.titan-embed-text-v2:0",
+     "options": {"aws_access_key_id": "AKIAE2E", "aws_secret_access_key": "s", "aws_region": "us-east-1"}},
+    {"provider": "ollama_chat", "model": "nomic-embed-text"},
+])
+def test_base64_is_what_the_client_gets_whatever_the_upstream_sends(start_mock, start_gateway, deployment):
+    """Bedrock and Ollama answer float lists; ``encoding_format: base64`` still gets base64 (found by
+    the OpenAPI fuzz). The SDK asks for base64 by default and decodes it."""
+    gateway = start_gateway({"models": {"embed": {"deployments": [{**deployment, "base_url": start_mock().url}]}}})
+    body = {"model": "embed", "input": ["one", "two"]}
+    floats = raw_request(gateway.url, "POST", "/v1/embeddings", orjson.dumps({**body, "encoding_format": "float"}))
+    packed = raw_request(gateway.url, "POST", "/v1/embeddings", orjson.dumps({**body, "encoding_format": "base64"}))
+    assert floats.status == packed.status == 200, packed.body
+    for as_floats, as_base64 in zip(floats.json()["data"], packed.json()["data"]):
+        vector = as_floats["embedding"]
+        assert isinstance(as_base64["embedding"], str)
+        assert struct.unpack(f"<{len(vector)}f", base64.b64decode(as_base64["embedding"])) == pytest.approx(vector)
+    sdk = openai.OpenAI(base_url=gateway.url + "/v1", api_key="k", max_retries=0).embeddings.create(**body)
+    assert sdk.data[1].embedding == pytest.approx(floats.json()["data"][1]["embedding"])
+
+
 def test_models_list_and_retrieve(client):
     ids = [m.id for m in client.models.list()]
     assert {"gpt", "embed", "legacy", "azure-gpt", "fake/echo"} <= set(ids)

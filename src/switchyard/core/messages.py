@@ -161,20 +161,48 @@ class _ChatSchema(msgspec.Struct):
     thinking: _Thinking | None = None
 
 
+#: OpenAI's limit on the inputs of one embeddings request (and on a token-id list).
+MAX_EMBEDDING_INPUTS = 2048
+#: No embedding model has more dimensions; a larger ``dimensions`` is refused at the edge,
+#: before an upstream (or the mock) is asked to build a vector that size.
+MAX_EMBEDDING_DIMENSIONS = 16384
+
+
 class _EmbeddingSchema(msgspec.Struct):
     model: ModelName
     # msgspec allows one array-like per union: a list of strings, token ids or token-id lists
-    input: str | list[str | int | list[int]]
+    input: str | Annotated[list[str | int | Annotated[list[int], msgspec.Meta(min_length=1)]],
+                           msgspec.Meta(min_length=1, max_length=MAX_EMBEDDING_INPUTS)]
     encoding_format: Literal["float", "base64"] | None = None
-    dimensions: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    dimensions: Annotated[int, msgspec.Meta(ge=1, le=MAX_EMBEDDING_DIMENSIONS)] | None = None
     user: str | None = None
 
 
+Penalty = Annotated[float, msgspec.Meta(ge=-2, le=2)]
+
+
 class _CompletionSchema(msgspec.Struct):
+    """OpenAI's legacy completions request, as its published spec has it (``prompt`` is
+    required but may be null)."""
+
     model: ModelName
-    prompt: str | list[str | int | list[int]] | None = None
+    prompt: str | list[str | int | list[int]] | None
     stream: bool | None = None
+    stream_options: _StreamOptions | None = None
     max_tokens: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    temperature: Annotated[float, msgspec.Meta(ge=0, le=2)] | None = None
+    top_p: Annotated[float, msgspec.Meta(ge=0, le=1)] | None = None
+    n: Annotated[int, msgspec.Meta(ge=1, le=128)] | None = None
+    best_of: Annotated[int, msgspec.Meta(ge=0, le=20)] | None = None
+    logprobs: Annotated[int, msgspec.Meta(ge=0, le=5)] | None = None
+    echo: bool | None = None
+    frequency_penalty: Penalty | None = None
+    presence_penalty: Penalty | None = None
+    logit_bias: dict[str, int] | None = None
+    seed: int | None = None
+    stop: str | list[str] | None = None
+    suffix: str | None = None
+    user: str | None = None
 
 
 def parse_json_body(raw: bytes) -> dict[str, Any]:
@@ -197,7 +225,7 @@ def _check(body: dict[str, Any], schema: type) -> Any:
         head, found, where = text.rpartition(" - at `$")
         if not found:
             head, where = text, ""
-        parts = [where.rstrip("`").lstrip(".")]
+        parts = [where.rstrip("`").lstrip(".").replace("[...]", "")]  # [...]: some key of a mapping
         if "missing required field `" in head:
             parts.append(head.rsplit("`", 2)[-2])  # name the missing field itself, not its parent
         param = ".".join(p for p in parts if p) or None
@@ -264,8 +292,12 @@ class EmbeddingRequest:
 
 def validate_embedding(body: dict[str, Any]) -> EmbeddingRequest:
     parsed = _check(body, _EmbeddingSchema)
-    if isinstance(parsed.input, list) and not parsed.input:
-        raise InvalidRequest("Invalid request: `input` must not be empty", param="input", code="invalid_value")
+    inputs = parsed.input
+    if isinstance(inputs, list):
+        kind = type(inputs[0])
+        if any(type(item) is not kind for item in inputs):
+            raise InvalidRequest("Invalid request: `input` must be a string, or a list of strings, of token ids "
+                                 "or of token-id lists, not a mix", param="input", code="invalid_value")
     return EmbeddingRequest(body=body, model=parsed.model)
 
 

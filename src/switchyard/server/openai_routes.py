@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import base64
+import struct
 from collections.abc import AsyncIterator
 from typing import Any
+
+import orjson
 
 from switchyard.core.call import Call
 from switchyard.core.messages import (
     Chunk,
+    EmbeddingResponse,
     parse_json_body,
     validate_chat,
     validate_completion,
@@ -37,6 +42,19 @@ async def sse_frames(chunks: AsyncIterator[Chunk]) -> AsyncIterator[bytes]:
             yield b"".join(pending)
     finally:
         await chunks.aclose()  # type: ignore[attr-defined]
+
+
+def as_base64(result: EmbeddingResponse) -> EmbeddingResponse:
+    """``encoding_format: base64`` kept whatever the upstream answered: vectors that came
+    back as float lists are packed as OpenAI packs them (little-endian float32)."""
+    if result.raw is not None and b'"embedding":[' not in result.raw.replace(b" ", b""):
+        return result  # already strings: forwarded as is
+    body = result.body if result.body else orjson.loads(result.raw or b"{}")
+    for item in body.get("data") or ():
+        vector = item.get("embedding")
+        if isinstance(vector, list):
+            item["embedding"] = base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
+    return EmbeddingResponse(body=body, usage=result.usage)
 
 
 def _model_card(alias: str) -> dict[str, Any]:
@@ -73,6 +91,8 @@ def add_openai_routes(table: RouteTable, app: Any) -> None:
         embedding = validate_embedding(parse_json_body(request.body))
         call = new_call(request)
         result = await app.services.pipeline.embed(embedding, call)
+        if embedding.body.get("encoding_format") == "base64":
+            result = as_base64(result)
         return Response(200, result.to_bytes(), call.outgoing_headers())
 
     async def list_models(request: Request) -> Response:
