@@ -287,15 +287,49 @@ def test_a_malformed_part_or_tool_is_a_400_for_every_upstream_format(formats_gat
     assert error["param"] and (error["param"].startswith("messages") or error["param"].startswith("tools"))
 
 
+TOOLS = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]
+
+
+@pytest.mark.parametrize("body, param", [
+    # each crashed a translator (500) before the edge typed it; found by probing every format
+    ({"tool_choice": {"type": "function", "function": "f"}, "tools": TOOLS}, "tool_choice.function"),
+    ({"tool_choice": {"type": "function"}, "tools": TOOLS}, "tool_choice.function"),
+    ({"tool_choice": "sometimes", "tools": TOOLS}, "tool_choice"),
+    ({"response_format": {"type": "json_schema", "json_schema": 5}}, "response_format.json_schema"),
+    ({"response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": 5}}},
+     "response_format.json_schema.schema"),
+    ({"response_format": {"type": "json_schema"}}, "response_format.json_schema"),
+    ({"response_format": {"type": "yaml"}}, "response_format.type"),
+    ({"stop": ["a", "b", "c", "d", "e"]}, "stop"),
+    ({"frequency_penalty": "x"}, "frequency_penalty"),
+    ({"logit_bias": {"1": "ban"}}, "logit_bias"),
+    ({"top_logprobs": 21, "logprobs": True}, "top_logprobs"),
+    ({"parallel_tool_calls": "yes", "tools": TOOLS}, "parallel_tool_calls"),
+    ({"function_call": {"name": 5}}, "function_call.name"),
+    ({"prediction": {"type": "content", "content": 5}}, "prediction.content"),
+])
+@pytest.mark.parametrize("model", ["fake/echo", "claude", "gemini", "bedrock", "cohere", "ollama"])
+def test_a_malformed_field_is_a_400_for_every_upstream_format(formats_gateway, body, param, model):
+    body = {"model": model, "messages": [{"role": "user", "content": "hi"}], **body}
+    response = request(formats_gateway.url, "POST", "/v1/chat/completions", orjson.dumps(body), {})
+    assert assert_error(response, 400, code="invalid_value")["param"] == param
+
+
 @pytest.fixture(scope="module")
 def formats_gateway() -> Iterator[GatewayThread]:
-    """A gateway with an Anthropic and a Gemini deployment (never reached: the edge refuses first)."""
+    """A deployment of every wire format (never reached: the edge refuses first)."""
+    nowhere = "http://127.0.0.1:9"
+    aws = {"aws_access_key_id": "AKIAX", "aws_secret_access_key": "s", "aws_region": "us-east-1"}
     config = {"models": {
         "fake/*": {"deployments": [{"provider": "fake", "model": "*"}]},
-        "claude": {"deployments": [{"provider": "anthropic", "model": "claude-x", "base_url": "http://127.0.0.1:9",
+        "claude": {"deployments": [{"provider": "anthropic", "model": "claude-x", "base_url": nowhere,
                                     "api_key": "k"}]},
-        "gemini": {"deployments": [{"provider": "gemini", "model": "gemini-x", "base_url": "http://127.0.0.1:9",
+        "gemini": {"deployments": [{"provider": "gemini", "model": "gemini-x", "base_url": nowhere,
                                     "api_key": "k"}]},
+        "bedrock": {"deployments": [{"provider": "bedrock", "model": "anthropic.claude-x", "base_url": nowhere,
+                                     "options": aws}]},
+        "cohere": {"deployments": [{"provider": "cohere", "model": "command-x", "base_url": nowhere, "api_key": "k"}]},
+        "ollama": {"deployments": [{"provider": "ollama_chat", "model": "llama-x", "base_url": nowhere}]},
     }}
     with GatewayThread(config) as running:
         yield running

@@ -136,9 +136,66 @@ class _Thinking(msgspec.Struct):
 
 class _StreamOptions(msgspec.Struct):
     include_usage: bool | None = None
+    include_obfuscation: bool | None = None
+
+
+class _Named(msgspec.Struct):
+    name: str
+
+
+# ``tool_choice``: a mode, or one tool by name, or a subset of the tools.
+class _FunctionChoice(msgspec.Struct, tag_field="type", tag="function"):
+    function: _Named
+
+
+class _CustomChoice(msgspec.Struct, tag_field="type", tag="custom"):
+    custom: _Named
+
+
+class _AllowedTools(msgspec.Struct):
+    mode: Literal["auto", "required"]
+    tools: list[dict[str, Any]]
+
+
+class _AllowedToolsChoice(msgspec.Struct, tag_field="type", tag="allowed_tools"):
+    allowed_tools: _AllowedTools
+
+
+_ToolChoice = Literal["none", "auto", "required"] | _FunctionChoice | _CustomChoice | _AllowedToolsChoice
+
+
+# ``response_format``: plain text, any JSON object, or JSON matching a schema.
+class _TextFormat(msgspec.Struct, tag_field="type", tag="text"):
+    pass
+
+
+class _JsonObjectFormat(msgspec.Struct, tag_field="type", tag="json_object"):
+    pass
+
+
+class _JsonSchema(msgspec.Struct):
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    description: str | None = None
+    schema: dict[str, Any] | None = None
+    strict: bool | None = None
+
+
+class _JsonSchemaFormat(msgspec.Struct, tag_field="type", tag="json_schema"):
+    json_schema: _JsonSchema
+
+
+class _Prediction(msgspec.Struct, tag_field="type", tag="content"):
+    content: str | list[_TextPart]
+
+
+Penalty = Annotated[float, msgspec.Meta(ge=-2, le=2)]
 
 
 class _ChatSchema(msgspec.Struct):
+    """OpenAI's chat request as its published spec has it, plus the extensions translators
+    read (``thinking``, ``cache_control``...); every field a translator reads is typed here,
+    so a malformed one is a 400 naming it, never a crash in a wire format."""
+
     model: ModelName
     messages: Annotated[list[_Message], msgspec.Meta(min_length=1)]
     stream: bool | None = None
@@ -148,14 +205,30 @@ class _ChatSchema(msgspec.Struct):
     temperature: Annotated[float, msgspec.Meta(ge=0, le=2)] | None = None
     top_p: Annotated[float, msgspec.Meta(ge=0, le=1)] | None = None
     n: Annotated[int, msgspec.Meta(ge=1, le=128)] | None = None
-    stop: str | list[str] | None = None
+    stop: str | Annotated[list[str], msgspec.Meta(max_length=4)] | None = None
     seed: int | None = None
     tools: list[_FunctionTool | _CustomTool] | None = None
-    tool_choice: str | dict[str, Any] | None = None
-    response_format: dict[str, Any] | None = None
+    tool_choice: _ToolChoice | None = None
+    parallel_tool_calls: bool | None = None
+    functions: Annotated[list[_FunctionSpec], msgspec.Meta(min_length=1, max_length=128)] | None = None
+    function_call: Literal["none", "auto"] | _Named | None = None
+    response_format: _TextFormat | _JsonObjectFormat | _JsonSchemaFormat | None = None
+    frequency_penalty: Penalty | None = None
+    presence_penalty: Penalty | None = None
+    logit_bias: dict[str, int] | None = None
+    logprobs: bool | None = None
+    top_logprobs: Annotated[int, msgspec.Meta(ge=0, le=20)] | None = None
+    modalities: list[str] | None = None
+    audio: dict[str, Any] | None = None
+    prediction: _Prediction | None = None
+    web_search_options: dict[str, Any] | None = None
+    service_tier: str | None = None
+    store: bool | None = None
+    verbosity: str | None = None
+    prompt_cache_key: str | None = None
+    safety_identifier: Annotated[str, msgspec.Meta(max_length=64)] | None = None
     user: str | None = None
     metadata: dict[str, Any] | None = None
-    logprobs: bool | None = None
     reasoning_effort: str | None = None
     #: Anthropic's ``thinking`` object, an extension for Anthropic, Bedrock and Gemini models.
     thinking: _Thinking | None = None
@@ -176,9 +249,6 @@ class _EmbeddingSchema(msgspec.Struct):
     encoding_format: Literal["float", "base64"] | None = None
     dimensions: Annotated[int, msgspec.Meta(ge=1, le=MAX_EMBEDDING_DIMENSIONS)] | None = None
     user: str | None = None
-
-
-Penalty = Annotated[float, msgspec.Meta(ge=-2, le=2)]
 
 
 class _CompletionSchema(msgspec.Struct):

@@ -139,7 +139,10 @@ _REQUESTS = {"ChatCompletionRequest": messages._ChatSchema, "CompletionRequest":
 _ANSWERS = (ChatCompletion, TextCompletion, EmbeddingList, ModelList, Model, Error)
 _ERRORS = {"400": "The request is malformed; `param` names the field",
            "401": "No key, or a key the gateway does not know", "403": "This key may not do that",
-           "404": "Unknown model or path", "413": "Body over server.max_body_bytes",
+           "404": "Unknown model or path", "405": "Another method than the path's",
+           "408": "Headers or body slower than server.header_timeout / server.body_timeout",
+           "413": "Body over server.max_body_bytes",
+           "431": "Headers over server.max_header_bytes or server.max_headers",
            "429": "A limit of the gateway or of the upstream; see Retry-After",
            "502": "The upstream failed", "503": "Unavailable (breaker open, starting, stopping)",
            "504": "The upstream timed out"}
