@@ -49,6 +49,7 @@ def _server(app: Any, log_level: str, limits: ServerConfig, own_logging: bool = 
         app,
         loop="uvloop",
         http=protocol,  # type: ignore[arg-type]  # a factory of protocols, as uvicorn calls it
+        ws="none",  # no WebSocket routes: an upgrade request is served as plain HTTP
         lifespan="on",
         access_log=False,
         log_level=log_level,
