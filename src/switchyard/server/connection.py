@@ -97,7 +97,6 @@ class GuardedHttp(HttpToolsProtocol):
         self.phase = _HEAD
         self.since = 0.0
         self.head_bytes = 0
-        self.header_count = 0
 
     # -- connection -------------------------------------------------------
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -111,7 +110,10 @@ class GuardedHttp(HttpToolsProtocol):
 
     def data_received(self, data: bytes) -> None:
         self._unset_keepalive_if_required()
-        if self.phase != _BODY:
+        phase = self.phase
+        if phase != _BODY:
+            if phase == _IDLE:  # the first bytes of a later request on this connection
+                self.phase, self.since = _HEAD, self.loop.time()
             self.head_bytes += len(data)
         try:
             self.parser.feed_data(data)
@@ -134,28 +136,20 @@ class GuardedHttp(HttpToolsProtocol):
         if self.phase != _BODY and self.head_bytes > self.guard.max_header_bytes:
             self.refuse(self._too_large())
 
-    # -- parser callbacks -------------------------------------------------
-    def on_message_begin(self) -> None:
-        super().on_message_begin()
-        if self.phase == _IDLE:  # the first byte of a later request on this connection
-            self.phase, self.since = _HEAD, self.loop.time()
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self.header_count += 1
-        if self.header_count > self.guard.max_headers:
-            raise _Refused(HeadersTooLarge(
-                f"The request has more than {self.guard.max_headers} headers (server.max_headers)."))
-        super().on_header(name, value)
-
+    # -- parser callbacks (the head's bytes are bounded already, so its headers can be counted whole) --
     def on_headers_complete(self) -> None:
+        guard = self.guard
+        if len(self.headers) > guard.max_headers:
+            raise _Refused(HeadersTooLarge(f"The request has more than {guard.max_headers} headers "
+                                           "(server.max_headers)."))
         # head_bytes over-counts (the same read may carry body bytes): measure exactly only then.
-        if self.head_bytes > self.guard.max_header_bytes and self._head_size() > self.guard.max_header_bytes:
+        if self.head_bytes > guard.max_header_bytes and self._head_size() > guard.max_header_bytes:
             raise _Refused(self._too_large())
         self.phase, self.since = _BODY, self.loop.time()
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
-        self.phase, self.head_bytes, self.header_count = _IDLE, 0, 0
+        self.phase, self.head_bytes = _IDLE, 0
         super().on_message_complete()
 
     # -- deadlines and refusals -------------------------------------------
