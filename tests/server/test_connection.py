@@ -127,6 +127,16 @@ def test_too_many_headers_get_431(gateway):
     assert response.status == 200, response.body
 
 
+def test_the_default_refuses_more_than_100_headers(start_gateway):
+    gateway = start_gateway({"models": {"fake/*": {"deployments": [{"provider": "fake", "model": "*"}]}}})
+    with _connect(gateway) as sock:
+        sock.sendall(_head(extra="".join(f"x-h{i}: v\r\n" for i in range(150)) + "content-length: 2\r\n\r\n{}"))
+        status, error = _status_and_error(_read_all(sock))
+    assert status == 431 and "more than 100 headers" in error["message"]
+    headers = {"content-type": "application/json", **{f"x-h{i}": "v" for i in range(90)}}
+    assert request(gateway.url, "POST", "/v1/chat/completions", GOOD, headers).status == 200
+
+
 def test_headers_trickled_byte_by_byte_are_cut_off_with_408(gateway):
     started = time.monotonic()
     with _connect(gateway) as sock:
