@@ -3,7 +3,8 @@ one place, in dependency order, each object complete when constructed.
 
 ::
 
-    config, environment -> upstream HTTP clients, stores (shared: redis:, durable: storage:), token counter
+    config, environment -> upstream HTTP clients, stores (shared: redis:, durable: storage:), token counter,
+              metrics (metrics.enabled)
            -> key snapshot, authenticator, governance (directory, sync, admin API; when auth is on)
            -> admission (limits backend, queue, capacity gates)
            -> retry budget, shared breakers -> deployment factory -> catalog
@@ -30,6 +31,8 @@ from switchyard.core.config import Config, ConfigError
 from switchyard.core.registry import Registry, StageRegistry
 from switchyard.core.tokens import TokenCounter
 from switchyard.governance import Governance, KeySnapshot
+from switchyard.observe.measure import Measure
+from switchyard.observe.metrics import Metrics
 from switchyard.pipeline import Pipeline, order
 from switchyard.pipeline.deployments import DeploymentFactory
 from switchyard.pipeline.stages.route import Route
@@ -72,6 +75,8 @@ class Services:
     audit: AuditLog | None = None
     #: Virtual keys, tenants, teams, users and the admin API (when authentication is on).
     governance: Governance | None = None
+    #: Prometheus figures (``observe/metrics.py``), when ``metrics.enabled``.
+    metrics: Metrics | None = None
 
     @classmethod
     async def start(cls, config: Config, registry: Registry, stages: StageRegistry | None = None) -> Services:
@@ -86,6 +91,7 @@ class Services:
                                  prefix=config.redis.prefix if config.redis is not None else "switchyard:")
             replicated = store if config.redis is not None else None  # what other replicas see too
             tokens = TokenCounter()
+            metrics = Metrics(config) if config.metrics.enabled else None
             keys = KeySnapshot() if config.authenticates else None
             auth = Authenticator(config.auth, keys, enabled=config.authenticates)
             if keys is not None:
@@ -97,7 +103,7 @@ class Services:
                       if replicated is not None and settings.breaker.enabled else None)
             factory = DeploymentFactory(registry, upstreams.for_deployment, settings, budget,
                                         latency_decay=config.routing.latency.decay, gate_for=admission.gate_for,
-                                        on_breaker=shared.add if shared is not None else None)
+                                        on_breaker=shared.add if shared is not None else None, metrics=metrics)
             catalog = Catalog(config, registry, factory)
             router = Router(config.routing, tokens=tokens, kv=replicated.kv if replicated is not None else None,
                             resolve=catalog.resolve, regions=RegionPreference.from_config(config))
@@ -108,7 +114,8 @@ class Services:
                 order.stages(auth=auth, audit=audit if config.audit.requests else None,
                              catalog=catalog, router=router, admission=admission.admission,
                              plugins=config.pipeline, registry=stages,
-                             context=order.StageContext(config, catalog, tokens, replicated, durable)),
+                             context=order.StageContext(config, catalog, tokens, replicated, durable),
+                             metrics=Measure(metrics) if metrics is not None else None),
                 Route(catalog, router),
                 settings.timeouts,
             )
@@ -126,7 +133,11 @@ class Services:
             raise
         services = cls(config=config, upstreams=upstreams, http=http, auth=auth, tokens=tokens, admission=admission,
                        catalog=catalog, router=router, pipeline=pipeline, budget=budget, shared_breakers=shared,
-                       checker=checker, store=store, durable=durable, audit=audit, governance=governance)
+                       checker=checker, store=store, durable=durable, audit=audit, governance=governance,
+                       metrics=metrics)
+        if metrics is not None:
+            metrics.watch(catalog, admission, upstreams)
+            metrics.start()
         if audit is not None:
             audit.start()
         if shared is not None:
@@ -176,6 +187,8 @@ class Services:
             await self.catalog.aclose()
             if self.audit is not None:
                 await self.audit.aclose()  # after the requests it records have ended
+            if self.metrics is not None:
+                await self.metrics.aclose()
         finally:
             await self.upstreams.aclose()
             for opened in (self.store, self.durable):

@@ -42,6 +42,7 @@ class DeploymentFactory:
         latency_decay: float,
         gate_for: Callable[[str, DeploymentConfig], Stage | None],
         on_breaker: Callable[[CircuitBreaker], None] | None = None,
+        metrics: Any = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.registry = registry
@@ -51,6 +52,8 @@ class DeploymentFactory:
         self.latency_decay = latency_decay
         self.gate_for = gate_for
         self.on_breaker = on_breaker
+        #: ``observe.metrics.Metrics`` when metrics are on: each chain gets its ``Metered`` stage.
+        self.metrics = metrics
         self.clock = clock
 
     def __call__(self, deployment_id: str, alias: str, config: DeploymentConfig) -> Deployment:
@@ -67,6 +70,8 @@ class DeploymentFactory:
             health=health, gate=self.gate_for(deployment_id, config),
             stream_failed=partial(_stream_failed, health, adapter, config),
         )
+        if self.metrics is not None:
+            chain = self.metrics.metered(chain, deployment_id, alias, config, adapter, breaker)
         load = DeploymentLoad(self.latency_decay, config)
         return Deployment(deployment_id, alias, config, adapter, chain, health, load)
 

@@ -8,6 +8,8 @@ errors) travel back up the same way::
                the usage is recorded on the call (a stream's at
                its end) and the settlers stages registered run
                once (Call.on_settle) — cache hits included
+    metrics    in flight; its figures once every settler below   observe/measure.py
+               ran (only when metrics are on)
     auth       who is calling: call.caller                       stages/authenticate.py
     audit      the call recorded when it settles (audit.requests) stages/audit.py
     resolve    rules -> alias -> model group; may this caller    stages/resolve.py
@@ -78,11 +80,13 @@ def stages(
     plugins: PipelineConfig | None = None,
     registry: StageRegistry | None = None,
     context: StageContext | None = None,
+    metrics: Stage | None = None,
 ) -> list[Stage]:
     """The request stages in order, outermost first (``route`` is the terminal,
     not in the list). A stage with nothing to do (admission without limits) is
     left out, so it costs nothing."""
     slots: list[tuple[str, Stage | None]] = [
+        ("metrics", metrics),
         ("auth", Authenticate(auth)),
         ("account", None),  # the pipeline's entry does it (see above): a slot for plugins
         ("audit", None if audit is None else AuditRequests(audit)),

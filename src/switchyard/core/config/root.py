@@ -10,6 +10,7 @@ from switchyard.core.config.egress import TLSConfig
 from switchyard.core.config.governance import GovernanceConfig
 from switchyard.core.config.limits import LimitsConfig
 from switchyard.core.config.logging import LoggingConfig
+from switchyard.core.config.metrics import MetricsConfig
 from switchyard.core.config.models import ModelConfig
 from switchyard.core.config.pipeline import PipelineConfig
 from switchyard.core.config.reliability import ReliabilityConfig
@@ -34,6 +35,7 @@ class Config(Strict):
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     audit: AuditConfig = Field(default_factory=AuditConfig)
     tls: TLSConfig = Field(default_factory=TLSConfig, description="Upstream TLS trust for deployments without their own.")
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
 
     @model_validator(mode="after")
     def _audit_needs_a_database(self) -> Config:
