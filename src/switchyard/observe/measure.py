@@ -19,17 +19,23 @@ from collections.abc import AsyncIterator
 from time import perf_counter
 from typing import Any
 
-from switchyard.core.call import Call
+from switchyard.core.call import Call, Kind
 from switchyard.core.stage import Streaming, Unary
 from switchyard.observe.meters import DeploymentMeters
 from switchyard.observe.metrics import Metrics
 
 
+CHAT = Kind.CHAT
+
+
 class Measure:
     """Request stage: the call's figures, counted when it settles."""
 
+    __slots__ = ("metrics", "_settle")
+
     def __init__(self, metrics: Metrics) -> None:
         self.metrics = metrics
+        self._settle = self._settled  # bound once, not per call
 
     async def _settled(self, call: Call) -> None:
         self.metrics.settled(call)
@@ -39,7 +45,7 @@ class Measure:
         try:
             return await next(call)
         finally:
-            call.on_settle(self._settled)
+            call.on_settle(self._settle)
 
     async def stream(self, call: Call, next: Streaming) -> AsyncIterator[Any]:
         metrics = self.metrics
@@ -47,10 +53,10 @@ class Measure:
         try:
             chunks = await next(call)
         except BaseException:
-            call.on_settle(self._settled)
+            call.on_settle(self._settle)
             raise
         metrics.opened(call)
-        call.on_settle(self._settled)
+        call.on_settle(self._settle)
         return chunks
 
 
@@ -74,7 +80,11 @@ class Metered:
         elapsed = perf_counter() - start
         call.upstream_seconds += elapsed
         call.upstream_started = start
-        self.meters.op(call.kind).duration.observe(elapsed)  # type: ignore[union-attr]
+        meters = self.meters
+        op = meters.chat if call.kind is CHAT else None
+        if op is None:
+            op = meters.op(call.kind)
+        op.duration.observe(elapsed)  # type: ignore[union-attr]
         return answer
 
     async def stream(self, call: Call, next: Streaming) -> AsyncIterator[Any]:

@@ -169,7 +169,7 @@ _SLOT = {Kind.CHAT: "chat", Kind.EMBED: "embed", Kind.COMPLETE: "complete"}
 class RequestMeters:
     """The series a settled call writes, for one alias x deployment x operation x (unary | stream)."""
 
-    __slots__ = ("alias", "op", "stream", "duration", "overhead", "ttft", "tokens", "queue_wait",
+    __slots__ = ("alias", "op", "stream", "duration", "overhead", "ttft", "tokens", "queue_wait", "ok",
                  "_statuses", "_families", "_counter", "_cost", "_fallbacks")
 
     def __init__(self, families: Families, alias: str, op: OpMeters, stream: bool, queueing: bool,
@@ -194,6 +194,21 @@ class RequestMeters:
         self._counter = counter
         self._cost: CounterTally | None = None
         self._fallbacks: dict[str, CounterTally] = {}
+        self.ok = self.status("2xx")
+
+    def used(self, usage: Any) -> None:
+        """Count an answer's tokens (``core.messages.Usage``)."""
+        tokens_in, tokens_out, cached, reasoning = self.tokens
+        prompt, completion = usage.prompt_tokens, usage.completion_tokens
+        tokens_in.pending += prompt
+        tokens_out.pending += completion
+        if usage.cached_tokens:
+            cached.pending += usage.cached_tokens
+        if usage.reasoning_tokens:
+            reasoning.pending += usage.reasoning_tokens
+        op = self.op
+        op.tokens_in.observe(prompt)  # type: ignore[union-attr]
+        op.tokens_out.observe(completion)  # type: ignore[union-attr]
 
     def status(self, status_class: str) -> CounterTally:
         tally = self._statuses.get(status_class)

@@ -89,6 +89,8 @@ class Metrics:
         self._by_labels: dict[DeploymentLabels, DeploymentMeters] = {}
         self._none = self._meters_for(NO_DEPLOYMENT, upstream=False)
         self._requests: dict[tuple[str, OpMeters, bool], RequestMeters] = {}
+        #: (alias config, served deployment id, kind, stream) -> meters: the request path's one lookup.
+        self._recent: dict[tuple[Any, ...], RequestMeters] = {}
         self._by_alias: dict[tuple[Any, ...], Any] = {}
         self._sources: tuple[Any, Any, Any] | None = None
         self._gauges: set[tuple[Any, ...]] = set()
@@ -185,39 +187,43 @@ class Metrics:
         meters = self._meters_of(call)
         ttft = perf_counter() - call.started
         meters.ttft.observe(ttft)  # type: ignore[union-attr]
-        meters.overhead.observe(max(0.0, ttft - call.upstream_seconds - _queued(call)))
+        overhead = ttft - call.upstream_seconds - _queued(call)
+        meters.overhead.observe(overhead if overhead > 0.0 else 0.0)
 
     def settled(self, call: Call) -> None:
         """A call's answer is complete (its settler): everything counted per request."""
         self.in_flight -= 1
         now = perf_counter()
-        meters = self._meters_of(call)
-        op = meters.op
+        served = call.route.get("deployment")
+        group = call.group
+        key = (0 if group is None else id(group.config), served, call.kind._value_, call.stream)
+        meters = self._recent.get(key)
+        if meters is None:
+            meters = self._meters_of(call)
+            if served is not None:  # else the last attempt decides: not cached
+                if len(self._recent) >= MAX_WILDCARD_DEPLOYMENTS:
+                    self._recent.clear()  # wildcard traffic: cheap to rebuild, the series are kept
+                self._recent[key] = meters
         error = call.error
-        meters.status("2xx" if error is None else status_class(error)).pending += 1
+        stream = call.stream
         total = now - call.started
         meters.duration.observe(total)
-        if call.stream:
-            if call.upstream_started and op.duration is not None:
-                if error is None:
-                    op.duration.observe(now - call.upstream_started)
-                else:
-                    op.failed(error, now - call.upstream_started)
-        elif error is None:
-            meters.overhead.observe(max(0.0, total - call.upstream_seconds - _queued(call)))
-        if meters.queue_wait is not None and call.group is not None and (error is None or call.upstream_seconds):
+        if error is None:
+            meters.ok.pending += 1
+            if not stream:
+                overhead = total - call.upstream_seconds
+                if self.queueing:
+                    overhead -= _queued(call)
+                meters.overhead.observe(overhead if overhead > 0.0 else 0.0)
+        else:
+            meters.status(status_class(error)).pending += 1
+        if stream and call.upstream_started:
+            self._stream_ended(call, meters.op, error, now)
+        if meters.queue_wait is not None and group is not None and (error is None or call.upstream_seconds):
             meters.queue_wait.observe(_queued(call))
         usage = call.usage
         if usage is not None and meters.tokens:
-            tokens_in, tokens_out, cached, reasoning = meters.tokens
-            tokens_in.pending += usage.prompt_tokens
-            tokens_out.pending += usage.completion_tokens
-            if usage.cached_tokens:
-                cached.pending += usage.cached_tokens
-            if usage.reasoning_tokens:
-                reasoning.pending += usage.reasoning_tokens
-            op.tokens_in.observe(usage.prompt_tokens)  # type: ignore[union-attr]
-            op.tokens_out.observe(usage.completion_tokens)  # type: ignore[union-attr]
+            meters.used(usage)
         cost = getattr(call, "cost", None)
         if cost:
             meters.cost().pending += cost
@@ -228,12 +234,24 @@ class Metrics:
             if reason is not None:
                 self._per_alias(self.families.rejected, meters.alias, reason).pending += 1
         cache = call.route.get("cache") or call.response_headers.get("x-switchyard-cache")
-        if cache is None and call.cached:
-            cache = "hit"
-        if cache in CACHE_RESULTS:
-            self._per_alias(self.families.cache, meters.alias, cache).pending += 1
+        if cache is not None or call.cached:
+            self._cached(meters.alias, cache or "hit")
         if getattr(call, "coalesced", False):
             self._per_alias(self.families.coalesced, meters.alias).pending += 1
+
+    @staticmethod
+    def _stream_ended(call: Call, op: OpMeters, error: BaseException | None, now: float) -> None:
+        """The upstream operation of a stream ends with it."""
+        if op.duration is None:
+            return
+        if error is None:
+            op.duration.observe(now - call.upstream_started)
+        else:
+            op.failed(error, now - call.upstream_started)
+
+    def _cached(self, alias: str, result: str) -> None:
+        if result in CACHE_RESULTS:
+            self._per_alias(self.families.cache, alias, result).pending += 1
 
     def _attempts(self, call: Call, meters: RequestMeters) -> None:
         """Retries (by deployment) and hand-overs to the next deployment or a fallback
