@@ -4,7 +4,10 @@ only when metrics are on.
 ``Measure`` is the outermost request stage: it counts the call in flight and,
 on the way out — once every stage inside has registered its own settler —
 registers ``Metrics.settled``, so it runs after them all (a budget's cost is
-on the call by then). A stream also reports its opening (time to first token).
+on the call by then). A unary call for which no stage registered a settler
+is counted at once instead: nothing can change it after this point, and the
+seam costs a coroutine per settler. A stream also reports its opening (time
+to first token).
 
 ``Metered`` is the outermost policy of each deployment's chain (around the
 retries), bound to that deployment's series when it is built: one try of a
@@ -23,9 +26,10 @@ from switchyard.core.call import Call, Kind
 from switchyard.core.stage import Streaming, Unary
 from switchyard.observe.meters import DeploymentMeters
 from switchyard.observe.metrics import Metrics
-
+from switchyard.observe.tally import HistogramTally
 
 CHAT = Kind.CHAT
+FOLD_AT = HistogramTally.FOLD_AT
 
 
 class Measure:
@@ -41,11 +45,23 @@ class Measure:
         self.metrics.settled(call)
 
     async def unary(self, call: Call, next: Unary) -> Any:
-        self.metrics.in_flight += 1
+        metrics = self.metrics
+        metrics.in_flight += 1
         try:
-            return await next(call)
-        finally:
+            answer = await next(call)
+        except BaseException as exc:
+            if call.settlers:
+                call.on_settle(self._settle)
+            else:
+                call.error = exc
+                metrics.settled(call)
+            raise
+        if call.settlers:
             call.on_settle(self._settle)
+        else:  # nothing can change the call after this: count now, not through the seam
+            call.usage = answer.usage
+            metrics.settled(call)
+        return answer
 
     async def stream(self, call: Call, next: Streaming) -> AsyncIterator[Any]:
         metrics = self.metrics
@@ -84,7 +100,10 @@ class Metered:
         op = meters.chat if call.kind is CHAT else None
         if op is None:
             op = meters.op(call.kind)
-        op.duration.observe(elapsed)  # type: ignore[union-attr]
+        values = op.duration.values  # type: ignore[union-attr]
+        values.append(elapsed)
+        if len(values) >= FOLD_AT:
+            op.duration.fold()  # type: ignore[union-attr]
         return answer
 
     async def stream(self, call: Call, next: Streaming) -> AsyncIterator[Any]:

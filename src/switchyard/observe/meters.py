@@ -169,17 +169,20 @@ _SLOT = {Kind.CHAT: "chat", Kind.EMBED: "embed", Kind.COMPLETE: "complete"}
 class RequestMeters:
     """The series a settled call writes, for one alias x deployment x operation x (unary | stream)."""
 
-    __slots__ = ("alias", "op", "stream", "duration", "overhead", "ttft", "tokens", "queue_wait", "ok",
-                 "_statuses", "_families", "_counter", "_cost", "_fallbacks")
+    __slots__ = ("alias", "op", "stream", "config", "kind", "duration", "overhead", "ttft", "tokens", "queue_wait",
+                 "ok", "appended", "_statuses", "_families", "_counter", "_cost", "_fallbacks")
 
     def __init__(self, families: Families, alias: str, op: OpMeters, stream: bool, queueing: bool,
-                 counter: CounterOf, histogram: HistogramOf) -> None:
+                 counter: CounterOf, histogram: HistogramOf, config: Any = None, kind: Kind = Kind.CHAT) -> None:
         b = families.buckets
         labels = op.labels
         streaming = "true" if stream else "false"
         self.alias = alias
         self.op = op
         self.stream = stream
+        #: The alias config and kind of call these meters are for (``Metrics.settled`` checks them).
+        self.config = config
+        self.kind = kind
         self.duration = histogram(families.duration, b.request, alias, streaming)
         self.overhead = histogram(families.overhead, b.overhead, alias, streaming)
         self.ttft = histogram(families.ttft, b.request, alias) if stream else None
@@ -195,6 +198,16 @@ class RequestMeters:
         self._cost: CounterTally | None = None
         self._fallbacks: dict[str, CounterTally] = {}
         self.ok = self.status("2xx")
+        #: Answers whose figures ``Metrics.settled`` appended straight to the tallies' values.
+        self.appended = 0
+
+    def fold(self) -> None:
+        """Fold what the request path appended without looking (``Metrics.settled``)."""
+        self.appended = 0
+        op = self.op
+        for tally in (self.duration, self.overhead, op.tokens_in, op.tokens_out):
+            if tally is not None:
+                tally.fold()
 
     def used(self, usage: Any) -> None:
         """Count an answer's tokens (``core.messages.Usage``)."""

@@ -38,7 +38,7 @@ from prometheus_client import CollectorRegistry, ProcessCollector
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
-from switchyard.core.call import Call
+from switchyard.core.call import Call, Kind
 from switchyard.core.config import Config, ConfigError
 from switchyard.observe.labels import (
     CACHE_RESULTS,
@@ -54,6 +54,8 @@ from switchyard.observe.labels import (
 )
 from switchyard.observe.meters import DeploymentMeters, Families, OpMeters, RequestMeters
 from switchyard.observe.tally import CounterTally, HistogramTally
+
+FOLD_AT = HistogramTally.FOLD_AT
 
 log = logging.getLogger("switchyard.metrics")
 
@@ -88,9 +90,10 @@ class Metrics:
         self._wildcards: dict[str, DeploymentMeters] = {}
         self._by_labels: dict[DeploymentLabels, DeploymentMeters] = {}
         self._none = self._meters_for(NO_DEPLOYMENT, upstream=False)
-        self._requests: dict[tuple[str, OpMeters, bool], RequestMeters] = {}
-        #: (alias config, served deployment id, kind, stream) -> meters: the request path's one lookup.
-        self._recent: dict[tuple[Any, ...], RequestMeters] = {}
+        self._requests: dict[tuple[int, OpMeters, bool], RequestMeters] = {}
+        #: Served deployment id -> the meters its last unary / streamed call used.
+        self._unary: dict[str, RequestMeters] = {}
+        self._streams: dict[str, RequestMeters] = {}
         self._by_alias: dict[tuple[Any, ...], Any] = {}
         self._sources: tuple[Any, Any, Any] | None = None
         self._gauges: set[tuple[Any, ...]] = set()
@@ -153,12 +156,12 @@ class Metrics:
         meters = self._configured.get(deployment_id) or self._wildcards.get(deployment_id)
         return meters if meters is not None else self._meters_for(OTHER_DEPLOYMENT)
 
-    def _request_meters(self, alias: str, op: OpMeters, stream: bool) -> RequestMeters:
-        key = (alias, op, stream)
+    def _request_meters(self, alias: str, op: OpMeters, stream: bool, config: Any, kind: Kind) -> RequestMeters:
+        key = (id(config), op, stream)  # alias configs live as long as the gateway
         meters = self._requests.get(key)
         if meters is None:
             meters = self._requests[key] = RequestMeters(self.families, alias, op, stream, self.queueing,
-                                                         self._counter, self._histogram)
+                                                         self._counter, self._histogram, config, kind)
         return meters
 
     def _meters_of(self, call: Call) -> RequestMeters:
@@ -171,7 +174,9 @@ class Metrics:
                 if getattr(attempt.error, "code", None) != _SKIPPED:
                     deployment = self._deployment_of(attempt.deployment)
                     break
-        return self._request_meters(self.aliases.of_group(call.group), deployment.op(call.kind), call.stream)
+        group = call.group
+        return self._request_meters(self.aliases.of_group(group), deployment.op(call.kind), call.stream,
+                                    getattr(group, "config", None), call.kind)
 
     def _per_alias(self, family: Any, alias: str, *labels: str, bounds: Any = None) -> Any:
         key = (family, alias, *labels)
@@ -194,16 +199,65 @@ class Metrics:
         """A call's answer is complete (its settler): everything counted per request."""
         self.in_flight -= 1
         now = perf_counter()
-        served = call.route.get("deployment")
+        route = call.route
+        served = route.get("deployment")
         group = call.group
-        key = (0 if group is None else id(group.config), served, call.kind._value_, call.stream)
-        meters = self._recent.get(key)
-        if meters is None:
-            meters = self._meters_of(call)
-            if served is not None:  # else the last attempt decides: not cached
-                if len(self._recent) >= MAX_WILDCARD_DEPLOYMENTS:
-                    self._recent.clear()  # wildcard traffic: cheap to rebuild, the series are kept
-                self._recent[key] = meters
+        meters = (self._streams if call.stream else self._unary).get(served)  # type: ignore[arg-type]
+        if meters is None or meters.config is not (group.config if group is not None else None) \
+                or meters.kind is not call.kind:
+            meters = self._remember(call, served)
+        error = call.error
+        usage = call.usage
+        queued = _queued(call) if self.queueing else 0.0
+        if error is None and usage is not None and not call.stream and not call.attempts and meters.tokens:
+            # The usual answer, written out: Python calls are most of the cost here. The
+            # values go straight into the tallies; ``appended`` keeps them bounded.
+            meters.ok.pending += 1
+            total = now - call.started
+            meters.duration.values.append(total)
+            overhead = total - call.upstream_seconds - queued
+            meters.overhead.values.append(overhead if overhead > 0.0 else 0.0)
+            prompt, completion = usage.prompt_tokens, usage.completion_tokens
+            tokens = meters.tokens
+            tokens[0].pending += prompt
+            tokens[1].pending += completion
+            if usage.cached_tokens:
+                tokens[2].pending += usage.cached_tokens
+            if usage.reasoning_tokens:
+                tokens[3].pending += usage.reasoning_tokens
+            op = meters.op
+            op.tokens_in.values.append(prompt)  # type: ignore[union-attr]
+            op.tokens_out.values.append(completion)  # type: ignore[union-attr]
+            meters.appended += 1
+            if meters.appended >= FOLD_AT:
+                meters.fold()
+        else:
+            self._settled_otherwise(call, meters, now, queued)
+        if meters.queue_wait is not None and group is not None and (error is None or call.upstream_seconds):
+            meters.queue_wait.observe(queued)
+        cost = getattr(call, "cost", None)
+        if cost:
+            meters.cost().pending += cost
+        cache = route.get("cache")
+        if cache is not None or call.cached:
+            self._cached(meters.alias, cache or "hit")
+        if getattr(call, "coalesced", False):
+            self._per_alias(self.families.coalesced, meters.alias).pending += 1
+
+    def _remember(self, call: Call, served: str | None) -> RequestMeters:
+        """The meters of ``call`` the long way, remembered by the deployment that served
+        (the request path's one lookup; a deployment serving several aliases or kinds
+        of call takes this way more often, never a wrong one)."""
+        meters = self._meters_of(call)
+        if served is not None:  # else the last attempt decides: not remembered
+            recent = self._streams if call.stream else self._unary
+            if len(recent) >= MAX_WILDCARD_DEPLOYMENTS:
+                recent.clear()  # wildcard traffic: cheap to rebuild, the series are kept
+            recent[served] = meters
+        return meters
+
+    def _settled_otherwise(self, call: Call, meters: RequestMeters, now: float, queued: float) -> None:
+        """Streams, failures, retries and fallbacks, answers without usage."""
         error = call.error
         stream = call.stream
         total = now - call.started
@@ -211,33 +265,19 @@ class Metrics:
         if error is None:
             meters.ok.pending += 1
             if not stream:
-                overhead = total - call.upstream_seconds
-                if self.queueing:
-                    overhead -= _queued(call)
+                overhead = total - call.upstream_seconds - queued
                 meters.overhead.observe(overhead if overhead > 0.0 else 0.0)
         else:
             meters.status(status_class(error)).pending += 1
-        if stream and call.upstream_started:
-            self._stream_ended(call, meters.op, error, now)
-        if meters.queue_wait is not None and group is not None and (error is None or call.upstream_seconds):
-            meters.queue_wait.observe(_queued(call))
-        usage = call.usage
-        if usage is not None and meters.tokens:
-            meters.used(usage)
-        cost = getattr(call, "cost", None)
-        if cost:
-            meters.cost().pending += cost
-        if call.attempts:
-            self._attempts(call, meters)
-        if error is not None:
             reason = rejection(error)
             if reason is not None:
                 self._per_alias(self.families.rejected, meters.alias, reason).pending += 1
-        cache = call.route.get("cache") or call.response_headers.get("x-switchyard-cache")
-        if cache is not None or call.cached:
-            self._cached(meters.alias, cache or "hit")
-        if getattr(call, "coalesced", False):
-            self._per_alias(self.families.coalesced, meters.alias).pending += 1
+        if stream and call.upstream_started:
+            self._stream_ended(call, meters.op, error, now)
+        if call.usage is not None and meters.tokens:
+            meters.used(call.usage)
+        if call.attempts:
+            self._attempts(call, meters)
 
     @staticmethod
     def _stream_ended(call: Call, op: OpMeters, error: BaseException | None, now: float) -> None:

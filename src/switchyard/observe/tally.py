@@ -6,14 +6,15 @@ Why not call ``inc`` / ``observe`` per request: ``prometheus_client`` takes a
 lock on every update, and in multiprocess mode also writes to a memory-mapped
 file — measured here at 1 µs per counter increment, 2 µs per histogram
 observation, and 8 µs per observation in multiprocess mode, a dozen of them per
-request. A tally costs an addition (a histogram: a C bisect and two additions).
+request. A tally costs an addition (a histogram: an append; see ``HistogramTally``).
 The gateway's figures are all updated and flushed on its one event loop, so
 an addition and a flush never interleave.
 """
 
 from __future__ import annotations
 
-from bisect import bisect_left
+from array import array
+from bisect import bisect_right
 from collections.abc import Sequence
 from typing import Any
 
@@ -40,27 +41,52 @@ class CounterTally:
 
 
 class HistogramTally:
-    """Observations of one histogram series since the last flush: a count per
-    bucket (``le`` semantics: a value lands in the first bucket whose bound is
-    >= it, the last one being ``+Inf``) and their sum. The series is made at the
-    first flush with observations."""
+    """Observations of one histogram series since the last flush.
 
-    __slots__ = ("family", "labels", "bounds", "counts", "total", "_buckets", "_sum")
+    An observation is appended to ``values`` (an ``array`` of doubles: eight
+    bytes each); they are sorted and counted per bucket in one go (``fold``) —
+    at a flush, or when ``FOLD_AT`` are waiting — which costs a bisection per
+    bucket instead of one per observation. Buckets follow Prometheus' ``le``:
+    a value lands in the first bucket whose bound is >= it, the last one being
+    ``+Inf``. The series is made at the first flush with observations."""
+
+    __slots__ = ("family", "labels", "bounds", "values", "counts", "total", "_buckets", "_sum")
+
+    #: Observations kept before they are folded into bucket counts (the buffer's bound).
+    FOLD_AT = 1024
 
     def __init__(self, family: Any, labels: tuple[str, ...], bounds: Sequence[float]) -> None:
         self.family = family
         self.labels = labels
         self.bounds = tuple(float(b) for b in bounds)
+        self.values = array("d")
         self.counts = [0] * (len(self.bounds) + 1)
         self.total = 0.0
         self._buckets: list[Any] = []
         self._sum: Any = None
 
     def observe(self, value: float) -> None:
-        self.counts[bisect_left(self.bounds, value)] += 1
-        self.total += value
+        values = self.values
+        values.append(value)
+        if len(values) >= self.FOLD_AT:
+            self.fold()
+
+    def fold(self) -> None:
+        """Count the waiting observations into their buckets."""
+        values = sorted(self.values)
+        del self.values[:]
+        counts = self.counts
+        below = 0
+        for i, bound in enumerate(self.bounds):
+            upto = bisect_right(values, bound)
+            counts[i] += upto - below
+            below = upto
+        counts[-1] += len(values) - below
+        self.total += sum(values)
 
     def flush(self) -> None:
+        if self.values:
+            self.fold()
         counts = self.counts
         if not any(counts):
             return
