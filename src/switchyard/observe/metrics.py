@@ -189,7 +189,12 @@ class Metrics:
     # -- what the stages and the server report --------------------------------------------------------
     def opened(self, call: Call) -> None:
         """A stream's first chunk is ready: time to first token and the overhead to it."""
-        meters = self._meters_of(call)
+        served = call.route.get("deployment")
+        group = call.group
+        meters = self._streams.get(served)  # type: ignore[arg-type]
+        if meters is None or meters.config is not (group.config if group is not None else None) \
+                or meters.kind is not call.kind:
+            meters = self._remember(call, served)
         ttft = perf_counter() - call.started
         meters.ttft.observe(ttft)  # type: ignore[union-attr]
         overhead = ttft - call.upstream_seconds - _queued(call)

@@ -236,13 +236,17 @@ class SwitchyardApp:
             if gaps is None:
                 async for frame in events:
                     await send({"type": "http.response.body", "body": frame, "more_body": True})
-            else:
+            else:  # the gaps go straight into the tally's values (see HistogramTally)
+                values, limit = gaps.values, gaps.FOLD_AT
+                append = values.append
                 last = 0.0
                 async for frame in events:
                     await send({"type": "http.response.body", "body": frame, "more_body": True})
                     now = perf_counter()
                     if last:
-                        gaps.observe(now - last)
+                        append(now - last)
+                        if len(values) >= limit:
+                            gaps.fold()
                     last = now
         except asyncio.CancelledError:
             raise
