@@ -365,11 +365,18 @@ class Metrics:
                                 ("limits", getattr(limiter, "waits", None))):
                 if queue is not None:
                     self._set(families.queue_depth, (name,), queue.size, seen)
+            connections: dict[tuple[str, str, str], int] = {}
             for origin, stats in http.pool_stats().items():
-                parts = urlsplit(origin)
-                address, port = parts.hostname or origin, str(parts.port or "")
-                self._set(families.connections, ("active", address, port), stats["open"] - stats["idle"], seen)
-                self._set(families.connections, ("idle", address, port), stats["idle"], seen)
+                parts = urlsplit(origin.split(" ", 1)[0])  # "https://host:443 via proxy ...": the origin
+                address, port = parts.hostname or "", str(parts.port or "")
+                opened = stats.get("open", 0)
+                # HTTP/2 pools count streams, not idle connections: one without streams is idle
+                idle = stats["idle"] if "idle" in stats else (opened if not stats.get("streams") else 0)
+                for state, count in (("active", opened - idle), ("idle", idle)):
+                    key = (state, address, port)
+                    connections[key] = connections.get(key, 0) + count
+            for origin_labels, count in connections.items():
+                self._set(families.connections, origin_labels, count, seen)
         for gone in self._gauges - seen:  # a pool closed, a wildcard deployment evicted: zero, not stale
             gauge, *labels = gone
             gauge.labels(*labels).set(0)

@@ -8,9 +8,9 @@ errors) travel back up the same way::
                the usage is recorded on the call (a stream's at
                its end) and the settlers stages registered run
                once (Call.on_settle) — cache hits included
+    auth       who is calling: call.caller                       stages/authenticate.py
     metrics    in flight; its figures once every settler below   observe/measure.py
                ran (only when metrics are on)
-    auth       who is calling: call.caller                       stages/authenticate.py
     audit      the call recorded when it settles (audit.requests) stages/audit.py
     resolve    rules -> alias -> model group; may this caller    stages/resolve.py
                use it; can the group do what is asked
@@ -86,7 +86,6 @@ def stages(
     not in the list). A stage with nothing to do (admission without limits) is
     left out, so it costs nothing."""
     slots: list[tuple[str, Stage | None]] = [
-        ("metrics", metrics),
         ("auth", Authenticate(auth)),
         ("account", None),  # the pipeline's entry does it (see above): a slot for plugins
         ("audit", None if audit is None else AuditRequests(audit)),
@@ -99,6 +98,8 @@ def stages(
         if stage is not None:
             out.append(stage)
         out.extend(extra.get(name, ()))
+    if metrics is not None:  # right after auth, before any plugin: outermost for a known caller
+        out.insert(1, metrics)
     return out
 
 
