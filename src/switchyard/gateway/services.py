@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from switchyard.admission import AdmissionControl
 from switchyard.audit.log import AuditLog
@@ -31,8 +31,6 @@ from switchyard.core.config import Config, ConfigError
 from switchyard.core.registry import Registry, StageRegistry
 from switchyard.core.tokens import TokenCounter
 from switchyard.governance import Governance, KeySnapshot
-from switchyard.observe.measure import Measure
-from switchyard.observe.metrics import Metrics
 from switchyard.pipeline import Pipeline, order
 from switchyard.pipeline.deployments import DeploymentFactory
 from switchyard.pipeline.stages.route import Route
@@ -45,6 +43,9 @@ from switchyard.tasks.breaker_sync import BreakerSync
 from switchyard.tasks.health_probes import HealthChecker
 from switchyard.transport.client import HttpClient
 from switchyard.transport.upstreams import Upstreams
+
+if TYPE_CHECKING:
+    from switchyard.observe.metrics import Metrics
 
 
 @dataclass(eq=False)
@@ -91,7 +92,7 @@ class Services:
                                  prefix=config.redis.prefix if config.redis is not None else "switchyard:")
             replicated = store if config.redis is not None else None  # what other replicas see too
             tokens = TokenCounter()
-            metrics = Metrics(config) if config.metrics.enabled else None
+            metrics = _metrics(config)
             keys = KeySnapshot() if config.authenticates else None
             auth = Authenticator(config.auth, keys, enabled=config.authenticates)
             if keys is not None:
@@ -115,7 +116,7 @@ class Services:
                              catalog=catalog, router=router, admission=admission.admission,
                              plugins=config.pipeline, registry=stages,
                              context=order.StageContext(config, catalog, tokens, replicated, durable),
-                             metrics=Measure(metrics) if metrics is not None else None),
+                             metrics=metrics.stage() if metrics is not None else None),
                 Route(catalog, router),
                 settings.timeouts,
             )
@@ -194,6 +195,15 @@ class Services:
             for opened in (self.store, self.durable):
                 if opened is not None:
                     await opened.aclose()
+
+
+def _metrics(config: Config) -> Metrics | None:
+    """Prometheus figures when ``metrics.enabled`` (``prometheus_client`` loads only then)."""
+    if not config.metrics.enabled:
+        return None
+    from switchyard.observe.metrics import Metrics
+
+    return Metrics(config)
 
 
 def _audit_log(config: Config, durable: Store) -> AuditLog | None:

@@ -1,10 +1,10 @@
 """The two stages that feed ``Metrics`` (``observe/metrics.py``), both present
 only when metrics are on.
 
-``Measure`` is the outermost request stage: it counts the call in flight and,
-on the way out — once every stage inside has registered its own settler —
-registers ``Metrics.settled``, so it runs after them all (a budget's cost is
-on the call by then). A unary call for which no stage registered a settler
+``Measure`` comes right after auth, before any other stage: it counts the
+call in flight and, on the way out — once every stage inside has registered
+its own settler — registers ``Metrics.settled``, so it runs after them all (a
+budget's cost is on the call by then). A unary call for which no stage registered a settler
 is counted at once instead: nothing can change it after this point, and the
 seam costs a coroutine per settler. A stream also reports its opening (time
 to first token).

@@ -3,7 +3,7 @@
 ``Metrics`` is built by ``Services.start`` when ``metrics.enabled``; nothing
 exists otherwise. It is fed from four places, none of them a wrapper per chunk:
 
-- the metrics stage (``observe/measure.py``), outermost in the pipeline: a
+- the metrics stage (``observe/measure.py``), right after auth in the pipeline: a
   settler per call (``Call.on_settle``) counts the request, its duration and
   overhead, tokens, cost, cache and coalescing, retries, fallbacks and refusals;
   a stream also at its opening (time to first token);
@@ -139,6 +139,12 @@ class Metrics:
         if breaker is not None:
             breaker.subscribe(changed=meters.breaker_changed)
         return meters
+
+    def stage(self) -> Any:
+        """The request stage that feeds these figures (``observe/measure.py``)."""
+        from switchyard.observe.measure import Measure
+
+        return Measure(self)
 
     def metered(self, chain: Any, deployment_id: str, alias: str, config: Any, adapter: Any = None,
                 breaker: Any = None) -> Any:
