@@ -39,12 +39,13 @@ def merged(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
 
 
 def compare(trees: dict[str, str], extra: dict[str, str], rounds: int, seconds: float,
-            modes: tuple[str, ...], keys: dict[str, str] | None = None) -> dict[tuple[str, str], list[tuple[float, float]]]:
-    """``{(tree, mode): [(req/s, CPU µs per request), ...]}``, one entry per round."""
+            modes: tuple[str, ...], keys: dict[str, str] | None = None
+            ) -> dict[tuple[str, str], list[tuple[float, float, float, float]]]:
+    """``{(tree, mode): [(req/s, CPU µs per request, p50 ms, p99 ms), ...]}``, one entry per round."""
     command = gateway_command()
     if command is None:
         raise SystemExit("`switchyard` is not installed in this venv")
-    results: dict[tuple[str, str], list[tuple[float, float]]] = {(t, m): [] for t in trees for m in modes}
+    results: dict[tuple[str, str], list[tuple[float, float, float, float]]] = {(t, m): [] for t in trees for m in modes}
     with tempfile.TemporaryDirectory(prefix="switchyard-compare-") as tmp, ExitStack() as stack:
         workdir = Path(tmp)
         mock_port = free_port()
@@ -73,7 +74,8 @@ def compare(trees: dict[str, str], extra: dict[str, str], rounds: int, seconds: 
                             calls(ctx, "gateway")[mode], concurrency=64, duration=seconds, warmup=ctx.warmup,
                             cpu_of=lambda pid=pid: cpu_seconds(pid)))
                         if result.ok and result.target_cpu is not None:
-                            results[(name, mode)].append((result.rps, result.target_cpu / result.ok * 1e6))
+                            results[(name, mode)].append((result.rps, result.target_cpu / result.ok * 1e6,
+                                                          result.percentile(50) * 1000, result.percentile(99) * 1000))
         finally:
             loop.close()
     return results
@@ -94,7 +96,7 @@ def main() -> None:
     results = compare(trees, extra, args.rounds, args.seconds, tuple(args.mode or ("plain", "stream")), keys)
     for (name, mode), rows in results.items():
         if rows:
-            rps, cpu = [r for r, _ in rows], [c for _, c in rows]
+            rps, cpu = [r[0] for r in rows], [r[1] for r in rows]
             print(f"{name:>10} {mode:6} {statistics.median(rps):8,.0f} req/s (range {min(rps):,.0f}-{max(rps):,.0f})"
                   f"   CPU {statistics.median(cpu):6.0f} µs/request (range {min(cpu):.0f}-{max(cpu):.0f})")
 

@@ -22,6 +22,7 @@ import orjson
 from bench.admission import admission
 from bench.auth import auth
 from bench.harness import Context, Figure, Row, Section, SectionResult
+from bench.observability import observability
 from bench.processes import Process, free_port, mock_process, pin
 from bench.routing import routing
 from bench.slow_streams import CHUNK_DELAY_MS, SLOW_MODEL, format_points, slow_streams
@@ -29,7 +30,8 @@ from bench.spend import spend
 from bench.throughput import throughput
 from switchyard.server.runner import raise_open_file_limit
 
-SECTIONS: dict[str, Section] = {"throughput": throughput, "routing": routing, "admission": admission, "auth": auth, "spend": spend}
+SECTIONS: dict[str, Section] = {"throughput": throughput, "routing": routing, "admission": admission, "auth": auth,
+                                "spend": spend, "observability": observability}
 MASTER_KEY = "sk-bench-master"
 MODEL = "bench-model"
 

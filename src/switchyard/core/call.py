@@ -28,6 +28,8 @@ class Attempt:
     status: int
     reason: str
     error: Any = None
+    #: Tried again on the same deployment (a retry), rather than handed on to the next one.
+    retried: bool = False
 
 
 @dataclass(slots=True)
@@ -85,6 +87,11 @@ class Call:
     error: BaseException | None = None
     #: ``time.perf_counter()`` when the call entered the pipeline.
     started: float = 0.0
+    #: Seconds spent waiting on upstreams: every deployment tried, its retries and their
+    #: backoff included; a stream's until its first chunk. Kept only with metrics on.
+    upstream_seconds: float = 0.0
+    #: ``time.perf_counter()`` when the try that answered began (0.0 until one did; metrics on).
+    upstream_started: float = 0.0
     #: What stages asked to run once the answer is complete (``on_settle``); None: nothing.
     settlers: list[Callable[[Call], Awaitable[None]]] | None = None
     #: Told ``True`` when the attempt in progress starts waiting for a free upstream

@@ -3,7 +3,8 @@ one place, in dependency order, each object complete when constructed.
 
 ::
 
-    config, environment -> upstream HTTP clients, stores (shared: redis:, durable: storage:), token counter
+    config, environment -> upstream HTTP clients, stores (shared: redis:, durable: storage:), token counter,
+              metrics (metrics.enabled)
            -> key snapshot, authenticator, governance (directory, sync, admin API; when auth is on)
            -> admission (limits backend, queue, capacity gates)
            -> retry budget, shared breakers, price book -> deployment factory -> catalog
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from switchyard.admission import AdmissionControl
 from switchyard.admission.estimate import Estimator
@@ -47,6 +48,9 @@ from switchyard.tasks.breaker_sync import BreakerSync
 from switchyard.tasks.health_probes import HealthChecker
 from switchyard.transport.client import HttpClient
 from switchyard.transport.upstreams import Upstreams
+
+if TYPE_CHECKING:
+    from switchyard.observe.metrics import Metrics
 
 
 @dataclass(eq=False)
@@ -81,6 +85,8 @@ class Services:
     budgets: BudgetLedger | None = None
     #: The spend records (``spend.records``), beside the durable store.
     spend: SpendLog | None = None
+    #: Prometheus figures (``observe/metrics.py``), when ``metrics.enabled``.
+    metrics: Metrics | None = None
 
     @classmethod
     async def start(cls, config: Config, registry: Registry, stages: StageRegistry | None = None) -> Services:
@@ -95,6 +101,7 @@ class Services:
                                  prefix=config.redis.prefix if config.redis is not None else "switchyard:")
             replicated = store if config.redis is not None else None  # what other replicas see too
             tokens = TokenCounter()
+            metrics = _metrics(config)
             keys = KeySnapshot() if config.authenticates else None
             auth = Authenticator(config.auth, keys, enabled=config.authenticates)
             if keys is not None:
@@ -106,7 +113,8 @@ class Services:
                       if replicated is not None and settings.breaker.enabled else None)
             factory = DeploymentFactory(registry, upstreams.for_deployment, settings, budget,
                                         latency_decay=config.routing.latency.decay, gate_for=admission.gate_for,
-                                        on_breaker=shared.add if shared is not None else None, prices=PriceBook())
+                                        on_breaker=shared.add if shared is not None else None, prices=PriceBook(),
+                                        metrics=metrics)
             catalog = Catalog(config, registry, factory)
             router = Router(config.routing, tokens=tokens, kv=replicated.kv if replicated is not None else None,
                             resolve=catalog.resolve, regions=RegionPreference.from_config(config))
@@ -121,7 +129,8 @@ class Services:
                              budgets=ledger, estimator=estimator,
                              catalog=catalog, router=router, admission=admission.admission,
                              plugins=config.pipeline, registry=stages,
-                             context=order.StageContext(config, catalog, tokens, replicated, durable)),
+                             context=order.StageContext(config, catalog, tokens, replicated, durable),
+                             metrics=metrics.stage() if metrics is not None else None),
                 Route(catalog, router),
                 settings.timeouts,
                 Estimator(tokens),  # what a stream cut short is charged for: its prompt, counted exactly
@@ -141,7 +150,10 @@ class Services:
         services = cls(config=config, upstreams=upstreams, http=http, auth=auth, tokens=tokens, admission=admission,
                        catalog=catalog, router=router, pipeline=pipeline, budget=budget, shared_breakers=shared,
                        checker=checker, store=store, durable=durable, audit=audit, governance=governance,
-                       budgets=ledger, spend=spend)
+                       budgets=ledger, spend=spend, metrics=metrics)
+        if metrics is not None:
+            metrics.watch(catalog, admission, upstreams)
+            metrics.start()
         if audit is not None:
             audit.start()
         if ledger is not None and ledger.alerts is not None:
@@ -200,11 +212,22 @@ class Services:
                 await self.spend.aclose()  # writes every record accepted
             if self.budgets is not None and self.budgets.alerts is not None:
                 await self.budgets.alerts.aclose()
+            if self.metrics is not None:
+                await self.metrics.aclose()
         finally:
             await self.upstreams.aclose()
             for opened in (self.store, self.durable):
                 if opened is not None:
                     await opened.aclose()
+
+
+def _metrics(config: Config) -> Metrics | None:
+    """Prometheus figures when ``metrics.enabled`` (``prometheus_client`` loads only then)."""
+    if not config.metrics.enabled:
+        return None
+    from switchyard.observe.metrics import Metrics
+
+    return Metrics(config)
 
 
 def _audit_log(config: Config, durable: Store) -> AuditLog | None:

@@ -44,6 +44,7 @@ class DeploymentFactory:
         gate_for: Callable[[str, DeploymentConfig], Stage | None],
         on_breaker: Callable[[CircuitBreaker], None] | None = None,
         prices: PriceBook | None = None,
+        metrics: Any = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.registry = registry
@@ -54,6 +55,8 @@ class DeploymentFactory:
         self.gate_for = gate_for
         self.on_breaker = on_breaker
         self.prices = prices or PriceBook()
+        #: ``observe.metrics.Metrics`` when metrics are on: each chain gets its ``Metered`` stage.
+        self.metrics = metrics
         self.clock = clock
 
     def __call__(self, deployment_id: str, alias: str, config: DeploymentConfig) -> Deployment:
@@ -70,6 +73,8 @@ class DeploymentFactory:
             health=health, gate=self.gate_for(deployment_id, config),
             stream_failed=partial(_stream_failed, health, adapter, config),
         )
+        if self.metrics is not None:
+            chain = self.metrics.metered(chain, deployment_id, alias, config, adapter, breaker)
         load = DeploymentLoad(self.latency_decay, config)
         return Deployment(deployment_id, alias, config, adapter, chain, health, load,
                           self.prices.for_deployment(config))

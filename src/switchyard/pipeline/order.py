@@ -9,6 +9,8 @@ errors) travel back up the same way::
                its end) and the settlers stages registered run
                once (Call.on_settle) — cache hits included
     auth       who is calling: call.caller                       stages/authenticate.py
+    metrics    in flight; its figures once every settler below   observe/measure.py
+               ran (only when metrics are on)
     audit      the call recorded when it settles (audit.requests) stages/audit.py
     spend      its spend record when it settles (spend.records)  stages/spend.py
     resolve    rules -> alias -> model group; may this caller    stages/resolve.py
@@ -93,6 +95,7 @@ def stages(
     plugins: PipelineConfig | None = None,
     registry: StageRegistry | None = None,
     context: StageContext | None = None,
+    metrics: Stage | None = None,
 ) -> list[Stage]:
     """The request stages in order, outermost first (``route`` is the terminal,
     not in the list). A stage with nothing to do (admission without limits,
@@ -112,6 +115,8 @@ def stages(
         if stage is not None:
             out.append(stage)
         out.extend(extra.get(name, ()))
+    if metrics is not None:  # right after auth, before any plugin: outermost for a known caller
+        out.insert(1, metrics)
     return out
 
 

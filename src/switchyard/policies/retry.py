@@ -139,7 +139,7 @@ class RetryPolicy:
                 delay = self.backoff(exc, retry, call)
                 if delay is None:
                     raise
-                call.attempts.append(Attempt(self.deployment_id, exc.status, f"{exc.message} (retried)", exc))
+                call.attempts.append(Attempt(self.deployment_id, exc.status, f"{exc.message} (retried)", exc, retried=True))
                 log.info("retry", extra={"request_id": call.request_id, "deployment": self.deployment_id,
                                          "attempt": retry, "status": exc.status, "code": exc.code, "delay_s": round(delay, 3)})
             if delay > 0:

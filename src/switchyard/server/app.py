@@ -139,14 +139,18 @@ class SwitchyardApp:
         except SwitchyardError as exc:
             await self._send_error(send, exc, rid, error_body)
             self.access.write(method, path, request_id, request, exc.status, started, exc)
+            if request is None or request.call is None:
+                self._refused(exc.status)
             return
         except Exception as exc:
             log.exception("unhandled error", extra={"request_id": request_id, "method": method, "path": path})
             await self._send_error(send, SwitchyardError("Internal server error."), rid, error_body)
             self.access.write(method, path, request_id, request, 500, started, exc)
+            if request is None or request.call is None:
+                self._refused(500)
             return
         if isinstance(result, StreamResponse):
-            outcome, error = await self._send_stream(send, receive, result, rid, request_id)
+            outcome, error = await self._send_stream(send, receive, result, rid, request_id, request.call)
             self.access.write(method, path, request_id, request, 200, started, error, result.headers, True, outcome)
         else:
             await send({
@@ -156,6 +160,12 @@ class SwitchyardApp:
             })
             await send({"type": "http.response.body", "body": result.body})
             self.access.write(method, path, request_id, request, result.status, started, None, result.headers)
+
+    def _refused(self, status: int) -> None:
+        """A request refused before it reached the pipeline still counts (metrics)."""
+        services = self.client.services
+        if services is not None and services.metrics is not None:
+            services.metrics.refused(status)
 
     async def _read_body(self, headers: dict[str, str], receive: Any, started: float) -> bytes:
         """The whole body, within ``server.max_body_bytes`` (else 413) and ``server.body_timeout``
@@ -194,7 +204,7 @@ class SwitchyardApp:
         await send({"type": "http.response.body", "body": orjson.dumps(error_body(exc))})
 
     async def _send_stream(self, send: Any, receive: Any, stream: StreamResponse, rid: bytes,
-                           request_id: str) -> tuple[str, BaseException | None]:
+                           request_id: str, call: Any = None) -> tuple[str, BaseException | None]:
         """Sends the stream; ``(outcome, error)``: ``ok``, ``error`` (an error event
         ended it) or ``disconnect`` (the client went away first)."""
         await send({
@@ -208,7 +218,9 @@ class SwitchyardApp:
                 *stream.headers,
             ],
         })
-        pump = asyncio.ensure_future(self._pump(send, stream, request_id))
+        services = self.client.services
+        gaps = None if services is None or services.metrics is None else services.metrics.chunk_gaps(call)
+        pump = asyncio.ensure_future(self._pump(send, stream, request_id, gaps))
         watcher = asyncio.ensure_future(_wait_disconnect(receive))
         try:
             await asyncio.wait((pump, watcher), return_when=asyncio.FIRST_COMPLETED)
@@ -222,12 +234,27 @@ class SwitchyardApp:
         error = pump.exception() or pump.result()
         return ("ok", None) if error is None else ("error", error)
 
-    async def _pump(self, send: Any, stream: StreamResponse, request_id: str) -> BaseException | None:
-        """Sends every frame; returns the error a failed stream ended with (None when complete)."""
+    async def _pump(self, send: Any, stream: StreamResponse, request_id: str,
+                    gaps: Any = None) -> BaseException | None:
+        """Sends every frame; returns the error a failed stream ended with (None when complete).
+        ``gaps`` (metrics on) is told the time between consecutive writes."""
         events = stream.events
         try:
-            async for frame in events:
-                await send({"type": "http.response.body", "body": frame, "more_body": True})
+            if gaps is None:
+                async for frame in events:
+                    await send({"type": "http.response.body", "body": frame, "more_body": True})
+            else:  # the gaps go straight into the tally's values (see HistogramTally)
+                values, limit = gaps.values, gaps.FOLD_AT
+                append = values.append
+                last = 0.0
+                async for frame in events:
+                    await send({"type": "http.response.body", "body": frame, "more_body": True})
+                    now = perf_counter()
+                    if last:
+                        append(now - last)
+                        if len(values) >= limit:
+                            gaps.fold()
+                    last = now
         except asyncio.CancelledError:
             raise
         except Exception as exc:

@@ -72,6 +72,7 @@ class RouteTable:
         from switchyard.server.anthropic_routes import add_anthropic_routes
         from switchyard.server.audit_routes import add_audit_routes
         from switchyard.server.health_routes import add_health_routes
+        from switchyard.server.metrics_routes import add_metrics_routes
         from switchyard.server.openai_routes import add_openai_routes
         from switchyard.server.openapi import add_openapi_routes
         from switchyard.server.reliability_routes import add_reliability_routes
@@ -88,4 +89,5 @@ class RouteTable:
         add_openapi_routes(table, app)
         add_admin_routes(table, app)
         add_spend_routes(table, app)
+        add_metrics_routes(table, app)
         return table

@@ -281,11 +281,15 @@ class HttpClient:
         await self.aclose()
 
     def pool_stats(self) -> dict[str, dict[str, int]]:
-        """Open and idle connection counts per origin (for metrics and tests)."""
-        return {
-            pool.label: {"open": pool.open_connections, "idle": pool.idle_connections}
-            for pool in self._pools.values()
-        }
+        """Open and idle connection counts per origin (for metrics and tests): this
+        client's pools and its children's (each deployment's own), added up."""
+        stats: dict[str, dict[str, int]] = {}
+        for client in (self, *self._children):
+            for pool in client._pools.values():
+                counts = stats.setdefault(pool.label, {"open": 0, "idle": 0})
+                counts["open"] += pool.open_connections
+                counts["idle"] += pool.idle_connections
+        return stats
 
     def _tls(self) -> ssl.SSLContext:
         """This client's TLS context, made on first use."""

@@ -11,6 +11,7 @@ from switchyard.core.config.egress import TLSConfig
 from switchyard.core.config.governance import GovernanceConfig
 from switchyard.core.config.limits import LimitsConfig
 from switchyard.core.config.logging import LoggingConfig
+from switchyard.core.config.metrics import MetricsConfig
 from switchyard.core.config.models import ModelConfig
 from switchyard.core.config.pipeline import PipelineConfig
 from switchyard.core.config.reliability import ReliabilityConfig
@@ -37,6 +38,7 @@ class Config(Strict):
     tls: TLSConfig = Field(default_factory=TLSConfig, description="Upstream TLS trust for deployments without their own.")
     budgets: BudgetsConfig = Field(default_factory=BudgetsConfig)
     spend: SpendConfig = Field(default_factory=SpendConfig)
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
 
     @model_validator(mode="after")
     def _records_need_a_database(self) -> Config:
