@@ -1,7 +1,7 @@
 """The audit log: admin actions and request metadata, hash-chained, written in batches.
 
 ``AuditLog.admin(...)`` records a change (who, what, before/after, when, from
-where); with ``audit.requests`` the request stage ``pipeline/stages/audit.py`` has every
+where); with ``audit.requests`` the request stage ``pipeline/stages/settled.py`` has every
 call recorded when it settles (``Call.on_settle``). Neither waits for the
 database: entries go through a bounded ``Appender`` (``storage/appender.py``)
 and reach the store a batch at a time, chained (``audit/chain.py``).

@@ -11,8 +11,8 @@ errors) travel back up the same way::
     auth       who is calling: call.caller                       stages/authenticate.py
     metrics    in flight; its figures once every settler below   observe/measure.py
                ran (only when metrics are on)
-    audit      the call recorded when it settles (audit.requests) stages/audit.py
-    spend      its spend record when it settles (spend.records)  stages/spend.py
+    audit      the call recorded when it settles (audit.requests) stages/settled.py
+    spend      its spend record when it settles (spend.records)  stages/settled.py
     resolve    rules -> alias -> model group; may this caller    stages/resolve.py
                use it; can the group do what is asked
     (guard)    PII and secrets, before anything is stored or sent        (issue: guardrails)
@@ -60,11 +60,10 @@ from switchyard.core.registry import StageRegistry
 from switchyard.core.stage import Stage
 from switchyard.core.tokens import TokenCounter
 from switchyard.pipeline.stages.admit import Admit
-from switchyard.pipeline.stages.audit import AuditRequests
 from switchyard.pipeline.stages.authenticate import Authenticate
 from switchyard.pipeline.stages.budget import Budgets
 from switchyard.pipeline.stages.resolve import Resolve
-from switchyard.pipeline.stages.spend import SpendRecords
+from switchyard.pipeline.stages.settled import OnSettle
 from switchyard.routing.catalog import Catalog
 from switchyard.routing.router import Router
 from switchyard.spend.log import SpendLog
@@ -103,8 +102,8 @@ def stages(
     slots: list[tuple[str, Stage | None]] = [
         ("auth", Authenticate(auth)),
         ("account", None),  # the pipeline's entry does it (see above): a slot for plugins
-        ("audit", None if audit is None else AuditRequests(audit)),
-        ("spend", None if spend is None else SpendRecords(spend)),
+        ("audit", None if audit is None else OnSettle(audit.record_call)),
+        ("spend", None if spend is None else OnSettle(spend.record_call)),
         ("resolve", Resolve(catalog, router)),
         ("budget", None if budgets is None or estimator is None else Budgets(budgets, estimator)),
         ("admit", None if isinstance(admission, OpenAdmission) else Admit(admission)),

@@ -1,7 +1,7 @@
 """The spend log: one record per request, appended in batches, rolled up for reports.
 
 ``SpendLog.record_call`` is a settler (``Call.on_settle``, registered by the
-spend stage ``pipeline/stages/spend.py``): when a call is complete it makes its
+spend stage ``pipeline/stages/settled.py``): when a call is complete it makes its
 ``SpendRecord`` and hands it to a bounded ``Appender`` (``storage/appender.py``),
 which writes batches — one multi-row INSERT each, never an UPDATE — from one
 background task. ``spend.overflow`` says what a full buffer does: ``block``
