@@ -161,6 +161,19 @@ def test_limit_rejections_are_counted_by_reason(start_gateway):
     assert got.value("switchyard_requests_total", alias="chat", deployment="none", status_class="4xx") == 1
 
 
+def test_cost_as_the_gateway_prices_it(start_gateway):
+    gateway = start_gateway({"metrics": {"enabled": True}, "models": {"priced": {"deployments": [
+        {"provider": "fake", "model": "echo", "price": {"input": 1.0, "output": 2.0}}]}}})
+    for _ in range(4):
+        response = raw_request(gateway.url, "POST", CHAT, body=chat_body("priced", "one two three"), headers=JSON)
+        assert response.status == 200
+    got = scrape(gateway.url)
+    per_request = (3 * 1.0 + 3 * 2.0) / 1e6  # $ per million tokens; the fake counts words
+    assert math.isclose(got.value("switchyard_cost_usd_total", alias="priced", deployment="priced#0"),
+                        4 * per_request, rel_tol=1e-9)
+    assert float(response.headers["x-switchyard-cost-usd"]) == pytest.approx(per_request)
+
+
 def test_open_upstream_connections(start_mock, start_gateway, openai_deployment):
     mock = start_mock()
     gateway = start_gateway({"metrics": {"enabled": True}, "models": {"gpt": {"deployments": [openai_deployment(mock)]}}})
@@ -267,19 +280,18 @@ def test_openmetrics_when_the_scraper_asks_for_it(start_gateway):
 
 # -- in-process: the settle seam, cost, queue, tallies -----------------------------------------------
 
-class CostlyCall(Call):
-    """A call as the budget stage will leave it: its price on ``cost``, whether it was coalesced."""
+class CoalescedCall(Call):
+    """A call as the coalescing stage may leave it (``coalesced``)."""
 
-    __slots__ = ("cost", "coalesced")
+    __slots__ = ("coalesced",)
 
     def __init__(self, request_id: str) -> None:
         super().__init__(request_id)
-        self.cost: float | None = None
         self.coalesced = False
 
 
 class Pricing:
-    """A stage that prices the call in a settler of its own, as a budget would."""
+    """A stage that reprices the call in a settler of its own and marks it coalesced and a cache miss."""
 
     def _register(self, call: Call) -> None:
         async def priced(done: Any) -> None:
@@ -306,7 +318,7 @@ def test_cost_coalescing_and_cache_set_by_inner_settlers_are_seen():
         async with switchyard.AsyncClient(config, stages=registry) as client:
             request = validate_chat({"model": "chat", "messages": [{"role": "user", "content": "a b c d"}]})
             for i in range(2):
-                await client.services.pipeline.chat(request, CostlyCall(f"c{i}"))
+                await client.services.pipeline.chat(request, CoalescedCall(f"c{i}"))
             return client.services.metrics.exposition()[0].decode()
 
     got = Scrape(asyncio.run(body()))
@@ -385,3 +397,21 @@ def test_a_multiprocess_directory_that_is_not_one_is_named(tmp_path, monkeypatch
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path / "missing"))
     with pytest.raises(ConfigError, match="PROMETHEUS_MULTIPROC_DIR: is not a directory"):
         Metrics(parse_config({"metrics": {"enabled": True}}))
+
+
+def test_refusals_are_named_by_the_gateway_not_by_upstreams():
+    from switchyard.core.errors import (
+        BudgetExceeded,
+        DeploymentSaturated,
+        InvalidRequest,
+        RateLimited,
+        UpstreamRateLimited,
+    )
+    from switchyard.observe.labels import rejection
+
+    assert rejection(BudgetExceeded("spent", budget="key=k daily")) == "budget"
+    assert rejection(RateLimited("full", code="queue_full")) == "queue_full"
+    assert rejection(RateLimited("limited")) == "limit"
+    assert rejection(DeploymentSaturated("busy")) == "deployment_capacity"
+    assert rejection(UpstreamRateLimited("theirs")) is None  # the upstream's 429 is not the gateway's refusal
+    assert rejection(InvalidRequest("bad")) is None

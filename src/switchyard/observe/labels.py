@@ -47,6 +47,7 @@ REJECTIONS = {
     "queue_timeout": "queue_timeout",
     "deployment_at_capacity": "deployment_capacity",
     "budget_exceeded": "budget",
+    "budget_backend_unreachable": "budget_backend",
 }
 
 #: What ``x-switchyard-cache`` may say (the response cache).

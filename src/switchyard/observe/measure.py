@@ -3,11 +3,9 @@ only when metrics are on.
 
 ``Measure`` comes right after auth, before any other stage: it counts the
 call in flight and, on the way out — once every stage inside has registered
-its own settler — registers ``Metrics.settled``, so it runs after them all (a
-budget's cost is on the call by then). A unary call for which no stage registered a settler
-is counted at once instead: nothing can change it after this point, and the
-seam costs a coroutine per settler. A stream also reports its opening (time
-to first token).
+its own settler — registers ``Metrics.settled``, so it runs after them all
+(the call's cost, priced by the pipeline's way out, is on it by then). A
+stream also reports its opening (time to first token).
 
 ``Metered`` is the outermost policy of each deployment's chain (around the
 retries), bound to that deployment's series when it is built: one try of a
@@ -45,23 +43,11 @@ class Measure:
         self.metrics.settled(call)
 
     async def unary(self, call: Call, next: Unary) -> Any:
-        metrics = self.metrics
-        metrics.in_flight += 1
+        self.metrics.in_flight += 1
         try:
-            answer = await next(call)
-        except BaseException as exc:
-            if call.settlers:
-                call.on_settle(self._settle)
-            else:
-                call.error = exc
-                metrics.settled(call)
-            raise
-        if call.settlers:
+            return await next(call)
+        finally:
             call.on_settle(self._settle)
-        else:  # nothing can change the call after this: count now, not through the seam
-            call.usage = answer.usage
-            metrics.settled(call)
-        return answer
 
     async def stream(self, call: Call, next: Streaming) -> AsyncIterator[Any]:
         metrics = self.metrics

@@ -246,7 +246,7 @@ class Metrics:
             self._settled_otherwise(call, meters, now, queued)
         if meters.queue_wait is not None and group is not None and (error is None or call.upstream_seconds):
             meters.queue_wait.observe(queued)
-        cost = getattr(call, "cost", None)
+        cost = call.cost
         if cost:
             meters.cost().pending += cost
         cache = route.get("cache")
