@@ -206,13 +206,21 @@ class Limiter:
                 out.append(getattr(caller, scope))
         return tuple(out)
 
-    async def admit(self, request: Any, group: Any, call: Call) -> Ticket:
+    def applies(self, request: Any, group: Any, call: Call) -> tuple[Any, ...] | None:
+        """The buckets the request counts against (a tuple, maybe empty when only the
+        queue holds it); None when neither a limit nor the queue applies."""
         caller = call.caller
         buckets = self.rules.buckets(self._subjects(request, group, caller)) if self.rules else ()
         own = caller.limits if caller is not None else ()
         if own:  # a virtual key's own limits (key, team, tenant): like a named rule for each
             buckets = with_own(buckets, own)
         if not buckets and self.queue is None:
+            return None
+        return buckets
+
+    async def admit(self, request: Any, group: Any, call: Call, applies: Any = None) -> Ticket:
+        buckets = applies if applies is not None else self.applies(request, group, call)
+        if buckets is None:
             return NULL_TICKET
         reserved = prompt = 0
         waited = 0.0

@@ -24,7 +24,12 @@ class Ticket(Protocol):
 
 
 class Admission(Protocol):
-    async def admit(self, request: Any, group: Any, call: Call) -> Ticket: ...
+    def applies(self, request: Any, group: Any, call: Call) -> Any:
+        """What would hold the request (its limits, or a queue); None when nothing
+        does, so the pipeline passes it through without a ticket (no await, no frame)."""
+
+    async def admit(self, request: Any, group: Any, call: Call, applies: Any = None) -> Ticket:
+        """The ticket; ``applies`` is what ``applies()`` returned, when the caller asked first."""
 
 
 class _NullTicket:
@@ -43,5 +48,8 @@ NULL_TICKET = _NullTicket()
 class OpenAdmission:
     """Admits everything; the default until limits are configured."""
 
-    async def admit(self, request: Any, group: Any, call: Call) -> Ticket:
+    def applies(self, request: Any, group: Any, call: Call) -> Any:
+        return None
+
+    async def admit(self, request: Any, group: Any, call: Call, applies: Any = None) -> Ticket:
         return NULL_TICKET

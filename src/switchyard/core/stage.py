@@ -35,11 +35,13 @@ Streaming = Callable[[Call], Awaitable[AsyncIterator[Any]]]
 
 
 class Stage(Protocol):
-    """One step of a chain; see the module docstring."""
+    """One step of a chain; see the module docstring. Usually ``async def``; a stage
+    whose work is all before the rest of the chain may be a plain ``def`` returning
+    ``next(call)`` as it is — one frame less per request."""
 
-    async def unary(self, call: Call, next: Unary) -> Any: ...
+    def unary(self, call: Call, next: Unary) -> Awaitable[Any]: ...
 
-    async def stream(self, call: Call, next: Streaming) -> AsyncIterator[Any]: ...
+    def stream(self, call: Call, next: Streaming) -> Awaitable[AsyncIterator[Any]]: ...
 
 
 def fold(stages: Sequence[Stage], unary: Unary, stream: Streaming) -> tuple[Unary, Streaming]:

@@ -50,7 +50,10 @@ _PROMPT_KEYS = ("system", "messages", "prompt", "input")
 class AccessLog:
     """Writes the access line of each request to the ``switchyard.access`` logger."""
 
-    __slots__ = ("logger", "enabled", "include_prompts", "prompt_max_chars")
+    __slots__ = ("logger", "enabled", "include_prompts", "prompt_max_chars", "_segments")
+
+    #: Distinct segment sets kept (each a few hundred bytes); past it the cache starts over.
+    SEGMENTS_MAX = 4096
 
     def __init__(self, config: LoggingConfig | None = None, logger: logging.Logger | None = None) -> None:
         config = config or LoggingConfig()
@@ -58,6 +61,10 @@ class AccessLog:
         self.enabled = config.access_log
         self.include_prompts = config.include_prompts
         self.prompt_max_chars = config.prompt_max_chars
+        # The kv line's fields that repeat from request to request (method, path, status,
+        # key, alias, deployment, outcome...), rendered once per distinct set: a line is
+        # then the timestamp, the request id, the latency and the tokens around them.
+        self._segments: dict[tuple[Any, ...], tuple[str, str, str]] = {}
 
     def write(
         self,
@@ -89,7 +96,8 @@ class AccessLog:
             taken = call.route
             route, deployment, fallback_alias = taken.get("route"), taken.get("deployment"), taken.get("fallback")
             tried = call.attempts
-            attempts = sum(1 for a in tried if getattr(getattr(a, "error", None), "code", None) != _SKIPPED)
+            attempts = (sum(1 for a in tried if getattr(getattr(a, "error", None), "code", None) != _SKIPPED)
+                        if tried else 0)
             if deployment is not None:
                 attempts += 1
             elif tried:
@@ -134,14 +142,58 @@ class AccessLog:
             record = logger.makeRecord(ACCESS_LOGGER, INFO, "", 0, "request", (), None, None, {FIELDS_ATTR: fields})
             logger.handle(record)
             return
-        # The usual case — setup_logging's handler only: no LogRecord, and the line is
-        # built later, with the others of the handler's next write (many lines in one
-        # tight loop cost far less than one line at a time between requests).
+        # The usual case — setup_logging's handler only: no LogRecord. A kv line is put
+        # together from segments rendered once per distinct set of repeating fields; a
+        # JSON one is built later, with the others of the handler's next write.
         created = time()
+        segments = None
         for handler in handlers:
-            handler.emit_line(partial(_line, handler.line_formatter, created, request_id, method, path, status,
-                                      latency, key_name, alias, route, deployment, fallback_alias, attempts,
-                                      usage, cache, stream, outcome, code, error_status, messages))
+            formatter = handler.line_formatter
+            if formatter.json:
+                handler.emit_line(partial(_json_line, formatter, created, request_id, method, path, status,
+                                          latency, key_name, alias, route, deployment, fallback_alias, attempts,
+                                          usage, cache, stream, outcome, code, error_status, messages))
+                continue
+            if segments is None:
+                key = (method, path, status, key_name, alias, route, deployment, fallback_alias, attempts, cache,
+                       stream, outcome, code, error_status)
+                segments = self._segments.get(key)
+                if segments is None:
+                    segments = self._render_segments(key)
+            head, middle, tail = segments
+            handler.emit_line(
+                f"ts={formatter.timestamp(created)} level=info logger={ACCESS_LOGGER} msg=request request_id="
+                f"{request_id if request_id.isidentifier() else kv_value(request_id)} {head} latency_ms={latency:.2f}"
+                f"{middle}"
+                f"{'' if usage is None else f' prompt_tokens={usage.prompt_tokens} completion_tokens={usage.completion_tokens} total_tokens={usage.prompt_tokens + usage.completion_tokens}'}"
+                f"{tail}{'' if messages is None else ' messages=' + kv_value(messages)}")
+
+    def _render_segments(self, key: tuple[Any, ...]) -> tuple[str, str, str]:
+        """The kv renderings of a line's repeating fields: before the latency, between
+        it and the tokens, after the tokens."""
+        (method, path, status, key_name, alias, route, deployment, fallback_alias, attempts, cache, stream,
+         outcome, code, error_status) = key
+        q = kv_value
+        head = f"method={q(method)} path={q(path)} status={status}"
+        middle = (
+            f"{'' if key_name is None else ' key_name=' + q(key_name)}"
+            f"{'' if alias is None else ' alias=' + q(alias)}"
+            f"{'' if route is None else ' route=' + q(route)}"
+            f"{'' if deployment is None else ' deployment=' + q(deployment)}"
+            f"{' fallback=false' if fallback_alias is None else ' fallback=true fallback_alias=' + q(fallback_alias)}"
+            f"{'' if attempts is None else f' attempts={attempts}'}"
+        )
+        tail = (
+            f"{' cache=true' if cache else ' cache=false'}{' stream=true' if stream else ' stream=false'}"
+            f"{'' if outcome is None else ' outcome=' + outcome}"
+            f"{'' if code is None else ' error=' + q(code)}"
+            f"{'' if error_status is None else f' error_status={error_status}'}"
+        )
+        segments = self._segments
+        if len(segments) >= self.SEGMENTS_MAX:
+            segments.clear()
+        rendered = segments[key] = (head, middle, tail)
+        return rendered
 
     def prompt_text(self, body: bytes) -> str | None:
         """The request's messages (system, messages, prompt or input) as JSON, cut short."""
@@ -159,62 +211,41 @@ class AccessLog:
         return text if len(text) <= limit else text[:limit] + "…"
 
 
-def _line(formatter: Any, created: float, request_id: str, method: str, path: str, status: int, latency: float,
-          key_name: str | None, alias: str | None, route: str | None, deployment: str | None,
-          fallback_alias: str | None, attempts: int | None, usage: Any, cache: bool, stream: bool,
-          outcome: str | None, code: str | None, error_status: int | None, messages: str | None) -> str:
-    """One access line in the formatter's format (kv or JSON)."""
+def _json_line(formatter: Any, created: float, request_id: str, method: str, path: str, status: int,
+               latency: float, key_name: str | None, alias: str | None, route: str | None, deployment: str | None,
+               fallback_alias: str | None, attempts: int | None, usage: Any, cache: bool, stream: bool,
+               outcome: str | None, code: str | None, error_status: int | None, messages: str | None) -> str:
+    """One access line in JSON."""
     stamp = formatter.timestamp(created)
-    if formatter.json:
-        out: dict[str, Any] = {"ts": stamp, "level": "info", "logger": ACCESS_LOGGER, "msg": "request",
-                               "request_id": request_id, "method": method, "path": path,
-                               "status": status, "latency_ms": round(latency, 2)}
-        if key_name is not None:
-            out["key_name"] = key_name
-        if alias is not None:
-            out["alias"] = alias
-        if route is not None:
-            out["route"] = route
-        if deployment is not None:
-            out["deployment"] = deployment
-        out["fallback"] = fallback_alias is not None
-        if fallback_alias is not None:
-            out["fallback_alias"] = fallback_alias
-        if attempts is not None:
-            out["attempts"] = attempts
-        if usage is not None:
-            out["prompt_tokens"] = usage.prompt_tokens
-            out["completion_tokens"] = usage.completion_tokens
-            out["total_tokens"] = usage.total_tokens
-        out["cache"] = cache
-        out["stream"] = stream
-        if outcome is not None:
-            out["outcome"] = outcome
-        if code is not None:
-            out["error"] = code
-        if error_status is not None:
-            out["error_status"] = error_status
-        if messages is not None:
-            out["messages"] = messages
-        line = orjson.dumps(out, default=str).decode()
-    else:
-        q, known = formatter.quote, formatter.quoted  # known: strings quoted before
-        # One f-string (no string grown field by field): absent fields render as "".
-        line = (
-            f"ts={stamp} level=info logger={ACCESS_LOGGER} msg=request "
-            f"request_id={formatter.quote_once(request_id)} method={known.get(method) or q(method)} "
-            f"path={known.get(path) or q(path)} status={status} latency_ms={latency:.2f}"
-            f"{'' if key_name is None else ' key_name=' + (known.get(key_name) or q(key_name))}"
-            f"{'' if alias is None else ' alias=' + q(alias)}"
-            f"{'' if route is None else ' route=' + q(route)}"
-            f"{'' if deployment is None else ' deployment=' + (known.get(deployment) or q(deployment))}"
-            f"{' fallback=false' if fallback_alias is None else ' fallback=true fallback_alias=' + q(fallback_alias)}"
-            f"{'' if attempts is None else f' attempts={attempts}'}"
-            f"{'' if usage is None else f' prompt_tokens={usage.prompt_tokens} completion_tokens={usage.completion_tokens} total_tokens={usage.prompt_tokens + usage.completion_tokens}'}"
-            f"{' cache=true' if cache else ' cache=false'}{' stream=true' if stream else ' stream=false'}"
-            f"{'' if outcome is None else ' outcome=' + outcome}"
-            f"{'' if code is None else ' error=' + q(code)}"
-            f"{'' if error_status is None else f' error_status={error_status}'}"
-            f"{'' if messages is None else ' messages=' + kv_value(messages)}"
-        )
+    out: dict[str, Any] = {"ts": stamp, "level": "info", "logger": ACCESS_LOGGER, "msg": "request",
+                           "request_id": request_id, "method": method, "path": path,
+                           "status": status, "latency_ms": round(latency, 2)}
+    if key_name is not None:
+        out["key_name"] = key_name
+    if alias is not None:
+        out["alias"] = alias
+    if route is not None:
+        out["route"] = route
+    if deployment is not None:
+        out["deployment"] = deployment
+    out["fallback"] = fallback_alias is not None
+    if fallback_alias is not None:
+        out["fallback_alias"] = fallback_alias
+    if attempts is not None:
+        out["attempts"] = attempts
+    if usage is not None:
+        out["prompt_tokens"] = usage.prompt_tokens
+        out["completion_tokens"] = usage.completion_tokens
+        out["total_tokens"] = usage.total_tokens
+    out["cache"] = cache
+    out["stream"] = stream
+    if outcome is not None:
+        out["outcome"] = outcome
+    if code is not None:
+        out["error"] = code
+    if error_status is not None:
+        out["error_status"] = error_status
+    if messages is not None:
+        out["messages"] = messages
+    line = orjson.dumps(out, default=str).decode()
     return line

@@ -124,7 +124,7 @@ class Driver:
     it are dropped.
     """
 
-    __slots__ = ("http", "timeouts", "parse_error", "keep")
+    __slots__ = ("http", "timeouts", "parse_error", "keep", "_keep_raw")
 
     def __init__(self, http: Any, timeouts: Timeouts, parse_error: ErrorParser,
                  keep: Mapping[str, str] | None = None) -> None:
@@ -132,6 +132,7 @@ class Driver:
         self.timeouts = timeouts
         self.parse_error = parse_error
         self.keep: Mapping[str, str] = keep or {}
+        self._keep_raw = {name.encode("latin-1"): kept for name, kept in self.keep.items()}
 
     def timeout(self, call: Call) -> float:
         """The request timeout, shortened to what is left of the call's deadline."""
@@ -141,7 +142,7 @@ class Driver:
 
     def kept(self, headers: Any) -> dict[str, str]:
         """The headers of a response that ``keep`` names, under the names it gives them."""
-        return headers.select(self.keep)  # type: ignore[no-any-return]
+        return headers.select(self.keep, self._keep_raw)  # type: ignore[no-any-return]
 
     async def send(self, url: str, payload: bytes, headers: Mapping[str, str], call: Call) -> Any:
         """POST ``payload``: the accepted response (its kept headers on

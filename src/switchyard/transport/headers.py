@@ -46,13 +46,21 @@ class Headers:
         name = name.lower()
         return [v for k, v in self._decoded() if k == name]
 
-    def select(self, names: Mapping[str, str]) -> dict[str, str]:
+    def select(self, names: Mapping[str, str], raw_names: Mapping[bytes, str] | None = None) -> dict[str, str]:
         """``{names[name]: value}`` for the headers ``names`` maps (lowercase keys; the
         last value of a repeated one wins), decoding only those: nothing is cached,
-        so a response held open (a stream) keeps no decoded copy of its headers."""
+        so a response held open (a stream) keeps no decoded copy of its headers.
+        ``raw_names``: the same map keyed by the names' bytes, which spares decoding
+        the names of the headers not kept (the caller makes it once)."""
         if self._items is not None:
             return {names[k]: v for k, v in self._items if k in names}
         out = {}
+        if raw_names is not None:
+            for k, v in self._raw:
+                name = raw_names.get(k.lower())
+                if name is not None:
+                    out[name] = v.decode("latin-1")
+            return out
         for k, v in self._raw:
             name = names.get(k.decode("latin-1").lower())
             if name is not None:

@@ -13,7 +13,7 @@ the null ticket and its answer passes through unwrapped.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from typing import Any
 
 from switchyard.admission.ticket import NULL_TICKET, Admission
@@ -24,13 +24,29 @@ from switchyard.core.stage import Streaming, Unary
 
 
 class Admit:
-    """Admission around everything after it."""
+    """Admission around everything after it.
+
+    ``unary``/``stream`` are plain functions: a request nothing holds (no limit applies,
+    no queue) is handed straight on — the rest of the chain's awaitable returned as it
+    is, with no frame of this stage's own — and only one that is held gets ``_held``."""
 
     def __init__(self, admission: Admission) -> None:
         self.admission = admission
 
-    async def unary(self, call: Call, next: Unary) -> Any:
-        ticket = await self.admission.admit(call.request, call.group, call)
+    def unary(self, call: Call, next: Unary) -> Awaitable[Any]:
+        applies = self.admission.applies(call.request, call.group, call)
+        if applies is None:
+            return next(call)
+        return self._held_unary(call, next, applies)
+
+    def stream(self, call: Call, next: Streaming) -> Awaitable[AsyncIterator[Chunk]]:
+        applies = self.admission.applies(call.request, call.group, call)
+        if applies is None:
+            return next(call)
+        return self._held_stream(call, next, applies)
+
+    async def _held_unary(self, call: Call, next: Unary, applies: Any) -> Any:
+        ticket = await self.admission.admit(call.request, call.group, call, applies)
         if ticket is NULL_TICKET:  # no limit applies to this request: nothing to settle
             return await next(call)
         try:
@@ -41,8 +57,8 @@ class Admit:
         await ticket.settle(answer.usage)
         return answer
 
-    async def stream(self, call: Call, next: Streaming) -> AsyncIterator[Chunk]:
-        ticket = await self.admission.admit(call.request, call.group, call)
+    async def _held_stream(self, call: Call, next: Streaming, applies: Any) -> AsyncIterator[Chunk]:
+        ticket = await self.admission.admit(call.request, call.group, call, applies)
         if ticket is NULL_TICKET:  # nothing to watch or settle: the stream is not wrapped
             return await next(call)
         try:

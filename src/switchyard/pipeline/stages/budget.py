@@ -24,7 +24,7 @@ refuses it (the settle runs however the call ends).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from typing import Any
 
 from switchyard.admission.estimate import Estimator
@@ -59,21 +59,31 @@ class Budgets:
         call.on_settle(holds.settle)
         return holds, completion, bounded
 
-    async def unary(self, call: Call, next: Unary) -> Any:
+    # Plain functions: a caller without budgets is handed straight on (no frame of
+    # this stage's own); only one with budgets gets the reserving coroutine.
+    def unary(self, call: Call, next: Unary) -> Awaitable[Any]:
         caller = call.caller
         if caller is not None and caller.budgets:
-            await self._reserve(call)
+            return self._reserved_unary(call, next)
+        return next(call)
+
+    def stream(self, call: Call, next: Streaming) -> Awaitable[AsyncIterator[Any]]:
+        caller = call.caller
+        if caller is not None and caller.budgets:
+            return self._reserved_stream(call, next)
+        return next(call)
+
+    async def _reserved_unary(self, call: Call, next: Unary) -> Any:
+        await self._reserve(call)
         return await next(call)
 
-    async def stream(self, call: Call, next: Streaming) -> AsyncIterator[Any]:
-        caller = call.caller
-        if caller is not None and caller.budgets:
-            holds, completion, bounded = await self._reserve(call)
-            if not bounded:
-                rate = max(d.price.output_rate() for d in call.group.deployments)
-                if rate > 0 and holds.tightest is not None:
-                    allowance = completion + int(max(0.0, holds.room) / rate)
-                    call.on_chunk(_Cut(allowance, holds.tightest).watch)
+    async def _reserved_stream(self, call: Call, next: Streaming) -> AsyncIterator[Any]:
+        holds, completion, bounded = await self._reserve(call)
+        if not bounded:
+            rate = max(d.price.output_rate() for d in call.group.deployments)
+            if rate > 0 and holds.tightest is not None:
+                allowance = completion + int(max(0.0, holds.room) / rate)
+                call.on_chunk(_Cut(allowance, holds.tightest).watch)
         return await next(call)
 
 

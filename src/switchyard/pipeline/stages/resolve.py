@@ -10,7 +10,7 @@ name it, the route stage serves it.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from typing import Any
 
 from switchyard.core.call import Call, Kind
@@ -46,10 +46,12 @@ class Resolve:
                                  code="capability_missing")
         return group
 
-    async def unary(self, call: Call, next: Unary) -> Any:
+    # Plain functions: the work is all before the rest of the chain, so its awaitable
+    # is returned as it is (one frame less per request than ``async def``).
+    def unary(self, call: Call, next: Unary) -> Awaitable[Any]:
         call.group = self.group(call)
-        return await next(call)
+        return next(call)
 
-    async def stream(self, call: Call, next: Streaming) -> AsyncIterator[Any]:
+    def stream(self, call: Call, next: Streaming) -> Awaitable[AsyncIterator[Any]]:
         call.group = self.group(call)
-        return await next(call)
+        return next(call)
