@@ -57,8 +57,10 @@ class Route:
     async def _first_success(self, group: ModelGroup, call: Call) -> Any:
         """The answer of the first candidate that gives one (a stream: once it opened)."""
         streaming = call.stream
-        candidates = await self.router.order(group, call.request, call)
-        track = self.router.tracker(group)
+        router = self.router
+        candidates = (router.candidates(group, call.request, call) if router.sticky is None
+                      else await router.order(group, call.request, call))
+        track = router.tracker(group)
         errors: list[tuple[Deployment, SwitchyardError]] = []
         for deployment in candidates:
             started = track.begin(deployment) if track is not None else 0.0
