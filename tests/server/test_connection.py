@@ -290,3 +290,24 @@ def test_sixteen_clients_sending_32_mb_headers_leave_memory_flat(start_gateway_p
     assert all(answer is None or answer.startswith(b"HTTP/1.1 431") for answer in answers), answers
     assert max(sent) < 32 * 1024 * 1024  # nobody got their whole header in
     assert_serving(gateway)  # type: ignore[arg-type]
+
+
+def _listen_backlog(port: int) -> int:
+    """The accept queue's length of the socket listening on ``port`` (``ss`` shows it as Send-Q)."""
+    import subprocess
+
+    out = subprocess.run(["ss", "-ltnH", f"sport = :{port}"], capture_output=True, text=True, check=True).stdout
+    return int(out.split()[2])
+
+
+@pytest.mark.parametrize("configured", [None, 100])
+def test_the_listen_backlog_is_the_configured_one(configured):
+    """A burst of new connections (thousands of streams opening at once) waits in the kernel's
+    accept queue: uvicorn's default of 2,048 overflowed at 4,000 streams, so the default is 4,096
+    (the kernel caps it at net.core.somaxconn) and ``server.backlog`` sets it."""
+    server = {} if configured is None else {"backlog": configured}
+    config = {"server": server, "models": {"fake/*": {"deployments": [{"provider": "fake", "model": "*"}]}}}
+    with GatewayThread(config) as running:
+        port = urlsplit(running.url).port
+        somaxconn = int(open("/proc/sys/net/core/somaxconn").read())
+        assert _listen_backlog(port) == min(4096 if configured is None else configured, somaxconn)

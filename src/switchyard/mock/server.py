@@ -115,7 +115,7 @@ class MockUpstream:
     async def start(self) -> MockUpstream:
         loop = asyncio.get_running_loop()
         factory = _Negotiated if self.http2 else _MockProtocol
-        self._server = await loop.create_server(lambda: factory(self), self.host, self.port, backlog=1024, ssl=self.ssl)
+        self._server = await loop.create_server(lambda: factory(self), self.host, self.port, backlog=4096, ssl=self.ssl)
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 

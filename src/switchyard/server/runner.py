@@ -58,6 +58,7 @@ def _server(app: Any, log_level: str, limits: ServerConfig, own_logging: bool = 
         date_header=False,
         proxy_headers=False,
         timeout_graceful_shutdown=5,
+        backlog=limits.backlog,
     )
     return uvicorn.Server(config)
 

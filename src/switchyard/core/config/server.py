@@ -22,6 +22,10 @@ class ServerConfig(Strict):
     keepalive_timeout: float = Field(default=5.0, gt=0, le=3600,
                                      description="Seconds an idle keep-alive connection stays open.")
     log_level: str = "info"
+    backlog: int = Field(default=4096, ge=16, le=65535,
+                         description="Connections the kernel queues before the server accepts them "
+                                     "(capped by net.core.somaxconn); a burst of new streams larger "
+                                     "than this is refused by the kernel.")
 
 
 class ClientKey(Strict):
