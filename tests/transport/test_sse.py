@@ -67,3 +67,45 @@ def test_ndjson_lines_in_any_split():
         decoder = LineDecoder()
         lines = decoder.feed(text[:i]) + decoder.feed(text[i:]) + decoder.flush()
         assert lines == [b'{"a":1}', b'{"b":2}', b'{"c":3}'], i
+
+
+# ``feed_data``: the data of each event, cut out of the buffer without decoding (OpenAI streams).
+DATA_STREAMS = [
+    STREAM,
+    b'data: {"id":"1","choices":[{"delta":{"content":"Hel"}}]}\n\n'
+    b'data: {"id":"1","choices":[{"delta":{"content":"lo \\u00e9\xc3\xa9"}}]}\n\n'
+    b": ping\n\n"
+    b"data: two\ndata: lines\n\n\n\n"
+    b"event: named\ndata: x\n\n"
+    b"data:tight\n\n"
+    b"data: [DONE]\n\n",
+]
+
+
+def _data(parts: list[bytes], fast: bool) -> list[bytes]:
+    decoder = SSEDecoder()
+    if fast:
+        out = [d for part in parts for d in decoder.feed_data(part)]
+    else:
+        out = [e.data.encode() for part in parts for e in decoder.feed(part)]
+    return out + [e.data.encode() for e in decoder.flush()]
+
+
+def test_feed_data_gives_the_data_feed_gives_at_every_split():
+    for stream in DATA_STREAMS:
+        expected = _data([stream], fast=False)
+        assert len(expected) >= 4
+        assert _data([stream], fast=True) == expected
+        for i in range(len(stream) + 1):
+            for j in range(i, len(stream) + 1, 7):
+                assert _data([stream[:i], stream[i:j], stream[j:]], fast=True) == expected, (i, j)
+
+
+def test_feed_data_byte_by_byte():
+    for stream in DATA_STREAMS:
+        assert _data([stream[i : i + 1] for i in range(len(stream))], fast=True) == _data([stream], fast=False)
+
+
+def test_feed_data_keeps_the_bytes_of_a_plain_event():
+    raw = b'{"choices":[{"delta":{"content":"\xc3\xa9"}}]}'
+    assert SSEDecoder().feed_data(b"data: " + raw + b"\n\n") == [raw]
