@@ -141,8 +141,8 @@ class ChunkEvents:
         return self.decoder.done
 
     def feed(self, data: bytes) -> list[Chunk]:
-        decode = self.decoder.decode_raw
-        return [chunk for raw in self._sse.feed_data(data) if (chunk := decode(raw)) is not None]
+        decode = self.decoder.decode
+        return [chunk for event in self._sse.feed(data) if (chunk := decode(event.data)) is not None]
 
     def close(self) -> list[Chunk]:
         if not self.decoder.done:

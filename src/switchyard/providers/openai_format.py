@@ -160,19 +160,6 @@ class StreamDecoder:
         return Chunk(raw=text.encode())
 
 
-    def decode_raw(self, raw: bytes) -> Chunk | None:
-        """``decode`` for an event's data as it came, in bytes: a plain delta — nearly every
-        event — is passed on as those bytes, never decoded to text and back."""
-        if raw == b"[DONE]":
-            self.done = True
-            return None
-        if b'"error"' in raw or b'"usage":{' in raw or b'"usage": {' in raw:
-            return self.decode(raw.decode("utf-8", "replace"))
-        if raw[:1] != b"{" or (raw[-1:] != b"}" and raw.rstrip()[-1:] != b"}"):
-            raise UpstreamProtocolError("Upstream sent a stream event that is not JSON")
-        return Chunk(raw=raw)
-
-
 def _loads(text: str) -> Any:
     try:
         return orjson.loads(text)

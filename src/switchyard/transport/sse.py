@@ -51,36 +51,6 @@ class SSEDecoder:
             self._line(line, events)
         return events
 
-    def feed_data(self, chunk: bytes) -> list[bytes]:
-        """The data of each event ``chunk`` completes, as bytes (event names, ids and
-        retry fields are kept as ``feed`` keeps them, then dropped): for streams whose
-        events are all data (OpenAI's). Events of one ``data:`` line — nearly all of
-        them — are cut out of the buffer without being decoded to text and back."""
-        if self._data or b"\r" in chunk or (self._buf and b"\r" in self._buf):
-            return [event.data.encode() for event in self.feed(chunk)]
-        buf = self._buf + chunk if self._buf else chunk
-        if self._buf.endswith(b"\n") and chunk.startswith(b"\n"):
-            return [event.data.encode() for event in self.feed(chunk)]  # a blank line split across feeds
-        cut = buf.rfind(b"\n\n")
-        if cut < 0:
-            return [event.data.encode() for event in self.feed(chunk)]
-        self._buf = b""
-        out: list[bytes] = []
-        for block in buf[:cut].split(b"\n\n"):
-            if block[:6] == b"data: " and b"\n" not in block:
-                out.append(block[6:])
-                self._event = self._retry = None
-            elif block:  # anything else: line by line, as ``feed`` reads it
-                events: list[ServerSentEvent] = []
-                for line in block.split(b"\n"):
-                    self._line(line, events)
-                self._line(b"", events)
-                out.extend(event.data.encode() for event in events)
-        rest = buf[cut + 2:]
-        if rest:
-            out.extend(event.data.encode() for event in self.feed(rest))
-        return out
-
     def flush(self) -> list[ServerSentEvent]:
         """At end of stream: the event an unterminated final line completes, if any."""
         events: list[ServerSentEvent] = []
