@@ -138,3 +138,45 @@ def test_one_failing_settler_does_not_stop_the_others(caplog):
     asyncio.run(_with_client([], body))
     assert ran == ["fine"]
     assert any(r.getMessage() == "settle failed" for r in caplog.records)
+
+
+def test_plain_function_settlers_and_last_ones_run_after_the_others():
+    """A settler may be a plain function (nothing awaited); ``last=True`` ones run after every
+    other, even one registered later (metrics read what the inner stages' settlers recorded)."""
+    order: list[str] = []
+    call = Call("r1")
+
+    async def inner(done: Call) -> None:
+        order.append("inner-async")
+
+    call.on_settle(lambda done: order.append("last"), last=True)
+    call.on_settle(lambda done: order.append("plain"))
+    call.on_settle(inner)
+    assert call.settlers is not None
+    asyncio.run(call.settle())
+    assert order == ["plain", "inner-async", "last"]
+    asyncio.run(call.settle())  # exactly once
+    assert order == ["plain", "inner-async", "last"]
+
+
+def test_a_call_with_only_a_last_settler_is_settled_by_the_pipeline():
+    heard: list[str] = []
+
+    class Last:
+        def unary(self, call: Call, next: Unary) -> Any:
+            call.on_settle(lambda done: heard.append(done.request_id), last=True)
+            return next(call)
+
+        async def stream(self, call: Call, next: Streaming) -> AsyncIterator[Any]:
+            return await next(call)
+
+    async def body() -> None:
+        registry = StageRegistry({"last": lambda options, context: Last()}, use_entry_points=False)
+        config = {"models": {"chat": {"deployments": [{"provider": "fake", "model": "echo"}]}},
+                  "pipeline": {"stages": [{"name": "last", "after": "resolve"}]}}
+        async with switchyard.AsyncClient(config, stages=registry) as client:
+            request = validate_chat({"model": "chat", "messages": [{"role": "user", "content": "hi"}]})
+            await client.services.pipeline.chat(request, Call("only-last"))
+
+    asyncio.run(body())
+    assert heard == ["only-last"]

@@ -93,7 +93,9 @@ class Call:
     #: ``time.perf_counter()`` when the try that answered began (0.0 until one did; metrics on).
     upstream_started: float = 0.0
     #: What stages asked to run once the answer is complete (``on_settle``); None: nothing.
-    settlers: list[Callable[[Call], Awaitable[None]]] | None = None
+    settlers: list[Callable[[Call], Awaitable[None] | None]] | None = None
+    #: Settlers that run after all the others (``on_settle(..., last=True)``: metrics).
+    last_settlers: list[Callable[[Call], Awaitable[None] | None]] | None = None
     #: Told ``True`` when the attempt in progress starts waiting for a free upstream
     #: connection of the gateway's own pool, ``False`` when it stops (passed to the
     #: transport by the provider's driver); the timeout policy sets it so that wait
@@ -108,11 +110,22 @@ class Call:
         out.extend((k.encode("latin-1"), v.encode("latin-1", "replace")) for k, v in self.response_headers.items())
         return out
 
-    def on_settle(self, settle: Callable[[Call], Awaitable[None]]) -> None:
+    def on_settle(self, settle: Callable[[Call], Awaitable[None] | None], *, last: bool = False) -> None:
         """Have the pipeline ``await settle(call)`` exactly once, when the answer is
         complete: a unary answer returned or failed, a stream ended, failed or was
         dropped by its client — with ``call.usage`` holding what was used. A stage
-        that reserves before the call (a budget, a limit) releases or settles here."""
+        that reserves before the call (a budget, a limit) releases or settles here.
+        ``settle`` may be a plain function (nothing to await: no coroutine per call).
+        Settlers run in the order they were registered; ``last`` ones after all the
+        others (to see what those recorded), whenever they were registered."""
+        if last:
+            if self.settlers is None:
+                self.settlers = []  # (the pipeline runs the settlers when this is not None)
+            if self.last_settlers is None:
+                self.last_settlers = [settle]
+            else:
+                self.last_settlers.append(settle)
+            return
         if self.settlers is None:
             self.settlers = [settle]
         else:
@@ -131,9 +144,14 @@ class Call:
         """Run the settlers (the pipeline calls this once per call). One that fails is
         logged and the others still run: an answer already given is not taken back."""
         settlers, self.settlers = self.settlers, None
+        if self.last_settlers is not None:
+            settlers = [*(settlers or ()), *self.last_settlers]
+            self.last_settlers = None
         for settle in settlers or ():
             try:
-                await settle(self)
+                pending = settle(self)
+                if pending is not None:
+                    await pending
             except Exception:
                 log.exception("settle failed", extra={"request_id": self.request_id})
 

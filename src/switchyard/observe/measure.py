@@ -2,10 +2,12 @@
 only when metrics are on.
 
 ``Measure`` comes right after auth, before any other stage: it counts the
-call in flight and, on the way out — once every stage inside has registered
-its own settler — registers ``Metrics.settled``, so it runs after them all
-(the call's cost, priced by the pipeline's way out, is on it by then). A
-stream also reports its opening (time to first token).
+call in flight and registers ``Metrics.settled`` (a plain function: no
+coroutine per call) to run last of the settlers, once the answer is complete —
+the call's cost, priced on the pipeline's way out, and whatever the inner
+stages' settlers recorded (a cache's result, coalescing) are on it by then. A
+non-streaming call passes through it without a frame of its own; a stream
+also reports its opening (time to first token).
 
 ``Metered`` is the outermost policy of each deployment's chain (around the
 retries), bound to that deployment's series when it is built: one try of a
@@ -16,7 +18,7 @@ when the try that answered began (a stream's operation ends when it does).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from time import perf_counter
 from typing import Any
 
@@ -37,17 +39,12 @@ class Measure:
 
     def __init__(self, metrics: Metrics) -> None:
         self.metrics = metrics
-        self._settle = self._settled  # bound once, not per call
+        self._settle = metrics.settled  # bound once, not per call
 
-    async def _settled(self, call: Call) -> None:
-        self.metrics.settled(call)
-
-    async def unary(self, call: Call, next: Unary) -> Any:
+    def unary(self, call: Call, next: Unary) -> Awaitable[Any]:
         self.metrics.in_flight += 1
-        try:
-            return await next(call)
-        finally:
-            call.on_settle(self._settle)
+        call.on_settle(self._settle, last=True)
+        return next(call)
 
     async def stream(self, call: Call, next: Streaming) -> AsyncIterator[Any]:
         metrics = self.metrics
@@ -55,10 +52,10 @@ class Measure:
         try:
             chunks = await next(call)
         except BaseException:
-            call.on_settle(self._settle)
+            call.on_settle(self._settle, last=True)
             raise
         metrics.opened(call)
-        call.on_settle(self._settle)
+        call.on_settle(self._settle, last=True)
         return chunks
 
 

@@ -75,7 +75,7 @@ class Pipeline:
         if deployment is not None and usage is not None:
             cost = call.cost = deployment.price.cost(usage)
             call.response_headers[COST_HEADER] = usd(cost)
-        if call.settlers:
+        if call.settlers is not None:
             await call.settle()
         return answer
 
@@ -170,7 +170,7 @@ class Served:
             deployment = call.deployment
             if call.cost is None and usage is not None and deployment is not None:
                 call.cost = deployment.price.cost(usage)
-            if call.settlers:
+            if call.settlers is not None:
                 await call.settle()
 
 
@@ -180,7 +180,7 @@ async def _failed(call: Call, exc: BaseException) -> None:
     if isinstance(exc, SwitchyardError):
         _carry_headers(exc, call)
     call.error = exc
-    if call.settlers:
+    if call.settlers is not None:
         await call.settle()
 
 
