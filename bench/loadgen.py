@@ -24,6 +24,8 @@ class Call:
     headers: tuple[tuple[str, str], ...] = ()
     stream: bool = False
     method: str = "POST"
+    #: Makes each request's body instead of ``body`` (e.g. a new prompt each time: cache misses).
+    bodies: Callable[[], bytes] | None = None
 
 
 @dataclass(slots=True)
@@ -94,21 +96,23 @@ async def _worker(
 ) -> None:
     clock = time.perf_counter
     latencies, first_bytes = result.latencies, result.first_byte
+    bodies = call.bodies
     while budget[0] > 0:
         budget[0] -= 1
         t0 = clock()
         if t0 >= stop_at:
             return
+        body = call.body if bodies is None else bodies()
         try:
             if call.stream:
                 first = 0.0
-                async with client.stream(call.method, call.url, headers=call.headers, body=call.body, timeout=timeout) as resp:
+                async with client.stream(call.method, call.url, headers=call.headers, body=body, timeout=timeout) as resp:
                     async for _ in resp.aiter_bytes(idle_timeout=timeout):
                         if not first:
                             first = clock()
                 status = resp.status
             else:
-                resp = await client.request(call.method, call.url, headers=call.headers, body=call.body, timeout=timeout)
+                resp = await client.request(call.method, call.url, headers=call.headers, body=body, timeout=timeout)
                 status = resp.status
         except Exception as exc:  # a benchmark counts failures, it does not stop on them
             result.errors += 1

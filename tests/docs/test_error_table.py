@@ -15,6 +15,7 @@ import socket
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import orjson
 import pytest
 import uvicorn
@@ -97,7 +99,8 @@ class _ContentFilter(BaseHTTPRequestHandler):
 class World:
     """The gateways and upstreams the scenarios drive."""
 
-    def __init__(self, mock: MockUpstreamThread, filter_url: str, issuer: Issuer, workdir: str) -> None:
+    def __init__(self, mock: MockUpstreamThread, filter_url: str, issuer: Issuer, workdir: str,
+                 redis_url: str) -> None:
         def at(model: str, base_url: str = mock.base_url, **extra: Any) -> dict[str, Any]:
             return {"deployments": [{"provider": "openai", "model": model, "base_url": base_url,
                                      "api_key": "sk-up", **extra}]}
@@ -173,22 +176,30 @@ class World:
             "budgets": {"on_backend_error": "closed"},
             "models": {"ok": {"deployments": [fake]}},
         }).start()
+        # The response cache, shared through a real Redis; a small stream buffer.
+        self.redis_url, self.cache_prefix = redis_url, f"sytest:{uuid.uuid4().hex[:12]}:"
+        self.cache = GatewayThread({
+            "redis": {"url": redis_url, "prefix": self.cache_prefix},
+            "cache": {"backend": "redis", "lock_ttl": 1.0, "stream_buffer_bytes": 1024},
+            "models": {"cached": {"cache": {}, **at("gpt-4o-mini", headers={"x-mock-chunk-delay-ms": "60"})}},
+        }).start()
         self.issuer = issuer
 
     def stop(self) -> None:
         for gateway in (self.main, self.limits, self.breaker, self.redis_down, self.governance, self.oidc_down,
-                        self.budget_down):
+                        self.budget_down, self.cache):
             gateway.stop()
 
 
 @pytest.fixture(scope="module")
-def world() -> Iterator[World]:
+def world(redis_server: tuple[str, int]) -> Iterator[World]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _ContentFilter)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     issuer = Issuer()
     issuer.thread.start()
     with MockUpstreamThread() as mock, tempfile.TemporaryDirectory(prefix="switchyard-errors-") as workdir:
-        built = World(mock, f"http://127.0.0.1:{server.server_address[1]}/v1", issuer, workdir)
+        built = World(mock, f"http://127.0.0.1:{server.server_address[1]}/v1", issuer, workdir,
+                      "redis://{}:{}/0".format(*redis_server))
         try:
             yield built
         finally:
@@ -368,6 +379,64 @@ def connection_pool_full(world: World) -> Seen:
         return chat(world.main, "one-connection")
 
 
+def joined_too_late(world: World) -> Seen:
+    """A stream past its 1 KiB buffer: joining it by its request id can no longer start at its first chunk."""
+    request_id = f"late-{uuid.uuid4().hex[:8]}"
+    body = orjson.dumps({"model": "cached", "stream": True, "temperature": 0.7,
+                         "messages": [{"role": "user", "content": "word " * 40}]})
+    parts = world.cache.url.split("//")[1].split(":")
+    with socket.create_connection((parts[0], int(parts[1])), timeout=10) as held:
+        held.sendall(f"POST /v1/chat/completions HTTP/1.1\r\nhost: gw\r\nx-request-id: {request_id}\r\n"
+                     f"content-type: application/json\r\ncontent-length: {len(body)}\r\n\r\n".encode() + body)
+        received = b""
+        while received.count(b"data: ") < 10:  # well past 1 KiB of chunks
+            piece = held.recv(65536)
+            assert piece, received
+            received += piece
+        return _last(request(world.cache.url, "GET", f"/v1/streams/{request_id}"))
+
+
+def _last(response: Any) -> Seen:
+    events = [line[6:] for line in response.body.split(b"\n") if line.startswith(b"data: ")]
+    assert events and events[-1] != b"[DONE]", response.body
+    return Seen(response.status, orjson.loads(events[-1])["error"], stream=True)
+
+
+def relay_lost(world: World) -> Seen:
+    """Another replica claimed the call, relayed one chunk, and died: the stream following it ends."""
+    import asyncio
+
+    import redis.asyncio as aioredis
+
+    from switchyard.auth import ANONYMOUS
+    from switchyard.cache.entry import Piece
+    from switchyard.cache.key import request_key
+    from switchyard.cache.partition import partition_of
+    from switchyard.cache.relay import Relay
+    from switchyard.cache.store_redis import RedisStore
+    from switchyard.core.call import Call
+    from switchyard.core.messages import validate_chat
+
+    text = f"relayed, then lost {uuid.uuid4().hex[:8]}"
+    body = {"model": "cached", "stream": True, "temperature": 0, "messages": [{"role": "user", "content": text}]}
+    call = Call("r", request=validate_chat(body))
+    call.group = type("Group", (), {"alias": "cached"})()
+
+    async def plant() -> None:
+        store = RedisStore(aioredis.Redis.from_url(world.redis_url), world.cache_prefix, 1 << 20, 1 << 20)
+        relay = Relay(store, 1.0, 0.05)
+        name = store.name(partition_of(ANONYMOUS, "tenant"), request_key(call))
+        lock, token = relay.lock_key(name), "dead-leader"
+        await relay.client.set(lock, token, px=500)
+        piece = Piece(b'{"object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"half"}}]}')
+        await relay.client.xadd(relay.relay_key(token), {"p": msgspec.msgpack.encode([piece]), "k": 0}, id="0-1")
+        await relay.client.aclose()
+
+    asyncio.run(plant())
+    return _last(request(world.cache.url, "POST", "/v1/chat/completions", orjson.dumps(body),
+                         {"content-type": "application/json"}))
+
+
 def _with_length(head: str, body: bytes = b"") -> bytes:
     return f"{head}content-length: {len(body)}\r\nconnection: close\r\n\r\n".encode() + body
 
@@ -433,6 +502,11 @@ SCENARIOS: dict[str, Callable[[World], Seen]] = {
     "first_token_timeout": lambda w: chat(w.main, "slow-stream", stream=True),
     "all_deployments_failed": lambda w: chat(w.main, "two-failing"),
     "token_limit_reached": lambda w: last_event(w.limits, "cut", "abcd" * 25),
+    "invalid_cache_control": lambda w: chat(w.cache, "cached", key=None, temperature=0,
+                                            headers={"cache-control": "max-age=later"}),
+    "stream_not_found": lambda w: _seen(request(w.cache.url, "GET", "/v1/streams/no-such-stream")),
+    "stream_subscriber_too_slow": joined_too_late,
+    "relay_lost": relay_lost,
 }
 
 

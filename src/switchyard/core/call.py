@@ -81,8 +81,12 @@ class Call:
     cost: float | None = None
     #: About how many tokens of output a stream has sent so far (counted as its chunks pass).
     streamed: int = 0
-    #: Whether the answer came from the response cache (no cache yet: always False).
+    #: Whether the answer came from the response cache (``switchyard.cache``).
     cached: bool = False
+    #: Whether the answer was another identical request's upstream call, shared (coalesced).
+    coalesced: bool = False
+    #: What a cached or coalesced answer would have cost had it been asked upstream (US dollars).
+    saved: float | None = None
     #: How the call failed, once it has (set by the pipeline before the settlers run).
     error: BaseException | None = None
     #: ``time.perf_counter()`` when the call entered the pipeline.

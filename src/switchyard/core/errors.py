@@ -13,6 +13,7 @@ fallback deployment may take over::
     │   ├── AuthenticationFailed          401 authentication_error
     │   ├── PermissionDenied              403 permission_error
     │   ├── NotFound                      404 not_found_error
+    │   │   └── StreamNotFound            404 code=stream_not_found (no such stream in flight for this tenant)
     │   ├── RequestTimeout                408 code=request_timeout (headers or body too slow)
     │   ├── Conflict                      409 a name taken, a record changed meanwhile (admin API)
     │   ├── PayloadTooLarge               413 invalid_request_error
@@ -20,6 +21,7 @@ fallback deployment may take over::
     │   ├── RateLimited                   429 rate_limit_error (the gateway's own limits)
     │   │   └── DeploymentSaturated       429 code=deployment_at_capacity     fallback (never retried)
     │   ├── BudgetExceeded                429 insufficient_quota code=budget_exceeded (never retried)
+    │   ├── SubscriberTooSlow             400 code=stream_subscriber_too_slow (a shared stream moved on)
     │   └── ClientDisconnected            499 the client left before the answer (nothing is sent)
     ├── UpstreamError                     an upstream answered badly or not at all
     │   ├── UpstreamRateLimited           429 code=rate_limit_exceeded       retry, fallback
@@ -32,7 +34,8 @@ fallback deployment may take over::
     │   └── FallbackExhausted             every deployment failed; lists each attempt
     └── ServiceUnavailable                503 (not ready, shutting down, breaker open)
         ├── CircuitOpen                   503 code=circuit_open               fallback (never retried)
-        └── ConnectionPoolFull            503 code=connection_pool_full       fallback (never retried), local
+        ├── ConnectionPoolFull            503 code=connection_pool_full       fallback (never retried), local
+        └── RelayLost                     503 code=relay_lost (the replica sharing its stream went away)
 
 A ``local`` error is the gateway's own limit, met before the request left it:
 it says nothing about the upstream, so no deployment's health or latency counts it.
@@ -155,6 +158,12 @@ class NotFound(ClientError):
     type = "not_found_error"
 
 
+class StreamNotFound(NotFound):
+    """``GET /v1/streams/{request_id}``: no stream of that id is in flight for the caller's tenant."""
+
+    code = "stream_not_found"
+
+
 class RequestTimeout(ClientError):
     """The client did not send its headers or body within the server's deadline."""
 
@@ -206,6 +215,14 @@ class BudgetExceeded(ClientError):
     def __init__(self, message: str, *, budget: str, retry_after: float | None = None) -> None:
         super().__init__(message, retry_after=retry_after,
                          headers={"x-should-retry": "false", "x-switchyard-budget": budget})
+
+
+class SubscriberTooSlow(ClientError):
+    """A reader of a shared (coalesced or joined) stream fell further behind than the stream's
+    buffer (``cache.stream_buffer_bytes``): it is ended, the others go on."""
+
+    status = 400
+    code = "stream_subscriber_too_slow"
 
 
 class ClientDisconnected(ClientError):
@@ -361,6 +378,14 @@ class ConnectionPoolFull(ServiceUnavailable):
     retryable = False
     fallback = True
     local = True
+
+
+class RelayLost(ServiceUnavailable):
+    """A request shared with another replica's upstream call (``cache.backend: redis``) lost
+    it: that replica stopped relaying after the first chunks were sent (it died, or Redis
+    went away). Before any chunk the request takes the call over instead."""
+
+    code = "relay_lost"
 
 
 _OPENAI_TYPE_BY_STATUS = {

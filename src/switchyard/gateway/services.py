@@ -9,7 +9,7 @@ one place, in dependency order, each object complete when constructed.
            -> admission (limits backend, queue, capacity gates)
            -> retry budget, shared breakers, price book -> deployment factory -> catalog
            -> router (rules, stickiness, regions)
-           -> budget ledger and alerts, spend log, audit log -> request stages -> pipeline
+           -> budget ledger and alerts, spend log, audit log, response cache -> request stages -> pipeline
            -> every virtual key loaded (governance.start), then
               background tasks (health probes, breaker sync, directory sync, writers), started last
 
@@ -50,6 +50,7 @@ from switchyard.transport.client import HttpClient
 from switchyard.transport.upstreams import Upstreams
 
 if TYPE_CHECKING:
+    from switchyard.cache import CacheStage
     from switchyard.observe.metrics import Metrics
 
 
@@ -87,6 +88,8 @@ class Services:
     spend: SpendLog | None = None
     #: Prometheus figures (``observe/metrics.py``), when ``metrics.enabled``.
     metrics: Metrics | None = None
+    #: The response cache's stage (``switchyard.cache``), when an alias has ``cache:``.
+    cache: CacheStage | None = None
 
     @classmethod
     async def start(cls, config: Config, registry: Registry, stages: StageRegistry | None = None) -> Services:
@@ -124,13 +127,14 @@ class Services:
             estimator = Estimator(tokens, config.budgets.estimator, config.budgets.default_max_tokens)
             ledger = _budget_ledger(config, store, durable, http)
             spend = _spend_log(config, durable)
+            cache = _cache(config, store)
             pipeline = Pipeline(
                 order.stages(auth=auth, audit=audit if config.audit.requests else None, spend=spend,
                              budgets=ledger, estimator=estimator,
                              catalog=catalog, router=router, admission=admission.admission,
                              plugins=config.pipeline, registry=stages,
                              context=order.StageContext(config, catalog, tokens, replicated, durable),
-                             metrics=metrics.stage() if metrics is not None else None),
+                             metrics=metrics.stage() if metrics is not None else None, cache=cache),
                 Route(catalog, router),
                 settings.timeouts,
                 Estimator(tokens),  # what a stream cut short is charged for: its prompt, counted exactly
@@ -150,7 +154,7 @@ class Services:
         services = cls(config=config, upstreams=upstreams, http=http, auth=auth, tokens=tokens, admission=admission,
                        catalog=catalog, router=router, pipeline=pipeline, budget=budget, shared_breakers=shared,
                        checker=checker, store=store, durable=durable, audit=audit, governance=governance,
-                       budgets=ledger, spend=spend, metrics=metrics)
+                       budgets=ledger, spend=spend, metrics=metrics, cache=cache)
         if metrics is not None:
             metrics.watch(catalog, admission, upstreams)
             metrics.start()
@@ -214,6 +218,8 @@ class Services:
                 await self.budgets.alerts.aclose()
             if self.metrics is not None:
                 await self.metrics.aclose()
+            if self.cache is not None:
+                await self.cache.aclose()
         finally:
             await self.upstreams.aclose()
             for opened in (self.store, self.durable):
@@ -228,6 +234,15 @@ def _metrics(config: Config) -> Metrics | None:
     from switchyard.observe.metrics import Metrics
 
     return Metrics(config)
+
+
+def _cache(config: Config, shared: Store) -> CacheStage | None:
+    """The cache stage when an alias has ``cache:`` (the package loads only then)."""
+    if not any(model.cache is not None for model in config.models.values()):
+        return None
+    from switchyard.cache import build_cache
+
+    return build_cache(config, shared)
 
 
 def _audit_log(config: Config, durable: Store) -> AuditLog | None:

@@ -53,6 +53,8 @@ class Families:
                              ["alias", "result"], registry=r)
         self.coalesced = Counter("switchyard_coalesced_requests", "Requests answered by another identical "
                                  "request's upstream call.", ["alias"], registry=r)
+        self.saved = Counter("switchyard_cache_saved_usd", "What cached and coalesced answers would have cost "
+                             "upstream, in US dollars.", ["alias"], registry=r)
         self.rejected = Counter("switchyard_rejected_requests", "Requests the gateway refused itself: limits, "
                                 "the queue, deployment capacity, budgets.", ["alias", "reason"], registry=r)
         self.retries = Counter("switchyard_retries", "Tries again on the same deployment.", ["deployment"],

@@ -252,8 +252,10 @@ class Metrics:
         cache = route.get("cache")
         if cache is not None or call.cached:
             self._cached(meters.alias, cache or "hit")
-        if getattr(call, "coalesced", False):
+        if call.coalesced:
             self._per_alias(self.families.coalesced, meters.alias).pending += 1
+        if call.saved:
+            self._per_alias(self.families.saved, meters.alias).pending += call.saved
 
     def _remember(self, call: Call, served: str | None) -> RequestMeters:
         """The meters of ``call`` the long way, remembered by the deployment that served

@@ -21,13 +21,15 @@ errors) travel back up the same way::
                past its budget cut (callers with budgets)
     admit      limits, reservations, priority queue; settles     stages/admit.py
                with the real usage (only when limits are set)
-    (cache)    exact and semantic cache, coalescing                      (issue: caching)
+    cache      exact (and semantic) cache, coalescing, fan-out   cache/stage.py
+               of streams (only for aliases with cache:)
     [plugins]  third-party stages, each after the built-in it names (pipeline.stages)
     route      candidates in turn, then alias fallbacks          stages/route.py
       per deployment: retry -> breaker -> timeout -> capacity gate   policies/chain.py
         provider  the adapter speaks its wire format             providers/
 
-Why resolve sits before admit: limits are per alias and tenant, so admission
+Why the cache sits after admit: a hit is still a request of its caller (limits and
+budgets see it; it costs nothing), and its key names the resolved alias. Why resolve sits before admit: limits are per alias and tenant, so admission
 needs the group. Why budget sits between them: a price is the group's, and a
 request its budget refuses should not take a rate-limit unit or a queue slot
 first (``stages/budget.py`` says more). Why spend sits before resolve: a
@@ -95,6 +97,7 @@ def stages(
     registry: StageRegistry | None = None,
     context: StageContext | None = None,
     metrics: Stage | None = None,
+    cache: Stage | None = None,
 ) -> list[Stage]:
     """The request stages in order, outermost first (``route`` is the terminal,
     not in the list). A stage with nothing to do (admission without limits,
@@ -107,6 +110,7 @@ def stages(
         ("resolve", Resolve(catalog, router)),
         ("budget", None if budgets is None or estimator is None else Budgets(budgets, estimator)),
         ("admit", None if isinstance(admission, OpenAdmission) else Admit(admission)),
+        ("cache", cache),
     ]
     extra = _plugin_stages(plugins, registry, context)
     out: list[Stage] = []

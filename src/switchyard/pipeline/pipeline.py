@@ -163,6 +163,8 @@ class Served:
             await self._chunks.aclose()  # type: ignore[attr-defined]
         finally:
             usage = self._usage
+            if usage is None:  # a stage that read the stream's end for this client left it (a shared stream)
+                usage = call.usage
             if usage is None and call.streamed and self._estimator is not None:
                 usage = Usage(prompt_tokens=self._estimator.prompt(call.request), completion_tokens=call.streamed)
                 call.estimated = True

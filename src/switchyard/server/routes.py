@@ -78,6 +78,7 @@ class RouteTable:
         from switchyard.server.reliability_routes import add_reliability_routes
         from switchyard.server.routing_routes import add_routing_routes
         from switchyard.server.spend_routes import add_spend_routes
+        from switchyard.server.stream_routes import add_stream_routes
 
         table = cls()
         add_openai_routes(table, app)
@@ -90,4 +91,5 @@ class RouteTable:
         add_admin_routes(table, app)
         add_spend_routes(table, app)
         add_metrics_routes(table, app)
+        add_stream_routes(table, app)
         return table

@@ -7,6 +7,8 @@ their own spend. Made once per call when it settles (``SpendRecord.of(call, now)
 updated afterwards: the spend log only appends. (Not a frozen dataclass only
 because one of those costs several microseconds more to build, per request.) Tokens are counted the OpenAI
 way (``core.messages.Usage``); a detail the upstream did not report is None.
+A cached or coalesced answer made no upstream call of its own: its tokens
+and cost are 0 (the request that made the call carries them, once).
 ``priced`` is False for a model nobody bills or the price table does not know
 (its ``cost_usd`` is 0); ``estimated`` is True when the usage is the gateway's
 own count (a stream that ended without the upstream's usage).
@@ -63,7 +65,7 @@ class SpendRecord:
         usage = call.usage
         deployment = call.deployment
         status, code = outcome(call.error)
-        if usage is None:
+        if usage is None or call.cached or call.coalesced:  # no upstream call of its own: nothing used
             prompt = completion = 0
             cached = written = reasoning = None
         else:
@@ -83,7 +85,7 @@ class SpendRecord:
             provider, call.kind.value, call.stream, status, code, prompt, completion, cached, written, reasoning,
             call.cost or 0.0, priced, call.estimated,
             (time.perf_counter() - started) * 1000.0 if started else None,
-            call.cached, bool(getattr(call, "coalesced", False)),
+            call.cached, call.coalesced,
         )
 
     def row(self) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import Field, SecretStr, field_validator
 
 from switchyard.core.config.base import Strict
+from switchyard.core.config.cache import AliasCache
 from switchyard.core.config.egress import TLSConfig, check_proxy_url
 from switchyard.core.config.reliability import Fallbacks
 from switchyard.core.config.routing import CapabilitiesConfig, Strategy
@@ -90,3 +91,4 @@ class ModelConfig(Strict):
     strategy: Strategy = Field(default="round_robin", description="How requests are balanced over the deployments.")
     fallbacks: Fallbacks = Field(default_factory=Fallbacks, description="Other aliases to try, by error class.")
     region: str | None = Field(default=None, description="Preferred region for this alias.")
+    cache: AliasCache | None = Field(default=None, description="Cache this alias's answers (see the cache: section).")

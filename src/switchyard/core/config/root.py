@@ -7,6 +7,7 @@ from pydantic import Field, model_validator
 from switchyard.core.config.audit import AuditConfig
 from switchyard.core.config.base import Strict
 from switchyard.core.config.budgets import BudgetsConfig, SpendConfig
+from switchyard.core.config.cache import CacheConfig
 from switchyard.core.config.egress import TLSConfig
 from switchyard.core.config.governance import GovernanceConfig
 from switchyard.core.config.limits import LimitsConfig
@@ -39,6 +40,7 @@ class Config(Strict):
     budgets: BudgetsConfig = Field(default_factory=BudgetsConfig)
     spend: SpendConfig = Field(default_factory=SpendConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    cache: CacheConfig = Field(default_factory=CacheConfig)
 
     @model_validator(mode="after")
     def _records_need_a_database(self) -> Config:
@@ -49,6 +51,8 @@ class Config(Strict):
         if self.spend.records and scheme in ("redis", "rediss", "unix"):
             raise ValueError("spend.records needs storage.url to be sqlite:///…, postgresql://… or memory:// "
                              "(a Redis store keeps no spend records)")
+        if self.cache.backend == "redis" and self.redis is None:
+            raise ValueError("cache.backend: redis needs the redis: section (the store replicas share)")
         return self
 
     @property

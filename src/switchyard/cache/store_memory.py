@@ -1,0 +1,72 @@
+"""Entries in this process: an LRU bounded by bytes, each entry with its own TTL.
+
+An ``OrderedDict`` from ``(partition, canonical request)`` to ``(entry, size,
+expires)``: a hit moves its entry to the end, a put past ``max_bytes`` drops from
+the front (the least recently used) until the total fits; the key's bytes count
+too. An expired entry is dropped when a lookup meets it, or in its turn as the
+least recently used. Entries larger than
+``max_entry_bytes`` are not kept. Nothing here awaits: a lookup is a dict access.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+
+from switchyard.cache.entry import Entry
+
+
+class MemoryStore:
+    """``ResponseStore`` in this process (see the module docstring)."""
+
+    def __init__(self, max_bytes: int, max_entry_bytes: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.max_bytes = max_bytes
+        self.max_entry_bytes = max_entry_bytes
+        self.clock = clock
+        self.bytes = 0
+        self.evicted = 0
+        self._entries: OrderedDict[tuple[str, bytes], tuple[Entry, int, float]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    async def get(self, partition: str, key: bytes) -> Entry | None:
+        return self.get_now(partition, key)
+
+    async def put(self, partition: str, key: bytes, entry: Entry, ttl: float) -> None:
+        self.put_now(partition, key, entry, ttl)
+
+    def get_now(self, partition: str, key: bytes) -> Entry | None:
+        """``get`` without awaiting (the stage's fast path)."""
+        entries = self._entries
+        found = entries.get((partition, key))
+        if found is None:
+            return None
+        entry, size, expires = found
+        if expires <= self.clock():
+            del entries[(partition, key)]
+            self.bytes -= size
+            return None
+        entries.move_to_end((partition, key))
+        return entry
+
+    def put_now(self, partition: str, key: bytes, entry: Entry, ttl: float) -> None:
+        """``put`` without awaiting (the stage's fast path)."""
+        size = entry.size() + len(key) + len(partition)
+        if size > self.max_entry_bytes or size > self.max_bytes:
+            return
+        entries = self._entries
+        old = entries.pop((partition, key), None)
+        if old is not None:
+            self.bytes -= old[1]
+        entries[(partition, key)] = (entry, size, self.clock() + ttl)
+        self.bytes += size
+        while self.bytes > self.max_bytes:
+            _, (_, dropped, _) = entries.popitem(last=False)
+            self.bytes -= dropped
+            self.evicted += 1
+
+    async def aclose(self) -> None:
+        self._entries.clear()
+        self.bytes = 0
