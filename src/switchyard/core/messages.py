@@ -302,6 +302,12 @@ def _check(body: dict[str, Any], schema: type) -> Any:
         raise InvalidRequest(f"Invalid request: {text}", param=param, code="invalid_value") from None
 
 
+def check_fields(body: dict[str, Any], schema: type) -> Any:
+    """``body`` converted to the msgspec ``schema``; InvalidRequest names the offending field
+    (for the other request surfaces: the Responses API checks its bodies this way too)."""
+    return _check(body, schema)
+
+
 @dataclass(slots=True)
 class ChatRequest:
     """A chat completion request in OpenAI format, validated.

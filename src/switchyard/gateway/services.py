@@ -37,6 +37,7 @@ from switchyard.governance import Governance, KeySnapshot
 from switchyard.pipeline import Pipeline, order
 from switchyard.pipeline.deployments import DeploymentFactory
 from switchyard.pipeline.stages.route import Route
+from switchyard.responses.store import ResponseStore, response_store_for
 from switchyard.policies.retry import RetryBudget
 from switchyard.pricing import PriceBook
 from switchyard.routing.catalog import Catalog
@@ -90,6 +91,8 @@ class Services:
     metrics: Metrics | None = None
     #: The response cache's stage (``switchyard.cache``), when an alias has ``cache:``.
     cache: CacheStage | None = None
+    #: Stored responses of the Responses API (``responses.ttl``), beside the durable store.
+    responses: ResponseStore | None = None
 
     @classmethod
     async def start(cls, config: Config, registry: Registry, stages: StageRegistry | None = None) -> Services:
@@ -154,7 +157,8 @@ class Services:
         services = cls(config=config, upstreams=upstreams, http=http, auth=auth, tokens=tokens, admission=admission,
                        catalog=catalog, router=router, pipeline=pipeline, budget=budget, shared_breakers=shared,
                        checker=checker, store=store, durable=durable, audit=audit, governance=governance,
-                       budgets=ledger, spend=spend, metrics=metrics, cache=cache)
+                       budgets=ledger, spend=spend, metrics=metrics, cache=cache,
+                       responses=response_store_for(durable, config.responses.ttl))
         if metrics is not None:
             metrics.watch(catalog, admission, upstreams)
             metrics.start()

@@ -76,6 +76,7 @@ class RouteTable:
         from switchyard.server.openai_routes import add_openai_routes
         from switchyard.server.openapi import add_openapi_routes
         from switchyard.server.reliability_routes import add_reliability_routes
+        from switchyard.server.responses_routes import add_responses_routes
         from switchyard.server.routing_routes import add_routing_routes
         from switchyard.server.spend_routes import add_spend_routes
         from switchyard.server.stream_routes import add_stream_routes
@@ -85,6 +86,7 @@ class RouteTable:
         add_health_routes(table, app)
         add_reliability_routes(table, app)
         add_anthropic_routes(table, app)
+        add_responses_routes(table, app)
         add_routing_routes(table, app)
         add_audit_routes(table, app)
         add_openapi_routes(table, app)

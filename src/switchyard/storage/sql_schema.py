@@ -218,4 +218,15 @@ spend = sa.Table(
 )
 
 TABLES = ("sy_kv", "sy_counters", "sy_records", "sy_jobs", "sy_audit", "sy_audit_head", "sy_directory", "sy_tenants",
-          "sy_teams", "sy_users", "sy_keys", "sy_spend")
+          "sy_teams", "sy_users", "sy_keys", "sy_spend", "sy_responses")
+
+#: Stored responses of the Responses API (``switchyard/responses``): one row each, until it expires.
+responses = sa.Table(
+    "sy_responses", metadata,
+    sa.Column("id", sa.String(128), primary_key=True),
+    sa.Column("scope", sa.String(300), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False),
+    sa.Column("data", sa.LargeBinary, nullable=False),
+    sa.Index("ix_sy_responses_expires_at", "expires_at"),
+)

@@ -16,6 +16,7 @@ from switchyard.core.config.metrics import MetricsConfig
 from switchyard.core.config.models import ModelConfig
 from switchyard.core.config.pipeline import PipelineConfig
 from switchyard.core.config.reliability import ReliabilityConfig
+from switchyard.core.config.responses import ResponsesConfig
 from switchyard.core.config.routing import RoutingConfig
 from switchyard.core.config.server import AuthConfig, ServerConfig
 from switchyard.core.config.storage import RedisConfig, StorageConfig
@@ -41,6 +42,7 @@ class Config(Strict):
     spend: SpendConfig = Field(default_factory=SpendConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     cache: CacheConfig = Field(default_factory=CacheConfig)
+    responses: ResponsesConfig = Field(default_factory=ResponsesConfig)
 
     @model_validator(mode="after")
     def _records_need_a_database(self) -> Config:
