@@ -37,9 +37,9 @@ from switchyard.governance import Governance, KeySnapshot
 from switchyard.pipeline import Pipeline, order
 from switchyard.pipeline.deployments import DeploymentFactory
 from switchyard.pipeline.stages.route import Route
-from switchyard.responses.store import ResponseStore, response_store_for
 from switchyard.policies.retry import RetryBudget
 from switchyard.pricing import PriceBook
+from switchyard.responses.store import ResponseStore, response_store_for
 from switchyard.routing.catalog import Catalog
 from switchyard.routing.regions import RegionPreference
 from switchyard.routing.router import Router

@@ -177,6 +177,15 @@ class ResponsesRequest:
 
 def parse(body: dict[str, Any]) -> ResponsesRequest:
     """Check a ``POST /v1/responses`` body; InvalidRequest names the field."""
+    items = body.get("input")
+    if isinstance(items, list):  # a message item may leave out its ``type``
+        body = {**body, "input": [{"type": "message", **item} if isinstance(item, dict) and "type" not in item
+                                  else item for item in items]}
+    for index, tool in enumerate(body.get("tools") or ()):
+        if isinstance(tool, dict) and tool.get("type") != "function":
+            raise InvalidRequest(f"Invalid request: tools of type {str(tool.get('type'))[:64]!r} are not served by "
+                                 "this gateway; only `function` tools are", param=f"tools[{index}].type",
+                                 code="invalid_value")
     parsed = check_fields(body, _ResponsesSchema)
     if parsed.background:
         raise InvalidRequest("Invalid request: `background` responses are not served by this gateway",
