@@ -25,6 +25,7 @@ from bench.cache import cache
 from bench.harness import Context, Figure, Row, Section, SectionResult
 from bench.observability import observability
 from bench.processes import Process, free_port, mock_process, pin
+from bench.responses import FAKE_MODEL, responses
 from bench.routing import routing
 from bench.slow_streams import CHUNK_DELAY_MS, SLOW_MODEL, format_points, slow_streams
 from bench.spend import spend
@@ -32,7 +33,8 @@ from bench.throughput import throughput
 from switchyard.server.runner import raise_open_file_limit
 
 SECTIONS: dict[str, Section] = {"throughput": throughput, "routing": routing, "admission": admission, "auth": auth,
-                                "spend": spend, "observability": observability, "cache": cache}
+                                "spend": spend, "observability": observability, "cache": cache,
+                                "responses": responses}
 MASTER_KEY = "sk-bench-master"
 MODEL = "bench-model"
 
@@ -53,13 +55,17 @@ models:
         base_url: {mock_url}/v1
         api_key: sk-upstream
         headers: {{x-mock-chunk-delay-ms: "{chunk_delay_ms}"}}
+  {fake_model}:
+    deployments:
+      - provider: fake
+        model: echo
 """
 
 
 def gateway_config(mock_url: str, chunk_delay_ms: float = CHUNK_DELAY_MS) -> str:
     """The benchmark gateway's config; ``chunk_delay_ms`` paces the slow streams."""
     return GATEWAY_CONFIG.format(master_key=MASTER_KEY, model=MODEL, mock_url=mock_url, slow_model=SLOW_MODEL,
-                                 chunk_delay_ms=chunk_delay_ms)
+                                 chunk_delay_ms=chunk_delay_ms, fake_model=FAKE_MODEL)
 
 
 def gateway_process(command: list[str], workdir: Path, mock_url: str, name: str = "gateway") -> Process:

@@ -482,6 +482,8 @@ SCENARIOS: dict[str, Callable[[World], Seen]] = {
     "model_not_allowed": lambda w: chat(w.main, "other", key=CLIENT),
     "model_not_found": lambda w: chat(w.main, "no-such-model"),
     "unknown_url": lambda w: _seen(request(w.main.url, "GET", "/v2/nothing")),
+    "response_not_found": lambda w: _seen(request(w.main.url, "GET", "/v1/responses/resp_0000", headers={
+        "authorization": f"Bearer {MASTER}"})),
     "method_not_allowed": lambda w: _seen(request(w.main.url, "GET", "/v1/chat/completions")),
     "request_timeout": lambda w: raw(w.main, POST.encode() + b"x-partial: never fin"),
     "payload_too_large": lambda w: chat(w.main, "ok", messages=[{"role": "user", "content": "x" * 5000}]),

@@ -5,7 +5,8 @@ from __future__ import annotations
 import msgspec
 
 from switchyard.core import messages
-from switchyard.server.openapi import ChatCompletion, EmbeddingList, Error, ModelList, build_document
+from switchyard.responses import request as responses_request
+from switchyard.server.openapi import ChatCompletion, EmbeddingList, Error, ModelList, ResponseObject, build_document
 from tests.policies.upstreams import get_json
 
 
@@ -14,7 +15,7 @@ def test_the_document_is_served_without_a_key_and_names_every_operation(start_ga
     status, document = get_json(gateway.url, "/openapi.json", key=None)
     assert status == 200 and document["openapi"].startswith("3.1")
     assert set(document["paths"]) == {"/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/models",
-                                      "/v1/models/{model}"}
+                                      "/v1/models/{model}", "/v1/responses", "/v1/responses/{id}"}
     refs = msgspec.json.encode(document).decode()
     for ref in {r.split('"')[0] for r in refs.split('"$ref":"#/components/schemas/')[1:]}:
         assert ref in document["components"]["schemas"], ref  # no dangling reference
@@ -28,6 +29,7 @@ def test_request_schemas_are_the_validators_own() -> None:
     # The same bound the validator applies: a field added to the struct shows up here.
     assert set(chat["properties"]) == set(messages._ChatSchema.__struct_fields__)
     assert set(schemas["EmbeddingRequest"]["properties"]) == set(messages._EmbeddingSchema.__struct_fields__)
+    assert set(schemas["ResponsesRequest"]["properties"]) == set(responses_request._ResponsesSchema.__struct_fields__)
 
 
 def test_real_answers_decode_as_the_documented_answers(start_gateway) -> None:
@@ -38,6 +40,8 @@ def test_real_answers_decode_as_the_documented_answers(start_gateway) -> None:
     sdk = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key="none", max_retries=0)
     chat = sdk.chat.completions.with_raw_response.create(model="echo", messages=[{"role": "user", "content": "hi"}])
     msgspec.json.decode(chat.content, type=ChatCompletion)
+    created = sdk.responses.with_raw_response.create(model="echo", input="hi")
+    assert msgspec.json.decode(created.content, type=ResponseObject).status == "completed"
     embedded = sdk.embeddings.with_raw_response.create(model="vectors", input=["a", "b"])
     assert len(msgspec.json.decode(embedded.content, type=EmbeddingList).data) == 2
     status, listing = get_json(gateway.url, "/v1/models", key="none")

@@ -91,18 +91,18 @@ class _ReasoningItem(msgspec.Struct, tag_field="type", tag="reasoning"):
 _Item = _MessageItem | _FunctionCallItem | _FunctionOutputItem | _ReasoningItem
 
 
-class _FunctionTool(msgspec.Struct, tag_field="type", tag="function"):
+class _ResponsesFunctionTool(msgspec.Struct, tag_field="type", tag="function"):
     name: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
     parameters: dict[str, Any] | None = None
     strict: bool | None = None
     description: str | None = None
 
 
-class _FunctionChoice(msgspec.Struct, tag_field="type", tag="function"):
+class _ResponsesFunctionChoice(msgspec.Struct, tag_field="type", tag="function"):
     name: str
 
 
-class _AllowedTools(msgspec.Struct, tag_field="type", tag="allowed_tools"):
+class _ResponsesAllowedTools(msgspec.Struct, tag_field="type", tag="allowed_tools"):
     mode: Literal["auto", "required"]
     tools: list[dict[str, Any]]
 
@@ -142,8 +142,8 @@ class _ResponsesSchema(msgspec.Struct):
     previous_response_id: Annotated[str, msgspec.Meta(min_length=1, max_length=128)] | None = None
     store: bool | None = None
     stream: bool | None = None
-    tools: list[_FunctionTool] | None = None
-    tool_choice: Literal["none", "auto", "required"] | _FunctionChoice | _AllowedTools | None = None
+    tools: list[_ResponsesFunctionTool] | None = None
+    tool_choice: Literal["none", "auto", "required"] | _ResponsesFunctionChoice | _ResponsesAllowedTools | None = None
     parallel_tool_calls: bool | None = None
     text: _Text | None = None
     reasoning: _Reasoning | None = None

@@ -15,6 +15,7 @@ import msgspec
 import orjson
 
 from switchyard.core import messages
+from switchyard.responses import request as responses_request
 from switchyard.server.http import Request, Response
 from switchyard.server.routes import Handler, RouteTable
 
@@ -120,6 +121,28 @@ class ModelList(msgspec.Struct):
     data: list[Model]
 
 
+class ResponseUsage(msgspec.Struct):
+    input_tokens: int
+    output_tokens: int
+    total_tokens: int
+    input_tokens_details: dict[str, int] | None = None
+    output_tokens_details: dict[str, int] | None = None
+
+
+class ResponseObject(msgspec.Struct):
+    """A Responses API ``response``: ``output`` holds ``message`` and ``function_call`` items."""
+
+    id: str
+    object: Literal["response"]
+    created_at: int
+    status: Literal["completed", "incomplete", "in_progress", "failed"]
+    model: str
+    output: list[dict[str, Any]]
+    usage: ResponseUsage | None = None
+    previous_response_id: str | None = None
+    store: bool | None = None
+
+
 class ErrorDetail(msgspec.Struct):
     message: str
     type: str
@@ -135,8 +158,8 @@ class Error(msgspec.Struct):
 
 # -- the document --------------------------------------------------------------------------------
 _REQUESTS = {"ChatCompletionRequest": messages._ChatSchema, "CompletionRequest": messages._CompletionSchema,
-             "EmbeddingRequest": messages._EmbeddingSchema}
-_ANSWERS = (ChatCompletion, TextCompletion, EmbeddingList, ModelList, Model, Error)
+             "EmbeddingRequest": messages._EmbeddingSchema, "ResponsesRequest": responses_request._ResponsesSchema}
+_ANSWERS = (ChatCompletion, TextCompletion, EmbeddingList, ModelList, Model, ResponseObject, Error)
 _ERRORS = {"400": "The request is malformed; `param` names the field",
            "401": "No key, or a key the gateway does not know", "403": "This key may not do that",
            "404": "Unknown model or path", "405": "Another method than the path's",
@@ -169,14 +192,22 @@ def _errors() -> dict[str, Any]:
             for status, text in _ERRORS.items()}
 
 
-def _post(summary: str, request: str, answer: str, streams: bool) -> dict[str, Any]:
+def _post(summary: str, request: str, answer: str, streams: bool | str) -> dict[str, Any]:
     content: dict[str, Any] = {"application/json": {"schema": {"$ref": REF.format(name=answer)}}}
     if streams:
-        content["text/event-stream"] = {"schema": {"type": "string"},
-                                        "description": "With `stream: true`: `data:` events, then `data: [DONE]`"}
+        described = streams if isinstance(streams, str) else "With `stream: true`: `data:` events, then `data: [DONE]`"
+        content["text/event-stream"] = {"schema": {"type": "string"}, "description": described}
     return {"post": {"summary": summary, "requestBody": {"required": True, "content": {
         "application/json": {"schema": {"$ref": REF.format(name=request)}}}},
         "responses": {"200": {"description": "The answer", "content": content}, **_errors()}}}
+
+
+def _read(summary: str, answer: str | None) -> dict[str, Any]:
+    schema = {"$ref": REF.format(name=answer)} if answer else {"type": "object"}
+    return {"summary": summary, "parameters": [{"name": "id", "in": "path", "required": True,
+                                                "schema": {"type": "string"}}],
+            "responses": {"200": {"description": "The answer", "content": {"application/json": {"schema": schema}}},
+                          **_errors()}}
 
 
 def build_document(version: str) -> dict[str, Any]:
@@ -206,6 +237,12 @@ def build_document(version: str) -> dict[str, Any]:
             "/v1/chat/completions": _post("Chat completion", "ChatCompletionRequest", "ChatCompletion", True),
             "/v1/completions": _post("Legacy completion", "CompletionRequest", "TextCompletion", True),
             "/v1/embeddings": _post("Embeddings", "EmbeddingRequest", "EmbeddingList", False),
+            "/v1/responses": _post("Create a response (OpenAI's Responses API)", "ResponsesRequest", "ResponseObject",
+                                   "With `stream: true`: `event:`/`data:` events from `response.created` "
+                                   "to `response.completed`"),
+            "/v1/responses/{id}": {
+                "get": _read("A stored response", "ResponseObject"),
+                "delete": _read("Delete a stored response", None)},
             "/v1/models": models,
             "/v1/models/{model}": model,
         },
