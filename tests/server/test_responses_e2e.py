@@ -173,6 +173,17 @@ def test_stream_events_in_order(client):
     assert events[-1].response.id == events[0].response.id == final.id
 
 
+def test_a_stream_that_breaks_ends_with_error_and_response_failed(client):
+    with client.responses.stream(model="fake/break", input="one two three four five six") as stream:
+        events = list(stream)
+    kinds = [e.type for e in events]
+    assert kinds[-2:] == ["error", "response.failed"], kinds
+    assert events[-2].code == "upstream_bad_response"
+    assert events[-1].response.status == "failed" and events[-1].response.error.code == "upstream_bad_response"
+    assert "response.output_text.delta" in kinds and "response.completed" not in kinds
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+
+
 def test_stream_of_a_tool_call_over_anthropic(client):
     with client.responses.stream(model="claude", input=f"call get_weather {_tag()}", tools=[WEATHER]) as stream:
         events = list(stream)

@@ -9,7 +9,8 @@ OpenAI's order, each event numbered by ``sequence_number`` from 0::
                  response.content_part.done, response.output_item.done
       tool call: response.output_item.added, response.function_call_arguments.delta ...,
                  response.function_call_arguments.done, response.output_item.done
-    response.completed (or response.incomplete) with the whole response and its usage
+    response.completed (or response.incomplete) with the whole response and its usage;
+    a stream that broke ends with ``error`` and ``response.failed`` instead
 
 ``ResponseEvents.feed(chunk)`` takes one OpenAI ``chat.completion.chunk`` and
 returns the events it makes; ``finish(usage)`` closes what is open and returns
@@ -144,6 +145,10 @@ class ResponseEvents:
         events.append(self._event(kind, response=self.response))
         return events
 
-    def error(self, body: dict[str, Any]) -> dict[str, Any]:
-        """The ``error`` event of a stream that broke (``body``: OpenAI's error object)."""
-        return self._event("error", code=body.get("code"), message=body.get("message"), param=body.get("param"))
+    def fail(self, body: dict[str, Any]) -> list[dict[str, Any]]:
+        """The last events of a stream that broke (``body``: OpenAI's error object): ``error``,
+        then ``response.failed`` with the output so far."""
+        code, message = body.get("code"), body.get("message")
+        self.response.update(status="failed", output=self.output, error={"code": code, "message": message})
+        return [self._event("error", code=code, message=message, param=body.get("param")),
+                self._event("response.failed", response=self.response)]

@@ -90,7 +90,7 @@ class _Stream:
             await chunks.aclose()  # type: ignore[attr-defined]
 
     def error_frame(self, exc: BaseException) -> bytes:
-        return frame(self.events.error(to_openai_body(as_stream_error(exc))["error"]))
+        return b"".join(frame(e) for e in self.events.fail(to_openai_body(as_stream_error(exc))["error"]))
 
 
 def _list_query(raw: bytes) -> tuple[int, str, str | None]:
