@@ -14,7 +14,7 @@ names come first (``history``).
 
 from __future__ import annotations
 
-import secrets
+import os
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -28,7 +28,8 @@ ID_HEX = 24
 
 
 def new_id(prefix: str) -> str:
-    return f"{prefix}_{secrets.token_hex(ID_HEX)}"
+    """A fresh id: 192 random bits from the OS (``secrets.token_hex`` without its two calls)."""
+    return f"{prefix}_{os.urandom(ID_HEX).hex()}"
 
 
 class _InputText(msgspec.Struct, tag_field="type", tag="input_text"):
