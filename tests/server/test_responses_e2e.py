@@ -290,3 +290,27 @@ def test_bad_input_items_query(client, gateway):
     answer = raw_request(gateway.url, "GET", f"/v1/responses/{response.id}/input_items?limit=1000",
                          headers={"authorization": f"Bearer {ACME}"})
     assert answer.status == 400 and orjson.loads(answer.body)["error"]["param"] == "limit"
+
+
+def test_stored_responses_outlive_the_gateway_in_a_sqlite_file(tmp_path):
+    """A SQLite ``storage.url`` (migrated on first use, auth off): a restarted gateway still chains."""
+    config = {"storage": {"url": f"sqlite:///{tmp_path / 'gateway.db'}"},
+              "models": {"fake/*": {"deployments": [{"provider": "fake", "model": "*"}]}}}
+    with GatewayThread(config) as first_run:
+        first = _client(first_run).responses.create(model="fake/echo", input="kept on disk")
+    with GatewayThread(config) as second_run:
+        client = _client(second_run)
+        assert client.responses.retrieve(first.id).output_text == "kept on disk"
+        second = client.responses.create(model="fake/echo", previous_response_id=first.id, input="still there?")
+        assert [i.content[0].text for i in client.responses.input_items.list(second.id)] == ["still there?"]
+
+
+def test_a_postgresql_store_behind_its_migrations_is_named(postgres_url):
+    config = {"storage": {"url": postgres_url}, "models": {"echo": {"deployments": [{"provider": "fake",
+                                                                                    "model": "echo"}]}}}
+    with GatewayThread(config) as gateway:
+        client = _client(gateway)
+        with pytest.raises(openai.InternalServerError) as caught:
+            client.responses.create(model="echo", input="x")
+        assert client.responses.create(model="echo", input="x", store=False).output_text == "x"  # needs no table
+    assert caught.value.status_code == 503 and "switchyard db upgrade" in caught.value.body["message"]

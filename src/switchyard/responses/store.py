@@ -9,8 +9,8 @@ Every record expires ``responses.ttl`` seconds after it was written.
 ``response_store_for(durable, ttl)`` picks one:
 
 - SQLite or PostgreSQL: the ``sy_responses`` table of the same database (from
-  ``switchyard db upgrade``; ``sql_store.py``, imported only then), expired rows
-  deleted as new ones are written;
+  ``switchyard db upgrade``; a SQLite file is migrated on first use; ``sql_store.py``,
+  imported only then), expired rows deleted as new ones are written;
 - ``memory://`` and Redis: the store's ``kv`` with the TTL (in memory bounded by the
   store's ``max_keys``, the least recently written dropped first).
 """
@@ -102,7 +102,7 @@ def response_store_for(durable: Any, ttl: float = DEFAULT_TTL) -> ResponseStore:
     if engine is not None:  # a SQL store: SQLAlchemy is loaded already
         from switchyard.responses.sql_store import SqlResponseStore
 
-        return SqlResponseStore(engine, ttl)
+        return SqlResponseStore(durable, ttl)
     return KvResponseStore(durable.kv, ttl)
 
 
