@@ -222,7 +222,7 @@ def test_python_example_runs(index, default_gateway):
     done = subprocess.run([sys.executable, "-c", code.replace(README_URL, default_gateway.url)],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr[-2000:]
-    asked = re.findall(r'"content": "([^"]+)"', code)[-1]
+    asked = re.findall(r'(?:"content": |input=)"([^"]+)"', code)[-1]  # a chat message or a Responses input
     assert asked in done.stdout  # fake/echo answers with the prompt
 
 

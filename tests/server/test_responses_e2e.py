@@ -226,7 +226,8 @@ def test_retrieve_input_items_and_delete(client):
     assert [i.content[0].text for i in ascending.data] == ["first", "noted"] and ascending.has_more
     rest = client.responses.input_items.list(response.id, order="asc", after=ascending.last_id)
     assert [i.content[0].text for i in rest.data] == ["second"] and not rest.has_more
-    client.responses.delete(response.id)
+    deleted = client.responses.with_raw_response.delete(response.id)
+    assert orjson.loads(deleted.content) == {"id": response.id, "object": "response", "deleted": True}
     for read in (lambda: client.responses.retrieve(response.id),
                  lambda: client.responses.input_items.list(response.id),
                  lambda: client.responses.create(model="fake/echo", input="x", previous_response_id=response.id)):

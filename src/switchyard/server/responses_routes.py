@@ -175,7 +175,7 @@ def add_responses_routes(table: RouteTable, app: Any) -> None:
         response_id = request.path_params["id"]
         if "/" in response_id or not await store().delete(response_id, scope_of(request.caller)):
             raise not_found(response_id)
-        return json_response({"id": response_id, "object": "response.deleted", "deleted": True})
+        return json_response({"id": response_id, "object": "response", "deleted": True})
 
     for prefix in ("/v1", ""):
         table.add("POST", f"{prefix}/responses", Handler(create))
