@@ -63,6 +63,8 @@ def test_settings_map_to_their_chat_fields():
     ({"model": "m", "input": "x", "conversation": "conv_1"}, "conversation"),
     ({"model": "m", "input": "x", "reasoning": {"effort": "max"}}, "reasoning.effort"),
     ({"model": "m", "input": "x", "metadata": {"k": 1}}, "metadata"),
+    ({"model": "m", "input": [{"type": "reasoning", "summary": [], "encrypted_content": "bm90IGpzb24"}]},
+     "input[0].encrypted_content"),
 ])
 def test_bad_input_names_the_field(body, param):
     with pytest.raises(InvalidRequest) as caught:

@@ -144,6 +144,32 @@ def test_a_function_call_round_trip_over_anthropic(client, mock):
     assert tool_use["id"] == calls[0].call_id == tool_result["tool_use_id"]
 
 
+def test_reasoning_with_tools_over_anthropic_hands_its_signed_thinking_back(client, mock):
+    """Claude with thinking on refuses a tool round trip whose assistant turn lost its thinking:
+    the reasoning item carries it, chained by previous_response_id or sent back as items."""
+    settings = {"tools": [WEATHER], "reasoning": {"effort": "low"}, "max_output_tokens": 4000}
+    first = client.responses.create(model="claude", input=f"call get_weather {_tag()}", **settings)
+    assert [item.type for item in first.output] == ["reasoning", "function_call"]
+    assert first.output[0].summary[0].text and first.output[0].encrypted_content
+    call = first.output[1]
+    answer = [{"type": "function_call_output", "call_id": call.call_id, "output": "sunny"}]
+    chained = client.responses.create(model="claude", previous_response_id=first.id, input=answer, **settings)
+    assert chained.status == "completed"
+    with client.responses.stream(model="claude", input=f"call get_weather {_tag()}", store=False, **settings) as stream:
+        kinds = [e.type for e in stream]
+        streamed = stream.get_final_response()
+    assert kinds[2:4] == ["response.output_item.added", "response.output_item.done"]  # the reasoning item, whole
+    assert [item.type for item in streamed.output] == ["reasoning", "function_call"]
+    tag = _tag()
+    sent_back = client.responses.create(model="claude", store=False, **settings, input=[
+        {"role": "user", "content": f"call get_weather {tag}"},
+        *[item.model_dump(exclude_none=True) for item in streamed.output],
+        {"type": "function_call_output", "call_id": streamed.output[1].call_id, "output": "rain"}])
+    assert sent_back.status == "completed"
+    assistant = received(mock, tag)["messages"][1]
+    assert assistant["content"][0]["type"] == "thinking" and assistant["content"][0]["signature"]
+
+
 def test_function_call_items_sent_back_by_the_client(client, mock):
     tag = _tag()
     client.responses.create(model="gpt", store=False, tools=[WEATHER], input=[

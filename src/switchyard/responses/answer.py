@@ -9,8 +9,11 @@ call); ``finish`` completes the object with its output, status and usage.
 
 from __future__ import annotations
 
+import base64
 import time
 from typing import Any
+
+import orjson
 
 from switchyard.core.messages import Usage
 from switchyard.responses.request import ResponsesRequest, new_id
@@ -66,6 +69,20 @@ def call_item(item_id: str, call_id: str, name: str, arguments: str, status: str
             "arguments": arguments}
 
 
+def reasoning_item(item_id: str, text: str, blocks: list[dict[str, Any]] | None,
+                   status: str = "completed") -> dict[str, Any]:
+    """A ``reasoning`` item: the model's thinking as its summary, and the provider's signed
+    thinking blocks (Anthropic's, Bedrock's) as its opaque ``encrypted_content``, so a next
+    turn — by ``previous_response_id`` or with the items sent back — can hand them back."""
+    return {"id": item_id, "type": "reasoning", "status": status,
+            "summary": [{"type": "summary_text", "text": text}] if text else [],
+            "encrypted_content": sealed_blocks(blocks) if blocks else None}
+
+
+def sealed_blocks(blocks: list[dict[str, Any]]) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps(blocks)).decode()
+
+
 def output_items(message: dict[str, Any]) -> list[dict[str, Any]]:
     """The output items of one chat message."""
     parts: list[dict[str, Any]] = []
@@ -77,6 +94,9 @@ def output_items(message: dict[str, Any]) -> list[dict[str, Any]]:
     if message.get("refusal"):
         parts.append({"type": "refusal", "refusal": message["refusal"]})
     out = [message_item(new_id("msg"), parts)] if parts else []
+    reasoning, blocks = message.get("reasoning_content"), message.get("thinking_blocks")
+    if reasoning or blocks:
+        out.insert(0, reasoning_item(new_id("rs"), reasoning or "", blocks))
     for call in message.get("tool_calls") or ():
         function = call.get("function") or {}
         out.append(call_item(new_id("fc"), call.get("id") or new_id("call"), function.get("name", ""),

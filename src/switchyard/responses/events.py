@@ -4,6 +4,7 @@ OpenAI's order, each event numbered by ``sequence_number`` from 0::
 
     response.created, response.in_progress
     per output item, in order:
+      reasoning: response.output_item.added, response.output_item.done (its summary whole)
       text:      response.output_item.added, response.content_part.added,
                  response.output_text.delta ..., response.output_text.done,
                  response.content_part.done, response.output_item.done
@@ -24,7 +25,7 @@ from typing import Any
 import orjson
 
 from switchyard.core.messages import Usage
-from switchyard.responses.answer import call_item, finish, message_item, text_part
+from switchyard.responses.answer import call_item, finish, message_item, reasoning_item, sealed_blocks, text_part
 from switchyard.responses.request import new_id
 
 
@@ -45,6 +46,9 @@ class ResponseEvents:
         self._text: dict[str, Any] | None = None  # the open message item
         self._calls: dict[int, dict[str, Any]] = {}  # chat tool-call index -> its open item
         self._open_call: dict[str, Any] | None = None
+        self._reasoning: dict[str, Any] | None = None  # the open reasoning item
+        self._thought: list[str] = []
+        self._blocks: list[dict[str, Any]] = []
 
     def _event(self, kind: str, **fields: Any) -> dict[str, Any]:
         event = {"type": kind, "sequence_number": self.sequence, **fields}
@@ -62,6 +66,9 @@ class ResponseEvents:
             if choice.get("index", 0) != 0:
                 continue
             delta = choice.get("delta") or {}
+            if delta.get("reasoning_content") or delta.get("thinking_blocks"):
+                events.extend(self._reasoning_delta(delta.get("reasoning_content") or "",
+                                                    delta.get("thinking_blocks") or ()))
             text = delta.get("content")
             if text:
                 events.extend(self._text_delta(text))
@@ -71,8 +78,30 @@ class ResponseEvents:
                 self.finish_reason = choice["finish_reason"]
         return events
 
+    def _reasoning_delta(self, text: str, blocks: Any) -> list[dict[str, Any]]:
+        events: list[dict[str, Any]] = []
+        if self._reasoning is None:
+            events.extend(self._close_text() + self._close_call())
+            item = self._reasoning = reasoning_item(new_id("rs"), "", None, status="in_progress")
+            self.output.append(item)
+            events.append(self._event("response.output_item.added", output_index=self._index(item), item=dict(item)))
+        self._thought.append(text)
+        self._blocks.extend(blocks)
+        return events
+
+    def _close_reasoning(self) -> list[dict[str, Any]]:
+        """The reasoning item whole, once the model moved on (its thinking is one summary)."""
+        item, self._reasoning = self._reasoning, None
+        if item is None:
+            return []
+        text, blocks = "".join(self._thought), self._blocks
+        self._thought, self._blocks = [], []
+        item.update(status="completed", summary=[{"type": "summary_text", "text": text}] if text else [],
+                    encrypted_content=sealed_blocks(blocks) if blocks else None)
+        return [self._event("response.output_item.done", output_index=self._index(item), item=item)]
+
     def _text_delta(self, text: str) -> list[dict[str, Any]]:
-        events = self._close_call()
+        events = self._close_reasoning() + self._close_call()
         item = self._text
         if item is None:
             item = self._text = message_item(new_id("msg"), [], status="in_progress")
@@ -94,6 +123,7 @@ class ResponseEvents:
         function = call.get("function") or {}
         item = self._calls.get(position)
         if item is None:
+            events.extend(self._close_reasoning())
             events.extend(self._close_text())
             events.extend(self._close_call())
             item = call_item(new_id("fc"), call.get("id") or new_id("call"), function.get("name") or "", "",
@@ -139,7 +169,7 @@ class ResponseEvents:
 
     def finish(self, usage: Usage | None) -> list[dict[str, Any]]:
         """Close what is open; the last event carries the finished response."""
-        events = self._close_text() + self._close_call()
+        events = self._close_reasoning() + self._close_text() + self._close_call()
         finish(self.response, self.output, self.finish_reason, usage)
         kind = "response.completed" if self.response["status"] == "completed" else "response.incomplete"
         events.append(self._event(kind, response=self.response))

@@ -14,11 +14,14 @@ names come first (``history``).
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 import msgspec
+import orjson
 
 from switchyard.core.errors import InvalidRequest
 from switchyard.core.messages import ModelName, check_fields
@@ -246,10 +249,27 @@ def _content(content: list[dict[str, Any]], where: str) -> str | list[dict[str, 
     return parts
 
 
+def _thinking_blocks(sealed: str | None, where: str) -> list[dict[str, Any]] | None:
+    """The signed thinking blocks a ``reasoning`` item carries (``answer.sealed_blocks``)."""
+    if not sealed:
+        return None
+    try:
+        blocks = orjson.loads(base64.urlsafe_b64decode(sealed.encode()))
+    except (binascii.Error, ValueError):
+        blocks = None
+    if not isinstance(blocks, list) or not all(isinstance(b, dict) and b.get("type") in (
+            "thinking", "redacted_thinking") for b in blocks):
+        raise InvalidRequest(f"Invalid request: `{where}.encrypted_content` is not a reasoning item this gateway "
+                             "returned", param=f"{where}.encrypted_content", code="invalid_value")
+    return blocks
+
+
 def to_messages(items: list[dict[str, Any]], where: str = "input") -> list[dict[str, Any]]:
     """Chat messages for Responses items: consecutive function calls are one assistant
-    turn's ``tool_calls`` (joined to the assistant message before them)."""
+    turn's ``tool_calls`` (joined to the assistant message before them); a reasoning
+    item's signed thinking opens the assistant turn after it (``thinking_blocks``)."""
     messages: list[dict[str, Any]] = []
+    thinking: list[dict[str, Any]] | None = None
     for index, item in enumerate(items):
         kind = item.get("type", "message")
         here = f"{where}[{index}]"
@@ -260,7 +280,7 @@ def to_messages(items: list[dict[str, Any]], where: str = "input") -> list[dict[
             call = {"id": item["call_id"], "type": "function",
                     "function": {"name": item["name"], "arguments": item["arguments"]}}
             last = messages[-1] if messages else None
-            if last is not None and last["role"] == "assistant" and not last.get("tool_call_id"):
+            if last is not None and last["role"] == "assistant":
                 last.setdefault("tool_calls", []).append(call)
                 if last.get("content") == "":
                     last["content"] = None
@@ -271,7 +291,12 @@ def to_messages(items: list[dict[str, Any]], where: str = "input") -> list[dict[
             text = output if isinstance(output, str) else _content(output, f"{here}.output")
             messages.append({"role": "tool", "tool_call_id": item["call_id"],
                              "content": text if isinstance(text, str) else [p for p in text if p["type"] == "text"]})
-        # reasoning items carry nothing a chat upstream can take back
+        elif kind == "reasoning":
+            thinking = _thinking_blocks(item.get("encrypted_content"), here) or thinking
+            continue
+        if thinking is not None and messages and messages[-1]["role"] == "assistant":
+            messages[-1]["thinking_blocks"] = thinking
+            thinking = None
     return messages
 
 
