@@ -45,6 +45,7 @@ def gateway(mock):
             "gpt": {"deployments": [{"provider": "openai", "model": "gpt-4o-mini", "base_url": mock.base_url,
                                      "api_key": "sk-upstream"}]},
             "fake/*": {"deployments": [{"provider": "fake", "model": "*"}]},
+            "cached": {"cache": {}, "deployments": [{"provider": "fake", "model": "echo"}]},
         },
     }
     with GatewayThread(config) as running:
@@ -291,6 +292,16 @@ def test_the_gateways_policies_apply(gateway):
         _client(gateway, "sk-wrong").responses.create(model="fake/echo", input="x")
     raw = limited.responses.with_raw_response.create(model="fake/echo", input="routed")
     assert raw.headers["x-switchyard-deployment"] == "fake/echo#0"
+
+
+def test_the_response_cache_serves_a_repeated_request(client):
+    tag = _tag()
+    first = client.responses.with_raw_response.create(model="cached", input=f"same {tag}", temperature=0)
+    again = client.responses.with_raw_response.create(model="cached", input=f"same {tag}", temperature=0)
+    assert (first.headers["x-switchyard-cache"], again.headers["x-switchyard-cache"]) == ("miss", "hit")
+    one, two = first.parse(), again.parse()
+    assert one.output_text == two.output_text == f"same {tag}" and one.id != two.id
+    assert client.responses.retrieve(two.id).output_text == f"same {tag}"  # a hit is stored as its own response
 
 
 @pytest.mark.parametrize(("body", "param"), [
