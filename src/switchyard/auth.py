@@ -51,6 +51,10 @@ class Caller:
     limits: tuple[Bucket, ...] = ()
     budgets: tuple[BudgetLimit, ...] = ()
     expires_at: float | None = None
+    #: The guard policy its requests get (``guard.policies``; ``off``: none), over the alias's; None: the alias's.
+    guard: str | None = None
+    #: Data residency: the only regions its requests may be sent to (None: anywhere).
+    regions: frozenset[str] | None = None
 
     def allowed(self, aliases: list[str]) -> list[str]:
         """The ones of ``aliases`` this key may use."""
@@ -110,6 +114,8 @@ class Authenticator:
                 models=frozenset(entry.models) if entry.models is not None else None,
                 metadata=dict(entry.metadata),
                 budgets=(BudgetLimit("key", entry.name, entry.name, entry.budget),) if entry.budget else (),
+                guard=entry.guard,
+                regions=frozenset(entry.regions) if entry.regions is not None else None,
             )
 
     @staticmethod

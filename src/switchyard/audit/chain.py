@@ -35,8 +35,9 @@ GENESIS = "0" * 64
 @dataclass(frozen=True, slots=True)
 class Entry:
     """One audited event. ``kind`` is ``admin`` (a change through the admin API or
-    CLI) or ``request`` (a model request's metadata); ``detail`` holds the rest:
-    before/after for a change, alias/deployment/status/tokens for a request."""
+    CLI), ``request`` (a model request's metadata) or ``guard`` (what the guard found in
+    a request); ``detail`` holds the rest: before/after for a change,
+    alias/deployment/status/tokens for a request, categories and counts for the guard."""
 
     at: float
     kind: str

@@ -2,7 +2,8 @@
 
 ``AuditLog.admin(...)`` records a change (who, what, before/after, when, from
 where); with ``audit.requests`` the request stage ``pipeline/stages/settled.py`` has every
-call recorded when it settles (``Call.on_settle``). Neither waits for the
+call recorded when it settles (``Call.on_settle``); the guard stage records what it
+found in a call (``guarded``: categories and counts, never the values). Neither waits for the
 database: entries go through a bounded ``Appender`` (``storage/appender.py``)
 and reach the store a batch at a time, chained (``audit/chain.py``).
 Under ``overflow: block`` a full buffer makes the request wait for room;
@@ -115,6 +116,13 @@ class AuditLog:
             detail["body"] = self.sealer.seal(orjson.dumps(body, default=str), call.request_id)
         actor = getattr(caller, "name", None) or "anonymous"
         await self._put(Entry(self.clock(), "request", actor, "request", call.alias, None, detail))
+
+    async def guarded(self, call: Call, outcome: str, detail: dict[str, Any]) -> None:
+        """A ``guard`` entry: what the guard found in a call and did (categories and counts,
+        never a value); ``outcome`` is the action (``guard.masked``, ``guard.blocked``...)."""
+        actor = getattr(call.caller, "name", None) or "anonymous"
+        await self._put(Entry(self.clock(), "guard", actor, outcome, call.alias,
+                              None, {"request_id": call.request_id, **detail}))
 
     async def query(self, query: Query) -> list[dict[str, Any]]:
         """Entries matching ``query``, as the admin API shows them."""

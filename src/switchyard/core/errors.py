@@ -9,7 +9,10 @@ fallback deployment may take over::
     │   ├── InvalidRequest                400 invalid_request_error (names `param`)
     │   │   ├── CapabilityMissing         400 code=capability_missing
     │   │   ├── ContextWindowExceeded     400 code=context_length_exceeded   fallback
-    │   │   └── ContentPolicyViolation    400 code=content_policy_violation  fallback
+    │   │   ├── ContentPolicyViolation    400 code=content_policy_violation  fallback
+    │   │   ├── GuardBlocked              400 code=guard_blocked (a category the policy blocks; never the value)
+    │   │   ├── OutputBlocked             400 code=output_blocked (the answer held a blocked category)
+    │   │   └── ModerationFlagged         400 code=moderation_flagged (the classifier alias flagged it)
     │   ├── AuthenticationFailed          401 authentication_error
     │   ├── PermissionDenied              403 permission_error
     │   ├── NotFound                      404 not_found_error
@@ -32,7 +35,9 @@ fallback deployment may take over::
     │   ├── UpstreamTimeout               504 code=upstream_timeout          retry, fallback
     │   ├── UpstreamRejected              the upstream's own 4xx, passed on as is
     │   └── FallbackExhausted             every deployment failed; lists each attempt
+    │       └── RegionUnavailable         503 code=region_unavailable: nothing within the caller's regions served
     └── ServiceUnavailable                503 (not ready, shutting down, breaker open)
+        ├── GuardUnavailable              503 code=guard_unavailable: a detector or the classifier failed (fail closed)
         ├── CircuitOpen                   503 code=circuit_open               fallback (never retried)
         ├── ConnectionPoolFull            503 code=connection_pool_full       fallback (never retried), local
         └── RelayLost                     503 code=relay_lost (the replica sharing its stream went away)
@@ -140,6 +145,25 @@ class ContextWindowExceeded(InvalidRequest):
 class ContentPolicyViolation(InvalidRequest):
     code = "content_policy_violation"
     fallback = True
+
+
+class GuardBlocked(InvalidRequest):
+    """The guard found a category its policy blocks in the request. The message names the
+    category and where it was (``param``), never the value."""
+
+    code = "guard_blocked"
+
+
+class OutputBlocked(InvalidRequest):
+    """The guard found a category its policy blocks in the model's answer (a stream: its last event)."""
+
+    code = "output_blocked"
+
+
+class ModerationFlagged(InvalidRequest):
+    """The moderation classifier (an alias of the config) flagged the request."""
+
+    code = "moderation_flagged"
 
 
 class AuthenticationFailed(ClientError):
@@ -348,6 +372,24 @@ class FallbackExhausted(UpstreamError):
         return self
 
 
+class RegionUnavailable(FallbackExhausted):
+    """The caller is pinned to regions (data residency) and nothing within them could serve
+    the request: no deployment of the alias (or its fallbacks) is there, or every one there
+    failed. Deployments elsewhere are never tried; ``attempts`` lists the ones that were."""
+
+    code = "region_unavailable"
+    fallback = True  # another alias may have a deployment inside
+    local = True
+
+    def __init__(self, message: str, attempts: list[tuple[str, SwitchyardError]] | None = None,
+                 retry_after: float | None = None) -> None:
+        super().__init__(message, attempts or [])
+        self.status = 503
+        self.type = "api_error"
+        if retry_after is not None:
+            self.retry_after = retry_after
+
+
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
@@ -386,6 +428,16 @@ class RelayLost(ServiceUnavailable):
     went away). Before any chunk the request takes the call over instead."""
 
     code = "relay_lost"
+
+
+class GuardUnavailable(ServiceUnavailable):
+    """A detector failed or timed out (or the moderation classifier did) under ``on_error:
+    closed``: the request was not sent. Not a deployment's fault: no fallback."""
+
+    code = "guard_unavailable"
+    retryable = False
+    fallback = False
+    local = True
 
 
 _OPENAI_TYPE_BY_STATUS = {

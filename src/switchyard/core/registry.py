@@ -8,6 +8,7 @@ third-party packages add their own through entry points
 ``switchyard.providers``    provider adapters, by ``provider:`` name (``Registry``)
 ``switchyard.stages``       request-pipeline stages, by ``pipeline.stages[].name``
 ``switchyard.stores``       storage backends, by URL scheme (``switchyard.storage``)
+``switchyard.detectors``    guard detectors, by ``guard.detectors[].plugin``
 ==========================  ======================================================
 """
 
@@ -21,6 +22,11 @@ from switchyard.core.errors import InvalidRequest
 
 ENTRY_POINT_GROUP = "switchyard.providers"
 STAGES_GROUP = "switchyard.stages"
+DETECTORS_GROUP = "switchyard.detectors"
+
+BUILTIN_DETECTORS: dict[str, str] = {
+    "presidio": "switchyard.guard.presidio:PresidioDetector",
+}
 
 BUILTIN_PROVIDERS: dict[str, str] = {
     "fake": "switchyard.providers.fake:FakeProvider",
@@ -119,3 +125,15 @@ class StageRegistry(Plugins):
 
     def __init__(self, extra: dict[str, str | Any] | None = None, *, use_entry_points: bool = True) -> None:
         super().__init__(STAGES_GROUP, None, extra, use_entry_points=use_entry_points)
+
+
+class DetectorRegistry(Plugins):
+    """Guard detectors besides the built-in ones (``switchyard.detectors``): each a factory
+    ``factory(options: dict) -> detector`` whose ``async detect(texts)`` returns, per text,
+    ``(start, end, category)`` findings (``switchyard/guard/detection.py``)."""
+
+    kind = "detector"
+    param = "guard.detectors"
+
+    def __init__(self, extra: dict[str, str | Any] | None = None, *, use_entry_points: bool = True) -> None:
+        super().__init__(DETECTORS_GROUP, BUILTIN_DETECTORS, extra, use_entry_points=use_entry_points)

@@ -9,7 +9,8 @@ one place, in dependency order, each object complete when constructed.
            -> admission (limits backend, queue, capacity gates)
            -> retry budget, shared breakers, price book -> deployment factory -> catalog
            -> router (rules, stickiness, regions)
-           -> budget ledger and alerts, spend log, audit log, response cache -> request stages -> pipeline
+           -> budget ledger and alerts, spend log, audit log, response cache -> guard (guard.policies)
+           -> request stages -> pipeline
            -> every virtual key loaded (governance.start), then
               background tasks (health probes, breaker sync, directory sync, writers), started last
 
@@ -31,7 +32,7 @@ from switchyard.audit.store import audit_store_for
 from switchyard.auth import Authenticator
 from switchyard.budgets import BudgetAlerts, BudgetLedger
 from switchyard.core.config import Config, ConfigError
-from switchyard.core.registry import Registry, StageRegistry
+from switchyard.core.registry import DetectorRegistry, Registry, StageRegistry
 from switchyard.core.tokens import TokenCounter
 from switchyard.governance import Governance, KeySnapshot
 from switchyard.pipeline import Pipeline, order
@@ -52,6 +53,7 @@ from switchyard.transport.upstreams import Upstreams
 
 if TYPE_CHECKING:
     from switchyard.cache import CacheStage
+    from switchyard.guard.stage import Guard
     from switchyard.observe.metrics import Metrics
 
 
@@ -93,6 +95,8 @@ class Services:
     cache: CacheStage | None = None
     #: Stored responses of the Responses API (``responses.ttl``), beside the durable store.
     responses: ResponseStore | None = None
+    #: The guard stage (``guard/stage.py``), when ``guard.policies`` has any.
+    guard: Guard | None = None
 
     @classmethod
     async def start(cls, config: Config, registry: Registry, stages: StageRegistry | None = None) -> Services:
@@ -131,14 +135,17 @@ class Services:
             ledger = _budget_ledger(config, store, durable, http)
             spend = _spend_log(config, durable)
             cache = _cache(config, store)
+            route = Route(catalog, router)
+            guard = _guard(config, catalog, route, audit, metrics)
             pipeline = Pipeline(
                 order.stages(auth=auth, audit=audit if config.audit.requests else None, spend=spend,
                              budgets=ledger, estimator=estimator,
                              catalog=catalog, router=router, admission=admission.admission,
                              plugins=config.pipeline, registry=stages,
                              context=order.StageContext(config, catalog, tokens, replicated, durable),
-                             metrics=metrics.stage() if metrics is not None else None, cache=cache),
-                Route(catalog, router),
+                             metrics=metrics.stage() if metrics is not None else None, cache=cache,
+                             guard=guard),
+                route,
                 settings.timeouts,
                 Estimator(tokens),  # what a stream cut short is charged for: its prompt, counted exactly
             )
@@ -157,7 +164,7 @@ class Services:
         services = cls(config=config, upstreams=upstreams, http=http, auth=auth, tokens=tokens, admission=admission,
                        catalog=catalog, router=router, pipeline=pipeline, budget=budget, shared_breakers=shared,
                        checker=checker, store=store, durable=durable, audit=audit, governance=governance,
-                       budgets=ledger, spend=spend, metrics=metrics, cache=cache,
+                       budgets=ledger, spend=spend, metrics=metrics, cache=cache, guard=guard,
                        responses=response_store_for(durable, config.responses.ttl))
         if metrics is not None:
             metrics.watch(catalog, admission, upstreams)
@@ -224,11 +231,25 @@ class Services:
                 await self.metrics.aclose()
             if self.cache is not None:
                 await self.cache.aclose()
+            if self.guard is not None:
+                await self.guard.policies.aclose()
         finally:
             await self.upstreams.aclose()
             for opened in (self.store, self.durable):
                 if opened is not None:
                     await opened.aclose()
+
+
+def _guard(config: Config, catalog: Catalog, route: Route, audit: AuditLog | None,
+           metrics: Metrics | None) -> Guard | None:
+    """The guard stage when ``guard.policies`` has any (its modules load only then)."""
+    if not config.guard.enabled:
+        return None
+    from switchyard.guard.policy import Policies
+    from switchyard.guard.stage import Guard
+
+    policies = Policies(config, DetectorRegistry(), catalog=catalog, route=route)
+    return Guard(policies, audit=audit if config.guard.audit else None, metrics=metrics)
 
 
 def _metrics(config: Config) -> Metrics | None:

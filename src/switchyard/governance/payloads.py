@@ -7,10 +7,11 @@ Owners are named by id or by name (a tenant or team name, a user's email).
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
 
 from switchyard.core.config.governance import Role
 from switchyard.core.errors import InvalidRequest
@@ -20,7 +21,21 @@ Name = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"
                                         strip_whitespace=True)]
 Short = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$")]
 Email = Annotated[str, StringConstraints(min_length=3, max_length=200, pattern=r"^[^@\s]+@[^@\s]+$")]
-Metadata = Annotated[dict[Short, Annotated[str, StringConstraints(max_length=512)]], Field(max_length=64)]
+def _guard_entries(metadata: dict[str, str]) -> dict[str, str]:
+    """The entries the gateway itself reads: ``guard`` (a policy name) and ``regions`` (comma-separated)."""
+    guard = metadata.get("guard")
+    if guard is not None and not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", guard):
+        raise ValueError("`guard` names a guard policy: letters, digits, _ . - only")
+    regions = metadata.get("regions")
+    if regions is not None:
+        names = [r.strip() for r in regions.split(",")]
+        if not all(re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", r) for r in names):
+            raise ValueError("`regions` is a comma-separated list of region names (letters, digits, _ . -)")
+    return metadata
+
+
+Metadata = Annotated[dict[Short, Annotated[str, StringConstraints(max_length=512)]], Field(max_length=64),
+                     AfterValidator(_guard_entries)]
 Limit = Annotated[int, Field(ge=1)]
 
 

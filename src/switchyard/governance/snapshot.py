@@ -31,6 +31,19 @@ from switchyard.storage.limits.gcra import Bucket
 _Parts = tuple[tuple[Bucket, ...], tuple[BudgetLimit, ...]]
 
 
+def pinned_regions(metadata: Iterable[dict[str, str]]) -> frozenset[str] | None:
+    """The regions a key may use: where the ``regions`` metadata (comma-separated) of the key,
+    its team and its tenant all agree — each narrows, none widens. None: not pinned."""
+    out: frozenset[str] | None = None
+    for entry in metadata:
+        listed = entry.get("regions")
+        if listed is None:
+            continue
+        regions = frozenset(r.strip() for r in listed.split(",") if r.strip())
+        out = regions if out is None else out & regions
+    return out
+
+
 
 
 class KeySnapshot:
@@ -196,6 +209,9 @@ class KeySnapshot:
                 more_limits, more_budgets = self._shared(owner, scope)
                 limits += more_limits
                 budgets += more_budgets
+        owners = (key, team, tenant)
+        guard = next((o.metadata["guard"] for o in owners if o is not None and o.metadata.get("guard")), None)
+        regions = pinned_regions(o.metadata for o in owners if o is not None)
         routes = None
         if key.routes is not None:
             routes = self._intern(frozenset(r[3:] if r.startswith("/v1/") else r for r in key.routes))
@@ -215,6 +231,8 @@ class KeySnapshot:
             limits=limits,
             budgets=budgets,
             expires_at=key.expires_at,
+            guard=guard,
+            regions=self._intern(regions) if regions is not None else None,
         )
 
     def replace_with(self, other: KeySnapshot) -> None:

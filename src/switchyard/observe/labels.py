@@ -48,6 +48,11 @@ REJECTIONS = {
     "deployment_at_capacity": "deployment_capacity",
     "budget_exceeded": "budget",
     "budget_backend_unreachable": "budget_backend",
+    "guard_blocked": "guard",
+    "output_blocked": "guard",
+    "moderation_flagged": "moderation",
+    "guard_unavailable": "guard_error",
+    "region_unavailable": "region",
 }
 
 #: What ``x-switchyard-cache`` may say (the response cache).
@@ -75,7 +80,7 @@ def error_type(error: BaseException) -> str:
 def rejection(error: BaseException) -> str | None:
     """``reason`` when ``error`` is one of the gateway's own refusals (a limit, the
     queue, a budget), else None."""
-    if isinstance(error, UpstreamError) or not isinstance(error, SwitchyardError):
+    if not isinstance(error, SwitchyardError) or (isinstance(error, UpstreamError) and not error.local):
         return None
     reason = REJECTIONS.get(error.code or "")
     if reason is None and isinstance(error, RateLimited) and not isinstance(error, DeploymentSaturated):

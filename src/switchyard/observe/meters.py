@@ -57,6 +57,12 @@ class Families:
                              "upstream, in US dollars.", ["alias"], registry=r)
         self.rejected = Counter("switchyard_rejected_requests", "Requests the gateway refused itself: limits, "
                                 "the queue, deployment capacity, budgets.", ["alias", "reason"], registry=r)
+        self.guard_detections = Counter("switchyard_guard_detections", "Values the guard found, by direction "
+                                        "(input, output), category and action taken (block, redact, mask).",
+                                        ["alias", "direction", "category", "action"], registry=r)
+        self.guard_errors = Counter("switchyard_guard_errors", "Detectors or moderation classifiers that failed or "
+                                    "timed out, by what the policy did (blocked, passed).", ["alias", "outcome"],
+                                    registry=r)
         self.retries = Counter("switchyard_retries", "Tries again on the same deployment.", ["deployment"],
                                registry=r)
         self.fallbacks = Counter("switchyard_fallbacks", "Requests handed on to another deployment or a fallback "

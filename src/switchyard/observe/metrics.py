@@ -61,6 +61,8 @@ log = logging.getLogger("switchyard.metrics")
 
 #: Wildcard deployments remembered by id (the catalog keeps at most 1024 wildcard aliases).
 MAX_WILDCARD_DEPLOYMENTS = 4096
+#: Guard categories exported by name: the built-ins, the config's detectors, and plugins' own up to this many.
+MAX_GUARD_CATEGORIES = 64
 _SKIPPED = "fallback_not_allowed"  # a fallback alias the key may not use: recorded, never tried
 _BREAKER_STATES = ("closed", "open", "half_open")
 
@@ -98,6 +100,7 @@ class Metrics:
         self._sources: tuple[Any, Any, Any] | None = None
         self._gauges: set[tuple[Any, ...]] = set()
         self._task: asyncio.Task[None] | None = None
+        self._guard_categories: set[str] = set()
 
     # -- series, bound once ---------------------------------------------------------------------
     def _counter(self, family: Any, *labels: str) -> CounterTally:
@@ -256,6 +259,22 @@ class Metrics:
             self._per_alias(self.families.coalesced, meters.alias).pending += 1
         if call.saved:
             self._per_alias(self.families.saved, meters.alias).pending += call.saved
+
+    def guarded(self, call: Call, found: dict[tuple[str, str, str], int], failed: str | None) -> None:
+        """What the guard found in a call (``(direction, category, action) -> count``) and
+        whether a detector failed (``blocked``/``passed``). Categories are the config's (built-in
+        and configured detectors); a plugin's own beyond ``MAX_GUARD_CATEGORIES`` count as ``other``."""
+        alias = self.aliases.of_group(call.group)
+        families = self.families
+        for (direction, category, action), count in found.items():
+            if category not in self._guard_categories:
+                if len(self._guard_categories) >= MAX_GUARD_CATEGORIES:
+                    category = OTHER
+                else:
+                    self._guard_categories.add(category)
+            self._counter(families.guard_detections, alias, direction, category, action).pending += count
+        if failed is not None:
+            self._counter(families.guard_errors, alias, failed).pending += 1
 
     def _remember(self, call: Call, served: str | None) -> RequestMeters:
         """The meters of ``call`` the long way, remembered by the deployment that served

@@ -15,7 +15,9 @@ errors) travel back up the same way::
     spend      its spend record when it settles (spend.records)  stages/settled.py
     resolve    rules -> alias -> model group; may this caller    stages/resolve.py
                use it; can the group do what is asked
-    (guard)    PII and secrets, before anything is stored or sent        (issue: guardrails)
+    guard      PII and secrets found; blocked, redacted or       guard/stage.py
+               masked before anything is stored or sent, the
+               values restored in the answer (guard: policies)
     budget     the caller's budgets: the estimated cost          stages/budget.py
                reserved, the real one settled; a stream
                past its budget cut (callers with budgets)
@@ -30,7 +32,10 @@ errors) travel back up the same way::
 
 Why the cache sits after admit: a hit is still a request of its caller (limits and
 budgets see it; it costs nothing), and its key names the resolved alias. Why resolve sits before admit: limits are per alias and tenant, so admission
-needs the group. Why budget sits between them: a price is the group's, and a
+needs the group. Why the guard sits right after resolve: its policies are per alias
+and key, and nothing after it — budgets, limits, the cache (its keys are of the masked
+request), the upstream, the records of the call — may hold a raw value. Why budget sits
+between them: a price is the group's, and a
 request its budget refuses should not take a rate-limit unit or a queue slot
 first (``stages/budget.py`` says more). Why spend sits before resolve: a
 request refused there or later is recorded too. Why the account is the entry's way out, not a stage: a refusal,
@@ -98,6 +103,7 @@ def stages(
     context: StageContext | None = None,
     metrics: Stage | None = None,
     cache: Stage | None = None,
+    guard: Stage | None = None,
 ) -> list[Stage]:
     """The request stages in order, outermost first (``route`` is the terminal,
     not in the list). A stage with nothing to do (admission without limits,
@@ -108,6 +114,7 @@ def stages(
         ("audit", None if audit is None else OnSettle(audit.record_call)),
         ("spend", None if spend is None else OnSettle(spend.record_call)),
         ("resolve", Resolve(catalog, router)),
+        ("guard", guard),
         ("budget", None if budgets is None or estimator is None else Budgets(budgets, estimator)),
         ("admit", None if isinstance(admission, OpenAdmission) else Admit(admission)),
         ("cache", cache),

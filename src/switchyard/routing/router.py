@@ -3,6 +3,7 @@
 For each request, in order::
 
     rules (pick the alias; the resolve stage)                 routing/rules.py
+    -> only the caller's regions, when it is pinned            routing/residency.py
     -> drop deployments lacking a needed capability (400 when none is left)
     -> drop unavailable deployments (health, breakers)        routing/availability.py
     -> balance the rest (the group's strategy)                routing/balancers.py
@@ -28,6 +29,7 @@ from switchyard.routing.capabilities import Capabilities, Needs, capabilities_of
 from switchyard.routing.catalog import Deployment, ModelGroup
 from switchyard.routing.load import LoadTracker
 from switchyard.routing.regions import order_by_region
+from switchyard.routing.residency import pinned, within
 from switchyard.routing.rules import Rule, RuleSet
 from switchyard.routing.sticky import Members, Sticky
 from switchyard.storage import KeyValue
@@ -168,6 +170,9 @@ class Router:
         deployments = group.deployments
         if call.tags and call.route.get("route") == group.alias:  # a rule's route_tags (not its fallbacks')
             deployments = tagged(deployments, call.tags, group.alias)
+        regions = pinned(call)
+        if regions is not None:  # data residency: nothing outside the caller's regions, ever
+            deployments = within(deployments, regions, group.alias)
         needs: Needs | None = None
         if plan.checks:
             needs = needs_of(request)

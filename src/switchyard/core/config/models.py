@@ -92,3 +92,5 @@ class ModelConfig(Strict):
     fallbacks: Fallbacks = Field(default_factory=Fallbacks, description="Other aliases to try, by error class.")
     region: str | None = Field(default=None, description="Preferred region for this alias.")
     cache: AliasCache | None = Field(default=None, description="Cache this alias's answers (see the cache: section).")
+    guard: str | None = Field(default=None, description="The guard policy of this alias (guard.policies; "
+                                                        "`off`: none), unless the caller's key names one.")

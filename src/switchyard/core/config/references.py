@@ -7,6 +7,7 @@ alias, or two deployments with one id, each with its path.
 
 from __future__ import annotations
 
+from switchyard.core.config.guard import BUILTIN, OFF
 from switchyard.core.config.root import Config
 
 
@@ -44,4 +45,39 @@ def reference_problems(config: Config) -> list[tuple[str, str]]:
                 problems.append((path, f"duplicate deployment id {deployment.id!r} (also at {seen[deployment.id]})"))
             else:
                 seen[deployment.id] = path
+    problems.extend(_guard_problems(config))
+    return problems
+
+
+def _guard_problems(config: Config) -> list[tuple[str, str]]:
+    """Every policy named must exist; every category a policy names must be detected; a moderation
+    alias must be served."""
+    guard = config.guard
+    problems: list[tuple[str, str]] = []
+    known = set(guard.policies) | {OFF}
+
+    def check(path: str, name: str | None) -> None:
+        if name is not None and name not in known:
+            problems.append((path, f"no guard policy {name!r} (guard.policies has: "
+                                   f"{', '.join(sorted(guard.policies)) or 'none'})"))
+
+    check("guard.default", guard.default)
+    for alias, model in config.models.items():
+        check(f"models.{alias}.guard", model.guard)
+    for index, key in enumerate(config.auth.keys):
+        check(f"auth.keys[{index}].guard", key.guard)
+    categories = set(BUILTIN) | {d.name for d in guard.detectors}
+    plugins = any(d.plugin is not None for d in guard.detectors)  # their categories are their own
+    for name, policy in guard.policies.items():
+        named = [("categories", policy.categories), ("actions", None if plugins else list(policy.actions)),
+                 ("output.categories", policy.output.categories if policy.output else None)]
+        for field, values in named:
+            for value in values or ():
+                if value not in categories:
+                    problems.append((f"guard.policies.{name}.{field}",
+                                     f"unknown category {value!r}: a built-in ({', '.join(BUILTIN)}) or a "
+                                     f"guard.detectors name"))
+        if policy.moderation is not None and not served(config, policy.moderation.alias):
+            problems.append((f"guard.policies.{name}.moderation.alias",
+                             f"no model alias {policy.moderation.alias!r} is configured"))
     return problems

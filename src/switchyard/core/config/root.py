@@ -10,6 +10,7 @@ from switchyard.core.config.budgets import BudgetsConfig, SpendConfig
 from switchyard.core.config.cache import CacheConfig
 from switchyard.core.config.egress import TLSConfig
 from switchyard.core.config.governance import GovernanceConfig
+from switchyard.core.config.guard import GuardConfig
 from switchyard.core.config.limits import LimitsConfig
 from switchyard.core.config.logging import LoggingConfig
 from switchyard.core.config.metrics import MetricsConfig
@@ -43,6 +44,7 @@ class Config(Strict):
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     cache: CacheConfig = Field(default_factory=CacheConfig)
     responses: ResponsesConfig = Field(default_factory=ResponsesConfig)
+    guard: GuardConfig = Field(default_factory=GuardConfig)
 
     @model_validator(mode="after")
     def _records_need_a_database(self) -> Config:

@@ -27,6 +27,7 @@ from switchyard.core.messages import Chunk
 from switchyard.pipeline.deployments import credentials
 from switchyard.pipeline.fallback import FallbackChain
 from switchyard.routing.catalog import Catalog, Deployment, ModelGroup
+from switchyard.routing.residency import confined
 from switchyard.routing.router import Router
 
 log = logging.getLogger("switchyard.reliability")
@@ -45,14 +46,21 @@ class Route:
         try:
             return await self._first_success(group, call)
         except SwitchyardError as exc:
-            return await self.fallbacks.recover(self._first_success, group, call, exc)
+            return await self._recover(group, call, exc)
 
     async def stream(self, call: Call) -> AsyncIterator[Chunk]:
         group = call.group
         try:
             return await self._first_success(group, call)  # type: ignore[no-any-return]
         except SwitchyardError as exc:
+            return await self._recover(group, call, exc)  # type: ignore[no-any-return]
+
+    async def _recover(self, group: ModelGroup, call: Call, exc: SwitchyardError) -> Any:
+        """The alias fallbacks; for a caller pinned to regions, their failure says so (``routing/residency.py``)."""
+        try:
             return await self.fallbacks.recover(self._first_success, group, call, exc)
+        except SwitchyardError as error:
+            raise confined(call, error, group.alias) from None
 
     async def _first_success(self, group: ModelGroup, call: Call) -> Any:
         """The answer of the first candidate that gives one (a stream: once it opened)."""
