@@ -236,8 +236,8 @@ def _find_ipv6(text: str, found: list[Finding]) -> None:
         end = start + len(candidate)
         if (start and (text[start - 1].isalnum() or text[start - 1] == "_")) or (end < n and text[end].isalnum()):
             continue
-        if candidate.count(":") < 2 or not any(ch.isdigit() or ch in "abcdefABCDEF" for ch in candidate):
-            continue
+        if candidate.count(":") < 2 or not any(ch.isdigit() for ch in candidate):
+            continue  # `a::b` is an address too, but far more often C++
         try:
             ipaddress.IPv6Address(candidate)
         except ValueError:

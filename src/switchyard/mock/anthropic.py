@@ -89,7 +89,7 @@ def _tool_use(body: dict[str, Any], last_user: str) -> tuple[str, dict[str, Any]
     kind = str(choice.get("type"))
     forced = choice.get("name") if kind == "tool" else None
     name = wire.pick_tool(by_name, last_user, forced=forced, mode={"none": "none", "any": "required"}.get(kind, "auto"))
-    return None if name is None else (name, wire.placeholder_args(by_name[name].get("input_schema")))
+    return None if name is None else (name, wire.placeholder_args(by_name[name].get("input_schema"), given=last_user))
 
 
 def _check(req: MockRequest, *, needs_max_tokens: bool) -> tuple[dict[str, Any] | None, Reply | None]:

@@ -4,7 +4,8 @@ Deterministic answers: the assistant echoes the last user message (or the
 configured ``text``); usage counts about four characters a token. A request
 with ``tools`` answers with a call to tool ``X`` when its last user message
 contains ``call X`` or when ``tool_choice`` names ``X``; the arguments give each
-declared parameter a placeholder of its JSON type. ``max_tokens`` cuts the
+declared parameter a placeholder of its JSON type (a string parameter ``p`` the
+value the user spells ``p=<value>``). ``max_tokens`` cuts the
 answer (``finish_reason: "length"``). Every answer carries OpenAI's
 ``x-ratelimit-*`` headers with fixed values. Usage carries OpenAI's details:
 ``cached_tokens`` (automatic caching of a repeated prefix of at least 1024
@@ -81,9 +82,9 @@ def _bad(message: str, param: str) -> Reply:
     return OPENAI.error(400, message, param=param)
 
 
-def function_args(tool: dict[str, Any]) -> str:
-    """Placeholder arguments (a JSON string) for an OpenAI-style function tool."""
-    return orjson.dumps(wire.placeholder_args(tool.get("function", {}).get("parameters"))).decode()
+def function_args(tool: dict[str, Any], given: str = "") -> str:
+    """Placeholder arguments (a JSON string) for an OpenAI-style function tool (``wire.placeholder_args``)."""
+    return orjson.dumps(wire.placeholder_args(tool.get("function", {}).get("parameters"), given=given)).decode()
 
 
 def _tool_call(body: dict[str, Any], last_user: str) -> tuple[str, str] | None:
@@ -94,7 +95,7 @@ def _tool_call(body: dict[str, Any], last_user: str) -> tuple[str, str] | None:
     choice = body.get("tool_choice")
     forced = choice.get("function", {}).get("name") if isinstance(choice, dict) else None
     name = wire.pick_tool(by_name, last_user, forced=forced, mode=choice if choice in ("none", "required") else "auto")
-    return None if name is None else (name, function_args(by_name[name]))
+    return None if name is None else (name, function_args(by_name[name], last_user))
 
 
 def _usage(body: dict[str, Any], messages: list[Any], prompt_tokens: int, completion_tokens: int, last_user: str,

@@ -286,13 +286,22 @@ def pick_tool(names: Iterable[str], last_user: str, *, forced: str | None = None
     return None
 
 
-def placeholder_args(schema: dict[str, Any] | None, *, any_case: bool = False) -> dict[str, Any]:
+def placeholder_args(schema: dict[str, Any] | None, *, any_case: bool = False, given: str = "") -> dict[str, Any]:
     """Arguments for a JSON schema: each property a placeholder of its type
-    (``any_case`` for Gemini's upper-case type names)."""
+    (``any_case`` for Gemini's upper-case type names) — but a string property ``p``
+    takes the value the user's text ``given`` spells ``p=<value>`` (up to a space)."""
     props = (schema or {}).get("properties") or {}
     if any_case:
-        return {k: PLACEHOLDERS.get(str(v.get("type", "")).lower()) for k, v in props.items()}
-    return {k: PLACEHOLDERS.get(str((v or {}).get("type"))) for k, v in props.items()}
+        out = {k: PLACEHOLDERS.get(str(v.get("type", "")).lower()) for k, v in props.items()}
+    else:
+        out = {k: PLACEHOLDERS.get(str((v or {}).get("type"))) for k, v in props.items()}
+    if given and "=" in given:
+        for key, value in out.items():
+            if value == "mock":
+                spelled = re.search(rf"(?<![\w]){re.escape(key)}=(\S+)", given)
+                if spelled is not None:
+                    out[key] = spelled.group(1)
+    return out
 
 
 def embedding_vector(text: str, dims: int) -> list[float]:
