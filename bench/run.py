@@ -22,6 +22,7 @@ import orjson
 from bench.admission import admission
 from bench.auth import auth
 from bench.cache import cache
+from bench.guard import guard
 from bench.harness import Context, Figure, Row, Section, SectionResult
 from bench.observability import observability
 from bench.processes import Process, free_port, mock_process, pin
@@ -34,7 +35,7 @@ from switchyard.server.runner import raise_open_file_limit
 
 SECTIONS: dict[str, Section] = {"throughput": throughput, "routing": routing, "admission": admission, "auth": auth,
                                 "spend": spend, "observability": observability, "cache": cache,
-                                "responses": responses}
+                                "responses": responses, "guard": guard}
 MASTER_KEY = "sk-bench-master"
 MODEL = "bench-model"
 

@@ -39,6 +39,7 @@ from tests.server.raw_http import request, send_bytes
 
 ROOT = Path(__file__).resolve().parents[2]
 MASTER, CLIENT, BUDGETED = "sk-master-table", "sk-client-table", "sk-budgeted-table"
+PINNED = "sk-pinned-table"
 HI = [{"role": "user", "content": "hi"}]
 
 #: Codes in the source that the table leaves out, and why.
@@ -184,10 +185,22 @@ class World:
             "models": {"cached": {"cache": {}, **at("gpt-4o-mini", headers={"x-mock-chunk-delay-ms": "60"})}},
         }).start()
         self.issuer = issuer
+        echo = {"deployments": [fake]}
+        self.guard = GatewayThread({
+            "auth": {"master_key": MASTER, "keys": [{"key": PINNED, "name": "pinned", "regions": ["mars"]}]},
+            "guard": {"policies": {
+                "strict": {"action": "block"},
+                "judged": {"moderation": {"alias": "fake/echo"}},
+                "judge-down": {"moderation": {"alias": "fake/timeout", "timeout": 0.2}},
+                "watched": {"categories": ["ssn"], "output": {"action": "block", "categories": ["email"]}}}},
+            "models": {"blocked": {**echo, "guard": "strict"}, "judged": {**echo, "guard": "judged"},
+                       "judge-down": {**echo, "guard": "judge-down"}, "watched": {**echo, "guard": "watched"},
+                       "fake/*": {"deployments": [{"provider": "fake", "model": "*"}]}},
+        }).start()
 
     def stop(self) -> None:
         for gateway in (self.main, self.limits, self.breaker, self.redis_down, self.governance, self.oidc_down,
-                        self.budget_down, self.cache):
+                        self.budget_down, self.cache, self.guard):
             gateway.stop()
 
 
@@ -509,6 +522,11 @@ SCENARIOS: dict[str, Callable[[World], Seen]] = {
     "stream_not_found": lambda w: _seen(request(w.cache.url, "GET", "/v1/streams/no-such-stream")),
     "stream_subscriber_too_slow": joined_too_late,
     "relay_lost": relay_lost,
+    "guard_blocked": lambda w: chat(w.guard, "blocked", messages=[{"role": "user", "content": "to bob@example.com"}]),
+    "output_blocked": lambda w: chat(w.guard, "watched", messages=[{"role": "user", "content": "bob@example.com"}]),
+    "moderation_flagged": lambda w: chat(w.guard, "judged", messages=[{"role": "user", "content": "unsafe"}]),
+    "guard_unavailable": lambda w: chat(w.guard, "judge-down"),
+    "region_unavailable": lambda w: chat(w.guard, "fake/echo", key=PINNED),
 }
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from switchyard.core.config.guard import BUILTIN
@@ -119,3 +121,16 @@ async def test_several_texts_are_scanned_in_one_pass_and_mapped_back():
 def test_text_beyond_latin1_keeps_its_offsets():
     text = "名前 — “quoted” bob@example.com ✓ 914-27-6083"
     assert found(text) == [("email", "bob@example.com"), ("ssn", "914-27-6083")]
+
+
+@pytest.mark.parametrize("text", [
+    "J" * 100_000, "eyJ" * 33_000, "key" * 33_000, "key=" * 25_000, "api_key=Ab1" * 9_000, "a@" * 50_000,
+    ":" * 100_000, "a1:" * 33_000, ".1" * 50_000, "123-45-" * 15_000, "4111 1111 1111 1111 " * 5_000,
+    "-----BEGIN PRIVATE KEY-----\n" * 3_500, "sk-" * 33_000, "xoxb-" * 20_000, "bearer " * 14_000,
+    "AB12 " * 20_000, "x@" + "a." * 50_000 + "1",
+], ids=lambda text: repr(text[:12]))
+def test_inputs_built_to_provoke_backtracking_stay_linear(text):
+    """Each family against 100 KB shaped to make a regex re-read a long run from every position."""
+    started = time.perf_counter()
+    ALL.scan(text)
+    assert time.perf_counter() - started < 1.0  # linear: tens of ms; quadratic: seconds to minutes

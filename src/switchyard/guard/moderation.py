@@ -23,7 +23,7 @@ from typing import Any
 
 from switchyard.core.call import Call, Kind
 from switchyard.core.config.guard import Moderation
-from switchyard.core.errors import ModerationFlagged
+from switchyard.core.errors import ModerationFlagged, UpstreamTimeout
 from switchyard.core.messages import ChatRequest, validate_chat
 
 _CATEGORY = re.compile(r"[A-Za-z0-9_, -]{1,64}")
@@ -54,7 +54,7 @@ class Moderator:
         try:
             inner.group = self.catalog.resolve(self.config.alias)
             answer = await asyncio.wait_for(self.route.unary(inner), timeout)
-        except TimeoutError:
+        except (TimeoutError, UpstreamTimeout):  # the deadline may be met by either, whichever looks first
             raise ModerationFailed(f"`{self.config.alias}` gave no answer within {timeout:g} s") from None
         except Exception as exc:
             raise ModerationFailed(f"`{self.config.alias}` failed: {getattr(exc, 'code', None) or type(exc).__name__}"

@@ -40,7 +40,7 @@ from switchyard.guard import checks, patterns
 Finding = tuple[int, int, str]
 
 NUMBERS = ("ssn", "credit_card", "ip_address", "phone")
-SECRETS = tuple(dict.fromkeys(entry[0] for entry in patterns.SECRETS))
+SECRETS = tuple(dict.fromkeys(category for _, categories, _ in patterns.SECRETS for category in categories))
 
 #: When two findings cover the same span, the higher wins.
 _RANK = {"generic_secret": 1, **{c: 3 for c in SECRETS}}
@@ -60,7 +60,7 @@ class Scanner:
     """The built-in and custom detectors for one set of categories (see the module docstring)."""
 
     __slots__ = ("categories", "custom", "_numbers", "_email", "_iban", "_ipv6", "_secrets", "_generic",
-                 "_needs_bytes", "_ranks")
+                 "_needs_bytes", "_ranks", "_wanted")
 
     def __init__(self, categories: Iterable[str], custom: Sequence[CustomDetector] = ()) -> None:
         wanted = frozenset(categories)
@@ -70,7 +70,9 @@ class Scanner:
         self._email = "email" in wanted
         self._iban = "iban" in wanted
         self._ipv6 = "ip_address" in wanted
-        self._secrets = tuple(entry for entry in patterns.SECRETS if entry[0] in wanted)
+        self._secrets = tuple((kind, pattern) for kind, categories, pattern in patterns.SECRETS
+                              if any(c in wanted for c in categories))
+        self._wanted = wanted
         self._generic = "generic_secret" in wanted
         self._needs_bytes = bool(self._numbers or self._iban or self._generic or self.custom)
         self._ranks = {**_RANK, **{d.name: _CUSTOM_RANK for d in self.custom}}
@@ -93,11 +95,11 @@ class Scanner:
             _find_emails(text, found)
         if self._ipv6 and ":" in text:
             _find_ipv6(text, found)
-        for category, pattern in self._secrets:
+        for kind, pattern in self._secrets:
             for match in pattern.finditer(text):
-                start, end = match.span()
-                if _secret(category, text, start, end):
-                    found.append((start, end, category))
+                secret = _secret(kind, text, match.start(), match.end())
+                if secret is not None and secret[1] in self._wanted:
+                    found.append((secret[0], match.end(), secret[1]))
         if self._generic:
             _find_assigned(text, lowered, found)
         for detector in self.custom:
@@ -108,17 +110,19 @@ class Scanner:
         return self._resolve(found)
 
     def _resolve(self, found: list[Finding]) -> list[Finding]:
+        found.sort()  # by start, then end: of two findings at one start, the longer comes second
         ranks = self._ranks
-        found.sort(key=lambda f: (f[0], f[0] - f[1], -ranks.get(f[2], _PII_RANK)))
-        out: list[Finding] = []
-        end = -1
-        for finding in found:
-            if finding[0] >= end:
+        out: list[Finding] = [found[0]]
+        for finding in found[1:]:
+            last = out[-1]
+            if finding[0] >= last[1]:
                 out.append(finding)
-                end = finding[1]
-            elif finding[1] > end and ranks.get(finding[2], _PII_RANK) > ranks.get(out[-1][2], _PII_RANK):
-                out[-1] = (out[-1][0], finding[1], finding[2])  # a larger, more specific overlap takes the span
-                end = finding[1]
+                continue
+            if finding[0] == last[0]:  # the same start: the longer wins, then the more specific
+                if finding[1] > last[1] or ranks.get(finding[2], _PII_RANK) > ranks.get(last[2], _PII_RANK):
+                    out[-1] = finding
+            elif finding[1] > last[1] and ranks.get(finding[2], _PII_RANK) > ranks.get(last[2], _PII_RANK):
+                out[-1] = (last[0], finding[1], finding[2])  # a larger, more specific overlap takes the span
         return out
 
     # -- numbers ------------------------------------------------------------------------------------
@@ -128,25 +132,29 @@ class Scanner:
         if triple and "ssn" in wanted:
             for m in patterns.SSN_SHAPE.finditer(view):
                 start, end = m.span()
-                if _clear(view, start, b"0-") and checks.ssn(text[start:start + 3], text[start + 4:start + 6],
-                                                             text[end - 4:end]):
+                if (not start or view[start - 1] not in b"0-") and checks.ssn(
+                        text[start:start + 3], text[start + 4:start + 6], text[end - 4:end]):
                     found.append((start, end, "ssn"))
         if triple and "credit_card" in wanted and b"0000" in view:
             for m in patterns.CARD_SHAPE.finditer(view):
                 start, end = m.span()
-                if _clear(view, start, b"0") and _card(text[start:end]):
+                if (not start or view[start - 1] != 48) and _card(text[start:end]):
                     found.append((start, end, "credit_card"))
         if "ip_address" in wanted and b"." in view:
             for m in patterns.IPV4_SHAPE.finditer(view):
                 start, end = m.span()
-                if _clear(view, start, b"0.") and all(int(part) <= 255 for part in text[start:end].split(".")):
+                lead = 0
+                while lead < 3 and start - lead > 0 and view[start - lead - 1] == 48:  # the first octet's digits
+                    lead += 1
+                start -= lead
+                if lead and _clear(view, start, b"0.") and all(int(p) <= 255 for p in text[start:end].split(".")):
                     found.append((start, end, "ip_address"))
         if triple and "phone" in wanted:
             plus, paren, nanp, trunk = patterns.PHONE_SHAPES
             if b"+" in view:
                 for m in plus.finditer(view):
                     start, end = m.span()
-                    if _clear(view, start, b"0") and 8 <= _digits(view, start, end) <= 15:
+                    if (not start or view[start - 1] != 48) and 8 <= view.count(b"0", start, end) <= 15:
                         found.append((start, end, "phone"))
             if b"(" in view:
                 for m in paren.finditer(view):
@@ -157,17 +165,13 @@ class Scanner:
                     found.append((m.start(), m.end(), "phone"))
             for m in trunk.finditer(view):
                 start, end = m.span()
-                if text[start] == "0" and _clear(view, start, b"0+") and 10 <= _digits(view, start, end) <= 11:
+                if text[start] == "0" and _clear(view, start, b"0+") and 10 <= view.count(b"0", start, end) <= 11:
                     found.append((start, end, "phone"))
 
 
 def _clear(view: bytes, start: int, forbidden: bytes) -> bool:
     """Whether the character before ``start`` is none of ``forbidden`` (on the view)."""
     return start == 0 or view[start - 1] not in forbidden
-
-
-def _digits(view: bytes, start: int, end: int) -> int:
-    return view.count(b"0", start, end)
 
 
 def _card(value: str) -> bool:
@@ -202,18 +206,20 @@ def _find_ibans(text: str, view: bytes, found: list[Finding]) -> None:
 
 
 def _find_emails(text: str, found: list[Finding]) -> None:
+    local = patterns.EMAIL_LOCAL
     at = text.find("@")
     while at > 0:
-        local = patterns.EMAIL_LOCAL.search(text, max(0, at - 64), at)
-        domain = patterns.EMAIL_DOMAIN.match(text, at + 1) if local is not None else None
-        if local is not None and domain is not None:
-            start = local.start()
-            while start < at and text[start] in "._%+-":
-                start += 1
-            if start < at:
-                found.append((start, domain.end(), "email"))
-                at = text.find("@", domain.end())
-                continue
+        start = at
+        floor = max(0, at - 64)
+        while start > floor and text[start - 1] in local:
+            start -= 1
+        while start < at and text[start] in "._%+-":
+            start += 1
+        domain = patterns.EMAIL_DOMAIN.match(text, at + 1) if start < at else None
+        if domain is not None:
+            found.append((start, domain.end(), "email"))
+            at = text.find("@", domain.end())
+            continue
         at = text.find("@", at + 1)
 
 
@@ -245,14 +251,31 @@ def _find_ipv6(text: str, found: list[Finding]) -> None:
         found.append((start, end, "ip_address"))
 
 
-def _secret(category: str, text: str, start: int, end: int) -> bool:
-    """Whether a secret pattern's match is one: not the tail of a longer word; a key looks random."""
+def _secret(kind: str, text: str, start: int, end: int) -> tuple[int, str] | None:
+    """``(start, category)`` of a secret pattern's match when it is one: its whole prefix there, not
+    the tail of a longer word, a key's body random-looking; None otherwise."""
+    if kind == "sk":
+        if start == 0 or text[start - 1] != "s":
+            return None
+        start -= 1
+        anthropic = text.startswith("sk-ant-", start)
+        body = text[start + (7 if anthropic else 3):end]
+        if not (any(ch.isdigit() for ch in body) and checks.entropy(body) >= 3.0):
+            return None
+        category = "anthropic_key" if anthropic else "openai_key"
+    elif kind == "jwt":
+        return start - 2, "jwt"  # the pattern checked its ``ey`` and what comes before
+    elif kind == "webhook":
+        for head in ("https://hooks", "http://hooks", "hooks"):
+            if text.startswith(head, start - len(head)):
+                return start - len(head), "slack_token"
+        return None
+    else:
+        category = {"aws": "aws_access_key", "github": "github_token", "slack": "slack_token",
+                    "pem": "private_key"}[kind]
     if start and (text[start - 1].isalnum() or text[start - 1] in "_-"):
-        return False
-    if category in ("openai_key", "anthropic_key"):
-        body = text[start + (7 if category == "anthropic_key" else 3):end]
-        return any(ch.isdigit() for ch in body) and checks.entropy(body) >= 3.0
-    return True
+        return None
+    return start, category
 
 
 def _find_assigned(text: str, lowered: bytes, found: list[Finding]) -> None:
@@ -260,12 +283,19 @@ def _find_assigned(text: str, lowered: bytes, found: list[Finding]) -> None:
     seen: set[int] = set()
     names = patterns.NAME_CHARS
     for assignment in patterns.SECRET_WORDS:
+        read_to = 0  # a value once read is not read again from a later keyword inside it
         for hit in assignment.finditer(lowered):
+            if hit.start() < read_to:
+                continue
             value = patterns.ASSIGNED_VALUE.match(text, hit.end())
-            if value is None or value.start() in seen:
+            if value is None:
+                continue
+            read_to = value.end()
+            if value.start() in seen:
                 continue
             start = hit.start()
-            while start > 0 and text[start - 1] in names:
+            floor = max(0, start - 64)
+            while start > floor and text[start - 1] in names:
                 start -= 1
             name = text[start:hit.end()].strip("\"' \t:=>")
             parts = {part.lower() for part in patterns.NAME_PARTS.split(name)}

@@ -126,6 +126,9 @@ class Inspection:
         changes: list[tuple[surfaces.Path, str]] = []
         native_changes: list[tuple[surfaces.Path, str]] = []
         vault = None
+        actions: dict[str, str] = {}
+        counts: dict[tuple[str, str], int] = {}
+        action_for = self.policy.action_for
         for index, (text, findings) in enumerate(zip(every, found)):
             if not findings:
                 continue
@@ -133,8 +136,10 @@ class Inspection:
             at = 0
             value = text.value
             for start, end, category in findings:
-                action = self.policy.action_for(category)
-                self.note("input", category, action)
+                action = actions.get(category)
+                if action is None:
+                    action = actions[category] = action_for(category)
+                counts[(category, action)] = counts.get((category, action), 0) + 1
                 if action == "block":
                     blocked = blocked or (category, text)
                     continue
@@ -150,6 +155,8 @@ class Inspection:
             if pieces:
                 pieces.append(value[at:])
                 (changes if index < len(texts) else native_changes).append((text.path, "".join(pieces)))
+        for (category, action), count in counts.items():
+            self.note("input", category, action, count)
         if blocked is not None:
             category, where = blocked
             self.outcome = "guard.blocked"
@@ -238,9 +245,9 @@ class Inspection:
             call.cost = call.deployment.price.cost(usage)
 
     # -- what was found -----------------------------------------------------------------------------
-    def note(self, direction: str, category: str, action: str) -> None:
+    def note(self, direction: str, category: str, action: str, count: int = 1) -> None:
         key = (direction, category, action)
-        self.found[key] = self.found.get(key, 0) + 1
+        self.found[key] = self.found.get(key, 0) + count
         self._settle_once()
 
     def _settle_once(self) -> None:

@@ -29,7 +29,7 @@ from switchyard.routing.capabilities import Capabilities, Needs, capabilities_of
 from switchyard.routing.catalog import Deployment, ModelGroup
 from switchyard.routing.load import LoadTracker
 from switchyard.routing.regions import order_by_region
-from switchyard.routing.residency import pinned, within
+from switchyard.routing.residency import within
 from switchyard.routing.rules import Rule, RuleSet
 from switchyard.routing.sticky import Members, Sticky
 from switchyard.storage import KeyValue
@@ -170,8 +170,8 @@ class Router:
         deployments = group.deployments
         if call.tags and call.route.get("route") == group.alias:  # a rule's route_tags (not its fallbacks')
             deployments = tagged(deployments, call.tags, group.alias)
-        regions = pinned(call)
-        if regions is not None:  # data residency: nothing outside the caller's regions, ever
+        regions = getattr(call.caller, "regions", None)
+        if regions is not None:  # data residency (routing/residency.py): nothing outside the caller's regions
             deployments = within(deployments, regions, group.alias)
         needs: Needs | None = None
         if plan.checks:
