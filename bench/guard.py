@@ -3,10 +3,12 @@
 In-process, exact (the stage itself, ``guard/stage.py``, over a ``next`` that answers at once):
 
 * the time the guard stage adds to a request, p50, for a 2 KB and a 100 KB prompt of
-  prose, numbers and code with a few values to mask (an email, a phone number, a card,
-  a key per 2 KB), the answer echoing the masked prompt so every placeholder is
-  restored; and for the same prompts with nothing to find (the scan alone). Targets:
-  ≤ 0.2 ms for 2 KB, ≤ 2 ms for 100 KB;
+  prose, numbers and code: with four values to mask (an email, a phone number, a card,
+  a key), the answer echoing the masked prompt so every placeholder is restored; with
+  nothing to find (the scan alone); and 100 KB with four values every 2 KB (200 in all).
+  Measured as the CPU time of the stage (``time.thread_time``: what the gateway spends,
+  whatever else the machine runs) and as wall time. Targets: ≤ 0.2 ms for 2 KB, ≤ 2 ms
+  for 100 KB;
 * the time to the first chunk of a stream through the restorer (``GuardedStream``)
   beyond the stream's own, p50 (what restoring adds to the time to first token).
 
@@ -28,7 +30,6 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
 
 import orjson
 import yaml
@@ -44,7 +45,7 @@ from switchyard.core.registry import DetectorRegistry
 from switchyard.guard.policy import Policies
 from switchyard.guard.stage import Guard
 from switchyard.guard.streams import GuardedStream
-from switchyard.guard.vault import Vault
+from switchyard.guard.vault import PLACEHOLDER, Vault
 from switchyard.mock.runner import new_event_loop
 
 TARGETS_MS = {2: 0.2, 100: 2.0}
@@ -55,17 +56,17 @@ VALUES = ("write to jane.doe@example.com", "call +1 415 555 2671", "card 4111 11
           "key AKIAIOSFODNN7EXAMPLE")
 
 
-def prompt(kb: int, values: bool, seed: int = 7) -> str:
-    """About ``kb`` KB of prose with numbers and a code block every 1 KB; with ``values``, four
-    values to mask every 2 KB."""
+def prompt(kb: int, values: str, seed: int = 7) -> str:
+    """About ``kb`` KB of prose with numbers and a code block every 1 KB; ``values``: ``none``, ``few``
+    (four values to mask, once) or ``dense`` (four every 2 KB)."""
     rng = random.Random(seed)
-    out: list[str] = []
+    out: list[str] = [" ".join(VALUES) + ".\n"] if values == "few" else []
     size = 0
     block = 0
     while size < kb * 1024:
         words = [rng.choice(WORDS) if rng.random() > 0.04 else str(rng.randint(1, 99_999)) for _ in range(150)]
         piece = " ".join(words) + ".\n" + CODE
-        if values and block % 2 == 0:
+        if values == "dense" and block % 2 == 0:
             piece += " ".join(VALUES) + ".\n"
         out.append(piece)
         size += len(piece)
@@ -79,9 +80,9 @@ def _guard() -> Guard:
     return Guard(Policies(config, DetectorRegistry(use_entry_points=False)))
 
 
-async def stage_p50(text: str, iterations: int) -> tuple[float, int]:
-    """p50 µs the stage adds to a unary chat of ``text`` (its answer echoes the masked prompt),
-    and how many values it masked."""
+async def stage_p50(text: str, iterations: int) -> tuple[float, float, int]:
+    """p50 µs the stage adds to a unary chat of ``text`` (its answer echoes the masked prompt) in
+    CPU time and in wall time, and how many values it masked."""
     guard = _guard()
     request = validate_chat({"model": "m", "messages": [{"role": "user", "content": text}]})
 
@@ -90,23 +91,24 @@ async def stage_p50(text: str, iterations: int) -> tuple[float, int]:
         return ChatResponse(body={"choices": [{"index": 0, "message": {"role": "assistant", "content": content}}]})
 
     group = type("Group", (), {"config": None, "alias": "m"})()
-    samples = []
+    cpu, wall = [], []
     masked = 0
     for i in range(iterations + 5):
         call = Call("bench", request=request)
         call.group = group
-        started = time.perf_counter()
+        started, spent = time.perf_counter(), time.thread_time()
         await answer(call)
-        direct = time.perf_counter() - started
+        direct, direct_cpu = time.perf_counter() - started, time.thread_time() - spent
         call = Call("bench", request=request)
         call.group = group
-        started = time.perf_counter()
+        started, spent = time.perf_counter(), time.thread_time()
         await guard.unary(call, answer)
-        elapsed = time.perf_counter() - started
+        elapsed, elapsed_cpu = time.perf_counter() - started, time.thread_time() - spent
         if i >= 5:
-            samples.append((elapsed - direct) * 1e6)
-        masked = call.request.body["messages"][0]["content"].count("[")
-    return statistics.median(samples), masked
+            cpu.append((elapsed_cpu - direct_cpu) * 1e6)
+            wall.append((elapsed - direct) * 1e6)
+        masked = len(PLACEHOLDER.findall(call.request.body["messages"][0]["content"]))
+    return statistics.median(cpu), statistics.median(wall), masked
 
 
 async def first_chunk_p50(iterations: int) -> tuple[float, float]:
@@ -192,15 +194,16 @@ def gateways(rounds: int, seconds: float) -> dict[tuple[str, str], list[float]]:
 def guard(ctx: Context) -> SectionResult:
     quick = ctx.duration < 1
     out = SectionResult()
-    for kb in (2, 100):
+    for kb, values in ((2, "few"), (2, "none"), (100, "few"), (100, "none"), (100, "dense")):
         iterations = (50 if quick else 400) if kb == 2 else (10 if quick else 60)
-        with_values, masked = asyncio.run(stage_p50(prompt(kb, values=True), iterations))
-        clean, _ = asyncio.run(stage_p50(prompt(kb, values=False), iterations))
+        text = prompt(kb, values)
+        cpu, wall, masked = asyncio.run(stage_p50(text, iterations))
         target = TARGETS_MS[kb]
-        out.figures.append(Figure(f"guard stage, {kb} KB, {masked} masked", with_values / 1000, "ms p50",
-                                  f"<= {target} ms", with_values / 1000 <= target))
-        out.figures.append(Figure(f"guard stage, {kb} KB, nothing found", clean / 1000, "ms p50", f"<= {target} ms",
-                                  clean / 1000 <= target))
+        what = {"few": "4 values", "none": "nothing found", "dense": "4 values per 2 KB"}[values]
+        out.figures.append(Figure(f"guard, {kb} KB, {what}", cpu / 1000, "ms CPU p50", f"<= {target} ms",
+                                  cpu / 1000 <= target))
+        ctx.notes.append(f"guard stage {kb:3} KB, {what:18}: CPU {cpu / 1000:.3f} ms, wall {wall / 1000:.3f} ms (p50), "
+                         f"{masked} placeholders")
     direct, guarded = asyncio.run(first_chunk_p50(200 if quick else 5000))
     out.figures.append(Figure("restorer, first chunk added", guarded - direct, "µs p50", "(not measurable)", None))
     try:

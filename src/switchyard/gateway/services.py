@@ -249,7 +249,8 @@ def _guard(config: Config, catalog: Catalog, route: Route, audit: AuditLog | Non
     from switchyard.guard.stage import Guard
 
     policies = Policies(config, DetectorRegistry(), catalog=catalog, route=route)
-    return Guard(policies, audit=audit if config.guard.audit else None, metrics=metrics)
+    audited = config.guard.audit if config.guard.audit is not None else config.audit.requests
+    return Guard(policies, audit=audit if audited else None, metrics=metrics)
 
 
 def _metrics(config: Config) -> Metrics | None:

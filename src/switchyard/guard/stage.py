@@ -29,7 +29,6 @@ only and is gone with the call: two requests never share one.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
@@ -163,10 +162,9 @@ class Inspection:
             raise GuardBlocked(f"The request was blocked by the guard: it contains {_a(category)} ({where.param}), "
                                f"which the policy `{self.policy.name}` does not let through.", param=where.param)
         self.vault = vault
-        replace: dict[str, Any] = {"body": surfaces.rewrite(body, changes) if changes else body}
         if native_changes and native is not None:
-            replace["native"] = (native[0], surfaces.rewrite(native[1], native_changes))
-        call.request = dataclasses.replace(request, **replace)
+            native = (native[0], surfaces.rewrite(native[1], native_changes))
+        call.request = surfaces.with_body(request, surfaces.rewrite(body, changes) if changes else body, native)
 
     def _vault(self, texts: list[surfaces.Text]) -> Vault:
         vault = Vault()

@@ -23,6 +23,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from switchyard.core.messages import ChatRequest, CompletionRequest, EmbeddingRequest
+
 Path = tuple[str | int, ...]
 
 
@@ -131,6 +133,16 @@ def _values(node: Any, path: Path) -> Iterator[Text]:
     elif isinstance(node, list):
         for index, value in enumerate(node):
             yield from _values(value, (*path, index))
+
+
+def with_body(request: Any, body: dict[str, Any], native: tuple[str, dict[str, Any]] | None = None) -> Any:
+    """``request`` (chat, completion or embeddings) with ``body`` (and, for chat, ``native``) in place of its own."""
+    if isinstance(request, ChatRequest):
+        return ChatRequest(body, request.model, request.stream, request.include_usage, request.max_tokens,
+                           request.user, request.metadata, native)
+    if isinstance(request, CompletionRequest):
+        return CompletionRequest(body, request.model, request.stream)
+    return EmbeddingRequest(body, request.model)
 
 
 def rewrite(body: dict[str, Any], changes: list[tuple[Path, str]]) -> dict[str, Any]:

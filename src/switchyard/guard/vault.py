@@ -29,7 +29,10 @@ MAX_VALUES = 10_000
 
 def label(category: str) -> str:
     """A category as it appears in placeholders: upper case, letters, digits and ``_`` only."""
-    return re.sub(r"[^A-Z0-9_]", "_", category.upper())[:40] or "VALUE"
+    name = category.upper()
+    if name.isascii() and name.replace("_", "").isalnum() and len(name) <= 40:
+        return name
+    return re.sub(r"[^A-Z0-9_]", "_", name)[:40] or "VALUE"
 
 
 def redacted(category: str) -> str:

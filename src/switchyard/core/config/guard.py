@@ -9,9 +9,9 @@ The name ``off`` is no policy at all. See ``switchyard/guard`` for how each is a
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from switchyard.core.config.base import Strict
 
@@ -19,6 +19,14 @@ Action = Literal["block", "redact", "mask"]
 OnError = Literal["closed", "open"]
 #: The policy name that means "no guard" wherever a policy is named.
 OFF = "off"
+def _policy_name(value: Any) -> Any:
+    """YAML reads a bare ``off`` as false: it means the policy ``off`` (no guard)."""
+    return OFF if value is False else value
+
+
+#: Where a policy is named (``models.<alias>.guard``, ``auth.keys[].guard``, ``guard.default``).
+PolicyName = Annotated[str, BeforeValidator(_policy_name)]
+
 #: The built-in detectors' categories (``switchyard/guard/scanner.py``).
 BUILTIN = ("email", "phone", "credit_card", "iban", "ssn", "ip_address", "aws_access_key", "github_token",
            "slack_token", "openai_key", "anthropic_key", "private_key", "jwt", "generic_secret")
@@ -106,12 +114,13 @@ class GuardDetector(Strict):
 class GuardConfig(Strict):
     """``guard:`` — named policies, extra detectors, the default policy."""
 
-    default: str | None = Field(default=None, description="The policy of aliases and keys naming none "
+    default: PolicyName | None = Field(default=None, description="The policy of aliases and keys naming none "
                                                            "(default: none, no guard).")
     policies: dict[str, GuardPolicy] = Field(default_factory=dict)
     detectors: list[GuardDetector] = Field(default_factory=list)
-    audit: bool = Field(default=True, description="Record each request where something was found (categories "
-                                                  "and counts, never values) in the audit log.")
+    audit: bool | None = Field(default=None, description="Record each request where something was found "
+                                                         "(categories and counts, never values) in the audit log; "
+                                                         "default: as audit.requests.")
 
     @field_validator("policies")
     @classmethod

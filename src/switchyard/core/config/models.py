@@ -9,6 +9,7 @@ from pydantic import Field, SecretStr, field_validator
 from switchyard.core.config.base import Strict
 from switchyard.core.config.cache import AliasCache
 from switchyard.core.config.egress import TLSConfig, check_proxy_url
+from switchyard.core.config.guard import PolicyName
 from switchyard.core.config.reliability import Fallbacks
 from switchyard.core.config.routing import CapabilitiesConfig, Strategy
 
@@ -92,5 +93,5 @@ class ModelConfig(Strict):
     fallbacks: Fallbacks = Field(default_factory=Fallbacks, description="Other aliases to try, by error class.")
     region: str | None = Field(default=None, description="Preferred region for this alias.")
     cache: AliasCache | None = Field(default=None, description="Cache this alias's answers (see the cache: section).")
-    guard: str | None = Field(default=None, description="The guard policy of this alias (guard.policies; "
+    guard: PolicyName | None = Field(default=None, description="The guard policy of this alias (guard.policies; "
                                                         "`off`: none), unless the caller's key names one.")

@@ -6,6 +6,7 @@ from pydantic import Field, SecretStr
 
 from switchyard.core.config.base import Strict
 from switchyard.core.config.budgets import Budget
+from switchyard.core.config.guard import PolicyName
 
 
 class ServerConfig(Strict):
@@ -39,7 +40,7 @@ class ClientKey(Strict):
     models: list[str] | None = Field(default=None, description="Model aliases this key may use; all when unset.")
     metadata: dict[str, str] = Field(default_factory=dict)
     budget: Budget | None = Field(default=None, description="This key's budget in US dollars (see Budget).")
-    guard: str | None = Field(default=None, description="The guard policy for this key's requests (guard.policies; "
+    guard: PolicyName | None = Field(default=None, description="The guard policy for this key's requests (guard.policies; "
                                                         "`off`: none), over the alias's.")
     regions: list[str] | None = Field(default=None, min_length=1,
                                       description="Data residency: this key's requests are only ever sent to "
