@@ -60,6 +60,7 @@ def gateway(mock, leaky):
         "metrics": {"enabled": True},
         "guard": {
             "default": "pii",
+            "audit": True,
             "detectors": [{"name": "employee_id", "regex": "EMP-[0-9]{6}"}, {"name": "codenames", "deny": ["bluebird"]}],
             "policies": {
                 "pii": {"action": "mask", "actions": {"private_key": "block"}},
