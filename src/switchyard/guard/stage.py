@@ -30,7 +30,7 @@ only and is gone with the call: two requests never share one.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from typing import TYPE_CHECKING, Any
 
 from switchyard.core.call import Call, Kind
@@ -61,18 +61,25 @@ class Guard:
         self.audit = audit
         self.metrics = metrics
 
-    async def unary(self, call: Call, next: Unary) -> Any:
+    # Plain functions where no policy applies: next's awaitable as it is, no frame of our own.
+    def unary(self, call: Call, next: Unary) -> Awaitable[Any]:
         policy = self.policies.for_call(call)
         if policy is None:
-            return await next(call)
+            return next(call)
+        return self._unary(call, policy, next)
+
+    def stream(self, call: Call, next: Streaming) -> Awaitable[AsyncIterator[Any]]:
+        policy = self.policies.for_call(call)
+        if policy is None:
+            return next(call)
+        return self._stream(call, policy, next)
+
+    async def _unary(self, call: Call, policy: Policy, next: Unary) -> Any:
         inspection = await self._inspect(call, policy)
         answer = await next(call)
         return inspection.answer(answer)
 
-    async def stream(self, call: Call, next: Streaming) -> AsyncIterator[Any]:
-        policy = self.policies.for_call(call)
-        if policy is None:
-            return await next(call)
+    async def _stream(self, call: Call, policy: Policy, next: Streaming) -> AsyncIterator[Any]:
         inspection = await self._inspect(call, policy)
         chunks = await next(call)
         return inspection.stream(chunks)
