@@ -17,12 +17,18 @@ It needs ``pip install "switchyard[presidio]"`` (``presidio-analyzer``); with ``
 spacy`` the model's own package installed beforehand (it is never downloaded at run
 time: a missing one is a config error). Findings are reported under the entity type,
 lower-cased (``person``, ``us_driver_license``): a policy's ``actions`` can name them.
-The analyzer runs on a worker thread, under the policy's timeout.
+The analyzer runs on a worker thread, under the policy's timeout. Its email recognizer's
+public-suffix list is the snapshot ``tldextract`` ships (``TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS``
+is set empty unless set already): nothing is fetched.
+
+Checked by hand against presidio-analyzer 2.2.366 (spaCy 3.8, no model): not in the test
+suite, whose install it would more than double.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -35,6 +41,9 @@ class PresidioDetector:
     """See the module docstring."""
 
     def __init__(self, options: dict[str, Any]) -> None:
+        # Presidio's email recognizer asks tldextract, which would fetch the public suffix list at
+        # run time: with no URLs it reads the snapshot it ships (unless the operator set otherwise).
+        os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
         try:
             from presidio_analyzer import AnalyzerEngine
             from presidio_analyzer.nlp_engine import NoOpNlpEngine, SpacyNlpEngine
@@ -47,7 +56,7 @@ class PresidioDetector:
         self.threshold = float(options.get("score_threshold", 0.5))
         nlp = options.get("nlp", "none")
         if nlp == "none":
-            engine: Any = NoOpNlpEngine()
+            engine: Any = NoOpNlpEngine(models=[{"lang_code": self.language, "model_name": "none"}])
         elif nlp == "spacy":
             model = str(options.get("model", "en_core_web_lg"))
             import spacy.util
@@ -58,6 +67,8 @@ class PresidioDetector:
             engine = SpacyNlpEngine(models=[{"lang_code": self.language, "model_name": model}])
         else:
             raise ConfigError([(WHERE, f"presidio option nlp must be none or spacy, not {nlp!r}")])
+        if not engine.is_loaded():
+            engine.load()
         self.analyzer = AnalyzerEngine(nlp_engine=engine, supported_languages=[self.language])
 
     async def detect(self, texts: Sequence[str]) -> list[list[tuple[int, int, str]]]:

@@ -52,6 +52,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("switchyard.guard")
 
+#: The text of a request the guard could not check, in whatever records are kept of it.
+UNCHECKED = "[NOT CHECKED]"
+
 
 class Guard:
     """The request stage (see the module docstring)."""
@@ -125,7 +128,7 @@ class Inspection:
         try:
             found = await self.policy.detection.find([t.value for t in every])
         except DetectorFailed as failure:
-            found = self._detector_failed(failure, len(every))
+            found = self._detector_failed(failure, len(every), texts, native_texts)
         if not any(found):
             return
         blocked = None
@@ -148,8 +151,8 @@ class Inspection:
                 counts[(category, action)] = counts.get((category, action), 0) + 1
                 if action == "block":
                     blocked = blocked or (category, text)
-                    continue
-                if action == "mask":
+                    replacement = redacted(category)  # what the records keep of a refused request
+                elif action == "mask":
                     if vault is None:
                         vault = self._vault(every)
                     replacement = vault.mask(category, value[start:end])
@@ -163,15 +166,15 @@ class Inspection:
                 (changes if index < len(texts) else native_changes).append((text.path, "".join(pieces)))
         for (category, action), count in counts.items():
             self.note("input", category, action, count)
+        if native_changes and native is not None:
+            native = (native[0], surfaces.rewrite(native[1], native_changes))
+        call.request = surfaces.with_body(request, surfaces.rewrite(body, changes) if changes else body, native)
         if blocked is not None:
             category, where = blocked
             self.outcome = "guard.blocked"
             raise GuardBlocked(f"The request was blocked by the guard: it contains {_a(category)} ({where.param}), "
                                f"which the policy `{self.policy.name}` does not let through.", param=where.param)
         self.vault = vault
-        if native_changes and native is not None:
-            native = (native[0], surfaces.rewrite(native[1], native_changes))
-        call.request = surfaces.with_body(request, surfaces.rewrite(body, changes) if changes else body, native)
 
     def _vault(self, texts: list[surfaces.Text]) -> Vault:
         vault = Vault()
@@ -179,7 +182,8 @@ class Inspection:
             vault.reserve(text.value)
         return vault
 
-    def _detector_failed(self, failure: DetectorFailed, count: int) -> list[list[Finding]]:
+    def _detector_failed(self, failure: DetectorFailed, count: int, texts: list[surfaces.Text],
+                         native_texts: list[surfaces.Text]) -> list[list[Finding]]:
         call = self.call
         passed = self.policy.fail_open
         self.failed = "passed" if passed else "blocked"
@@ -189,6 +193,12 @@ class Inspection:
                                                     "outcome": self.failed})
         if not passed:
             self.outcome = "guard.failed"
+            request = call.request  # what the records keep of a request nobody could check: none of its text
+            native = getattr(request, "native", None)
+            if native is not None and native_texts:
+                native = (native[0], surfaces.rewrite(native[1], [(t.path, UNCHECKED) for t in native_texts]))
+            call.request = surfaces.with_body(request, surfaces.rewrite(request.body, [(t.path, UNCHECKED)
+                                                                                     for t in texts]), native)
             raise GuardUnavailable(f"The guard could not check this request: its detector `{failure.detector}` "
                                    f"failed ({failure.reason}); the request was not sent.")
         return failure.findings or [[] for _ in range(count)]

@@ -127,7 +127,12 @@ class AccessLog:
             error_status = None
         messages = None
         if self.include_prompts and request is not None and request.body:
-            messages = self.prompt_text(request.body)
+            # The call's request, when there is one: what the pipeline let through (the guard's masked
+            # text, never the client's raw values); else the body as it came.
+            asked = getattr(call, "request", None)
+            native = getattr(asked, "native", None)
+            body = native[1] if native is not None else getattr(asked, "body", None)
+            messages = self.prompt_text(body if isinstance(body, dict) else request.body)
         handlers = line_handlers(logger, INFO)
         if handlers is None:  # a handler or filter of someone else's: it gets a real record
             fields = [("request_id", request_id), ("method", method), ("path", path), ("status", status),
@@ -195,10 +200,10 @@ class AccessLog:
         rendered = segments[key] = (head, middle, tail)
         return rendered
 
-    def prompt_text(self, body: bytes) -> str | None:
+    def prompt_text(self, body: bytes | dict[str, Any]) -> str | None:
         """The request's messages (system, messages, prompt or input) as JSON, cut short."""
         try:
-            data = orjson.loads(body)
+            data = body if isinstance(body, dict) else orjson.loads(body)
         except orjson.JSONDecodeError:
             return None
         if not isinstance(data, dict):
