@@ -51,16 +51,17 @@ def card_issuer(digits: str) -> bool:
     n = len(digits)
     if digits[0] == "4":
         return n in (13, 16, 19)  # Visa
-    two = int(digits[:2])
-    if 51 <= two <= 55 or 2221 <= int(digits[:4]) <= 2720:
+    four = int(digits[:4])
+    two, three = four // 100, four // 10
+    if 51 <= two <= 55 or 2221 <= four <= 2720:
         return n == 16  # Mastercard
     if two in (34, 37):
         return n == 15  # American Express
-    if digits.startswith(("6011", "65")) or 644 <= int(digits[:3]) <= 649:
+    if four == 6011 or two == 65 or 644 <= three <= 649:
         return 16 <= n <= 19  # Discover
     if two == 35:
         return 16 <= n <= 19  # JCB
-    if two in (36, 38, 39) or 300 <= int(digits[:3]) <= 305:
+    if two in (36, 38, 39) or 300 <= three <= 305:
         return 14 <= n <= 19  # Diners Club
     if two == 62:
         return 16 <= n <= 19  # UnionPay

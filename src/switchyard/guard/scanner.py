@@ -251,6 +251,9 @@ def _find_ipv6(text: str, found: list[Finding]) -> None:
         found.append((start, end, "ip_address"))
 
 
+_CATEGORY = {"aws": "aws_access_key", "github": "github_token", "slack": "slack_token", "pem": "private_key"}
+
+
 def _secret(kind: str, text: str, start: int, end: int) -> tuple[int, str] | None:
     """``(start, category)`` of a secret pattern's match when it is one: its whole prefix there, not
     the tail of a longer word, a key's body random-looking; None otherwise."""
@@ -271,8 +274,7 @@ def _secret(kind: str, text: str, start: int, end: int) -> tuple[int, str] | Non
                 return start - len(head), "slack_token"
         return None
     else:
-        category = {"aws": "aws_access_key", "github": "github_token", "slack": "slack_token",
-                    "pem": "private_key"}[kind]
+        category = _CATEGORY[kind]
     if start and (text[start - 1].isalnum() or text[start - 1] in "_-"):
         return None
     return start, category
