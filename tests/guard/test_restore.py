@@ -159,9 +159,10 @@ async def test_a_stream_restores_a_placeholder_split_across_three_chunks_without
     first = chunk({"role": "assistant", "content": ""})
     pieces = [chunk({"content": p}) for p in ("Mail [EM", "AIL", "_1] now", " done")]
     out = await run(GuardedStream(feed([first, *pieces, chunk({}, "stop")]), vault))
-    assert out[0] is first and out[0].raw is not None  # the first chunk leaves as it came: no delay, bytes kept
+    untouched = [c.data is None for c in out]  # passed on as they came, not even parsed
+    assert out[0] is first and untouched[0]  # the first chunk: no delay
+    assert untouched[4]  # " done": no "[" in its delta, nothing held
     assert texts(out) == ["", "Mail ", "", "bob@example.com now", " done"]
-    assert out[-2].raw is not None  # " done": nothing to restore, its bytes untouched
 
 
 async def test_a_stream_restores_streamed_tool_call_arguments_escaped():

@@ -12,7 +12,8 @@ Nothing is skipped or reordered: a chunk whose text a lane held entirely still g
 out (with an empty text), so the server's batching of chunks that arrived together
 (``Chunk.more``) and the first chunk's timing are what they were. A chunk with no
 ``[`` while no lane holds anything passes as it came, bytes untouched — restoring
-costs a stream nothing until a placeholder shows up.
+costs a stream nothing until a placeholder shows up (a ``[`` in the envelope before the
+delta — ``"choices":[`` — does not count).
 """
 
 from __future__ import annotations
@@ -67,8 +68,8 @@ class GuardedStream:
             return self._native(chunk)
         if chunk.data is None and chunk.raw is None:
             return chunk
-        if (self._scanner is None and chunk.raw is not None and b"[" not in chunk.raw
-                and not any(lane.holding for lane in self._lanes.values())):
+        raw = chunk.raw
+        if self._scanner is None and raw is not None and not _bracketed(raw) and not self._holding():
             return chunk
         data = chunk.json()
         if self._guard(data):
@@ -81,6 +82,9 @@ class GuardedStream:
         await self._chunks.aclose()  # type: ignore[attr-defined]
 
     # -- lanes ----------------------------------------------------------------------------------
+    def _holding(self) -> bool:
+        return any(lane.holding for lane in self._lanes.values())
+
     def _lane(self, key: tuple[Any, ...], json: bool) -> Lane:
         lane = self._lanes.get(key)
         if lane is None:
@@ -156,7 +160,7 @@ class GuardedStream:
     # -- Anthropic frames -------------------------------------------------------------------------
     def _native(self, chunk: Chunk) -> Chunk:
         frame = chunk.native or b""
-        if self._scanner is None and b"[" not in frame and not any(lane.holding for lane in self._lanes.values()):
+        if self._scanner is None and b"[" not in frame and not self._holding():
             return chunk
         name, data = _parse(frame)
         if not isinstance(data, dict):
@@ -185,6 +189,15 @@ class GuardedStream:
             return chunk
         chunk.native = _frame(name, data)
         return chunk
+
+
+def _bracketed(raw: bytes) -> bool:
+    """Whether an OpenAI chunk's bytes have a ``[`` where text is (its delta, or a completion's
+    ``text``): the envelope's own arrays (``"choices":[``) come before."""
+    at = raw.find(b'"delta"')
+    if at < 0:
+        at = raw.find(b'"text"')
+    return at >= 0 and raw.find(b"[", at) >= 0
 
 
 def _put(choice: dict[str, Any], key: tuple[Any, ...], text: str) -> None:
