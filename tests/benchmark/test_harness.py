@@ -120,3 +120,17 @@ async def test_spend_section_runs_against_todays_code(tmp_path, redis_url, postg
         p50, p99 = await spend.budget_overhead(url, 20)
         assert 0 < p50 <= p99
     assert spend.price_cost_us(100) > 0
+
+
+async def test_guard_section_runs_against_todays_code():
+    """The guard section's in-process pieces, a few iterations each: prompts of the size asked,
+    the stage masking what they hold, the restorer's first chunk."""
+    from bench.guard import first_chunk_p50, prompt, stage_p50
+
+    assert len(prompt(2, "few")) == 2048 and len(prompt(100, "none")) == 100 * 1024
+    cpu, wall, masked = await stage_p50(prompt(2, "few"), 5)
+    assert masked == 4 and 0 < cpu and 0 < wall
+    _, _, none = await stage_p50(prompt(2, "none"), 5)
+    assert none == 0
+    direct, guarded = await first_chunk_p50(20)
+    assert 0 < direct and 0 < guarded
