@@ -131,3 +131,11 @@ def test_pins_narrow_never_widen():
     assert pinned_regions([{}, {"other": "x"}]) is None
     assert pinned_regions([{"regions": "eu-west, us-east"}, {}, {"regions": "eu-west"}]) == frozenset({"eu-west"})
     assert pinned_regions([{"regions": "us-east"}, {"regions": "eu-west"}]) == frozenset()
+
+
+def test_a_residency_refusal_counts_as_the_gateways_own():
+    from switchyard.core.errors import RegionUnavailable, UpstreamUnavailable
+    from switchyard.observe.labels import rejection
+
+    assert rejection(RegionUnavailable("nothing inside")) == "region"
+    assert rejection(UpstreamUnavailable("the upstream's own failure")) is None
