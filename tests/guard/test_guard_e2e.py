@@ -71,6 +71,9 @@ def gateway(mock, leaky):
         },
         "models": {
             "chat": at(mock),
+            "cached": {"cache": {}, "deployments": [{"provider": "openai", "model": "gpt-4o-mini",
+                                                    "base_url": mock.base_url, "api_key": "sk-up",
+                                                    "headers": {"x-mock-latency-ms": "300"}}]},
             "embed": at(mock, "text-embedding-3-small"),
             "claude": {"deployments": [{"provider": "anthropic", "model": "claude-sonnet-4-5", "base_url": mock.url,
                                         "api_key": "sk-up"}]},
@@ -312,3 +315,25 @@ def test_detections_are_counted_and_audited_without_values(gateway, sdk):
     assert any(e["detail"]["detections"].get("output") for e in audit if e["target"] == "leaky")
     dump = json.dumps(audit)
     assert not any(value in dump for value in VALUES.values())
+
+
+async def test_requests_the_cache_shares_each_get_their_own_values(gateway, mock):
+    """Different emails mask to the same request, so the response cache coalesces them into one
+    upstream call (and serves it again later): each client still gets its own address back."""
+    client = openai.AsyncOpenAI(base_url=gateway.url + "/v1", api_key=MASTER, max_retries=0, timeout=30)
+    before = mock.count("/v1/chat/completions")
+
+    async def ask(n: int, stream: bool) -> str:
+        messages = [{"role": "user", "content": f"Write to user{n}@example.com ({'s' if stream else 'u'})"}]
+        if not stream:
+            answer = await client.chat.completions.create(model="cached", temperature=0, messages=messages)
+            return answer.choices[0].message.content or ""
+        chunks = await client.chat.completions.create(model="cached", temperature=0, stream=True, messages=messages)
+        return "".join([c.choices[0].delta.content or "" async for c in chunks if c.choices])
+
+    for stream in (False, True):
+        tag = "s" if stream else "u"
+        answers = await asyncio.gather(*(ask(n, stream) for n in range(4)))
+        assert answers == [f"Write to user{n}@example.com ({tag})" for n in range(4)]
+        assert await ask(9, stream) == f"Write to user9@example.com ({tag})"  # a cache hit, restored for its client
+    assert mock.count("/v1/chat/completions") - before == 2  # one upstream call per mode: the rest were shared

@@ -5,7 +5,9 @@ its tool calls' arguments (JSON: values are restored escaped), a legacy completi
 ``text``; for an Anthropic client served natively, its message's text, thinking and
 tool-use input — are scanned by the output guard (redacted, or the answer refused)
 and then get their placeholders replaced by the request's values. An answer nothing
-changed keeps its upstream bytes.
+changed keeps its upstream bytes; one that changed is a new answer, the upstream's never
+written in place (the response cache may hand one answer to several identical requests, each
+with its own values).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from switchyard.core.messages import ChatResponse
 from switchyard.guard.lanes import withheld
 from switchyard.guard.scanner import Scanner
 from switchyard.guard.vault import Vault, redacted
@@ -84,16 +87,17 @@ class Answer:
         self.block = block
         self.report = report
 
-    def guard(self, slots: Iterator[Slot]) -> bool:
-        """Each slot's text, guarded in place; whether any changed."""
+    def guarded(self, slots: Iterator[Slot]) -> list[str] | None:
+        """Each slot's text guarded, in order; None when none changed. Nothing is written: an
+        answer may be shared (an identical request's, coalesced by the cache)."""
+        out = []
         changed = False
-        for container, key, json in list(slots):
+        for container, key, json in slots:
             text = container[key]
             new = self.text(text, json)
-            if new != text:
-                container[key] = new
-                changed = True
-        return changed
+            changed = changed or new != text
+            out.append(new)
+        return out if changed else None
 
     def text(self, text: str, json: bool) -> str:
         if self.scanner is not None:
@@ -116,17 +120,29 @@ class Answer:
         return text
 
     def response(self, answer: Any) -> Any:
-        """A ``ChatResponse`` guarded: its Anthropic bytes when it was served natively (what that
-        client gets), else its OpenAI body."""
+        """A ``ChatResponse`` guarded, as a new one when anything changed (never written in place:
+        the cache may hand one answer to several requests): its Anthropic bytes when it was
+        served natively (what that client gets), else its OpenAI body."""
         native = getattr(answer, "native", None)
         if native is not None:
-            message = orjson.loads(native)
-            if isinstance(message, dict) and self.guard(anthropic_slots(message)):
-                answer.native = orjson.dumps(message)
-            return answer
+            message = orjson.loads(native)  # a fresh object of our own
+            texts = self.guarded(anthropic_slots(message)) if isinstance(message, dict) else None
+            if texts is None:
+                return answer
+            _write(anthropic_slots(message), texts)
+            return ChatResponse(body=answer.body, usage=answer.usage, headers=answer.headers,
+                                native=orjson.dumps(message))
         body = answer.body
         if not body and answer.raw is not None:
-            body = answer.body = orjson.loads(answer.raw)
-        if isinstance(body, dict) and self.guard(openai_slots(body)):
-            answer.raw = None
-        return answer
+            body = orjson.loads(answer.raw)
+        texts = self.guarded(openai_slots(body)) if isinstance(body, dict) else None
+        if texts is None:
+            return answer
+        fresh = orjson.loads(answer.raw) if answer.raw is not None else orjson.loads(orjson.dumps(body))
+        _write(openai_slots(fresh), texts)
+        return ChatResponse(body=fresh, usage=answer.usage, headers=answer.headers)
+
+
+def _write(slots: Iterator[Slot], texts: list[str]) -> None:
+    for (container, key, _), text in zip(list(slots), texts):
+        container[key] = text
