@@ -337,3 +337,12 @@ async def test_requests_the_cache_shares_each_get_their_own_values(gateway, mock
         assert answers == [f"Write to user{n}@example.com ({tag})" for n in range(4)]
         assert await ask(9, stream) == f"Write to user9@example.com ({tag})"  # a cache hit, restored for its client
     assert mock.count("/v1/chat/completions") - before == 2  # one upstream call per mode: the rest were shared
+
+
+def test_the_responses_api_goes_through_the_same_guard(sdk, mock):
+    answer = sdk.responses.create(model="chat", input=f"Send {TEXT}", store=False)
+    assert_no_values(received(mock, "/v1/chat/completions"))
+    assert answer.output_text == f"Send {TEXT}"
+    streamed = sdk.responses.create(model="chat", input=f"Send {TEXT}", store=False, stream=True)
+    text = "".join(event.delta for event in streamed if event.type == "response.output_text.delta")
+    assert text == f"Send {TEXT}"
