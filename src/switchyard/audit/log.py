@@ -124,6 +124,10 @@ class AuditLog:
         await self._put(Entry(self.clock(), "guard", actor, outcome, call.alias,
                               None, {"request_id": call.request_id, **detail}))
 
+    async def tool_call(self, actor: str, tool: str, detail: dict[str, Any], source: str | None = None) -> None:
+        """One MCP tool call (``mcp/hub.py``): who, which tool, its redacted arguments, duration, outcome."""
+        await self._put(Entry(self.clock(), "tool", actor, "tool.call", tool, source, detail))
+
     async def query(self, query: Query) -> list[dict[str, Any]]:
         """Entries matching ``query``, as the admin API shows them."""
         await self.writer.flushed()

@@ -54,6 +54,7 @@ from switchyard.transport.upstreams import Upstreams
 if TYPE_CHECKING:
     from switchyard.cache import CacheStage
     from switchyard.guard.stage import Guard
+    from switchyard.mcp.hub import Hub
     from switchyard.observe.metrics import Metrics
 
 
@@ -97,6 +98,8 @@ class Services:
     responses: ResponseStore | None = None
     #: The guard stage (``guard/stage.py``), when ``guard.policies`` has any.
     guard: Guard | None = None
+    #: The MCP gateway at ``/mcp`` (``mcp:``; the SDK loads only then).
+    mcp: Hub | None = None
 
     @classmethod
     async def start(cls, config: Config, registry: Registry, stages: StageRegistry | None = None) -> Services:
@@ -179,6 +182,12 @@ class Services:
             shared.start()
         if checker is not None:
             checker.start()
+        if config.mcp is not None:
+            try:
+                services.mcp = await _mcp_hub(config, services)
+            except BaseException:
+                await services.aclose()
+                raise
         return services
 
     def readiness(self) -> dict[str, Any]:
@@ -213,6 +222,8 @@ class Services:
 
     async def aclose(self) -> None:
         try:
+            if self.mcp is not None:
+                await self.mcp.aclose()  # its calls are audited: before the audit log closes
             if self.checker is not None:
                 await self.checker.aclose()
             if self.shared_breakers is not None:
@@ -269,6 +280,24 @@ def _cache(config: Config, shared: Store) -> CacheStage | None:
     from switchyard.cache import build_cache
 
     return build_cache(config, shared)
+
+
+async def _mcp_hub(config: Config, services: Services) -> Hub:
+    """The MCP gateway, its servers connected (``mcp`` is an optional extra: named when missing)."""
+    try:
+        from switchyard.mcp.hub import Hub
+    except ImportError as exc:
+        raise ConfigError([("mcp", f"needs the MCP SDK: pip install 'switchyard[mcp]' ({exc.name} is missing)")]) from None
+    from switchyard.mcp.builtin.code import NoSandbox
+
+    assert config.mcp is not None
+    try:
+        hub = Hub(config.mcp, limits_backend=services.admission.backend, open_gateway=not config.authenticates,
+                  max_body=config.server.max_body_bytes, audit=services.audit, metrics=services.metrics)
+    except NoSandbox as exc:
+        raise ConfigError([("mcp.builtins.code", str(exc))]) from None
+    await hub.start()
+    return hub
 
 
 def _audit_log(config: Config, durable: Store) -> AuditLog | None:

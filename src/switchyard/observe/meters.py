@@ -88,6 +88,12 @@ class Families:
                                  "the first chunk.", _OP, registry=r, buckets=buckets.upstream)
         self.token_usage = Histogram("gen_ai_client_token_usage", "Tokens per upstream operation (input, "
                                      "output).", [*_OP, "gen_ai_token_type"], registry=r, buckets=buckets.tokens)
+        self.tool_calls = Counter("switchyard_mcp_tool_calls", "MCP tool calls through /mcp, by server, tool "
+                                  "and outcome (ok, error, refused, rate_limited, forbidden, failed).",
+                                  ["server", "tool", "outcome"], registry=r)
+        self.tool_duration = Histogram("switchyard_mcp_tool_call_duration_seconds", "MCP tool calls through "
+                                       "/mcp, from the gateway's receipt to the answer.", ["server", "tool"],
+                                       registry=r, buckets=buckets.request)
         parts(Histogram("switchyard_probe", "", registry=None, buckets=(1.0,)), 2)  # the library is as tallies expect
 
 

@@ -349,6 +349,12 @@ class Metrics:
             tally = self._by_alias[key] = self._counter(self.families.requests, OTHER, NONE, NONE, cls)
         tally.pending += 1
 
+    def tool_call(self, server: str, tool: str, outcome: str, seconds: float) -> None:
+        """An MCP tool call (``mcp/hub.py``); ``server`` and ``tool`` are configured or listed names
+        (an unknown one is ``other``), never what a client made up."""
+        self._counter(self.families.tool_calls, server, tool, outcome).pending += 1
+        self._histogram(self.families.tool_duration, self.settings.buckets.request, server, tool).observe(seconds)
+
     def chunk_gaps(self, call: Any) -> HistogramTally:
         """Where the server's stream pump adds the time between its writes to the client."""
         alias = self.aliases.of_group(getattr(call, "group", None))

@@ -57,6 +57,10 @@ class SwitchyardApp:
         self.routes = RouteTable.default(self)
         self.access = AccessLog(config.logging)
         self._started = asyncio.Event()
+        if config.mcp is not None:  # /mcp before the route table; without mcp: not even a path check
+            from switchyard.server.mcp_routes import McpMount
+
+            self._http = McpMount(self, self._http)  # type: ignore[method-assign]
 
     @property
     def services(self) -> Services | None:

@@ -13,6 +13,7 @@ from switchyard.core.config.governance import GovernanceConfig
 from switchyard.core.config.guard import GuardConfig
 from switchyard.core.config.limits import LimitsConfig
 from switchyard.core.config.logging import LoggingConfig
+from switchyard.core.config.mcp import McpConfig
 from switchyard.core.config.metrics import MetricsConfig
 from switchyard.core.config.models import ModelConfig
 from switchyard.core.config.pipeline import PipelineConfig
@@ -45,6 +46,7 @@ class Config(Strict):
     cache: CacheConfig = Field(default_factory=CacheConfig)
     responses: ResponsesConfig = Field(default_factory=ResponsesConfig)
     guard: GuardConfig = Field(default_factory=GuardConfig)
+    mcp: McpConfig | None = Field(default=None, description="The MCP gateway at /mcp (off when absent).")
 
     @model_validator(mode="after")
     def _records_need_a_database(self) -> Config:
