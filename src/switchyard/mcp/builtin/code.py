@@ -64,7 +64,27 @@ class CodeRunner:
     def __init__(self, config: CodeService) -> None:
         self.config = config
         self.prefix = unshare_command()
-        self.python = config.python or sys.executable
+        self.python = self._interpreter()
+
+    def _interpreter(self) -> str:
+        """The configured interpreter, else the gateway's own (its real file: ``-I -S`` reads no
+        site-packages anyway), else a ``python3`` on PATH or in /usr — the first that runs in the sandbox."""
+        if self.config.python is not None:
+            candidates = [self.config.python]
+        else:
+            found = [os.path.realpath(sys.executable), shutil.which("python3"), "/usr/bin/python3",
+                     "/usr/local/bin/python3"]
+            candidates = list(dict.fromkeys(p for p in found if p and os.path.exists(p)))
+        for python in candidates:
+            try:
+                probe = subprocess.run([*self.prefix, python, "-I", "-S", "-c", "pass"], capture_output=True,
+                                       timeout=30, preexec_fn=_drop_identity)
+            except (OSError, subprocess.TimeoutExpired):
+                continue
+            if probe.returncode == 0:
+                return python
+        raise NoSandbox(f"mcp.builtins.code: none of {candidates} runs in the sandbox (as nobody when the gateway "
+                        "is root: is it readable and executable by all?); set mcp.builtins.code.python")
 
     def _limits(self) -> None:
         import resource
