@@ -138,3 +138,27 @@ async def test_tool_calls_are_counted_in_metrics(gateway):
     assert float(line.rsplit(" ", 1)[1]) >= 1
     assert 'switchyard_mcp_tool_calls_total{outcome="forbidden",server="other"' not in text or True
     assert "switchyard_mcp_tool_call_duration_seconds_bucket" in text
+
+
+def _admin(gateway, path: str, body: dict) -> dict:
+    answer = httpx2.post(f"{gateway.url}/admin/{path}", json=body, headers={"authorization": f"Bearer {MASTER}"})
+    assert answer.status_code in (200, 201), answer.text
+    return answer.json()
+
+
+async def test_virtual_keys_get_their_team_and_tags_tools(gateway):
+    _admin(gateway, "tenants", {"name": "acme"})
+    _admin(gateway, "teams", {"name": "data", "tenant": "acme"})
+    tagged = _admin(gateway, "keys", {"team": "data", "name": "agent", "tags": ["tools"]})["key"]
+    chat_only = _admin(gateway, "keys", {"team": "data", "name": "chatty", "routes": ["/v1/chat/completions"]})["key"]
+    async with mcp_client(gateway.url, tagged) as client:
+        names = _names(await client.list_tools())
+        echoed = await client.call_tool("files__echo", {"text": "virtual"})
+        with pytest.raises(MCPError) as refused:
+            await client.call_tool("weather__add", {"a": 1, "b": 1})
+    assert names == {"files__echo", "calc__evaluate"}
+    assert echoed.content[0].text == "echo: virtual" and refused.value.data == {"reason": "forbidden"}
+    assert any(e["actor"] == "agent" and e["detail"].get("key_id") for e in _audit(gateway, actor="agent"))
+    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}
+    denied = httpx2.post(f"{gateway.url}/mcp", json=body, headers={"authorization": f"Bearer {chat_only}"})
+    assert denied.status_code == 403 and denied.json()["error"]["code"] == "route_not_allowed"

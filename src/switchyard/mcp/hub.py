@@ -51,6 +51,11 @@ class Hub:
     def __init__(self, config: McpConfig, *, limits_backend: Any, open_gateway: bool, max_body: int,
                  audit: AuditLog | None = None, metrics: Metrics | None = None) -> None:
         self.config = config
+        # The SDK logs every stateless request at info ("Terminating session"): a line per call, and
+        # the cost of one. Its warnings and errors still reach the gateway's log.
+        sdk = logging.getLogger("mcp")
+        if sdk.getEffectiveLevel() < logging.WARNING:
+            sdk.setLevel(logging.WARNING)
         self.servers: dict[str, ToolServer] = {
             name: ToolServer.from_config(name, server) for name, server in config.servers.items()}
         self.servers.update(builtin_servers(config.builtins))

@@ -40,7 +40,7 @@ def _calc(config: Builtins) -> MCPServer[Any]:
 
     assert config.calc is not None
     calculator = Calculator(max_length=config.calc.max_length, max_power=config.calc.max_power)
-    server: MCPServer[Any] = MCPServer("calc")
+    server: MCPServer[Any] = MCPServer("calc", log_level="WARNING")
 
     @server.tool(description="Evaluate an arithmetic expression: numbers, + - * / // % **, comparisons, "
                              "and/or/not, x if c else y, pi, e, and sqrt, log, sin, cos, min, max, round...")
@@ -58,7 +58,7 @@ def _fetch(config: Builtins) -> MCPServer[Any]:
 
     assert config.fetch is not None
     fetcher = Fetcher(config.fetch)
-    server: MCPServer[Any] = MCPServer("fetch")
+    server: MCPServer[Any] = MCPServer("fetch", log_level="WARNING")
 
     @server.tool(description="HTTP GET a URL of an allowed host; answers status, content type and text.")
     async def get(url: str) -> dict[str, Any]:
@@ -75,7 +75,7 @@ def _sql(config: Builtins) -> MCPServer[Any]:
 
     assert config.sql is not None
     runner = SqlRunner(config.sql)
-    server: MCPServer[Any] = MCPServer("sql")
+    server: MCPServer[Any] = MCPServer("sql", log_level="WARNING")
 
     @server.tool(description="Run one read-only SQL statement; answers columns and rows (at most "
                              f"{config.sql.max_rows}; truncated says when there were more).")
@@ -93,7 +93,7 @@ def _code(config: Builtins) -> MCPServer[Any]:
 
     assert config.code is not None
     runner = CodeRunner(config.code)  # NoSandbox when there is no network namespace: the gateway does not start
-    server: MCPServer[Any] = MCPServer("code")
+    server: MCPServer[Any] = MCPServer("code", log_level="WARNING")
 
     @server.tool(description="Run a Python program without network, under CPU, memory, time and file-size "
                              "limits; answers exit code, stdout and stderr.")
