@@ -7,6 +7,7 @@ valid on its own, so one run of ``switchyard check-config`` reports both kinds.
 
 from __future__ import annotations
 
+import importlib.util
 import re
 
 from switchyard.core.config import Config, ConfigError, DeploymentConfig
@@ -44,6 +45,8 @@ def problems_in(config: Config, registry: Registry | None = None) -> list[tuple[
     for alias, model in config.models.items():
         for index, deployment in enumerate(model.deployments):
             problems.extend(deployment_problems(f"models.{alias}.deployments[{index}]", deployment, registry))
+    if config.mcp is not None and importlib.util.find_spec("mcp") is None:
+        problems.append(("mcp", "needs the MCP SDK: pip install 'switchyard[mcp]'"))
     return problems
 
 
