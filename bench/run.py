@@ -31,11 +31,12 @@ from bench.routing import routing
 from bench.slow_streams import CHUNK_DELAY_MS, SLOW_MODEL, format_points, slow_streams
 from bench.spend import spend
 from bench.throughput import throughput
+from bench.tool_calls import mcp_section
 from switchyard.server.runner import raise_open_file_limit
 
 SECTIONS: dict[str, Section] = {"throughput": throughput, "routing": routing, "admission": admission, "auth": auth,
                                 "spend": spend, "observability": observability, "cache": cache,
-                                "responses": responses, "guard": guard}
+                                "responses": responses, "guard": guard, "mcp": mcp_section}
 MASTER_KEY = "sk-bench-master"
 MODEL = "bench-model"
 

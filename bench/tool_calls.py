@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import sys
 import tempfile
@@ -58,7 +59,7 @@ def serve(port: int) -> None:
             return
         await inner(scope, receive, send)
 
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="info" if os.environ.get("BENCH_MCP_ACCESS") else "warning")
 
 
 async def _rounds(direct_url: str, gateway_url: str, rounds: int, calls: int) -> dict[str, list[float]]:

@@ -53,9 +53,11 @@ class Hub:
         self.config = config
         # The SDK logs every stateless request at info ("Terminating session"): a line per call, and
         # the cost of one. Its warnings and errors still reach the gateway's log.
-        sdk = logging.getLogger("mcp")
-        if sdk.getEffectiveLevel() < logging.WARNING:
-            sdk.setLevel(logging.WARNING)
+        # httpx2 (the SDK's HTTP client) likewise logs every upstream request at info.
+        for name in ("mcp", "httpx2"):
+            chatty = logging.getLogger(name)
+            if chatty.getEffectiveLevel() < logging.WARNING:
+                chatty.setLevel(logging.WARNING)
         self.servers: dict[str, ToolServer] = {
             name: ToolServer.from_config(name, server) for name, server in config.servers.items()}
         self.servers.update(builtin_servers(config.builtins))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from typing import Any
 
 import httpx2
@@ -25,6 +26,9 @@ from switchyard.core.config.mcp import UpstreamServer
 
 log = logging.getLogger("switchyard.mcp")
 
+#: Small requests go out at once (a request's head and body are two writes: without it, Nagle's
+#: algorithm holds the body until the server's delayed ACK, up to 40 ms later).
+NODELAY = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
 MAX_TOOLS = 1000  # tools kept per server: a listing is paged at most this far
 _BACKOFF_MAX = 30.0
 
@@ -57,7 +61,8 @@ class ToolServer:
 
             def http() -> Any:
                 client = httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(config.connect_timeout,
-                                                                                     read=config.timeout + 5))
+                                                                                     read=config.timeout + 5),
+                                            transport=httpx2.AsyncHTTPTransport(socket_options=NODELAY))
                 return _Owned(client, streamable_http_client(url, http_client=client))
             return cls(name, http, timeout=config.timeout, connect_timeout=config.connect_timeout)
         params = StdioServerParameters(command=config.command or "", args=list(config.args), cwd=config.cwd,
