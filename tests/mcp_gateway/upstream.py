@@ -62,9 +62,9 @@ class _RequireToken:
 class UpstreamThread:
     """The weather server over streamable HTTP at ``self.url`` (…/mcp)."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         app = _RequireToken(weather_server().streamable_http_app(stateless_http=True, json_response=True))
-        self._sock = bind("127.0.0.1", 0)
+        self._sock = bind("127.0.0.1", port)
         host, port = self._sock.getsockname()[:2]
         self.url = f"http://{host}:{port}/mcp"
         self._server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))

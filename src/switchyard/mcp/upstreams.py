@@ -122,7 +122,12 @@ class ToolServer:
         try:
             async with asyncio.timeout(self.timeout):
                 return await client.call_tool(tool, arguments)
-        except (MCPError, TimeoutError):
+        except MCPError as exc:
+            if exc.code != types.CONNECTION_CLOSED:
+                raise  # the server's own answer
+            self._broken.set()
+            raise ServerDown(f"MCP server {self.name!r} closed the connection") from None
+        except TimeoutError:
             raise
         except Exception as exc:
             self._broken.set()  # reconnect behind; this call fails
