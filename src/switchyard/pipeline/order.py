@@ -44,6 +44,10 @@ and a stage that must hear a stream's end (a budget, spend records) registers
 a settler instead of wrapping the stream again — one wrapper per stream.
 Plugins placed ``after: account`` run right after auth.
 
+MCP tool calls (``/mcp``, ``mcp/hub.py``) are not model calls and do not pass these
+stages: the hub runs its own short order — the same authenticator, then access, the
+admission backend's counters for tool limits, the call, the audit log and metrics.
+
 Adding a stage is one class (``(call, next)``, see ``core/stage.py``) plus one
 line in ``stages()`` below; a third-party stage is one entry point plus one
 line of config: its factory is called as ``factory(options, context)`` with a
