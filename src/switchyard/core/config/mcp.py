@@ -144,7 +144,6 @@ class McpConfig(Strict):
     rate_limits: list[ToolLimit] = Field(default_factory=list)
     max_argument_bytes: int = Field(default=1_048_576, ge=1, le=64 * 1_048_576,
                                     description="a tool call's arguments, as JSON")
-    max_sessions: int = Field(default=10_000, ge=1, le=1_000_000, description="open MCP sessions at most")
 
     @field_validator("servers")
     @classmethod
