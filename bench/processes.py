@@ -23,9 +23,9 @@ def free_port() -> int:
 
 
 def pin(pid: int, core: int) -> bool:
-    """Pin ``pid`` (0 = this process) to one core when the machine has it."""
+    """Pin ``pid`` (0 = this process) to one core when the machine has it (a negative core: leave it free)."""
     try:
-        if core < (os.cpu_count() or 1):
+        if 0 <= core < (os.cpu_count() or 1):
             os.sched_setaffinity(pid, {core})
             return True
     except (AttributeError, OSError):

@@ -92,17 +92,19 @@ def _p(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def measure(workdir: Path, rounds: int, calls: int) -> SectionResult:
+def measure(workdir: Path, rounds: int, calls: int, pinned: bool = True) -> SectionResult:
+    """``pinned``: the gateway on core 0, the rest on core 1 (as ``bench.run``); else where the OS puts them."""
     upstream_port, gateway_port = free_port(), free_port()
-    upstream = Process([sys.executable, "-m", "bench.tool_calls", "--serve", str(upstream_port)], core=1,
+    core0, core1 = (0, 1) if pinned else (-1, -1)
+    upstream = Process([sys.executable, "-m", "bench.tool_calls", "--serve", str(upstream_port)], core=core1,
                        ready_url=f"http://127.0.0.1:{upstream_port}/health", log=workdir / "mcp-upstream.log")
     config = workdir / "mcp-gateway.yaml"
     config.write_text(UPSTREAM_CONFIG.format(master=MASTER, upstream=f"http://127.0.0.1:{upstream_port}"))
     exe = Path(sys.executable).parent / "switchyard"
     gateway = Process([str(exe), "serve", "--config", str(config), "--host", "127.0.0.1", "--port", str(gateway_port)],
-                      core=0, ready_url=f"http://127.0.0.1:{gateway_port}/health/ready",
+                      core=core0, ready_url=f"http://127.0.0.1:{gateway_port}/health/ready",
                       log=workdir / "mcp-gateway.log")
-    pin(0, 1)
+    pin(0, core1)
     with upstream, gateway:
         times = asyncio.run(_rounds(upstream.url, gateway.url, rounds, calls))
     result = SectionResult()
@@ -125,13 +127,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.tool_calls", description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--calls", type=int, default=400, help="calls per round and way")
+    parser.add_argument("--no-pin", action="store_true", help="leave every process where the OS puts it")
     parser.add_argument("--serve", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve:
         serve(args.serve)
         return 0
     with tempfile.TemporaryDirectory(prefix="switchyard-bench-mcp-") as tmp:
-        result = measure(Path(tmp), args.rounds, args.calls)
+        result = measure(Path(tmp), args.rounds, args.calls, pinned=not args.no_pin)
     for row in result.rows:
         print(f"{row.target:22} p50 {row.p50_ms:7.3f} ms  p99 {row.p99_ms:7.3f} ms  ({row.ok} calls, "
               f"{row.rps:,.0f}/s)")
