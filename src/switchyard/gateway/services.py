@@ -21,6 +21,7 @@ both consumers of one ``Services``.
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -291,6 +292,9 @@ async def _mcp_hub(config: Config, services: Services) -> Hub:
     from switchyard.mcp.builtin.code import NoSandbox
 
     assert config.mcp is not None
+    if services.audit is None:  # a Redis storage.url keeps no audit log
+        logging.getLogger("switchyard.mcp").warning(
+            "mcp_calls_not_audited", extra={"reason": "storage.url keeps no audit log (use sqlite, postgresql or memory)"})
     try:
         hub = Hub(config.mcp, limits_backend=services.admission.backend, open_gateway=not config.authenticates,
                   max_body=config.server.max_body_bytes, audit=services.audit, metrics=services.metrics)
