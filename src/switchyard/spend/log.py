@@ -8,13 +8,18 @@ background task. ``spend.overflow`` says what a full buffer does: ``block``
 (the request waits for room; nothing acknowledged is lost) or ``drop`` (the
 record is dropped and counted in ``dropped``). ``aclose`` writes everything
 accepted before it returns (graceful shutdown).
+
+Reports read the usage projection (``projections/usage_view.py``, kept from these records by
+the projector), not the records: ``read_model(view, projector)`` attaches it, and a report first
+lets the projector apply what this process has written (read your own writes, bounded by
+``projections.wait``). Without one attached (a bare ``SpendLog``), reports read the store.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 from switchyard.core.call import Call
@@ -33,8 +38,19 @@ class SpendLog:
     def __init__(self, store: SpendStore, config: SpendConfig, clock: Callable[[], float] = time.time) -> None:
         self.store = store
         self.clock = clock
-        self.writer: Appender[SpendRecord] = Appender(store.append, name="spend", capacity=config.buffer,
+        self.writer: Appender[SpendRecord] = Appender(self._append, name="spend", capacity=config.buffer,
                                                       batch=config.batch, overflow=config.overflow)
+        self.view: Any = None
+        self.projector: Any = None
+
+    def read_model(self, view: Any, projector: Any) -> None:
+        """Reports read ``view`` (a usage projection), kept by ``projector``."""
+        self.view, self.projector = view, projector
+
+    async def _append(self, records: Sequence[SpendRecord]) -> None:
+        await self.store.append(records)
+        if self.projector is not None:
+            self.projector.wake()
 
     def start(self) -> None:
         self.writer.start()
@@ -57,7 +73,11 @@ class SpendLog:
     async def report(self, query: SpendQuery) -> dict[str, Any]:
         """The rollup as the admin API shows it (everything accepted so far included)."""
         await self.writer.flushed()
-        rows, whole = await self.store.report(query)
+        if self.view is None:
+            rows, whole = await self.store.report(query)
+        else:
+            await self.projector.sync()
+            rows, whole = await self.view.report(query)
         out = whole.public(query.group_by)
         out.pop(query.group_by)
         return {"object": "spend_report", "group_by": query.group_by, "from": query.since, "to": query.until,
