@@ -116,7 +116,10 @@ class StreamChunks:
                 self._ready = False
                 return []
             raise
-        return [_chunk(entry_id, fields) for _, entries in read or () for entry_id, fields in entries]
+        chunks = [_chunk(entry_id, fields) for _, entries in read or () for entry_id, fields in entries]
+        if not chunks and self._acks:  # idle: what was acknowledged since the last trim goes now
+            await self.trim()
+        return chunks
 
     async def done(self, chunk: Chunk) -> None:
         await self.client.xack(self.key, GROUP, chunk.ref)
