@@ -86,7 +86,8 @@ def create_batch(req: MockRequest, settings: MockSettings) -> Reply:
     content = settings.batches.files.get(body.get("input_file_id") or "")
     if content is None:
         return _openai_error(404, "No such File object")
-    outputs, errors = [], []
+    outputs: list[bytes] = []
+    errors: list[bytes] = []
     for raw in content.splitlines():
         if not raw.strip():
             continue
