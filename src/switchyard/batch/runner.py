@@ -6,8 +6,8 @@ spend records apply as to a live request), and — when ``limits:`` has a priori
 priority header naming the lowest class, so batch lines only take capacity interactive requests
 leave. Nothing is threaded through the pipeline for them.
 
-Where the line's alias says so (``models.<alias>.batch.discount``), the first settler of the
-call prices it at the provider's batch rate (``PriceSheet.cost(usage, batch=True)``) before the
+Where the alias a line was routed to says so (``models.<alias>.batch.discount``), the first
+settler of the call prices it at the provider's batch rate (``PriceSheet.cost(usage, batch=True)``) before the
 budget, spend and metrics settlers read ``call.cost``.
 
 A refusal that passes (the gateway's own rate limits and queue, an upstream 429 or 5xx after its
@@ -56,9 +56,10 @@ def passes(error: SwitchyardError) -> bool:
 
 
 async def batch_priced(call: Call) -> None:
-    """A settler (registered first): the call priced at its deployment's batch rate."""
-    deployment, usage = call.deployment, call.usage
-    if deployment is not None and usage is not None:
+    """A settler (registered first): the call priced at its deployment's batch rate, when the alias
+    it was routed to says its upstream bills batch lines so (``models.<alias>.batch.discount``)."""
+    deployment, usage, group = call.deployment, call.usage, call.group
+    if deployment is not None and usage is not None and group is not None and group.config.batch.discounted:
         call.cost = deployment.price.cost(usage, batch=True)
 
 
@@ -75,12 +76,11 @@ class LineRunner:
             self.headers[limits.priority.header.lower()] = limits.priority.classes[-1]
         self.request_ids = RequestIds()
 
-    async def run(self, line: Pending, caller: Any, endpoint: str, discount: bool) -> Result:
+    async def run(self, line: Pending, caller: Any, endpoint: str) -> Result:
         for attempt in range(1, self.attempts + 1):
             body = orjson.loads(line.body)  # afresh each try: a provider may rewrite the body it is handed
             call = Call(self.request_ids(), caller=caller, headers=dict(self.headers))
-            if discount:
-                call.on_settle(batch_priced)
+            call.on_settle(batch_priced)
             try:
                 if endpoint == "/v1/embeddings":
                     answer: Any = await self.pipeline.embed(validate_embedding(body), call)

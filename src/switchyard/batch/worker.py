@@ -131,16 +131,15 @@ class Worker:
         except SwitchyardError as exc:
             results = [LineRunner.refused(line, exc) for line in lines]
         else:
-            results = list(await asyncio.gather(*(self._line(line, caller, batch.endpoint, batch.discount)
-                                                  for line in lines)))
+            results = list(await asyncio.gather(*(self._line(line, caller, batch.endpoint) for line in lines)))
         await self.store.write_results(chunk.batch_id, results)
         await self.source.done(chunk)
         self.lines += len(results)
         self.chunks += 1
 
-    async def _line(self, line: Pending, caller: Any, endpoint: str, discount: bool) -> Result:
+    async def _line(self, line: Pending, caller: Any, endpoint: str) -> Result:
         async with self._lines:
-            return await self.runner.run(line, caller, endpoint, discount)
+            return await self.runner.run(line, caller, endpoint)
 
     async def aclose(self, drain: float = 10.0) -> None:
         """Stop taking chunks; let the running ones finish (their results are written) for up to
