@@ -62,7 +62,10 @@ class Projector:
         self._wake = asyncio.Event()
         self._turn = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
-        self._lag: dict[str, tuple[float, int]] = {p.name: (0.0, 0) for p in self.projections}
+        now = time.time()
+        #: Per projection, from its last step: when the oldest event not yet applied was appended
+        #: (None: none left), how many were left, and when that step was.
+        self._seen: dict[str, tuple[float | None, int, float]] = {p.name: (None, 0, now) for p in self.projections}
 
     # -- running -----------------------------------------------------------------------------------
     def start(self) -> None:
@@ -125,7 +128,7 @@ class Projector:
             if oldest is not None:
                 head = (await conn.execute(sa.select(sa.func.max(source.c.id)))).scalar() or position
                 behind = int(head) - int(position)
-        self._lag[projection.name] = (0.0 if oldest is None else max(0.0, time.time() - float(oldest)), behind)
+        self._seen[projection.name] = (None if oldest is None else float(oldest), behind, time.time())
         return len(rows)
 
     async def _position(self, conn: AsyncConnection, name: str) -> int:
@@ -145,8 +148,15 @@ class Projector:
         return int((await conn.execute(sa.select(t.c.position).where(t.c.name == name))).scalar_one())
 
     def lag(self) -> dict[str, tuple[float, int]]:
-        """Per projection: seconds since the oldest event not yet applied (0: caught up), and how many."""
-        return dict(self._lag)
+        """Per projection: seconds since the oldest event not yet applied was appended (0: caught up),
+        and how many were left at the last look. A projector that stopped looking (its database is
+        away) shows a lag growing with the time since it last did."""
+        now = time.time()
+        out = {}
+        for name, (oldest, behind, looked) in self._seen.items():
+            waiting = 0.0 if oldest is None else now - oldest
+            out[name] = (max(0.0, waiting, now - looked - 2 * self.interval), behind)
+        return out
 
     async def rebuild(self) -> dict[str, int]:
         """Empty every projection and apply its whole log again; events applied per projection."""
