@@ -11,7 +11,7 @@ import subprocess
 import sys
 
 HEAVY = ("sqlalchemy", "alembic", "cryptography", "genai_prices", "opentelemetry", "prometheus_client",
-         "asyncpg", "aiosqlite", "jwt", "presidio_analyzer", "spacy")
+         "asyncpg", "aiosqlite", "jwt", "presidio_analyzer", "spacy", "rich")
 #: Parts of Switchyard itself that load only when configured (the guard: with guard.policies).
 OPTIONAL = ("switchyard.guard",)
 

@@ -121,8 +121,12 @@ def submit(gateway: Gateway, args: argparse.Namespace) -> int:
 
 def follow(gateway: Gateway, batch: dict[str, Any], interval: float) -> dict[str, Any]:
     """Poll the batch to its end, drawing a progress bar (rich) on stderr."""
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    try:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    except ImportError:  # the `batch` extra is not installed: a line per change instead of a bar
+        print("(pip install 'switchyard[batch]' for a progress bar)", file=sys.stderr)
+        return _follow_plainly(gateway, batch, interval)
 
     counts = batch["request_counts"]
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -141,6 +145,20 @@ def follow(gateway: Gateway, batch: dict[str, Any], interval: float) -> dict[str
             bar.update(task, completed=done, description=batch["status"], failed=counts["failed"],
                        rate=f"{rate:,.0f}")
     return batch
+
+
+def _follow_plainly(gateway: Gateway, batch: dict[str, Any], interval: float) -> dict[str, Any]:
+    shown = None
+    while True:
+        counts = batch["request_counts"]
+        line = f"{batch['status']}: {counts['completed'] + counts['failed']}/{counts['total']} ({counts['failed']} failed)"
+        if line != shown:
+            print(line, file=sys.stderr)
+            shown = line
+        if batch["status"] in FINISHED:
+            return batch
+        time.sleep(interval)
+        batch = gateway.call("GET", f"/v1/batches/{urllib.parse.quote(batch['id'])}")
 
 
 def download(gateway: Gateway, args: argparse.Namespace) -> int:

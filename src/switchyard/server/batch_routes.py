@@ -18,7 +18,6 @@ section every one of these answers 503 ``batches_off``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -107,7 +106,7 @@ def add_batch_routes(table: RouteTable, app: Any) -> None:
             content = await batches.content(request.caller, file_id)
             if isinstance(content, bytes):
                 return Response(200, content, content_type=OCTETS)
-            return StreamResponse(_pieces(content), content_type=OCTETS, done=None)
+            return StreamResponse(content, content_type=OCTETS, done=None)
         if rest:
             raise NotFound(f"Unknown path: {request.path}", code="unknown_url")
         return json_response(file_object(await batches.file(request.caller, file_id)))
@@ -148,7 +147,3 @@ def add_batch_routes(table: RouteTable, app: Any) -> None:
         table.add("GET", f"{prefix}/batches/{{tail}}", Handler(batch_get, reads_body=False))
         table.add("POST", f"{prefix}/batches/{{tail}}", Handler(batch_post))
 
-
-async def _pieces(content: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    async for piece in content:
-        yield piece
