@@ -105,7 +105,8 @@ async def _rebuild(url: str, field: str) -> dict[str, int]:
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = sub.add_parser("worker", help="run batch lines from the Redis stream (needs redis: and batch:)")
-    parser.add_argument("--config", "-c", required=True, help="YAML config file (the gateway's)")
+    parser.add_argument("--config", "-c", default="switchyard.yaml",
+                        help="YAML config file, the gateway's (default: switchyard.yaml)")
     parser.add_argument("--concurrency", type=int, help="lines in flight (default: batch.concurrency)")
     parser.add_argument("--log-level", default=None, help="debug, info, warning, error (default: from config)")
     parser.set_defaults(run=worker)

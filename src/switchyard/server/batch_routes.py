@@ -57,7 +57,7 @@ def _limit(params: dict[str, str], default: int, most: int) -> int:
 
 
 def add_batch_routes(table: RouteTable, app: Any) -> None:
-    settings = app.config.batch
+    settings = getattr(getattr(app, "config", None), "batch", None)
     max_upload = (settings.max_file_bytes + FRAMING) if settings is not None else None
 
     def service() -> Any:
