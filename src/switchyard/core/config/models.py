@@ -7,8 +7,8 @@ from typing import Any
 from pydantic import Field, SecretStr, field_validator
 
 from switchyard.core.config.base import Strict
-from switchyard.core.config.cache import AliasCache
 from switchyard.core.config.batch import AliasBatch
+from switchyard.core.config.cache import AliasCache
 from switchyard.core.config.egress import TLSConfig, check_proxy_url
 from switchyard.core.config.guard import PolicyName
 from switchyard.core.config.reliability import Fallbacks
