@@ -31,6 +31,7 @@ import orjson
 import yaml
 
 from bench.harness import Context, Figure, SectionResult
+from bench.processes import cpu_seconds
 from bench.spend import _answers, _drop_schema
 
 LEASE = 5.0
@@ -89,8 +90,8 @@ def _gateway(path: Path) -> Any:
 
 
 def workers_run(mock_url: str, postgres: str, redis_url: str, count: int, workers: int,
-                kill: bool = False) -> tuple[float, float | None]:
-    """``(lines/s, seconds from a worker's SIGKILL to its work being taken over)``."""
+                kill: bool = False) -> tuple[float, float | None, float]:
+    """``(lines/s, seconds from a worker's SIGKILL to its work being taken over, workers' CPU µs per line)``."""
     import redis
 
     from switchyard.batch.streams import GROUP
@@ -126,8 +127,10 @@ def workers_run(mock_url: str, postgres: str, redis_url: str, count: int, worker
                     if mine and held[mine[0]] == 0:
                         reclaim.append(time.perf_counter() - killed["at"])
 
+            before = sum(cpu_seconds(p.pid) for p in processes)
             try:
                 elapsed = _run_batch(gateway.url, count, watch)
+                cpu = sum(cpu_seconds(p.pid) for p in processes if p.poll() is None) - before
             finally:
                 gateway.stop()
     finally:
@@ -138,16 +141,20 @@ def workers_run(mock_url: str, postgres: str, redis_url: str, count: int, worker
             shared.delete(key)
         shared.close()
         _drop_schema(server, schema)
-    return count / elapsed, (reclaim[0] if reclaim else None)
+    return count / elapsed, (reclaim[0] if reclaim else None), cpu / count * 1e6
 
 
-def embedded_run(mock_url: str, count: int) -> float:
+def embedded_run(mock_url: str, count: int) -> tuple[float, float]:
+    """``(lines/s, the gateway's CPU µs per line)``."""
     with tempfile.TemporaryDirectory(prefix="switchyard-bench-") as tmp:
         path = Path(tmp) / "switchyard.yaml"
         path.write_text(yaml.safe_dump(_config(mock_url, f"sqlite:///{Path(tmp) / 'gw.db'}", None)))
         gateway = _gateway(path)
         try:
-            return count / _run_batch(gateway.url, count)
+            assert gateway.process is not None
+            before = cpu_seconds(gateway.process.pid)
+            rate = count / _run_batch(gateway.url, count)
+            return rate, (cpu_seconds(gateway.process.pid) - before) / count * 1e6
         finally:
             gateway.stop()
 
@@ -156,18 +163,20 @@ def measure(mock_url: str, quick: bool = False) -> tuple[list[Figure], list[str]
     figures: list[Figure] = []
     notes: list[str] = []
     count = 2_000 if quick else 10_000
-    figures.append(Figure(f"batch, embedded (SQLite), {count:,} lines", embedded_run(mock_url, count), "lines/s",
-                          "(no target)", None))
+    rate, cpu = embedded_run(mock_url, count)
+    figures.append(Figure(f"batch, embedded (SQLite), {count:,} lines", rate, "lines/s", "(no target)", None))
+    figures.append(Figure("  gateway CPU per line (API, projector included)", cpu, "µs", "(no target)", None))
     postgres = os.environ.get("SWITCHYARD_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
     redis_url = os.environ.get("SWITCHYARD_BENCH_REDIS", "redis://127.0.0.1:6379/0")
     if not (_answers(postgres) and _answers(redis_url)):
         notes.append("batch: PostgreSQL or Redis did not answer; the worker rows were skipped")
         return figures, notes
     for workers in (1, 2):
-        rate, _ = workers_run(mock_url, postgres, redis_url, count, workers)
+        rate, _, cpu = workers_run(mock_url, postgres, redis_url, count, workers)
         figures.append(Figure(f"batch, {workers} worker{'s' if workers > 1 else ''}, {count:,} lines", rate,
                               "lines/s", "(no target)", None))
-    _, reclaim = workers_run(mock_url, postgres, redis_url, count, 2, kill=True)
+        figures.append(Figure("  workers' CPU per line", cpu, "µs", "(no target)", None))
+    _, reclaim, _ = workers_run(mock_url, postgres, redis_url, count, 2, kill=True)
     figures.append(Figure(f"worker killed -> its work taken over (lease {LEASE:g} s)", reclaim, "s",
                           f"<= lease + 1 s ({LEASE + 1:g} s)", None if reclaim is None else reclaim <= LEASE + 1))
     if reclaim is None:

@@ -63,6 +63,10 @@ class BatchStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self.postgres = engine.dialect.name == "postgresql"
+        r = schema.batch_results
+        # One statement, compiled once, run for a whole chunk (executemany): a line already there is skipped.
+        self._add_result = (self._insert(r).on_conflict_do_nothing(index_elements=[r.c.batch_id, r.c.line_no])
+                            .returning(r.c.line_no))
 
     def _insert(self, table: sa.Table) -> Any:
         return (pg_dialect.insert if self.postgres else sqlite_dialect.insert)(table)
@@ -111,11 +115,9 @@ class BatchStore:
                                       .returning(b.c.state, b.c.owner))).first()
             if row is None or row.state not in RUNNING:
                 return 0
-            stmt = self._insert(r).values([
+            new = {n for (n,) in (await conn.execute(self._add_result, [
                 {"batch_id": batch_id, "line_no": x.line_no, "custom_id": x.custom_id, "ok": x.ok, "data": x.data,
-                 "at": now} for x in results])
-            new = {n for (n,) in (await conn.execute(
-                stmt.on_conflict_do_nothing(index_elements=[r.c.batch_id, r.c.line_no]).returning(r.c.line_no))).all()}
+                 "at": now} for x in results])).all()}
             if not new:
                 return 0
             counts = (await conn.execute(sa.update(b).where(b.c.id == batch_id).values(done=b.c.done + len(new))

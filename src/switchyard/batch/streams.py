@@ -108,6 +108,8 @@ class StreamChunks:
                                                               start_id="0-0", count=room)
                 if entries:
                     self.reclaimed += len(entries)
+                    if len(entries) >= room:  # there may be more: look again at the next take
+                        self._claimed_at = 0.0
                     return [_chunk(entry_id, fields) for entry_id, fields in entries if fields]
             read = await self.client.xreadgroup(GROUP, self.consumer, {self.key: ">"}, count=room,
                                                 block=self.block_ms)
