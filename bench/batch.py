@@ -47,7 +47,8 @@ def _lines(count: int) -> bytes:
 def _config(mock_url: str, storage: str, redis: tuple[str, str] | None) -> dict[str, Any]:
     config: dict[str, Any] = {
         "storage": {"url": storage}, "logging": {"access_log": False, "level": "warning"},
-        "batch": {"lease": LEASE, "sweep_interval": 0.5, "concurrency": 64, "in_gateway": redis is None},
+        "batch": {"lease": LEASE, "sweep_interval": 0.5, "concurrency": 64, "in_gateway": redis is None,
+                  "chunk_lines": int(os.environ.get("SWITCHYARD_BENCH_CHUNK_LINES", "25"))},
         "models": {"chat": {"deployments": [{"provider": "openai", "model": "gpt-4o-mini",
                                              "base_url": f"{mock_url}/v1", "api_key": "sk-bench"}]}}}
     if redis is not None:
@@ -80,6 +81,9 @@ def _run_batch(url: str, count: int, on_progress: Any = None) -> float:
     elapsed = time.perf_counter() - started
     if batch.status != "completed" or batch.request_counts is None or batch.request_counts.completed != count:
         raise RuntimeError(f"the batch ended {batch.status}: {batch.request_counts}")
+    ids = [orjson.loads(line)["custom_id"] for line in client.files.content(batch.output_file_id).content.splitlines()]
+    if len(ids) != count or len(set(ids)) != count:  # exactly once, a worker killed or not
+        raise RuntimeError(f"{len(ids)} output lines, {len(set(ids))} distinct, for {count} lines")
     return elapsed
 
 
@@ -192,10 +196,12 @@ def batch(ctx: Context) -> SectionResult:
 
 
 def main() -> int:
-    from switchyard.mock import MockUpstreamThread
+    from bench.processes import free_port, mock_process
 
-    with MockUpstreamThread() as mock:
-        figures, notes = measure(mock.url, "--quick" in sys.argv)
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix="switchyard-bench-") as tmp, \
+            mock_process(port, core=1, log=Path(tmp) / "mock.log"):
+        figures, notes = measure(f"http://127.0.0.1:{port}", "--quick" in sys.argv)
     for f in figures:
         value = "n/a" if f.value is None else f"{f.value:,.1f} {f.unit}"
         print(f"{f.name:48} {value:>18}   target {f.target}")

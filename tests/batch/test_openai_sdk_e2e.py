@@ -162,3 +162,18 @@ def test_batch_lines_enter_at_the_lowest_priority_class():
     assert LineRunner(None, config, attempts=1, max_retry_wait=1).headers == {"x-switchyard-priority": "bulk"}
     unlimited = parse_config({"models": {"m": {"deployments": [{"provider": "fake", "model": "echo"}]}}})
     assert LineRunner(None, unlimited, attempts=1, max_retry_wait=1).headers == {}
+
+
+def test_a_batch_past_its_window_expires_and_says_which_lines_never_ran(tmp_path, start_gateway, mock_upstream):
+    gateway = start_gateway(_config(tmp_path, mock_upstream, concurrency=1, chunk_lines=1, completion_window=1.0))
+    client = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key=KEY_A, max_retries=0)
+    content = b"\n".join(_line(f"e{i}", model="slow") for i in range(30))
+    uploaded = client.files.create(file=("late.jsonl", io.BytesIO(content)), purpose="batch")
+    batch = client.batches.create(input_file_id=uploaded.id, endpoint=CHAT, completion_window="24h")
+    assert batch.expires_at == batch.created_at + 1
+    done = _wait(client, batch)
+    assert done.status == "expired" and done.expired_at
+    counts = done.request_counts
+    assert counts.completed + counts.failed == 30 and counts.failed > 0
+    expired = [orjson.loads(x) for x in client.files.content(done.error_file_id).content.splitlines()]
+    assert {x["error"]["code"] for x in expired} == {"batch_expired"} and len(expired) == counts.failed

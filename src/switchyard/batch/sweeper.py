@@ -71,23 +71,30 @@ class Sweeper:
         now = time.time()
         epoch = await self.queue.epoch() if self.queue is not None else None
         for batch in await self.store.running():
-            if batch.expires_at <= now:
-                await self.store.finish(batch.id, "expired", failed_code="batch_expired",
-                                        failed_message="The batch expired before this line ran.")
-            elif batch.state == "cancelling":
-                if self.native is not None and batch.mode == "native":
-                    await self.native.cancel(batch)
-                if (batch.cancelling_at or now) + self.settings.lease <= now:
-                    await self.store.finish(batch.id, "cancelled")
-            elif batch.mode == "native":
-                if self.native is not None:
-                    await self.native.advance(batch)
-            elif self.queue is not None and batch.enqueued != epoch and (
-                    batch.enqueued is not None or batch.created_at + UNQUEUED_GRACE <= now):
-                ranges = await self.store.chunks(batch.id, self.settings.chunk_lines)
-                await self.queue.enqueue(batch.id, ranges)
-                await self.store.mark_enqueued(batch.id, epoch or "")
-                log.info("batch_requeued", extra={"batch": batch.id, "chunks": len(ranges)})
+            try:
+                await self._sweep_one(batch, now, epoch)
+            except Exception as exc:  # one batch's provider or queue away: the others still move
+                log.warning("batch_sweep_failed", extra={"batch": batch.id, "error": type(exc).__name__,
+                                                         "detail": str(exc)[:200]})
+
+    async def _sweep_one(self, batch: Any, now: float, epoch: str | None) -> None:
+        if batch.expires_at <= now:
+            await self.store.finish(batch.id, "expired", failed_code="batch_expired",
+                                    failed_message="The batch expired before this line ran.")
+        elif batch.state == "cancelling":
+            if self.native is not None and batch.mode == "native":
+                await self.native.cancel(batch)
+            if (batch.cancelling_at or now) + self.settings.lease <= now:
+                await self.store.finish(batch.id, "cancelled")
+        elif batch.mode == "native":
+            if self.native is not None:
+                await self.native.advance(batch)
+        elif self.queue is not None and batch.enqueued != epoch and (
+                batch.enqueued is not None or batch.created_at + UNQUEUED_GRACE <= now):
+            ranges = await self.store.chunks(batch.id, self.settings.chunk_lines)
+            await self.queue.enqueue(batch.id, ranges)
+            await self.store.mark_enqueued(batch.id, epoch or "")
+            log.info("batch_requeued", extra={"batch": batch.id, "chunks": len(ranges)})
 
     async def aclose(self) -> None:
         task, self._task = self._task, None
