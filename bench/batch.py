@@ -48,7 +48,7 @@ def _config(mock_url: str, storage: str, redis: tuple[str, str] | None) -> dict[
     config: dict[str, Any] = {
         "storage": {"url": storage}, "logging": {"access_log": False, "level": "warning"},
         "batch": {"lease": LEASE, "sweep_interval": 0.5, "concurrency": 64, "in_gateway": redis is None,
-                  "chunk_lines": int(os.environ.get("SWITCHYARD_BENCH_CHUNK_LINES", "25"))},
+                  "chunk_lines": int(os.environ.get("SWITCHYARD_BENCH_CHUNK_LINES", "100"))},
         "models": {"chat": {"deployments": [{"provider": "openai", "model": "gpt-4o-mini",
                                              "base_url": f"{mock_url}/v1", "api_key": "sk-bench"}]}}}
     if redis is not None:

@@ -7,7 +7,7 @@ Example::
     batch:
       in_gateway: true       # gateway processes run lines themselves (embedded; with redis: also consumers)
       concurrency: 16        # lines in flight per process
-      chunk_lines: 25        # lines per unit of work (a stream entry, a transaction of results)
+      chunk_lines: 100       # lines per unit of work (a stream entry, a transaction of results)
       lease: 30              # s before work held by a dead worker is taken over
     models:
       gpt-4o-mini:
@@ -54,7 +54,7 @@ class BatchConfig(Strict):
                                                        "only workers there are; with it: consumers beside "
                                                        "`switchyard worker` processes).")
     concurrency: int = Field(default=16, ge=1, le=4096, description="Lines in flight per process.")
-    chunk_lines: int = Field(default=25, ge=1, le=1000, description="Lines per unit of work (one stream entry, "
+    chunk_lines: int = Field(default=100, ge=1, le=1000, description="Lines per unit of work (one stream entry, "
                                                                     "one transaction of results).")
     lease: float = Field(default=30.0, gt=0, le=3600, description="Seconds before the work of a worker that stopped "
                                                                   "renewing it (died) is taken over.")
