@@ -106,7 +106,7 @@ class BatchStore:
         last line. Returns how many were new. Results of a batch no longer running are dropped."""
         if not results:
             return 0
-        b, r = schema.batches, schema.batch_results
+        b = schema.batches
         now = time.time()
         async with self.engine.begin() as conn:
             await events.lock_events(conn)

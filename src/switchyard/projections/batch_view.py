@@ -53,6 +53,7 @@ class BatchView:
 
     name = "batches"
     source = schema.events
+    columns = ("id", "at", "kind", "subject", "data")
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine

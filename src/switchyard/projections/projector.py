@@ -8,8 +8,8 @@ UPDATE``; SQLite: a write first), so gateway processes sharing a database can al
 projector: they take turns. The logs are appended in commit order (``storage/ordered.py``), so
 following ``id > position`` skips nothing.
 
-Each process runs its projector in the background: woken at once when it appended something
-itself (``wake``), else every ``projections.interval``. A read that must see what this process
+Each process runs its projector in the background: every ``projections.interval``, and at once
+when woken (``wake``: a batch command of this process). A read that must see what this process
 just wrote (a batch right after its creation, spend right after a request) calls ``sync`` first,
 bounded by ``projections.wait``. ``lag()`` is how far each projection is behind its log (seconds
 since the oldest event not yet applied, and how many), for ``/metrics``; ``rebuild`` empties
@@ -38,6 +38,8 @@ class Projection(Protocol):
     name: str
     #: The log it follows: a table with an increasing ``id`` and an ``at`` (epoch seconds).
     source: sa.Table
+    #: The columns of the log it reads (``id`` and ``at`` among them).
+    columns: tuple[str, ...]
 
     async def apply(self, conn: AsyncConnection, rows: Sequence[Any]) -> None:
         """Apply ``rows`` of the log (in id order) inside ``conn``'s transaction."""
@@ -115,8 +117,8 @@ class Projector:
         source = projection.source
         async with self.engine.begin() as conn:
             position = await self._position(conn, projection.name)
-            rows = (await conn.execute(sa.select(source).where(source.c.id > position)
-                                       .order_by(source.c.id).limit(self.page))).all()
+            rows = (await conn.execute(sa.select(*(source.c[name] for name in projection.columns))
+                                       .where(source.c.id > position).order_by(source.c.id).limit(self.page))).all()
             if rows:
                 await projection.apply(conn, rows)
                 position = rows[-1].id

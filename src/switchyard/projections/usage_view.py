@@ -88,6 +88,8 @@ class UsageView:
 
     name = "usage"
     source = schema.spend
+    columns = ("id", "at", *DIMENSIONS, "status", "prompt_tokens", "completion_tokens", "cached_tokens",
+               "cache_write_tokens", "reasoning_tokens", "cost_usd", "priced", "estimated")
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine

@@ -12,14 +12,15 @@ accepted before it returns (graceful shutdown).
 Reports read the usage projection (``projections/usage_view.py``, kept from these records by
 the projector), not the records: ``read_model(view, projector)`` attaches it, and a report first
 lets the projector apply what this process has written (read your own writes, bounded by
-``projections.wait``). Without one attached (a bare ``SpendLog``), reports read the store.
+``projections.wait``). Appends do not wake the projector: under load that would be a
+transaction of the projector's per batch of records; it looks every ``projections.interval``. Without one attached (a bare ``SpendLog``), reports read the store.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from switchyard.core.call import Call
@@ -38,7 +39,7 @@ class SpendLog:
     def __init__(self, store: SpendStore, config: SpendConfig, clock: Callable[[], float] = time.time) -> None:
         self.store = store
         self.clock = clock
-        self.writer: Appender[SpendRecord] = Appender(self._append, name="spend", capacity=config.buffer,
+        self.writer: Appender[SpendRecord] = Appender(store.append, name="spend", capacity=config.buffer,
                                                       batch=config.batch, overflow=config.overflow)
         self.view: Any = None
         self.projector: Any = None
@@ -46,11 +47,6 @@ class SpendLog:
     def read_model(self, view: Any, projector: Any) -> None:
         """Reports read ``view`` (a usage projection), kept by ``projector``."""
         self.view, self.projector = view, projector
-
-    async def _append(self, records: Sequence[SpendRecord]) -> None:
-        await self.store.append(records)
-        if self.projector is not None:
-            self.projector.wake()
 
     def start(self) -> None:
         self.writer.start()
