@@ -21,6 +21,7 @@ import orjson
 
 from bench.admission import admission
 from bench.auth import auth
+from bench.batch import batch
 from bench.cache import cache
 from bench.guard import guard
 from bench.harness import Context, Figure, Row, Section, SectionResult
@@ -36,7 +37,8 @@ from switchyard.server.runner import raise_open_file_limit
 
 SECTIONS: dict[str, Section] = {"throughput": throughput, "routing": routing, "admission": admission, "auth": auth,
                                 "spend": spend, "observability": observability, "cache": cache,
-                                "responses": responses, "guard": guard, "mcp": mcp_section}
+                                "responses": responses, "guard": guard, "mcp": mcp_section,
+                                "batch": batch}
 MASTER_KEY = "sk-bench-master"
 MODEL = "bench-model"
 

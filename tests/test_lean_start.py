@@ -11,7 +11,7 @@ import subprocess
 import sys
 
 HEAVY = ("sqlalchemy", "alembic", "cryptography", "genai_prices", "opentelemetry", "prometheus_client",
-         "asyncpg", "aiosqlite", "jwt", "presidio_analyzer", "spacy",
+         "asyncpg", "aiosqlite", "jwt", "presidio_analyzer", "spacy", "rich",
          "mcp", "mcp_types", "starlette", "sse_starlette", "httpx2", "jsonschema")
 #: Parts of Switchyard itself that load only when configured (the guard: with guard.policies; mcp: with mcp:).
 OPTIONAL = ("switchyard.guard", "switchyard.mcp")

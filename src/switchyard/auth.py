@@ -96,6 +96,10 @@ class KeySource(Protocol):
         was revoked or has expired."""
         ...
 
+    def by_id(self, key_id: str) -> Caller | None:
+        """The caller of the key with this id (as ``find``), for work done later on its behalf."""
+        ...
+
 
 class Authenticator:
     """Turns the presented credential into a ``Caller`` or raises 401."""
@@ -104,6 +108,7 @@ class Authenticator:
         self.enabled = config.enabled if enabled is None else enabled
         self._master = _digest(config.master_key.get_secret_value()) if config.master_key else None
         self._keys: dict[bytes, Caller] = {}
+        self._named: dict[str, Caller] = {}
         self._virtual = keys
         for entry in config.keys:
             self._keys[_digest(entry.key.get_secret_value())] = Caller(
@@ -117,6 +122,7 @@ class Authenticator:
                 guard=entry.guard,
                 regions=frozenset(entry.regions) if entry.regions is not None else None,
             )
+            self._named[entry.name] = self._keys[_digest(entry.key.get_secret_value())]
 
     @staticmethod
     def presented(authorization: str | None, api_key: str | None) -> str | None:
@@ -149,4 +155,38 @@ class Authenticator:
             caller = self._virtual.find(digest)
         if caller is None:
             raise AuthenticationFailed("Incorrect API key provided.")
+        return caller
+
+    def identity(self, caller: Caller) -> str:
+        """A caller as it can be written down and found again later (``caller_for``): ``master``,
+        ``key:<id>`` (a virtual key), ``static:<name>`` (a key of the config), ``anonymous`` (auth off).
+        Work done later on a caller's behalf (a batch's lines) runs as it stands then: a key
+        revoked meanwhile is refused, a rotated one keeps working."""
+        if not self.enabled or caller is ANONYMOUS:
+            return "anonymous"
+        if caller.is_master:
+            return "master"
+        if caller.key_id is not None:
+            return f"key:{caller.key_id}"
+        return f"static:{caller.name}"
+
+    def caller_for(self, identity: str) -> Caller:
+        """The caller ``identity`` stands for now, or 401 (``key_revoked``, ``key_expired``, or a key
+        that is no longer known)."""
+        if identity == "anonymous":
+            if self.enabled:
+                raise AuthenticationFailed("Work of an unauthenticated caller cannot run: authentication is on.")
+            return ANONYMOUS
+        if identity == "master":
+            if self._master is None:
+                raise AuthenticationFailed("The master key is no longer configured.")
+            return Caller(name="master", is_master=True)
+        kind, _, name = identity.partition(":")
+        caller: Caller | None = None
+        if kind == "static":
+            caller = self._named.get(name)
+        elif kind == "key" and self._virtual is not None:
+            caller = self._virtual.by_id(name)
+        if caller is None:
+            raise AuthenticationFailed("The key this work was submitted with is no longer known.")
         return caller

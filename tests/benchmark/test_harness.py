@@ -134,3 +134,9 @@ async def test_guard_section_runs_against_todays_code():
     assert none == 0
     direct, guarded = await first_chunk_p50(20)
     assert 0 < direct and 0 < guarded
+def test_batch_section_runs_against_todays_code(mock_upstream):
+    """The batch section's embedded run on a few lines: created, run, every line out once, CPU counted."""
+    from bench import batch
+
+    rate, cpu = batch.embedded_run(mock_upstream.url, 40)
+    assert rate > 0 and cpu > 0

@@ -158,7 +158,9 @@ class World:
                 {"key": BUDGETED, "name": "budgeted", "budget": {"amount": 0.000001, "period": "daily"}}]},
             "storage": {"url": f"sqlite:///{workdir}/directory.db"},
             "governance": {"oidc": issuer.oidc_config()},
-            "models": {"ok": at("gpt-4o-mini"), "fake/*": {"deployments": [{"provider": "fake", "model": "*"}]}},
+            "batch": {"max_active": 1, "lease": 1, "attempts": 1, "sweep_interval": 0.1},
+            "models": {"ok": at("gpt-4o-mini"), "fake/*": {"deployments": [{"provider": "fake", "model": "*"}]},
+                       "hang": at("mock-hang", timeouts={"request": 2})},
         }).start()
         self.admin = AdminClient(self.governance.url, MASTER)
         self.admin.ok("POST", "/admin/tenants", {"name": "acme"})
@@ -450,6 +452,46 @@ def relay_lost(world: World) -> Seen:
                          {"content-type": "application/json"}))
 
 
+def _batch_call(world: World, work: Callable[[Any], Any]) -> Seen:
+    """``work(client)`` with the openai SDK on the gateway with batches; the error it met."""
+    import openai
+
+    client = openai.OpenAI(base_url=f"{world.governance.url}/v1", api_key=MASTER, max_retries=0)
+    try:
+        work(client)
+    except openai.APIStatusError as exc:
+        return Seen(exc.status_code, exc.body)  # type: ignore[arg-type]
+    raise AssertionError("no error")
+
+
+def _submit(client: Any, model: str) -> Any:
+    import io
+
+    line = orjson.dumps({"custom_id": "1", "method": "POST", "url": "/v1/chat/completions",
+                         "body": {"model": model, "messages": HI}})
+    uploaded = client.files.create(file=("b.jsonl", io.BytesIO(line)), purpose="batch")
+    return client.batches.create(input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h")
+
+
+def batch_not_cancellable(world: World) -> Seen:
+    def work(client: Any) -> None:
+        batch = _submit(client, "fake/echo")
+        _until(lambda: client.batches.retrieve(batch.id).status == "completed", "the batch completed")
+        client.batches.cancel(batch.id)
+    return _batch_call(world, work)
+
+
+def too_many_batches(world: World) -> Seen:
+    """One batch may run (``batch.max_active: 1``): its line hangs, and a second is refused."""
+    def work(client: Any) -> None:
+        held = _submit(client, "hang")
+        try:
+            _submit(client, "fake/echo")
+        finally:
+            client.batches.cancel(held.id)
+    return _batch_call(world, work)
+
+
 def _with_length(head: str, body: bytes = b"") -> bytes:
     return f"{head}content-length: {len(body)}\r\nconnection: close\r\n\r\n".encode() + body
 
@@ -488,6 +530,11 @@ SCENARIOS: dict[str, Callable[[World], Seen]] = {
     "budget_backend_unreachable": lambda w: chat(w.budget_down, "ok", key=BUDGETED),
     "connection_pool_full": connection_pool_full,
     "spend_records_off": lambda w: admin_call(w, "GET", "/admin/spend?group_by=key"),
+    "batches_off": lambda w: _seen(request(w.main.url, "GET", "/v1/batches", headers={"authorization": f"Bearer {MASTER}"})),
+    "file_not_found": lambda w: _batch_call(w, lambda c: c.files.retrieve("file-nothing")),
+    "batch_not_found": lambda w: _batch_call(w, lambda c: c.batches.retrieve("batch_nothing")),
+    "batch_not_cancellable": batch_not_cancellable,
+    "too_many_batches": too_many_batches,
     "governance_off": lambda w: _seen(request(w.limits.url, "GET", "/admin/keys",
                                               headers={"authorization": "Bearer anything"})),
     "oidc_unavailable": lambda w: _seen(request(w.oidc_down.url, "GET", "/admin/keys", headers={

@@ -6,7 +6,8 @@
 - each ``switchyard ...`` command line parses with the CLI's own argparse parser
   (synopses with ``[...]`` and placeholders: their subcommand and options exist);
 - the curl example and every Python example run against a gateway on the
-  embedded default; the mock-upstream example config serves through a real mock;
+  embedded default (with batches on, on a SQLite file); the mock-upstream example
+  config serves through a real mock;
 - the routes, headers, error codes, providers and deployment keys it names exist.
 """
 
@@ -195,10 +196,14 @@ def test_command_line_parses(line):
 # -- examples run against a gateway ----------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def default_gateway():
+def default_gateway(tmp_path_factory: pytest.TempPathFactory):
+    """The embedded default, with batches on (a SQLite file) for the Batches section's example."""
     from switchyard.server.runner import GatewayThread
 
-    gateway = GatewayThread(default_config_data(env={})).start()
+    data = default_config_data(env={})
+    data["storage"] = {"url": f"sqlite:///{tmp_path_factory.mktemp('readme-gateway') / 'gateway.db'}"}
+    data["batch"] = {"sweep_interval": 0.2}
+    gateway = GatewayThread(data).start()
     yield gateway
     gateway.stop()
 

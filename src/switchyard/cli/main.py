@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from switchyard.cli import admin, audit, commands, spend
+from switchyard.cli import admin, audit, batch, commands, spend, worker
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_parser(sub)
     admin.add_parsers(sub, admin.run)
     spend.add_parser(sub)
+    batch.add_parser(sub)
+    worker.add_parsers(sub)
 
     mock = sub.add_parser("mock-upstream", help="run a fake upstream that speaks the providers' wire formats")
     mock.add_argument("--host", default="127.0.0.1")

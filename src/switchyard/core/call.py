@@ -121,7 +121,9 @@ class Call:
         that reserves before the call (a budget, a limit) releases or settles here.
         ``settle`` may be a plain function (nothing to await: no coroutine per call).
         Settlers run in the order they were registered; ``last`` ones after all the
-        others (to see what those recorded), whenever they were registered."""
+        others (to see what those recorded), whenever they were registered. One registered before the call enters the
+        pipeline runs before every stage's (the batch runner's, which prices a batch line
+        at its batch rate before budgets and spend records read ``call.cost``)."""
         if last:
             if self.settlers is None:
                 self.settlers = []  # (the pipeline runs the settlers when this is not None)

@@ -11,8 +11,10 @@ one place, in dependency order, each object complete when constructed.
            -> router (rules, stickiness, regions)
            -> budget ledger and alerts, spend log, audit log, response cache -> guard (guard.policies)
            -> request stages -> pipeline
+           -> the read models' projector (spend records, batches) -> batches (batch:)
            -> every virtual key loaded (governance.start), then
-              background tasks (health probes, breaker sync, directory sync, writers), started last
+              background tasks (health probes, breaker sync, directory sync, writers, projector,
+              batch workers and sweeper), started last
 
 ``Services.start`` builds and starts; ``aclose`` stops the tasks and closes
 what was opened, in reverse. The HTTP server and the in-process ``Client`` are
@@ -101,11 +103,17 @@ class Services:
     guard: Guard | None = None
     #: The MCP gateway at ``/mcp`` (``mcp:``; the SDK loads only then).
     mcp: Hub | None = None
+    #: Keeps the read models (usage and spend, batches) from their logs (``switchyard.projections``).
+    projector: Any = None
+    #: The Files and Batches API and its workers (``batch:``; ``switchyard.batch``).
+    batches: Any = None
 
     @classmethod
-    async def start(cls, config: Config, registry: Registry, stages: StageRegistry | None = None) -> Services:
+    async def start(cls, config: Config, registry: Registry, stages: StageRegistry | None = None, *,
+                    role: str = "gateway") -> Services:
         """Build everything in dependency order, then start the background tasks;
-        on failure, close what was opened."""
+        on failure, close what was opened. ``role="worker"``: a ``switchyard worker`` process
+        (batch lines from the shared queue; no sweeper, no projector of its own)."""
         upstreams = Upstreams.from_config(config, os.environ)  # the proxy variables are read here, once
         http = upstreams.http
         store = durable = governance = None
@@ -157,6 +165,8 @@ class Services:
                        if settings.health_checks is not None else None)
             if governance is not None:
                 await governance.start()
+            projector, batches = await _read_models_and_batches(config, durable, store, spend, pipeline, catalog,
+                                                                auth, role)
         except BaseException:
             await upstreams.aclose()
             if governance is not None:
@@ -169,9 +179,10 @@ class Services:
                        catalog=catalog, router=router, pipeline=pipeline, budget=budget, shared_breakers=shared,
                        checker=checker, store=store, durable=durable, audit=audit, governance=governance,
                        budgets=ledger, spend=spend, metrics=metrics, cache=cache, guard=guard,
-                       responses=response_store_for(durable, config.responses.ttl))
+                       responses=response_store_for(durable, config.responses.ttl),
+                       projector=projector, batches=batches)
         if metrics is not None:
-            metrics.watch(catalog, admission, upstreams)
+            metrics.watch(catalog, admission, upstreams, projector)
             metrics.start()
         if audit is not None:
             audit.start()
@@ -179,6 +190,10 @@ class Services:
             ledger.alerts.start()
         if spend is not None:
             spend.start()
+        if projector is not None and role == "gateway":
+            projector.start()
+        if batches is not None:
+            batches.start()
         if shared is not None:
             shared.start()
         if checker is not None:
@@ -229,6 +244,8 @@ class Services:
                 await self.checker.aclose()
             if self.shared_breakers is not None:
                 await self.shared_breakers.aclose()
+            if self.batches is not None:
+                await self.batches.aclose()  # running lines finish and their results are written
             if self.governance is not None:
                 await self.governance.aclose()
             await self.admission.aclose()
@@ -237,6 +254,8 @@ class Services:
                 await self.audit.aclose()  # after the requests it records have ended
             if self.spend is not None:
                 await self.spend.aclose()  # writes every record accepted
+            if self.projector is not None:
+                await self.projector.aclose()
             if self.budgets is not None and self.budgets.alerts is not None:
                 await self.budgets.alerts.aclose()
             if self.metrics is not None:
@@ -344,6 +363,55 @@ def _spend_log(config: Config, durable: Store) -> SpendLog | None:
     if store is None:  # the config's own check refuses this; a plugin store may keep none either
         raise ConfigError([("spend.records", "needs storage.url to be sqlite:///…, postgresql://… or memory://")])
     return SpendLog(store, config.spend)
+
+
+async def _read_models_and_batches(config: Config, durable: Store, shared: Store, spend: SpendLog | None,
+                                   pipeline: Pipeline, catalog: Catalog, auth: Authenticator,
+                                   role: str) -> tuple[Any, Any]:
+    """The projector of the read models there are (usage from spend records, batch status), and
+    the batches (``batch:``). Imported only when configured: a default gateway loads none of it."""
+    if spend is None and config.batch is None:
+        return None, None
+    settings = config.projections
+    engine = getattr(durable, "engine", None)
+    if engine is None:  # memory:// (batch: needs a database, the config says so)
+        from switchyard.projections.memory import MemoryProjector, MemoryUsageView
+
+        assert spend is not None
+        view = MemoryUsageView()
+        memory = MemoryProjector(spend.store, view, interval=settings.interval)
+        spend.read_model(view, memory)
+        return memory, None
+    from switchyard.projections.projector import Projector
+    from switchyard.storage.migrate import NotMigrated, ensure_migrated
+
+    try:
+        await ensure_migrated(durable)  # type: ignore[arg-type]
+    except NotMigrated as exc:
+        raise ConfigError([("storage.url", str(exc).removeprefix("storage.url: "))]) from None
+    projections: list[Any] = []
+    if spend is not None:
+        from switchyard.projections.usage_view import UsageView
+
+        usage = UsageView(engine)
+        projections.append(usage)
+    batch_view = None
+    if config.batch is not None:
+        from switchyard.projections.batch_view import BatchView
+
+        batch_view = BatchView(engine)
+        projections.append(batch_view)
+    projector = Projector(engine, projections, interval=settings.interval, page=settings.page, wait=settings.wait)
+    if spend is not None:
+        spend.read_model(usage, projector)
+    batches = None
+    if config.batch is not None:
+        from switchyard.batch.service import BatchService
+
+        assert batch_view is not None
+        batches = BatchService(config, durable=durable, shared=shared, pipeline=pipeline, catalog=catalog, auth=auth,
+                               projector=projector, view=batch_view, spend=spend, worker_only=role == "worker")
+    return projector, batches
 
 
 def _open_shared(config: Config) -> Store:

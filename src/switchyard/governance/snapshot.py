@@ -77,6 +77,13 @@ class KeySnapshot:
             raise AuthenticationFailed("This API key has expired.", code="key_expired")
         return caller
 
+    def by_id(self, key_id: str) -> Caller | None:
+        """The caller of the key ``key_id`` as it stands now (its current secret's), for work done
+        later on its behalf (a batch's lines); None when unknown, ``AuthenticationFailed`` when
+        revoked or expired."""
+        digests = self._digests.get(key_id)
+        return None if not digests else self.find(digests[0])
+
     def __len__(self) -> int:
         return len(self.keys)
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import logging
 import time
 from typing import Any
 
@@ -115,23 +114,12 @@ class SqlDirectory:
         self.engine = store.engine
 
     async def start(self) -> None:
-        url = self.store.spec.url
-        chatty = logging.getLogger("alembic")  # its info lines on every start say nothing to an operator
-        level = chatty.level
-        chatty.setLevel(max(level, logging.WARNING))
-        try:
-            from switchyard.storage.migrate import current, head, upgrade  # alembic logs as it loads
+        from switchyard.storage.migrate import NotMigrated, ensure_migrated  # alembic logs as it loads
 
-            if not self.store.postgres:
-                await upgrade(url, field="storage.url")
-                return
-            at, newest = await current(url, field="storage.url"), head()
-        finally:
-            chatty.setLevel(level)
-        if at != newest:
-            raise DirectoryNotReady(
-                f"storage.url: the database is at migration {at or 'none'}, this gateway needs {newest}: "
-                "run `switchyard db upgrade --config <your config>` first")
+        try:
+            await ensure_migrated(self.store)
+        except NotMigrated as exc:
+            raise DirectoryNotReady(str(exc)) from None
 
     async def revision(self) -> int:
         t = schema.directory

@@ -146,6 +146,16 @@ class MockSettings:
     models: tuple[str, ...] = ("gpt-4o-mini", "gpt-4o", "text-embedding-3-small")
     extra: dict[str, Any] = field(default_factory=dict)
     prompt_cache: PromptCache = field(default_factory=PromptCache, compare=False, repr=False)
+    #: Looks at a provider batch before it shows as done (``mock.batches``).
+    batch_polls: int = 1
+    #: The provider batches and their files (``mock.batches``), shared like the prompt cache.
+    batches: Any = field(default_factory=lambda: _batches(), compare=False, repr=False)
+
+
+def _batches() -> Any:
+    from switchyard.mock.batches import MockBatches
+
+    return MockBatches()
 
 
 class WireFormat(Protocol):

@@ -78,6 +78,11 @@ class Families:
         self.queue_depth = Gauge("switchyard_queue_depth", "Requests waiting: for a concurrency slot "
                                  "(concurrency) or for a rate limit to refill (limits).", ["queue"], registry=r,
                                  multiprocess_mode="livesum")
+        self.projection_lag = Gauge("switchyard_projection_lag_seconds", "How far a read model is behind its "
+                                    "log: seconds since the oldest event not yet applied (0: caught up).",
+                                    ["projection"], registry=r, multiprocess_mode="livemax")
+        self.projection_behind = Gauge("switchyard_projection_lag_events", "Events of its log a read model has "
+                                       "not applied yet.", ["projection"], registry=r, multiprocess_mode="livemax")
         self.connections = Gauge("http_client_open_connections", "Open upstream connections.",
                                  ["http_connection_state", "server_address", "server_port"], registry=r,
                                  multiprocess_mode="livesum")

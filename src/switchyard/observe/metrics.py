@@ -98,6 +98,7 @@ class Metrics:
         self._streams: dict[str, RequestMeters] = {}
         self._by_alias: dict[tuple[Any, ...], Any] = {}
         self._sources: tuple[Any, Any, Any] | None = None
+        self._projector: Any = None
         self._gauges: set[tuple[Any, ...]] = set()
         self._task: asyncio.Task[None] | None = None
         self._guard_categories: set[str] = set()
@@ -361,10 +362,12 @@ class Metrics:
         return self._per_alias(self.families.chunk, alias, bounds=self.settings.buckets.chunk)  # type: ignore[no-any-return]
 
     # -- state, exposition, lifetime ------------------------------------------------------------------
-    def watch(self, catalog: Any, admission: Any, http: Any) -> None:
-        """Read breakers (from the catalog's deployments), queues (admission) and
-        connections (the upstream client) whenever figures are written."""
+    def watch(self, catalog: Any, admission: Any, http: Any, projector: Any = None) -> None:
+        """Read breakers (from the catalog's deployments), queues (admission),
+        connections (the upstream client) and the read models' lag (the projector)
+        whenever figures are written."""
         self._sources = (catalog, admission, http)
+        self._projector = projector
 
     def flush(self) -> None:
         """Move everything counted since the last flush into ``prometheus_client``."""
@@ -410,6 +413,10 @@ class Metrics:
                     connections[key] = connections.get(key, 0) + count
             for origin_labels, count in connections.items():
                 self._set(families.connections, origin_labels, count, seen)
+        if self._projector is not None:
+            for name, (seconds, behind) in self._projector.lag().items():
+                self._set(families.projection_lag, (name,), seconds, seen)
+                self._set(families.projection_behind, (name,), behind, seen)
         for gone in self._gauges - seen:  # a pool closed, a wildcard deployment evicted: zero, not stale
             gauge, *labels = gone
             gauge.labels(*labels).set(0)

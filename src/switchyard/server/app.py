@@ -137,7 +137,7 @@ class SwitchyardApp:
                 if caller.routes is not None:  # a virtual key limited to some routes
                     caller.check_route(path)
             if handler.reads_body:
-                request.body = await self._read_body(headers, receive, started)
+                request.body = await self._read_body(headers, receive, started, handler.max_body or self.max_body)
             request.client_gone = functools.partial(_wait_disconnect, receive)
             result = await handler.fn(request)
         except SwitchyardError as exc:
@@ -171,17 +171,18 @@ class SwitchyardApp:
         if services is not None and services.metrics is not None:
             services.metrics.refused(status)
 
-    async def _read_body(self, headers: dict[str, str], receive: Any, started: float) -> bytes:
-        """The whole body, within ``server.max_body_bytes`` (else 413) and ``server.body_timeout``
-        seconds of ``started`` (else 408; the server wakes a ``receive`` that waits past it)."""
+    async def _read_body(self, headers: dict[str, str], receive: Any, started: float, max_body: int) -> bytes:
+        """The whole body, within ``max_body`` bytes (``server.max_body_bytes`` unless the route takes
+        more; else 413) and ``server.body_timeout`` seconds of ``started`` (else 408; the server wakes a
+        ``receive`` that waits past it)."""
         length = headers.get("content-length")
         if length is not None:
             try:
                 declared = int(length)
             except ValueError:
                 raise InvalidRequest("Invalid Content-Length header.") from None
-            if declared > self.max_body:
-                raise PayloadTooLarge(f"Request body is {declared} bytes; the limit is {self.max_body}.")
+            if declared > max_body:
+                raise PayloadTooLarge(f"Request body is {declared} bytes; the limit is {max_body}.")
         parts: list[bytes] = []
         size = 0
         while True:
@@ -191,8 +192,8 @@ class SwitchyardApp:
             part = message.get("body", b"")
             if part:
                 size += len(part)
-                if size > self.max_body:
-                    raise PayloadTooLarge(f"Request body exceeds the limit of {self.max_body} bytes.")
+                if size > max_body:
+                    raise PayloadTooLarge(f"Request body exceeds the limit of {max_body} bytes.")
                 parts.append(part)
             if not message.get("more_body", False):
                 break
@@ -215,7 +216,7 @@ class SwitchyardApp:
             "type": "http.response.start",
             "status": 200,
             "headers": [
-                (b"content-type", b"text/event-stream; charset=utf-8"),
+                (b"content-type", stream.content_type),
                 (b"cache-control", b"no-cache"),
                 (b"x-accel-buffering", b"no"),
                 (_REQUEST_ID, rid),
@@ -223,7 +224,7 @@ class SwitchyardApp:
             ],
         })
         services = self.client.services
-        gaps = None if services is None or services.metrics is None else services.metrics.chunk_gaps(call)
+        gaps = None if services is None or services.metrics is None or call is None else services.metrics.chunk_gaps(call)
         pump = asyncio.ensure_future(self._pump(send, stream, request_id, gaps))
         watcher = asyncio.ensure_future(_wait_disconnect(receive))
         try:

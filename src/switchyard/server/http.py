@@ -65,7 +65,7 @@ def encode_headers(values: dict[str, str]) -> list[tuple[bytes, bytes]]:
 
 @dataclass(slots=True)
 class StreamResponse:
-    """A server-sent-event stream.
+    """A server-sent-event stream (or, with another ``content_type``, any body sent in pieces).
 
     ``events`` yields complete SSE frames (``data: ...\n\n``); if it fails after
     the first frame, ``error_frame`` renders the terminal error frame; ``done``
@@ -76,6 +76,8 @@ class StreamResponse:
     headers: list[tuple[bytes, bytes]] = field(default_factory=list)
     error_frame: Callable[[BaseException], bytes] | None = None
     done: bytes | None = DONE
+    #: Not SSE: a body sent in pieces as they are produced (a batch's output file).
+    content_type: bytes = b"text/event-stream; charset=utf-8"
 
 
 def as_stream_error(exc: BaseException) -> SwitchyardError:

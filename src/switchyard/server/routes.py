@@ -25,6 +25,8 @@ class Handler:
     reads_body: bool = True
     needs_services: bool = True
     error_body: ErrorBody = to_openai_body
+    #: The largest body this route takes (None: ``server.max_body_bytes``), e.g. file uploads.
+    max_body: int | None = None
 
 
 class RouteTable:
@@ -71,6 +73,7 @@ class RouteTable:
         from switchyard.server.admin_routes import add_admin_routes
         from switchyard.server.anthropic_routes import add_anthropic_routes
         from switchyard.server.audit_routes import add_audit_routes
+        from switchyard.server.batch_routes import add_batch_routes
         from switchyard.server.health_routes import add_health_routes
         from switchyard.server.metrics_routes import add_metrics_routes
         from switchyard.server.openai_routes import add_openai_routes
@@ -94,4 +97,5 @@ class RouteTable:
         add_spend_routes(table, app)
         add_metrics_routes(table, app)
         add_stream_routes(table, app)
+        add_batch_routes(table, app)
         return table

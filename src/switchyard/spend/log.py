@@ -8,6 +8,12 @@ background task. ``spend.overflow`` says what a full buffer does: ``block``
 (the request waits for room; nothing acknowledged is lost) or ``drop`` (the
 record is dropped and counted in ``dropped``). ``aclose`` writes everything
 accepted before it returns (graceful shutdown).
+
+Reports read the usage projection (``projections/usage_view.py``, kept from these records by
+the projector), not the records: ``read_model(view, projector)`` attaches it, and a report first
+lets the projector apply what this process has written (read your own writes, bounded by
+``projections.wait``). Appends do not wake the projector: under load that would be a
+transaction of the projector's per batch of records; it looks every ``projections.interval``. Without one attached (a bare ``SpendLog``), reports read the store.
 """
 
 from __future__ import annotations
@@ -35,6 +41,12 @@ class SpendLog:
         self.clock = clock
         self.writer: Appender[SpendRecord] = Appender(store.append, name="spend", capacity=config.buffer,
                                                       batch=config.batch, overflow=config.overflow)
+        self.view: Any = None
+        self.projector: Any = None
+
+    def read_model(self, view: Any, projector: Any) -> None:
+        """Reports read ``view`` (a usage projection), kept by ``projector``."""
+        self.view, self.projector = view, projector
 
     def start(self) -> None:
         self.writer.start()
@@ -57,7 +69,11 @@ class SpendLog:
     async def report(self, query: SpendQuery) -> dict[str, Any]:
         """The rollup as the admin API shows it (everything accepted so far included)."""
         await self.writer.flushed()
-        rows, whole = await self.store.report(query)
+        if self.view is None:
+            rows, whole = await self.store.report(query)
+        else:
+            await self.projector.sync()
+            rows, whole = await self.view.report(query)
         out = whole.public(query.group_by)
         out.pop(query.group_by)
         return {"object": "spend_report", "group_by": query.group_by, "from": query.since, "to": query.until,

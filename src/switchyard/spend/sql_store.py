@@ -11,6 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from switchyard.spend.record import COLUMNS, GROUPS, SpendRecord
 from switchyard.spend.report import Rollup, SpendQuery, ordered
 from switchyard.storage import sql_schema as schema
+from switchyard.storage.ordered import hold_append_lock
+
+#: The name of the spend records' append lock (``storage/ordered.py``).
+SPEND_LOG = "spend"
 
 PAGE = 1000
 
@@ -51,7 +55,9 @@ class SqlSpendStore:
         if not records:
             return
         if self.postgres:
-            async with self.engine.connect() as conn:
+            async with self.engine.begin() as conn:
+                # Ids in commit order: the usage projection follows this table by id (storage/ordered.py).
+                await hold_append_lock(conn, SPEND_LOG)
                 raw = await conn.get_raw_connection()
                 # asyncpg's COPY; the table is found through the connection's search_path (?schema=).
                 await raw.driver_connection.copy_records_to_table(  # type: ignore[union-attr]

@@ -47,6 +47,8 @@ class MemorySpendStore:
         self._rows: deque[tuple[Any, ...]] = deque(maxlen=max_records)
         #: Records pushed out by newer ones.
         self.dropped = 0
+        #: Records ever appended: the number of the newest (the usage projection follows it).
+        self.appended = 0
 
     @property
     def records(self) -> list[SpendRecord]:
@@ -57,6 +59,13 @@ class MemorySpendStore:
         if overflow > 0:
             self.dropped += overflow
         self._rows.extend(r.values() for r in records)
+        self.appended += len(records)
+
+    def since(self, position: int) -> tuple[list[SpendRecord], int]:
+        """The records appended after the ``position``-th still held, and the new position."""
+        new = min(self.appended - position, len(self._rows))
+        rows = list(self._rows)[len(self._rows) - new:] if new > 0 else []
+        return [SpendRecord(*row) for row in rows], self.appended
 
     async def report(self, query: SpendQuery) -> tuple[list[Rollup], Rollup]:
         return rollup(self.records, query)

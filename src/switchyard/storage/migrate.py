@@ -7,6 +7,7 @@ options — e.g. ``?schema=`` — apply), and the version table is ``sy_alembic_
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -76,3 +77,26 @@ async def current(url: str, *, field: str = "--url") -> str | None:
     finally:
         await store.aclose()
     return at
+
+
+class NotMigrated(RuntimeError):
+    """A PostgreSQL database behind this package's migrations (the message names the command)."""
+
+
+async def ensure_migrated(store: SqlStore) -> None:
+    """Make ``store``'s database ready at start: a SQLite file is migrated (what ``serve`` does
+    itself); a PostgreSQL database must have been (``switchyard db upgrade``): ``NotMigrated`` if not."""
+    url = store.spec.url
+    chatty = logging.getLogger("alembic")  # its info lines on every start say nothing to an operator
+    level = chatty.level
+    chatty.setLevel(max(level, logging.WARNING))
+    try:
+        if not store.postgres:
+            await upgrade(url, field="storage.url")
+            return
+        at, newest = await current(url, field="storage.url"), head()
+    finally:
+        chatty.setLevel(level)
+    if at != newest:
+        raise NotMigrated(f"storage.url: the database is at migration {at or 'none'}, this gateway needs {newest}: "
+                          "run `switchyard db upgrade --config <your config>` first")

@@ -217,9 +217,6 @@ spend = sa.Table(
     sa.Index("ix_sy_spend_at", "at"),
 )
 
-TABLES = ("sy_kv", "sy_counters", "sy_records", "sy_jobs", "sy_audit", "sy_audit_head", "sy_directory", "sy_tenants",
-          "sy_teams", "sy_users", "sy_keys", "sy_spend", "sy_responses")
-
 #: Stored responses of the Responses API (``switchyard/responses``): one row each, until it expires.
 responses = sa.Table(
     "sy_responses", metadata,
@@ -230,3 +227,108 @@ responses = sa.Table(
     sa.Column("data", sa.LargeBinary, nullable=False),
     sa.Index("ix_sy_responses_expires_at", "expires_at"),
 )
+
+# -- batches (switchyard.batch): the write model ----------------------------------------------------
+# Files as uploaded (or, for a batch's output and error files, made from its results when read);
+# a batch and its valid lines, copied out of the input file when the batch is created; one result
+# per (batch, line) — custom_ids are unique in a batch, so the key makes a result written twice one row.
+BATCH_ID = sa.String(64)
+
+files = sa.Table(
+    "sy_files", metadata,
+    sa.Column("id", BATCH_ID, primary_key=True),
+    sa.Column("owner", sa.String(300), nullable=False),
+    sa.Column("purpose", sa.String(32), nullable=False),
+    sa.Column("filename", sa.String(512), nullable=False),
+    sa.Column("bytes", sa.BigInteger, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("content", sa.LargeBinary, nullable=True),  # NULL: made from a batch's results when read
+    sa.Column("batch_id", BATCH_ID, nullable=True),
+    sa.Column("kind", sa.String(16), nullable=True),  # output | error, for a batch's files
+    sa.Column("deleted", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Index("ix_sy_files_owner", "owner", "created_at"),
+)
+
+batches = sa.Table(
+    "sy_batches", metadata,
+    sa.Column("id", BATCH_ID, primary_key=True),
+    sa.Column("owner", sa.String(300), nullable=False),
+    sa.Column("endpoint", sa.String(64), nullable=False),
+    sa.Column("input_file_id", BATCH_ID, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False),
+    sa.Column("total", sa.Integer, nullable=False),
+    sa.Column("done", sa.Integer, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),  # in_progress, cancelling, completed, cancelled, expired, failed
+    sa.Column("mode", sa.String(16), nullable=False),  # gateway | native
+    sa.Column("alias", sa.String(256), nullable=True),
+    sa.Column("discount", sa.Boolean, nullable=False),
+    sa.Column("native", sa.JSON, nullable=True),  # the provider batch's ids and state (mode native)
+    sa.Column("cancelling_at", sa.Float, nullable=True),
+    sa.Column("finished_at", sa.Float, nullable=True),
+    sa.Column("enqueued", sa.String(64), nullable=True),  # the work queue's epoch its chunks were put in
+    sa.Index("ix_sy_batches_state", "state"),
+)
+
+batch_lines = sa.Table(
+    "sy_batch_lines", metadata,
+    sa.Column("batch_id", BATCH_ID, primary_key=True),
+    sa.Column("line_no", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("custom_id", sa.String(512), nullable=False),
+    sa.Column("body", sa.LargeBinary, nullable=False),
+)
+
+batch_results = sa.Table(
+    "sy_batch_results", metadata,
+    sa.Column("batch_id", BATCH_ID, primary_key=True),
+    sa.Column("line_no", sa.Integer, primary_key=True, autoincrement=False),  # custom_ids are unique per batch
+    sa.Column("custom_id", sa.String(512), nullable=True),  # None: a line that had no valid one
+    sa.Column("ok", sa.Boolean, nullable=False),
+    sa.Column("data", sa.LargeBinary, nullable=False),  # the output (or error) file's line, without its newline
+    sa.Column("at", sa.Float, nullable=False),
+)
+
+#: The event log of the batch commands (created, each line's result, cancelled, finished), in
+#: append order: ids are taken under one lock, so they commit in order and a reader never skips one.
+events = sa.Table(
+    "sy_events", metadata,
+    sa.Column("id", BIG_ID, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.Float, nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("subject", sa.String(64), nullable=False),
+    sa.Column("data", sa.LargeBinary, nullable=False),
+)
+
+# -- read models (switchyard.projections): kept from the events by the projector --------------------
+projections = sa.Table(
+    "sy_projections", metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("position", sa.BigInteger, nullable=False),  # the last event applied
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+batch_view = sa.Table(
+    "sy_batch_view", metadata,
+    sa.Column("id", BATCH_ID, primary_key=True),
+    sa.Column("owner", sa.String(300), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("doc", sa.LargeBinary, nullable=False),  # the batch object as the API shows it (JSON)
+    sa.Index("ix_sy_batch_view_owner", "owner", "created_at"),
+)
+
+usage_view = sa.Table(
+    "sy_usage_view", metadata,
+    sa.Column("bucket", sa.BigInteger, primary_key=True, autoincrement=False),  # the minute (epoch seconds)
+    sa.Column("dims", sa.String(32), primary_key=True),  # a digest of the dimensions below
+    *(sa.Column(name, sa.String(256), nullable=True)
+      for name in ("key", "key_id", "user", "team", "team_id", "tenant", "alias", "model", "deployment", "provider")),
+    *(sa.Column(name, sa.BigInteger, nullable=False)
+      for name in ("requests", "errors", "prompt_tokens", "completion_tokens", "cached_tokens", "cache_write_tokens",
+                   "reasoning_tokens", "unpriced", "estimated")),
+    sa.Column("cost_usd", sa.Float, nullable=False),
+)
+
+TABLES = ("sy_kv", "sy_counters", "sy_records", "sy_jobs", "sy_audit", "sy_audit_head", "sy_directory", "sy_tenants",
+          "sy_teams", "sy_users", "sy_keys", "sy_spend", "sy_responses", "sy_files", "sy_batches", "sy_batch_lines",
+          "sy_batch_results", "sy_events", "sy_projections", "sy_batch_view", "sy_usage_view")

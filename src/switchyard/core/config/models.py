@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import Field, SecretStr, field_validator
 
 from switchyard.core.config.base import Strict
+from switchyard.core.config.batch import AliasBatch
 from switchyard.core.config.cache import AliasCache
 from switchyard.core.config.egress import TLSConfig, check_proxy_url
 from switchyard.core.config.guard import PolicyName
@@ -95,3 +96,4 @@ class ModelConfig(Strict):
     cache: AliasCache | None = Field(default=None, description="Cache this alias's answers (see the cache: section).")
     guard: PolicyName | None = Field(default=None, description="The guard policy of this alias (guard.policies; "
                                                         "`off`: none), unless the caller's key names one.")
+    batch: AliasBatch = Field(default_factory=AliasBatch, description="How this alias's batches run (batch:).")

@@ -6,6 +6,7 @@ from pydantic import Field, model_validator
 
 from switchyard.core.config.audit import AuditConfig
 from switchyard.core.config.base import Strict
+from switchyard.core.config.batch import BatchConfig, ProjectionsConfig
 from switchyard.core.config.budgets import BudgetsConfig, SpendConfig
 from switchyard.core.config.cache import CacheConfig
 from switchyard.core.config.egress import TLSConfig
@@ -47,6 +48,8 @@ class Config(Strict):
     responses: ResponsesConfig = Field(default_factory=ResponsesConfig)
     guard: GuardConfig = Field(default_factory=GuardConfig)
     mcp: McpConfig | None = Field(default=None, description="The MCP gateway at /mcp (off when absent).")
+    batch: BatchConfig | None = Field(default=None, description="The Files and Batches API (on when present).")
+    projections: ProjectionsConfig = Field(default_factory=ProjectionsConfig)
 
     @model_validator(mode="after")
     def _records_need_a_database(self) -> Config:
@@ -59,6 +62,9 @@ class Config(Strict):
                              "(a Redis store keeps no spend records)")
         if self.cache.backend == "redis" and self.redis is None:
             raise ValueError("cache.backend: redis needs the redis: section (the store replicas share)")
+        if self.batch is not None and scheme not in ("sqlite", "postgresql", "postgres"):
+            raise ValueError("batch needs storage.url to be sqlite:///… or postgresql://… (batches, their files and "
+                             "results are kept in the durable store)")
         return self
 
     @property

@@ -1,0 +1,126 @@
+"""Usage and spend over time, the read model of ``GET /admin/spend`` (``sy_usage_view``).
+
+Kept from the spend records (``sy_spend``: one per request, appended, never updated — the
+usage events): each minute, per combination of key, user, team, tenant, alias, model,
+deployment and provider, the sums a report shows. A report groups those rows by one dimension
+over whole minutes: ``from`` is taken back and ``to`` forward to a minute's edge. Reading it
+never touches ``sy_spend``, however many requests it holds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql as pg_dialect
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from switchyard.spend.record import GROUPS
+from switchyard.spend.report import Rollup, SpendQuery, ordered
+from switchyard.storage import sql_schema as schema
+
+#: The width of a bucket, in seconds.
+BUCKET = 60
+DIMENSIONS = ("key", "key_id", "user", "team", "team_id", "tenant", "alias", "model", "deployment", "provider")
+SUMS = ("requests", "errors", "prompt_tokens", "completion_tokens", "cached_tokens", "cache_write_tokens",
+        "reasoning_tokens", "unpriced", "estimated", "cost_usd")
+
+
+def bucket_of(at: float) -> int:
+    return int(at // BUCKET) * BUCKET
+
+
+def window(since: float | None, until: float | None) -> tuple[int | None, int | None]:
+    """``[from, to)`` widened to whole buckets."""
+    low = None if since is None else bucket_of(since)
+    high = None if until is None else math.ceil(until / BUCKET) * BUCKET
+    return low, high
+
+
+def dims_key(values: Sequence[Any]) -> str:
+    text = "\x1f".join("\x00" if v is None else str(v) for v in values)
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+def sums_of(record: Any) -> dict[str, Any]:
+    """A spend record's contribution to its bucket."""
+    return {"requests": 1, "errors": int(record.status >= 400), "prompt_tokens": record.prompt_tokens,
+            "completion_tokens": record.completion_tokens, "cached_tokens": record.cached_tokens or 0,
+            "cache_write_tokens": record.cache_write_tokens or 0, "reasoning_tokens": record.reasoning_tokens or 0,
+            "unpriced": int(not record.priced and record.status < 400), "estimated": int(bool(record.estimated)),
+            "cost_usd": float(record.cost_usd)}
+
+
+def fold(records: Sequence[Any]) -> dict[tuple[int, str], dict[str, Any]]:
+    """Records summed per (bucket, dimensions)."""
+    out: dict[tuple[int, str], dict[str, Any]] = {}
+    for record in records:
+        values = [getattr(record, name) for name in DIMENSIONS]
+        key = (bucket_of(record.at), dims_key(values))
+        row = out.get(key)
+        sums = sums_of(record)
+        if row is None:
+            out[key] = {"bucket": key[0], "dims": key[1], **dict(zip(DIMENSIONS, values)), **sums}
+        else:
+            for name in SUMS:
+                row[name] += sums[name]
+    return out
+
+
+def _sums() -> list[Any]:
+    c = schema.usage_view.c
+    return [sa.func.sum(c[name]).label(name) for name in SUMS]
+
+
+def _rollup(group: Any, row: Any) -> Rollup:
+    return Rollup(group, int(row.requests or 0), int(row.errors or 0), int(row.prompt_tokens or 0),
+                  int(row.completion_tokens or 0), int(row.cached_tokens or 0), int(row.cache_write_tokens or 0),
+                  int(row.reasoning_tokens or 0), float(row.cost_usd or 0.0), int(row.unpriced or 0),
+                  int(row.estimated or 0))
+
+
+class UsageView:
+    """The projection (``apply``) and its report."""
+
+    name = "usage"
+    source = schema.spend
+    columns = ("id", "at", *DIMENSIONS, "status", "prompt_tokens", "completion_tokens", "cached_tokens",
+               "cache_write_tokens", "reasoning_tokens", "cost_usd", "priced", "estimated")
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.postgres = engine.dialect.name == "postgresql"
+
+    async def apply(self, conn: AsyncConnection, rows: Sequence[Any]) -> None:
+        t = schema.usage_view
+        folded = list(fold(rows).values())
+        if not folded:
+            return
+        stmt = (pg_dialect.insert if self.postgres else sqlite_dialect.insert)(t)
+        stmt = stmt.on_conflict_do_update(index_elements=[t.c.bucket, t.c.dims],
+                                          set_={name: t.c[name] + stmt.excluded[name] for name in SUMS})
+        await conn.execute(stmt, folded)
+
+    async def reset(self, conn: AsyncConnection) -> None:
+        await conn.execute(sa.delete(schema.usage_view))
+
+    async def report(self, query: SpendQuery) -> tuple[list[Rollup], Rollup]:
+        t = schema.usage_view
+        column = t.c[GROUPS[query.group_by]]
+        low, high = window(query.since, query.until)
+        where = [t.c[name] == value for name, value in query.only]
+        if low is not None:
+            where.append(t.c.bucket >= low)
+        if high is not None:
+            where.append(t.c.bucket < high)
+        grouped = (sa.select(column.label("grp"), *_sums()).where(*where).group_by(column)
+                   .order_by(sa.func.sum(t.c.cost_usd).desc(), sa.func.sum(t.c.requests).desc())
+                   .limit(query.limit))
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(grouped)).all()
+            whole = (await conn.execute(sa.select(*_sums()).where(*where))).one()
+        return ordered([_rollup(row.grp, row) for row in rows], query.limit), _rollup(None, whole)
