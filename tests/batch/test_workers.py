@@ -63,12 +63,21 @@ def test_two_workers_one_killed_mid_batch_every_line_once(tmp_path, postgres_url
         batch = client.batches.create(input_file_id=uploaded.id, endpoint=CHAT, completion_window="24h")
         while client.batches.retrieve(batch.id).request_counts.completed < LINES // 4:
             time.sleep(0.02)
-        victim = workers[0]
-        held = {c["name"].decode(): int(c["pending"]) for c in shared.xinfo_consumers(stream, GROUP)}
-        victim.send_signal(signal.SIGKILL)
+        # The victim is a worker caught holding work: each in turn is stopped (SIGSTOP: it
+        # acknowledges nothing more) and its pending entries read; one holding none goes on.
+        victim, dead, stop_by = None, [], time.monotonic() + 60
+        while victim is None:
+            assert time.monotonic() < stop_by, "no worker was ever caught holding work"
+            for worker in workers:
+                worker.send_signal(signal.SIGSTOP)
+                held = {c["name"].decode(): int(c["pending"]) for c in shared.xinfo_consumers(stream, GROUP)}
+                dead = [name for name in held if f"-{worker.pid}-" in name]
+                if len(dead) == 1 and held[dead[0]] > 0:
+                    victim = worker
+                    break
+                worker.send_signal(signal.SIGCONT)
+        victim.send_signal(signal.SIGKILL)  # it dies holding work (the loop above saw it, stopped)
         victim.wait(10)
-        dead = [name for name in held if f"-{victim.pid}-" in name]
-        assert len(dead) == 1 and held[dead[0]] > 0  # it dies holding work
         deadline = time.monotonic() + 120
         while (batch := client.batches.retrieve(batch.id)).status != "completed":
             assert time.monotonic() < deadline and batch.status == "in_progress", batch
@@ -76,9 +85,13 @@ def test_two_workers_one_killed_mid_batch_every_line_once(tmp_path, postgres_url
         assert batch.request_counts.completed == LINES and batch.request_counts.failed == 0
         ids = [orjson.loads(x)["custom_id"] for x in client.files.content(batch.output_file_id).content.splitlines()]
         assert len(ids) == LINES and len(set(ids)) == LINES, "a line is missing or came out twice"
-        after = {c["name"].decode(): int(c["pending"]) for c in shared.xinfo_consumers(stream, GROUP)}
-        assert after.get(dead[0], 0) == 0  # whatever it held was taken over and done
         deadline = time.monotonic() + 20
+        while True:  # whatever it held is taken over (its lines may have been done by then: acknowledged)
+            after = {c["name"].decode(): int(c["pending"]) for c in shared.xinfo_consumers(stream, GROUP)}
+            if after.get(dead[0], 0) == 0:
+                break
+            assert time.monotonic() < deadline, after
+            time.sleep(0.1)  # Redis is polled: there is nothing to wait on
         while shared.xlen(stream) > 1:  # acknowledged entries are trimmed: the stream stays bounded
             assert time.monotonic() < deadline, shared.xlen(stream)
             time.sleep(0.1)
