@@ -90,6 +90,7 @@ async def _stage_hit(redis_url: str | None, iterations: int) -> tuple[float, flo
         await services.pipeline.chat(validate_chat(dict(body)), Call("warm", caller=caller))
         stage = services.cache
         assert stage is not None
+        await stage.flushed()
         group = services.catalog.resolve(MODEL)
 
         async def upstream(call: Any) -> Any:
@@ -229,11 +230,11 @@ async def _follower_delays(leader: str, follower: str, key: str, rounds: int) ->
                     times.extend([now] * piece.count(b"data: "))
             return times
 
-        async def ask(url: str, body: bytes) -> float:
+        async def ask(url: str, body: bytes) -> tuple[float, bool]:
             response = await client.request("POST", url + "/v1/chat/completions", headers=headers, body=body,
                                             timeout=30)
             assert response.status == 200, response.status
-            return time.perf_counter()
+            return time.perf_counter(), response.headers.get("x-switchyard-coalesced") == "true"
 
         for _ in range(rounds):
             body = orjson.dumps({"model": MODEL, "stream": True, "temperature": 0,
@@ -243,8 +244,10 @@ async def _follower_delays(leader: str, follower: str, key: str, rounds: int) ->
                 streams.extend(f - lead for lead, f in zip(led, followed, strict=True) if f >= lead)
             body = orjson.dumps({"model": MODEL, "temperature": 0,
                                  "messages": [{"role": "user", "content": f"{PROMPT} unary {uuid.uuid4().hex}"}]})
-            done_lead, done_follow = await asyncio.gather(ask(leader, body), ask(follower, body))
-            unary.append(done_follow - done_lead)
+            (one, one_followed), (other, other_followed) = await asyncio.gather(ask(leader, body),
+                                                                                 ask(follower, body))
+            if one_followed != other_followed:  # which replica led is whichever claimed the call first
+                unary.append(one - other if one_followed else other - one)
     return streams, unary
 
 

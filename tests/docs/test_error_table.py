@@ -184,7 +184,8 @@ class World:
         self.cache = GatewayThread({
             "redis": {"url": redis_url, "prefix": self.cache_prefix},
             "cache": {"backend": "redis", "lock_ttl": 1.0, "stream_buffer_bytes": 1024},
-            "models": {"cached": {"cache": {}, **at("gpt-4o-mini", headers={"x-mock-chunk-delay-ms": "60"})}},
+            "models": {"cached": {"cache": {"joinable": True},
+                                  **at("gpt-4o-mini", headers={"x-mock-chunk-delay-ms": "60"})}},
         }).start()
         self.issuer = issuer
         echo = {"deployments": [fake]}

@@ -22,13 +22,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from switchyard.cache.protocols import SemanticCache
 from switchyard.cache.stage import CacheStage
 from switchyard.core.config import Config
 
 
-def build_cache(config: Config, shared: Any) -> CacheStage:
+def build_cache(config: Config, shared: Any, semantic: SemanticCache | None = None) -> CacheStage:
     """The cache stage of ``config``; ``shared`` is the store replicas share (its Redis client
-    serves ``cache.backend: redis``)."""
+    serves ``cache.backend: redis``); ``semantic``, a semantic cache asked after exact misses."""
     settings = config.cache
     if settings.backend == "redis" and config.redis is not None:
         from switchyard.cache.relay import Relay
@@ -36,10 +37,10 @@ def build_cache(config: Config, shared: Any) -> CacheStage:
 
         store = RedisStore(shared.client, shared.prefix, settings.max_bytes, settings.max_entry_bytes)
         block = min(0.25, config.redis.operation_timeout / 2)
-        return CacheStage(settings, store, Relay(store, settings.lock_ttl, block))
+        return CacheStage(settings, store, Relay(store, settings.lock_ttl, block), semantic)
     from switchyard.cache.store_memory import MemoryStore
 
-    return CacheStage(settings, MemoryStore(settings.max_bytes, settings.max_entry_bytes))
+    return CacheStage(settings, MemoryStore(settings.max_bytes, settings.max_entry_bytes), semantic=semantic)
 
 
 __all__ = ["CacheStage", "build_cache"]

@@ -59,8 +59,9 @@ class Entry(msgspec.Struct, array_like=True, gc=False):
 
     def size(self) -> int:
         """About the bytes this entry holds (what the LRU counts)."""
-        total = 96 + len(self.body or b"") + len(self.native or b"")
-        for piece in self.pieces:
+        body, native, pieces = self.body, self.native, self.pieces
+        total = 96 + (len(body) if body is not None else 0) + (len(native) if native is not None else 0)
+        for piece in pieces:
             total += 48 + len(piece.raw or b"") + len(piece.native or b"")
         if self.refusal is not None:
             total += len(self.refusal.message)
@@ -96,8 +97,11 @@ def usage_of(value: tuple[int, int, int | None, int | None, int | None] | None) 
 
 # -- unary answers ------------------------------------------------------------------------------
 def from_answer(answer: Any, at: float, cost: float) -> Entry:
-    native = getattr(answer, "native", None)
-    return Entry(at, False, answer.to_bytes(), native, usage_tuple(answer.usage), cost=cost)
+    raw = answer.raw
+    usage = answer.usage
+    return Entry(at, False, raw if raw is not None else answer.to_bytes(), getattr(answer, "native", None),
+                 None if usage is None else (usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens,
+                                             usage.cache_write_tokens, usage.reasoning_tokens), [], cost)
 
 
 def answer_of(entry: Entry, kind: Kind) -> Any:
@@ -113,8 +117,8 @@ def answer_of(entry: Entry, kind: Kind) -> Any:
 def calls_tools(answer: Any) -> bool:
     """Whether a unary answer calls a tool (a function call, the legacy way included)."""
     raw = getattr(answer, "raw", None)
-    if raw is not None and b"tool_calls" not in raw and b"function_call" not in raw:
-        return False  # the bytes the client gets name no call: nothing to look at
+    if raw is not None and b"_call" not in raw:
+        return False  # the bytes the client gets name no call (tool_calls, function_call): nothing to look at
     body = getattr(answer, "body", None)
     if not isinstance(body, dict):
         return False

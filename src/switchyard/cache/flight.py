@@ -56,15 +56,13 @@ class UnaryFlight:
     """A unary answer in flight: its owner resolves it, the others await it (the future is made
     only when someone waits: most flights have nobody waiting)."""
 
-    __slots__ = ("future", "cost", "abandoned", "_answer", "_error", "done")
-
-    def __init__(self) -> None:
-        self.future: asyncio.Future[Any] | None = None
-        self.cost = 0.0
-        self.abandoned = False
-        self.done = False
-        self._answer: Any = None
-        self._error: BaseException | None = None
+    # Class defaults and no ``__init__``: made for every miss, waited on by few.
+    future: asyncio.Future[Any] | None = None
+    cost = 0.0
+    abandoned = False
+    done = False
+    _answer: Any = None
+    _error: BaseException | None = None
 
     def resolve(self, answer: Any, cost: float) -> None:
         self.cost, self._answer, self.done = cost, answer, True

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from switchyard.cache.coalesce import Flights
-from switchyard.cache.directives import Directives, directives
+from switchyard.cache.directives import DEFAULT, HEADER, Directives, directives
 from switchyard.cache.entry import (
     Entry,
     answer_of,
@@ -62,6 +62,7 @@ from switchyard.pricing.sheet import COST_HEADER, usd
 log = logging.getLogger("switchyard.cache")
 
 CACHE = "cache"
+_UNKNOWN: Any = object()
 SAVED_HEADER = "x-switchyard-cache-saved-usd"
 SIMILARITY_HEADER = "x-switchyard-cache-similarity"
 #: How often a follower whose leader went away tries again (takes over, or follows the next).
@@ -77,6 +78,7 @@ class Policy:
     tool_calls: bool
     errors: bool
     coalesce: bool
+    joinable: bool
 
 
 @dataclass(slots=True)
@@ -90,6 +92,8 @@ class Plan:
     policy: Policy
     tenant: str
     name: str = ""
+    #: ``(partition, key)``: where its entry and its flight are found in this process.
+    where: tuple[str, bytes] = ("", b"")
 
 
 class CacheStage:
@@ -108,6 +112,8 @@ class CacheStage:
         self._memory = store if isinstance(store, MemoryStore) else None
         self._policies: dict[int, Policy | None] = {}
         self._warned = 0.0
+        #: Relays finishing after their answer left (the leader's client is not kept waiting for Redis).
+        self._finishing: set[asyncio.Task[None]] = set()
 
     # -- decisions ------------------------------------------------------------------------------------
     def policy(self, group: Any) -> Policy | None:
@@ -120,23 +126,24 @@ class CacheStage:
         alias: AliasCache | None = config.cache
         policy = None if alias is None else Policy(
             alias.ttl if alias.ttl is not None else self.settings.ttl, alias.nondeterministic, alias.tool_calls,
-            alias.errors, self.settings.coalesce if alias.coalesce is None else alias.coalesce)
+            alias.errors, self.settings.coalesce if alias.coalesce is None else alias.coalesce, alias.joinable)
         self._policies[id(config)] = policy
         return policy
 
     def _plan(self, call: Call, policy: Policy) -> Plan | None:
         """The request's plan, or None (bypass) when it may not be cached."""
-        rules = directives(call.headers)
-        tenant = partition_of(call.caller, "tenant")
-        if not (policy.nondeterministic or deterministic(call)):
+        if not policy.nondeterministic and not deterministic(call):
             call.route[CACHE] = "bypass"
             return None
+        headers = call.headers
+        rules = directives(headers) if HEADER in headers else DEFAULT
+        tenant = partition_of(call.caller, "tenant")
         level = self.settings.partition
         partition = tenant if level == "tenant" else partition_of(call.caller, level)
         key = request_key(call)
         if self.relay is None:
-            return Plan(partition, key, rules, policy, tenant)
-        return Plan(partition, key, rules, policy, tenant, self.relay.store.name(partition, key))
+            return Plan(partition, key, rules, policy, tenant, "", (partition, key))
+        return Plan(partition, key, rules, policy, tenant, self.relay.store.name(partition, key), (partition, key))
 
     def _fresh(self, entry: Entry | None, plan: Plan, stream: bool) -> bool:
         if entry is None or entry.stream is not stream:
@@ -218,7 +225,10 @@ class CacheStage:
     # ``unary`` and ``stream`` are plain functions: an alias without cache (or a request that may not
     # be cached) gets the rest of the chain's awaitable as it is, one frame less per request.
     def unary(self, call: Call, next: Unary) -> Awaitable[Any]:
-        policy = self.policy(call.group)
+        config = call.group.config
+        policy = self._policies.get(id(config), _UNKNOWN)
+        if policy is _UNKNOWN:
+            policy = self.policy(call.group)
         if policy is None:
             return next(call)
         plan = self._plan(call, policy)
@@ -229,40 +239,66 @@ class CacheStage:
         return self._unary(call, next, plan)
 
     async def _unary(self, call: Call, next: Unary, plan: Plan) -> Any:
+        # The miss is most requests' path: written out for it (each line here is per request).
+        where = plan.where
         rules = plan.rules
+        memory = self._memory
         if not rules.no_cache:
-            memory = self._memory
-            entry = memory.get_now(plan.partition, plan.key) if memory is not None else await self._get(plan)
-            if entry is None or not self._fresh(entry, plan, False):
-                entry = await self._similar(call, plan, False) if self.semantic is not None else None
-            if entry is not None:
+            entry = memory.lookup(where) if memory is not None else await self._get(plan)
+            if entry is not None and not entry.stream and (rules.max_age is None or self._fresh(entry, plan, False)):
                 self._served(call, entry)
                 return answer_of(entry, call.kind)
+            if self.semantic is not None:
+                entry = await self._similar(call, plan, False)
+                if entry is not None:
+                    self._served(call, entry)
+                    return answer_of(entry, call.kind)
         call.route[CACHE] = "miss"
         flight = None
         if plan.policy.coalesce:
-            flights = self.flights
-            where = (plan.partition, plan.key)
-            waiting = flights.unary.get(where)
-            if waiting is not None:
-                answer = await waiting.wait(call)
+            unary = self.flights.unary
+            flight = unary.get(where)
+            if flight is not None:
+                answer = await flight.wait(call)
                 if answer is not None:
-                    self._shared(call, waiting.cost)
+                    self._shared(call, flight.cost)
                     return answer
-            if where not in flights.unary and flights.room():
-                flight = flights.unary[where] = UnaryFlight()
-        if flight is None:
-            answer = await self._upstream(call, next, plan, None)
-        else:
-            try:
-                answer = await self._upstream(call, next, plan, flight)
-            finally:
-                if flights.unary.get(where) is flight:
-                    del flights.unary[where]
+                flight = None  # its owner was cancelled: this one goes on its own
+            elif len(unary) < self.settings.max_in_flight:
+                flight = unary[where] = UnaryFlight()
+        try:
+            answer = await next(call)
+        except BaseException as exc:
+            if flight is not None:
+                self._grounded(flight, where, exc)
+            if plan.policy.errors and keeps(exc) and not rules.no_store:
+                await self._keep(call, plan, Entry(self.clock(), False, refusal=refusal_of(exc)))  # type: ignore[arg-type]
+            raise
+        if flight is not None:
+            if unary.get(where) is flight:
+                del unary[where]
+            if flight.future is not None:  # someone waits: priced for them (the owner's is the pipeline's)
+                flight.resolve(answer, self._cost(call, answer.usage))
         if not rules.no_store and (plan.policy.tool_calls or not calls_tools(answer)):
-            cost = flight.cost if flight is not None else self._cost(call, answer.usage)
-            await self._keep(call, plan, from_answer(answer, self.clock(), cost))
+            if memory is not None and self.semantic is None:  # priced at its first hit, if it has one
+                deployment = call.deployment
+                memory.keep(where, from_answer(answer, self.clock(), -1.0), plan.policy.ttl,
+                            None if deployment is None else deployment.price)
+            else:
+                cost = flight.cost if flight is not None and flight.future is not None else \
+                    self._cost(call, answer.usage)
+                await self._keep(call, plan, from_answer(answer, self.clock(), cost))
         return answer
+
+    def _grounded(self, flight: UnaryFlight, where: tuple[str, bytes], exc: BaseException) -> None:
+        """A unary flight whose upstream call failed (or was cancelled: the waiters go on their own)."""
+        unary = self.flights.unary
+        if unary.get(where) is flight:
+            del unary[where]
+        if isinstance(exc, asyncio.CancelledError):
+            flight.abandon()
+        else:
+            flight.fail(exc)
 
     async def _upstream(self, call: Call, next: Unary, plan: Plan, flight: UnaryFlight | None,
                         lead: Lead | None = None) -> Any:
@@ -371,7 +407,8 @@ class CacheStage:
             entry = from_answer(answer, self.clock(), flight.cost if flight else self._cost(call, answer.usage))
             storable = self._storable(plan, calls_tools(answer))
             if lead is not None:
-                await lead.send({"a": encode(entry)}, put=self._put(plan, entry) if storable else None, release=True)
+                self._later(lead.send({"a": encode(entry)}, put=self._put(plan, entry) if storable else None,
+                                      release=True))
                 if storable and self.semantic is not None:
                     await self.semantic.store(plan.partition, call.group.alias, call.request, entry, plan.policy.ttl)
             elif storable:
@@ -386,7 +423,9 @@ class CacheStage:
             return next(call)
         plan = self._plan(call, policy)
         if plan is None:
-            return self._lead(call, next, None, partition_of(call.caller, "tenant"))
+            if policy.joinable:
+                return self._lead(call, next, None, partition_of(call.caller, "tenant"))
+            return next(call)
         if self.relay is not None:
             return self._stream_shared(call, next, plan)
         return self._stream(call, next, plan)
@@ -630,7 +669,19 @@ class CacheStage:
                 return reader, named.surface, named.model
         raise StreamNotFound(f"No stream `{request_id}` is in flight for this tenant.", param="request_id")
 
+    def _later(self, work: Awaitable[None]) -> None:
+        """Finish ``work`` after the answer left (its task is held until done, awaited at close)."""
+        task = asyncio.ensure_future(work)
+        self._finishing.add(task)
+        task.add_done_callback(self._finishing.discard)
+
+    async def flushed(self) -> None:
+        """Returns once the relays and entries of answers already given are written."""
+        if self._finishing:
+            await asyncio.gather(*self._finishing, return_exceptions=True)
+
     async def aclose(self) -> None:
+        await self.flushed()
         await self.store.aclose()
 
 

@@ -13,8 +13,9 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from typing import Any
 
-from switchyard.cache.entry import Entry
+from switchyard.cache.entry import Entry, usage_of
 
 
 class MemoryStore:
@@ -26,7 +27,7 @@ class MemoryStore:
         self.clock = clock
         self.bytes = 0
         self.evicted = 0
-        self._entries: OrderedDict[tuple[str, bytes], tuple[Entry, int, float]] = OrderedDict()
+        self._entries: OrderedDict[tuple[str, bytes], tuple[Entry, int, float, Any]] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -38,32 +39,47 @@ class MemoryStore:
         self.put_now(partition, key, entry, ttl)
 
     def get_now(self, partition: str, key: bytes) -> Entry | None:
-        """``get`` without awaiting (the stage's fast path)."""
+        return self.lookup((partition, key))
+
+    def put_now(self, partition: str, key: bytes, entry: Entry, ttl: float, price: Any = None) -> None:
+        self.keep((partition, key), entry, ttl, price)
+
+    def lookup(self, where: tuple[str, bytes]) -> Entry | None:
+        """``get`` of ``(partition, key)`` without awaiting (the stage's fast path)."""
         entries = self._entries
-        found = entries.get((partition, key))
+        found = entries.get(where)
         if found is None:
             return None
-        entry, size, expires = found
+        entry, size, expires, price = found
         if expires <= self.clock():
-            del entries[(partition, key)]
+            del entries[where]
             self.bytes -= size
             return None
-        entries.move_to_end((partition, key))
+        entries.move_to_end(where)
+        if entry.cost < 0:  # kept unpriced (``put_now(..., price)``): priced once, at its first hit
+            usage = usage_of(entry.usage)
+            entry.cost = price.cost(usage) if price is not None and usage is not None else 0.0
         return entry
 
-    def put_now(self, partition: str, key: bytes, entry: Entry, ttl: float) -> None:
-        """``put`` without awaiting (the stage's fast path)."""
-        size = entry.size() + len(key) + len(partition)
+    def keep(self, where: tuple[str, bytes], entry: Entry, ttl: float, price: Any = None) -> None:
+        """``put`` at ``(partition, key)`` without awaiting (the stage's fast path). An entry whose
+        ``cost`` is negative is priced by ``price`` (a ``PriceSheet``) when first found: most entries
+        are never hit, and the pipeline prices the answer that made them anyway."""
+        body = entry.body
+        if entry.pieces or entry.native is not None or body is None:
+            size = entry.size() + len(where[0]) + len(where[1])
+        else:  # a plain unary answer, the usual miss: counted inline
+            size = 96 + len(body) + len(where[0]) + len(where[1])
         if size > self.max_entry_bytes or size > self.max_bytes:
             return
         entries = self._entries
-        old = entries.pop((partition, key), None)
+        old = entries.pop(where, None)
         if old is not None:
             self.bytes -= old[1]
-        entries[(partition, key)] = (entry, size, self.clock() + ttl)
+        entries[where] = (entry, size, self.clock() + ttl, price)
         self.bytes += size
         while self.bytes > self.max_bytes:
-            _, (_, dropped, _) = entries.popitem(last=False)
+            _, (_, dropped, _, _) = entries.popitem(last=False)
             self.bytes -= dropped
             self.evicted += 1
 

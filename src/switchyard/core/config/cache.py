@@ -73,5 +73,8 @@ class AliasCache(Strict):
                                                     "content policy, context length); never rate limits or "
                                                     "outages.")
     coalesce: bool | None = Field(default=None, description="Coalesce identical requests (default: cache.coalesce).")
+    joinable: bool = Field(
+        default=False, description="Make every stream of this alias joinable by its request id, cacheable or not "
+                                    "(cacheable ones always are); each is then read through a shared buffer.")
 
     _ttl = field_validator("ttl", mode="before")(_seconds)
