@@ -273,12 +273,16 @@ def test_records_and_metrics_count_one_upstream_call(gateway, mock):
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
         pair = list(pool.map(lambda key: chat(gateway, together, key, model="lagging"), (ACME_RED, ACME_BLUE)))
     assert sorted(r.headers.get("x-switchyard-coalesced", "no") for r in pair) == ["no", "true"]
-    report = raw_request(gateway.url, "GET", "/admin/spend?group_by=key",  # waits for the records written
-                         headers={"authorization": f"Bearer {MASTER}"}).json()
-    by_key = {row["key"]: row for row in report["data"]}
-    red, blue = by_key["acme-red"], by_key["acme-blue"]
-    assert red["cost_usd"] > 0 and red["prompt_tokens"] > 0
-    assert blue["requests"] >= 1 and blue["cost_usd"] == 0 and blue["prompt_tokens"] == 0  # hits: nothing used
+    report = raw_request(gateway.url, "GET", "/admin/spend?group_by=key",  # returns once every record is written
+                         headers={"authorization": f"Bearer {MASTER}"})
+    assert report.status == 200
+    records = {r.request_id: r for r in gateway.app.services.spend.store.records}  # type: ignore[union-attr]
+    made, hit = (records[r.headers["x-request-id"]] for r in seen)
+    assert made.cost_usd > 0 and made.prompt_tokens > 0 and not made.cached
+    assert hit.cached and hit.cost_usd == 0 and hit.prompt_tokens == 0  # no upstream call of its own
+    led, followed = sorted((records[r.headers["x-request-id"]] for r in pair), key=lambda r: r.coalesced)
+    assert not led.coalesced and led.cost_usd > 0
+    assert followed.coalesced and followed.cost_usd == 0 and followed.completion_tokens == 0
     text = raw_request(gateway.url, "GET", "/metrics", headers={"authorization": f"Bearer {MASTER}"}).body.decode()
     lines = {line.split(" ")[0]: float(line.split(" ")[1]) for line in text.splitlines()
              if line.startswith(("switchyard_cache", "switchyard_coalesced"))}
