@@ -91,6 +91,8 @@ class Call:
     error: BaseException | None = None
     #: ``time.perf_counter()`` when the call entered the pipeline.
     started: float = 0.0
+    #: ``time.perf_counter()`` when a stream's first chunk was ready (it opened); 0.0 before.
+    first_chunk: float = 0.0
     #: Seconds spent waiting on upstreams: every deployment tried, its retries and their
     #: backoff included; a stream's until its first chunk. Kept only with metrics on.
     upstream_seconds: float = 0.0
@@ -107,6 +109,11 @@ class Call:
     on_pool_wait: Any = None
     #: What stages asked to see after each chunk of a stream (``on_chunk``); None: nothing.
     watchers: list[Callable[[Call], None]] | None = None
+    #: Headers every upstream request of the attempt in progress carries besides the
+    #: adapter's own (set per attempt by a policy, e.g. the W3C ``traceparent``); None: none.
+    outbound_headers: dict[str, str] | None = None
+    #: What the tracing stage records of this call (``observe/spans.py``); None when tracing is off.
+    trace: Any = None
 
     def outgoing_headers(self) -> list[tuple[bytes, bytes]]:
         """Response headers: ``x-switchyard-<key>`` for the route, then the rest."""

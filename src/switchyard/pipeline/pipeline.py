@@ -87,6 +87,7 @@ class Pipeline:
         except BaseException as exc:
             await _failed(call, exc)
             raise
+        call.first_chunk = perf_counter()
         return Served(chunks, call, self.estimator)
 
     # The entry points are plain functions handing back ``_run``/``_open``'s coroutine

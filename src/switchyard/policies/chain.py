@@ -4,6 +4,7 @@ Order, outermost first (what the route stage calls is the top)::
 
     RetryPolicy        backoff + jitter, Retry-After, attempt limit, gateway-wide budget
       BreakerPolicy    refuse while open (CircuitOpen -> fallback), record every outcome
+       (TracedAttempt  one span per upstream try; only with tracing: observe/spans.py)
         TimeoutPolicy  deadline check; a stream's first chunk within first_token (read once)
           CapacityGate the deployment's rpm/tpm and what its provider's headers say
                        (``admission/deployments.py``), when it has any
@@ -14,7 +15,9 @@ Order, outermost first (what the route stage calls is the top)::
 Why this order: retries sit outside the breaker so every retry asks the breaker
 again (an opening breaker stops them, and ``CircuitOpen`` is never retried);
 the timeout sits inside the breaker so a timed-out attempt counts as a failure
-and is retried like any other; the capacity gate is innermost so each attempt
+and is retried like any other; a traced try sits between them, so every retry is
+a span of its own, a call the breaker refused is none, and a timeout (or a
+stream's first chunk) ends one; the capacity gate is innermost so each attempt
 reserves capacity only when it really goes upstream. Streams are primed in
 ``TimeoutPolicy``: the first chunk is part of "opening" the stream, so retries,
 breaker accounting and (in the pipeline) fallbacks all cover the window before
@@ -59,15 +62,19 @@ def build_chain(
     health: Any,
     gate: Stage | None = None,
     stream_failed: StreamFailed | None = None,
+    traced: Stage | None = None,
 ) -> Chain:
     """The chain of one deployment, in the order drawn above. A breaker policy is
-    there when ``health`` has a breaker; retries when more than one attempt is allowed.
+    there when ``health`` has a breaker; retries when more than one attempt is allowed;
+    ``traced`` (tracing on) between the breaker and the timeout.
     ``stream_failed`` sees a stream's errors after its first chunk (``policies/primed.py``)."""
     stages: list[Stage] = []
     if settings.retry.attempts > 1:
         stages.append(RetryPolicy(deployment_id, settings.retry, budget))
     if health.breaker is not None:
         stages.append(BreakerPolicy(deployment_id, health))
+    if traced is not None:
+        stages.append(traced)
     stages.append(TimeoutPolicy(deployment_id, first_token, stream_failed))
     if gate is not None:
         stages.append(gate)

@@ -7,6 +7,9 @@ call's deadline, a non-2xx status raised through the adapter's
 ``parse_error``, and for a stream the read loop that feeds the upstream's
 bytes to a ``StreamReader`` and always closes the exchange.
 
+Headers a policy put on ``call.outbound_headers`` for the attempt in progress
+(the W3C ``traceparent`` of the attempt's span) go with the adapter's own.
+
 When the upstream accepts a request, the driver puts the response headers the
 adapter keeps (rate-limit state, request ids) on ``call.upstream_headers``,
 for a unary answer and when a stream opens alike, so a policy learns them
@@ -147,6 +150,9 @@ class Driver:
     async def send(self, url: str, payload: bytes, headers: Mapping[str, str], call: Call) -> Any:
         """POST ``payload``: the accepted response (its kept headers on
         ``call.upstream_headers``), or the upstream's error raised as a core error."""
+        extra = call.outbound_headers
+        if extra is not None:
+            headers = {**headers, **extra}
         response = await self.http.request("POST", url, headers=headers, body=payload, timeout=self.timeout(call),
                                            connect_timeout=self.timeouts.connect, total_timeout=call.remaining())
         if response.status >= 300:
@@ -159,6 +165,9 @@ class Driver:
         """POST ``payload`` for a stream. Resolves once the upstream accepted it (its
         kept headers on ``call.upstream_headers``) to the chunks ``reader`` makes of
         the body; the caller must ``aclose`` them. An error status is raised here."""
+        extra = call.outbound_headers
+        if extra is not None:
+            headers = {**headers, **extra}
         context = self.http.stream("POST", url, headers=headers, body=payload, timeout=self.timeout(call),
                                    connect_timeout=self.timeouts.connect, total_timeout=call.remaining(),
                                    on_pool_wait=call.on_pool_wait)
