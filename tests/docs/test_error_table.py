@@ -108,6 +108,7 @@ class World:
 
         fake = {"provider": "fake", "model": "echo"}
         self.main = GatewayThread({
+            "slo": {},
             "server": {"max_body_bytes": 4096, "max_header_bytes": 4096, "header_timeout": 0.3, "body_timeout": 0.5},
             "auth": {"master_key": MASTER, "keys": [{"key": CLIENT, "name": "limited", "models": ["ok"]}]},
             "reliability": {"retry": {"attempts": 1}},
@@ -536,6 +537,10 @@ SCENARIOS: dict[str, Callable[[World], Seen]] = {
     "batch_not_found": lambda w: _batch_call(w, lambda c: c.batches.retrieve("batch_nothing")),
     "batch_not_cancellable": batch_not_cancellable,
     "too_many_batches": too_many_batches,
+    "slo_off": lambda w: _seen(request(w.breaker.url, "GET", "/admin/slo")),
+    "request_not_found": lambda w: _seen(request(w.main.url, "POST", "/v1/feedback",
+                                                 orjson.dumps({"request_id": "req_never", "score": 1}),
+                                                 {"authorization": f"Bearer {MASTER}"})),
     "governance_off": lambda w: _seen(request(w.limits.url, "GET", "/admin/keys",
                                               headers={"authorization": "Bearer anything"})),
     "oidc_unavailable": lambda w: _seen(request(w.oidc_down.url, "GET", "/admin/keys", headers={

@@ -4,7 +4,7 @@ one place, in dependency order, each object complete when constructed.
 ::
 
     config, environment -> upstream HTTP clients, stores (shared: redis:, durable: storage:), token counter,
-              metrics (metrics.enabled)
+              metrics (metrics.enabled), tracing (tracing:), the SLO monitor (slo:)
            -> key snapshot, authenticator, governance (directory, sync, admin API; when auth is on)
            -> admission (limits backend, queue, capacity gates)
            -> retry budget, shared breakers, price book -> deployment factory -> catalog
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -41,6 +42,8 @@ from switchyard.governance import Governance, KeySnapshot
 from switchyard.pipeline import Pipeline, order
 from switchyard.pipeline.deployments import DeploymentFactory
 from switchyard.pipeline.stages.route import Route
+from switchyard.pipeline.stages.settled import OnSettle
+from switchyard.policies.breaker import CircuitBreaker
 from switchyard.policies.retry import RetryBudget
 from switchyard.pricing import PriceBook
 from switchyard.responses.store import ResponseStore, response_store_for
@@ -59,6 +62,8 @@ if TYPE_CHECKING:
     from switchyard.guard.stage import Guard
     from switchyard.mcp.hub import Hub
     from switchyard.observe.metrics import Metrics
+    from switchyard.observe.slo import SloMonitor
+    from switchyard.observe.tracing import Tracing
 
 
 @dataclass(eq=False)
@@ -107,6 +112,10 @@ class Services:
     projector: Any = None
     #: The Files and Batches API and its workers (``batch:``; ``switchyard.batch``).
     batches: Any = None
+    #: OpenTelemetry spans and GenAI metrics over OTLP (``observe/tracing.py``), when ``tracing:`` is set.
+    tracing: Tracing | None = None
+    #: Objectives, their alerts and quality feedback (``observe/slo.py``), when ``slo:`` is set.
+    slo: SloMonitor | None = None
 
     @classmethod
     async def start(cls, config: Config, registry: Registry, stages: StageRegistry | None = None, *,
@@ -124,6 +133,8 @@ class Services:
             replicated = store if config.redis is not None else None  # what other replicas see too
             tokens = TokenCounter()
             metrics = _metrics(config)
+            tracing = _tracing(config, http)
+            slo = _slo(config, http)
             keys = KeySnapshot() if config.authenticates else None
             auth = Authenticator(config.auth, keys, enabled=config.authenticates)
             if keys is not None:
@@ -135,8 +146,8 @@ class Services:
                       if replicated is not None and settings.breaker.enabled else None)
             factory = DeploymentFactory(registry, upstreams.for_deployment, settings, budget,
                                         latency_decay=config.routing.latency.decay, gate_for=admission.gate_for,
-                                        on_breaker=shared.add if shared is not None else None, prices=PriceBook(),
-                                        metrics=metrics)
+                                        on_breaker=_breaker_listeners(shared, slo), prices=PriceBook(),
+                                        metrics=metrics, tracing=tracing)
             catalog = Catalog(config, registry, factory)
             router = Router(config.routing, tokens=tokens, kv=replicated.kv if replicated is not None else None,
                             resolve=catalog.resolve, regions=RegionPreference.from_config(config))
@@ -156,7 +167,8 @@ class Services:
                              plugins=config.pipeline, registry=stages,
                              context=order.StageContext(config, catalog, tokens, replicated, durable),
                              metrics=metrics.stage() if metrics is not None else None, cache=cache,
-                             guard=guard),
+                             guard=guard, tracing=tracing.stage() if tracing is not None else None,
+                             slo=OnSettle(slo.record) if slo is not None else None),
                 route,
                 settings.timeouts,
                 Estimator(tokens),  # what a stream cut short is charged for: its prompt, counted exactly
@@ -180,7 +192,11 @@ class Services:
                        checker=checker, store=store, durable=durable, audit=audit, governance=governance,
                        budgets=ledger, spend=spend, metrics=metrics, cache=cache, guard=guard,
                        responses=response_store_for(durable, config.responses.ttl),
-                       projector=projector, batches=batches)
+                       projector=projector, batches=batches, tracing=tracing, slo=slo)
+        if tracing is not None:
+            tracing.start()
+        if slo is not None:
+            slo.start()
         if metrics is not None:
             metrics.watch(catalog, admission, upstreams, projector)
             metrics.start()
@@ -215,6 +231,8 @@ class Services:
             report["keys"] = self.governance.status()
         if not self.admission.ready:
             report["status"] = "degraded"
+        if self.tracing is not None:
+            report["tracing"] = self.tracing.status()
         report["deployments"] = {
             d.id: {"available": d.health.available,
                    "breaker": d.health.breaker.snapshot()["state"] if d.health.breaker is not None else "none"}
@@ -258,6 +276,10 @@ class Services:
                 await self.projector.aclose()
             if self.budgets is not None and self.budgets.alerts is not None:
                 await self.budgets.alerts.aclose()
+            if self.slo is not None:
+                await self.slo.aclose()
+            if self.tracing is not None:
+                await self.tracing.aclose()  # exports what the last requests left
             if self.metrics is not None:
                 await self.metrics.aclose()
             if self.cache is not None:
@@ -321,6 +343,41 @@ async def _mcp_hub(config: Config, services: Services) -> Hub:
         raise ConfigError([("mcp.builtins.code", str(exc))]) from None
     await hub.start()
     return hub
+
+
+def _tracing(config: Config, http: HttpClient) -> Tracing | None:
+    """OpenTelemetry export when ``tracing:`` is set (its modules load only then)."""
+    if config.tracing is None:
+        return None
+    from switchyard.observe.tracing import Tracing
+
+    return Tracing(config, http)
+
+
+def _slo(config: Config, http: HttpClient) -> SloMonitor | None:
+    """The SLO monitor and quality feedback when ``slo:`` is set."""
+    if config.slo is None:
+        return None
+    from switchyard.observe.slo import SloMonitor
+
+    return SloMonitor(config, http)
+
+
+def _breaker_listeners(shared: BreakerSync | None, slo: SloMonitor | None) -> Callable[[CircuitBreaker], None] | None:
+    """What each new breaker is handed to: the shared store's sync, the SLO monitor's alerts."""
+    listeners: list[Callable[[CircuitBreaker], None]] = []
+    if shared is not None:
+        listeners.append(shared.add)
+    if slo is not None:
+        monitor = slo
+        listeners.append(lambda breaker: breaker.subscribe(changed=monitor.breaker_changed))
+    if not listeners:
+        return None
+
+    def hand(breaker: CircuitBreaker) -> None:
+        for listener in listeners:
+            listener(breaker)
+    return hand
 
 
 def _audit_log(config: Config, durable: Store) -> AuditLog | None:

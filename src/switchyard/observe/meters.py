@@ -22,6 +22,8 @@ from switchyard.observe.tally import CounterTally, HistogramTally, parts
 
 _OP = ["gen_ai_operation_name", "gen_ai_provider_name", "gen_ai_request_model", "deployment"]
 _ROUTE = ["alias", "deployment", "provider"]
+#: Upper bounds of the feedback score histogram (scores are 0 to 1).
+FEEDBACK_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 
 
 class Families:
@@ -99,6 +101,9 @@ class Families:
         self.tool_duration = Histogram("switchyard_mcp_tool_call_duration_seconds", "MCP tool calls through "
                                        "/mcp, from the gateway's receipt to the answer.", ["server", "tool"],
                                        registry=r, buckets=buckets.request)
+        self.feedback = Histogram("switchyard_feedback_score", "Quality scores clients gave answers "
+                                  "(POST /v1/feedback, 0 to 1), by alias.", ["alias"], registry=r,
+                                  buckets=FEEDBACK_BUCKETS)
         parts(Histogram("switchyard_probe", "", registry=None, buckets=(1.0,)), 2)  # the library is as tallies expect
 
 

@@ -52,7 +52,7 @@ from switchyard.observe.labels import (
     rejection,
     status_class,
 )
-from switchyard.observe.meters import DeploymentMeters, Families, OpMeters, RequestMeters
+from switchyard.observe.meters import FEEDBACK_BUCKETS, DeploymentMeters, Families, OpMeters, RequestMeters
 from switchyard.observe.tally import CounterTally, HistogramTally
 
 FOLD_AT = HistogramTally.FOLD_AT
@@ -276,6 +276,11 @@ class Metrics:
             self._counter(families.guard_detections, alias, direction, category, action).pending += count
         if failed is not None:
             self._counter(families.guard_errors, alias, failed).pending += 1
+
+    def feedback(self, alias: str, score: float) -> None:
+        """A quality score for an answer of ``alias`` (a configured alias, or ``other``)."""
+        label = alias if alias in self.aliases.plain or alias.endswith("/*") else OTHER
+        self._per_alias(self.families.feedback, label, bounds=FEEDBACK_BUCKETS).observe(score)
 
     def _remember(self, call: Call, served: str | None) -> RequestMeters:
         """The meters of ``call`` the long way, remembered by the deployment that served

@@ -45,6 +45,7 @@ class DeploymentFactory:
         on_breaker: Callable[[CircuitBreaker], None] | None = None,
         prices: PriceBook | None = None,
         metrics: Any = None,
+        tracing: Any = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.registry = registry
@@ -57,6 +58,8 @@ class DeploymentFactory:
         self.prices = prices or PriceBook()
         #: ``observe.metrics.Metrics`` when metrics are on: each chain gets its ``Metered`` stage.
         self.metrics = metrics
+        #: ``observe.tracing.Tracing`` when tracing is on: each chain gets its ``TracedAttempt`` policy.
+        self.tracing = tracing
         self.clock = clock
 
     def __call__(self, deployment_id: str, alias: str, config: DeploymentConfig) -> Deployment:
@@ -72,6 +75,7 @@ class DeploymentFactory:
             first_token=config.timeouts.first_token or settings.timeouts.first_token,
             health=health, gate=self.gate_for(deployment_id, config),
             stream_failed=partial(_stream_failed, health, adapter, config),
+            traced=self.tracing.attempt(deployment_id, alias, config, adapter) if self.tracing is not None else None,
         )
         if self.metrics is not None:
             chain = self.metrics.metered(chain, deployment_id, alias, config, adapter, breaker)

@@ -9,10 +9,14 @@ errors) travel back up the same way::
                its end) and the settlers stages registered run
                once (Call.on_settle) — cache hits included
     auth       who is calling: call.caller                       stages/authenticate.py
+    tracing    the call's trace record: the client's traceparent, observe/spans.py
+               offered to the exporter when it settles (only
+               with tracing:)
     metrics    in flight; its figures once every settler below   observe/measure.py
                ran (only when metrics are on)
     audit      the call recorded when it settles (audit.requests) stages/settled.py
     spend      its spend record when it settles (spend.records)  stages/settled.py
+    slo        the SLO monitor hears the call's end (slo:)       observe/slo.py
     resolve    rules -> alias -> model group; may this caller    stages/resolve.py
                use it; can the group do what is asked
     guard      PII and secrets found; blocked, redacted or       guard/stage.py
@@ -108,6 +112,8 @@ def stages(
     metrics: Stage | None = None,
     cache: Stage | None = None,
     guard: Stage | None = None,
+    tracing: Stage | None = None,
+    slo: Stage | None = None,
 ) -> list[Stage]:
     """The request stages in order, outermost first (``route`` is the terminal,
     not in the list). A stage with nothing to do (admission without limits,
@@ -117,6 +123,7 @@ def stages(
         ("account", None),  # the pipeline's entry does it (see above): a slot for plugins
         ("audit", None if audit is None else OnSettle(audit.record_call)),
         ("spend", None if spend is None else OnSettle(spend.record_call)),
+        ("slo", slo),
         ("resolve", Resolve(catalog, router)),
         ("guard", guard),
         ("budget", None if budgets is None or estimator is None else Budgets(budgets, estimator)),
@@ -129,8 +136,11 @@ def stages(
         if stage is not None:
             out.append(stage)
         out.extend(extra.get(name, ()))
-    if metrics is not None:  # right after auth, before any plugin: outermost for a known caller
-        out.insert(1, metrics)
+    # Right after auth, before any plugin: outermost for a known caller; tracing first, so
+    # its server span holds everything else.
+    for stage in (metrics, tracing):
+        if stage is not None:
+            out.insert(1, stage)
     return out
 
 

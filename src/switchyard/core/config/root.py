@@ -22,7 +22,9 @@ from switchyard.core.config.reliability import ReliabilityConfig
 from switchyard.core.config.responses import ResponsesConfig
 from switchyard.core.config.routing import RoutingConfig
 from switchyard.core.config.server import AuthConfig, ServerConfig
+from switchyard.core.config.slo import SloConfig
 from switchyard.core.config.storage import RedisConfig, StorageConfig
+from switchyard.core.config.tracing import TracingConfig
 
 
 class Config(Strict):
@@ -50,6 +52,8 @@ class Config(Strict):
     mcp: McpConfig | None = Field(default=None, description="The MCP gateway at /mcp (off when absent).")
     batch: BatchConfig | None = Field(default=None, description="The Files and Batches API (on when present).")
     projections: ProjectionsConfig = Field(default_factory=ProjectionsConfig)
+    tracing: TracingConfig | None = Field(default=None, description="OpenTelemetry over OTLP; absent: off.")
+    slo: SloConfig | None = Field(default=None, description="SLO monitor and feedback; absent: off.")
 
     @model_validator(mode="after")
     def _records_need_a_database(self) -> Config:
@@ -65,6 +69,20 @@ class Config(Strict):
         if self.batch is not None and scheme not in ("sqlite", "postgresql", "postgres"):
             raise ValueError("batch needs storage.url to be sqlite:///… or postgresql://… (batches, their files and "
                              "results are kept in the durable store)")
+        return self
+
+    @model_validator(mode="after")
+    def _objectives_name_what_exists(self) -> Config:
+        if self.slo is None:
+            return self
+        ids = {d.id or f"{alias}#{n}" for alias, model in self.models.items() for n, d in enumerate(model.deployments)}
+        for n, objective in enumerate(self.slo.objectives):
+            kind, value = objective.scope
+            if kind == "alias" and value not in self.models:
+                raise ValueError(f"slo.objectives.{n}.alias: {value!r} is not an alias of models")
+            if kind == "deployment" and value not in ids:
+                raise ValueError(f"slo.objectives.{n}.deployment: {value!r} is not a deployment id "
+                                 "(its id, or <alias>#<n>)")
         return self
 
     @property
