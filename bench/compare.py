@@ -6,6 +6,8 @@ between them, so drift on a shared machine hits every tree alike. Prints, per
 tree and mode, the median req/s and the gateway's median CPU time per request:
 the figure to compare a change against its parent with (``git worktree add``
 gives the parent's tree). ``--extra-config NAME=YAML`` lays YAML over a tree's config (mappings merged);
+``$COLLECTOR`` in it names a local OTLP collector (``bench/collector.py``, started on the mock's core
+when some config names it: ``tracing: {endpoint: $COLLECTOR}``);
 ``--key NAME=KEY`` makes that tree's load authenticate with KEY instead of the master key
 (e.g. a static key with a budget, defined in the extra config).
 """
@@ -24,7 +26,7 @@ import yaml
 
 from bench.harness import Context
 from bench.loadgen import run_load
-from bench.processes import Process, cpu_seconds, free_port, mock_process, pin
+from bench.processes import Process, collector_process, cpu_seconds, free_port, mock_process, pin
 from bench.run import MASTER_KEY, MODEL, gateway_command, gateway_config
 from bench.throughput import calls
 from switchyard.mock.runner import new_event_loop
@@ -50,6 +52,9 @@ def compare(trees: dict[str, str], extra: dict[str, str], rounds: int, seconds: 
         workdir = Path(tmp)
         mock_port = free_port()
         stack.enter_context(mock_process(mock_port, core=1, log=workdir / "mock.log", stream_chunks=20))
+        if any("$COLLECTOR" in text for text in extra.values()):
+            collector = stack.enter_context(collector_process(free_port(), core=1, log=workdir / "collector.log"))
+            extra = {name: text.replace("$COLLECTOR", collector.url) for name, text in extra.items()}
         pin(0, 1)
         contexts = {}
         for name, src in trees.items():

@@ -5,7 +5,10 @@ Each variant is the benchmark's gateway config with YAML laid over it (``bench.c
 its gateway runs under ``valgrind --tool=callgrind`` with collection off, is warmed up, then
 counts user-space instructions over ``--requests`` sequential requests (collection switched on
 and off with ``callgrind_control``). ``--fresh`` makes every request's prompt new (so, with a
-cache, every one a miss); ``--stream`` sends 20-chunk streams. Needs valgrind.
+cache, every one a miss); ``--stream`` sends 20-chunk streams. ``--settle S`` keeps counting S
+seconds after the last answer, so background work done for the requests (a tracing exporter's
+batch) is counted too; ``$COLLECTOR`` in a variant names a local OTLP collector
+(``bench/collector.py``, started when a variant names it). Needs valgrind.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import sys
 import tempfile
 import time
 import uuid
+from contextlib import ExitStack
 from pathlib import Path
 
 import orjson
@@ -27,7 +31,7 @@ import yaml
 
 from bench.compare import merged
 from bench.loadgen import Call, run_load
-from bench.processes import free_port, mock_process, wait_ready
+from bench.processes import collector_process, free_port, mock_process, wait_ready
 from bench.run import MASTER_KEY, MODEL, gateway_config
 from switchyard.mock.runner import new_event_loop
 
@@ -59,7 +63,7 @@ def _collected(out: Path) -> int:
 
 
 def measure(mock_url: str, extra: str, requests: int, *, fresh: bool, stream: bool, workdir: Path,
-            name: str) -> float:
+            name: str, settle: float = 0.0) -> float:
     """Instructions per request of one variant."""
     config = workdir / f"{name}.yaml"
     base = yaml.safe_load(gateway_config(mock_url))
@@ -78,6 +82,7 @@ def measure(mock_url: str, extra: str, requests: int, *, fresh: bool, stream: bo
         loop.run_until_complete(run_load(call, concurrency=1, duration=120, max_requests=max(100, requests // 10)))
         subprocess.run(["callgrind_control", "-i", "on", str(proc.pid)], check=True, capture_output=True)
         result = loop.run_until_complete(run_load(call, concurrency=1, duration=3600, max_requests=requests))
+        time.sleep(settle)
         subprocess.run(["callgrind_control", "-i", "off", str(proc.pid)], check=True, capture_output=True)
         subprocess.run(["callgrind_control", "-d", str(proc.pid)], check=True, capture_output=True)
         time.sleep(1.0)  # the dump is written by the process itself
@@ -100,6 +105,7 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--fresh", action="store_true", help="a new prompt every request")
     parser.add_argument("--stream", action="store_true", help="20-chunk streams")
+    parser.add_argument("--settle", type=float, default=0.0, help="seconds counted after the last answer")
     args = parser.parse_args()
     if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
         raise SystemExit("needs valgrind (callgrind_control)")
@@ -107,10 +113,13 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="switchyard-instructions-") as tmp:
         workdir = Path(tmp)
         port = free_port()
-        with mock_process(port, core=1, log=workdir / "mock.log", stream_chunks=20):
+        with mock_process(port, core=1, log=workdir / "mock.log", stream_chunks=20), ExitStack() as stack:
+            if any("$COLLECTOR" in extra for extra in variants.values()):
+                collector = stack.enter_context(collector_process(free_port(), core=1, log=workdir / "collector.log"))
+                variants = {name: extra.replace("$COLLECTOR", collector.url) for name, extra in variants.items()}
             for name, extra in variants.items():
                 per = measure(f"http://127.0.0.1:{port}", extra, args.requests, fresh=args.fresh,
-                              stream=args.stream, workdir=workdir, name=name)
+                              stream=args.stream, workdir=workdir, name=name, settle=args.settle)
                 print(f"{name:>10}: {per / 1000:8.1f}k instructions per request", flush=True)
     return 0
 

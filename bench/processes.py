@@ -128,3 +128,9 @@ def mock_process(port: int, *, core: int, log: Path, stream_chunks: int = 20,
     scheme = "https" if tls is not None else "http"
     return Process(argv, core=core, ready_url=f"{scheme}://127.0.0.1:{port}/_mock/health", log=log,
                    ready_context=tls[2] if tls is not None else None)
+
+
+def collector_process(port: int, *, core: int, log: Path) -> Process:
+    """A local OTLP/HTTP collector (``bench/collector.py``) that takes every export and decodes nothing."""
+    return Process([sys.executable, "-m", "bench.collector", "--port", str(port)], core=core,
+                   ready_url=f"http://127.0.0.1:{port}/health", log=log)

@@ -61,13 +61,15 @@ async def test_routing_and_admission_sections_run_against_todays_code(redis_url,
 
 
 def test_compare_runs_two_trees_side_by_side():
-    """One short round of each mode against this tree twice: both gateways answer and are charged CPU."""
+    """One short round of each mode against this tree twice (the second tracing to the bench's own
+    collector): both gateways answer and are charged CPU."""
     from pathlib import Path
 
     from bench.compare import compare
 
     src = str(Path(__file__).resolve().parents[2] / "src")
-    results = compare({"a": src, "b": src}, {"b": "logging:\n  access_log: false\n"}, 1, 0.3, ("plain", "stream"))
+    results = compare({"a": src, "b": src}, {"b": "logging:\n  access_log: false\ntracing: {endpoint: $COLLECTOR}\n"},
+                      1, 0.3, ("plain", "stream"))
     assert set(results) == {("a", "plain"), ("a", "stream"), ("b", "plain"), ("b", "stream")}
     for rows in results.values():
         assert len(rows) == 1 and rows[0][0] > 0 and rows[0][1] > 0
@@ -140,3 +142,27 @@ def test_batch_section_runs_against_todays_code(mock_upstream):
 
     rate, cpu = batch.embedded_run(mock_upstream.url, 40)
     assert rate > 0 and cpu > 0
+
+
+def test_the_otlp_encodings_compared_make_the_same_spans():
+    """``bench.otlp``'s four ways run, and the gateway's bytes decode to what the SDK's encode."""
+    from opentelemetry.proto.trace.v1 import trace_pb2
+
+    from bench.otlp import records, ways
+    from switchyard.observe import otlp
+    from switchyard.observe.span_encoding import SpanEncoder
+
+    calls = records(3)
+    found = ways(calls)
+    for way in found.values():
+        way()
+    ours: list[bytes] = []
+    encoder = SpanEncoder()
+    for record in calls:
+        encoder.encode(record, 0, ours)
+    mine = trace_pb2.ScopeSpans.FromString(otlp.framed(1, b"") + b"".join(ours)).spans
+    theirs = trace_pb2.ScopeSpans.FromString(found["opentelemetry-proto messages"]()).spans
+    assert [(s.name, s.kind, s.span_id, s.parent_span_id) for s in mine] == \
+        [(s.name, s.kind, s.span_id, s.parent_span_id) for s in theirs]
+    for a, b in zip(mine, theirs):
+        assert {kv.key: kv.value for kv in a.attributes} == {kv.key: kv.value for kv in b.attributes}

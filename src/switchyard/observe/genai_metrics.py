@@ -101,20 +101,19 @@ class GenAiMetrics:
     def add(record: TraceRecord) -> None:
         """Count the upstream tries of one call."""
         op = record.op
-        for attempt in record.attempts:  # Histogram.add written out: a call per value is most of the cost
-            series = attempt.site.series[op]
-            error = attempt.error
+        for site, _, start, opened, end, error, _, usage, _, _, _, _ in record.attempts:
+            # Histogram.add written out: a call per value is most of the cost here
+            series = site.series[op]
             histogram = series.duration if error is None else series.errored(error)
             if histogram is not None:
-                value = ((attempt.end or record.end) - attempt.start) / 1e9
+                value = ((end or record.end) - start) / 1e9
                 histogram.counts[bisect_left(histogram.bounds, value)] += 1
                 histogram.total += value
-            if attempt.opened and series.first_chunk is not None:
+            if opened and series.first_chunk is not None:
                 histogram = series.first_chunk
-                value = (attempt.opened - attempt.start) / 1e9
+                value = (opened - start) / 1e9
                 histogram.counts[bisect_left(histogram.bounds, value)] += 1
                 histogram.total += value
-            usage = attempt.usage
             if usage is not None:
                 for histogram, count in ((series.input, usage.prompt_tokens), (series.output, usage.completion_tokens)):
                     if histogram is not None:

@@ -195,7 +195,8 @@ def scope(name: str, version: str) -> bytes:
 
 
 def trace_request(resource_message: bytes, scope_message: bytes, spans: Sequence[bytes]) -> bytes:
-    """An ``ExportTraceServiceRequest`` of ``spans`` (each from ``span``), joined once."""
+    """An ``ExportTraceServiceRequest`` of ``spans`` — framed spans (from ``span``), or the pieces
+    ``SpanEncoder.encode`` makes of them — joined once."""
     scope = framed(1, scope_message)
     scope_spans = len(scope) + sum(map(len, spans))
     resource = framed(1, resource_message)

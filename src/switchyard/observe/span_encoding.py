@@ -46,6 +46,7 @@ from switchyard.observe.spans import OPERATION_NAMES, TraceRecord
 _PORTS = {"https": 443, "http": 80}
 _SMALL = tuple(bytes([n]) for n in range(128))
 _PACK = otlp.DOUBLE.pack
+_TIMES = otlp.TIMES.pack
 SPAN_NAME_MAX = 256
 #: Combinations of a SERVER span's repeating attributes kept encoded (then encoded each time).
 MAX_COMBINATIONS = 4096
@@ -97,16 +98,20 @@ class SpanEncoder:
         self._reasoning = otlp.int_prefixes("gen_ai.usage.reasoning.output_tokens")
         self._max_tokens = otlp.int_prefixes("gen_ai.request.max_tokens")
         self._request_id = otlp.str_prefixes("switchyard.request_id")
-        self._response_model = otlp.str_prefixes("gen_ai.response.model")
         self._response_id = otlp.str_prefixes("gen_ai.response.id")
         self._cost = otlp.double_prefix("switchyard.cost_usd")
         self._first_chunk = otlp.double_prefix("gen_ai.response.time_to_first_chunk")
         self._temperature = otlp.double_prefix("gen_ai.request.temperature")
         self._top_p = otlp.double_prefix("gen_ai.request.top_p")
         self._finish: dict[str, bytes] = {}
+        self._models: dict[str, bytes] = {}
 
-    def encode(self, record: TraceRecord, base: int, out: list[bytes]) -> None:
-        """Append the spans of ``record`` to ``out``."""
+    def encode(self, record: TraceRecord, base: int, out: list[bytes]) -> int:
+        """Append the spans of ``record`` to ``out``, each as two pieces: its frame as
+        ``ScopeSpans.spans`` (tag and length), then its fields; returns how many spans.
+
+        Written out rather than through ``otlp.span``: a span is one list of byte strings
+        (its fields in any order, as protobuf allows) joined once."""
         trace_id = record.trace_id
         attempts = record.attempts
         op = record.op
@@ -118,65 +123,70 @@ class SpanEncoder:
         name, repeating = found
         rid = record.request_id.encode()
         prefixes = self._request_id
+        parent = record.parent_id
         parts = [repeating, prefixes[len(rid)] + rid if len(rid) < len(prefixes) else
-                 otlp.attribute(9, "switchyard.request_id", record.request_id)]
+                 otlp.attribute(9, "switchyard.request_id", record.request_id),
+                 b"\x0a\x10", trace_id, b"\x12\x08", record.span_id, b"\x22\x08" if parent else b"", parent, name,
+                 b"\x30\x02", _TIMES(0x39, record.start + base, 0x41, record.end + base)]
         if record.cost is not None:
             parts.append(self._cost + _PACK(record.cost))
         if not attempts and record.usage is not None:  # answered without an upstream try: the usage is here alone
             self._usage(record.usage, parts)
         if record.error is not None and record.status >= 500:
             parts.append(b"\x7a" + otlp.framed_status(record.error))
-        parts.append(otlp.span_head(trace_id, record.span_id, record.parent_id, name, otlp.SPAN_KIND_SERVER,
-                                    record.start + base, record.end + base))
-        out.append(_framed_span(parts))
+        body = b"".join(parts)
+        size = len(body)
+        out.append(b"\x12" + (_SMALL[size] if size < 128 else bytes(((size & 0x7F) | 0x80, size >> 7))
+                              if size < 16384 else otlp.varint(size)))
+        out.append(body)
         if not attempts:
-            return
+            return 1
         shared = self._shared(record)
-        server = record.span_id
-        for attempt in attempts:
-            site = attempt.site
-            parts = [site.fixed[op], shared]
-            usage = attempt.usage
+        server = b"\x22\x08" + record.span_id
+        for site, span_id, start, opened, end, error, code, usage, model, response_id, finish, output in attempts:
+            parts = [site.fixed[op], shared, b"\x0a\x10", trace_id, b"\x12\x08", span_id, server, site.names[op],
+                     b"\x30\x03", _TIMES(0x39, start + base, 0x41, (end or record.end) + base)]
             if usage is not None:
                 self._usage(usage, parts)
-            model = attempt.model
             if isinstance(model, str):
-                raw = model.encode("utf-8", "replace")[:120]
-                parts.append(self._response_model[len(raw)] + raw if len(raw) < len(self._response_model) else
-                             otlp.attribute(9, "gen_ai.response.model", model))
-            response_id = attempt.response_id
+                known = self._models.get(model)
+                parts.append(known if known is not None else self._response_model_attribute(model))
             if isinstance(response_id, str):
                 raw = response_id.encode("utf-8", "replace")
                 parts.append(self._response_id[len(raw)] + raw if len(raw) < len(self._response_id) else
                              otlp.attribute(9, "gen_ai.response.id", response_id[:256]))
-            if isinstance(attempt.finish, str):
-                parts.append(self._finish_reason(attempt.finish))
-            if attempt.opened:
-                parts.append(self._first_chunk + _PACK((attempt.opened - attempt.start) / 1e9))
-            if attempt.output is not None:
-                parts.append(otlp.attribute(9, "gen_ai.output.messages", _output_messages(attempt.output, attempt.finish)))
-            error = attempt.error
+            if isinstance(finish, str):
+                reason = self._finish.get(finish)
+                parts.append(reason if reason is not None else self._finish_reason(finish))
+            if opened:
+                parts.append(self._first_chunk + _PACK((opened - start) / 1e9))
+            if output is not None:
+                parts.append(otlp.attribute(9, "gen_ai.output.messages", _output_messages(output, finish)))
             if error is not None:
                 parts.append(otlp.attribute(9, "error.type", error))
-                if attempt.code:
-                    parts.append(otlp.attribute(9, "switchyard.error.code", attempt.code))
+                if code:
+                    parts.append(otlp.attribute(9, "switchyard.error.code", code))
                 parts.append(b"\x7a" + otlp.framed_status(error))
-            parts.append(otlp.span_head(trace_id, attempt.span_id, server, site.names[op], otlp.SPAN_KIND_CLIENT,
-                                        attempt.start + base, (attempt.end or record.end) + base))
-            out.append(_framed_span(parts))
+            body = b"".join(parts)
+            size = len(body)
+            out.append(b"\x12" + (_SMALL[size] if size < 128 else bytes(((size & 0x7F) | 0x80, size >> 7))
+                                  if size < 16384 else otlp.varint(size)))
+            out.append(body)
+        return 1 + len(attempts)
 
     def _combination(self, key: tuple[Any, ...]) -> tuple[bytes, bytes]:
         """A SERVER span's framed name and the attributes that repeat, encoded (and kept)."""
         op, stream, requested, alias, deployment, status, attempts, error, code = key
         operation = OPERATION_NAMES[op]
+        requested = requested[:256] if isinstance(requested, str) else None
         name = otlp.framed(5, f"{operation} {requested or ''}".rstrip()[:SPAN_NAME_MAX].encode())
         attrs = otlp.attributes(9, (
             ("gen_ai.operation.name", operation), ("gen_ai.request.model", requested), ("switchyard.alias", alias),
             ("switchyard.deployment", deployment), ("switchyard.stream", stream),
             ("http.response.status_code", status), ("switchyard.attempts", attempts or None),
             ("error.type", error), ("switchyard.error.code", code or None)))
-        if len(self._combinations) < MAX_COMBINATIONS:
-            self._combinations[key] = (name, attrs)
+        if len(self._combinations) < MAX_COMBINATIONS and (requested is None or len(key[2]) <= 256):
+            self._combinations[key] = (name, attrs)  # a client's very long model name is never kept
         return name, attrs
 
     def _usage(self, usage: Any, parts: list[bytes]) -> None:
@@ -215,21 +225,18 @@ class SpanEncoder:
             parts.append(otlp.attribute(9, "gen_ai.input.messages", record.input))
         return b"".join(parts)
 
-    def _finish_reason(self, finish: str) -> bytes:
-        found = self._finish.get(finish)
-        if found is None:
-            found = otlp.attribute(9, "gen_ai.response.finish_reasons", (finish[:64],))
-            if len(self._finish) < 64:
-                self._finish[finish] = found
+    def _response_model_attribute(self, model: str) -> bytes:
+        """``gen_ai.response.model`` (kept per model name, a thousand at most)."""
+        found = otlp.attribute(9, "gen_ai.response.model", model[:256])
+        if len(self._models) < 1024:
+            self._models[model] = found
         return found
 
-
-def _framed_span(parts: list[bytes]) -> bytes:
-    """A span's fields (in any order: protobuf fields are keyed) framed as ``ScopeSpans.spans``, in one join."""
-    size = sum(map(len, parts))
-    parts.append(b"\x12" + otlp.length(size))
-    parts.reverse()  # the frame first; the fields' order does not matter
-    return b"".join(parts)
+    def _finish_reason(self, finish: str) -> bytes:
+        found = otlp.attribute(9, "gen_ai.response.finish_reasons", (finish[:64],))
+        if len(self._finish) < 64:
+            self._finish[finish] = found
+        return found
 
 
 def _output_messages(text: str, finish: Any) -> str:

@@ -10,7 +10,7 @@ Two stages, present only when ``tracing:`` is configured:
   record is dropped and counted, the call never waits).
 - ``TracedAttempt``, a policy of each deployment's chain, inside the retries and
   the breaker (so each retry is its own attempt, and a call the breaker refused
-  is none): notes one ``AttemptRecord`` per upstream try — a new span id, sent
+  is none): notes one ``Attempt`` tuple per upstream try — a new span id, sent
   upstream as the parent in ``traceparent`` (``call.outbound_headers``), its
   start, a stream's first chunk, its end, usage and error type. A refusal of the
   gateway's own (a full connection pool) never went upstream: no attempt.
@@ -43,33 +43,20 @@ def operation_index(kind: Kind) -> int:
     return 0 if kind is CHAT else (1 if kind is EMBED else 2)
 
 
-class AttemptRecord:
-    """One upstream try: its site (the deployment's span constants), span id and times
-    (``perf_counter_ns``; ``opened``: a stream's first chunk; ``end`` 0 while a stream
-    runs), and what came back (``model``, ``response_id``, ``finish``: as the answer
-    said, unchecked)."""
+#: One upstream try, a plain tuple (made in one step on the request path)::
+#:
+#:     (site, span id, start, opened, end, error, code, usage, model, response id, finish, output)
+#:
+#: ``site`` is the deployment's span constants (``span_encoding.SpanSite``); times are
+#: ``perf_counter_ns`` (``opened``: a stream's first chunk, else 0; ``end`` 0 while a stream
+#: runs); ``error`` the error type and ``code`` its code; ``model``, ``response id`` and
+#: ``finish`` as the answer said them, unchecked; ``output`` the captured answer text.
+Attempt = tuple[Any, Any, int, int, int, Any, Any, Any, Any, Any, Any, Any]
 
-    __slots__ = ("site", "span_id", "start", "opened", "end", "error", "code", "usage", "model", "response_id",
-                 "finish", "output")
 
-    def __init__(self, site: Any, span_id: bytes, start: int) -> None:
-        self.site = site
-        self.span_id = span_id
-        self.start = start
-        self.opened = 0
-        self.end = 0
-        self.error: str | None = None
-        self.code: str | None = None
-        self.usage: Any = None
-        self.model: Any = None
-        self.response_id: Any = None
-        self.finish: Any = None
-        self.output: str | None = None
-
-    def failed(self, exc: BaseException) -> None:
-        self.end = perf_counter_ns()
-        self.error = error_type(exc)
-        self.code = getattr(exc, "code", None)
+def failed_attempt(site: Any, span_id: bytes, start: int, exc: BaseException) -> Attempt:
+    return (site, span_id, start, 0, perf_counter_ns(), error_type(exc), getattr(exc, "code", None),
+            None, None, None, None, None)
 
 
 class TraceRecord:
@@ -87,25 +74,27 @@ class TraceRecord:
         self.span_id = (getrandbits(64) or 1).to_bytes(8, "big")
         self.sampled = sampled
         self.start = start
-        self.attempts: list[AttemptRecord] = []
+        self.attempts: list[Attempt] = []
         #: The outgoing ``traceparent`` without its span id: ``00-<trace id>-`` and ``-<flags>``.
         self.header = ("00-" + trace_id.hex() + "-", "-01" if sampled else "-00")
-        self.end = 0
-        self.op = 0
-        self.stream = False
-        self.requested: str | None = None
-        self.alias: str | None = None
-        self.deployment: str | None = None
-        self.request_id = ""
-        self.usage: Any = None
-        self.cost: float | None = None
-        self.error: str | None = None
-        self.code: str | None = None
-        self.status = 200
-        self.max_tokens: Any = None
-        self.temperature: Any = None
-        self.top_p: Any = None
-        self.input: str | None = None
+        # The rest is written once, when the call settles (``Tracing.settled``): what a
+        # record that is never exported need not hold.
+        self.end: int
+        self.op: int
+        self.stream: bool
+        self.requested: str | None
+        self.alias: str | None
+        self.deployment: str | None
+        self.request_id: str
+        self.usage: Any
+        self.cost: float | None
+        self.error: str | None
+        self.code: str | None
+        self.status: int
+        self.max_tokens: Any
+        self.temperature: Any
+        self.top_p: Any
+        self.input: str | None
 
 
 def error_type(exc: BaseException) -> str:
@@ -149,7 +138,7 @@ class Traced:
 
 
 class TracedAttempt:
-    """Deployment policy: one ``AttemptRecord`` per upstream try (see the module docstring)."""
+    """Deployment policy: one attempt record per upstream try (see the module docstring)."""
 
     __slots__ = ("site", "capture")
 
@@ -163,32 +152,29 @@ class TracedAttempt:
         if record is None:  # a call that did not come through the pipeline's tracing stage
             return await next(call)
         span_id = (getrandbits(64) or 1).to_bytes(8, "big")
-        attempt = AttemptRecord(self.site, span_id, perf_counter_ns())
         head, flags = record.header
         call.outbound_headers = {"traceparent": head + span_id.hex() + flags}
+        start = perf_counter_ns()
         try:
             answer = await next(call)
         except BaseException as exc:
             if not (isinstance(exc, SwitchyardError) and exc.local):  # a local refusal never went upstream
-                attempt.failed(exc)
-                record.attempts.append(attempt)
+                record.attempts.append(failed_attempt(self.site, span_id, start, exc))
             raise
         finally:
             call.outbound_headers = None
-        attempt.end = perf_counter_ns()
-        attempt.usage = answer.usage
+        end = perf_counter_ns()
+        model = response_id = finish = None
         body = getattr(answer, "body", None)
         if body:
-            get = body.get
-            attempt.model = get("model")
-            attempt.response_id = get("id")
+            model = body.get("model")
+            response_id = body.get("id")
             try:
-                attempt.finish = body["choices"][0]["finish_reason"]
+                finish = body["choices"][0]["finish_reason"]
             except (LookupError, TypeError):
                 pass
-        if self.capture is not None:
-            attempt.output = self.capture(answer)
-        record.attempts.append(attempt)
+        record.attempts.append((self.site, span_id, start, 0, end, None, None, answer.usage, model, response_id,
+                                finish, self.capture(answer) if self.capture is not None else None))
         return answer
 
     async def stream(self, call: Call, next: Streaming) -> AsyncIterator[Any]:
@@ -196,22 +182,22 @@ class TracedAttempt:
         if record is None:
             return await next(call)
         span_id = (getrandbits(64) or 1).to_bytes(8, "big")
-        attempt = AttemptRecord(self.site, span_id, perf_counter_ns())
         head, flags = record.header
         call.outbound_headers = {"traceparent": head + span_id.hex() + flags}
+        start = perf_counter_ns()
         try:
             chunks = await next(call)  # the policies inside hand back a primed stream: its first chunk is here
         except BaseException as exc:
             if not (isinstance(exc, SwitchyardError) and exc.local):
-                attempt.failed(exc)
-                record.attempts.append(attempt)
+                record.attempts.append(failed_attempt(self.site, span_id, start, exc))
             raise
         finally:
             call.outbound_headers = None
-        attempt.opened = perf_counter_ns()
-        record.attempts.append(attempt)  # its end, usage and error come when the call settles
+        attempts = record.attempts
+        # Its end, usage and error come when the call settles (``Tracing.settled``).
+        attempts.append((self.site, span_id, start, perf_counter_ns(), 0, None, None, None, None, None, None, None))
         if self.capture is not None:
-            return Recorded(chunks, attempt, self.capture)
+            return Recorded(chunks, attempts, len(attempts) - 1, self.capture)
         return chunks
 
 
@@ -219,11 +205,12 @@ class Recorded:
     """A stream whose answer text is kept (cut to the capture's length) on its attempt:
     only with ``capture_content``, so an ordinary stream has no wrapper of its own."""
 
-    __slots__ = ("_chunks", "_attempt", "_capture", "_parts", "_size")
+    __slots__ = ("_chunks", "_attempts", "_index", "_capture", "_parts", "_size")
 
-    def __init__(self, chunks: AsyncIterator[Any], attempt: AttemptRecord, capture: Any) -> None:
+    def __init__(self, chunks: AsyncIterator[Any], attempts: list[Attempt], index: int, capture: Any) -> None:
         self._chunks = chunks
-        self._attempt = attempt
+        self._attempts = attempts
+        self._index = index
         self._capture = capture
         self._parts: list[str] = []
         self._size = 0
@@ -245,4 +232,5 @@ class Recorded:
             await self._chunks.aclose()  # type: ignore[attr-defined]
         finally:
             if self._parts:
-                self._attempt.output = "".join(self._parts)[:self._capture.limit]
+                attempt = self._attempts[self._index]
+                self._attempts[self._index] = (*attempt[:11], "".join(self._parts)[:self._capture.limit])

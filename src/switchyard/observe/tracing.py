@@ -7,13 +7,15 @@ a policy in each deployment's chain), which record plain values; the calls
 that settle are offered to a bounded buffer, and full, it drops the newest
 (counted in ``dropped``) rather than make a request wait.
 
-A background task wakes every ``export_interval`` (or as soon as ``batch``
-calls wait), encodes them (``observe/span_encoding.py``: a few joins of bytes
-per span, in slices, so the event loop is never held for long), aggregates the
-GenAI metrics (``observe/genai_metrics.py``), and posts ``batch`` calls' spans
-per request to ``<endpoint>/v1/traces`` (``application/x-protobuf``) through
-the gateway's own HTTP client; metrics go to ``<endpoint>/v1/metrics`` every
-``metrics_interval``. A collector answering 429, 502, 503 or 504, or not
+A background task wakes whenever ``SLICE`` calls wait (and every
+``export_interval``), encodes them (``observe/span_encoding.py``: a few joins of
+bytes per span; a slice at a time, so the event loop is never held for long, and
+soon after each call, while its record is still in the cache), aggregates the
+GenAI metrics (``observe/genai_metrics.py``), and posts the spans of up to
+``batch`` calls per request to ``<endpoint>/v1/traces``
+(``application/x-protobuf``) through the gateway's own HTTP client — when a
+batch is full, else every ``export_interval``; metrics go to
+``<endpoint>/v1/metrics`` every ``metrics_interval``. A collector answering 429, 502, 503 or 504, or not
 answering, is tried three times in all; then the batch is dropped and counted
 (``failed_spans``), and the log says so at most once a minute. Shutdown
 exports what is buffered, trying once.
@@ -36,7 +38,7 @@ from switchyard.observe import otlp
 from switchyard.observe.genai_metrics import GenAiMetrics
 from switchyard.observe.labels import AliasLabels
 from switchyard.observe.span_encoding import SpanEncoder, SpanSite
-from switchyard.observe.spans import Traced, TracedAttempt, TraceRecord, error_type, operation_index
+from switchyard.observe.spans import CHAT, Traced, TracedAttempt, TraceRecord, error_type, operation_index
 
 log = logging.getLogger("switchyard.tracing")
 
@@ -113,6 +115,10 @@ class Tracing:
         self._headers = {"content-type": "application/x-protobuf",
                          **{k: v.get_secret_value() for k, v in settings.headers.items()}}
         self._buffer: list[TraceRecord] = []
+        #: The batch on its way: encoded spans (``SpanEncoder.encode``'s pieces), how many, of how many calls.
+        self._pieces: list[bytes] = []
+        self._spans = 0
+        self._calls = 0
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._metrics_due = time.monotonic() + settings.metrics_interval
@@ -149,39 +155,40 @@ class Tracing:
             return
         if not record.sampled and self.metrics is None:
             return
-        record.op = operation_index(call.kind)
+        kind = call.kind
+        record.op = 0 if kind is CHAT else operation_index(kind)
         record.stream = call.stream
         record.request_id = call.request_id
         request = call.request
         if request is not None:
-            record.requested = request.model[:256]
-            body = getattr(request, "body", None)
-            if body:
-                record.max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
-                record.temperature = body.get("temperature")
-                record.top_p = body.get("top_p")
-            if self.capture is not None:
-                record.input = self.capture.messages(request)
+            record.requested = request.model
+            record.max_tokens = getattr(request, "max_tokens", None)  # a chat's, either field; completions' too
+            body = request.body
+            record.temperature = body.get("temperature")
+            record.top_p = body.get("top_p")
+        else:
+            record.requested = record.max_tokens = record.temperature = record.top_p = None
+        record.input = self.capture.messages(request) if self.capture is not None and request is not None else None
         group = call.group
-        if group is not None:
-            record.alias = group.alias
+        record.alias = group.alias if group is not None else None
         record.deployment = call.route.get("deployment")
         usage = record.usage = call.usage
         record.cost = call.cost
         error = call.error
-        if error is not None:
+        if error is None:
+            record.error = record.code = None
+            record.status = 200
+        else:
             record.error = error_type(error)
             record.code = getattr(error, "code", None)
             record.status = getattr(error, "status", 500)
         attempts = record.attempts
-        if attempts and attempts[-1].end == 0:  # a stream's last try ends with it
-            last = attempts[-1]
-            last.end = end
-            last.usage = usage
-            if error is not None:
-                last.error, last.code = record.error, record.code
+        if attempts and attempts[-1][4] == 0:  # a stream's last try ends with it
+            site, span_id, start, opened, _, _, _, _, _, _, _, output = attempts[-1]
+            attempts[-1] = (site, span_id, start, opened, end, record.error, record.code, usage, None, None, None,
+                            output)
         buffer.append(record)
-        if len(buffer) == self.settings.batch:
+        if len(buffer) == SLICE:
             self._wake.set()
 
     # -- the exporter -----------------------------------------------------------------------------
@@ -191,52 +198,68 @@ class Tracing:
 
     async def _run(self) -> None:
         interval = self.settings.export_interval
+        sent = time.monotonic()
         while True:
             try:
-                async with asyncio.timeout(interval):
+                async with asyncio.timeout(max(0.0, sent + interval - time.monotonic())):
                     await self._wake.wait()
             except TimeoutError:
                 pass
             self._wake.clear()
             try:
-                await self.flush()
+                await self._encode()
+                if time.monotonic() >= sent + interval:
+                    sent = time.monotonic()
+                    await self._send(final=False)
             except Exception:  # the next round must still come
                 log.exception("tracing_export_error")
 
-    async def flush(self, final: bool = False) -> None:
-        """Export what is buffered now (and the metrics, when due or ``final``)."""
+    async def _encode(self, final: bool = False) -> None:
+        """Encode the buffered calls (and count their metrics) into the batch on its way;
+        a full batch is sent at once. Records are encoded soon after their call ends —
+        ``SLICE`` at a time — so they are still in the cache and leave it young."""
         records, self._buffer = self._buffer, []
         batch = self.settings.batch
         metrics = self.metrics
         encode = self.encoder.encode
+        pieces = self._pieces
         base = time_ns() - perf_counter_ns()
-        spans: list[bytes] = []
-        pending = 0
         for n, record in enumerate(records, 1):
             if metrics is not None:
                 metrics.add(record)
             if record.sampled:
-                encode(record, base, spans)
-                pending += 1
-            if pending >= batch:
-                await self._send_spans(spans, final)
-                spans, pending = [], 0
-            elif n % SLICE == 0:
+                self._spans += encode(record, base, pieces)
+                self._calls += 1
+                if self._calls >= batch:
+                    await self._send_spans(final)
+                    pieces = self._pieces
+            if n % SLICE == 0:
                 await asyncio.sleep(0)
-        if spans:
-            await self._send_spans(spans, final)
+
+    async def _send(self, final: bool) -> None:
+        """Send the batch on its way, and the metrics when they are due (or ``final``)."""
+        if self._pieces:
+            await self._send_spans(final)
+        metrics = self.metrics
         if metrics is not None and (final or time.monotonic() >= self._metrics_due):
             self._metrics_due = time.monotonic() + self.settings.metrics_interval
             body = metrics.encode(self._resource, self._scope, time_ns())
             if body is not None:
                 await self._post(self.settings.metrics_url, body, "metrics", 1 if final else TRIES)
 
-    async def _send_spans(self, spans: list[bytes], final: bool = False) -> None:
-        body = otlp.trace_request(self._resource, self._scope, spans)
+    async def flush(self) -> None:
+        """Export everything buffered now, spans and metrics (shutdown; tests)."""
+        await self._encode(final=True)
+        await self._send(final=True)
+
+    async def _send_spans(self, final: bool) -> None:
+        pieces, spans = self._pieces, self._spans
+        self._pieces, self._spans, self._calls = [], 0, 0
+        body = otlp.trace_request(self._resource, self._scope, pieces)
         if await self._post(self.settings.traces_url, body, "spans", 1 if final else TRIES):
-            self.exported += len(spans)
+            self.exported += spans
         else:
-            self.failed += len(spans)
+            self.failed += spans
 
     async def _post(self, url: str, body: bytes, what: str, tries: int = TRIES) -> bool:
         delay = 0.5
@@ -286,6 +309,6 @@ class Tracing:
             await asyncio.gather(task, return_exceptions=True)
         try:
             async with asyncio.timeout(self.settings.timeout):
-                await self.flush(final=True)
+                await self.flush()
         except TimeoutError:
             log.warning("tracing_unsent", extra={"calls": len(self._buffer)})
