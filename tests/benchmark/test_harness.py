@@ -134,9 +134,20 @@ async def test_guard_section_runs_against_todays_code():
     assert none == 0
     direct, guarded = await first_chunk_p50(20)
     assert 0 < direct and 0 < guarded
+
+
 def test_batch_section_runs_against_todays_code(mock_upstream):
     """The batch section's embedded run on a few lines: created, run, every line out once, CPU counted."""
     from bench import batch
 
     rate, cpu = batch.embedded_run(mock_upstream.url, 40)
     assert rate > 0 and cpu > 0
+
+
+async def test_the_semantic_section_runs_against_todays_code(redis_url):
+    """A few lookups in memory and in Redis, as ``bench.semantic`` times them at 100,000 entries."""
+    from bench import semantic
+
+    for store in (None, redis_url):
+        got = await semantic.lookups(300, 20, store)
+        assert got["p50_ms"] > 0 and got["recall"] == 1.0

@@ -100,7 +100,7 @@ class MemoryEntries:
         return len(self._answers)
 
     async def put(self, entry: Entry, answer: bytes, ttl: float) -> None:
-        self._answers[entry.id] = (entry, answer)
+        self._answers[entry.id] = (msgspec.structs.replace(entry, vector=b""), answer)  # the index has the vector
 
     async def get(self, entry_id: str) -> tuple[Entry, bytes] | None:
         return self._answers.get(entry_id)

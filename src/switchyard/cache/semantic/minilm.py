@@ -71,6 +71,18 @@ def _erf(x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     return out
 
 
+def _by_length(order: list[int], lengths: list[int]) -> list[list[int]]:
+    """Texts (sorted by length) in groups of similar length: a batch is padded to its longest
+    text, and a forward pass costs in proportion to its tokens, padding included."""
+    groups: list[list[int]] = []
+    for i in order:
+        if groups and lengths[i] <= lengths[groups[-1][0]] * 1.5 + 4:
+            groups[-1].append(i)
+        else:
+            groups.append([i])
+    return groups
+
+
 class MiniLM:
     """A BERT sentence encoder (mean pooling, normalised) run with numpy; ``load`` before ``encode``."""
 
@@ -133,10 +145,10 @@ class MiniLM:
         self.load()
         out: list[Result] = [None] * len(texts)
         encodings = [self._tokenizer.encode(text) for text in texts]
-        keep = [i for i, e in enumerate(encodings) if not e.overflowing]
-        if keep:
-            vectors = self._forward([encodings[i].ids for i in keep])
-            for row, i in enumerate(keep):
+        keep = sorted((i for i, e in enumerate(encodings) if not e.overflowing), key=lambda i: len(encodings[i].ids))
+        for group in _by_length(keep, [len(e.ids) for e in encodings]):
+            vectors = self._forward([encodings[i].ids for i in group])
+            for row, i in enumerate(group):
                 out[i] = vectors[row]
         return out
 
