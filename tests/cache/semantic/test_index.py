@@ -58,3 +58,12 @@ def test_purge_by_partition_or_by_partition_and_alias() -> None:
     assert sorted(index.purge("tenant:a")) == ["a-chat"]
     assert [i for i, _ in index.entries()] == ["b-chat"]
     assert index.summary() == [{"partition": "tenant:b", "alias": "chat", "entries": 1, "contexts": 1, "hits": 0}]
+
+
+def test_vectors_of_another_size_replace_the_bucket() -> None:
+    dropped: list[str] = []
+    index = SemanticIndex(10, on_drop=dropped.extend)
+    add(index, "old", A, 1)
+    index.add("new", A, np.ones(8, dtype=np.float32) / np.sqrt(8), created=0.0, expires=100.0, preview="", now=0.0)
+    assert dropped == ["old"] and len(index) == 1
+    assert index.nearest(A, vector(1), 0.0) is None  # a 16-dimension query in an 8-dimension bucket

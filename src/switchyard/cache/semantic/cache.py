@@ -236,7 +236,18 @@ class SemanticCache:
                        expires=entry.expires, preview=entry.preview, now=self.clock())
 
     async def _follow(self) -> None:
-        """Apply the shared feed's events to the index, from the oldest kept."""
+        """Apply the shared feed's events to the index, from the oldest kept (the feed
+        reconnects by itself; this only restarts after a fault of its own)."""
+        while True:
+            try:
+                await self._apply_feed()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("semantic cache: the entry feed failed; following it again")
+                await asyncio.sleep(1.0)
+
+    async def _apply_feed(self) -> None:
         async for event in self.entries.follow():
             if isinstance(event, Added):
                 entry = event.entry

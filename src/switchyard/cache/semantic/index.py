@@ -62,6 +62,12 @@ class SemanticIndex:
         if entry_id in self.slots or expires <= now:
             return dropped
         bucket = self.buckets.get(key)
+        if bucket is not None and bucket.dim != vector.shape[0]:  # the embedding model changed under its name
+            stale = list(bucket.ids)
+            for old in stale:
+                self._remove(old)
+            dropped += self._dropped(stale)
+            bucket = None
         if bucket is None:
             bucket = self.buckets[key] = Bucket(vector.shape[0])
         bucket.add(entry_id, vector)
