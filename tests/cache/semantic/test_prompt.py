@@ -42,6 +42,7 @@ def test_partition_alias_and_embedder_are_in_the_context() -> None:
     assert context(body(), partition="tenant:other") != base
     assert context(body(), alias="other") != base
     assert context(body(), embedder="another-model") != base
+    assert context(body(), variant="stream") != base
 
 
 def test_system_prompt_tools_parameters_and_earlier_turns_must_be_equal() -> None:

@@ -122,18 +122,20 @@ class SemanticCache:
         await self.entries.aclose()
 
     # -- requests --------------------------------------------------------------
-    def prompt(self, partition: str, alias: str, request: Any) -> Prompt | Skip:
+    def prompt(self, partition: str, alias: str, request: Any, variant: str = "") -> Prompt | Skip:
         """What ``request`` (a ``ChatRequest`` or its body) is matched on, or why it is not."""
         body: Mapping[str, Any] = request if isinstance(request, Mapping) else request.body
         s = self.settings
         return prompt_of(body, partition=partition, alias=alias, embedder=self.embedder.name,
-                         max_turns=s.max_turns, max_chars=s.max_chars, exact_numbers=s.exact_numbers)
+                         max_turns=s.max_turns, max_chars=s.max_chars, exact_numbers=s.exact_numbers,
+                         variant=variant)
 
-    async def lookup(self, partition: str, alias: str, request: Any, *,
-                     threshold: float | None = None) -> SemanticHit | SemanticMiss:
+    async def lookup(self, partition: str, alias: str, request: Any, *, threshold: float | None = None,
+                     variant: str = "") -> SemanticHit | SemanticMiss:
         """The stored answer of the nearest earlier prompt at or above ``threshold`` (default:
-        the settings'), in this partition and alias and context only."""
-        prompt = self.prompt(partition, alias, request)
+        the settings'), in this partition and alias and context only (``variant``: anything
+        else that must be equal, see ``prompt.py``)."""
+        prompt = self.prompt(partition, alias, request, variant)
         if isinstance(prompt, Skip):
             return SemanticMiss(prompt.reason)
         vector = await self._vector(prompt)
@@ -162,14 +164,14 @@ class SemanticCache:
             return SemanticHit(stored[1], round(similarity, 4), entry_id)  # type: ignore[index]
         return SemanticMiss("miss")
 
-    async def store(self, partition: str, alias: str, request: Any, answer: bytes,
-                    ttl: float | None = None) -> str | None:
+    async def store(self, partition: str, alias: str, request: Any, answer: bytes, ttl: float | None = None, *,
+                    variant: str = "") -> str | None:
         """Keep ``answer`` for the prompt of ``request``; returns the entry's id (None: not kept,
         because the request is not matched semantically, or the answer is too large, or the
         embedder or store failed — a cache never fails a request)."""
         if len(answer) > self.settings.max_answer_bytes:
             return None
-        prompt = self.prompt(partition, alias, request)
+        prompt = self.prompt(partition, alias, request, variant)
         if isinstance(prompt, Skip):
             return None
         vector = await self._vector(prompt)

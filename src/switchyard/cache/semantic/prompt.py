@@ -4,6 +4,7 @@ A chat request is matched *semantically* on its last user turn only; everything
 else must be *exactly* equal for two requests to share an answer, so it is
 hashed into the request's **context**: the partition and alias (never shared
 across tenants or models), the embedder (vectors of two models never meet), the
+caller's ``variant`` (what else must be equal, e.g. streamed or not), the
 system prompt, the tools, every earlier turn, every parameter that changes the
 output (temperature, max tokens, response format, ...) and — unless turned off —
 the numbers written in the last turn ("what is 2 plus 2" and "what is 2 plus 3"
@@ -53,8 +54,10 @@ class Skip:
 
 
 def prompt_of(body: Mapping[str, Any], *, partition: str, alias: str, embedder: str, max_turns: int,
-              max_chars: int, exact_numbers: bool = True) -> Prompt | Skip:
-    """The last user turn of a chat ``body`` and the digest of everything that must match exactly."""
+              max_chars: int, exact_numbers: bool = True, variant: str = "") -> Prompt | Skip:
+    """The last user turn of a chat ``body`` and the digest of everything that must match exactly;
+    ``variant`` is whatever else the caller needs equal (the cache stage: the surface, streamed
+    or not, routing tags)."""
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         return Skip("empty")
@@ -74,7 +77,7 @@ def prompt_of(body: Mapping[str, Any], *, partition: str, alias: str, embedder: 
     rest = {k: v for k, v in body.items() if k not in IGNORED}
     rest["messages"] = [*messages[:-1], {k: v for k, v in last.items() if k != "content"}]
     digest = hashlib.blake2b(digest_size=16, person=b"sy-semantic-1")
-    for part in (partition, alias, embedder):
+    for part in (partition, alias, embedder, variant):
         digest.update(part.encode())
         digest.update(b"\0")
     digest.update(orjson.dumps(_canonical(rest), option=orjson.OPT_SORT_KEYS))
