@@ -536,6 +536,7 @@ SCENARIOS: dict[str, Callable[[World], Seen]] = {
     "batch_not_found": lambda w: _batch_call(w, lambda c: c.batches.retrieve("batch_nothing")),
     "batch_not_cancellable": batch_not_cancellable,
     "too_many_batches": too_many_batches,
+    "semantic_cache_off": lambda w: admin_call(w, "GET", "/admin/cache/semantic?partition=tenant:acme"),
     "governance_off": lambda w: _seen(request(w.limits.url, "GET", "/admin/keys",
                                               headers={"authorization": "Bearer anything"})),
     "oidc_unavailable": lambda w: _seen(request(w.oidc_down.url, "GET", "/admin/keys", headers={
