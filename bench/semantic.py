@@ -7,7 +7,13 @@
   vectors of the model's 384 dimensions, each query at cosine ~0.9 to a stored one; target
   p50 <= 5 ms at 100,000; the share of lookups that found the exact nearest (the binary
   prefilter's recall); the index's memory per entry;
-* the same lookup with the entries in Redis on loopback (``SWITCHYARD_BENCH_REDIS``): one GET more.
+* the same lookup with the entries in Redis on loopback (``SWITCHYARD_BENCH_REDIS``): one GET more;
+* in the cache stage, in process: a semantic hit (a reworded prompt: the embedding, the lookup, the
+  answer rebuilt), and a miss of an alias with ``semantic: true`` against one with the exact cache
+  only (what the semantic cache adds to every miss: the embedding, the lookup, the store);
+* with ``bench.run`` (a mock upstream running): side by side, two gateways — the exact cache only,
+  and ``semantic: true`` — every request a new prompt, interleaved c16 rounds: req/s and CPU per
+  request (each miss embeds its prompt on the gateway's core).
 """
 
 from __future__ import annotations
@@ -149,6 +155,97 @@ async def lookups(entries: int, queries: int, store_url: str | None = None) -> d
             "recall": exact / queries, "bytes_per_entry": index_bytes / entries, "fill_s": fill}
 
 
+STAGE_PROMPTS = ["What is the capital of France?", "What's the capital city of France?",
+                 "Which city is the capital of France?", "Tell me the capital of France.",
+                 "What is the French capital?", "Name the capital of France."]
+
+
+async def stage_costs(iterations: int) -> dict[str, float]:
+    """p50 ms in the cache stage: a semantic hit; a miss with and without the semantic cache."""
+    from switchyard.auth import Caller
+    from switchyard.core.call import Call
+    from switchyard.core.config import parse_config
+    from switchyard.core.messages import ChatResponse, Usage, validate_chat
+    from switchyard.core.registry import Registry
+    from switchyard.gateway.services import Services
+
+    fake = [{"provider": "fake", "model": "echo"}]
+    raw = {"cache": {"semantic": {"preload": True}},
+           "models": {"semantic": {"cache": {"semantic": {"threshold": 0.7}}, "deployments": fake},
+                      "exact": {"cache": {}, "deployments": fake}}}
+    services = await Services.start(parse_config(raw), Registry())
+    out: dict[str, float] = {}
+    try:
+        stage = services.cache
+        assert stage is not None and stage.semantic is not None
+        await stage.semantic.cache.embedder.warm()  # type: ignore[attr-defined]
+        caller = Caller("bench", tenant="acme")
+        answer = ChatResponse(body={"id": "x", "object": "chat.completion", "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": "Paris."}, "finish_reason": "stop"}]},
+            usage=Usage(5, 2))
+
+        async def upstream(call: Any) -> Any:
+            return answer
+
+        def call_for(alias: str, text: str) -> Call:
+            body = {"model": alias, "messages": [{"role": "user", "content": text}], "temperature": 0}
+            call = Call("bench", request=validate_chat(body), caller=caller)
+            call.group = services.catalog.resolve(alias)
+            return call
+
+        await stage.unary(call_for("semantic", STAGE_PROMPTS[0]), upstream)  # kept
+        hits = []
+        recent = stage.semantic.cache._recent  # type: ignore[attr-defined]
+        for i in range(iterations):
+            recent.clear()  # the vectors of recent prompts are kept: each hit here embeds its prompt again
+            call = call_for("semantic", STAGE_PROMPTS[1 + i % (len(STAGE_PROMPTS) - 1)])
+            start = time.perf_counter()
+            await stage.unary(call, upstream)
+            hits.append(time.perf_counter() - start)
+            assert call.cached and "x-switchyard-cache-similarity" in call.response_headers, call.route
+        out["hit"] = statistics.median(hits) * 1e3
+        for alias in ("exact", "semantic"):
+            misses = []
+            for i in range(iterations):
+                call = call_for(alias, f"{PROMPTS[i % len(PROMPTS)]} (variant {uuid.uuid4().hex[:8]})")
+                start = time.perf_counter()
+                await stage.unary(call, upstream)
+                misses.append(time.perf_counter() - start)
+                assert not call.cached
+            out[f"miss/{alias}"] = statistics.median(misses) * 1e3
+    finally:
+        await services.aclose()
+    return out
+
+
+def gateways_side_by_side(ctx: Context, rounds: int) -> list[tuple[str, float, float]]:
+    """Medians over interleaved rounds: (name, req/s, CPU µs/request), every request a new prompt."""
+    from bench.cache import MODEL, _config, _gateways, _load
+    from bench.loadgen import run_load
+    from bench.processes import cpu_seconds
+    from switchyard.mock.runner import new_event_loop
+
+    exact = _config(ctx.mock_url, ctx.master_key, {})
+    semantic = _config(ctx.mock_url, ctx.master_key, {"semantic": {"preload": True}})
+    semantic["models"][MODEL]["cache"] = {"semantic": True}
+    runs: dict[str, list[tuple[float, float]]] = {"exact only": [], "semantic": []}
+    seconds = max(ctx.duration / 2, 0.5)
+    loop = new_event_loop()
+    try:
+        with _gateways(ctx, {"exact only": exact, "semantic": semantic}) as gateways:
+            for _ in range(rounds):
+                for name, gateway in gateways.items():
+                    load = loop.run_until_complete(run_load(
+                        _load(gateway.url, ctx.master_key, fresh=True), concurrency=16, duration=seconds,
+                        warmup=min(0.5, seconds), max_requests=10**7, cpu_of=lambda pid=gateway.pid: cpu_seconds(pid)))
+                    if load.ok and load.target_cpu is not None:
+                        runs[name].append((load.rps, load.target_cpu / load.ok * 1e6))
+    finally:
+        loop.close()
+    return [(name, statistics.median(v[0] for v in values), statistics.median(v[1] for v in values))
+            for name, values in runs.items() if values]
+
+
 def _redis() -> str | None:
     url = os.environ.get("SWITCHYARD_BENCH_REDIS", "redis://127.0.0.1:6379/0")
 
@@ -165,7 +262,7 @@ def _redis() -> str | None:
     return url if asyncio.run(probe()) else None
 
 
-def measure(quick: bool = False) -> tuple[list[Figure], list[str]]:
+def measure(quick: bool = False, ctx: Context | None = None) -> tuple[list[Figure], list[str]]:
     figures: list[Figure] = []
     notes: list[str] = []
     loaded = model_load()
@@ -189,13 +286,22 @@ def measure(quick: bool = False) -> tuple[list[Figure], list[str]]:
         got = asyncio.run(lookups(10_000, queries, redis_url))
         figures.append(Figure("semantic lookup p50, 10,000 [redis]", got["p50_ms"], "ms",
                               f"(p99 {got['p99_ms']:.2f}; store {got['fill_s'] / 10_000 * 1e3:.2f} ms/entry)", None))
+    costs = asyncio.run(stage_costs(30 if quick else 200))
+    figures.append(Figure("semantic hit in the stage p50", costs["hit"], "ms", "(embedding included)", None))
+    figures.append(Figure("miss in the stage p50, exact only", costs["miss/exact"], "ms", "(shown)", None))
+    figures.append(Figure("miss in the stage p50, + semantic", costs["miss/semantic"], "ms",
+                          "(embedding, lookup and store added)", None))
+    if ctx is not None and ctx.gateway_url is not None:
+        for name, rps, cpu in gateways_side_by_side(ctx, 1 if quick else 4):
+            figures.append(Figure(f"gateway, every request a miss, c16 [{name}]", rps, "req/s",
+                                  f"(CPU {cpu:,.0f} µs/request)", None))
     return figures, notes
 
 
 def semantic(ctx: Context | None = None) -> SectionResult:
     """The benchmark section."""
     quick = ctx is not None and ctx.duration < 1
-    figures, notes = measure(quick)
+    figures, notes = measure(quick, ctx)
     if ctx is not None:
         ctx.notes.extend(notes)
     return SectionResult(figures=figures)
