@@ -167,3 +167,23 @@ def test_two_gateways_on_one_redis_share_semantic_entries(mock: MockUpstreamThre
         assert hit.headers["x-switchyard-cache"] == "hit" and talk.upstream() == 1
         assert admin(second, "DELETE", "partition=tenant:acme").json()["deleted"] >= 1
         assert talk.ask("Which time zone does Tokyo use?").headers["x-switchyard-cache"] == "miss"
+
+
+def test_embeddings_from_an_alias_through_the_gateways_own_pipeline(mock: MockUpstreamThread) -> None:
+    config = {"auth": {"master_key": MASTER, "keys": KEYS},
+              "cache": {"semantic": {"embedding": {"alias": "embed"}}},
+              "models": {"chat": alias(mock, {"semantic": True}),
+                         "embed": {"deployments": [{"provider": "openai", "model": "text-embedding-3-small",
+                                                    "base_url": mock.base_url, "api_key": "sk-up"}]}}}
+    with GatewayThread(config) as gateway:
+        talk = Conversation(gateway, mock)
+        before = mock.count("/v1/embeddings")
+        assert talk.ask("What is the capital of France?").headers["x-switchyard-cache"] == "miss"
+        # another exact key (trailing spaces), the same last turn once trimmed: the mock's vectors are equal
+        hit = talk.ask("What is the capital of France?   ")
+        assert hit.headers["x-switchyard-cache"] == "hit" and hit.headers["x-switchyard-cache-similarity"] == "1.0000"
+        assert talk.ask("How do I bake sourdough bread?").headers["x-switchyard-cache"] == "miss"
+        # one embedding per distinct text: the store after a miss, and the trimmed repeat, reuse the lookup's
+        assert mock.count("/v1/embeddings") - before == 2 and talk.upstream() == 2
+        seen = admin(gateway, "GET", "").json()
+        assert seen["embedder"] == "alias:embed" and seen["entries"] == 2
