@@ -40,6 +40,8 @@ log = logging.getLogger("switchyard.cache.semantic")
 
 #: Vectors of recent lookups kept for the ``store`` that follows a miss.
 RECENT_VECTORS = 1024
+#: Seconds between two warnings about a store or embedder that fails.
+WARN_EVERY = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +106,7 @@ class SemanticCache:
         #: Set once the index has read every event the shared feed held at start.
         self.caught_up = asyncio.Event()
         self._fed = asyncio.Condition()
+        self._warned = -WARN_EVERY
         if not self.entries.shared:
             self.caught_up.set()
 
@@ -154,7 +157,7 @@ class SemanticCache:
             try:
                 stored = await self.entries.get(entry_id)
             except Exception as exc:
-                log.warning("semantic cache: cannot read an entry (%s)", type(exc).__name__)
+                self._warn("cannot read an entry (%s)", type(exc).__name__)
                 return SemanticMiss("store_unavailable")
             entry = None if stored is None else stored[0]
             if entry is None or (entry.partition, entry.alias, entry.context) != key or entry.expires <= now:
@@ -187,7 +190,7 @@ class SemanticCache:
         try:
             await self.entries.put(entry, answer, ttl)
         except Exception as exc:
-            log.warning("semantic cache: cannot store an entry (%s)", type(exc).__name__)
+            self._warn("cannot store an entry (%s)", type(exc).__name__)
             return None
         self._add(entry, vector)
         return entry.id
@@ -224,7 +227,7 @@ class SemanticCache:
         except EmbedderBusy:
             return SemanticMiss("embedder_busy")
         except EmbedderUnavailable as exc:
-            log.warning("semantic cache: %s", exc)
+            self._warn("%s", exc)
             return SemanticMiss("embedder_unavailable")
         if vector is None:
             return SemanticMiss("too_long")
@@ -232,6 +235,13 @@ class SemanticCache:
         while len(self._recent) > RECENT_VECTORS:
             self._recent.popitem(last=False)
         return vector
+
+    def _warn(self, message: str, *args: Any) -> None:
+        """A warning at most every ``WARN_EVERY`` seconds: a store or embedder that is down fails every request."""
+        now = time.monotonic()
+        if now - self._warned >= WARN_EVERY:
+            self._warned = now
+            log.warning("semantic cache: " + message + " (requests go on uncached)", *args)
 
     def _add(self, entry: Entry, vector: Vector) -> None:
         self.index.add(entry.id, (entry.partition, entry.alias, entry.context), vector, created=entry.created,
