@@ -152,4 +152,4 @@ async def test_the_semantic_section_runs_against_todays_code(redis_url):
         got = await semantic.lookups(300, 20, store)
         assert got["p50_ms"] > 0 and got["recall"] == 1.0
     costs = await semantic.stage_costs(3)
-    assert set(costs) == {"hit", "miss/exact", "miss/semantic"} and all(v > 0 for v in costs.values())
+    assert set(costs) == {"hit", "miss/exact", "miss/strict"} and all(v > 0 for v in costs.values())

@@ -33,13 +33,18 @@ async def test_vectors_come_from_the_embedding_alias_in_process(
             await cache.aclose()
 
 
-async def test_a_failing_embedding_alias_is_a_bypass_not_an_error() -> None:
-    async with switchyard.AsyncClient() as client:
+async def test_a_failing_embedding_alias_is_a_bypass_not_an_error(
+        mock_upstream: MockUpstreamThread, openai_deployment: Callable[..., dict[str, Any]]) -> None:
+    config = {"models": {"embed": {"deployments": [openai_deployment(mock_upstream, "text-embedding-3-small")]}}}
+    async with switchyard.AsyncClient(config) as client:
         services = await client.start()
-        cache = SemanticCache(AliasEmbedder("no-such-alias", through_pipeline(lambda: services.pipeline)))
+        embedder = AliasEmbedder("embed", through_pipeline(lambda: services.pipeline))
+        cache = SemanticCache(embedder)
         try:
-            miss = await cache.lookup("tenant:acme", "chat", ask("What is the capital of France?"))
+            assert await cache.store("tenant:acme", "chat", ask("What is the capital of France?"), b"Paris")
+            embedder.alias = "no-such-alias"  # the alias now answers 404
+            miss = await cache.lookup("tenant:acme", "chat", ask("Which city is the capital of France?"))
             assert isinstance(miss, SemanticMiss) and miss.reason == "embedder_unavailable" and miss.bypassed
-            assert await cache.store("tenant:acme", "chat", ask("What is the capital of France?"), b"Paris") is None
+            assert await cache.store("tenant:acme", "chat", ask("How do I bake bread?"), b"Flour") is None
         finally:
             await cache.aclose()

@@ -119,11 +119,13 @@ async def test_what_the_cache_leaves_alone_is_a_bypass(cache: SemanticCache) -> 
     miss = await cache.lookup(ACME, "chat", {"model": "chat", "messages": turns})
     assert isinstance(miss, SemanticMiss) and miss.reason == "multi_turn" and miss.bypassed
     assert await cache.store(ACME, "chat", {"model": "chat", "messages": turns}, b"x") is None
+    await cache.store(ACME, "chat", ask("a word"), b"kept")
     miss = await cache.lookup(ACME, "chat", ask("word " * 300))  # fits max_chars, not the model's 256 tokens
     assert isinstance(miss, SemanticMiss) and miss.reason == "too_long"
 
 
-async def test_the_store_after_a_miss_reuses_the_lookups_vector(minilm: MiniLM, clock: Clock) -> None:
+async def test_a_lookup_embeds_only_where_something_is_kept_and_the_store_after_it_reuses_its_vector(
+        minilm: MiniLM, clock: Clock) -> None:
     embedded: list[str] = []
     embedder = MiniLMEmbedder(model=minilm)
     real = embedder.embed
@@ -136,19 +138,24 @@ async def test_the_store_after_a_miss_reuses_the_lookups_vector(minilm: MiniLM, 
     cache = SemanticCache(embedder, clock=clock)
     try:
         assert not (await cache.lookup(ACME, "chat", ask("What does HTTP stand for?"))).hit
+        assert embedded == []  # nothing kept in that context yet
         assert await cache.store(ACME, "chat", ask("What does HTTP stand for?"), b"HyperText Transfer Protocol")
-        assert embedded == ["What does HTTP stand for?"]
+        assert not (await cache.lookup(ACME, "chat", ask("How do I bake bread?"))).hit
+        assert await cache.store(ACME, "chat", ask("How do I bake bread?"), b"Flour, water, salt, time.")
+        assert embedded == ["What does HTTP stand for?", "How do I bake bread?"]
     finally:
         await cache.aclose()
 
 
 async def test_a_busy_embedder_bypasses_and_an_oversized_answer_is_not_kept(minilm: MiniLM, clock: Clock) -> None:
-    cache = SemanticCache(MiniLMEmbedder(model=minilm, max_pending=0), clock=clock,
-                          settings=SemanticSettings(max_answer_bytes=10))
+    cache = SemanticCache(MiniLMEmbedder(model=minilm), clock=clock, settings=SemanticSettings(max_answer_bytes=10))
     try:
-        miss = await cache.lookup(ACME, "chat", ask("What does HTTP stand for?"))
+        assert await cache.store(ACME, "chat", ask("What does HTTP stand for?"), b"kept")
+        cache.embedder._batcher.max_pending = 0  # type: ignore[attr-defined]
+        miss = await cache.lookup(ACME, "chat", ask("What is HTTP short for?"))
         assert isinstance(miss, SemanticMiss) and miss.reason == "embedder_busy"
-        assert await cache.store(ACME, "chat", ask("What does HTTP stand for?"), b"x" * 11) is None
+        cache.embedder._batcher.max_pending = 256  # type: ignore[attr-defined]
+        assert await cache.store(ACME, "chat", ask("What is HTTP short for?"), b"x" * 11) is None
     finally:
         await cache.aclose()
 

@@ -141,12 +141,14 @@ class SemanticCache:
         prompt = self.prompt(partition, alias, request, variant)
         if isinstance(prompt, Skip):
             return SemanticMiss(prompt.reason)
+        key = (partition, alias, prompt.context)
+        if key not in self.index.buckets:  # nothing kept in this context: no need to embed the prompt
+            return SemanticMiss("miss")
         vector = await self._vector(prompt)
         if isinstance(vector, SemanticMiss):
             return vector
         now = self.clock()
         floor = self.settings.threshold if threshold is None else threshold
-        key = (partition, alias, prompt.context)
         for _ in range(3):  # an entry gone from the store is dropped and the next nearest tried
             found = self.index.nearest(key, vector, now)
             if found is None:
