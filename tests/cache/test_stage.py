@@ -96,15 +96,21 @@ class Similar:
         self.lookups: list[tuple[str, str]] = []
         self.kept: list[tuple[str, str, Entry]] = []
 
-    async def lookup(self, partition: str, alias: str, request: Any) -> SimilarHit | None:
+    async def lookup(self, partition: str, alias: str, call: Any) -> SimilarHit | None:
         self.lookups.append((partition, alias))
         for kept_partition, kept_alias, entry in self.kept:
             if (kept_partition, kept_alias) == (partition, alias):
                 return SimilarHit(entry, 0.93)
         return None
 
-    async def store(self, partition: str, alias: str, request: Any, entry: Entry, ttl: float) -> None:
+    async def store(self, partition: str, alias: str, call: Any, entry: Entry, ttl: float) -> None:
         self.kept.append((partition, alias, entry))
+
+    async def start(self) -> None:
+        pass
+
+    async def aclose(self) -> None:
+        pass
 
 
 def test_the_semantic_seam_is_asked_after_an_exact_miss_and_given_what_is_kept():

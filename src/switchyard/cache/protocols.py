@@ -7,20 +7,24 @@ reached raises ``CacheUnavailable``; the stage then answers without the cache
 (a miss that is not kept), never with an error.
 
 ``SemanticCache`` is the place of a cache that recognises similar prompts: after
-an exact miss the stage asks ``lookup(partition, alias, request)``; a hit
+an exact miss the stage asks ``lookup(partition, alias, call)``; a hit
 (``SimilarHit``: the entry and its similarity) is served like an exact one, with
 ``x-switchyard-cache-similarity``; an answer the stage keeps is also handed to
-``store(partition, alias, request, entry, ttl)``. The partition is the one the
+``store(partition, alias, call, entry, ttl)``. The call, not only its request:
+what the exact key holds beyond the body (the surface, streamed or not, routing
+tags) must be equal for a similar prompt too. The partition is the one the
 exact cache uses, decided by the server, so the semantic index is scoped the
-same way. None means no semantic cache.
+same way. None means no semantic cache (``cache/semantic/seam.py`` is the one
+Switchyard ships).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from switchyard.cache.entry import Entry
+from switchyard.core.call import Call
 
 
 class CacheUnavailable(ConnectionError):
@@ -48,6 +52,10 @@ class SimilarHit:
 
 
 class SemanticCache(Protocol):
-    async def lookup(self, partition: str, alias: str, request: Any) -> SimilarHit | None: ...
+    async def lookup(self, partition: str, alias: str, call: Call) -> SimilarHit | None: ...
 
-    async def store(self, partition: str, alias: str, request: Any, entry: Entry, ttl: float) -> None: ...
+    async def store(self, partition: str, alias: str, call: Call, entry: Entry, ttl: float) -> None: ...
+
+    async def start(self) -> None: ...
+
+    async def aclose(self) -> None: ...

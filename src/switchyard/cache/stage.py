@@ -170,7 +170,7 @@ class CacheStage:
         semantic = self.semantic
         if semantic is None or plan.rules.no_cache:
             return None
-        hit = await semantic.lookup(plan.partition, call.group.alias, call.request)
+        hit = await semantic.lookup(plan.partition, call.group.alias, call)
         if hit is None or not self._fresh(hit.entry, plan, stream):
             return None
         call.response_headers[SIMILARITY_HEADER] = f"{hit.similarity:.4f}"
@@ -190,7 +190,7 @@ class CacheStage:
             except CacheUnavailable as exc:
                 self._unavailable(exc)
         if self.semantic is not None:
-            await self.semantic.store(plan.partition, call.group.alias, call.request, entry, plan.policy.ttl)
+            await self.semantic.store(plan.partition, call.group.alias, call, entry, plan.policy.ttl)
 
     def _served(self, call: Call, entry: Entry) -> None:
         """Marks a cache hit on the call."""
@@ -410,7 +410,7 @@ class CacheStage:
                 self._later(lead.send({"a": encode(entry)}, put=self._put(plan, entry) if storable else None,
                                       release=True))
                 if storable and self.semantic is not None:
-                    await self.semantic.store(plan.partition, call.group.alias, call.request, entry, plan.policy.ttl)
+                    await self.semantic.store(plan.partition, call.group.alias, call, entry, plan.policy.ttl)
             elif storable:
                 await self._keep(call, plan, entry)
             return answer
@@ -532,7 +532,7 @@ class CacheStage:
         await lead.stop()
         await lead.send(put=None if entry is None or plan is None else self._put(plan, entry), release=True)
         if entry is not None and plan is not None and self.semantic is not None:
-            await self.semantic.store(plan.partition, call.group.alias, call.request, entry, plan.policy.ttl)
+            await self.semantic.store(plan.partition, call.group.alias, call, entry, plan.policy.ttl)
 
     async def _stream_shared(self, call: Call, next: Streaming, plan: Plan) -> AsyncIterator[Any]:
         """The streaming path with Redis: a local flight first, then the entry and the claim in one round
@@ -680,8 +680,15 @@ class CacheStage:
         if self._finishing:
             await asyncio.gather(*self._finishing, return_exceptions=True)
 
+    async def start(self) -> None:
+        """Background work of the parts: the semantic cache's (following shared entries, loading its model)."""
+        if self.semantic is not None:
+            await self.semantic.start()
+
     async def aclose(self) -> None:
         await self.flushed()
+        if self.semantic is not None:
+            await self.semantic.aclose()
         await self.store.aclose()
 
 

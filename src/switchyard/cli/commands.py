@@ -38,7 +38,8 @@ def serve(args: argparse.Namespace) -> int:
     config, problems, source = _load_checked(args.config)
     if problems:
         # An unknown provider (or an invalid file) would fail startup with a traceback; say it plainly.
-        fatal = config is None or any(path.endswith(".provider") or path == "storage.url" for path, _ in problems)
+        fatal = config is None or any(path.endswith(".provider") or path == "storage.url"
+                                      or path.startswith("cache.semantic") for path, _ in problems)
         print(("" if fatal else "warning: ") + str(ConfigError(problems, source)), file=sys.stderr)
         if fatal:
             return 2

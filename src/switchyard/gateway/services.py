@@ -157,7 +157,8 @@ class Services:
             estimator = Estimator(tokens, config.budgets.estimator, config.budgets.default_max_tokens)
             ledger = _budget_ledger(config, store, durable, http)
             spend = _spend_log(config, durable)
-            cache = _cache(config, store)
+            built: list[Pipeline] = []  # the semantic cache may embed through the pipeline it sits in
+            cache = _cache(config, store, lambda: built[0])
             route = Route(catalog, router)
             guard = _guard(config, catalog, route, audit, metrics)
             pipeline = Pipeline(
@@ -173,6 +174,7 @@ class Services:
                 settings.timeouts,
                 Estimator(tokens),  # what a stream cut short is charged for: its prompt, counted exactly
             )
+            built.append(pipeline)
             checker = (HealthChecker(catalog, http, settings.health_checks)
                        if settings.health_checks is not None else None)
             if governance is not None:
@@ -220,6 +222,8 @@ class Services:
             except BaseException:
                 await services.aclose()
                 raise
+        if cache is not None:
+            await cache.start()
         return services
 
     def readiness(self) -> dict[str, Any]:
@@ -315,13 +319,20 @@ def _metrics(config: Config) -> Metrics | None:
     return Metrics(config)
 
 
-def _cache(config: Config, shared: Store) -> CacheStage | None:
-    """The cache stage when an alias has ``cache:`` (the package loads only then)."""
+def _cache(config: Config, shared: Store, pipeline: Callable[[], Pipeline]) -> CacheStage | None:
+    """The cache stage when an alias has ``cache:`` (the package loads only then), with the semantic
+    cache when an alias's ``cache:`` says ``semantic`` (numpy and its model load only then);
+    ``pipeline()`` is the gateway's, for embeddings through an alias."""
     if not any(model.cache is not None for model in config.models.values()):
         return None
     from switchyard.cache import build_cache
 
-    return build_cache(config, shared)
+    semantic = None
+    if any(model.cache is not None and model.cache.semantic for model in config.models.values()):
+        from switchyard.cache.semantic.seam import build_semantic
+
+        semantic = build_semantic(config, shared, pipeline)
+    return build_cache(config, shared, semantic)
 
 
 async def _mcp_hub(config: Config, services: Services) -> Hub:

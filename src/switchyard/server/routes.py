@@ -81,6 +81,7 @@ class RouteTable:
         from switchyard.server.reliability_routes import add_reliability_routes
         from switchyard.server.responses_routes import add_responses_routes
         from switchyard.server.routing_routes import add_routing_routes
+        from switchyard.server.semantic_routes import add_semantic_routes
         from switchyard.server.slo_routes import add_slo_routes
         from switchyard.server.spend_routes import add_spend_routes
         from switchyard.server.stream_routes import add_stream_routes
@@ -100,4 +101,5 @@ class RouteTable:
         add_stream_routes(table, app)
         add_batch_routes(table, app)
         add_slo_routes(table, app)
+        add_semantic_routes(table, app)
         return table

@@ -22,6 +22,7 @@ from pydantic import Field, field_validator
 
 from switchyard.core.config.base import Strict
 from switchyard.core.config.budgets import duration_seconds
+from switchyard.core.config.semantic import AliasSemantic, SemanticConfig
 
 MIB = 1024 * 1024
 
@@ -57,6 +58,9 @@ class CacheConfig(Strict):
                             description="redis: how long a replica's claim on an upstream call lasts unless "
                                         "renewed (every third of it); a follower whose leader stopped renewing "
                                         "takes over or fails, never hangs.")
+    semantic: SemanticConfig | None = Field(
+        default=None, description="The semantic cache, for the aliases that opt in (cache.semantic on an alias); "
+                                  "unset: its defaults.")
 
     _ttl = field_validator("ttl", mode="before")(_seconds)
 
@@ -76,5 +80,8 @@ class AliasCache(Strict):
     joinable: bool = Field(
         default=False, description="Make every stream of this alias joinable by its request id, cacheable or not "
                                     "(cacheable ones always are); each is then read through a shared buffer.")
+    semantic: AliasSemantic | bool = Field(
+        default=False, description="Also answer prompts that mean the same as a kept one (true, or "
+                                   "{threshold: ...}); see cache.semantic.")
 
     _ttl = field_validator("ttl", mode="before")(_seconds)

@@ -69,6 +69,10 @@ class Config(Strict):
         if self.batch is not None and scheme not in ("sqlite", "postgresql", "postgres"):
             raise ValueError("batch needs storage.url to be sqlite:///… or postgresql://… (batches, their files and "
                              "results are kept in the durable store)")
+        semantic = self.cache.semantic
+        alias = semantic.embedding.alias if semantic is not None else None
+        if alias is not None and alias not in self.models:
+            raise ValueError(f"cache.semantic.embedding.alias: {alias!r} is not an alias of models:")
         return self
 
     @model_validator(mode="after")
