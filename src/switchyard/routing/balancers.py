@@ -160,8 +160,9 @@ class CostBalancer(Balancer):
     name = "cost"
 
     def load_scores(self, loads: list[Any], pick: Pick, now: float) -> list[float]:
-        prompt, output = pick.prompt_tokens / 1_000_000, pick.output_tokens / 1_000_000
-        return [prompt * load.price_in + output * load.price_out for load in loads]
+        prompt, output = pick.prompt_tokens, pick.output_tokens
+        return [prompt * load.price_in + output * load.price_out if load.sheet is None
+                else load.quote(prompt, output) for load in loads]
 
     def reason(self) -> str:
         return "cheapest for the estimated tokens (score = US dollars; unpriced last)"
