@@ -118,7 +118,9 @@ class AsyncClient:
         params.pop("stream", None)
         request = validate_chat({"model": model, "messages": messages, **params})
         services = await self.start()
-        return await services.pipeline.chat(request, self._call())
+        call = services.pipeline.chat(request, self._call())
+        unattended = services.unattended  # a caller that leaves: the answer is still charged
+        return await (call if unattended is None else unattended.run(call))
 
     async def stream(self, *, model: str, messages: list[dict[str, Any]], **params: Any) -> AsyncIterator[Chunk]:
         """A streamed chat completion: its chunks (``chunk.text`` is the new text)."""
@@ -137,7 +139,9 @@ class AsyncClient:
         """Embeddings of ``input`` (``response.vectors``)."""
         request = validate_embedding({"model": model, "input": input, **params})
         services = await self.start()
-        return await services.pipeline.embed(request, self._call())
+        call = services.pipeline.embed(request, self._call())
+        unattended = services.unattended
+        return await (call if unattended is None else unattended.run(call))
 
     async def models(self) -> list[str]:
         """The model aliases this client may use."""

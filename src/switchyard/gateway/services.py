@@ -41,6 +41,7 @@ from switchyard.governance import Governance, KeySnapshot
 from switchyard.pipeline import Pipeline, order
 from switchyard.pipeline.deployments import DeploymentFactory
 from switchyard.pipeline.stages.route import Route
+from switchyard.pipeline.unattended import Unattended
 from switchyard.policies.retry import RetryBudget
 from switchyard.pricing import PriceBook
 from switchyard.responses.store import ResponseStore, response_store_for
@@ -107,6 +108,9 @@ class Services:
     projector: Any = None
     #: The Files and Batches API and its workers (``batch:``; ``switchyard.batch``).
     batches: Any = None
+    #: In-process calls whose caller left, finishing so their answer is charged (when calls are
+    #: charged: budgets or spend records; ``pipeline/unattended.py``).
+    unattended: Unattended | None = None
 
     @classmethod
     async def start(cls, config: Config, registry: Registry, stages: StageRegistry | None = None, *,
@@ -180,7 +184,8 @@ class Services:
                        checker=checker, store=store, durable=durable, audit=audit, governance=governance,
                        budgets=ledger, spend=spend, metrics=metrics, cache=cache, guard=guard,
                        responses=response_store_for(durable, config.responses.ttl),
-                       projector=projector, batches=batches)
+                       projector=projector, batches=batches,
+                       unattended=Unattended() if ledger is not None or spend is not None else None)
         if metrics is not None:
             metrics.watch(catalog, admission, upstreams, projector)
             metrics.start()
@@ -238,6 +243,8 @@ class Services:
 
     async def aclose(self) -> None:
         try:
+            if self.unattended is not None:
+                await self.unattended.aclose()  # their answers charged before the writers close
             if self.mcp is not None:
                 await self.mcp.aclose()  # its calls are audited: before the audit log closes
             if self.checker is not None:
