@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 log = logging.getLogger("switchyard.pipeline")
 
@@ -35,7 +35,7 @@ class Unattended:
     def __init__(self, limit: int = 10_000, grace: float = 5.0) -> None:
         self.limit = limit
         self.grace = grace
-        self.running: set[asyncio.Future[object]] = set()
+        self.running: set[asyncio.Future[Any]] = set()
         #: Calls cancelled with their caller because ``limit`` were finishing already.
         self.dropped = 0
 
@@ -48,15 +48,15 @@ class Unattended:
                 self._keep(task)
             raise
 
-    def _keep(self, task: asyncio.Future[T]) -> None:
+    def _keep(self, task: asyncio.Future[Any]) -> None:
         if len(self.running) >= self.limit:
             self.dropped += 1
             task.cancel()
             return
-        self.running.add(task)  # type: ignore[arg-type]
+        self.running.add(task)
         task.add_done_callback(self._finished)
 
-    def _finished(self, task: asyncio.Future[object]) -> None:
+    def _finished(self, task: asyncio.Future[Any]) -> None:
         self.running.discard(task)
         if not task.cancelled():
             task.exception()  # retrieved: its settlers have recorded how it failed
