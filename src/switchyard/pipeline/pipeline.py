@@ -13,8 +13,8 @@ stream's final usage; at the batch rates for a ``call.batch``) and runs the
 settlers stages registered (``Call.on_settle``) exactly once, on success,
 failure or a client that went away. A stream that ends without the upstream's
 usage (its client left, it broke) is charged for its prompt, counted locally,
-and the output it sent (``call.estimated``). One wrapper per stream, however many stages want to
-hear its end or see its chunks (``Call.on_chunk``).
+and the output it sent (``call.estimated``). One wrapper per stream, however
+many stages want to hear its end or see its chunks (``Call.on_chunk``).
 """
 
 from __future__ import annotations
