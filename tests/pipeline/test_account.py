@@ -126,39 +126,6 @@ def test_admin_deployments_show_each_price_and_its_source(mock_upstream, start_g
     assert prices["local"]["priced"] is False and "local model" in prices["local"]["source"]
 
 
-def test_a_batch_call_is_priced_at_the_batch_rates(mock_upstream):
-    """The seam for the batch API (issue 15): a call marked ``batch`` is priced at the deployment's
-    batch rates — a ``price:``'s ``batch`` share, or the price table's batch prices."""
-    import asyncio
-
-    import switchyard
-    from switchyard.core.call import Call
-    from switchyard.core.messages import validate_chat
-
-    config = {"models": {
-        "configured": {"deployments": [{"provider": "fake", "model": "echo",
-                                        "price": {"input": 2, "output": 4, "batch": 0.5}}]},
-        "table": {"deployments": [{"provider": "openai", "model": "gpt-4o-mini", "base_url": mock_upstream.base_url,
-                                   "api_key": "sk-up"}]}}}
-
-    async def run() -> None:
-        async with switchyard.AsyncClient(config) as client:
-            pipeline = client.services.pipeline  # type: ignore[union-attr]
-            for alias, full in (("configured", (2e-6, 4e-6)), ("table", (0.15e-6, 0.6e-6))):
-                request = validate_chat({"model": alias, "messages": [{"role": "user", "content": "one two three"}]})
-                costs = []
-                for batch in (False, True):
-                    call = Call(f"{alias}-{batch}", caller=switchyard.client.IN_PROCESS, batch=batch)
-                    usage = (await pipeline.chat(request, call)).usage
-                    assert usage is not None and call.cost is not None
-                    costs.append((call.cost, usage.prompt_tokens * full[0] + usage.completion_tokens * full[1]))
-                (interactive, listed), (batched, _) = costs
-                assert interactive == pytest.approx(listed), alias
-                assert batched == pytest.approx(listed / 2), alias  # both batch prices are half
-
-    asyncio.run(run())
-
-
 @pytest.mark.parametrize(("alias", "rates"), [("claude", (3e-6, 15e-6)), ("gpt", (0.15e-6, 0.6e-6))])
 def test_an_anthropic_stream_carries_its_cost_in_message_delta(mock_upstream, start_gateway, alias, rates):
     """/v1/messages streamed by the anthropic SDK: forwarded natively from an Anthropic upstream

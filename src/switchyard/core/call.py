@@ -79,10 +79,6 @@ class Call:
     deployment: Any = None
     #: What the answer cost in US dollars (its deployment's price of ``usage``), once known.
     cost: float | None = None
-    #: Batch processing: the call is priced at its deployment's batch rates (``price.batch``, the
-    #: table's or ``price: {batch: share}``) where the provider discounts batches. Set by whatever
-    #: runs calls as a batch (the batch API, issue 15); every other call is priced as it is served.
-    batch: bool = False
     #: About how many tokens of output a stream has sent so far (counted as its chunks pass).
     streamed: int = 0
     #: Whether the answer came from the response cache (``switchyard.cache``).

@@ -257,7 +257,7 @@ class Inspection:
         call = self.call
         usage = call.usage = getattr(answer, "usage", None)
         if usage is not None and call.deployment is not None:
-            call.cost = call.deployment.price.cost(usage, batch=call.batch)
+            call.cost = call.deployment.price.cost(usage)
 
     # -- what was found -----------------------------------------------------------------------------
     def note(self, direction: str, category: str, action: str, count: int = 1) -> None:

@@ -9,12 +9,12 @@ The answer's way out is the account: whatever answered (a provider, later the
 cache), the pipeline records the usage on ``call.usage`` — a stream's when it
 ends — prices it at the deployment that answered (``call.cost``; the
 ``x-switchyard-cost-usd`` header of a unary answer, ``usage.cost_usd`` in a
-stream's final usage; at the batch rates for a ``call.batch``) and runs the
-settlers stages registered (``Call.on_settle``) exactly once, on success,
-failure or a client that went away. A stream that ends without the upstream's
-usage (its client left, it broke) is charged for its prompt, counted locally,
-and the output it sent (``call.estimated``). One wrapper per stream, however
-many stages want to hear its end or see its chunks (``Call.on_chunk``).
+stream's final usage) and runs the settlers stages registered
+(``Call.on_settle``) exactly once, on success, failure or a client that went
+away. A stream that ends without the upstream's usage (its client left, it
+broke) is charged for its prompt, counted locally, and the output it sent
+(``call.estimated``). One wrapper per stream, however many stages want to
+hear its end or see its chunks (``Call.on_chunk``).
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ class Pipeline:
         usage = call.usage = answer.usage
         deployment = call.deployment
         if deployment is not None and usage is not None:
-            cost = call.cost = deployment.price.cost(usage, batch=call.batch)
+            cost = call.cost = deployment.price.cost(usage)
             call.response_headers[COST_HEADER] = usd(cost)
         if call.settlers is not None:
             await call.settle()
@@ -171,7 +171,7 @@ class Served:
             call.usage = usage
             deployment = call.deployment
             if call.cost is None and usage is not None and deployment is not None:
-                call.cost = deployment.price.cost(usage, batch=call.batch)
+                call.cost = deployment.price.cost(usage)
             if call.settlers is not None:
                 await call.settle()
 
@@ -191,7 +191,7 @@ def _price_usage_chunk(chunk: Chunk, usage: Usage, call: Call) -> None:
     deployment = call.deployment
     if deployment is None:
         return
-    cost = call.cost = deployment.price.cost(usage, batch=call.batch)
+    cost = call.cost = deployment.price.cost(usage)
     shown = chunk.json().get("usage")
     if isinstance(shown, dict):
         shown["cost_usd"] = round(cost, 10)
