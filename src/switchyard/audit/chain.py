@@ -28,8 +28,6 @@ from typing import Any
 
 import orjson
 
-#: What an entry records: an admin action, a request's metadata, a guard's finding.
-KINDS: tuple[str, ...] = ("admin", "request", "guard")
 #: The ``prev_hash`` of the very first entry.
 GENESIS = "0" * 64
 

@@ -23,7 +23,6 @@ from urllib.parse import parse_qs
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, WithJsonSchema, model_validator
 
-from switchyard.audit.chain import KINDS
 from switchyard.core.errors import InvalidRequest
 from switchyard.governance.admin import MAX_PAGE
 from switchyard.spend.record import GROUPS
@@ -100,8 +99,8 @@ class _Range(Params):
 
 
 class AuditParams(_Range):
-    kind: Literal[KINDS] | None = Field(  # type: ignore[valid-type]
-        default=None, description="Admin actions, requests' metadata, or guard findings.")
+    kind: Text | None = Field(default=None, description="What was recorded: `admin` (actions), `request`, `guard`, "
+                                                        "`tool`…", examples=["admin", "request"])
     actor: Text | None = Field(default=None, description="Who: `master`, `oidc:<sub>`, a key's name.")
     action: Text | None = Field(default=None, description="What, e.g. `key.create`, `chat`.")
     target: Text | None = Field(default=None, description="The record acted on (its id).")

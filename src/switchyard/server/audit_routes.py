@@ -1,6 +1,6 @@
 """``GET /admin/audit``: the audit log, filtered (owner, admin, viewer).
 
-Query parameters (``admin_queries.AuditParams``), each optional: ``kind`` (admin | request | guard),
+Query parameters (``admin_queries.AuditParams``), each optional: ``kind`` (admin, request, guard, tool…),
 ``actor``, ``action``, ``target``, ``from`` and ``to`` (epoch seconds or ISO 8601),
 ``after`` (an entry id: the page after it) and ``limit`` (1–1000, default 100).
 The answer is ``{"object": "list", "data": [...], "next_after": id | null}``.
