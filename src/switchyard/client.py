@@ -110,22 +110,35 @@ class AsyncClient:
         await self.aclose()
 
     # -- calls --------------------------------------------------------------
-    def _call(self) -> Call:
-        return Call(self._request_ids(), caller=self._caller, headers=dict(self._headers))
+    def _call(self, services: Services) -> Call:
+        caller = self._caller
+        if caller is None:  # signed in here, as the server does before a body: the pipeline skips its auth stage
+            caller = services.auth.authenticate(self._headers.get("authorization"), None)
+        return Call(self._request_ids(), caller=caller, headers=dict(self._headers))
+
+    @staticmethod
+    def _charged(services: Services, call: Call, answer: Awaitable[T]) -> Awaitable[T]:
+        """``answer``, finishing unattended if its caller leaves when the call is charged (a
+        budget, a spend record): the upstream bills it anyway (``pipeline/unattended.py``)."""
+        unattended = services.unattended
+        if unattended is None or not (call.caller.budgets or services.spend is not None):
+            return answer
+        return unattended.run(answer)
 
     async def chat(self, *, model: str, messages: list[dict[str, Any]], **params: Any) -> ChatResponse:
         """A chat completion (any OpenAI chat parameter as a keyword)."""
         params.pop("stream", None)
         request = validate_chat({"model": model, "messages": messages, **params})
         services = await self.start()
-        return await services.pipeline.chat(request, self._call())
+        call = self._call(services)
+        return await self._charged(services, call, services.pipeline.chat(request, call))
 
     async def stream(self, *, model: str, messages: list[dict[str, Any]], **params: Any) -> AsyncIterator[Chunk]:
         """A streamed chat completion: its chunks (``chunk.text`` is the new text)."""
         body = {"model": model, "messages": messages, **params, "stream": True}
         request = validate_chat(body)
         services = await self.start()
-        chunks = await services.pipeline.stream(request, self._call())
+        chunks = await services.pipeline.stream(request, self._call(services))
         try:
             async for chunk in chunks:
                 if chunk.data is not None or chunk.raw is not None:
@@ -137,7 +150,8 @@ class AsyncClient:
         """Embeddings of ``input`` (``response.vectors``)."""
         request = validate_embedding({"model": model, "input": input, **params})
         services = await self.start()
-        return await services.pipeline.embed(request, self._call())
+        call = self._call(services)
+        return await self._charged(services, call, services.pipeline.embed(request, call))
 
     async def models(self) -> list[str]:
         """The model aliases this client may use."""

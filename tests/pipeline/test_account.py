@@ -124,3 +124,34 @@ def test_admin_deployments_show_each_price_and_its_source(mock_upstream, start_g
     assert prices["configured"] == {"priced": True, "source": "config", "per_million": {
         "input": 3.0, "output": 15.0, "cache_read": 3.0, "cache_write": 3.0, "request": 0.0}}
     assert prices["local"]["priced"] is False and "local model" in prices["local"]["source"]
+
+
+@pytest.mark.parametrize(("alias", "rates"), [("claude", (3e-6, 15e-6)), ("gpt", (0.15e-6, 0.6e-6))])
+def test_an_anthropic_stream_carries_its_cost_in_message_delta(mock_upstream, start_gateway, alias, rates):
+    """/v1/messages streamed by the anthropic SDK: forwarded natively from an Anthropic upstream
+    (claude) or translated from an OpenAI one (gpt), its message_delta's usage carries the cost the
+    spend record and the budget are charged (prices from the genai-prices table)."""
+    import anthropic
+
+    upstream = {"provider": "anthropic", "model": "claude-sonnet-4-5", "base_url": mock_upstream.url,
+                "api_key": "sk-up"} if alias == "claude" else {
+        "provider": "openai", "model": "gpt-4o-mini", "base_url": mock_upstream.base_url, "api_key": "sk-up"}
+    gateway = start_gateway(_config(**{alias: {"deployments": [upstream]}}))
+    client = anthropic.Anthropic(base_url=gateway.url, api_key=KEY, max_retries=0)
+    deltas = []
+    with client.messages.stream(model=alias, max_tokens=200,
+                                messages=[{"role": "user", "content": "price this stream for me"}]) as stream:
+        for event in stream:
+            if event.type == "message_delta":
+                deltas.append(event.usage)
+        final = stream.get_final_message()
+    assert len(deltas) == 1
+    cost = (deltas[0].model_extra or {}).get("cost_usd")
+    usage = final.usage
+    prompt = usage.input_tokens + (usage.cache_read_input_tokens or 0) + (usage.cache_creation_input_tokens or 0)
+    assert usage.output_tokens > 0 and prompt > 0
+    assert cost == pytest.approx(prompt * rates[0] + usage.output_tokens * rates[1], rel=1e-9)
+    row = _spend(gateway.url)["data"][0]
+    assert row["requests"] == 1 and row["errors"] == 0 and row["estimated"] == 0
+    assert (row["prompt_tokens"], row["completion_tokens"]) == (prompt, usage.output_tokens)
+    assert row["cost_usd"] == pytest.approx(cost, rel=1e-9)

@@ -133,3 +133,18 @@ def test_when_nothing_is_available_every_deployment_is_tried():
     for d in group.deployments:
         d.health = Down()
     assert len(router.candidates(group, chat(), call())) == 2
+
+
+def test_cost_quotes_prices_that_rise_with_the_prompt_at_the_tier_it_falls_in():
+    from switchyard.pricing.sheet import PriceSheet, Rates
+    from switchyard.routing.load import DeploymentLoad
+
+    catalog, router = build({"g": {"strategy": "cost", "deployments": fakes(2)}})
+    group = catalog.resolve("g")
+    tiered = PriceSheet(Rates(input=1e-6, output=1e-6), tiers=((1000, Rates(input=10e-6, output=1e-6)),))
+    flat = PriceSheet(Rates(input=5e-6, output=1e-6))
+    for deployment, sheet in zip(group.deployments, (tiered, flat)):
+        deployment.load = DeploymentLoad(config=deployment.config, price=sheet)
+    assert [d.id for d in router.candidates(group, chat("hi", max_tokens=10), call())] == ["d0", "d1"]
+    long_prompt = chat("word " * 4000, max_tokens=10)  # past 1000 tokens: the tier's $10 beats the flat $5
+    assert [d.id for d in router.candidates(group, long_prompt, call())] == ["d1", "d0"]

@@ -136,3 +136,37 @@ def test_cli_route_dry_run(tmp_path, capsys):
     assert cli(["route", "--config", str(path), "--request", body, "-H", "x-tenant: acme"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["rule"] == "acme" and report["chosen"] == "textonly"
+
+
+def test_cost_routing_reads_the_price_table_the_answers_are_billed_with(mock_upstream, start_gateway):
+    """No ``price:`` in the config: the cost strategy and a cost rule use the genai-prices table, as
+    the pipeline does when it prices the answer (gpt-4o-mini is ~16x cheaper than gpt-4o)."""
+    deployment = {"provider": "openai", "base_url": mock_upstream.base_url, "api_key": "sk-upstream"}
+    gateway = start_gateway({
+        "auth": {"master_key": MASTER},
+        "models": {"chat": {"strategy": "cost", "deployments": [
+            {**deployment, "model": "gpt-4o", "id": "dear"}, {**deployment, "model": "gpt-4o-mini", "id": "cheap"}]},
+            "premium": {"deployments": [{**deployment, "model": "gpt-4o"}]}},
+        "routing": {"rules": [{"name": "pricey", "when": {"models": ["premium"], "cost_above": 0.005},
+                               "route": "chat"}]},
+    })
+    sdk = client(gateway, MASTER)
+    for _ in range(4):  # round robin would alternate; the cost strategy always picks the cheaper one
+        answer = ask(sdk, max_tokens=100)
+        assert answer.headers["x-switchyard-deployment"] == "cheap"
+    body = {"model": "chat", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 1000}
+    request = json.dumps(body).encode()
+    import urllib.request
+
+    req = urllib.request.Request(gateway.url + "/admin/route", data=request,
+                                 headers={"authorization": f"Bearer {MASTER}", "content-type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        report = json.loads(resp.read())
+    scores = {c["id"]: c["score"] for c in report["candidates"]}
+    # 1000 output tokens at $10 and $0.60 per million, plus a prompt of a few tokens
+    assert scores["dear"] == pytest.approx(0.01, rel=0.01) and scores["cheap"] == pytest.approx(0.0006, rel=0.01)
+    assert report["order"] == ["cheap", "dear"]
+    # gpt-4o, 1000 output tokens: $0.01 > $0.005, so the rule sends premium to chat
+    routed = ask(sdk, model="premium", max_tokens=1000)
+    assert routed.headers["x-switchyard-rule"] == "pricey" and routed.headers["x-switchyard-route"] == "chat"
+    assert ask(sdk, model="premium", max_tokens=100).headers["x-switchyard-route"] == "premium"

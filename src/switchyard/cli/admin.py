@@ -35,6 +35,21 @@ def _csv(value: str) -> list[str]:
     return [part.strip() for part in value.split(",") if part.strip()]
 
 
+def _numbers(value: str) -> list[float]:
+    try:
+        return [float(part) for part in _csv(value)]
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected numbers separated by commas, e.g. 0.5,0.8") from None
+
+
+def _instant(value: str) -> float | str:
+    """Epoch seconds as a number (the API takes a number or an ISO 8601 string)."""
+    try:
+        return float(value)
+    except ValueError:
+        return value
+
+
 def _pair(value: str) -> tuple[str, str]:
     name, sep, text = value.partition("=")
     if not sep or not name:
@@ -60,7 +75,7 @@ def _limits(parser: argparse.ArgumentParser, tier: bool = True) -> None:
                         help="default monthly")
     parser.add_argument("--budget-window", help="rolling budgets: the window, e.g. 30d")
     parser.add_argument("--budget-tz", help="where daily/weekly/monthly periods begin (default UTC)")
-    parser.add_argument("--budget-soft", type=_csv, help="alert thresholds as fractions, e.g. 0.5,0.8")
+    parser.add_argument("--budget-soft", type=_numbers, help="alert thresholds as fractions, e.g. 0.5,0.8")
     parser.add_argument("--budget-webhook", help="where alerts are POSTed")
     parser.add_argument("--metadata", type=_pair, action="append", metavar="NAME=VALUE",
                         help="metadata routing rules can read (repeatable)")
@@ -72,7 +87,7 @@ def _key_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--models", type=_csv, action="append", help="aliases it may use, comma-separated")
     parser.add_argument("--routes", type=_csv, action="append", help="paths it may call, e.g. /v1/chat/completions")
     parser.add_argument("--expires-in", help="e.g. 30d, 12h")
-    parser.add_argument("--expires-at", help="epoch seconds or an ISO 8601 time")
+    parser.add_argument("--expires-at", type=_instant, help="epoch seconds or an ISO 8601 time")
     parser.add_argument("--tags", type=_csv, action="append", help="tags routing rules can read")
     _limits(parser)
 

@@ -20,15 +20,14 @@ from switchyard.core.config import ConfigError, load_config
 
 
 def _instant(name: str, value: str | None) -> float | None:
-    from switchyard.core.errors import InvalidRequest
-    from switchyard.server.audit_routes import parse_instant
+    from switchyard.server.admin_queries import instant
 
     if value is None:
         return None
     try:
-        return parse_instant(name, value)
-    except InvalidRequest as exc:
-        raise ValueError(exc.message) from None
+        return float(instant(value))
+    except ValueError as exc:
+        raise ValueError(f"{name} {exc}") from None
 
 
 def spend(args: argparse.Namespace) -> int:

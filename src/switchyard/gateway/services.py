@@ -43,6 +43,7 @@ from switchyard.pipeline import Pipeline, order
 from switchyard.pipeline.deployments import DeploymentFactory
 from switchyard.pipeline.stages.route import Route
 from switchyard.pipeline.stages.settled import OnSettle
+from switchyard.pipeline.unattended import Unattended
 from switchyard.policies.breaker import CircuitBreaker
 from switchyard.policies.retry import RetryBudget
 from switchyard.pricing import PriceBook
@@ -116,6 +117,9 @@ class Services:
     tracing: Tracing | None = None
     #: Objectives, their alerts and quality feedback (``observe/slo.py``), when ``slo:`` is set.
     slo: SloMonitor | None = None
+    #: In-process calls whose caller left, finishing so their answer is charged (when calls are
+    #: charged: budgets or spend records; ``pipeline/unattended.py``).
+    unattended: Unattended | None = None
 
     @classmethod
     async def start(cls, config: Config, registry: Registry, stages: StageRegistry | None = None, *,
@@ -194,7 +198,8 @@ class Services:
                        checker=checker, store=store, durable=durable, audit=audit, governance=governance,
                        budgets=ledger, spend=spend, metrics=metrics, cache=cache, guard=guard,
                        responses=response_store_for(durable, config.responses.ttl),
-                       projector=projector, batches=batches, tracing=tracing, slo=slo)
+                       projector=projector, batches=batches, tracing=tracing, slo=slo,
+                       unattended=Unattended() if ledger is not None or spend is not None else None)
         if tracing is not None:
             tracing.start()
         if slo is not None:
@@ -260,6 +265,8 @@ class Services:
 
     async def aclose(self) -> None:
         try:
+            if self.unattended is not None:
+                await self.unattended.aclose()  # their answers charged before the writers close
             if self.mcp is not None:
                 await self.mcp.aclose()  # its calls are audited: before the audit log closes
             if self.checker is not None:

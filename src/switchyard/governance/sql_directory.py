@@ -146,6 +146,8 @@ class SqlDirectory:
         return Changes(revision, records)
 
     async def get(self, kind: str, entity_id: str) -> Entity | None:
+        if "\x00" in entity_id:  # no record has one, and PostgreSQL refuses it in a text value
+            return None
         table = schema.ENTITY_TABLES[kind]
         async with self.engine.connect() as conn:
             row = (await conn.execute(_selected(table).where(table.c.id == entity_id))).first()

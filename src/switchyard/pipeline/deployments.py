@@ -79,9 +79,9 @@ class DeploymentFactory:
         )
         if self.metrics is not None:
             chain = self.metrics.metered(chain, deployment_id, alias, config, adapter, breaker)
-        load = DeploymentLoad(self.latency_decay, config)
-        return Deployment(deployment_id, alias, config, adapter, chain, health, load,
-                          self.prices.for_deployment(config))
+        price = self.prices.for_deployment(config)
+        load = DeploymentLoad(self.latency_decay, config, price)
+        return Deployment(deployment_id, alias, config, adapter, chain, health, load, price)
 
     def _with_defaults(self, config: DeploymentConfig) -> DeploymentConfig:
         """A deployment without its own ``timeouts.idle`` gets the gateway default,

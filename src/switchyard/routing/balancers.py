@@ -159,9 +159,16 @@ class LatencyBalancer(Balancer):
 class CostBalancer(Balancer):
     name = "cost"
 
+    _quoted: tuple[list[Any], bool] | None = None  # a load list, and whether one of its prices needs a quote
+
     def load_scores(self, loads: list[Any], pick: Pick, now: float) -> list[float]:
-        prompt, output = pick.prompt_tokens / 1_000_000, pick.output_tokens / 1_000_000
-        return [prompt * load.price_in + output * load.price_out for load in loads]
+        prompt, output = float(pick.prompt_tokens), float(pick.output_tokens)  # float x float: no int conversion each
+        quoted = self._quoted
+        if quoted is None or quoted[0] is not loads:
+            quoted = self._quoted = (loads, any(load.sheet is not None for load in loads))
+        if not quoted[1]:  # flat prices (the usual): one multiply-add each
+            return [prompt * load.price_in + output * load.price_out for load in loads]
+        return [load.quote(pick.prompt_tokens, pick.output_tokens) for load in loads]
 
     def reason(self) -> str:
         return "cheapest for the estimated tokens (score = US dollars; unpriced last)"

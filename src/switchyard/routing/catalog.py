@@ -48,7 +48,7 @@ class Deployment:
 
     def __post_init__(self) -> None:
         if self.load is None:
-            self.load = DeploymentLoad(config=self.config)
+            self.load = DeploymentLoad(config=self.config, price=self.price)
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name == "health":  # routing caches availability: the old health's watchers must ask again

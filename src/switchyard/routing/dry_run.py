@@ -70,7 +70,7 @@ async def explain(router: Router, catalog: Catalog, body: dict[str, Any], call: 
             "available": deployment.health.available,
             "capable": missing is None,
             "missing": missing,
-            "score": "unpriced" if plan.balancer.name == "cost" and deployment.config.price is None else score,
+            "score": "unpriced" if plan.balancer.name == "cost" and not deployment.load.priced else score,
             "load": deployment.load.snapshot(),
         })
     report["candidates"] = rows

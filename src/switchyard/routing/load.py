@@ -15,8 +15,11 @@ import time
 from typing import Any
 
 from switchyard.core.settling import Settling
+from switchyard.pricing.sheet import PriceSheet, from_config
 
 WINDOW = 60.0
+#: The cost strategy's price per token of a deployment without a price: sorts last (a large
+#: finite number: 0 tokens x inf would be NaN).
 UNPRICED = 1e12
 # A failed call counts as at least this slow (seconds) in the latency EWMAs.
 FAILURE_PENALTY = 5.0
@@ -25,10 +28,11 @@ FAILURE_PENALTY = 5.0
 class DeploymentLoad:
     """Counters and moving averages for one deployment."""
 
-    __slots__ = ("inflight", "latency", "ttft", "samples", "decay", "per_request", "per_token", "price_in", "price_out", "_bucket", "_requests", "_tokens",
-                 "_prev_requests", "_prev_tokens", "share_next", "share_prev", "token_share", "token_share_prev")
+    __slots__ = ("inflight", "latency", "ttft", "samples", "decay", "per_request", "per_token", "price_in",
+                 "price_out", "sheet", "_bucket", "_requests", "_tokens", "_prev_requests", "_prev_tokens",
+                 "share_next", "share_prev", "token_share", "token_share_prev")
 
-    def __init__(self, decay: float = 0.3, config: Any = None) -> None:
+    def __init__(self, decay: float = 0.3, config: Any = None, price: PriceSheet | None = None) -> None:
         self.inflight = 0
         #: EWMA seconds of whole calls and of time to first chunk; None until sampled.
         self.latency: float | None = None
@@ -39,10 +43,13 @@ class DeploymentLoad:
         #: uses (1/rpm, 1/tpm; 0 when unlimited), set by the router for the headroom strategy.
         self.per_request = 0.0
         self.per_token = 0.0
-        #: US dollars per million tokens, for the cost strategy; unpriced sorts last
-        #: (a large finite number: 0 tokens x inf would be NaN).
+        #: US dollars per prompt and per completion token, for the cost strategy: the price the
+        #: gateway bills answers with (``switchyard.pricing``); unpriced sorts last.
         self.price_in = UNPRICED
         self.price_out = UNPRICED
+        #: The whole sheet when a flat pair of rates does not say it (prompt-length tiers,
+        #: prices by the time of day); None otherwise.
+        self.sheet: PriceSheet | None = None
         self._bucket = 0
         self._requests = 0
         self._tokens = 0
@@ -56,7 +63,7 @@ class DeploymentLoad:
         self.token_share = 0.0
         self.token_share_prev = 0.0
         if config is not None:
-            self._configure(config)
+            self._configure(config, price)
 
     def _shares(self) -> None:
         self.share_next = self.per_request * (self._requests + 1)
@@ -90,13 +97,30 @@ class DeploymentLoad:
         overlap = 1.0 - (now - bucket * WINDOW) / WINDOW
         return self._requests + self._prev_requests * overlap, self._tokens + self._prev_tokens * overlap
 
-    def _configure(self, config: Any) -> None:
-        """Copy the deployment's capacity and prices (plain floats are cheaper to read)."""
+    def _configure(self, config: Any, price: PriceSheet | None) -> None:
+        """Copy the deployment's capacity and prices (plain floats are cheaper to read). ``price``
+        is the sheet its answers are billed with (the config's ``price:``, else the price table);
+        without one, the config's ``price:``."""
         self.per_request = 1.0 / config.rpm if config.rpm else 0.0
         self.per_token = 1.0 / config.tpm if config.tpm else 0.0
-        if config.price is not None:
-            self.price_in, self.price_out = config.price.input, config.price.output
+        if (price is None or not price.priced) and config.price is not None:
+            price = from_config(config.price)
+        if price is not None and price.priced:
+            self.price_in, self.price_out = price.base.input, price.base.output
+            if price.tiers or price.daily:
+                self.sheet = price
         self._shares()
+
+    @property
+    def priced(self) -> bool:
+        return self.price_in < UNPRICED
+
+    def quote(self, prompt_tokens: int, output_tokens: int) -> float:
+        """US dollars this deployment would bill for the tokens, now (``UNPRICED``-scaled when unpriced)."""
+        sheet = self.sheet
+        if sheet is not None:
+            return sheet.at().estimate(prompt_tokens, output_tokens)
+        return prompt_tokens * self.price_in + output_tokens * self.price_out
 
     def observe(self, latency: float | None = None, ttft: float | None = None) -> None:
         """Fold a sample into the EWMAs."""

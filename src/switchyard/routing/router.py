@@ -140,11 +140,7 @@ class Router:
         except Exception:
             return None
         output = output_tokens or self.config.expected_output_tokens
-        costs = [
-            (prompt_tokens * d.config.price.input + output * d.config.price.output) / 1_000_000
-            for d in group.deployments
-            if d.config.price is not None
-        ]
+        costs = [d.load.quote(prompt_tokens, output) for d in group.deployments if d.load.priced]
         return min(costs) if costs else None
 
     # -- candidates --------------------------------------------------------------

@@ -1,8 +1,7 @@
 """The admin API: ``/admin/tenants``, ``/admin/teams``, ``/admin/users``, ``/admin/keys``, ``/admin/whoami``.
 
 =======================================  =============================================
-``GET /admin/<kind>``                     list (``?limit=&after=``; keys also
-                                          ``?tenant=&team=&user=&status=``)
+``GET /admin/<kind>``                     list (``?limit=&after=``, filters: ``admin_queries``)
 ``POST /admin/<kind>``                    create (201); a key's secret is in the answer,
                                           the only time it is shown
 ``GET|PATCH /admin/<kind>/{id}``          read, change (only the fields sent)
@@ -19,20 +18,19 @@ governance ``Admin`` checks the role on every record it reads or writes.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import parse_qs
 
-from switchyard.core.errors import InvalidRequest, NotFound, ServiceUnavailable
+from switchyard.core.errors import NotFound, ServiceUnavailable
 from switchyard.core.messages import parse_json_body
 from switchyard.governance import payloads
-from switchyard.governance.admin import MAX_PAGE, Admin
+from switchyard.governance.admin import NOT_FOUND, Admin
 from switchyard.governance.entities import Entity
 from switchyard.server.admin_access import principal
+from switchyard.server.admin_queries import PAGES, parse_query
 from switchyard.server.http import Request, Response, json_response
 from switchyard.server.routes import Handler, RouteTable
 
 PLURAL = {"tenants": "tenant", "teams": "team", "users": "user", "keys": "key"}
-FILTERS = {"tenant": ("tenant",), "team": ("tenant",), "user": ("tenant", "team"),
-           "key": ("tenant", "team", "user", "status")}
+FILTERS = ("tenant", "team", "user", "status")
 
 
 def _admin(app: Any) -> Admin:
@@ -44,20 +42,12 @@ def _admin(app: Any) -> Admin:
     return admin
 
 
-def _query(request: Request) -> dict[str, str]:
-    try:
-        parsed = parse_qs(request.query.decode("latin-1"), keep_blank_values=False, strict_parsing=False)
-    except ValueError:
-        raise InvalidRequest("The query string is malformed.", param="query") from None
-    return {name: values[-1] for name, values in parsed.items()}
-
-
-def _limit(value: str | None) -> int:
-    if value is None:
-        return 100
-    if not value.isdigit() or not 1 <= int(value) <= MAX_PAGE:
-        raise InvalidRequest(f"`limit`: a whole number from 1 to {MAX_PAGE}.", param="limit")
-    return int(value)
+def _record_id(kind: str, value: str) -> str:
+    """A record id from a path: one with a control character names no record (and PostgreSQL
+    refuses a NUL in a text value), so it is a 404 before any lookup."""
+    if not value.isprintable():
+        raise NotFound(f"No {kind} {value!r}.", code=NOT_FOUND[kind])
+    return value
 
 
 def _shown(record: Any, secret: str | None = None) -> dict[str, Any]:
@@ -74,14 +64,9 @@ def add_admin_routes(table: RouteTable, app: Any) -> None:
         async def listing(request: Request) -> Response:
             admin = _admin(app)
             who = await principal(app, request)
-            query = _query(request)
-            unknown = set(query) - {"limit", "after", *FILTERS[kind]}
-            if unknown:
-                name = sorted(unknown)[0]
-                raise InvalidRequest(f"`{name}` is not a filter of {plural} (use {', '.join(FILTERS[kind])}).",
-                                     param=name)
-            filters = {k: v for k, v in query.items() if k in FILTERS[kind]}
-            page, more = await admin.list(who, kind, filters, _limit(query.get("limit")), query.get("after"))
+            query = parse_query(PAGES[kind], request.query)
+            filters = {name: value for name in FILTERS if (value := getattr(query, name, None)) is not None}
+            page, more = await admin.list(who, kind, filters, query.limit, query.after)
             return json_response({"object": "list", "data": [_shown(r) for r in page], "has_more": more,
                                   "last_id": page[-1].id if page else None})
 
@@ -107,7 +92,7 @@ def add_admin_routes(table: RouteTable, app: Any) -> None:
             value = request.path_params["id"]
             if "/" in value:
                 raise NotFound(f"Unknown path: {request.path}", code="unknown_url")
-            return value
+            return _record_id(kind, value)
 
         async def read(request: Request) -> Response:
             admin = _admin(app)
@@ -149,6 +134,7 @@ def add_admin_routes(table: RouteTable, app: Any) -> None:
         target, _, action = request.path_params["id"].partition("/")
         if action not in ("rotate", "revoke") or not target:
             raise NotFound(f"Unknown path: {request.path}", code="unknown_url")
+        target = _record_id("key", target)
         who = await principal(app, request)
         if action == "revoke":
             return json_response(_shown(await admin.revoke_key(who, target)))

@@ -12,6 +12,12 @@ and runs through the same pipeline. The original body rides along as
   sent to the client untouched — no double translation;
 - otherwise the OpenAI answer is translated back (``providers.anthropic_format.front``).
 
+A stream carries its cost the way an OpenAI stream's final usage does: its
+``message_delta`` event's ``usage.cost_usd`` (US dollars, what the spend record
+and the budget are charged). A native stream's ``message_delta`` is held until
+the upstream's last event has given the pipeline the final usage to price (the
+next event, ``message_stop``), then sent with the cost written in.
+
 A stream that fails after its first byte ends with an Anthropic
 ``event: error`` frame.
 """
@@ -26,7 +32,13 @@ import orjson
 
 from switchyard.core.call import Call
 from switchyard.core.messages import Chunk, parse_json_body, validate_chat
-from switchyard.providers.anthropic_format.front import MessageStream, error_body, to_chat_body, to_message
+from switchyard.providers.anthropic_format.front import (
+    MessageStream,
+    error_body,
+    event,
+    to_chat_body,
+    to_message,
+)
 from switchyard.server.http import Request, Response, StreamResponse, as_stream_error, json_response
 from switchyard.server.routes import Handler, RouteTable
 
@@ -39,20 +51,46 @@ def anthropic_error_frame(exc: BaseException) -> bytes:
     return b"event: error\ndata: " + orjson.dumps(error_body(as_stream_error(exc))) + b"\n\n"
 
 
-async def message_frames(chunks: AsyncIterator[Chunk], model: str) -> AsyncIterator[bytes]:
-    """Anthropic SSE frames for a stream: native frames as they came, else translated."""
+_DELTA = b"event: message_delta\n"
+
+
+def priced_delta(frame: bytes, cost: float | None) -> bytes:
+    """A native ``message_delta`` frame with ``usage.cost_usd`` written in (as it is without a cost)."""
+    if cost is None:
+        return frame
+    data = orjson.loads(frame[frame.index(b"data: ") + 6:])
+    usage = data.get("usage")
+    if not isinstance(usage, dict):
+        usage = data["usage"] = {}
+    usage["cost_usd"] = round(cost, 10)
+    return event("message_delta", data)
+
+
+async def message_frames(chunks: AsyncIterator[Chunk], model: str, call: Call | None = None) -> AsyncIterator[bytes]:
+    """Anthropic SSE frames for a stream: native frames as they came, else translated; the
+    ``message_delta`` carries the answer's cost (``call.cost``, priced by the pipeline)."""
     translator = MessageStream(model)
     translated = False
+    held: bytes | None = None  # a native message_delta, until the final usage is priced
     try:
         async for chunk in chunks:
-            if chunk.native is not None:
-                yield chunk.native
+            native = chunk.native
+            if native is not None:
+                if held is not None:  # the event after it: the pipeline has priced the final usage
+                    yield priced_delta(held, call.cost if call is not None else None)
+                    held = None
+                if native.startswith(_DELTA):
+                    held = native
+                else:
+                    yield native
                 continue
             translated = True
             for frame in translator.feed(chunk.data if chunk.raw is None else chunk.json(), chunk.usage):
                 yield frame
+        if held is not None:
+            yield priced_delta(held, call.cost if call is not None else None)
         if translated:
-            for frame in translator.finish():
+            for frame in translator.finish(call.cost if call is not None else None):
                 yield frame
     finally:
         await chunks.aclose()  # type: ignore[attr-defined]
@@ -68,7 +106,7 @@ def add_anthropic_routes(table: RouteTable, app: Any) -> None:
         pipeline = app.services.pipeline
         if chat.stream:
             chunks = await pipeline.stream(chat, call)
-            return StreamResponse(message_frames(chunks, chat.model), headers=call.outgoing_headers(),
+            return StreamResponse(message_frames(chunks, chat.model, call), headers=call.outgoing_headers(),
                                   error_frame=anthropic_error_frame, done=None)
         result = await pipeline.chat(chat, call)
         payload = result.native if result.native is not None else orjson.dumps(to_message(result.body, chat.model, result.usage))

@@ -1,10 +1,12 @@
 """``GET /openapi.json``: the HTTP surface described from the models that check it.
 
-Request bodies are the msgspec structs ``core/messages.py`` validates them with
-(``msgspec.json.schema_components``), so the document cannot drift from what
-the gateway accepts. Answers are described by the structs below: the shape the
-gateway promises (OpenAI's), checked against real answers by the test suite's
-schema-driven fuzz run. Built once, on first request.
+The OpenAI-compatible routes: request bodies are the msgspec structs ``core/messages.py``
+validates them with (``msgspec.json.schema_components``), so the document cannot drift from
+what the gateway accepts; answers are described by the structs below, the shape the gateway
+promises (OpenAI's). The admin API (``admin_openapi.py``): its pydantic payloads, query
+models and directory records. Both are checked against real answers by the test suite's
+schema-driven fuzz runs. Built once, on first request (the admin part's pydantic schema
+generation never runs at start).
 """
 
 from __future__ import annotations
@@ -211,7 +213,9 @@ def _read(summary: str, answer: str | None) -> dict[str, Any]:
 
 
 def build_document(version: str) -> dict[str, Any]:
-    """The OpenAPI 3.1 document of the OpenAI-compatible surface."""
+    """The OpenAPI 3.1 document of the OpenAI-compatible surface and the admin API."""
+    from switchyard.server import admin_openapi
+
     structs = [*_REQUESTS.values(), *_ANSWERS]
     _, components = msgspec.json.schema_components(structs, ref_template=REF)
     names = {struct.__name__: public for public, struct in _REQUESTS.items()}
@@ -222,6 +226,11 @@ def build_document(version: str) -> dict[str, Any]:
         if public in schemas:
             raise ValueError(f"two structs are both called {public!r} in the OpenAPI document")
         schemas[public] = {**_clean(schema, names), "title": public}
+    for name, schema in admin_openapi.schemas().items():
+        if name in schemas:
+            raise ValueError(f"two schemas are both called {name!r} in the OpenAPI document")
+        schemas[name] = schema
+    schemas["RouteRequest"] = admin_openapi.route_request_schema()
     models = {"get": {"summary": "The models (aliases) this key may use", "responses": {
         "200": {"description": "The list", "content": {"application/json": {"schema": {"$ref": REF.format(
             name="ModelList")}}}}, **_errors()}}}
@@ -245,10 +254,9 @@ def build_document(version: str) -> dict[str, Any]:
                 "delete": _read("Delete a stored response", None)},
             "/v1/models": models,
             "/v1/models/{model}": model,
+            **admin_openapi.paths(),
         },
-        "components": {"schemas": schemas, "securitySchemes": {
-            "bearer": {"type": "http", "scheme": "bearer"},
-            "apiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"}}},
+        "components": {"schemas": schemas, "securitySchemes": admin_openapi.SCHEMES},
         "security": [{"bearer": []}, {"apiKey": []}],
     }
 

@@ -3,7 +3,7 @@
 Owners, admins and viewers see all of it; a team admin their team's, a member the spend of the
 keys issued to them, a virtual key presented on the route (a key holder) its own.
 
-Query parameters: ``group_by`` (key, user, team, tenant, alias, model,
+Query parameters (``admin_queries.SpendParams``): ``group_by`` (key, user, team, tenant, alias, model,
 deployment, provider; required), ``from`` and ``to`` (epoch seconds or ISO 8601;
 ``to`` excluded), ``limit`` (groups, 1–10000, default 1000). The answer::
 
@@ -18,47 +18,20 @@ from __future__ import annotations
 
 from dataclasses import replace
 from typing import Any
-from urllib.parse import parse_qs
 
-from switchyard.core.errors import InvalidRequest, ServiceUnavailable
+from switchyard.core.errors import ServiceUnavailable
 from switchyard.governance.rbac import Principal, require
 from switchyard.server.admin_access import principal
-from switchyard.server.audit_routes import parse_instant
+from switchyard.server.admin_queries import SpendParams, parse_query
 from switchyard.server.http import Request, Response, json_response
 from switchyard.server.routes import Handler, RouteTable
-from switchyard.spend.record import GROUPS
 from switchyard.spend.report import SpendQuery
 
-_KNOWN = frozenset(("group_by", "from", "to", "limit"))
 
-
-def parse_query(raw: bytes) -> SpendQuery:
+def spend_query(raw: bytes) -> SpendQuery:
     """The report a query string asks for; an unknown or malformed parameter is a 400 naming it."""
-    try:
-        params = parse_qs(raw.decode("utf-8"), keep_blank_values=True, max_num_fields=10)
-    except (UnicodeDecodeError, ValueError):
-        raise InvalidRequest("The query string is not valid.", param="query") from None
-    for name, values in params.items():
-        if name not in _KNOWN:
-            raise InvalidRequest(f"Unknown query parameter {name!r}; known: {', '.join(sorted(_KNOWN))}.",
-                                 param=name[:64])
-        if len(values) != 1 or len(values[0]) > 128:
-            raise InvalidRequest(f"Query parameter {name} must be given once, at most 128 characters.", param=name)
-    one = {k: v[0] for k, v in params.items()}
-    group_by = one.get("group_by")
-    if group_by not in GROUPS:
-        raise InvalidRequest(f"Query parameter group_by must be one of {', '.join(GROUPS)}.", param="group_by")
-    try:
-        limit = int(one.get("limit", "1000"))
-    except ValueError:
-        raise InvalidRequest("Query parameter limit must be an integer.", param="limit") from None
-    if not 1 <= limit <= 10_000:
-        raise InvalidRequest("Query parameter limit must be between 1 and 10000.", param="limit")
-    since = parse_instant("from", one["from"]) if "from" in one else None
-    until = parse_instant("to", one["to"]) if "to" in one else None
-    if since is not None and until is not None and until < since:
-        raise InvalidRequest("Query parameter to must not be before from.", param="to")
-    return SpendQuery(group_by, since, until, limit)
+    params = parse_query(SpendParams, raw)
+    return SpendQuery(params.group_by, params.since, params.until, params.limit)
 
 
 def _own(who: Principal) -> tuple[tuple[str, str], ...] | None:
@@ -76,7 +49,7 @@ def _own(who: Principal) -> tuple[tuple[str, str], ...] | None:
 def add_spend_routes(table: RouteTable, app: Any) -> None:
     async def report(request: Request) -> Response:
         who = await principal(app, request)
-        query = parse_query(request.query)
+        query = spend_query(request.query)
         mine = _own(who)
         if mine is None:
             require(who, "gateway")

@@ -20,17 +20,24 @@ key of the config carries one as ``auth.keys[].budget``::
 
 from __future__ import annotations
 
+import math
 import re
 import zoneinfo
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, WithJsonSchema, field_validator, model_validator
 
 from switchyard.core.config.base import Strict
 
 Period = Literal["daily", "weekly", "monthly", "rolling"]
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)?\s*$")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)?\s*$", re.ASCII)
+#: What ``duration_seconds`` accepts, as JSON Schema (the admin API's document reads it).
+DURATION_SCHEMA: dict[str, Any] = {
+    "anyOf": [{"type": "number", "exclusiveMinimum": 0},
+              {"type": "string", "pattern": r"^[ \t\n\r\f\v]*[0-9]+(\.[0-9]+)?[ \t\n\r\f\v]*[smhdw]?[ \t\n\r\f\v]*$"}],
+    "description": "Seconds, or a duration such as 30d, 12h, 90m, 45s, 2w.",
+}
 _UNIT = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0, None: 1.0}
 
 
@@ -45,8 +52,8 @@ def duration_seconds(value: Any) -> float:
         if match is None:
             raise ValueError("must be a duration such as 30d, 12h, 90m or a number of seconds")
         seconds = float(match.group(1)) * _UNIT[match.group(2)]
-    if not seconds > 0:
-        raise ValueError("must be positive")
+    if not 0 < seconds < math.inf:
+        raise ValueError("must be positive" if not seconds > 0 else "must be finite")
     return seconds
 
 
@@ -61,10 +68,16 @@ class Budget(Strict):
 
     amount: float = Field(gt=0, description="US dollars per period; spending stops here.")
     period: Period = "monthly"
-    window: float | None = Field(default=None, description="rolling only: the window, e.g. 30d, 12h (seconds).")
-    timezone: str = Field(default="UTC", description="Where daily, weekly and monthly periods begin (IANA name).")
-    soft: tuple[float, ...] = Field(default=(), description="Alert thresholds as fractions of amount, e.g. [0.5, 0.8].")
-    webhook: str | None = Field(default=None, description="Where soft-threshold alerts are POSTed.")
+    window: Annotated[float, WithJsonSchema(DURATION_SCHEMA)] | None = Field(
+        default=None, description="rolling only: the window, e.g. 30d, 12h (seconds).")
+    timezone: str = Field(default="UTC", description="Where daily, weekly and monthly periods begin (IANA name).",
+                          examples=["UTC", "Europe/Paris"])
+    soft: tuple[float, ...] = Field(
+        default=(), description="Alert thresholds as fractions of amount, e.g. [0.5, 0.8].",
+        json_schema_extra={"items": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1}})
+    webhook: str | None = Field(default=None, description="Where soft-threshold alerts are POSTed.",
+                                json_schema_extra={"anyOf": [{"type": "string", "pattern": "^https?://"},
+                                                             {"type": "null"}]})
 
     @field_validator("window", mode="before")
     @classmethod

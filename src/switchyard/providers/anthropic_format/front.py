@@ -16,7 +16,8 @@ Pure functions and one stream state machine, no I/O (the tables shared with
   (``thinking_blocks``, else ``reasoning_content``, -> thinking blocks first).
 - ``MessageStream``: OpenAI chunks -> the Anthropic SSE event sequence
   (``message_start``, ``ping``, ``content_block_*`` per thinking, text or tool
-  block, ``message_delta`` with the stop reason and usage, ``message_stop``).
+  block, ``message_delta`` with the stop reason, usage and the answer's ``cost_usd``,
+  ``message_stop``).
 - ``error_body``: any core error -> Anthropic's error body.
 """
 
@@ -336,11 +337,15 @@ class MessageStream:
                 self._stop = stop_reason(choice["finish_reason"])
         return out
 
-    def finish(self) -> list[bytes]:
+    def finish(self, cost: float | None = None) -> list[bytes]:
+        """The closing events; ``cost`` (US dollars) goes in ``message_delta``'s usage as ``cost_usd``."""
         out = [] if self._started else self.start()
         self._close(out)
+        usage: dict[str, Any] = dict(usage_from_core(self._usage))
+        if cost is not None:
+            usage["cost_usd"] = round(cost, 10)
         delta = {"type": "message_delta", "delta": {"stop_reason": self._stop or "end_turn", "stop_sequence": None},
-                 "usage": usage_from_core(self._usage)}
+                 "usage": usage}
         out.append(event("message_delta", delta))
         out.append(event("message_stop", {"type": "message_stop"}))
         return out
