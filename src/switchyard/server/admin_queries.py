@@ -16,7 +16,6 @@ naming it. Instants (``from``, ``to``) are epoch seconds or ISO 8601 times; ``to
 
 from __future__ import annotations
 
-import math
 from datetime import datetime
 from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import parse_qs
@@ -31,6 +30,10 @@ from switchyard.spend.record import GROUPS
 MAX_FIELDS = 20
 
 
+#: The instants a query may name: years 1 to 9999, as ISO 8601 can write them (epoch seconds).
+EARLIEST, LATEST = -62_135_596_800.0, 253_402_300_799.0
+
+
 def instant(value: Any) -> Any:
     """Epoch seconds or ISO 8601 -> epoch seconds (a ``ValueError`` saying what is expected)."""
     if not isinstance(value, str):
@@ -39,18 +42,17 @@ def instant(value: Any) -> Any:
         seconds = float(value)
     except ValueError:
         try:
-            return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-        except ValueError:
+            seconds = datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+        except (ValueError, OverflowError, OSError):
             raise ValueError("must be epoch seconds or an ISO 8601 time such as 2026-11-01T00:00:00Z") from None
-    if not math.isfinite(seconds):
-        raise ValueError("must be a finite number of epoch seconds")
+    if not EARLIEST <= seconds <= LATEST:  # NaN too
+        raise ValueError("must be an instant between the years 1 and 9999")
     return seconds
 
 
 Instant = Annotated[float, BeforeValidator(instant),
-                    WithJsonSchema({"anyOf": [{"type": "number"}, {"type": "string", "format": "date-time"}]})]
-#: A name or id to filter by: printable (a control character matches nothing, and PostgreSQL
-#: refuses a NUL in a text value).
+                    WithJsonSchema({"anyOf": [{"type": "number", "minimum": EARLIEST, "maximum": LATEST},
+                                              {"type": "string", "format": "date-time"}]})]
 Text = Annotated[str, Field(min_length=1, max_length=512, pattern=r"^[^\x00-\x1f\x7f]+$")]
 
 
