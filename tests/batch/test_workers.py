@@ -48,7 +48,9 @@ def test_two_workers_one_killed_mid_batch_every_line_once(tmp_path, postgres_url
         "batch": {"in_gateway": False, "lease": 2, "sweep_interval": 0.2, "concurrency": 32},
         "logging": {"access_log": False},
         "models": {"chat": {"deployments": [{"provider": "openai", "model": "gpt-4o-mini",
-                                             "base_url": mock_upstream.base_url, "api_key": "sk-up"}]}}}
+                                             "base_url": mock_upstream.base_url, "api_key": "sk-up",
+                                             # each line takes a while: a worker is always holding some
+                                             "headers": {"x-mock-latency-ms": "20"}}]}}}
     path = tmp_path / "switchyard.yaml"
     path.write_text(yaml.safe_dump(config))
     shared = redis.Redis.from_url(redis_url)

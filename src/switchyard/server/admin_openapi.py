@@ -195,6 +195,7 @@ def schemas() -> dict[str, Any]:
         "type": "object", "required": ["key"],
         "properties": {"key": {"type": "string", "description": "The secret: shown this once."}}}]}
     out.update(_rollups())
+    out["AdminReport"] = {"type": "object", "description": "A report whose fields the README's section names."}
     return out
 
 
@@ -280,6 +281,22 @@ def paths() -> dict[str, Any]:
                                                    "DeploymentsReport", roles=gateway)}
     out["/admin/route"] = {"post": _operation(
         "Routing dry-run: nothing is sent upstream", "RouteExplanation", body="RouteRequest", roles=gateway)}
+    out["/admin/slo"] = {"get": _operation(
+        "Each objective's current value, budget burn and state, and the feedback scores per alias "
+        "(503 `slo_off` without `slo:`)", "AdminReport", roles=gateway)}
+    partition = {"name": "partition", "in": "query", "schema": {"type": "string", "minLength": 1},
+                 "description": "`tenant:<name>`, `team:<id>`, `key:<id>` or `open`, as the cache names it."}
+    alias = {"name": "alias", "in": "query", "required": False, "schema": {"type": "string", "minLength": 1}}
+    limit = {"name": "limit", "in": "query", "required": False,
+             "schema": {"type": "integer", "minimum": 1, "maximum": 1000}}
+    out["/admin/cache/semantic"] = {
+        "get": _operation("What the semantic cache holds, per partition and alias (503 `semantic_cache_off` "
+                          "without one)", "AdminReport", params=[{**partition, "required": False}, alias, limit],
+                          roles=gateway),
+        "delete": _operation("Purge the semantic cache's entries of a partition, or of one alias in it",
+                             "AdminReport", params=[{**partition, "required": True}, alias], writes=True,
+                             roles="owner, admin"),
+    }
     return out
 
 
