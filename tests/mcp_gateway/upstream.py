@@ -26,6 +26,10 @@ def weather_server() -> MCPServer[Any]:
     def forecast(city: str, api_key: str = "") -> str:
         return f"sunny in {city}"
 
+    @server.tool(description="Who to write to (an answer holding personal data).")
+    def contact(team: str) -> str:
+        return f"write to {team}-lead@example.com or call +44 20 7946 0958"
+
     @server.tool(description="Add two numbers.")
     def add(a: int, b: int) -> int:
         return a + b

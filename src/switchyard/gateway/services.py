@@ -354,9 +354,14 @@ async def _mcp_hub(config: Config, services: Services) -> Hub:
     if services.audit is None:  # a Redis storage.url keeps no audit log
         logging.getLogger("switchyard.mcp").warning(
             "mcp_calls_not_audited", extra={"reason": "storage.url keeps no audit log (use sqlite, postgresql or memory)"})
+    guard = None
+    if services.guard is not None:  # guard.policies exist: a caller's, mcp.guard's or guard.default's applies
+        from switchyard.guard.tools import ToolGuard
+
+        guard = ToolGuard(services.guard.policies, config.mcp.guard)
     try:
         hub = Hub(config.mcp, limits_backend=services.admission.backend, open_gateway=not config.authenticates,
-                  max_body=config.server.max_body_bytes, audit=services.audit, metrics=services.metrics)
+                  max_body=config.server.max_body_bytes, audit=services.audit, metrics=services.metrics, guard=guard)
     except NoSandbox as exc:
         raise ConfigError([("mcp.builtins.code", str(exc))]) from None
     await hub.start()

@@ -66,10 +66,10 @@ class Policies:
         everything = [*BUILTIN, *(d.name for d in guard.detectors)]
         self.policies: dict[str, Policy] = {
             name: self._build(name, policy, everything, custom, catalog, route) for name, policy in guard.policies.items()}
-        self.default = self._named(guard.default) if guard.default is not None else None
+        self.default = self.named(guard.default) if guard.default is not None else None
         #: Per alias config (by identity: every instance of a wildcard alias shares it): its policy.
         self._by_alias: dict[int, Policy | None] = {
-            id(model): self._named(model.guard) for model in config.models.values() if model.guard is not None}
+            id(model): self.named(model.guard) for model in config.models.values() if model.guard is not None}
 
     def _build(self, name: str, policy: GuardPolicy, everything: list[str], custom: Sequence[CustomDetector],
                catalog: Any, route: Any) -> Policy:
@@ -85,7 +85,7 @@ class Policies:
         return Policy(name, detection, policy.action, dict(policy.actions), policy.on_error == "open", output,
                       moderation)
 
-    def _named(self, name: str | None) -> Policy | None:
+    def named(self, name: str | None) -> Policy | None:
         if name is None or name == OFF:
             return None
         policy = self.policies.get(name)
@@ -99,7 +99,7 @@ class Policies:
         caller = call.caller
         named = getattr(caller, "guard", None) if caller is not None else None
         if named is not None:
-            return self._named(named)
+            return self.named(named)
         group = call.group
         if group is not None:
             by_alias = self._by_alias.get(id(group.config), self)

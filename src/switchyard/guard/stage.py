@@ -44,7 +44,7 @@ from switchyard.guard.moderation import ModerationFailed
 from switchyard.guard.policy import Policies, Policy
 from switchyard.guard.scanner import Finding
 from switchyard.guard.streams import GuardedStream
-from switchyard.guard.vault import Vault, redacted
+from switchyard.guard.vault import Vault, a_category, redacted
 
 if TYPE_CHECKING:
     from switchyard.audit.log import AuditLog
@@ -172,7 +172,7 @@ class Inspection:
         if blocked is not None:
             category, where = blocked
             self.outcome = "guard.blocked"
-            raise GuardBlocked(f"The request was blocked by the guard: it contains {_a(category)} ({where.param}), "
+            raise GuardBlocked(f"The request was blocked by the guard: it contains {a_category(category)} ({where.param}), "
                                f"which the policy `{self.policy.name}` does not let through.", param=where.param)
         self.vault = vault
 
@@ -287,7 +287,3 @@ class Inspection:
                 outcome = "guard.masked" if "mask" in actions else "guard.redacted" if actions else "guard.passed"
             await guard.audit.guarded(call, outcome, detail)
 
-
-def _a(category: str) -> str:
-    name = category.replace("_", " ")
-    return f"an {name}" if name[:1] in "aeiou" else f"a {name}"

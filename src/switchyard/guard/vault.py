@@ -40,6 +40,12 @@ def redacted(category: str) -> str:
     return f"[REDACTED_{label(category)}]"
 
 
+def a_category(category: str) -> str:
+    """A category in a sentence: ``an email``, ``a credit card``."""
+    name = category.replace("_", " ")
+    return f"an {name}" if name[:1] in "aeiou" else f"a {name}"
+
+
 class Vault:
     """See the module docstring."""
 

@@ -4,9 +4,11 @@
 filtered by what the caller may use. ``tools/call``, in order: may the caller use it
 (``access.py``; a tool it may not use is refused whether or not it exists), does it
 exist, are its arguments within ``mcp.max_argument_bytes``, is there room under its
-rate limits (``limits.py``); then the server answers within its timeout. Every call,
+rate limits (``limits.py``), does the guard let its arguments through (``guard/tools.py``,
+when a guard policy applies: block, or secrets and personal data redacted); then the
+server answers within its timeout, and its result goes through the same guard. Every call,
 refused or not, leaves an audit entry (who, the tool, its arguments after redaction,
-duration, outcome) and, with metrics on, a count and a duration.
+duration, outcome, what the guard found) and, with metrics on, a count and a duration.
 
 The SDK serves it as stateless streamable HTTP with JSON answers (no session to keep:
 any replica answers any request). ``asgi`` is what ``/mcp`` calls, after the gateway
@@ -27,6 +29,7 @@ from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.shared.exceptions import MCPError
 
 from switchyard.core.config.mcp import McpConfig
+from switchyard.guard.tools import CheckedCall, ToolGuard
 from switchyard.mcp.access import ToolPolicy, join, split
 from switchyard.mcp.builtin import builtin_servers
 from switchyard.mcp.limits import ToolLimits
@@ -49,8 +52,10 @@ class Hub:
     """The MCP gateway of one process: ``start()``, ``asgi(scope, receive, send)``, ``aclose()``."""
 
     def __init__(self, config: McpConfig, *, limits_backend: Any, open_gateway: bool, max_body: int,
-                 audit: AuditLog | None = None, metrics: Metrics | None = None) -> None:
+                 audit: AuditLog | None = None, metrics: Metrics | None = None,
+                 guard: ToolGuard | None = None) -> None:
         self.config = config
+        self.guard = guard
         # The SDK logs every stateless request at info ("Terminating session"): a line per call, and
         # the cost of one. Its warnings and errors still reach the gateway's log.
         # httpx2 (the SDK's HTTP client) likewise logs every upstream request at info.
@@ -115,6 +120,7 @@ class Hub:
         name, arguments = params.name, params.arguments
         server_label = tool_label = OTHER
         outcome, detail_error = "ok", None
+        checked: CheckedCall | None = None
         try:
             if not self.policy.allows(self.policy.patterns(caller), name):
                 raise ToolRefused("forbidden", f"This key may not use the tool `{name}` (mcp.access).")
@@ -129,6 +135,17 @@ class Hub:
                 raise ToolRefused("arguments_too_large", f"params.arguments is {size} bytes as JSON; the limit is "
                                   f"{self.config.max_argument_bytes} (mcp.max_argument_bytes).")
             await self.limits.check(caller, name)
+            if self.guard is not None:
+                try:
+                    checked = self.guard.check(caller)
+                except ToolRefused:
+                    arguments = None  # nothing could be checked: the audit keeps none of them
+                    raise
+            if checked is not None:
+                try:
+                    arguments = await checked.check_arguments(arguments)
+                finally:
+                    arguments = checked.arguments  # refused: what the audit may keep of them
             try:
                 result = await server.call(parts[1], arguments)
             except TimeoutError:
@@ -138,6 +155,8 @@ class Hub:
                 raise ToolRefused("unavailable", str(exc)) from None
             if result.is_error:
                 outcome = "error"
+            if checked is not None:
+                result = await checked.check_result(result)
             return result
         except ToolRefused as refused:
             outcome, detail_error = refused.reason, refused.message
@@ -155,9 +174,12 @@ class Hub:
                     "outcome": outcome, "duration_ms": round(seconds * 1000.0, 2)}
                 if detail_error is not None:
                     detail["error"] = detail_error
+                if checked is not None and checked.found:
+                    detail["guard"] = {"policy": checked.policy.name, "detections": dict(sorted(checked.found.items()))}
                 if getattr(caller, "key_id", None):
                     detail["key_id"] = caller.key_id
                 await self.audit.tool_call(caller.name, name, detail)
+
 
 
 def _caller(ctx: Any) -> Any:

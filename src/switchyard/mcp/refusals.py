@@ -13,6 +13,8 @@ CODES = {
     "rate_limited": -32029,  # mcp.rate_limits
     "unavailable": -32002,  # the server is not connected
     "timeout": -32004,  # the server took longer than its timeout
+    "guard_blocked": -32006,  # the arguments (or the result) hold what the guard policy blocks
+    "guard_unavailable": -32007,  # a guard detector failed and the policy fails closed
 }
 
 

@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from switchyard.core.config.base import Strict
+from switchyard.core.config.guard import PolicyName
 
 #: ``<server>__<tool>``: a server's name is letters, digits, ``-`` and single ``_``.
 SERVER_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]|_(?!_))*$")
@@ -144,6 +145,8 @@ class McpConfig(Strict):
     rate_limits: list[ToolLimit] = Field(default_factory=list)
     max_argument_bytes: int = Field(default=1_048_576, ge=1, le=64 * 1_048_576,
                                     description="a tool call's arguments, as JSON")
+    guard: PolicyName | None = Field(default=None, description="The guard policy of tool arguments and results "
+                                     "for callers naming none (guard.policies; `off`: none; default: guard.default)")
 
     @field_validator("servers")
     @classmethod

@@ -66,6 +66,8 @@ def _guard_problems(config: Config) -> list[tuple[str, str]]:
         check(f"models.{alias}.guard", model.guard)
     for index, key in enumerate(config.auth.keys):
         check(f"auth.keys[{index}].guard", key.guard)
+    if config.mcp is not None:
+        check("mcp.guard", config.mcp.guard)
     categories = set(BUILTIN) | {d.name for d in guard.detectors}
     plugins = any(d.plugin is not None for d in guard.detectors)  # their categories are their own
     for name, policy in guard.policies.items():
