@@ -1,5 +1,5 @@
-"""A batch survives its gateway being killed (SIGKILL) mid-way, and Redis losing the work queue:
-every line ends up in the output exactly once."""
+"""A batch survives its gateway being killed (SIGKILL) mid-way, Redis losing the work queue, and
+Redis itself killed and started again empty: every line ends up in the output exactly once."""
 
 from __future__ import annotations
 
@@ -96,3 +96,77 @@ def test_a_batch_survives_redis_losing_its_work_queue(tmp_path: Path, mock_upstr
         for key in shared.scan_iter(redis_prefix + "*"):
             shared.delete(key)
         shared.close()
+
+
+class PrivateRedis:
+    """A redis-server of this test's own on a spare loopback port, without persistence: killed and
+    started again, it comes back empty — a real restart, not keys deleted."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        import shutil
+        import socket
+
+        binary = shutil.which("redis-server") or "/usr/bin/redis-server"
+        if not Path(binary).exists():
+            raise AssertionError("This test needs the redis-server binary (Debian: apt-get install redis-server).")
+        self.binary = binary
+        self.dir = tmp_path
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = int(sock.getsockname()[1])
+        self.process: Any = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> PrivateRedis:
+        import subprocess
+
+        self.process = subprocess.Popen(
+            [self.binary, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "", "--appendonly", "no",
+             "--dir", str(self.dir), "--daemonize", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        client = redis.Redis.from_url(self.url)
+        deadline = time.monotonic() + 10
+        while True:  # the server's readiness is only observable by asking it
+            try:
+                if client.ping():
+                    break
+            except redis.ConnectionError:
+                assert time.monotonic() < deadline, "the private redis-server did not start"
+                assert self.process.poll() is None, "the private redis-server exited"
+                time.sleep(0.02)
+        client.close()
+        return self
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()  # SIGKILL: no save, no goodbye to its clients
+            self.process.wait(10)
+
+
+def test_a_batch_survives_a_redis_restart(tmp_path: Path, mock_upstream: Any, start_gateway: Any) -> None:
+    count = 200
+    private = PrivateRedis(tmp_path).start()
+    try:
+        config = {"storage": {"url": f"sqlite:///{tmp_path / 'gw.db'}"}, "redis": {"url": private.url},
+                  "batch": {"lease": 1, "sweep_interval": 0.1, "concurrency": 2, "chunk_lines": 5},
+                  "logging": {"access_log": False},
+                  "models": {"chat": {"deployments": [{"provider": "openai", "model": "gpt-4o-mini",
+                                                       "base_url": mock_upstream.base_url, "api_key": "sk-up",
+                                                       "headers": {"x-mock-latency-ms": "10"}}]}}}
+        gateway = start_gateway(config)
+        client = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key="x", max_retries=0)
+        uploaded = client.files.create(file=("lines.jsonl", io.BytesIO(_content(count))), purpose="batch")
+        batch = client.batches.create(input_file_id=uploaded.id, endpoint=CHAT, completion_window="24h")
+        while client.batches.retrieve(batch.id).request_counts.completed < 20:
+            time.sleep(0.05)
+        private.kill()
+        assert client.batches.retrieve(batch.id).request_counts.completed < count, "finished before the restart"
+        private.start()  # the same port, empty
+        _exactly_once(client, _finished(client, batch.id), count)
+        shared = redis.Redis.from_url(private.url)
+        assert shared.exists("switchyard:batch:epoch") or any(shared.scan_iter("*batch:epoch"))
+        shared.close()
+    finally:
+        private.kill()
