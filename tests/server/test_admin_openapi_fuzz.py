@@ -94,6 +94,10 @@ def gateway(storage: str) -> Iterator[GatewayThread]:
 
 @pytest.fixture(scope="module")
 def records(gateway: GatewayThread) -> dict[str, str]:
+    return _records(gateway)
+
+
+def _records(gateway: GatewayThread) -> dict[str, str]:
     """A small directory to hit: a tenant, a team, a user, a key (its secret: a key holder)."""
     def post(path: str, body: dict[str, Any]) -> dict[str, Any]:
         answer = requests.post(gateway.url + path, json=body, headers=_auth(MASTER), timeout=10)
@@ -188,8 +192,8 @@ def _document_paths() -> dict[str, Any]:
     return dict(build_document("test")["paths"])
 
 
-#: Routes of features this gateway runs without (no ``slo:``, no semantic cache): each answers its
-#: documented 503 (checked below), which is all a fuzz run could see of them here.
+#: Routes of features the first gateway runs without (no ``slo:``, no semantic cache): each answers its
+#: documented 503 there (checked below), and is fuzzed on a gateway with them on (``featured``).
 FEATURE_OFF = {"/admin/slo": "slo_off", "/admin/cache/semantic": "semantic_cache_off"}
 ADMIN = [op for op in _operations(_document_paths()) if op[0].startswith("/admin/") and op[0] not in FEATURE_OFF]
 
@@ -207,6 +211,34 @@ def test_the_routes_of_features_off_here_answer_their_documented_503(gateway):
 @pytest.mark.parametrize(("path", "method"), ADMIN)
 def test_the_admin_api_against_its_own_document(gateway, schema, records, path, method):
     _fuzz(gateway, schema, records, path, method)
+
+
+@pytest.fixture(scope="module")
+def featured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayThread]:
+    """A gateway with the features the first runs without: SLOs, and the semantic cache (on SQLite:
+    these routes read no store, so once is enough)."""
+    config = {
+        "auth": {"master_key": MASTER},
+        "storage": {"url": f"sqlite:///{tmp_path_factory.mktemp('admin-fuzz-on') / 'switchyard.db'}"},
+        "slo": {"objectives": [{"alias": "chat", "availability": 0.99, "window": "1h"},
+                               {"alias": "chat", "latency_p95": 2.5, "window": "10m", "min_requests": 1}]},
+        "cache": {"semantic": {"preload": True}},
+        "models": {"chat": {"cache": {"semantic": True}, "deployments": [{"provider": "fake", "model": "echo"}]}},
+    }
+    with GatewayThread(config) as running:
+        yield running
+
+
+@pytest.mark.parametrize(("path", "method"), sorted((path, method.upper()) for path in FEATURE_OFF
+                                                    for method in _document_paths()[path]))
+def test_the_routes_of_features_on_against_their_document(featured, featured_records, path, method):
+    document = requests.get(featured.url + "/openapi.json", timeout=10).json()
+    _fuzz(featured, schemathesis.openapi.from_dict(document), featured_records, path, method)
+
+
+@pytest.fixture(scope="module")
+def featured_records(featured: GatewayThread) -> dict[str, str]:
+    return _records(featured)
 
 
 def test_every_admin_route_is_in_the_document(gateway):
