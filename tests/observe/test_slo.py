@@ -223,7 +223,7 @@ def test_a_breaker_trip_alerts_once_per_outage_and_its_close_once(webhook):
         now = [1000.0]
         async with HttpClient() as http:
             monitor = _monitor([], now, webhook=webhook.url)
-            monitor.alerts.http = http
+            monitor.alerts.queue.http = http
             monitor.start()
             breaker = CircuitBreaker("chat#0", BreakerConfig(consecutive_failures=1, open_for=10),
                                      clock=lambda: now[0])

@@ -18,20 +18,17 @@ The body::
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
+from switchyard.observe.webhook import TRIES, WebhookQueue
 from switchyard.storage.protocols import KeyValue
 
 log = logging.getLogger("switchyard.budgets")
 
 #: Offers remembered per process (the store is asked once per alert); cleared when full.
 MAX_OFFERED = 10_000
-TRIES = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,20 +40,28 @@ class Alert:
 
 
 class BudgetAlerts:
-    """Offers go in (``offer``), one task sends them (``start``/``aclose``)."""
+    """Offers go in (``offer``), one task sends them (``start``/``aclose``), through a
+    ``WebhookQueue`` (``observe/webhook.py``)."""
 
     def __init__(self, kv: KeyValue, http: Any, *, timeout: float = 5.0, capacity: int = 1000) -> None:
         self.kv = kv
-        self.http = http
-        self.timeout = timeout
-        self._queue: asyncio.Queue[Alert] = asyncio.Queue(capacity)
+        self.queue: WebhookQueue[Alert] = WebhookQueue(http, self._raise, name="budget_alerts", log=log,
+                                                       timeout=timeout, capacity=capacity)
         self._offered: set[str] = set()
-        self._task: asyncio.Task[None] | None = None
-        #: Alerts logged (once per period each), webhooks answered 2xx, offers dropped, webhooks given up on.
+        #: Alerts logged (once per period each); webhooks: ``queue.delivered``, ``dropped``, ``failed``.
         self.raised = 0
-        self.delivered = 0
-        self.dropped = 0
-        self.failed = 0
+
+    @property
+    def delivered(self) -> int:
+        return self.queue.delivered
+
+    @property
+    def dropped(self) -> int:
+        return self.queue.dropped
+
+    @property
+    def failed(self) -> int:
+        return self.queue.failed
 
     def offer(self, marker: str, ttl: float, payload: dict[str, Any], webhook: str | None) -> None:
         """Raise this alert unless it was raised before (``marker`` names it and its period)."""
@@ -66,25 +71,11 @@ class BudgetAlerts:
         if len(offered) >= MAX_OFFERED:
             offered.clear()
         offered.add(marker)
-        try:
-            self._queue.put_nowait(Alert(marker, ttl, payload, webhook))
-        except asyncio.QueueFull:
-            self.dropped += 1
+        if not self.queue.put(Alert(marker, ttl, payload, webhook)):
             offered.discard(marker)
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="budget-alerts")
-
-    async def _run(self) -> None:
-        while True:
-            alert = await self._queue.get()
-            try:
-                await self._raise(alert)
-            except Exception:
-                log.exception("budget_alert_error")
-            finally:
-                self._queue.task_done()
+        self.queue.start()
 
     async def _raise(self, alert: Alert) -> None:
         try:
@@ -102,39 +93,15 @@ class BudgetAlerts:
             "spent_usd": payload.get("spent_usd"), "amount_usd": payload.get("amount_usd")})
         if alert.webhook is None:
             return
-        body = orjson.dumps(alert.payload)
-        delay = 0.2
-        for attempt in range(TRIES):
-            status: int | str
-            try:
-                response = await self.http.request("POST", alert.webhook, body=body, timeout=self.timeout,
-                                                   headers={"content-type": "application/json"})
-                status = response.status
-                if 200 <= response.status < 300:
-                    self.delivered += 1
-                    return
-            except Exception as exc:
-                status = type(exc).__name__
-            if attempt + 1 < TRIES:
-                await asyncio.sleep(delay)
-                delay *= 4
-        self.failed += 1
-        log.error("budget_alert_failed", extra={"alert": payload.get("type"), "status": status, "tries": TRIES,
-                                                "budget": f"{payload.get('scope')}={payload.get('name')}"})
+        status = await self.queue.post(alert.webhook, payload)
+        if status is not None:
+            log.error("budget_alert_failed", extra={"alert": payload.get("type"), "status": status, "tries": TRIES,
+                                                    "budget": f"{payload.get('scope')}={payload.get('name')}"})
 
     async def flushed(self) -> None:
         """Returns once every alert offered so far has been raised (or given up on)."""
-        await self._queue.join()
+        await self.queue.flushed()
 
     async def aclose(self, drain_timeout: float = 5.0) -> None:
         """Raise what was offered (within ``drain_timeout``), then stop."""
-        task = self._task
-        if task is None:
-            return
-        try:
-            await asyncio.wait_for(self._queue.join(), drain_timeout)
-        except TimeoutError:
-            log.warning("budget_alerts_unsent", extra={"alerts": self._queue.qsize()})
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        self._task = None
+        await self.queue.aclose(drain_timeout)
