@@ -70,15 +70,20 @@ def test_a_batch_survives_its_gateway_being_killed(tmp_path: Path, mock_upstream
         _exactly_once(client, _finished(client, batch.id), count)
 
 
+def _redis_config(tmp_path: Path, mock_upstream: Any, redis_section: dict[str, Any]) -> dict[str, Any]:
+    """A gateway running batches on SQLite with its work queue in Redis, short leases and sweeps."""
+    return {"storage": {"url": f"sqlite:///{tmp_path / 'gw.db'}"}, "redis": redis_section,
+            "batch": {"lease": 1, "sweep_interval": 0.1, "concurrency": 2, "chunk_lines": 5},
+            "logging": {"access_log": False},
+            "models": {"chat": {"deployments": [{"provider": "openai", "model": "gpt-4o-mini",
+                                                 "base_url": mock_upstream.base_url, "api_key": "sk-up",
+                                                 "headers": {"x-mock-latency-ms": "10"}}]}}}
+
+
 def test_a_batch_survives_redis_losing_its_work_queue(tmp_path: Path, mock_upstream: Any, redis_url: str,
                                                       redis_prefix: str, start_gateway: Any) -> None:
     count = 200
-    config = {"storage": {"url": f"sqlite:///{tmp_path / 'gw.db'}"}, "redis": {"url": redis_url, "prefix": redis_prefix},
-              "batch": {"lease": 1, "sweep_interval": 0.1, "concurrency": 2, "chunk_lines": 5},
-              "logging": {"access_log": False},
-              "models": {"chat": {"deployments": [{"provider": "openai", "model": "gpt-4o-mini",
-                                                   "base_url": mock_upstream.base_url, "api_key": "sk-up",
-                                                   "headers": {"x-mock-latency-ms": "10"}}]}}}
+    config = _redis_config(tmp_path, mock_upstream, {"url": redis_url, "prefix": redis_prefix})
     gateway = start_gateway(config)
     client = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key="x", max_retries=0)
     uploaded = client.files.create(file=("lines.jsonl", io.BytesIO(_content(count))), purpose="batch")
@@ -149,12 +154,7 @@ def test_a_batch_survives_a_redis_restart(tmp_path: Path, mock_upstream: Any, st
     count = 200
     private = PrivateRedis(tmp_path).start()
     try:
-        config = {"storage": {"url": f"sqlite:///{tmp_path / 'gw.db'}"}, "redis": {"url": private.url},
-                  "batch": {"lease": 1, "sweep_interval": 0.1, "concurrency": 2, "chunk_lines": 5},
-                  "logging": {"access_log": False},
-                  "models": {"chat": {"deployments": [{"provider": "openai", "model": "gpt-4o-mini",
-                                                       "base_url": mock_upstream.base_url, "api_key": "sk-up",
-                                                       "headers": {"x-mock-latency-ms": "10"}}]}}}
+        config = _redis_config(tmp_path, mock_upstream, {"url": private.url})
         gateway = start_gateway(config)
         client = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key="x", max_retries=0)
         uploaded = client.files.create(file=("lines.jsonl", io.BytesIO(_content(count))), purpose="batch")
