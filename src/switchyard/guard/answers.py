@@ -20,7 +20,7 @@ import orjson
 from switchyard.core.messages import ChatResponse
 from switchyard.guard.lanes import withheld
 from switchyard.guard.scanner import Scanner
-from switchyard.guard.vault import Vault, redacted
+from switchyard.guard.vault import Vault, redact_all
 
 #: ``(container, key, json)``: where a text of an answer is.
 Slot = tuple[Any, Any, bool]
@@ -107,14 +107,7 @@ class Answer:
                     self.report(category, "block" if self.block else "redact")
                 if self.block:
                     raise withheld(findings[0][2])
-                pieces = []
-                at = 0
-                for start, end, category in findings:
-                    pieces.append(text[at:start])
-                    pieces.append(redacted(category))
-                    at = end
-                pieces.append(text[at:])
-                text = "".join(pieces)
+                text = redact_all(text, findings)
         if self.vault is not None:
             text = self.vault.restore_json(text) if json else self.vault.restore(text)
         return text

@@ -26,7 +26,7 @@ from collections.abc import Callable
 
 from switchyard.core.errors import OutputBlocked
 from switchyard.guard.scanner import Scanner
-from switchyard.guard.vault import LONGEST, Vault, redacted
+from switchyard.guard.vault import LONGEST, Vault, redact_all
 
 _PARTIAL = re.compile(r"\[[A-Z0-9_]*\Z")
 #: The tail an answer's value may still be growing in: the last word, after short digit or capital groups.
@@ -115,14 +115,7 @@ class OutputLane:
             self.report(category, "block" if self.block else "redact")
         if self.block:
             raise withheld(findings[0][2])
-        pieces = []
-        at = 0
-        for start, end, category in findings:
-            pieces.append(text[at:start])
-            pieces.append(redacted(category))
-            at = end
-        pieces.append(text[at:])
-        return "".join(pieces)
+        return redact_all(text, findings)
 
 
 class Lane:

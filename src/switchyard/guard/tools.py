@@ -26,7 +26,7 @@ from switchyard.core.errors import GuardUnavailable
 from switchyard.guard.detection import DetectorFailed
 from switchyard.guard.policy import Policies, Policy
 from switchyard.guard.scanner import Finding
-from switchyard.guard.vault import a_category, redacted
+from switchyard.guard.vault import a_category, redact_all
 from switchyard.mcp.refusals import ToolRefused
 
 #: How deep arguments and structured results are walked; deeper strings are withheld unseen.
@@ -186,17 +186,11 @@ class CheckedCall:
 
 
 def _replaced(value: str, spans: list[Finding], policy: Policy, found: dict[str, int]) -> tuple[str, str | None]:
-    pieces: list[str] = []
-    at = 0
+    """``value`` redacted, each finding counted; the first blocked category, if any."""
     blocked = None
-    for start, end, category in spans:
+    for _, _, category in spans:
         action = policy.action_for(category)
         found[f"{category}:{action}"] = found.get(f"{category}:{action}", 0) + 1
         if action == "block" and blocked is None:
             blocked = category
-        pieces.append(value[at:start])
-        pieces.append(redacted(category))
-        at = end
-    pieces.append(value[at:])
-    return "".join(pieces), blocked
-
+    return redact_all(value, spans), blocked

@@ -16,6 +16,7 @@ itself sent is never issued again (``reserve``), so it cannot be mistaken for on
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 import orjson
 
@@ -38,6 +39,18 @@ def label(category: str) -> str:
 def redacted(category: str) -> str:
     """The one-way replacement of a value of ``category``."""
     return f"[REDACTED_{label(category)}]"
+
+
+def redact_all(text: str, findings: Iterable[tuple[int, int, str]]) -> str:
+    """``text`` with each finding (sorted, not overlapping) replaced for good by ``redacted``."""
+    pieces = []
+    at = 0
+    for start, end, category in findings:
+        pieces.append(text[at:start])
+        pieces.append(redacted(category))
+        at = end
+    pieces.append(text[at:])
+    return "".join(pieces)
 
 
 def a_category(category: str) -> str:
