@@ -106,6 +106,7 @@ def main() -> int:
     parser.add_argument("--fresh", action="store_true", help="a new prompt every request")
     parser.add_argument("--stream", action="store_true", help="20-chunk streams")
     parser.add_argument("--settle", type=float, default=0.0, help="seconds counted after the last answer")
+    parser.add_argument("--keep", type=Path, help="copy each variant's callgrind output here (callgrind_annotate)")
     args = parser.parse_args()
     if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
         raise SystemExit("needs valgrind (callgrind_control)")
@@ -121,6 +122,10 @@ def main() -> int:
                 per = measure(f"http://127.0.0.1:{port}", extra, args.requests, fresh=args.fresh,
                               stream=args.stream, workdir=workdir, name=name, settle=args.settle)
                 print(f"{name:>10}: {per / 1000:8.1f}k instructions per request", flush=True)
+                if args.keep is not None:
+                    args.keep.mkdir(parents=True, exist_ok=True)
+                    for found in workdir.glob(f"callgrind.{name}.out*"):
+                        shutil.copy(found, args.keep / found.name)
     return 0
 
 

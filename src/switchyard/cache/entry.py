@@ -117,7 +117,7 @@ def answer_of(entry: Entry, kind: Kind) -> Any:
 def calls_tools(answer: Any) -> bool:
     """Whether a unary answer calls a tool (a function call, the legacy way included)."""
     raw = getattr(answer, "raw", None)
-    if raw is not None and b"_call" not in raw:
+    if raw is not None and raw.find(b"_call") < 0:
         return False  # the bytes the client gets name no call (tool_calls, function_call): nothing to look at
     body = getattr(answer, "body", None)
     if not isinstance(body, dict):

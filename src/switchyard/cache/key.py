@@ -55,7 +55,9 @@ be said another way (a whole float, a list content) is seen in the bytes, and on
     # ``_value_``: the member's value as stored (``.value`` is a property, a tenth of this function's time)
     head = (call.kind._value_, surface, call.group.alias, sorted(call.tags) if call.tags else None, headers)
     data = orjson.dumps((head, body), option=orjson.OPT_SORT_KEYS)
-    if b'"content":[' in data or b".0," in data or b".0}" in data:  # maybe said another way: rewrite (rare)
+    # ``find``, not ``in``: ``bytes in bytes`` first tries its operand as an integer, raising and
+    # clearing a TypeError each time (about 1,800 instructions).
+    if data.find(b'"content":[') >= 0 or data.find(b".0,") >= 0 or data.find(b".0}") >= 0:  # said another way?
         data = orjson.dumps((head, _canonical(body)), option=orjson.OPT_SORT_KEYS)
     return data
 

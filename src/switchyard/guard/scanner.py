@@ -85,7 +85,7 @@ class Scanner:
             raw = text.encode("latin-1", "replace")  # one byte per character: offsets are the text's
             if self._numbers or self._iban:
                 view = raw.translate(patterns.VIEW)
-                if self._numbers and b"0" in view:
+                if self._numbers and view.find(b"0") >= 0:
                     self._find_numbers(text, view, found)
                 if self._iban:
                     _find_ibans(text, view, found)
@@ -128,19 +128,19 @@ class Scanner:
     # -- numbers ------------------------------------------------------------------------------------
     def _find_numbers(self, text: str, view: bytes, found: list[Finding]) -> None:
         wanted = self._numbers
-        triple = b"000" in view  # every shape but an IPv4 address has three digits in a row
+        triple = view.find(b"000") >= 0  # every shape but an IPv4 address has three digits in a row
         if triple and "ssn" in wanted:
             for m in patterns.SSN_SHAPE.finditer(view):
                 start, end = m.span()
                 if (not start or view[start - 1] not in b"0-") and checks.ssn(
                         text[start:start + 3], text[start + 4:start + 6], text[end - 4:end]):
                     found.append((start, end, "ssn"))
-        if triple and "credit_card" in wanted and b"0000" in view:
+        if triple and "credit_card" in wanted and view.find(b"0000") >= 0:
             for m in patterns.CARD_SHAPE.finditer(view):
                 start, end = m.span()
                 if (not start or view[start - 1] != 48) and _card(text[start:end]):
                     found.append((start, end, "credit_card"))
-        if "ip_address" in wanted and b"." in view:
+        if "ip_address" in wanted and view.find(b".") >= 0:
             for m in patterns.IPV4_SHAPE.finditer(view):
                 start, end = m.span()
                 lead = 0
@@ -151,12 +151,12 @@ class Scanner:
                     found.append((start, end, "ip_address"))
         if triple and "phone" in wanted:
             plus, paren, nanp, trunk = patterns.PHONE_SHAPES
-            if b"+" in view:
+            if view.find(b"+") >= 0:
                 for m in plus.finditer(view):
                     start, end = m.span()
                     if (not start or view[start - 1] != 48) and 8 <= view.count(b"0", start, end) <= 15:
                         found.append((start, end, "phone"))
-            if b"(" in view:
+            if view.find(b"(") >= 0:
                 for m in paren.finditer(view):
                     if _clear(view, m.start(), b"0"):
                         found.append((m.start(), m.end(), "phone"))
@@ -304,7 +304,7 @@ def _find_assigned(text: str, lowered: bytes, found: list[Finding]) -> None:
             if parts & patterns.SECRET_NAMES and _credential(value.group(), password=bool(parts & patterns.PASSWORD_NAMES)):
                 seen.add(value.start())
                 found.append((value.start(), value.end(), "generic_secret"))
-    if b"bearer" in lowered:
+    if lowered.find(b"bearer") >= 0:
         for match in patterns.BEARER.finditer(lowered):
             start, end = match.span(1)
             if start not in seen and _credential(text[start:end], password=False):

@@ -160,7 +160,7 @@ class GuardedStream:
     # -- Anthropic frames -------------------------------------------------------------------------
     def _native(self, chunk: Chunk) -> Chunk:
         frame = chunk.native or b""
-        if self._scanner is None and b"[" not in frame and not self._holding():
+        if self._scanner is None and frame.find(b"[") < 0 and not self._holding():
             return chunk
         name, data = _parse(frame)
         if not isinstance(data, dict):

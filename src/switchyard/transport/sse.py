@@ -37,7 +37,7 @@ class SSEDecoder:
         """The events completed by ``chunk`` (possibly none)."""
         buf = self._buf + chunk if self._buf else chunk
         held = b""
-        if b"\r" in buf:
+        if buf.find(b"\r") >= 0:
             if buf.endswith(b"\r"):
                 buf, held = buf[:-1], b"\r"
             buf = buf.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
@@ -79,7 +79,7 @@ class SSEDecoder:
         elif name == b"event":
             self._event = value.decode("utf-8", "replace")
         elif name == b"id":
-            if b"\0" not in value:
+            if value.find(b"\0") < 0:
                 self._id = value.decode("utf-8", "replace")
         elif name == b"retry" and value.isdigit():
             self._retry = int(value)
