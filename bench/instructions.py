@@ -5,7 +5,8 @@ Each variant is the benchmark's gateway config with YAML laid over it (``bench.c
 its gateway runs under ``valgrind --tool=callgrind`` with collection off, is warmed up, then
 counts user-space instructions over ``--requests`` sequential requests (collection switched on
 and off with ``callgrind_control``). ``--fresh`` makes every request's prompt new (so, with a
-cache, every one a miss); ``--stream`` sends 20-chunk streams. ``--settle S`` keeps counting S
+cache, every one a miss); ``--stream`` sends 20-chunk streams; ``--model bench-slow`` has their chunks
+paced ``--chunk-delay-ms`` apart (each its own socket read: the per-chunk path). ``--settle S`` keeps counting S
 seconds after the last answer, so background work done for the requests (a tracing exporter's
 batch) is counted too; ``$COLLECTOR`` in a variant names a local OTLP collector
 (``bench/collector.py``, started when a variant names it). Needs valgrind.
@@ -63,10 +64,10 @@ def _collected(out: Path) -> int:
 
 
 def measure(mock_url: str, extra: str, requests: int, *, fresh: bool, stream: bool, workdir: Path,
-            name: str, settle: float = 0.0) -> float:
+            name: str, settle: float = 0.0, model: str = MODEL, chunk_delay_ms: float = 5.0) -> float:
     """Instructions per request of one variant."""
     config = workdir / f"{name}.yaml"
-    base = yaml.safe_load(gateway_config(mock_url))
+    base = yaml.safe_load(gateway_config(mock_url, chunk_delay_ms))
     config.write_text(yaml.safe_dump(merged(base, yaml.safe_load(extra) or {})))
     port = free_port()
     out = workdir / f"callgrind.{name}.out"
@@ -78,7 +79,7 @@ def measure(mock_url: str, extra: str, requests: int, *, fresh: bool, stream: bo
     try:
         url = f"http://127.0.0.1:{port}"
         wait_ready(url + "/health/ready", 300, proc)
-        call = _call(url, fresh=fresh, stream=stream, model=MODEL)
+        call = _call(url, fresh=fresh, stream=stream, model=model)
         loop.run_until_complete(run_load(call, concurrency=1, duration=120, max_requests=max(100, requests // 10)))
         subprocess.run(["callgrind_control", "-i", "on", str(proc.pid)], check=True, capture_output=True)
         result = loop.run_until_complete(run_load(call, concurrency=1, duration=3600, max_requests=requests))
@@ -106,6 +107,8 @@ def main() -> int:
     parser.add_argument("--fresh", action="store_true", help="a new prompt every request")
     parser.add_argument("--stream", action="store_true", help="20-chunk streams")
     parser.add_argument("--settle", type=float, default=0.0, help="seconds counted after the last answer")
+    parser.add_argument("--model", default=MODEL, help="the alias asked (bench-slow: chunks paced apart)")
+    parser.add_argument("--chunk-delay-ms", type=float, default=5.0, help="bench-slow's pace between chunks")
     parser.add_argument("--keep", type=Path, help="copy each variant's callgrind output here (callgrind_annotate)")
     args = parser.parse_args()
     if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
@@ -120,7 +123,8 @@ def main() -> int:
                 variants = {name: extra.replace("$COLLECTOR", collector.url) for name, extra in variants.items()}
             for name, extra in variants.items():
                 per = measure(f"http://127.0.0.1:{port}", extra, args.requests, fresh=args.fresh,
-                              stream=args.stream, workdir=workdir, name=name, settle=args.settle)
+                              stream=args.stream, workdir=workdir, name=name, settle=args.settle,
+                              model=args.model, chunk_delay_ms=args.chunk_delay_ms)
                 print(f"{name:>10}: {per / 1000:8.1f}k instructions per request", flush=True)
                 if args.keep is not None:
                     args.keep.mkdir(parents=True, exist_ok=True)
