@@ -140,7 +140,7 @@ def test_a_stream_that_may_not_be_cached_is_shared_only_where_the_alias_says_joi
             body = {"model": "chat", "stream": True, "temperature": 0.9, "messages": [{"role": "user", "content": "x"}]}
             call = Call("j")
             chunks = await client.services.pipeline.stream(validate_chat(body), call)  # type: ignore[union-attr]
-            inner = chunks._chunks  # type: ignore[attr-defined]  # under the pipeline's own wrapper
+            inner = chunks._rest  # type: ignore[attr-defined]  # under the pipeline's own wrapper
             _ = [c async for c in chunks]
             return inner, call.route["cache"]
 

@@ -39,6 +39,7 @@ from switchyard.core.messages import (
 from switchyard.core.stage import Stage, Streaming, Unary, fold
 from switchyard.pipeline.stages.authenticate import Authenticate
 from switchyard.pipeline.stages.route import Route
+from switchyard.policies.primed import NOTHING, Primed
 from switchyard.policies.timeout import apply_deadline
 from switchyard.pricing.sheet import COST_HEADER, usd
 
@@ -118,12 +119,19 @@ class Served:
     """A stream on its way out of the pipeline: passes the chunks through, counts
     their output (``call.streamed``), shows each to the call's watchers, prices the
     final usage, and at its end — exhausted, failed, or closed early by its client —
-    records usage, cost and error on the call and runs its settlers once."""
+    records usage, cost and error on the call and runs its settlers once.
 
-    __slots__ = ("_chunks", "_call", "_usage", "_done", "_estimator")
+    A ``Primed`` stream (the deployment's, when no stage wrapped it) is taken apart:
+    its first chunk, the rest and its ``failed`` are read here, one async hop less
+    per chunk."""
+
+    __slots__ = ("_first", "_rest", "_failed", "_call", "_usage", "_done", "_estimator")
 
     def __init__(self, chunks: AsyncIterator[Chunk], call: Call, estimator: Estimator | None = None) -> None:
-        self._chunks = chunks
+        if type(chunks) is Primed:
+            self._first, self._rest, self._failed = chunks.parts()
+        else:
+            self._first, self._rest, self._failed = NOTHING, chunks, None
         self._call = call
         self._usage: Usage | None = None
         self._done = False
@@ -135,7 +143,11 @@ class Served:
     async def __anext__(self) -> Chunk:
         call = self._call
         try:
-            chunk = await self._chunks.__anext__()
+            chunk = self._first
+            if chunk is NOTHING:
+                chunk = await self._rest.__anext__()
+            else:
+                self._first = NOTHING
             usage = chunk.usage
             if usage is not None:
                 self._usage = usage
@@ -149,11 +161,19 @@ class Served:
         except StopAsyncIteration:
             await self.aclose()
             raise
+        except SwitchyardError as exc:
+            failed = self._failed
+            error = failed(exc) if failed is not None else exc
+            call.error = error
+            await self.aclose()
+            if error is exc:
+                raise
+            raise error from None
         except BaseException as exc:
             call.error = exc
             await self.aclose()
             raise
-        return chunk
+        return chunk  # type: ignore[no-any-return]
 
     async def aclose(self) -> None:
         if self._done:
@@ -161,7 +181,7 @@ class Served:
         self._done = True
         call = self._call
         try:
-            await self._chunks.aclose()  # type: ignore[attr-defined]
+            await self._rest.aclose()
         finally:
             usage = self._usage
             if usage is None:  # a stage that read the stream's end for this client left it (a shared stream)

@@ -21,7 +21,8 @@ from switchyard.core.errors import SwitchyardError
 #: What a deployment does with an error after its stream's first chunk: returns it to raise.
 StreamFailed = Callable[[SwitchyardError], SwitchyardError]
 
-_NOTHING: Any = object()
+#: "No first chunk held" (also ``Served``'s, which takes a ``Primed`` apart).
+NOTHING: Any = object()
 
 
 class Primed:
@@ -36,7 +37,7 @@ class Primed:
 
     @classmethod
     def empty(cls, rest: Any) -> Primed:
-        return cls(_NOTHING, rest)
+        return cls(NOTHING, rest)
 
     @classmethod
     async def open(cls, chunks: Any, failed: StreamFailed | None = None) -> Primed:
@@ -44,19 +45,23 @@ class Primed:
         try:
             first = await chunks.__anext__()
         except StopAsyncIteration:
-            return cls(_NOTHING, chunks, failed)
+            return cls(NOTHING, chunks, failed)
         except BaseException:
             await chunks.aclose()
             raise
         return cls(first, chunks, failed)
+
+    def parts(self) -> tuple[Any, Any, StreamFailed | None]:
+        """``(first, rest, failed)``, for a reader that does this one's work itself (``Served``)."""
+        return self._first, self._rest, self._failed
 
     def __aiter__(self) -> Primed:
         return self
 
     async def __anext__(self) -> Any:
         first = self._first
-        if first is not _NOTHING:
-            self._first = _NOTHING
+        if first is not NOTHING:
+            self._first = NOTHING
             return first
         try:
             return await self._rest.__anext__()

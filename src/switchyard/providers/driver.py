@@ -183,7 +183,14 @@ class Driver:
 
     async def _read(self, context: Any, response: Any, reader: StreamReader) -> AsyncIterator[Chunk]:
         try:
-            async for data in response.aiter_bytes(idle_timeout=self.timeouts.idle):
+            take, wait, idle = response.take, response.wait, self.timeouts.idle
+            while True:  # ``aiter_bytes`` written out: one async generator less per read
+                data = take()
+                if data is None:
+                    break
+                if not data:
+                    await wait(idle)
+                    continue
                 for chunk in batched(reader.feed(data)):
                     yield chunk
                 if reader.finished:

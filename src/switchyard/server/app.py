@@ -33,7 +33,14 @@ from switchyard.core.registry import Registry
 from switchyard.core.request_ids import RequestIds
 from switchyard.gateway.services import Services
 from switchyard.observe.access import AccessLog
-from switchyard.server.http import Request, Response, StreamResponse, json_response, openai_error_frame
+from switchyard.server.http import (
+    ChunkFrames,
+    Request,
+    Response,
+    StreamResponse,
+    json_response,
+    openai_error_frame,
+)
 from switchyard.server.routes import Handler, RouteTable
 
 log = logging.getLogger("switchyard.server")
@@ -225,41 +232,75 @@ class SwitchyardApp:
         })
         services = self.client.services
         gaps = None if services is None or services.metrics is None or call is None else services.metrics.chunk_gaps(call)
-        pump = asyncio.ensure_future(self._pump(send, stream, request_id, gaps))
+        # The pump runs in this task; a watcher task waits for the client to go away and then
+        # cancels it (one task per stream, not two and an ``asyncio.wait``).
+        task = asyncio.current_task()
+        assert task is not None
         watcher = asyncio.ensure_future(_wait_disconnect(receive))
+        state = [False, False]  # the client went away; the pump is over (a late callback does nothing)
+
+        def client_left(done: asyncio.Future[None]) -> None:
+            if not state[1] and not done.cancelled() and done.exception() is None:
+                state[0] = True
+                task.cancel()  # stop reading the upstream
+
+        watcher.add_done_callback(client_left)
         try:
-            await asyncio.wait((pump, watcher), return_when=asyncio.FIRST_COMPLETED)
+            error = await self._pump(send, stream, request_id, gaps)
+        except asyncio.CancelledError:
+            if state[0] and task.uncancel() == 0:
+                return "disconnect", None
+            raise
         finally:
-            if not pump.done():  # the client went away: stop reading the upstream
-                pump.cancel()
+            state[1] = True
             watcher.cancel()
-            await asyncio.gather(pump, watcher, return_exceptions=True)
-        if pump.cancelled():
-            return "disconnect", None
-        error = pump.exception() or pump.result()
         return ("ok", None) if error is None else ("error", error)
 
     async def _pump(self, send: Any, stream: StreamResponse, request_id: str,
                     gaps: Any = None) -> BaseException | None:
         """Sends every frame; returns the error a failed stream ended with (None when complete).
-        ``gaps`` (metrics on) is told the time between consecutive writes."""
+        ``gaps`` (metrics on) is told the time between consecutive writes. OpenAI chunks
+        (``ChunkFrames``) are framed here, as they are read: no generator in between."""
         events = stream.events
+        values = append = None
+        limit = 0
+        if gaps is not None:  # the gaps go straight into the tally's values (see HistogramTally)
+            values, limit = gaps.values, gaps.FOLD_AT
+            append = values.append
+        last = 0.0
         try:
-            if gaps is None:
+            if type(events) is ChunkFrames:
+                pending: list[bytes] = []
+                async for chunk in events.chunks:
+                    raw = chunk.raw
+                    if raw is not None:
+                        pending.append(b"data: " + raw + b"\n\n")
+                    elif chunk.data is not None:
+                        pending.append(b"data: " + chunk.to_bytes() + b"\n\n")
+                    if not pending or chunk.more:
+                        continue
+                    frame = pending[0] if len(pending) == 1 else b"".join(pending)
+                    pending.clear()
+                    await send({"type": "http.response.body", "body": frame, "more_body": True})
+                    if append is not None:
+                        now = perf_counter()
+                        if last:
+                            append(now - last)
+                            if len(values) >= limit:  # type: ignore[arg-type]
+                                gaps.fold()
+                        last = now
+                if pending:
+                    await send({"type": "http.response.body", "body": b"".join(pending), "more_body": True})
+            else:
                 async for frame in events:
                     await send({"type": "http.response.body", "body": frame, "more_body": True})
-            else:  # the gaps go straight into the tally's values (see HistogramTally)
-                values, limit = gaps.values, gaps.FOLD_AT
-                append = values.append
-                last = 0.0
-                async for frame in events:
-                    await send({"type": "http.response.body", "body": frame, "more_body": True})
-                    now = perf_counter()
-                    if last:
-                        append(now - last)
-                        if len(values) >= limit:
-                            gaps.fold()
-                    last = now
+                    if append is not None:
+                        now = perf_counter()
+                        if last:
+                            append(now - last)
+                            if len(values) >= limit:  # type: ignore[arg-type]
+                                gaps.fold()
+                        last = now
         except asyncio.CancelledError:
             raise
         except Exception as exc:

@@ -63,6 +63,55 @@ def encode_headers(values: dict[str, str]) -> list[tuple[bytes, bytes]]:
     return [(k.encode("latin-1"), v.encode("latin-1", "replace")) for k, v in values.items()]
 
 
+class ChunkFrames:
+    """OpenAI SSE frames for a stream of chunks; chunks with nothing to send are skipped.
+
+    Chunks that arrived together (``chunk.more``) leave as one write: a socket write per
+    token is the largest cost of a fast stream. The server's pump frames these itself
+    (``frames`` below, inline: no async generator between it and the chunks); anything
+    else iterating one gets the same frames through ``__anext__``."""
+
+    __slots__ = ("chunks", "_iterator")
+
+    def __init__(self, chunks: AsyncIterator[Any]) -> None:
+        self.chunks = chunks
+        self._iterator: AsyncIterator[bytes] | None = None
+
+    def __aiter__(self) -> ChunkFrames:
+        return self
+
+    def __anext__(self) -> Any:
+        if self._iterator is None:
+            self._iterator = self._frames()
+        return self._iterator.__anext__()
+
+    async def _frames(self) -> AsyncIterator[bytes]:
+        pending: list[bytes] = []
+        async for chunk in self.chunks:
+            frame = frame_of(chunk)
+            if frame is not None:
+                pending.append(frame)
+            if pending and not chunk.more:
+                yield pending[0] if len(pending) == 1 else b"".join(pending)
+                pending.clear()
+        if pending:
+            yield b"".join(pending)
+
+    async def aclose(self) -> None:
+        await self.chunks.aclose()  # type: ignore[attr-defined]
+
+
+def frame_of(chunk: Any) -> bytes | None:
+    """A chunk's ``data:`` frame; None when it has nothing to send."""
+    raw: bytes | None = chunk.raw
+    if raw is not None:
+        return b"data: " + raw + b"\n\n"
+    if chunk.data is not None:
+        data: bytes = chunk.to_bytes()
+        return b"data: " + data + b"\n\n"
+    return None
+
+
 @dataclass(slots=True)
 class StreamResponse:
     """A server-sent-event stream (or, with another ``content_type``, any body sent in pieces).

@@ -18,30 +18,13 @@ from switchyard.core.messages import (
     validate_completion,
     validate_embedding,
 )
-from switchyard.server.http import Request, Response, StreamResponse, json_response
+from switchyard.server.http import ChunkFrames, Request, Response, StreamResponse, json_response
 from switchyard.server.routes import Handler, RouteTable
 
 
-async def sse_frames(chunks: AsyncIterator[Chunk]) -> AsyncIterator[bytes]:
-    """OpenAI SSE frames for chunks; chunks with nothing to send are skipped.
-
-    Chunks that arrived together (``chunk.more``) leave as one write: a socket
-    write per token is the largest cost of a fast stream.
-    """
-    pending: list[bytes] = []
-    try:
-        async for chunk in chunks:
-            if chunk.raw is not None:
-                pending.append(b"data: " + chunk.raw + b"\n\n")
-            elif chunk.data is not None:
-                pending.append(b"data: " + chunk.to_bytes() + b"\n\n")
-            if pending and not chunk.more:
-                yield pending[0] if len(pending) == 1 else b"".join(pending)
-                pending.clear()
-        if pending:
-            yield b"".join(pending)
-    finally:
-        await chunks.aclose()  # type: ignore[attr-defined]
+def sse_frames(chunks: AsyncIterator[Chunk]) -> ChunkFrames:
+    """OpenAI SSE frames for chunks (``http.ChunkFrames``: the server's pump frames them inline)."""
+    return ChunkFrames(chunks)
 
 
 def as_base64(result: EmbeddingResponse) -> EmbeddingResponse:

@@ -29,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 import weakref
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from types import TracebackType
 from typing import Any, Protocol
 
@@ -85,7 +85,7 @@ class BodySource(Protocol):
     complete: bool
     exc: BaseException | None
 
-    async def next_body(self, idle_timeout: float | None) -> None: ...
+    def next_body(self, idle_timeout: float | None) -> Awaitable[None]: ...
 
 
 class StreamResponse:
@@ -110,19 +110,37 @@ class StreamResponse:
         ``idle_timeout`` bounds the wait for each next piece; exceeding it raises
         ``UpstreamTimeout``. A peer closing mid-body raises ``UpstreamProtocolError``.
         """
-        conn = self._conn
+        take, wait = self.take, self._conn.next_body
         while True:
-            body = conn.body
-            if body:
-                conn.body = []
-                conn.buffered = 0
-                yield body[0] if len(body) == 1 else b"".join(body)
-                continue
-            if conn.exc is not None:
-                raise conn.exc
-            if conn.complete:
+            data = take()
+            if data is None:
                 return
-            await conn.next_body(idle_timeout)
+            if data:
+                yield data
+            else:
+                await wait(idle_timeout)
+
+    def take(self) -> bytes | None:
+        """The body bytes received since the last ``take``: ``b""`` when none yet (``await
+        wait(...)`` for more), None once the body is complete; the connection's error raised.
+        With ``wait``, what a reader on the hot path uses instead of ``aiter_bytes`` (one
+        async generator less per read)."""
+        conn = self._conn
+        body = conn.body
+        if body:
+            conn.body = []
+            conn.buffered = 0
+            return body[0] if len(body) == 1 else b"".join(body)
+        if conn.exc is not None:
+            raise conn.exc
+        if conn.complete:
+            return None
+        return b""
+
+    def wait(self, idle_timeout: float | None = None) -> Awaitable[None]:
+        """Resolves when ``take`` has more to give (or the end, or an error); ``idle_timeout``
+        bounds the wait (``UpstreamTimeout``)."""
+        return self._conn.next_body(idle_timeout)
 
     async def aread(self, idle_timeout: float | None = None) -> bytes:
         """The rest of the body at once."""

@@ -130,8 +130,9 @@ class HttpConnection(asyncio.Protocol):
         if self.transport is not None:
             self.transport.close()
 
-    async def next_body(self, idle_timeout: float | None) -> None:
-        """Wait until more body, the end, or an error is available."""
+    def next_body(self, idle_timeout: float | None) -> asyncio.Future[None]:
+        """What to await until more body, the end, or an error is available (the future
+        itself: no coroutine frame per wait)."""
         if self._paused and self.transport is not None:
             self._paused = False
             self.transport.resume_reading()
@@ -142,7 +143,7 @@ class HttpConnection(asyncio.Protocol):
             self._idle_until = self._loop.time() + idle_timeout
             if self._idle is None:
                 self._idle = self._loop.call_at(self._idle_until, self._check_idle, idle_timeout)
-        await waiter
+        return waiter
 
     def _check_idle(self, idle_timeout: float) -> None:
         self._idle = None
