@@ -212,6 +212,16 @@ class Client:
         """The model aliases this client may use."""
         return self._run(self._client.models())
 
+    @property
+    def aio(self) -> AsyncClient:
+        """The ``AsyncClient`` this client drives; use it only in what ``run`` runs."""
+        return self._client
+
+    def run(self, awaitable: Awaitable[T]) -> T:
+        """Await ``awaitable`` on the client's loop and return its result (the platform layer's
+        sync forms: ``Agent.run_sync``)."""
+        return self._run(awaitable)
+
     def close(self) -> None:
         """Stop the services and the client's thread; idempotent."""
         if self._loop.is_closed():
