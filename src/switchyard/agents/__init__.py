@@ -28,11 +28,12 @@ from switchyard.agents.limits import Limits
 from switchyard.agents.memory import Memory, SessionMemory
 from switchyard.agents.result import AgentResult
 from switchyard.agents.steps import InProcessSteps, StepRunner
+from switchyard.agents.summary import SummarisingMemory
 from switchyard.agents.tools import RunContext, Tool, ToolOutput, function_tool, tool
 
 __all__ = [
     "Agent", "AgentError", "AgentResult", "ApprovalRequested", "Event", "Finished", "HandedOff",
     "InProcessSteps", "LimitReached", "Limits", "Memory", "OutputInvalid", "RunContext", "SessionMemory",
-    "StepRunner", "TextDelta", "Tool", "ToolCalled", "ToolDefinitionError", "ToolOutput", "ToolReturned",
+    "StepRunner", "SummarisingMemory", "TextDelta", "Tool", "ToolCalled", "ToolDefinitionError", "ToolOutput", "ToolReturned",
     "UsageReported", "event_dict", "function_tool", "tool",
 ]
