@@ -23,6 +23,7 @@ from switchyard.agents.result import AgentResult
 from switchyard.agents.run import Run, drive
 from switchyard.agents.steps import InProcessSteps, StepRunner
 from switchyard.agents.tools import NAME, RunContext, Tool, function_tool
+from switchyard.agents.toolsets import Toolset
 
 if TYPE_CHECKING:
     from switchyard.client import AsyncClient, Client
@@ -34,7 +35,7 @@ class Agent:
     """An agent; build it once, run it many times (runs share nothing but its memory and steps)."""
 
     def __init__(self, name: str, *, model: str, instructions: Instructions = "", description: str = "",
-                 tools: Iterable[Tool | Callable[..., Any]] = (), handoffs: Iterable[Agent] = (),
+                 tools: Iterable[Tool | Toolset | Callable[..., Any]] = (), handoffs: Iterable[Agent] = (),
                  memory: Memory | None = None, output_type: Any = None, output_mode: str = "auto",
                  output_retries: int = 2, limits: Limits | None = None, steps: StepRunner | None = None,
                  client: AsyncClient | Client | None = None, model_settings: Mapping[str, Any] | None = None,
@@ -49,7 +50,15 @@ class Agent:
         self.model = model
         self.instructions = instructions
         self.description = description
-        self.tools: list[Tool] = [t if isinstance(t, Tool) else function_tool(t) for t in tools]
+        self.tools: list[Tool] = []
+        self.toolsets: list[Toolset] = []
+        for item in tools:
+            if isinstance(item, Tool):
+                self.tools.append(item)
+            elif isinstance(item, Toolset):
+                self.toolsets.append(item)
+            else:
+                self.tools.append(function_tool(item))
         self.handoffs: list[Agent] = list(handoffs)
         self.memory = memory
         self.output = OutputSpec.of(output_type, retries=output_retries, mode=output_mode) \
@@ -70,7 +79,7 @@ class Agent:
         if duplicates:
             raise ValueError(f"tools: more than one tool named {', '.join(duplicates)}")
         unknown = sorted(self.approve - set(names))
-        if unknown:
+        if unknown and not self.toolsets:  # a toolset's tools are known once it is connected
             raise ValueError(f"approve: no tool named {', '.join(unknown)}")
 
     def __repr__(self) -> str:
@@ -78,10 +87,18 @@ class Agent:
 
     # -- what the run asks of its agent ------------------------------------------------------
     def all_tools(self) -> list[Tool]:
-        return [*self.tools, *self._handoff_tools]
+        return [*self._callable_tools(), *self._handoff_tools]
 
     def tool_named(self, name: str) -> Tool | None:
-        return next((t for t in self.tools if t.name == name), None)
+        return next((t for t in self._callable_tools() if t.name == name), None)
+
+    def _callable_tools(self) -> list[Tool]:
+        if not self.toolsets:
+            return self.tools
+        tools = list(self.tools)
+        for toolset in self.toolsets:
+            tools.extend(toolset.list_tools())
+        return tools
 
     def handoff_target(self, name: str) -> Agent | None:
         return next((h.target for h in self._handoff_tools if h.name == name), None)
