@@ -112,9 +112,11 @@ class Agent:
     # -- running -----------------------------------------------------------------------------
     async def stream(self, input: str | list[dict[str, Any]], *, session: str | None = None,
                      user: str | None = None, tenant: str | None = None, deps: Any = None,
-                     run_id: str | None = None, client: AsyncClient | None = None) -> AsyncIterator[Event]:
+                     run_id: str | None = None, client: AsyncClient | None = None,
+                     steps: StepRunner | None = None) -> AsyncIterator[Event]:
         """The run's events as they happen: text deltas, tool calls and results, handoffs,
-        approvals asked for, usage, and ``Finished`` with the result last."""
+        approvals asked for, usage, and ``Finished`` with the result last. ``steps``
+        replaces the agent's step runner for this run (a flow run's: ``flow_steps.py``)."""
         if session is not None:
             check_session(session)
         owned = None
@@ -124,7 +126,7 @@ class Agent:
                 from switchyard.client import AsyncClient
 
                 client = owned = AsyncClient()
-        run = Run(self, client, self.steps, run_id or uuid.uuid4().hex, session=session, user=user,
+        run = Run(self, client, steps or self.steps, run_id or uuid.uuid4().hex, session=session, user=user,
                   tenant=tenant, deps=deps)
         try:
             async for event in drive(run, input):
