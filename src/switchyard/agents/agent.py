@@ -113,7 +113,7 @@ class Agent:
     async def stream(self, input: str | list[dict[str, Any]], *, session: str | None = None,
                      user: str | None = None, tenant: str | None = None, deps: Any = None,
                      run_id: str | None = None, client: AsyncClient | None = None,
-                     steps: StepRunner | None = None) -> AsyncIterator[Event]:
+                     steps: StepRunner | None = None, traceparent: str | None = None) -> AsyncIterator[Event]:
         """The run's events as they happen: text deltas, tool calls and results, handoffs,
         approvals asked for, usage, and ``Finished`` with the result last. ``steps``
         replaces the agent's step runner for this run (a flow run's: ``flow_steps.py``)."""
@@ -127,7 +127,7 @@ class Agent:
 
                 client = owned = AsyncClient()
         run = Run(self, client, steps or self.steps, run_id or uuid.uuid4().hex, session=session, user=user,
-                  tenant=tenant, deps=deps)
+                  tenant=tenant, deps=deps, traceparent=traceparent)
         try:
             async for event in drive(run, input):
                 yield event
@@ -167,7 +167,7 @@ class Agent:
         cost counted in the parent's."""
         run = Run(self, parent.client, parent.steps, f"{parent.run_id}/{self.name}-{call_id}",
                   session=None, user=parent.user, tenant=parent.tenant, deps=parent.deps,
-                  tally=Tally(self.limits), queue=parent.queue)
+                  tally=Tally(self.limits), queue=parent.queue, traceparent=parent.traceparent)
         try:
             return await run.execute(question)
         finally:

@@ -25,6 +25,8 @@ class AgentResult:
     #: The gateway's price of every model call of the run (sub-agents' included), in US dollars.
     cost_usd: float = 0.0
     seconds: float = 0.0
+    #: The trace every model call of the run belongs to (W3C trace id).
+    trace_id: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         output = self.output
@@ -33,4 +35,4 @@ class AgentResult:
         return {"run_id": self.run_id, "agent": self.agent, "output": output, "text": self.text,
                 "turns": self.turns, "tool_calls": self.tool_calls, "prompt_tokens": self.prompt_tokens,
                 "completion_tokens": self.completion_tokens, "cost_usd": round(self.cost_usd, 10),
-                "seconds": round(self.seconds, 3)}
+                "seconds": round(self.seconds, 3), "trace_id": self.trace_id}

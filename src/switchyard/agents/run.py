@@ -14,6 +14,8 @@ run, never grows the queue; a reader that leaves cancels the run.
 from __future__ import annotations
 
 import asyncio
+import re
+import secrets
 import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
@@ -44,6 +46,7 @@ if TYPE_CHECKING:
 
 #: Events waiting for a slow reader; the run waits beyond that.
 QUEUE = 256
+_TRACEPARENT = re.compile(r"^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
 
 
 class Run:
@@ -51,7 +54,7 @@ class Run:
 
     def __init__(self, agent: Agent, client: Any, steps: StepRunner, run_id: str, *, session: str | None,
                  user: str | None, tenant: str | None, deps: Any, tally: Tally | None = None,
-                 queue: asyncio.Queue[Event] | None = None) -> None:
+                 queue: asyncio.Queue[Event] | None = None, traceparent: str | None = None) -> None:
         self.root = agent
         self.agent = agent
         self.client = client
@@ -63,6 +66,9 @@ class Run:
         self.new: list[dict[str, Any]] = []
         self.history: list[dict[str, Any]] = []
         self.started = time.monotonic()
+        #: Every model call of the run carries this parent: the run is one trace.
+        self.traceparent = traceparent if traceparent and _TRACEPARENT.match(traceparent) else \
+            f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01"
 
     async def emit(self, event: Event) -> None:
         await self.queue.put(event)
@@ -75,7 +81,7 @@ class Run:
         tally = self.tally
         return AgentResult(self.run_id, self.agent.name, output, text, list(self.new), tally.turns,
                            tally.tool_calls, tally.prompt_tokens, tally.completion_tokens, tally.cost_usd,
-                           time.monotonic() - self.started)
+                           time.monotonic() - self.started, self.traceparent.split("-")[1])
 
     # -- the loop ---------------------------------------------------------------------------
     async def execute(self, user_input: str | list[dict[str, Any]]) -> AgentResult:
@@ -134,7 +140,8 @@ class Run:
             async def call(messages: list[dict[str, Any]] = messages, params: dict[str, Any] = params) -> Any:
                 left = self.tally.remaining_seconds()
                 async with asyncio.timeout(left):
-                    turn = await call_model(self.client, agent.model, messages, params, on_text)
+                    turn = await call_model(self.client, agent.model, messages, params, on_text,
+                                            {"traceparent": self.traceparent})
                 return turn.to_dict()
 
             try:

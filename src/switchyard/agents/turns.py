@@ -46,14 +46,16 @@ class ModelTurn:
 
 
 async def call_model(client: Any, model: str, messages: list[dict[str, Any]], params: dict[str, Any],
-                     on_text: Callable[[str], Awaitable[None]]) -> ModelTurn:
-    """Stream one answer through ``client`` (a ``switchyard.AsyncClient``) and assemble it."""
+                     on_text: Callable[[str], Awaitable[None]], headers: dict[str, str] | None = None) -> ModelTurn:
+    """Stream one answer through ``client`` (a ``switchyard.AsyncClient``) and assemble it;
+    ``headers`` go with the request (the run's ``traceparent``)."""
     text: list[str] = []
     size = 0
     calls: dict[int, dict[str, Any]] = {}
     usage: dict[str, Any] = {}
     options = dict(params.pop("stream_options", None) or {}, include_usage=True)
-    async for chunk in client.stream(model=model, messages=messages, stream_options=options, **params):
+    async for chunk in client.stream(model=model, messages=messages, headers=headers, stream_options=options,
+                                     **params):
         data = chunk.json()
         if isinstance(data.get("usage"), dict):
             usage = data["usage"]
