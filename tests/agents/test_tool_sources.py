@@ -4,8 +4,7 @@ from the built-in services, from a retriever; agents as tools and handoffs."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,6 +15,7 @@ from switchyard.agents.mcp_tools import MCPTools
 from switchyard.agents.retrieval import long_term_memory, retriever_tool
 from switchyard.agents.services import service_tools
 from switchyard.server.runner import GatewayThread
+from tests.agents.retrievers import Chunk, WordRetriever
 from tests.agents.scripts import call, script
 from tests.mcp_gateway.upstream import UPSTREAM_TOKEN, UpstreamThread
 
@@ -90,35 +90,6 @@ async def test_builtin_services_as_tools(client: switchyard.AsyncClient, tmp_pat
     assert delete.startswith("Error: QueryRefused") and "readonly" in delete
     assert fetch.startswith("Error: FetchRefused") and "allow_hosts" in fetch
     assert calc == "1024"
-
-
-@dataclass(frozen=True)
-class Chunk:
-    id: str
-    text: str
-    metadata: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Hit:
-    chunk: Chunk
-    score: float
-
-
-class WordRetriever:
-    """The components' Retriever protocol over a few chunks, by shared words (for tests)."""
-
-    def __init__(self, chunks: dict[str, list[Chunk]]) -> None:
-        self.chunks = chunks  # namespace -> chunks
-        self.asked: list[tuple[str, str, Any]] = []
-
-    async def retrieve(self, query: str, k: int, *, namespace: str = "default",
-                       where: Mapping[str, Any] | None = None) -> Sequence[Hit]:
-        self.asked.append((query, namespace, where))
-        words = set(query.lower().split())
-        hits = [Hit(c, len(words & set(c.text.lower().split())) / len(words)) for c in self.chunks.get(namespace, [])
-                if all(c.metadata.get(key) == value for key, value in (where or {}).items())]
-        return sorted((h for h in hits if h.score > 0), key=lambda h: -h.score)[:k]
 
 
 async def test_a_retriever_as_a_tool_and_long_term_memory_scoped_per_user_and_tenant(
