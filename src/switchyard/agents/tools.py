@@ -135,7 +135,7 @@ def tool(function: Callable[..., Any] | None = None, *, name: str | None = None,
 def function_tool(fn: Callable[..., Any], *, name: str | None = None, description: str | None = None,
                   needs_approval: bool = False) -> FunctionTool:
     """The ``FunctionTool`` of ``fn``; ``ToolDefinitionError`` names what cannot be a tool."""
-    tool_name = name or getattr(fn, "__name__", "")
+    tool_name = str(name or getattr(fn, "__name__", ""))
     if not NAME.match(tool_name):
         raise ToolDefinitionError(f"tool name {tool_name!r}: 1-64 letters, digits, '_' or '-'")
     summary, described = parse_docstring(inspect.getdoc(fn) or "")
@@ -164,7 +164,7 @@ def function_tool(fn: Callable[..., Any], *, name: str | None = None, descriptio
     except (pydantic.PydanticSchemaGenerationError, pydantic.PydanticUserError, TypeError) as exc:
         raise ToolDefinitionError(f"tool {tool_name}: its parameters have no JSON schema ({exc})") from None
     schema.pop("title", None)
-    return FunctionTool(name=tool_name, description=description or summary or tool_name, parameters=schema,
+    return FunctionTool(name=tool_name, description=str(description or summary or tool_name), parameters=schema,
                         function=fn, model=model, context_parameter=context_parameter,
                         needs_approval=needs_approval, is_async=inspect.iscoroutinefunction(fn))
 

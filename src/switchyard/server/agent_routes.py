@@ -1,5 +1,6 @@
 """``POST /v1/agents/{name}`` (run an agent of ``agents:``) and ``POST /v1/agent_decisions``
-(approve or refuse a tool call waiting for a person); only with an ``agents:`` section.
+(approve or refuse a tool call waiting for a person); without an ``agents:`` section both
+answer 503 ``agents_off``.
 
 A run's body::
 
@@ -26,7 +27,7 @@ from typing import Any
 
 import orjson
 
-from switchyard.core.errors import InvalidRequest, NotFound, ServiceUnavailable, UpstreamProtocolError
+from switchyard.core.errors import InvalidRequest, NotFound, ServiceUnavailable
 from switchyard.core.messages import parse_json_body
 from switchyard.server.http import Request, Response, StreamResponse, json_response, openai_error_frame
 from switchyard.server.routes import Handler, RouteTable
@@ -37,6 +38,9 @@ MAX_INPUT = 1_000_000
 
 
 def _catalog(app: Any) -> Any:
+    if app.config.agents is None:
+        raise ServiceUnavailable("This gateway has no agents: add an agents: section to the config.",
+                                 code="agents_off")
     catalog = app.agents
     if catalog is None:
         raise ServiceUnavailable("The agents are starting or stopping.")
@@ -93,11 +97,8 @@ def _run_body(result: Any, stopped_by: str | None = None) -> dict[str, Any]:
 
 
 def add_agent_routes(table: RouteTable, app: Any) -> None:
-    if app.config.agents is None:
-        return
-
     async def run(request: Request) -> Response | StreamResponse:
-        from switchyard.agents import LimitReached, OutputInvalid
+        from switchyard.agents import LimitReached
         from switchyard.agents.pipeline_client import PipelineClient
 
         agent = _agent(app, request.path_params["name"])
@@ -110,8 +111,6 @@ def add_agent_routes(table: RouteTable, app: Any) -> None:
             result = await agent.run(text, client=client, traceparent=traceparent, **options)
         except LimitReached as exc:
             return json_response(_run_body(exc.result, exc.limit))
-        except OutputInvalid as exc:
-            raise UpstreamProtocolError(str(exc), code="agent_output_invalid") from None
         return json_response(_run_body(result))
 
     async def decide(request: Request) -> Response:
