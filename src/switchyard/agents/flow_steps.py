@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from switchyard.agents.agent import Agent
 
 T = TypeVar("T")
+#: A wait without a timeout (the engine wants one): thirty days.
+FOREVER = 30 * 86_400.0
 
 
 class FlowSteps:
@@ -43,7 +45,7 @@ class FlowSteps:
         from switchyard.flows import EventTimeout
 
         try:
-            return await self.run.wait_for(key, timeout)
+            return await self.run.wait_for(key, FOREVER if timeout is None else timeout)
         except EventTimeout:
             raise TimeoutError(f"no {key!r} within {timeout} s") from None
 
@@ -65,7 +67,7 @@ def agent_flow(engine: Any, agent: Agent, name: str | None = None) -> str:
         if unknown:
             raise ValueError(f"input.{sorted(unknown)[0]}: not an agent run option (session, user, tenant)")
         result = await agent.run(text, steps=FlowSteps(run, engine), run_id=_run_id(run),
-                                 client=getattr(engine, "client", None), **options)
+                                 client=getattr(engine, "client", None), **options)  # None: the agent's own
         return result.to_dict()
 
     agent_run.__name__ = agent_run.__qualname__ = flow_name.replace(":", "_")
