@@ -89,6 +89,21 @@ def test_the_cli_runs_an_agent_once_and_as_a_chat(tmp_path: Path, capsys: pytest
     assert "no agent named 'nobody'; the agents are: helper, looper, support" in capsys.readouterr().err
 
 
+def test_the_cli_asks_before_a_tool_that_needs_approval(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "agents.yaml"
+    path.write_text(yaml.safe_dump(agents_config()))
+    shop.REFUNDS.clear()
+    asked: list[str] = []
+    monkeypatch.setattr("builtins.input", lambda prompt="": asked.append(prompt) or "n")
+    assert main(["agent", "run", "support", "refund A1", "--config", str(path)]) == 0
+    assert asked == ['\n  approve refund({"order":"A1","amount":5})? [y/N] ']
+    assert shop.REFUNDS == [] and "<- refund (error): The call to refund was refused by a person" in \
+        capsys.readouterr().err
+    assert main(["agent", "run", "support", "refund A1", "--config", str(path), "--yes"]) == 0
+    assert shop.REFUNDS == ["A1"] and len(asked) == 1
+
+
 @pytest.fixture(scope="module")
 def gateway() -> Iterator[GatewayThread]:
     config = agents_config(auth={"master_key": MASTER, "keys": [{"key": KEY, "name": "ann-key"}]},
