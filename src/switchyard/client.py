@@ -110,11 +110,13 @@ class AsyncClient:
         await self.aclose()
 
     # -- calls --------------------------------------------------------------
-    def _call(self, services: Services) -> Call:
+    def _call(self, services: Services, headers: Mapping[str, str] | None = None) -> Call:
         caller = self._caller
         if caller is None:  # signed in here, as the server does before a body: the pipeline skips its auth stage
             caller = services.auth.authenticate(self._headers.get("authorization"), None)
-        return Call(self._request_ids(), caller=caller, headers=dict(self._headers))
+        sent = {k.lower(): v for k, v in headers.items()} if headers else {}
+        sent.update(self._headers)  # the client's own credential wins
+        return Call(self._request_ids(), caller=caller, headers=sent)
 
     @staticmethod
     def _charged(services: Services, call: Call, answer: Awaitable[T]) -> Awaitable[T]:
@@ -125,20 +127,23 @@ class AsyncClient:
             return answer
         return unattended.run(answer)
 
-    async def chat(self, *, model: str, messages: list[dict[str, Any]], **params: Any) -> ChatResponse:
-        """A chat completion (any OpenAI chat parameter as a keyword)."""
+    async def chat(self, *, model: str, messages: list[dict[str, Any]], headers: Mapping[str, str] | None = None,
+                   **params: Any) -> ChatResponse:
+        """A chat completion (any OpenAI chat parameter as a keyword; ``headers`` as an HTTP
+        client's, e.g. a ``traceparent`` or ``x-session-id``)."""
         params.pop("stream", None)
         request = validate_chat({"model": model, "messages": messages, **params})
         services = await self.start()
-        call = self._call(services)
+        call = self._call(services, headers)
         return await self._charged(services, call, services.pipeline.chat(request, call))
 
-    async def stream(self, *, model: str, messages: list[dict[str, Any]], **params: Any) -> AsyncIterator[Chunk]:
+    async def stream(self, *, model: str, messages: list[dict[str, Any]], headers: Mapping[str, str] | None = None,
+                     **params: Any) -> AsyncIterator[Chunk]:
         """A streamed chat completion: its chunks (``chunk.text`` is the new text)."""
         body = {"model": model, "messages": messages, **params, "stream": True}
         request = validate_chat(body)
         services = await self.start()
-        chunks = await services.pipeline.stream(request, self._call(services))
+        chunks = await services.pipeline.stream(request, self._call(services, headers))
         try:
             async for chunk in chunks:
                 if chunk.data is not None or chunk.raw is not None:
@@ -211,6 +216,16 @@ class Client:
     def models(self) -> list[str]:
         """The model aliases this client may use."""
         return self._run(self._client.models())
+
+    @property
+    def aio(self) -> AsyncClient:
+        """The ``AsyncClient`` this client drives; use it only in what ``run`` runs."""
+        return self._client
+
+    def run(self, awaitable: Awaitable[T]) -> T:
+        """Await ``awaitable`` on the client's loop and return its result (the platform layer's
+        sync forms: ``Agent.run_sync``)."""
+        return self._run(awaitable)
 
     def close(self) -> None:
         """Stop the services and the client's thread; idempotent."""

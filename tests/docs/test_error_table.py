@@ -109,6 +109,7 @@ class World:
         fake = {"provider": "fake", "model": "echo"}
         self.main = GatewayThread({
             "slo": {},
+            "agents": {"named": {"support": {"model": "fake/echo"}}},
             "server": {"max_body_bytes": 4096, "max_header_bytes": 4096, "header_timeout": 0.3, "body_timeout": 0.5},
             "auth": {"master_key": MASTER, "keys": [{"key": CLIENT, "name": "limited", "models": ["ok"]}]},
             "reliability": {"retry": {"attempts": 1}},
@@ -538,6 +539,9 @@ SCENARIOS: dict[str, Callable[[World], Seen]] = {
     "batch_not_cancellable": batch_not_cancellable,
     "too_many_batches": too_many_batches,
     "slo_off": lambda w: _seen(request(w.breaker.url, "GET", "/admin/slo")),
+    "agents_off": lambda w: _seen(request(w.limits.url, "POST", "/v1/agents/support", orjson.dumps({"input": "hi"}))),
+    "agent_not_found": lambda w: _seen(request(w.main.url, "POST", "/v1/agents/nobody", orjson.dumps({"input": "hi"}),
+                                               {"authorization": f"Bearer {MASTER}"})),
     "request_not_found": lambda w: _seen(request(w.main.url, "POST", "/v1/feedback",
                                                  orjson.dumps({"request_id": "req_never", "score": 1}),
                                                  {"authorization": f"Bearer {MASTER}"})),

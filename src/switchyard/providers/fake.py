@@ -9,7 +9,9 @@
 - ``break``: streams three words, then the upstream "drops" the stream.
 
 With ``tools`` in the request and a last user message saying ``call <tool name>``,
-it answers with a call to that tool whose arguments echo the message.
+it answers with a call to that tool whose arguments echo the message. A ``fake-script:``
+line in the conversation scripts its answers turn by turn — which tools it calls, with
+which arguments, and what it says (``fake_script.py``).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from switchyard.core.errors import (
 )
 from switchyard.core.messages import ChatRequest, ChatResponse, Chunk, EmbeddingRequest, EmbeddingResponse, Usage
 from switchyard.providers.base import Provider
+from switchyard.providers.fake_script import ScriptError, scripted_turn
 
 #: The most embedding dimensions the fake computes (OpenAI's largest model has 3072).
 MAX_DIMENSIONS = 4096
@@ -79,9 +82,17 @@ class FakeProvider(Provider):
         if self.first_delay:
             await asyncio.sleep(self.first_delay)
 
-    def _answer(self, request: ChatRequest) -> tuple[str, dict[str, Any] | None, int]:
+    def _answer(self, request: ChatRequest) -> tuple[str, list[dict[str, Any]], int]:
         messages = request.messages
         prompt_tokens = sum(_count(_text_of(m.get("content"))) for m in messages)
+        try:
+            turn = scripted_turn(messages)
+        except ScriptError as exc:
+            raise InvalidRequest(str(exc), param="messages", code="invalid_value") from None
+        if turn is not None:
+            calls = [{"id": f"call_fake_{next(self._ids)}", "type": "function",
+                      "function": {"name": name, "arguments": args}} for name, args in turn.calls]
+            return turn.text, calls, prompt_tokens
         last_user = next((m for m in reversed(messages) if m.get("role") == "user"), None)
         text = _text_of(last_user.get("content")) if last_user else ""
         tools = request.body.get("tools") or []
@@ -90,23 +101,24 @@ class FakeProvider(Provider):
             if name and f"call {name}" in text:
                 call_id = f"call_fake_{next(self._ids)}"
                 args = '{"input": ' + _json_string(text) + "}"
-                return "", {"id": call_id, "type": "function", "function": {"name": name, "arguments": args}}, prompt_tokens
-        return text or "(empty)", None, prompt_tokens
+                return "", [{"id": call_id, "type": "function", "function": {"name": name, "arguments": args}}], \
+                    prompt_tokens
+        return text or "(empty)", [], prompt_tokens
 
     async def chat(self, request: ChatRequest, call: Call) -> ChatResponse:
         await self._fail_if_asked(call)
-        text, tool_call, prompt_tokens = self._answer(request)
+        text, tool_calls, prompt_tokens = self._answer(request)
         usage = Usage(prompt_tokens=prompt_tokens, completion_tokens=_count(text) if text else 1)
         message: dict[str, Any] = {"role": "assistant", "content": text or None, "refusal": None}
-        if tool_call:
-            message["tool_calls"] = [tool_call]
+        if tool_calls:
+            message["tool_calls"] = tool_calls
         body = {
             "id": f"chatcmpl-fake-{next(self._ids)}",
             "object": "chat.completion",
             "created": int(time.time()),
             "model": self.deployment.model,
             "choices": [
-                {"index": 0, "message": message, "logprobs": None, "finish_reason": "tool_calls" if tool_call else "stop"}
+                {"index": 0, "message": message, "logprobs": None, "finish_reason": "tool_calls" if tool_calls else "stop"}
             ],
             "usage": usage.to_openai(),
         }
@@ -117,7 +129,7 @@ class FakeProvider(Provider):
         return self._chunks(request)
 
     async def _chunks(self, request: ChatRequest) -> AsyncIterator[Chunk]:
-        text, tool_call, prompt_tokens = self._answer(request)
+        text, tool_calls, prompt_tokens = self._answer(request)
         base = {"id": f"chatcmpl-fake-{next(self._ids)}", "object": "chat.completion.chunk",
                 "created": int(time.time()), "model": self.deployment.model}
 
@@ -133,14 +145,14 @@ class FakeProvider(Provider):
             if self.behaviour == "break" and i == 3:
                 raise UpstreamProtocolError("fake upstream dropped the stream (model 'break')")
             yield chunk({"content": word if i == 0 else " " + word})
-        if tool_call:
+        for index, tool_call in enumerate(tool_calls):
             function = tool_call["function"]
-            yield chunk({"tool_calls": [{"index": 0, "id": tool_call["id"], "type": "function",
+            yield chunk({"tool_calls": [{"index": index, "id": tool_call["id"], "type": "function",
                                          "function": {"name": function["name"], "arguments": ""}}]})
             args = function["arguments"]
             for start in range(0, len(args), 8):
-                yield chunk({"tool_calls": [{"index": 0, "function": {"arguments": args[start:start + 8]}}]})
-        yield chunk({}, "tool_calls" if tool_call else "stop")
+                yield chunk({"tool_calls": [{"index": index, "function": {"arguments": args[start:start + 8]}}]})
+        yield chunk({}, "tool_calls" if tool_calls else "stop")
         usage = Usage(prompt_tokens=prompt_tokens, completion_tokens=len(words) or 1)
         final = Chunk(data=dict(base, choices=[], usage=usage.to_openai()), usage=usage)
         if request.include_usage:

@@ -63,6 +63,8 @@ class SwitchyardApp:
         self.request_ids = RequestIds()
         self.routes = RouteTable.default(self)
         self.access = AccessLog(config.logging)
+        #: The agents of ``agents:`` (``server/agent_routes.py``), built at startup; None without them.
+        self.agents: Any = None
         self._started = asyncio.Event()
         if config.mcp is not None:  # /mcp before the route table; without mcp: not even a path check
             from switchyard.server.mcp_routes import McpMount
@@ -76,7 +78,11 @@ class SwitchyardApp:
 
     # -- lifespan ---------------------------------------------------------
     async def startup(self) -> None:
-        await self.client.start()
+        services = await self.client.start()
+        if self.config.agents is not None:
+            from switchyard.agents.catalog import AgentCatalog
+
+            self.agents = await AgentCatalog(self.config.agents).start(self.client, services.durable)
         # Everything built so far lives as long as the process: move it out of the
         # collector's sight, so collections triggered by requests stay short.
         gc.collect()
@@ -85,6 +91,9 @@ class SwitchyardApp:
 
     async def shutdown(self) -> None:
         self._started.clear()
+        agents, self.agents = self.agents, None
+        if agents is not None:
+            await agents.aclose()
         await self.client.aclose()
 
     async def __aenter__(self) -> SwitchyardApp:

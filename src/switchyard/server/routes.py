@@ -71,6 +71,7 @@ class RouteTable:
     def default(cls, app: Any) -> RouteTable:
         """Every built-in route, for ``app``."""
         from switchyard.server.admin_routes import add_admin_routes
+        from switchyard.server.agent_routes import add_agent_routes
         from switchyard.server.anthropic_routes import add_anthropic_routes
         from switchyard.server.audit_routes import add_audit_routes
         from switchyard.server.batch_routes import add_batch_routes
@@ -102,4 +103,5 @@ class RouteTable:
         add_batch_routes(table, app)
         add_slo_routes(table, app)
         add_semantic_routes(table, app)
+        add_agent_routes(table, app)
         return table

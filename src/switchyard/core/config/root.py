@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
+from switchyard.core.config.agents import AgentsConfig
 from switchyard.core.config.audit import AuditConfig
 from switchyard.core.config.base import Strict
 from switchyard.core.config.batch import BatchConfig, ProjectionsConfig
@@ -54,6 +55,7 @@ class Config(Strict):
     projections: ProjectionsConfig = Field(default_factory=ProjectionsConfig)
     tracing: TracingConfig | None = Field(default=None, description="OpenTelemetry over OTLP; absent: off.")
     slo: SloConfig | None = Field(default=None, description="SLO monitor and feedback; absent: off.")
+    agents: AgentsConfig | None = Field(default=None, description="Agents by name (switchyard.agents); absent: none.")
 
     @model_validator(mode="after")
     def _records_need_a_database(self) -> Config:
