@@ -67,3 +67,32 @@ def test_ndjson_lines_in_any_split():
         decoder = LineDecoder()
         lines = decoder.feed(text[:i]) + decoder.feed(text[i:]) + decoder.flush()
         assert lines == [b'{"a":1}', b'{"b":2}', b'{"c":3}'], i
+
+
+def test_whole_one_line_events_split_fast_and_anything_else_is_left_to_the_decoder():
+    from switchyard.transport.sse import data_only
+
+    assert data_only(b'data: {"a":1}\n\ndata: [DONE]\n\n') == [b'{"a":1}', b"[DONE]"]
+    assert data_only(b'data: {"a":1}\n\ndata: {"b"') is None  # a partial event
+    assert data_only(b'data: {"a":1}\r\n\r\n') is None
+    assert data_only(b": keep-alive\n\ndata: x\n\n") is None  # a comment
+    assert data_only(b"event: ping\ndata: x\n\n") is None  # another field
+    assert data_only(b"data: a\ndata: b\n\n") is None  # multi-line data
+    decoder = SSEDecoder()
+    assert decoder.idle
+    decoder.feed(b"data: half")
+    assert not decoder.idle  # something held: the fast split must not run
+
+
+def test_an_openai_stream_reads_the_same_by_either_path():
+    from switchyard.providers import openai_format as wire
+    from switchyard.providers.openai_compatible import ChunkEvents
+
+    events = b'data: {"choices":[{"delta":{"content":"a"}}]}\n\ndata: {"choices":[],"usage":{"prompt_tokens":1,"completion_tokens":2}}\n\ndata: [DONE]\n\n'
+    fast = ChunkEvents(wire.StreamDecoder())
+    whole = fast.feed(events)
+    slow = ChunkEvents(wire.StreamDecoder())
+    pieces = [c for i in range(0, len(events), 7) for c in slow.feed(events[i:i + 7])]
+    assert [c.raw for c in whole] == [c.raw for c in pieces] and len(whole) == 2
+    assert fast.finished and slow.finished
+    assert fast.decoder.usage == slow.decoder.usage and fast.decoder.usage.completion_tokens == 2

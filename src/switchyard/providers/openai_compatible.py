@@ -28,7 +28,7 @@ from switchyard.providers import openai_format as wire
 from switchyard.providers.base import Provider
 from switchyard.providers.driver import Driver
 from switchyard.providers.upstream_json import json_object
-from switchyard.transport.sse import SSEDecoder
+from switchyard.transport.sse import SSEDecoder, data_only
 
 # Upstream response headers worth keeping (rate-limit learning, request ids).
 KEPT_HEADERS = (
@@ -141,8 +141,14 @@ class ChunkEvents:
         return self.decoder.done
 
     def feed(self, data: bytes) -> list[Chunk]:
+        sse = self._sse
+        if sse.idle:
+            payloads = data_only(data)
+            if payloads is not None:  # whole one-line events: split here, decoded as bytes
+                raw = self.decoder.decode_raw
+                return [chunk for payload in payloads if (chunk := raw(payload)) is not None]
         decode = self.decoder.decode
-        return [chunk for event in self._sse.feed(data) if (chunk := decode(event.data)) is not None]
+        return [chunk for event in sse.feed(data) if (chunk := decode(event.data)) is not None]
 
     def close(self) -> list[Chunk]:
         if not self.decoder.done:

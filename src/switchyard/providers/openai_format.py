@@ -136,16 +136,20 @@ class StreamDecoder:
 
     def decode(self, text: str) -> Chunk | None:
         """One event's data; None when it produces nothing for the client."""
-        if text == "[DONE]":
+        return self.decode_raw(text.encode())
+
+    def decode_raw(self, raw: bytes) -> Chunk | None:
+        """``decode`` of the data's bytes (the hot path: what came is what leaves, never decoded)."""
+        if raw == b"[DONE]":
             self.done = True
             return None
-        if '"error"' in text:
-            payload = _loads(text)
+        if raw.find(b'"error"') >= 0:
+            payload = _loads(raw)
             if isinstance(payload, dict) and payload.get("error"):
                 raise error_from_body(500, payload, no_headers)
-            return Chunk(data=payload, raw=text.encode())
-        if '"usage":{' in text or '"usage": {' in text:
-            payload = _loads(text)
+            return Chunk(data=payload, raw=raw)
+        if raw.find(b'"usage":{') >= 0 or raw.find(b'"usage": {') >= 0:
+            payload = _loads(raw)
             usage = Usage.from_openai(payload.get("usage"))
             self.usage = usage
             if self.hide_usage and not payload.get("choices"):
@@ -153,14 +157,14 @@ class StreamDecoder:
             if self.hide_usage:
                 payload["usage"] = None
                 return Chunk(data=payload, usage=usage)
-            return Chunk(data=payload, raw=text.encode(), usage=usage)
+            return Chunk(data=payload, raw=raw, usage=usage)
         # O(1) guard so garbage never reaches the client as a chunk (trailing blanks are tolerated)
-        if text[:1] != "{" or (text[-1:] != "}" and text.rstrip()[-1:] != "}"):
+        if raw[:1] != b"{" or (raw[-1:] != b"}" and raw.rstrip()[-1:] != b"}"):
             raise UpstreamProtocolError("Upstream sent a stream event that is not JSON")
-        return Chunk(raw=text.encode())
+        return Chunk(raw=raw)
 
 
-def _loads(text: str) -> Any:
+def _loads(text: str | bytes) -> Any:
     try:
         return orjson.loads(text)
     except orjson.JSONDecodeError:

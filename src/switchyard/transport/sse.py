@@ -33,6 +33,11 @@ class SSEDecoder:
         self._id: str | None = None
         self._retry: int | None = None
 
+    @property
+    def idle(self) -> bool:
+        """Nothing held between events: a reader may split whole events itself (``data_only``)."""
+        return not self._buf and not self._data and self._event is None
+
     def feed(self, chunk: bytes) -> list[ServerSentEvent]:
         """The events completed by ``chunk`` (possibly none)."""
         buf = self._buf + chunk if self._buf else chunk
@@ -83,6 +88,20 @@ class SSEDecoder:
                 self._id = value.decode("utf-8", "replace")
         elif name == b"retry" and value.isdigit():
             self._retry = int(value)
+
+
+def data_only(data: bytes) -> list[bytes] | None:
+    """The payloads of ``data``, when it is whole events each of one ``data: `` line and
+    nothing else (what OpenAI-format upstreams send): the hot path's split, no event objects.
+    None for anything else (a partial event, CRs, comments, other fields, multi-line data):
+    the full decoder's work."""
+    if data[-2:] != b"\n\n" or data.find(b"\r") >= 0:
+        return None
+    blocks = data[:-2].split(b"\n\n")
+    for block in blocks:
+        if block[:6] != b"data: " or block.find(b"\n") >= 0:
+            return None
+    return [block[6:] for block in blocks]
 
 
 def encode_data(data: bytes) -> bytes:
