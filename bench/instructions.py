@@ -39,8 +39,8 @@ from switchyard.mock.runner import new_event_loop
 PROMPT = "Benchmark prompt: the quick brown fox jumps over the lazy dog, twice over."
 
 
-def _call(url: str, *, fresh: bool, stream: bool, model: str) -> Call:
-    headers = (("content-type", "application/json"), ("authorization", f"Bearer {MASTER_KEY}"))
+def _call(url: str, *, fresh: bool, stream: bool, model: str, key: str = MASTER_KEY) -> Call:
+    headers = (("content-type", "application/json"), ("authorization", f"Bearer {key}"))
     message = {"model": model, "messages": [{"role": "user", "content": PROMPT}], "temperature": 0}
     if stream:
         message["stream"] = True
@@ -64,7 +64,8 @@ def _collected(out: Path) -> int:
 
 
 def measure(mock_url: str, extra: str, requests: int, *, fresh: bool, stream: bool, workdir: Path,
-            name: str, settle: float = 0.0, model: str = MODEL, chunk_delay_ms: float = 5.0) -> float:
+            name: str, settle: float = 0.0, model: str = MODEL, chunk_delay_ms: float = 5.0,
+            key: str = MASTER_KEY) -> float:
     """Instructions per request of one variant."""
     config = workdir / f"{name}.yaml"
     base = yaml.safe_load(gateway_config(mock_url, chunk_delay_ms))
@@ -79,7 +80,7 @@ def measure(mock_url: str, extra: str, requests: int, *, fresh: bool, stream: bo
     try:
         url = f"http://127.0.0.1:{port}"
         wait_ready(url + "/health/ready", 300, proc)
-        call = _call(url, fresh=fresh, stream=stream, model=model)
+        call = _call(url, fresh=fresh, stream=stream, model=model, key=key)
         loop.run_until_complete(run_load(call, concurrency=1, duration=120, max_requests=max(100, requests // 10)))
         subprocess.run(["callgrind_control", "-i", "on", str(proc.pid)], check=True, capture_output=True)
         result = loop.run_until_complete(run_load(call, concurrency=1, duration=3600, max_requests=requests))
@@ -109,6 +110,7 @@ def main() -> int:
     parser.add_argument("--settle", type=float, default=0.0, help="seconds counted after the last answer")
     parser.add_argument("--model", default=MODEL, help="the alias asked (bench-slow: chunks paced apart)")
     parser.add_argument("--chunk-delay-ms", type=float, default=5.0, help="bench-slow's pace between chunks")
+    parser.add_argument("--key", default=MASTER_KEY, help="the key the requests present (one a variant defines)")
     parser.add_argument("--keep", type=Path, help="copy each variant's callgrind output here (callgrind_annotate)")
     args = parser.parse_args()
     if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
@@ -124,7 +126,7 @@ def main() -> int:
             for name, extra in variants.items():
                 per = measure(f"http://127.0.0.1:{port}", extra, args.requests, fresh=args.fresh,
                               stream=args.stream, workdir=workdir, name=name, settle=args.settle,
-                              model=args.model, chunk_delay_ms=args.chunk_delay_ms)
+                              model=args.model, chunk_delay_ms=args.chunk_delay_ms, key=args.key)
                 print(f"{name:>10}: {per / 1000:8.1f}k instructions per request", flush=True)
                 if args.keep is not None:
                     args.keep.mkdir(parents=True, exist_ok=True)

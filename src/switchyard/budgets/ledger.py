@@ -67,6 +67,16 @@ class Holds:
         self.room = room
         self.tightest = tightest
 
+    def settler(self) -> Callable[[Call], Any]:
+        """What to register with ``call.on_settle``: a plain function where the counters settle
+        without awaiting (the in-process store), else the ``settle`` coroutine."""
+        return self.settle_now if getattr(self.counters, "settle_all_now", None) is not None else self.settle
+
+    def settle_now(self, call: Call) -> None:
+        held = self.held
+        if held:
+            self.counters.settle_all_now([reservation for _, reservation in held], call.cost or 0.0)  # type: ignore[attr-defined]
+
     async def settle(self, call: Call) -> None:
         actual = call.cost or 0.0
         held = self.held
@@ -99,6 +109,8 @@ class BudgetLedger:
         self.periods = Periods(clock)
         self.on_error = on_error
         self._reserve_all = getattr(counters, "reserve_all", None)
+        #: The in-process counters reserve without awaiting.
+        self._reserve_now = getattr(counters, "reserve_all_now", None)
         #: Each budget's current span and counter key, by the BudgetLimit object (kept while its span lasts).
         self._spans: dict[int, tuple[BudgetLimit, Span, str]] = {}
 
@@ -121,7 +133,10 @@ class BudgetLedger:
         asks = [self._counting(limit, now) for limit in limits]
         reserve_all = self._reserve_all
         try:
-            if reserve_all is not None:  # every budget in one atomic step (one Lua script in Redis)
+            if self._reserve_now is not None:
+                results = self._reserve_now([(key, amount, limit.budget.amount + amount, span.window)
+                                             for limit, span, key in asks])
+            elif reserve_all is not None:  # every budget in one atomic step (one Lua script in Redis)
                 results = await reserve_all([(key, amount, limit.budget.amount + amount, span.window)
                                              for limit, span, key in asks])
             else:

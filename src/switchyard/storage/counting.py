@@ -1,4 +1,4 @@
-"""``Counters`` over a sliding-window limit backend (memory and Redis stores).
+"""``Counters`` over a sliding-window limit backend (Redis), and in this process (memory).
 
 The generic reserve/settle of the store is the rate limiter's own sliding
 window with one bucket: the same arithmetic, the same Lua in Redis, so a
@@ -17,10 +17,12 @@ round trips, not six.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 
 from switchyard.storage.limits import LimitBackend
 from switchyard.storage.limits.gcra import Bucket
+from switchyard.storage.limits.sliding import SLOTS, Window
 from switchyard.storage.protocols import Refusal, Reservation, StoreUnavailable
 
 
@@ -102,3 +104,104 @@ class WindowCounters:
         if moved:
             await self.backend.adjust([self._settle_bucket(r.key, r.window) for r in moved],
                                       [actual - r.amount for r in moved], moved[0].ref)
+
+
+class MemoryCounters:
+    """The counters of the in-process store: each key a sliding-window log (the limiter's own
+    ``Window``: the same slots, the same arithmetic), reserved and settled in place.
+
+    A budgeted request reserves and settles on every call, so this is written for that
+    path: no bucket or decision objects, and ``reserve_all_now`` / ``settle_all_now``
+    that need no await (the ledger calls them directly when a store has them). At most
+    ``max_keys`` windows: past it, the empty ones are swept."""
+
+    def __init__(self, slots: int = SLOTS, clock: Callable[[], float] = time.monotonic,
+                 max_keys: int = 200_000) -> None:
+        self.slots = slots
+        self.clock = clock
+        self.max_keys = max_keys
+        self._windows: dict[str, Window] = {}
+
+    # -- the protocol ---------------------------------------------------------------------------------
+    async def reserve(self, key: str, amount: float, limit: float, window: float) -> Reservation | Refusal:
+        result = self.reserve_all_now([(key, amount, limit, window)])
+        return result if isinstance(result, Refusal) else result[0]
+
+    async def settle(self, reservation: Reservation, actual: float) -> None:
+        self.settle_all_now((reservation,), actual)
+
+    async def refund(self, reservation: Reservation) -> None:
+        self.settle_all_now((reservation,), 0.0)
+
+    async def reserve_all(self, asks: Sequence[tuple[str, float, float, float]]) -> list[Reservation] | Refusal:
+        return self.reserve_all_now(asks)
+
+    async def settle_all(self, reservations: Sequence[Reservation], actual: float) -> None:
+        self.settle_all_now(reservations, actual)
+
+    # -- without awaiting -----------------------------------------------------------------------------
+    def reserve_all_now(self, asks: Sequence[tuple[str, float, float, float]]) -> list[Reservation] | Refusal:
+        """``(key, amount, limit, window)`` each reserved if every one fits (all or nothing), else
+        the refusal of the one that stays full longest."""
+        now = self.clock()
+        slots = self.slots
+        windows = self._windows
+        refused: tuple[str, float, float, float] | None = None
+        wait = 0.0
+        for ask in asks:
+            key, amount, limit, period = ask
+            if amount < 0:
+                raise ValueError("amount must not be negative")
+            found = windows.get(key)
+            total = 0.0
+            if found is not None:
+                found.expire(now / found.width - slots)
+                total = found.total
+            if total + amount <= limit + 1e-9:
+                continue
+            if amount > limit:
+                over = math.inf
+            else:  # when enough of the oldest entries have left (sliding.check's arithmetic)
+                oldest = found.free_at(total + amount - limit) if found is not None else None
+                over = max((oldest + slots) * (period / slots) - now, 1e-6) if oldest is not None else period
+            if over > wait or refused is None:
+                refused, wait = ask, over
+        if refused is not None:
+            key, amount, limit, _ = refused
+            found = windows.get(key)
+            return Refusal(key, amount, wait, max(0.0, limit - (found.total if found is not None else 0.0)))
+        if len(windows) >= self.max_keys:
+            self._sweep(now)
+        out = []
+        for key, amount, limit, period in asks:
+            found = windows.get(key)
+            if found is None:
+                found = windows[key] = Window(period / slots)
+            found.add(math.ceil(now / found.width), amount)
+            out.append(Reservation(key, amount, limit, period, now, max(0.0, limit - found.total)))
+        return out
+
+    def settle_all_now(self, reservations: Sequence[Reservation], actual: float) -> None:
+        """Correct each reservation to ``actual`` units: in its own slot while that is in the
+        window, else an extra counted now (a refund of a slot that left has nothing to return)."""
+        now = 0.0
+        for reservation in reservations:
+            delta = actual - reservation.amount
+            if not delta:
+                continue
+            if not now:
+                now = self.clock()
+            found = self._windows.get(reservation.key)
+            if found is not None:
+                found.expire(now / found.width - self.slots)
+                if found.correct(math.ceil(reservation.ref / found.width), delta):
+                    continue
+            if delta > 0:
+                if found is None:
+                    found = self._windows[reservation.key] = Window(reservation.window / self.slots)
+                found.add(math.ceil(now / found.width), delta)
+
+    def _sweep(self, now: float) -> None:
+        slots = self.slots
+        for key in [k for k, w in self._windows.items() if not w.entries or w.entries[-1][0] <= now / w.width - slots]:
+            del self._windows[key]

@@ -16,7 +16,7 @@ import time
 import uuid
 from collections import OrderedDict, deque
 
-from switchyard.storage.counting import WindowCounters
+from switchyard.storage.counting import MemoryCounters
 from switchyard.storage.fanout import LocalPubSub
 from switchyard.storage.limits import LimitBackend
 from switchyard.storage.limits.gcra import MemoryBackend
@@ -187,7 +187,7 @@ class MemoryStore:
         self.url = spec.masked
         self.prefix = spec.prefix
         self.slots = _int_option(spec, "slots", SLOTS)
-        self.counters = WindowCounters(SlidingMemoryBackend(slots=self.slots))
+        self.counters = MemoryCounters(slots=self.slots)
         self.kv = MemoryKV(_int_option(spec, "max_keys", 100_000))
         self.pubsub = LocalPubSub()
         self.records = MemoryRecords(_int_option(spec, "max_records", 10_000))

@@ -56,7 +56,7 @@ class Budgets:
         else:
             amount = max(d.price.estimate(prompt, completion) for d in deployments) * MARGIN
         holds = await self.ledger.reserve(call.caller.budgets, amount)
-        call.on_settle(holds.settle)
+        call.on_settle(holds.settler())
         return holds, completion, bounded
 
     # Plain functions: a caller without budgets is handed straight on (no frame of
