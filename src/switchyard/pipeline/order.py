@@ -122,7 +122,7 @@ def stages(
         ("auth", Authenticate(auth)),
         ("account", None),  # the pipeline's entry does it (see above): a slot for plugins
         ("audit", None if audit is None else OnSettle(audit.record_call)),
-        ("spend", None if spend is None else OnSettle(spend.record_call)),
+        ("spend", None if spend is None else OnSettle(spend.record_now)),
         ("slo", slo),
         ("resolve", Resolve(catalog, router)),
         ("guard", guard),

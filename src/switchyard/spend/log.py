@@ -1,6 +1,6 @@
 """The spend log: one record per request, appended in batches, rolled up for reports.
 
-``SpendLog.record_call`` is a settler (``Call.on_settle``, registered by the
+``SpendLog.record_now`` is a settler (``Call.on_settle``, registered by the
 spend stage ``pipeline/stages/settled.py``): when a call is complete it makes its
 ``SpendRecord`` and hands it to a bounded ``Appender`` (``storage/appender.py``),
 which writes batches — one multi-row INSERT each, never an UPDATE — from one
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from switchyard.core.call import Call
@@ -56,15 +56,24 @@ class SpendLog:
         await self.store.aclose()
 
     async def record_call(self, call: Call) -> None:
-        """A settler: the call's record, accepted by the writer (waiting for room under ``block``)."""
+        """The call's record, accepted by the writer (waiting for room under ``block``)."""
+        pending = self.record_now(call)
+        if pending is not None:
+            await pending
+
+    def record_now(self, call: Call) -> Awaitable[Any] | None:
+        """The settler (``Call.on_settle``): the call's record, accepted by the writer — at once
+        when it has room (the usual case: nothing to await), else what to await for room
+        (``block``), or dropped and counted (``drop``)."""
         record = SpendRecord.of(call, self.clock())
         writer = self.writer
         if writer.add(record):
-            return
+            return None
         if writer.overflow == "block":
-            await writer.put(record)
-        elif writer.dropped & (writer.dropped - 1) == 0:  # the 1st, 2nd, 4th, 8th...: said, not shouted
+            return writer.put(record)
+        if writer.dropped & (writer.dropped - 1) == 0:  # the 1st, 2nd, 4th, 8th...: said, not shouted
             log.warning("spend_record_dropped", extra={"dropped": writer.dropped})
+        return None
 
     async def report(self, query: SpendQuery) -> dict[str, Any]:
         """The rollup as the admin API shows it (everything accepted so far included)."""

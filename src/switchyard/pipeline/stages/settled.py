@@ -19,13 +19,14 @@ from switchyard.core.stage import Streaming, Unary
 class OnSettle:
     """Has ``settle(call)`` run when each call is complete."""
 
-    def __init__(self, settle: Callable[[Call], Awaitable[None]]) -> None:
+    def __init__(self, settle: Callable[[Call], Awaitable[None] | None]) -> None:
         self.settle = settle
 
-    async def unary(self, call: Call, next: Unary) -> Any:
+    # Plain functions: registering the settler needs no frame of this stage's own.
+    def unary(self, call: Call, next: Unary) -> Awaitable[Any]:
         call.on_settle(self.settle)
-        return await next(call)
+        return next(call)
 
-    async def stream(self, call: Call, next: Streaming) -> AsyncIterator[Any]:
+    def stream(self, call: Call, next: Streaming) -> Awaitable[AsyncIterator[Any]]:
         call.on_settle(self.settle)
-        return await next(call)
+        return next(call)
