@@ -1,0 +1,194 @@
+"""The persistent shared index: chunks and vectors in SQL (PostgreSQL, or SQLite embedded),
+searched in each process's memory, kept fresh by a change sequence.
+
+Neither plain PostgreSQL (no pgvector here) nor plain Redis (no search module)
+can compare vectors server-side, so whichever holds them, every search compares
+them in the process. What the shared store must give is durability, atomic
+replacement of a file's chunks, and a cheap "what changed since" — and a SQL
+table gives all three: every write takes the next number of one counter row (its
+lock held to commit, so numbers become visible in order), a process keeps a
+mirror of each namespace (``ExactIndex``) and, before a search, reads only the
+rows numbered past what it saw — one indexed query, empty when nothing changed.
+A delete is a row marked deleted under a new number, so every mirror hears of it.
+(Redis would need a stream beside the hashes for the same, and holds everything
+in its memory: ``bench/components.py`` measures the SQL choice.)
+
+``url``: ``postgresql://…`` or ``sqlite:///path`` (the storage URLs of the
+gateway). The tables (``<table>`` and ``<table>_seq``) are created when first
+used.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+
+from switchyard.components.index_memory import MAX_CHUNKS, ExactIndex, check_add, check_search
+from switchyard.components.protocols import DEFAULT_NAMESPACE, Chunk, Filter, Hit, matches
+from switchyard.core.errors import InvalidRequest
+
+#: Rows read per query while catching up.
+PAGE = 5000
+
+
+def tables(name: str) -> tuple[sa.MetaData, sa.Table, sa.Table]:
+    if not name.replace("_", "").isalnum():
+        raise InvalidRequest(f"table must be letters, digits and underscores, got {name!r}", param="table")
+    metadata = sa.MetaData()
+    chunks = sa.Table(
+        name, metadata,
+        sa.Column("namespace", sa.String(200), primary_key=True),
+        sa.Column("id", sa.String(1000), primary_key=True),
+        sa.Column("seq", sa.BigInteger, nullable=False),
+        sa.Column("document", sa.Text, nullable=False),
+        sa.Column("text", sa.Text, nullable=False),
+        sa.Column("meta", sa.Text, nullable=False),
+        sa.Column("vector", sa.LargeBinary, nullable=True),
+        sa.Column("deleted", sa.Boolean, nullable=False),
+        sa.Index(f"{name}_changes", "namespace", "seq"),
+    )
+    seq = sa.Table(f"{name}_seq", metadata,
+                   sa.Column("name", sa.String(20), primary_key=True),
+                   sa.Column("value", sa.BigInteger, nullable=False))
+    return metadata, chunks, seq
+
+
+class SqlIndex:
+    """Chunks in a SQL table shared by every process; each searches its own fresh mirror."""
+
+    name = "sql"
+
+    def __init__(self, *, url: str, table: str = "switchyard_chunks", max_chunks: int = MAX_CHUNKS) -> None:
+        from switchyard.storage.sql import engine_for
+        from switchyard.storage.url import StoreURLError, parse
+
+        try:
+            spec = parse(url, prefix="", options={}, field_name="url")
+            if spec.scheme not in ("sqlite", "postgresql", "postgres"):
+                raise InvalidRequest(f"url must be postgresql://... or sqlite:///path, not {spec.scheme}://",
+                                     param="url")
+            self.engine = engine_for(spec)
+        except StoreURLError as exc:
+            raise InvalidRequest(str(exc), param="url") from None
+        self.dialect = spec.scheme
+        self.metadata, self.table, self.seq = tables(table)
+        self.mirror = ExactIndex(max_chunks=max_chunks)
+        self._seen: dict[str, tuple[int, str]] = {}
+        self._ready = False
+        self._lock = asyncio.Lock()
+
+    async def _prepare(self) -> None:
+        if self._ready:
+            return
+        async with self._lock:
+            if self._ready:
+                return
+            async with self.engine.begin() as conn:
+                await conn.run_sync(self.metadata.create_all, checkfirst=True)
+            async with self.engine.begin() as conn:
+                exists = (await conn.execute(sa.select(self.seq.c.value).where(self.seq.c.name == "seq"))).first()
+                if exists is None:
+                    try:
+                        await conn.execute(sa.insert(self.seq).values(name="seq", value=0))
+                    except sa.exc.IntegrityError:  # another process made it first
+                        pass
+            self._ready = True
+
+    async def _next(self, conn: Any) -> int:
+        """The next change number; the counter row stays locked until this transaction commits."""
+        result = await conn.execute(sa.update(self.seq).where(self.seq.c.name == "seq")
+                                    .values(value=self.seq.c.value + 1).returning(self.seq.c.value))
+        return int(result.scalar_one())
+
+    def _upsert(self, rows: list[dict[str, Any]]) -> Any:
+        from sqlalchemy.dialects import postgresql, sqlite
+
+        insert: Any = sqlite.insert if self.dialect == "sqlite" else postgresql.insert
+        statement = insert(self.table).values(rows)
+        keep = {c: statement.excluded[c] for c in ("seq", "document", "text", "meta", "vector", "deleted")}
+        return statement.on_conflict_do_update(index_elements=["namespace", "id"], set_=keep)
+
+    async def add(self, chunks: Sequence[Chunk], vectors: Any, *, namespace: str = DEFAULT_NAMESPACE) -> None:
+        matrix = check_add(chunks, vectors)
+        if not namespace:
+            raise InvalidRequest("namespace must not be empty", param="namespace")
+        if not chunks:
+            return
+        await self._prepare()
+        last = {chunk.id: row for row, chunk in enumerate(chunks)}
+        async with self.engine.begin() as conn:
+            seq = await self._next(conn)
+            rows = [{"namespace": namespace, "id": cid, "seq": seq, "document": chunks[row].document,
+                     "text": chunks[row].text, "meta": json.dumps(dict(chunks[row].metadata), default=str),
+                     "vector": matrix[row].astype(np.float32).tobytes(), "deleted": False}
+                    for cid, row in last.items()]
+            for start in range(0, len(rows), 500):
+                await conn.execute(self._upsert(rows[start:start + 500]))
+
+    async def delete(self, *, ids: Sequence[str] = (), where: Filter | None = None,
+                     namespace: str = DEFAULT_NAMESPACE) -> int:
+        if not ids and not where:
+            raise InvalidRequest("delete needs ids or a where filter (nothing is deleted wholesale)", param="ids")
+        await self._sync(namespace)
+        held = {c.id: c for c in await self.mirror.chunks(namespace=namespace)}
+        doomed = sorted({cid for cid in ids if cid in held}
+                        | ({cid for cid, c in held.items() if matches(c.metadata, where)} if where else set()))
+        if not doomed:
+            return 0
+        async with self.engine.begin() as conn:
+            seq = await self._next(conn)
+            for start in range(0, len(doomed), 500):
+                await conn.execute(sa.update(self.table)
+                                   .where(self.table.c.namespace == namespace,
+                                          self.table.c.id.in_(doomed[start:start + 500]))
+                                   .values(seq=seq, deleted=True, vector=None, text="", meta="{}"))
+        return len(doomed)
+
+    async def _sync(self, namespace: str) -> None:
+        """Read the namespace's rows changed since the last look into the mirror, a page at a time
+        (the cursor is ``(seq, id)``: one change may hold more rows than a page)."""
+        await self._prepare()
+        t = self.table
+        while True:
+            seq, after = self._seen.get(namespace, (0, ""))
+            async with self.engine.connect() as conn:
+                rows = (await conn.execute(
+                    sa.select(t.c.id, t.c.seq, t.c.document, t.c.text, t.c.meta, t.c.vector, t.c.deleted)
+                    .where(t.c.namespace == namespace,
+                           sa.or_(t.c.seq > seq, sa.and_(t.c.seq == seq, t.c.id > after)))
+                    .order_by(t.c.seq, t.c.id).limit(PAGE))).all()
+            if not rows:
+                return
+            gone = [r.id for r in rows if r.deleted]
+            kept = [r for r in rows if not r.deleted]
+            if gone:
+                await self.mirror.delete(ids=gone, namespace=namespace)
+            if kept:
+                chunks = [Chunk(id=r.id, text=r.text, document=r.document, metadata=json.loads(r.meta)) for r in kept]
+                matrix = np.stack([np.frombuffer(r.vector, dtype=np.float32) for r in kept])
+                await self.mirror.add(chunks, matrix, namespace=namespace)
+            self._seen[namespace] = (int(rows[-1].seq), str(rows[-1].id))
+            if len(rows) < PAGE:
+                return
+
+    async def search(self, vector: Any, k: int, *, namespace: str = DEFAULT_NAMESPACE,
+                     where: Filter | None = None) -> list[Hit]:
+        check_search(k, namespace)
+        await self._sync(namespace)
+        return await self.mirror.search(vector, k, namespace=namespace, where=where)
+
+    async def chunks(self, *, namespace: str = DEFAULT_NAMESPACE) -> list[Chunk]:
+        await self._sync(namespace)
+        return await self.mirror.chunks(namespace=namespace)
+
+    async def version(self, *, namespace: str = DEFAULT_NAMESPACE) -> int:
+        await self._sync(namespace)
+        return self._seen.get(namespace, (0, ""))[0]
+
+    async def aclose(self) -> None:
+        await self.engine.dispose()
