@@ -13,8 +13,8 @@ A delete is a row marked deleted under a new number, so every mirror hears of it
 (Redis would need a stream beside the hashes for the same, and holds everything
 in its memory: ``bench/components.py`` measures the SQL choice.)
 
-``url``: ``postgresql://…`` or ``sqlite:///path`` (the storage URLs of the
-gateway). The tables (``<table>`` and ``<table>_seq``) are created when first
+``url``: ``postgresql://…`` (``?schema=name`` puts the tables in that schema) or
+``sqlite:///path`` (the storage URLs of the gateway). The tables (``<table>`` and ``<table>_seq``) are created when first
 used.
 """
 
@@ -75,12 +75,21 @@ class SqlIndex:
             self.engine = engine_for(spec)
         except StoreURLError as exc:
             raise InvalidRequest(str(exc), param="url") from None
+        self._url = url  # may hold a password: never shown
         self.dialect = spec.scheme
+        self.schema = str(spec.options.get("schema") or "") if spec.scheme != "sqlite" else ""
         self.metadata, self.table, self.seq = tables(table)
         self.mirror = ExactIndex(max_chunks=max_chunks)
         self._seen: dict[str, tuple[int, str]] = {}
         self._ready = False
         self._lock = asyncio.Lock()
+
+    def sharing(self) -> SqlIndex:
+        """Another instance on the same tables (as another process would open them)."""
+        return SqlIndex(url=self._url, table=self.table.name, max_chunks=self.mirror.max_chunks)
+
+    def __repr__(self) -> str:
+        return f"SqlIndex(dialect={self.dialect!r}, table={self.table.name!r})"
 
     async def _prepare(self) -> None:
         if self._ready:
@@ -89,6 +98,8 @@ class SqlIndex:
             if self._ready:
                 return
             async with self.engine.begin() as conn:
+                if self.schema:  # checked by engine_for: letters, digits and underscores
+                    await conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"'))
                 await conn.run_sync(self.metadata.create_all, checkfirst=True)
             async with self.engine.begin() as conn:
                 exists = (await conn.execute(sa.select(self.seq.c.value).where(self.seq.c.name == "seq"))).first()

@@ -114,17 +114,14 @@ class CodeSplitter:
     def split(self, document: Document) -> list[Chunk]:
         pieces: list[str] = []
         current: list[str] = []
-        used = 0
         for block in self.blocks(document.text):
-            tokens = self.tokens.count(block)
-            if current and used + tokens > self.tokens.size:
+            if current and self.tokens.count("\n\n".join([*current, block])) > self.tokens.size:
                 pieces.append("\n\n".join(current))
-                current, used = [], 0
-            if tokens > self.tokens.size:
+                current = []
+            if self.tokens.count(block) > self.tokens.size:
                 pieces.extend(self.tokens.windows(block))
                 continue
             current.append(block)
-            used += tokens
         if current:
             pieces.append("\n\n".join(current))
         return numbered(document, ((p, {}) for p in pieces))
