@@ -82,7 +82,21 @@ class MarkdownSplitter:
                 sections.append((" > ".join(t for _, t in path), [line]))
             else:
                 sections[-1][1].append(line)
-        return [(heading, "\n".join(lines).strip()) for heading, lines in sections if "\n".join(lines).strip()]
+        out: list[tuple[str, str]] = []
+        carried = ""
+        for i, (heading, lines) in enumerate(sections):
+            body = "\n".join(lines).strip()
+            if not body:
+                continue
+            heading_only = bool(heading) and all(not line.strip() for line in lines[1:])
+            if heading_only and i + 1 < len(sections):  # a heading with nothing under it leads the next section
+                carried = f"{carried}{body}\n\n"
+                continue
+            out.append((heading, carried + body))
+            carried = ""
+        if carried:
+            out.append(("", carried.strip()))
+        return out
 
     def split(self, document: Document) -> list[Chunk]:
         pieces: list[tuple[str, dict[str, Any]]] = []
