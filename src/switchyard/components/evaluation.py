@@ -19,9 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from switchyard.core.errors import InvalidRequest
-
 from switchyard.components.protocols import Hit
+from switchyard.core.errors import InvalidRequest
 
 Search = Callable[[str, int], Awaitable[list[Hit]]]
 

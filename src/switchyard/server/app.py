@@ -54,6 +54,8 @@ class SwitchyardApp:
         self.body_timeout = config.server.body_timeout
         self.client = AsyncClient(config, registry=self.registry)
         self.request_ids = RequestIds()
+        #: The retrieval pipelines behind /v1/retrieve (set by its routes when ``retrieval:`` is configured).
+        self.retrieval: Any = None
         self.routes = RouteTable.default(self)
         self.access = AccessLog(config.logging)
         self._started = asyncio.Event()
@@ -78,6 +80,8 @@ class SwitchyardApp:
 
     async def shutdown(self) -> None:
         self._started.clear()
+        if self.retrieval is not None:
+            await self.retrieval.aclose()
         await self.client.aclose()
 
     async def __aenter__(self) -> SwitchyardApp:
