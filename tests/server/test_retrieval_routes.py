@@ -95,8 +95,9 @@ def test_retrieve_and_ask_over_http(start_gateway: Any, pipeline_file: Path) -> 
         with pytest.raises(openai.BadRequestError) as caught:
             acme.post("/retrieve", body=body, cast_to=object)
         assert caught.value.body["param"] == param  # type: ignore[index]
-    with pytest.raises(openai.NotFoundError):
+    with pytest.raises(openai.BadRequestError) as caught:
         acme.post("/retrieve", body={"query": "x", "pipeline": "nope"}, cast_to=object)
+    assert caught.value.body["param"] == "pipeline"  # type: ignore[index]
     with pytest.raises(openai.AuthenticationError):
         openai.OpenAI(base_url=f"{gateway.url}/v1", api_key="sk-wrong", max_retries=0).post(
             "/retrieve", body={"query": "x"}, cast_to=object)
@@ -107,3 +108,13 @@ def test_no_route_without_retrieval(start_gateway: Any) -> None:
     client = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key="x", max_retries=0)
     with pytest.raises(openai.NotFoundError):
         client.post("/retrieve", body={"query": "x"}, cast_to=object)
+
+
+def test_a_pipeline_that_cannot_be_built_is_a_503_naming_why(start_gateway: Any, tmp_path: Path) -> None:
+    (tmp_path / "broken.yaml").write_text("embedder: {use: minilm}\nindex: {use: faiss}\n")
+    gateway = start_gateway({"models": MODELS, "retrieval": {"pipelines": {"broken": str(tmp_path / "broken.yaml")}}})
+    client = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key="x", max_retries=0)
+    with pytest.raises(openai.InternalServerError) as caught:
+        client.post("/retrieve", body={"query": "x"}, cast_to=object)
+    assert caught.value.status_code == 503
+    assert "index.use: Unknown index 'faiss'" in caught.value.body["message"]  # type: ignore[index]

@@ -18,12 +18,15 @@ at once (beyond: 429).
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
-from switchyard.core.errors import InvalidRequest, NotFound, PermissionDenied, RateLimited
+from switchyard.core.errors import InvalidRequest, PermissionDenied, RateLimited, ServiceUnavailable
 from switchyard.core.messages import parse_json_body
 from switchyard.server.http import Request, Response, json_response
 from switchyard.server.routes import Handler, RouteTable
+
+log = logging.getLogger("switchyard.retrieval")
 
 FIELDS = frozenset(("pipeline", "query", "k", "where", "rerank", "answer", "namespace"))
 MAX_QUERY_CHARS = 8000
@@ -49,8 +52,8 @@ class Retrieval:
                 raise InvalidRequest(f"Name the pipeline: one of {', '.join(sorted(names))}.", param="pipeline")
             name = next(iter(names))
         if name not in names:
-            raise NotFound(f"No retrieval pipeline {name!r}; known: {', '.join(sorted(names))}.",
-                           code="unknown_pipeline")
+            raise InvalidRequest(f"No retrieval pipeline {name[:64]!r}; known: {', '.join(sorted(names))}.",
+                                 param="pipeline")
         built = self._built.get(name)
         if built is None:
             async with self._lock:
@@ -58,7 +61,12 @@ class Retrieval:
                 if built is None:
                     from switchyard.components.pipelines import RetrievalPipeline
 
-                    built = await asyncio.to_thread(RetrievalPipeline.load, names[name], client=self.client)
+                    try:
+                        built = await asyncio.to_thread(RetrievalPipeline.load, names[name], client=self.client)
+                    except InvalidRequest as exc:  # the pipeline's file is wrong: the operator's to fix
+                        log.error("retrieval pipeline %s cannot be built: %s", name, exc.message)
+                        raise ServiceUnavailable(f"Retrieval pipeline {name!r} cannot be built: {exc.message}",
+                                                 code="service_unavailable") from None
                     self._built[name] = built
         return built
 
