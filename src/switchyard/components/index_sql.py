@@ -80,7 +80,8 @@ class SqlIndex:
         self.schema = str(spec.options.get("schema") or "") if spec.scheme != "sqlite" else ""
         self.metadata, self.table, self.seq = tables(table)
         self.mirror = ExactIndex(max_chunks=max_chunks)
-        self._seen: dict[str, tuple[int, str]] = {}
+        #: Per namespace, the last change read: ``(seq, id)`` inside a change read in pages, ``(seq, None)`` after it.
+        self._seen: dict[str, tuple[int, str | None]] = {}
         self._ready = False
         self._lock = asyncio.Lock()
 
@@ -166,14 +167,15 @@ class SqlIndex:
         await self._prepare()
         t = self.table
         while True:
-            seq, after = self._seen.get(namespace, (0, ""))
+            seq, after = self._seen.get(namespace, (0, None))
+            # caught up (after is None): one range of the (namespace, seq) index, empty when nothing changed
+            changed = t.c.seq > seq if after is None else sa.or_(t.c.seq > seq, sa.and_(t.c.seq == seq, t.c.id > after))
             async with self.engine.connect() as conn:
                 rows = (await conn.execute(
                     sa.select(t.c.id, t.c.seq, t.c.document, t.c.text, t.c.meta, t.c.vector, t.c.deleted)
-                    .where(t.c.namespace == namespace,
-                           sa.or_(t.c.seq > seq, sa.and_(t.c.seq == seq, t.c.id > after)))
-                    .order_by(t.c.seq, t.c.id).limit(PAGE))).all()
+                    .where(t.c.namespace == namespace, changed).order_by(t.c.seq, t.c.id).limit(PAGE))).all()
             if not rows:
+                self._seen[namespace] = (seq, None)
                 return
             gone = [r.id for r in rows if r.deleted]
             kept = [r for r in rows if not r.deleted]
@@ -183,9 +185,10 @@ class SqlIndex:
                 chunks = [Chunk(id=r.id, text=r.text, document=r.document, metadata=json.loads(r.meta)) for r in kept]
                 matrix = np.stack([np.frombuffer(r.vector, dtype=np.float32) for r in kept])
                 await self.mirror.add(chunks, matrix, namespace=namespace)
-            self._seen[namespace] = (int(rows[-1].seq), str(rows[-1].id))
             if len(rows) < PAGE:
+                self._seen[namespace] = (int(rows[-1].seq), None)
                 return
+            self._seen[namespace] = (int(rows[-1].seq), str(rows[-1].id))
 
     async def search(self, vector: Any, k: int, *, namespace: str = DEFAULT_NAMESPACE,
                      where: Filter | None = None) -> list[Hit]:
@@ -199,7 +202,7 @@ class SqlIndex:
 
     async def version(self, *, namespace: str = DEFAULT_NAMESPACE) -> int:
         await self._sync(namespace)
-        return self._seen.get(namespace, (0, ""))[0]
+        return self._seen.get(namespace, (0, None))[0]
 
     async def aclose(self) -> None:
         await self.engine.dispose()
