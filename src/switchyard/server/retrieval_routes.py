@@ -126,7 +126,7 @@ def namespace_for(caller: Any, asked: str | None, default: str) -> str:
 
 
 def add_retrieval_routes(table: RouteTable, app: Any) -> None:
-    if app.config.retrieval is None:
+    if getattr(getattr(app, "config", None), "retrieval", None) is None:
         return
     from switchyard.components.gateway import as_caller
 
