@@ -132,3 +132,19 @@ async def test_the_sql_index_is_shared_by_processes(index_factory: Any) -> None:
             await one.aclose()
             await other.aclose()
 
+
+
+async def test_the_sql_index_replaces_a_file_in_one_transaction(index_factory: Any) -> None:
+    index: SqlIndex = index_factory("sql-sqlite")
+    reader = index.sharing()
+    try:
+        await index.add(chunks(3, source="f.md") + chunks(2, source="g.md"), vectors(5))
+        assert await index.replace({"source": "f.md"}, chunks(1, source="f.md"), vectors(1, seed=5)) == 3
+        held = sorted(c.id for c in await reader.chunks())
+        assert held == ["f.md#0", "g.md#0", "g.md#1"]
+        with pytest.raises(InvalidRequest):  # a bad replacement leaves the old chunks
+            await index.replace({"source": "g.md"}, chunks(2, source="g.md"), vectors(1))
+        assert sorted(c.id for c in await reader.chunks()) == held
+    finally:
+        await index.aclose()
+        await reader.aclose()

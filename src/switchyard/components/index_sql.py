@@ -132,34 +132,55 @@ class SqlIndex:
         if not chunks:
             return
         await self._prepare()
-        last = {chunk.id: row for row, chunk in enumerate(chunks)}
         async with self.engine.begin() as conn:
-            seq = await self._next(conn)
-            rows = [{"namespace": namespace, "id": cid, "seq": seq, "document": chunks[row].document,
-                     "text": chunks[row].text, "meta": json.dumps(dict(chunks[row].metadata), default=str),
-                     "vector": matrix[row].astype(np.float32).tobytes(), "deleted": False}
-                    for cid, row in last.items()]
+            rows = self._rows(chunks, matrix, namespace, await self._next(conn))
             for start in range(0, len(rows), 500):
                 await conn.execute(self._upsert(rows[start:start + 500]))
 
     async def delete(self, *, ids: Sequence[str] = (), where: Filter | None = None,
                      namespace: str = DEFAULT_NAMESPACE) -> int:
+        """Chunks by id, or those whose metadata passes ``where`` as of this process's fresh mirror."""
         if not ids and not where:
             raise InvalidRequest("delete needs ids or a where filter (nothing is deleted wholesale)", param="ids")
-        await self._sync(namespace)
-        held = {c.id: c for c in await self.mirror.chunks(namespace=namespace)}
-        doomed = sorted({cid for cid in ids if cid in held}
-                        | ({cid for cid, c in held.items() if matches(c.metadata, where)} if where else set()))
-        if not doomed:
-            return 0
+        doomed = await self._doomed(ids, where, namespace)
+        if doomed:
+            async with self.engine.begin() as conn:
+                await self._mark_deleted(conn, doomed, namespace, await self._next(conn))
+        return len(doomed)
+
+    async def replace(self, where: Filter, chunks: Sequence[Chunk], vectors: Any, *,
+                      namespace: str = DEFAULT_NAMESPACE) -> int:
+        """Delete what ``where`` selects and add ``chunks``, in one transaction (a file's new chunks
+        never appear beside its old ones, and a failure leaves the old ones); the number deleted."""
+        matrix = check_add(chunks, vectors)
+        doomed = await self._doomed((), where, namespace)
+        rows = self._rows(chunks, matrix, namespace, 0)
         async with self.engine.begin() as conn:
             seq = await self._next(conn)
-            for start in range(0, len(doomed), 500):
-                await conn.execute(sa.update(self.table)
-                                   .where(self.table.c.namespace == namespace,
-                                          self.table.c.id.in_(doomed[start:start + 500]))
-                                   .values(seq=seq, deleted=True, vector=None, text="", meta="{}"))
+            kept = {row["id"] for row in rows}
+            await self._mark_deleted(conn, [cid for cid in doomed if cid not in kept], namespace, seq)
+            for start in range(0, len(rows), 500):
+                await conn.execute(self._upsert([{**row, "seq": seq} for row in rows[start:start + 500]]))
         return len(doomed)
+
+    async def _doomed(self, ids: Sequence[str], where: Filter | None, namespace: str) -> list[str]:
+        await self._sync(namespace)
+        held = {c.id: c for c in await self.mirror.chunks(namespace=namespace)}
+        return sorted({cid for cid in ids if cid in held}
+                      | ({cid for cid, c in held.items() if matches(c.metadata, where)} if where else set()))
+
+    async def _mark_deleted(self, conn: Any, doomed: list[str], namespace: str, seq: int) -> None:
+        for start in range(0, len(doomed), 500):
+            await conn.execute(sa.update(self.table)
+                               .where(self.table.c.namespace == namespace, self.table.c.id.in_(doomed[start:start + 500]))
+                               .values(seq=seq, deleted=True, vector=None, text="", meta="{}"))
+
+    def _rows(self, chunks: Sequence[Chunk], matrix: Any, namespace: str, seq: int) -> list[dict[str, Any]]:
+        last = {chunk.id: row for row, chunk in enumerate(chunks)}  # a chunk given twice: its last vector
+        return [{"namespace": namespace, "id": cid, "seq": seq, "document": chunks[row].document,
+                 "text": chunks[row].text, "meta": json.dumps(dict(chunks[row].metadata), default=str),
+                 "vector": matrix[row].astype(np.float32).tobytes(), "deleted": False}
+                for cid, row in last.items()]
 
     async def _sync(self, namespace: str) -> None:
         """Read the namespace's rows changed since the last look into the mirror, a page at a time

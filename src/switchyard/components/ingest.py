@@ -4,7 +4,8 @@
 (a folder, through the directory walker, or one file), and for each file
 compares the ``sha256`` its documents carry with the one its chunks in the index
 carry: the same, the file is left alone (no split, no embedding call); changed,
-its old chunks are deleted and the new ones added; new, added. With ``prune``,
+its old chunks are deleted and the new ones added (in one transaction by an index that
+has ``replace(where, chunks, vectors)``, as the SQL one); new, added. With ``prune``,
 the chunks of files no longer found under the folder are deleted too. Chunks are
 embedded ``batch`` at a time. ``progress(report)`` is called after each file.
 """
@@ -95,10 +96,14 @@ class Ingestion:
                 chunks = [c for d in documents for c in self.splitter.split(d)]
                 vectors = [row for start in range(0, len(chunks), self.batch)
                            for row in await self.embedder.embed([c.text for c in chunks[start:start + self.batch]])]
-                if before is not None:
-                    await self.index.delete(where={"source": source}, namespace=namespace)
-                if chunks:
-                    await self.index.add(chunks, vectors, namespace=namespace)
+                replace = getattr(self.index, "replace", None)
+                if before is not None and replace is not None:  # one transaction: old chunks or new, never both
+                    await replace({"source": source}, chunks, vectors, namespace=namespace)
+                else:
+                    if before is not None:
+                        await self.index.delete(where={"source": source}, namespace=namespace)
+                    if chunks:
+                        await self.index.add(chunks, vectors, namespace=namespace)
                 (report.replaced if before is not None else report.added).append(source)
                 report.chunks += len(chunks)
             report.done += 1
