@@ -85,6 +85,18 @@ def test_bad_pipelines_name_the_field(config: dict[str, Any], param: str, reason
     assert reason in caught.value.message
 
 
+async def test_the_directory_loader_takes_loaders_by_name(tmp_path: Path) -> None:
+    (tmp_path / "faq.csv").write_text("question,answer\nWhere is the exit?,Behind you.\n")
+    (tmp_path / "notes.txt").write_text("not read: no loader for .txt here")
+    spec = {"embedder": {"use": "minilm"}, "index": {"use": "memory"}, "query": {"retriever": "bm25"},
+            "ingest": {"loader": {"use": "directory", "loaders": [{"use": "csv", "text_columns": ["question", "answer"]}]}}}
+    async with RetrievalPipeline.load(spec, client=object()) as pipeline:
+        report = await pipeline.ingest(str(tmp_path))
+        assert report.added == ["faq.csv"] and report.skipped == ["notes.txt"]
+        [hit] = await pipeline.retrieve("exit", k=1)
+        assert hit.chunk.text == "Where is the exit?\nBehind you." and hit.chunk.id == "faq.csv#row1#0"
+
+
 def test_a_pipeline_file_that_is_not_yaml(tmp_path: Path) -> None:
     (tmp_path / "bad.yaml").write_text("query: [unclosed")
     with pytest.raises(InvalidRequest) as caught:

@@ -22,7 +22,7 @@
 ``use`` names a component of that role in the registry (``switchyard.components``,
 ``role:name``); the other keys are its options. Nothing is imported from a
 config but registered components. A factory is handed, besides its options, the
-pipeline's parts it asks for by keyword: ``client`` (the ``AsyncClient``),
+pipeline's parts it names as parameters: ``client`` (the ``AsyncClient``),
 ``embedder``, ``index``, and for a hybrid, ``retrievers`` (named ones, built
 first). Named retrievers must not refer to themselves through others: the graph
 is acyclic (a loop belongs to a flow, not a pipeline), checked with the path
@@ -147,14 +147,13 @@ class Builder:
 
 
 def _keywords(factory: Callable[..., Any]) -> set[str] | None:
-    """The keyword names ``factory`` takes (None: it takes any)."""
+    """The parameter names ``factory`` declares (a ``**options`` catch-all is not asking for the
+    pipeline's parts); None when it has no signature to read."""
     try:
         parameters = inspect.signature(factory).parameters.values()
     except (TypeError, ValueError):
         return None
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
-        return None
-    return {p.name for p in parameters}
+    return {p.name for p in parameters if p.kind is not inspect.Parameter.VAR_KEYWORD}
 
 
 def retriever_order(named: Mapping[str, Spec]) -> list[str]:
