@@ -148,3 +148,17 @@ async def test_the_sql_index_replaces_a_file_in_one_transaction(index_factory: A
     finally:
         await index.aclose()
         await reader.aclose()
+
+
+async def test_processes_opening_a_new_table_at_once(index_factory: Any) -> None:
+    import asyncio
+
+    first: SqlIndex = index_factory("sql-postgres")
+    others = [first.sharing() for _ in range(3)]
+    try:
+        await asyncio.gather(*(i.version() for i in [first, *others]))  # each creates the tables if missing
+        await first.add(chunks(2), vectors(2))
+        assert all([len(await i.chunks()) == 2 for i in others])
+    finally:
+        for i in [first, *others]:
+            await i.aclose()

@@ -98,10 +98,16 @@ class SqlIndex:
         async with self._lock:
             if self._ready:
                 return
-            async with self.engine.begin() as conn:
-                if self.schema:  # checked by engine_for: letters, digits and underscores
-                    await conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"'))
-                await conn.run_sync(self.metadata.create_all, checkfirst=True)
+            for attempt in range(2):  # another process creating the same tables at the same moment wins once
+                try:
+                    async with self.engine.begin() as conn:
+                        if self.schema:  # checked by engine_for: letters, digits and underscores
+                            await conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"'))
+                        await conn.run_sync(self.metadata.create_all, checkfirst=True)
+                    break
+                except (sa.exc.IntegrityError, sa.exc.ProgrammingError):
+                    if attempt:
+                        raise
             async with self.engine.begin() as conn:
                 exists = (await conn.execute(sa.select(self.seq.c.value).where(self.seq.c.name == "seq"))).first()
                 if exists is None:
