@@ -48,6 +48,7 @@ NOT_IN_THE_TABLE = {
     "fallback_not_allowed": "only inside `attempts` of all_deployments_failed",
     "unknown_provider": "a config error at start-up (check-config), never an HTTP answer",
     "unknown_plugin": "a config error at start-up (check-config), never an HTTP answer",
+    "unknown_component": "a retrieval pipeline's config error (ingest, retrieval eval); over HTTP a 503 naming it",
     "conflict": "a generated key secret equal to a stored one (192 random bits)",
     "directory_full": "past a million records of the in-memory directory (named below the table, not driven)",
 }

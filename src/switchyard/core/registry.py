@@ -9,7 +9,14 @@ third-party packages add their own through entry points
 ``switchyard.stages``       request-pipeline stages, by ``pipeline.stages[].name``
 ``switchyard.stores``       storage backends, by URL scheme (``switchyard.storage``)
 ``switchyard.detectors``    guard detectors, by ``guard.detectors[].plugin``
+``switchyard.components``   retrieval components, by ``role:name`` (``loader:pdf``)
 ==========================  ======================================================
+
+Components share one group and qualify their names by role (``loader``,
+``splitter``, ``embedder``, ``index``, ``retriever``, ``reranker``): a plugin
+package declares all its components in one table, a name says what it is
+wherever it appears (an error lists the known names of that role), and the
+roles stay open for new ones without a new group.
 """
 
 from __future__ import annotations
@@ -23,6 +30,32 @@ from switchyard.core.errors import InvalidRequest
 ENTRY_POINT_GROUP = "switchyard.providers"
 STAGES_GROUP = "switchyard.stages"
 DETECTORS_GROUP = "switchyard.detectors"
+COMPONENTS_GROUP = "switchyard.components"
+
+#: The roles of ``switchyard.components`` names (``role:name``).
+COMPONENT_ROLES = ("loader", "splitter", "embedder", "index", "retriever", "reranker")
+
+BUILTIN_COMPONENTS: dict[str, str] = {
+    "loader:text": "switchyard.components.loaders:TextLoader",
+    "loader:markdown": "switchyard.components.loaders:MarkdownLoader",
+    "loader:html": "switchyard.components.loaders:HtmlLoader",
+    "loader:pdf": "switchyard.components.loaders:PdfLoader",
+    "loader:csv": "switchyard.components.loaders:CsvLoader",
+    "loader:jsonl": "switchyard.components.loaders:JsonLinesLoader",
+    "loader:directory": "switchyard.components.directory:DirectoryLoader",
+    "splitter:tokens": "switchyard.components.splitters:TokenSplitter",
+    "splitter:markdown": "switchyard.components.splitters:MarkdownSplitter",
+    "splitter:code": "switchyard.components.splitters:CodeSplitter",
+    "embedder:alias": "switchyard.components.embedders:AliasEmbedder",
+    "embedder:minilm": "switchyard.components.embedders:MiniLMEmbedder",
+    "index:memory": "switchyard.components.index_memory:ExactIndex",
+    "index:usearch": "switchyard.components.index_usearch:UsearchIndex",
+    "index:sql": "switchyard.components.index_sql:SqlIndex",
+    "retriever:vector": "switchyard.components.retrievers:VectorRetriever",
+    "retriever:bm25": "switchyard.components.bm25:BM25Retriever",
+    "retriever:hybrid": "switchyard.components.retrievers:HybridRetriever",
+    "reranker:llm": "switchyard.components.rerankers:LLMReranker",
+}
 
 BUILTIN_DETECTORS: dict[str, str] = {
     "presidio": "switchyard.guard.presidio:PresidioDetector",
@@ -137,3 +170,35 @@ class DetectorRegistry(Plugins):
 
     def __init__(self, extra: dict[str, str | Any] | None = None, *, use_entry_points: bool = True) -> None:
         super().__init__(DETECTORS_GROUP, BUILTIN_DETECTORS, extra, use_entry_points=use_entry_points)
+
+
+class UnknownComponent(InvalidRequest):
+    code = "unknown_component"
+
+
+class ComponentRegistry(Plugins):
+    """Retrieval components by ``role:name`` (``switchyard.components``): each a factory
+    ``factory(**options)`` (the class); ``get(role, name)`` qualifies a bare name."""
+
+    kind = "component"
+    error = UnknownComponent
+
+    def __init__(self, extra: dict[str, str | Any] | None = None, *, use_entry_points: bool = True) -> None:
+        super().__init__(COMPONENTS_GROUP, BUILTIN_COMPONENTS, extra, use_entry_points=use_entry_points)
+        for name in self._targets:
+            role = name.partition(":")[0]
+            if role not in COMPONENT_ROLES:
+                raise UnknownComponent(f"Component {name!r} has no known role; the roles are "
+                                       f"{', '.join(COMPONENT_ROLES)} (name it role:name)", param="components")
+
+    def of_role(self, role: str) -> list[str]:
+        """The names (without the role) registered for ``role``."""
+        return [n.partition(":")[2] for n in self.names() if n.partition(":")[0] == role]
+
+    def component(self, role: str, name: str) -> Any:
+        """The factory of ``role:name``; an unknown one names the known names of its role."""
+        qualified = f"{role}:{name}"
+        if qualified not in self._targets:
+            known = ", ".join(self.of_role(role)) or "none installed"
+            raise UnknownComponent(f"Unknown {role} {name!r}; known {role}s: {known}", param=role)
+        return self.get(qualified)

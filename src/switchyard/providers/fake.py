@@ -6,7 +6,10 @@
   (``options.first_delay`` / ``options.chunk_delay`` override);
 - ``fail``: 502 as if the upstream were down; ``rate-limit``: 429 with Retry-After 1;
 - ``timeout``: never answers, so the deadline or request timeout fires;
-- ``break``: streams three words, then the upstream "drops" the stream.
+- ``break``: streams three words, then the upstream "drops" the stream;
+- ``rerank``: answers the reranking prompt of ``components/rerankers.py`` (a
+  ``Query:`` line, then ``[n] passage`` lines) with ``{"scores": [...]}``, each
+  the share of the query's words the passage holds, times ten — deterministic.
 
 With ``tools`` in the request and a last user message saying ``call <tool name>``,
 it answers with a call to that tool whose arguments echo the message. A ``fake-script:``
@@ -20,6 +23,7 @@ import asyncio
 import base64
 import hashlib
 import itertools
+import re
 import struct
 import time
 from collections.abc import AsyncIterator
@@ -59,7 +63,7 @@ class FakeProvider(Provider):
     """In-process upstream for demos, tests and benchmarks."""
 
     name: ClassVar[str] = "fake"
-    known_models: ClassVar[tuple[str, ...]] = ("echo", "slow", "fail", "rate-limit", "timeout", "break")
+    known_models: ClassVar[tuple[str, ...]] = ("echo", "slow", "fail", "rate-limit", "timeout", "break", "rerank")
 
     def __init__(self, deployment, http=None) -> None:  # type: ignore[no-untyped-def]
         super().__init__(deployment, http)
@@ -103,6 +107,8 @@ class FakeProvider(Provider):
                 args = '{"input": ' + _json_string(text) + "}"
                 return "", [{"id": call_id, "type": "function", "function": {"name": name, "arguments": args}}], \
                     prompt_tokens
+        if self.behaviour == "rerank":
+            return _rerank(text), [], prompt_tokens
         return text or "(empty)", [], prompt_tokens
 
     async def chat(self, request: ChatRequest, call: Call) -> ChatResponse:
@@ -197,6 +203,21 @@ def _vector(text: str, dimensions: int) -> list[float]:
     vec = out[:dimensions]
     norm = sum(v * v for v in vec) ** 0.5 or 1.0
     return [v / norm for v in vec]
+
+
+_WORD = re.compile(r"[a-z0-9]+")
+_PASSAGE = re.compile(r"^\[(\d+)\] (.*)$", re.MULTILINE)
+
+
+def _rerank(prompt: str) -> str:
+    """Scores by word overlap for the reranking prompt (``Query: ...`` and ``[n] passage`` lines)."""
+    query = next((line[7:] for line in prompt.splitlines() if line.startswith("Query: ")), "")
+    wanted = {w for w in _WORD.findall(query.lower()) if len(w) > 2}
+    scores = []
+    for _, passage in _PASSAGE.findall(prompt):
+        held = set(_WORD.findall(passage.lower()))
+        scores.append(round(10 * len(wanted & held) / len(wanted), 3) if wanted else 0.0)
+    return orjson.dumps({"scores": scores}).decode()
 
 
 def _json_string(text: str) -> str:

@@ -61,6 +61,8 @@ class SwitchyardApp:
         self.body_timeout = config.server.body_timeout
         self.client = AsyncClient(config, registry=self.registry)
         self.request_ids = RequestIds()
+        #: The retrieval pipelines behind /v1/retrieve (set by its routes when ``retrieval:`` is configured).
+        self.retrieval: Any = None
         self.routes = RouteTable.default(self)
         self.access = AccessLog(config.logging)
         #: The agents of ``agents:`` (``server/agent_routes.py``), built at startup; None without them.
@@ -94,6 +96,8 @@ class SwitchyardApp:
         agents, self.agents = self.agents, None
         if agents is not None:
             await agents.aclose()
+        if self.retrieval is not None:
+            await self.retrieval.aclose()
         await self.client.aclose()
 
     async def __aenter__(self) -> SwitchyardApp:

@@ -81,6 +81,7 @@ class RouteTable:
         from switchyard.server.openapi import add_openapi_routes
         from switchyard.server.reliability_routes import add_reliability_routes
         from switchyard.server.responses_routes import add_responses_routes
+        from switchyard.server.retrieval_routes import add_retrieval_routes
         from switchyard.server.routing_routes import add_routing_routes
         from switchyard.server.semantic_routes import add_semantic_routes
         from switchyard.server.slo_routes import add_slo_routes
@@ -104,4 +105,5 @@ class RouteTable:
         add_slo_routes(table, app)
         add_semantic_routes(table, app)
         add_agent_routes(table, app)
+        add_retrieval_routes(table, app)
         return table

@@ -86,9 +86,11 @@ def _by_length(order: list[int], lengths: list[int]) -> list[list[int]]:
 class MiniLM:
     """A BERT sentence encoder (mean pooling, normalised) run with numpy; ``load`` before ``encode``."""
 
-    def __init__(self, path: Path | None = None, *, max_tokens: int = MAX_TOKENS) -> None:
+    def __init__(self, path: Path | None = None, *, max_tokens: int = MAX_TOKENS, truncate: bool = False) -> None:
         self.path = path
         self.max_tokens = max_tokens
+        #: Embed a longer text's first ``max_tokens`` tokens instead of answering None (retrieval's choice).
+        self.truncate = truncate
         self.load_seconds: float | None = None
         self._lock = threading.Lock()
         self._weights: dict[str, Any] = {}
@@ -141,11 +143,12 @@ class MiniLM:
             self.load_seconds = time.perf_counter() - started
 
     def encode(self, texts: Sequence[str]) -> list[Result]:
-        """Unit vectors, one per text; None for a text longer than ``max_tokens`` tokens."""
+        """Unit vectors, one per text; None for a text longer than ``max_tokens`` tokens (unless ``truncate``)."""
         self.load()
         out: list[Result] = [None] * len(texts)
         encodings = [self._tokenizer.encode(text) for text in texts]
-        keep = sorted((i for i, e in enumerate(encodings) if not e.overflowing), key=lambda i: len(encodings[i].ids))
+        keep = sorted((i for i, e in enumerate(encodings) if self.truncate or not e.overflowing),
+                      key=lambda i: len(encodings[i].ids))
         for group in _by_length(keep, [len(e.ids) for e in encodings]):
             vectors = self._forward([encodings[i].ids for i in group])
             for row, i in enumerate(group):

@@ -21,6 +21,7 @@ from switchyard.core.config.models import ModelConfig
 from switchyard.core.config.pipeline import PipelineConfig
 from switchyard.core.config.reliability import ReliabilityConfig
 from switchyard.core.config.responses import ResponsesConfig
+from switchyard.core.config.retrieval import RetrievalConfig
 from switchyard.core.config.routing import RoutingConfig
 from switchyard.core.config.server import AuthConfig, ServerConfig
 from switchyard.core.config.slo import SloConfig
@@ -56,6 +57,8 @@ class Config(Strict):
     tracing: TracingConfig | None = Field(default=None, description="OpenTelemetry over OTLP; absent: off.")
     slo: SloConfig | None = Field(default=None, description="SLO monitor and feedback; absent: off.")
     agents: AgentsConfig | None = Field(default=None, description="Agents by name (switchyard.agents); absent: none.")
+    retrieval: RetrievalConfig | None = Field(default=None, description="POST /v1/retrieve over retrieval "
+                                                                         "pipelines; absent: off.")
 
     @model_validator(mode="after")
     def _records_need_a_database(self) -> Config:

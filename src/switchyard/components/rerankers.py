@@ -1,0 +1,84 @@
+"""Rerankers: a chat model through the gateway reads the passages and scores them.
+
+``LLMReranker(alias=..., client=...)`` sends the query and the hits, numbered,
+to a chat alias through ``switchyard.AsyncClient`` (so the alias's routing,
+limits, cache and spend apply) and asks for one relevance score from 0 to 10
+per passage, as JSON (``{"scores": [..]}``). Hits are sent ``batch`` at a time,
+each cut to ``max_chars``; the best ``k`` by the model's scores come back (ties
+keep the retriever's order). An answer that is not such JSON leaves that
+batch in the retriever's order (counted in ``failures``) rather than fail the
+query. The built-in ``fake/rerank`` model answers this prompt
+deterministically, scoring by the words a passage shares with the query.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from switchyard.components.protocols import Hit
+from switchyard.core.errors import InvalidRequest
+
+INSTRUCTIONS = ("Rate how well each passage answers the query, from 0 (unrelated) to 10 (answers it). "
+                'Reply with JSON only: {"scores": [one number per passage, in order]}.')
+OBJECT = re.compile(r"\{.*\}", re.DOTALL)
+
+
+def prompt(query: str, passages: Sequence[str]) -> str:
+    """The reranking prompt: the query, then each passage as ``[n] text`` on its own lines."""
+    numbered = "\n\n".join(f"[{n}] {' '.join(text.split())}" for n, text in enumerate(passages, start=1))
+    return f"{INSTRUCTIONS}\n\nQuery: {' '.join(query.split())}\n\nPassages:\n{numbered}"
+
+
+def scores_of(answer: str, count: int) -> list[float] | None:
+    """The ``count`` scores of a model's answer, or None when it holds no such JSON."""
+    match = OBJECT.search(answer or "")
+    if match is None:
+        return None
+    try:
+        value = json.loads(match.group(0)).get("scores")
+    except (ValueError, AttributeError):
+        return None
+    if not isinstance(value, list) or len(value) != count:
+        return None
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+        return None
+    return [float(v) for v in value]
+
+
+class LLMReranker:
+    """Hits re-scored by a chat alias (``client``: a ``switchyard.AsyncClient``)."""
+
+    name = "llm"
+
+    def __init__(self, *, alias: str, client: Any, batch: int = 20, max_chars: int = 1500) -> None:
+        if not alias:
+            raise InvalidRequest("the llm reranker needs a chat alias", param="alias")
+        if client is None:
+            raise InvalidRequest("the llm reranker needs a switchyard.AsyncClient", param="client")
+        if not 1 <= batch <= 100:
+            raise InvalidRequest(f"batch must be between 1 and 100, got {batch}", param="batch")
+        self.alias = alias
+        self.client = client
+        self.batch = batch
+        self.max_chars = max_chars
+        #: Batches whose answer could not be read (left in the retriever's order).
+        self.failures = 0
+
+    async def rerank(self, query: str, hits: Sequence[Hit], k: int) -> list[Hit]:
+        if k < 1:
+            raise InvalidRequest(f"k must be at least 1, got {k}", param="k")
+        scored: list[tuple[float, int, Hit]] = []
+        for start in range(0, len(hits), self.batch):
+            part = hits[start:start + self.batch]
+            reply = await self.client.chat(model=self.alias, temperature=0, messages=[
+                {"role": "user", "content": prompt(query, [h.chunk.text[:self.max_chars] for h in part])}])
+            scores = scores_of(reply.text, len(part))
+            if scores is None:
+                self.failures += 1
+                scores = [-1.0 - (start + i) / len(hits) for i in range(len(part))]  # below any model score
+            scored.extend((score, start + i, hit) for i, (score, hit) in enumerate(zip(scores, part)))
+        scored.sort(key=lambda item: (-item[0], item[1]))
+        return [Hit(hit.chunk, score) for score, _, hit in scored[:k]]
