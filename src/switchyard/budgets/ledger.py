@@ -126,17 +126,31 @@ class BudgetLedger:
         found = self._spans[id(limit)] = (limit, span, counter_key(limit, span))
         return found
 
+    @property
+    def reserves_now(self) -> bool:
+        """Whether ``reserve_now`` works here (the counters reserve without awaiting)."""
+        return self._reserve_now is not None
+
+    def reserve_now(self, limits: Sequence[BudgetLimit], amount: float) -> Holds:
+        """``reserve`` where the counters answer without awaiting (``reserves_now``)."""
+        asks = [self._counting(limit, self.clock()) for limit in limits]
+        try:
+            results = self._reserve_now([(key, amount, limit.budget.amount + amount, span.window)  # type: ignore[misc]
+                                         for limit, span, key in asks])
+        except Exception as exc:
+            return self._unreachable(asks, amount, exc)
+        return self._held(asks, results, amount)
+
     async def reserve(self, limits: Sequence[BudgetLimit], amount: float) -> Holds:
         """Reserve ``amount`` dollars against each budget, or raise ``BudgetExceeded``
         naming the first that is spent (nothing stays reserved then)."""
+        if self._reserve_now is not None:
+            return self.reserve_now(limits, amount)
         now = self.clock()
         asks = [self._counting(limit, now) for limit in limits]
         reserve_all = self._reserve_all
         try:
-            if self._reserve_now is not None:
-                results = self._reserve_now([(key, amount, limit.budget.amount + amount, span.window)
-                                             for limit, span, key in asks])
-            elif reserve_all is not None:  # every budget in one atomic step (one Lua script in Redis)
+            if reserve_all is not None:  # every budget in one atomic step (one Lua script in Redis)
                 results = await reserve_all([(key, amount, limit.budget.amount + amount, span.window)
                                              for limit, span, key in asks])
             else:
@@ -144,14 +158,23 @@ class BudgetLedger:
         except (BudgetExceeded, ServiceUnavailable):
             raise
         except Exception as exc:
-            if self.on_error == "open":
-                log.warning("budget_unchecked", extra={"budget": asks[0][0].describe() if asks else None,
-                                                       "error": type(exc).__name__})
-                return Holds(self.counters, [], amount, float("inf"), None)
-            raise ServiceUnavailable(
-                "Budgets cannot be checked: their counters are unreachable and the gateway is configured to "
-                "fail closed (budgets.on_backend_error: closed).", code="budget_backend_unreachable",
-                retry_after=1.0) from None
+            return self._unreachable(asks, amount, exc)
+        return self._held(asks, results, amount)
+
+    def _unreachable(self, asks: list[tuple[BudgetLimit, Span, str]], amount: float, exc: Exception) -> Holds:
+        if isinstance(exc, BudgetExceeded | ServiceUnavailable):
+            raise exc
+        if self.on_error == "open":
+            log.warning("budget_unchecked", extra={"budget": asks[0][0].describe() if asks else None,
+                                                   "error": type(exc).__name__})
+            return Holds(self.counters, [], amount, float("inf"), None)
+        raise ServiceUnavailable(
+            "Budgets cannot be checked: their counters are unreachable and the gateway is configured to "
+            "fail closed (budgets.on_backend_error: closed).", code="budget_backend_unreachable",
+            retry_after=1.0) from None
+
+    def _held(self, asks: list[tuple[BudgetLimit, Span, str]], results: list[Reservation] | Refusal,
+              amount: float) -> Holds:
         if isinstance(results, Refusal):
             limit, span, key = next(a for a in asks if a[2] == results.key)
             self._alert(limit, span, key, "budget.exceeded", None, limit.budget.amount + amount - results.left)
@@ -159,12 +182,13 @@ class BudgetLedger:
         held: list[tuple[BudgetLimit, Reservation]] = []
         room = float("inf")
         tightest: BudgetLimit | None = None
+        alerts = self.alerts
         for (limit, span, key), reservation in zip(asks, results):
             budget = limit.budget
             held.append((limit, reservation))
             if reservation.left - amount < room:
                 room, tightest = reservation.left - amount, limit
-            if budget.soft and self.alerts is not None:
+            if budget.soft and alerts is not None:
                 spent = budget.amount - reservation.left  # counted before this request
                 for threshold in budget.soft:
                     if spent >= threshold * budget.amount:

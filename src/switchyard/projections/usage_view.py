@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Sequence
+from operator import attrgetter
 from typing import Any
 
 import sqlalchemy as sa
@@ -55,19 +56,37 @@ def sums_of(record: Any) -> dict[str, Any]:
             "cost_usd": float(record.cost_usd)}
 
 
+_DIMS = attrgetter(*DIMENSIONS)
+
+
 def fold(records: Sequence[Any]) -> dict[tuple[int, str], dict[str, Any]]:
-    """Records summed per (bucket, dimensions)."""
+    """Records summed per (bucket, dimensions). Written for batches of many records of few
+    callers: each distinct set of dimensions is hashed once per batch, and a record's sums
+    are added in place (no row of its own)."""
     out: dict[tuple[int, str], dict[str, Any]] = {}
+    digests: dict[tuple[Any, ...], str] = {}
     for record in records:
-        values = [getattr(record, name) for name in DIMENSIONS]
-        key = (bucket_of(record.at), dims_key(values))
+        values = _DIMS(record)
+        digest = digests.get(values)
+        if digest is None:
+            digest = digests[values] = dims_key(values)
+        at = record.at
+        key = (int(at // BUCKET) * BUCKET, digest)
         row = out.get(key)
-        sums = sums_of(record)
         if row is None:
-            out[key] = {"bucket": key[0], "dims": key[1], **dict(zip(DIMENSIONS, values)), **sums}
-        else:
-            for name in SUMS:
-                row[name] += sums[name]
+            out[key] = sums_of(record) | {"bucket": key[0], "dims": digest, **dict(zip(DIMENSIONS, values))}
+            continue
+        status = record.status
+        row["requests"] += 1
+        row["errors"] += status >= 400
+        row["prompt_tokens"] += record.prompt_tokens
+        row["completion_tokens"] += record.completion_tokens
+        row["cached_tokens"] += record.cached_tokens or 0
+        row["cache_write_tokens"] += record.cache_write_tokens or 0
+        row["reasoning_tokens"] += record.reasoning_tokens or 0
+        row["unpriced"] += not record.priced and status < 400
+        row["estimated"] += bool(record.estimated)
+        row["cost_usd"] += float(record.cost_usd)
     return out
 
 

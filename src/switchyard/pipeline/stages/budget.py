@@ -45,7 +45,8 @@ class Budgets:
         self.ledger = ledger
         self.estimator = estimator
 
-    async def _reserve(self, call: Call) -> tuple[Holds, int, bool]:
+    def _estimate(self, call: Call) -> tuple[float, int, bool]:
+        """``(dollars to reserve, completion tokens estimated, whether max_tokens bounds them)``."""
         request = call.request
         estimator = self.estimator
         prompt = estimator.prompt(request)
@@ -55,16 +56,24 @@ class Budgets:
             amount = deployments[0].price.estimate(prompt, completion) * MARGIN
         else:
             amount = max(d.price.estimate(prompt, completion) for d in deployments) * MARGIN
+        return amount, completion, bounded
+
+    async def _reserve(self, call: Call) -> tuple[Holds, int, bool]:
+        amount, completion, bounded = self._estimate(call)
         holds = await self.ledger.reserve(call.caller.budgets, amount)
         call.on_settle(holds.settler())
         return holds, completion, bounded
 
     # Plain functions: a caller without budgets is handed straight on (no frame of
-    # this stage's own); only one with budgets gets the reserving coroutine.
+    # this stage's own), and so is one whose counters reserve without awaiting (memory).
     def unary(self, call: Call, next: Unary) -> Awaitable[Any]:
         caller = call.caller
         if caller is not None and caller.budgets:
-            return self._reserved_unary(call, next)
+            ledger = self.ledger
+            if not ledger.reserves_now:
+                return self._reserved_unary(call, next)
+            holds = ledger.reserve_now(caller.budgets, self._estimate(call)[0])
+            call.on_settle(holds.settler())
         return next(call)
 
     def stream(self, call: Call, next: Streaming) -> Awaitable[AsyncIterator[Any]]:
