@@ -1,0 +1,151 @@
+"""``switchyard serve --workers N``: one socket, N processes, one set of limits and figures.
+
+Two workers share a global rate limit through Redis (exactly the limit is admitted,
+whichever worker a connection lands on) and report one set of metrics (a scrape of
+either sums both); a worker that dies is replaced; what would count per worker
+without Redis is refused before anything starts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import signal
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from prometheus_client.mmap_dict import MmapedDict
+
+from switchyard.cli.main import main
+from tests.observe.metrics_helpers import Scrape, chat_body, scrape
+from tests.server.raw_http import request as raw_request
+
+JSON = {"content-type": "application/json"}
+LIMIT = 40
+SENT = 60
+
+
+def _config(redis_url: str, prefix: str) -> dict:
+    return {
+        "redis": {"url": redis_url, "prefix": prefix, "operation_timeout": 5.0},
+        "limits": {"backend": "redis", "rules": [{"scope": "global", "rpm": LIMIT}], "queue": {"max_wait": 0}},
+        "metrics": {"enabled": True, "flush_interval": 0.1},
+        "models": {"chat": {"deployments": [{"provider": "fake", "model": "echo"}]}},
+    }
+
+
+def _children(pid: int) -> set[int]:
+    """The workers of the gateway ``pid`` (not multiprocessing's resource tracker)."""
+    found = set()
+    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+        with contextlib.suppress(OSError):
+            if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes():
+                found.add(int(child))
+    return found
+
+
+def _served_by(directory: Path) -> dict[int, float]:
+    """Requests each worker counted, from its own multiprocess file."""
+    served: dict[int, float] = {}
+    for path in directory.glob("counter_*.db"):
+        pid = int(path.stem.rsplit("_", 1)[1])
+        values = MmapedDict.read_all_values_from_file(str(path))
+        served[pid] = sum(entry[1] for entry in values if '"switchyard_requests_total"' in entry[0])
+    return served
+
+
+def _until(url: str, total: float, timeout: float = 15.0) -> Scrape:
+    """Scrape until the requests counted add up: each worker writes its figures every flush_interval."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = scrape(url)
+        if got.value("switchyard_requests_total") == total or time.monotonic() > deadline:
+            return got
+        time.sleep(0.05)
+
+
+def _chat(url: str) -> int:
+    return raw_request(url, "POST", "/v1/chat/completions", body=chat_body("chat"), headers=JSON).status
+
+
+def test_two_workers_share_the_limit_and_report_one_set_of_metrics(tmp_path, redis_url, redis_prefix,
+                                                                   start_gateway_process):
+    directory = tmp_path / "metrics"
+    directory.mkdir()
+    gateway = start_gateway_process(_config(redis_url, redis_prefix), env={"PROMETHEUS_MULTIPROC_DIR": str(directory)},
+                                    workers=2)
+    assert gateway.process is not None
+    workers = _children(gateway.process.pid)
+    assert len(workers) == 2
+
+    with ThreadPoolExecutor(12) as pool:  # a fresh connection each: the kernel picks a worker for each
+        statuses = list(pool.map(lambda _: _chat(gateway.url), range(SENT)))
+    assert statuses.count(200) == LIMIT  # one limit, not one per worker
+    assert statuses.count(429) == SENT - LIMIT
+
+    got = _until(gateway.url, SENT)
+    assert got.value("switchyard_requests_total") == SENT
+    assert got.value("switchyard_requests_total", alias="chat", status_class="2xx") == LIMIT
+    assert got.value("switchyard_circuit_breaker_state", deployment="chat#0", state="closed") == 2  # both alive
+    served = _served_by(directory)
+    assert set(served) == workers, served
+    assert all(count > 0 for count in served.values()), served  # both workers took requests
+    assert sum(served.values()) == SENT
+
+
+def test_a_worker_that_dies_is_replaced(start_gateway_process):
+    gateway = start_gateway_process({"models": {"chat": {"deployments": [{"provider": "fake", "model": "echo"}]}}},
+                                    workers=2)
+    assert gateway.process is not None
+    before = _children(gateway.process.pid)
+    victim = min(before)
+    os.kill(victim, signal.SIGKILL)
+    deadline = time.monotonic() + 20
+    now = before
+    while time.monotonic() < deadline:
+        now = _children(gateway.process.pid)
+        if victim not in now and len(now) == 2:
+            break
+        time.sleep(0.05)
+    assert victim not in now and len(now) == 2
+    assert all(_chat(gateway.url) == 200 for _ in range(4))
+    gateway.stop()
+    assert gateway.process.returncode == 0  # a clean stop: SIGTERM, workers finished
+
+
+def _serve(tmp_path: Path, config: str, *args: str) -> tuple[int, str]:
+    path = tmp_path / "config.yaml"
+    path.write_text(config)
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        code = main(["serve", "--config", str(path), *args])
+    return code, err.getvalue()
+
+
+MODELS = "models: {chat: {deployments: [{provider: fake, model: echo}]}}\n"
+
+
+def test_per_process_limits_are_refused_with_several_workers(tmp_path):
+    code, err = _serve(tmp_path, MODELS + "limits: {rules: [{scope: global, rpm: 10}]}\n", "--workers", "2")
+    assert code == 2
+    assert "limits.backend" in err and "--workers 2" in err and "redis" in err
+
+
+def test_keys_without_redis_are_refused_with_several_workers(tmp_path):
+    code, err = _serve(tmp_path, MODELS + "auth: {master_key: sk-master-0123456789}\n", "--workers", "3")
+    assert code == 2
+    assert "storage.url" in err and "memory://" in err
+    assert "budgets.counters" in err
+    assert "rpm and tpm" in err
+
+
+def test_sticky_sessions_without_redis_are_refused(tmp_path):
+    code, err = _serve(tmp_path, MODELS + "routing: {sticky: {}}\n", "--workers", "2")
+    assert code == 2 and "routing.sticky" in err
+
+
+def test_zero_workers_is_an_error(tmp_path):
+    code, err = _serve(tmp_path, MODELS, "--workers", "0")
+    assert code == 2 and "--workers: must be at least 1" in err
