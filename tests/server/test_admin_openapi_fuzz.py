@@ -190,7 +190,7 @@ def _document_paths() -> dict[str, Any]:
 
 #: Routes of features this gateway runs without (no ``slo:``, no semantic cache): each answers its
 #: documented 503 (checked below), which is all a fuzz run could see of them here.
-FEATURE_OFF = {"/admin/slo": "slo_off", "/admin/cache/semantic": "semantic_cache_off"}
+FEATURE_OFF = {"/admin/slo": "slo_off", "/admin/cache/semantic": "semantic_cache_off", "/admin/mcp": "mcp_off"}
 ADMIN = [op for op in _operations(_document_paths()) if op[0].startswith("/admin/") and op[0] not in FEATURE_OFF]
 
 

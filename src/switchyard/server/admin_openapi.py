@@ -298,6 +298,9 @@ def paths() -> dict[str, Any]:
                              "AdminReport", params=[{**partition, "required": True}, alias], writes=True,
                              roles="owner, admin"),
     }
+    out["/admin/mcp"] = {"get": _operation(
+        "The MCP gateway's servers, their tools, who may use which and the tool limits (503 `mcp_off` "
+        "without `mcp:`)", "AdminReport", roles=gateway)}
     return out
 
 

@@ -1,4 +1,4 @@
-"""``/ui``: the web dashboard (``switchyard/ui/``), when ``server.ui`` (the default).
+"""``/ui``: the web dashboard (``switchyard/ui/``), unless ``server.ui: false``.
 
 The gateway serves only files here: the page, its scripts and its style sheet, read once
 when the app is built. The console signs in with a credential the admin API accepts (the
@@ -29,17 +29,21 @@ SECURITY = [
 
 
 def add_ui_routes(table: RouteTable, app: Any) -> None:
-    if not app.config.server.ui:
-        return
     from switchyard.ui import assets
 
     files = assets()
     page = files["index.html"]
 
+    def served() -> None:
+        if not app.config.server.ui:
+            raise NotFound("The dashboard is off (server.ui: false).", code="unknown_url")
+
     async def index(request: Request) -> Response:
+        served()
         return Response(200, page[1], list(SECURITY), content_type=page[0])
 
     async def static(request: Request) -> Response:
+        served()
         found = files.get(request.path_params["name"])
         if found is None or found is page:
             raise NotFound(f"Unknown path: {request.path}", code="unknown_url")
