@@ -115,6 +115,27 @@ def test_a_worker_that_dies_is_replaced(start_gateway_process):
     assert gateway.process.returncode == 0  # a clean stop: SIGTERM, workers finished
 
 
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"  # not a zombie
+    except OSError:
+        return False
+
+
+def test_workers_do_not_outlive_a_parent_killed_outright(start_gateway_process):
+    gateway = start_gateway_process({"models": {"chat": {"deployments": [{"provider": "fake", "model": "echo"}]}}},
+                                    workers=2)
+    assert gateway.process is not None
+    workers = _children(gateway.process.pid)
+    assert len(workers) == 2
+    gateway.process.kill()  # SIGKILL: the parent cannot stop anything itself
+    gateway.process.wait(10)
+    deadline = time.monotonic() + 20
+    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(_alive(pid) for pid in workers)  # the kernel told them (PR_SET_PDEATHSIG)
+
+
 def _serve(tmp_path: Path, config: str, *args: str) -> tuple[int, str]:
     path = tmp_path / "config.yaml"
     path.write_text(config)

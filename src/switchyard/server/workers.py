@@ -41,6 +41,7 @@ MAX_RESTARTS = 5
 RESTART_WINDOW = 60.0
 #: Seconds the parent waits for a worker to finish its requests after SIGTERM before killing it.
 STOP_TIMEOUT = 15.0
+PR_SET_PDEATHSIG = 1
 
 
 @dataclass(frozen=True)
@@ -84,8 +85,22 @@ def problems(config: Config, workers: int) -> list[tuple[str, str]]:
     return found
 
 
-def _work(spec: WorkerSpec, sock: socket.socket, ready: Connection) -> None:
+def _die_with(parent: int) -> None:
+    """Have the kernel send SIGTERM to this process when its parent dies (Linux), so a parent
+    killed outright (SIGKILL, OOM) leaves no worker serving on its own."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):  # not Linux: the parent's SIGTERM is all there is
+        return
+    if os.getppid() != parent:  # it died before the request was made
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _work(spec: WorkerSpec, sock: socket.socket, ready: Connection, parent: int) -> None:
     """A worker: the gateway of ``spec`` on the inherited ``sock``; says its URL on ``ready``."""
+    _die_with(parent)
     from switchyard.core.config import load_config
     from switchyard.observe.logs import setup_logging
     from switchyard.server.app import create_app
@@ -127,7 +142,7 @@ class Workers:
 
     def _spawn(self) -> tuple[Any, Connection]:
         receiver, sender = self._context.Pipe(duplex=False)
-        process = self._context.Process(target=_work, args=(self.spec, self.sock, sender),
+        process = self._context.Process(target=_work, args=(self.spec, self.sock, sender, os.getpid()),
                                         name="switchyard-worker", daemon=False)
         process.start()
         sender.close()
