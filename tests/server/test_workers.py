@@ -16,6 +16,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import orjson
 from prometheus_client.mmap_dict import MmapedDict
 
 from switchyard.cli.main import main
@@ -25,6 +26,8 @@ from tests.server.raw_http import request as raw_request
 JSON = {"content-type": "application/json"}
 LIMIT = 40
 SENT = 60
+BUDGET = 60.0
+CONCURRENCY = 4
 
 
 def _config(redis_url: str, prefix: str) -> dict:
@@ -93,9 +96,67 @@ def test_two_workers_share_the_limit_and_report_one_set_of_metrics(tmp_path, red
     assert set(served) == workers, served
     assert all(count > 0 for count in served.values()), served  # both workers took requests
     assert sum(served.values()) == SENT
+    gateway.stop()  # SIGTERM: the workers finish their requests and exit, then the parent
+    assert gateway.process.returncode == 0
+    assert not any(_alive(pid) for pid in workers)
 
 
-def test_a_worker_that_dies_is_replaced(start_gateway_process):
+def test_two_workers_hold_one_budget(tmp_path, redis_url, redis_prefix, start_gateway_process):
+    directory = tmp_path / "metrics"
+    directory.mkdir()
+    master = "sk-master-workers-0123456789"
+    owner = {"authorization": f"Bearer {master}", "content-type": "application/json"}
+    gateway = start_gateway_process({
+        "auth": {"master_key": master}, "storage": {"url": f"sqlite:///{tmp_path / 'gateway.db'}"},
+        "redis": {"url": redis_url, "prefix": redis_prefix, "operation_timeout": 5.0},
+        "budgets": {"counters": "shared"}, "metrics": {"enabled": True, "flush_interval": 0.1},
+        "models": {"chat": {"deployments": [{"provider": "fake", "model": "echo",
+                                             "price": {"input": 1_000_000, "output": 1_000_000}}]}},  # $1 a token
+    }, env={"PROMETHEUS_MULTIPROC_DIR": str(directory)}, workers=2)
+    assert raw_request(gateway.url, "POST", "/admin/tenants", orjson.dumps({"name": "t"}), owner).status == 201
+    made = raw_request(gateway.url, "POST", "/admin/keys",
+                       orjson.dumps({"name": "k", "tenant": "t", "budget": {"amount": BUDGET}}), owner)
+    key = made.json()["key"]
+    caller = {"authorization": f"Bearer {key}", "content-type": "application/json"}
+    deadline = time.monotonic() + 15  # the other worker reads the new key from the directory within a poll
+    while time.monotonic() < deadline and not all(
+            raw_request(gateway.url, "GET", "/v1/models", headers=caller).status == 200 for _ in range(8)):
+        time.sleep(0.05)
+    body = chat_body("chat", "one two three", max_tokens=3)
+
+    def spend(_: int) -> tuple[int, float]:
+        answer = raw_request(gateway.url, "POST", "/v1/chat/completions", body=body, headers=caller)
+        usage = answer.json().get("usage") or {} if answer.status == 200 else {}
+        return answer.status, float(usage.get("prompt_tokens", 0) + usage.get("completion_tokens", 0))
+
+    with ThreadPoolExecutor(CONCURRENCY) as pool:
+        answers = list(pool.map(spend, range(40)))  # about four budgets' worth
+    costs = [cost for status, cost in answers if status == 200]
+    # A request is admitted while spend and reservations are under the budget: one budget lets at most
+    # each request in flight overshoot it (by what its estimate missed); a budget per worker, twice it.
+    assert BUDGET <= sum(costs) <= BUDGET + CONCURRENCY * max(costs) < 2 * BUDGET, costs
+    assert sum(1 for status, _ in answers if status == 429) >= 10
+    assert _until_both(directory), _served_by(directory)  # both workers took requests, so both counted
+
+
+def _until_both(directory: Path, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        served = _served_by(directory)
+        if len(served) == 2 and all(count > 0 for count in served.values()):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"  # not a zombie
+    except OSError:
+        return False
+
+
+def test_a_worker_that_dies_is_replaced_and_none_outlives_the_parent(start_gateway_process):
     gateway = start_gateway_process({"models": {"chat": {"deployments": [{"provider": "fake", "model": "echo"}]}}},
                                     workers=2)
     assert gateway.process is not None
@@ -111,29 +172,13 @@ def test_a_worker_that_dies_is_replaced(start_gateway_process):
         time.sleep(0.05)
     assert victim not in now and len(now) == 2
     assert all(_chat(gateway.url) == 200 for _ in range(4))
-    gateway.stop()
-    assert gateway.process.returncode == 0  # a clean stop: SIGTERM, workers finished
 
-
-def _alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"  # not a zombie
-    except OSError:
-        return False
-
-
-def test_workers_do_not_outlive_a_parent_killed_outright(start_gateway_process):
-    gateway = start_gateway_process({"models": {"chat": {"deployments": [{"provider": "fake", "model": "echo"}]}}},
-                                    workers=2)
-    assert gateway.process is not None
-    workers = _children(gateway.process.pid)
-    assert len(workers) == 2
     gateway.process.kill()  # SIGKILL: the parent cannot stop anything itself
     gateway.process.wait(10)
     deadline = time.monotonic() + 20
-    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+    while any(_alive(pid) for pid in now) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not any(_alive(pid) for pid in workers)  # the kernel told them (PR_SET_PDEATHSIG)
+    assert not any(_alive(pid) for pid in now)  # the kernel told them (PR_SET_PDEATHSIG)
 
 
 def _serve(tmp_path: Path, config: str, *args: str) -> tuple[int, str]:

@@ -77,6 +77,13 @@ def _serve_workers(args: argparse.Namespace, config: Config, host: str, port: in
     if found:
         print(ConfigError(found, args.config or "embedded default"), file=sys.stderr)
         return 2
+    url = config.storage.url.get_secret_value()
+    if url.lower().startswith("sqlite:"):  # once, here: N workers migrating one new file at once would race
+        import asyncio
+
+        from switchyard.storage.migrate import upgrade
+
+        asyncio.run(upgrade(url, field="storage.url"))
     raise_open_file_limit()
     sock = bind(host, port)
     spec = WorkerSpec(config_path=args.config, log_level=level, log_format=args.log_format)

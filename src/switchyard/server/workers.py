@@ -148,27 +148,30 @@ class Workers:
         sender.close()
         return process, receiver
 
-    def _await_ready(self, pending: dict[Any, Connection]) -> str | None:
-        """The URL once every pending worker said it serves; None if one died or time ran out."""
+    def _await_ready(self, pending: dict[Any, Connection]) -> tuple[str | None, str]:
+        """``(URL, "")`` once every pending worker said it serves; ``(None, why)`` if one
+        exited first or time ran out (or ``(None, "")`` when asked to stop meanwhile)."""
         url = None
         deadline = time.monotonic() + self.startup_timeout
         while pending and not self._stopping:
             left = deadline - time.monotonic()
             if left <= 0:
-                return None
+                return None, f"a worker did not start within {self.startup_timeout:g} s"
             objects: list[Any] = [*pending.values(), *(p.sentinel for p in pending)]
             for ready in wait(objects, timeout=min(left, 0.5)):
                 for process, receiver in list(pending.items()):
-                    if ready is process.sentinel and not process.is_alive() and not receiver.poll():
-                        return None
-                    if ready is receiver:
+                    if ready is receiver or (ready is process.sentinel and receiver.poll()):
                         try:
                             url = receiver.recv()
-                        except EOFError:
-                            return None
+                        except EOFError:  # it closed the pipe without a word: it is exiting
+                            process.join(5)
+                            return None, f"worker {process.pid} exited with {process.exitcode} before serving"
                         receiver.close()
                         del pending[process]
-        return url
+                    elif ready is process.sentinel:
+                        process.join(5)
+                        return None, f"worker {process.pid} exited with {process.exitcode} before serving"
+        return url, ""
 
     def _on_signal(self, signum: int, frame: Any) -> None:
         self._stopping = True
@@ -183,11 +186,10 @@ class Workers:
         try:
             pending = dict(self._spawn() for _ in range(self.count))
             self._workers = list(pending)
-            url = self._await_ready(pending)
+            url, why = self._await_ready(pending)
             if url is None:
-                if not self._stopping:
-                    print(f"switchyard: a worker did not start within {self.startup_timeout:g} s (its log says why)",
-                          file=sys.stderr, flush=True)
+                if why:
+                    print(f"switchyard: {why} (its log above says why)", file=sys.stderr, flush=True)
                     return 1
                 return 0
             print(f"switchyard listening on {url} ({self.count} workers, pids "
@@ -217,7 +219,9 @@ class Workers:
                     return 1
                 replacement, receiver = self._spawn()
                 self._workers[n] = replacement
-                if self._await_ready({replacement: receiver}) is None and not self._stopping:
+                url, why = self._await_ready({replacement: receiver})
+                if url is None and why:
+                    print(f"switchyard: {why}", file=sys.stderr, flush=True)
                     self._deaths.append(time.monotonic())
         return 0
 
