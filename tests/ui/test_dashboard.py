@@ -36,7 +36,8 @@ def gateway(tmp_path_factory) -> Iterator[GatewayThread]:
         "guard": {"default": "pii", "audit": True, "policies": {"pii": {"action": "mask"}}},
         "slo": {"objectives": [{"alias": "chat", "availability": 0.99}]},
         "mcp": {"builtins": {"calc": {}}, "access": {"default": ["calc__*"]}},
-        "models": {"chat": {"deployments": [{"provider": "fake", "model": "echo"}]}},
+        "models": {"chat": {"deployments": [{"provider": "fake", "model": "echo",
+                                             "price": {"input": 1000, "output": 1000}}]}},  # $ per million tokens
     }
     with GatewayThread(config) as running:
         yield running
@@ -132,7 +133,9 @@ def test_sign_in_create_a_key_see_its_spend_and_revoke_it(gateway, page):
     page.select_option("#spend-form select[name=group_by]", "key")
     page.click("#spend-form button")
     row = page.wait_for_selector("#spend-table tr:has-text('ci-key')")
-    assert row.query_selector_all("td")[1].text_content() == "1"  # its one request
+    cells = [cell.text_content() for cell in row.query_selector_all("td")]
+    assert cells[1] == "1"  # its one request
+    assert cells[-1].startswith("$0.00") and float(cells[-1][1:]) > 0  # and what it cost
     screenshot(page, "spend-after-request")
 
     _visit(page, "keys")
