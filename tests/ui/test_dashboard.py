@@ -1,6 +1,6 @@
 """The dashboard at ``/ui`` in headless Chromium, as an operator uses it: sign in with the
 master key, create a key, see its spend after a request (sent with the official OpenAI SDK),
-revoke it; a virtual key signs in read-only and sees no admin controls. Every page is
+revoke it; a virtual key, and a viewer signed in through OIDC, see no admin controls. Every page is
 visited, stays within three API requests, and is saved as a screenshot (``tests/artifacts/ui``).
 """
 
@@ -14,6 +14,7 @@ import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from switchyard.server.runner import GatewayThread
+from tests.governance.conftest import Issuer
 from tests.server.raw_http import request as raw_request
 from tests.ui.browser import chromium_path, screenshot
 
@@ -25,10 +26,21 @@ MOST_REQUESTS = 3
 
 
 @pytest.fixture(scope="module")
-def gateway(tmp_path_factory) -> Iterator[GatewayThread]:
+def issuer() -> Iterator[Issuer]:
+    """The OIDC issuer operators sign in through (tokens carry their role)."""
+    found = Issuer()
+    found.thread.start()
+    yield found
+    found.server.shutdown()
+    found.server.server_close()
+
+
+@pytest.fixture(scope="module")
+def gateway(tmp_path_factory, issuer) -> Iterator[GatewayThread]:
     folder = tmp_path_factory.mktemp("dashboard")
     config = {
         "auth": {"master_key": MASTER},
+        "governance": {"oidc": issuer.oidc_config()},  # role from the token's switchyard_role
         "storage": {"url": f"sqlite:///{folder / 'gateway.db'}"},
         "spend": {"records": True},
         "metrics": {"enabled": True},
@@ -170,6 +182,19 @@ def test_a_role_without_rights_sees_no_admin_controls(gateway, page):
     assert page.locator("#create-user").count() == 0
     page.click("#signout")
     page.wait_for_selector("#credential")
+
+
+def test_an_oidc_viewer_reads_everything_and_changes_nothing(gateway, issuer, page):
+    _sign_in(page, gateway, issuer.token(switchyard_role="viewer", sub="vera"))
+    assert page.text_content("#role") == "viewer · oidc:vera"
+    assert "Deployments" in page.text_content("#nav")  # a viewer reads the gateway's state
+    for name in ("keys", "teams", "tenants", "users"):
+        _visit(page, name)
+        assert page.locator(f"#create-{name[:-1]}").count() == 0, name
+        assert page.locator("button.revoke, button.rotate, button.budget, button.delete").count() == 0, name
+    screenshot(page, "users-viewer")
+    _visit(page, "deployments")
+    assert "closed" in page.text_content("#deployments-table")
 
 
 def test_a_wrong_credential_is_said_and_nothing_is_shown(gateway, page):
