@@ -17,7 +17,7 @@ def test_the_page_and_its_files_are_served_with_a_strict_policy(start_gateway):
     policy = page.headers["content-security-policy"]
     assert "script-src 'self'" in policy and "default-src 'none'" in policy and "frame-ancestors 'none'" in policy
     assert page.headers["x-content-type-options"] == "nosniff"
-    for name in ("app.js", "pages.js", "chart.js", "style.css"):
+    for name in ("app.js", "pages.js", "directory.js", "widgets.js", "metrics.js", "chart.js", "style.css"):
         got = request(gateway.url, "GET", f"/ui/static/{name}")
         assert got.status == 200 and got.body == assets()[name][1], name
     assert request(gateway.url, "GET", "/ui/static/app.js").headers["content-type"].startswith("text/javascript")

@@ -1,8 +1,9 @@
 """The web dashboard served at ``/ui`` (``server/ui_routes.py``): static files, no build step.
 
 ``static/`` holds the whole console: one HTML page, plain ES modules (``app.js``: sign-in,
-the API client, the router and the DOM helper; ``pages.js``: one function per page;
-``chart.js``: charts as inline SVG) and one style sheet. Nothing is vendored and nothing is
+the API client, the router and the DOM helper; ``pages.js``: one function per page, the
+directory's in ``directory.js``; ``widgets.js``: tables, the pager, forms; ``metrics.js``:
+reading ``/metrics``; ``chart.js``: charts as inline SVG) and one style sheet. Nothing is vendored and nothing is
 fetched from a network: the browser loads these files from the gateway and every figure from
 the admin API with the signed-in credential, like any other client of it.
 """
