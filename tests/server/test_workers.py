@@ -17,9 +17,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import orjson
+import pytest
 from prometheus_client.mmap_dict import MmapedDict
 
 from switchyard.cli.main import main
+from switchyard.server.runner import GatewayProcess
 from tests.observe.metrics_helpers import Scrape, chat_body, scrape
 from tests.server.raw_http import request as raw_request
 
@@ -215,3 +217,17 @@ def test_sticky_sessions_without_redis_are_refused(tmp_path):
 def test_zero_workers_is_an_error(tmp_path):
     code, err = _serve(tmp_path, MODELS, "--workers", "0")
     assert code == 2 and "--workers: must be at least 1" in err
+
+
+def test_workers_that_cannot_start_are_said_and_the_parent_exits(postgres_url, redis_url, redis_prefix):
+    gateway = GatewayProcess({
+        "auth": {"master_key": "sk-master-workers-0123456789"},
+        "storage": {"url": postgres_url},  # never migrated: each worker refuses to start, naming the command
+        "redis": {"url": redis_url, "prefix": redis_prefix},
+        "models": {"chat": {"deployments": [{"provider": "fake", "model": "echo"}]}},
+    }, workers=2)
+    with pytest.raises(RuntimeError) as failed:
+        gateway.start()
+    said = str(failed.value)
+    assert "switchyard db upgrade" in said and "before serving" in said
+    assert gateway.process is not None and gateway.process.returncode == 1
