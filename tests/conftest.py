@@ -180,8 +180,8 @@ def start_gateway_process() -> Iterator[Callable[..., GatewayProcess]]:
     """Start ``switchyard serve`` subprocesses from config dicts."""
     started: list[GatewayProcess] = []
 
-    def start(config: dict[str, Any], env: dict[str, str] | None = None) -> GatewayProcess:
-        gateway = GatewayProcess(config, env=env).start()
+    def start(config: dict[str, Any], env: dict[str, str] | None = None, **options: Any) -> GatewayProcess:
+        gateway = GatewayProcess(config, env=env, **options).start()
         started.append(gateway)
         return gateway
 

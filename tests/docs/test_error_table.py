@@ -547,6 +547,7 @@ SCENARIOS: dict[str, Callable[[World], Seen]] = {
                                                  orjson.dumps({"request_id": "req_never", "score": 1}),
                                                  {"authorization": f"Bearer {MASTER}"})),
     "semantic_cache_off": lambda w: admin_call(w, "GET", "/admin/cache/semantic?partition=tenant:acme"),
+    "mcp_off": lambda w: admin_call(w, "GET", "/admin/mcp"),
     "governance_off": lambda w: _seen(request(w.limits.url, "GET", "/admin/keys",
                                               headers={"authorization": "Bearer anything"})),
     "oidc_unavailable": lambda w: _seen(request(w.oidc_down.url, "GET", "/admin/keys", headers={

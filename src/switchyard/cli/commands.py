@@ -57,9 +57,40 @@ def serve(args: argparse.Namespace) -> int:
     if args.log_format is not None:
         settings = settings.model_copy(update={"format": args.log_format})
     level = (args.log_level or settings.level or config.server.log_level).lower()
+    workers = getattr(args, "workers", 1)
+    if workers != 1:
+        return _serve_workers(args, config, host, port, level, workers)
     setup_logging(settings, level)
     serve_forever(create_app(config), host, port, level, own_logging=True, limits=config.server)
     return 0
+
+
+def _serve_workers(args: argparse.Namespace, config: Config, host: str, port: int, level: str, workers: int) -> int:
+    """``serve --workers N``: refuse what would count per worker, then supervise the workers."""
+    from switchyard.server.runner import bind, raise_open_file_limit
+    from switchyard.server.workers import Workers, WorkerSpec, problems
+
+    if workers < 1:
+        print("--workers: must be at least 1", file=sys.stderr)
+        return 2
+    found = problems(config, workers)
+    if found:
+        print(ConfigError(found, args.config or "embedded default"), file=sys.stderr)
+        return 2
+    url = config.storage.url.get_secret_value()
+    if url.lower().startswith("sqlite:"):  # once, here: N workers migrating one new file at once would race
+        import asyncio
+
+        from switchyard.storage.migrate import upgrade
+
+        asyncio.run(upgrade(url, field="storage.url"))
+    raise_open_file_limit()
+    sock = bind(host, port)
+    spec = WorkerSpec(config_path=args.config, log_level=level, log_format=args.log_format)
+    try:
+        return Workers(spec, workers, sock).run()
+    finally:
+        sock.close()
 
 
 def check_config(args: argparse.Namespace) -> int:

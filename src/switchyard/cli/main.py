@@ -20,6 +20,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--log-level", default=None, help="debug, info, warning, error (default: from config, else info)")
     serve.add_argument("--log-format", choices=("kv", "json"), default=None,
                        help="one line per record as key=value or JSON (default: logging.format, else kv)")
+    serve.add_argument("--workers", "-w", type=int, default=1,
+                       help="gateway processes accepting on the one socket (default 1; see README 'Several workers')")
     serve.set_defaults(run=commands.serve)
 
     check = sub.add_parser("check-config", help="validate a config file and print every problem with its path")

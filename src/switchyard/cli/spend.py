@@ -105,7 +105,7 @@ def _table(rows: list[dict[str, Any]], columns: tuple[str, ...], total: dict[str
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    from switchyard.spend.record import GROUPS
+    from switchyard.spend.record import GROUP_BY
 
     parser = sub.add_parser("spend", help="spend rolled up by key, team, tenant, alias or model; or every record")
     actions = parser.add_subparsers(dest="spend_command", required=True, metavar="ACTION")
@@ -118,7 +118,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         step.add_argument("--from", dest="since", help="epoch seconds or ISO 8601 (included)")
         step.add_argument("--to", dest="until", help="epoch seconds or ISO 8601 (excluded)")
         if action == "report":
-            step.add_argument("--group-by", required=True, choices=list(GROUPS))
+            step.add_argument("--group-by", required=True, choices=list(GROUP_BY))
             step.add_argument("--format", choices=("table", "csv", "json"), default="table")
             step.add_argument("--limit", type=int, default=1000, help="groups at most, costliest first")
         step.set_defaults(run=spend)

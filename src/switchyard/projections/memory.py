@@ -37,19 +37,21 @@ class MemoryUsageView:
 
     async def report(self, query: SpendQuery) -> tuple[list[Rollup], Rollup]:
         low, high = window(query.since, query.until)
-        field = GROUPS[query.group_by]
+        every = query.interval
+        field = GROUPS.get(query.group_by, "bucket")
         groups: dict[Any, Rollup] = {}
         for row in self.rows.values():
             if (low is not None and row["bucket"] < low) or (high is not None and row["bucket"] >= high):
                 continue
             if any(row[name] != value for name, value in query.only):
                 continue
-            group = groups.get(row[field])
+            value = row[field] if every is None else row["bucket"] // every * every
+            group = groups.get(value)
             if group is None:
-                group = groups[row[field]] = Rollup(row[field])
+                group = groups[value] = Rollup(value)
             for name in SUMS:
                 setattr(group, name, getattr(group, name) + row[name])
-        return ordered(groups.values(), query.limit), total(groups.values())
+        return ordered(groups.values(), query.limit, every is not None), total(groups.values())
 
 
 class MemoryProjector:

@@ -102,6 +102,11 @@ def _rollup(group: Any, row: Any) -> Rollup:
                   int(row.estimated or 0))
 
 
+def _inline(number: int) -> Any:
+    """A constant written into the SQL: a GROUP BY expression must read as its SELECT does (PostgreSQL)."""
+    return sa.literal_column(str(int(number)), sa.BigInteger)
+
+
 class UsageView:
     """The projection (``apply``) and its report."""
 
@@ -129,17 +134,21 @@ class UsageView:
 
     async def report(self, query: SpendQuery) -> tuple[list[Rollup], Rollup]:
         t = schema.usage_view
-        column = t.c[GROUPS[query.group_by]]
+        every = query.interval
+        column = t.c[GROUPS[query.group_by]] if every is None else (t.c.bucket // _inline(every)) * _inline(every)
         low, high = window(query.since, query.until)
         where = [t.c[name] == value for name, value in query.only]
         if low is not None:
             where.append(t.c.bucket >= low)
         if high is not None:
             where.append(t.c.bucket < high)
-        grouped = (sa.select(column.label("grp"), *_sums()).where(*where).group_by(column)
-                   .order_by(sa.func.sum(t.c.cost_usd).desc(), sa.func.sum(t.c.requests).desc())
-                   .limit(query.limit))
+        grouped = sa.select(column.label("grp"), *_sums()).where(*where).group_by(column)
+        if every is None:
+            grouped = grouped.order_by(sa.func.sum(t.c.cost_usd).desc(), sa.func.sum(t.c.requests).desc())
+        else:
+            grouped = grouped.order_by(column.desc())
         async with self.engine.connect() as conn:
-            rows = (await conn.execute(grouped)).all()
+            rows = (await conn.execute(grouped.limit(query.limit))).all()
             whole = (await conn.execute(sa.select(*_sums()).where(*where))).one()
-        return ordered([_rollup(row.grp, row) for row in rows], query.limit), _rollup(None, whole)
+        found = [_rollup(int(row.grp) if every is not None else row.grp, row) for row in rows]
+        return ordered(found, query.limit, every is not None), _rollup(None, whole)

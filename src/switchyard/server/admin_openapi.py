@@ -25,7 +25,7 @@ from switchyard.governance import payloads
 from switchyard.governance.entities import CLASSES
 from switchyard.server import admin_queries as q
 from switchyard.server.routing_routes import RouteQuestion
-from switchyard.spend.record import GROUPS
+from switchyard.spend.record import GROUP_BY
 from switchyard.spend.report import ROLLUP_FIELDS
 
 REF = "#/components/schemas/{name}"
@@ -168,10 +168,11 @@ def _rollups() -> dict[str, Any]:
     figures = {name: {"type": "number" if name == "cost_usd" else "integer"} for name in ROLLUP_FIELDS
                if name != "group"}
     row = {"type": "object", "properties": figures, "required": list(figures),
-           "additionalProperties": {"type": ["string", "null"]},
-           "description": "One group's totals; the group's value is under the `group_by` name."}
+           "additionalProperties": {"type": ["string", "integer", "null"]},
+           "description": "One group's totals; the group's value is under the `group_by` name (a time "
+                          "series': the interval's start, epoch seconds)."}
     report = {"type": "object", "required": ["object", "group_by", "from", "to", "data", "total"], "properties": {
-        "object": {"const": "spend_report"}, "group_by": {"enum": list(GROUPS)},
+        "object": {"const": "spend_report"}, "group_by": {"enum": list(GROUP_BY)},
         "from": {"type": ["number", "null"]}, "to": {"type": ["number", "null"]},
         "data": {"type": "array", "items": {"$ref": REF.format(name="SpendRow")}},
         "total": {"type": "object", "properties": figures, "required": list(figures)}}}
@@ -297,6 +298,9 @@ def paths() -> dict[str, Any]:
                              "AdminReport", params=[{**partition, "required": True}, alias], writes=True,
                              roles="owner, admin"),
     }
+    out["/admin/mcp"] = {"get": _operation(
+        "The MCP gateway's servers, their tools, who may use which and the tool limits (503 `mcp_off` "
+        "without `mcp:`)", "AdminReport", roles=gateway)}
     return out
 
 

@@ -24,7 +24,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from switchyard.core.errors import InvalidRequest
 from switchyard.governance.admin import MAX_PAGE
-from switchyard.spend.record import GROUPS
+from switchyard.spend.record import GROUP_BY
 
 #: Most parameters a query string may hold (more is a 400, before anything is parsed).
 MAX_FIELDS = 20
@@ -111,7 +111,8 @@ class AuditParams(_Range):
 
 
 class SpendParams(_Range):
-    group_by: Literal[tuple(GROUPS)] = Field(description="The dimension to roll up by.")  # type: ignore[valid-type]
+    group_by: Literal[tuple(GROUP_BY)] = Field(  # type: ignore[valid-type]
+        description="The dimension to roll up by; minute, hour or day: a time series (oldest first).")
     limit: int = Field(default=1000, ge=1, le=10_000, description="At most this many groups.")
 
 

@@ -76,6 +76,7 @@ class RouteTable:
         from switchyard.server.audit_routes import add_audit_routes
         from switchyard.server.batch_routes import add_batch_routes
         from switchyard.server.health_routes import add_health_routes
+        from switchyard.server.mcp_admin_routes import add_mcp_admin_routes
         from switchyard.server.metrics_routes import add_metrics_routes
         from switchyard.server.openai_routes import add_openai_routes
         from switchyard.server.openapi import add_openapi_routes
@@ -87,6 +88,7 @@ class RouteTable:
         from switchyard.server.slo_routes import add_slo_routes
         from switchyard.server.spend_routes import add_spend_routes
         from switchyard.server.stream_routes import add_stream_routes
+        from switchyard.server.ui_routes import add_ui_routes
 
         table = cls()
         add_openai_routes(table, app)
@@ -106,4 +108,6 @@ class RouteTable:
         add_semantic_routes(table, app)
         add_agent_routes(table, app)
         add_retrieval_routes(table, app)
+        add_mcp_admin_routes(table, app)
+        add_ui_routes(table, app)
         return table

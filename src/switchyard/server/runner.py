@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -89,11 +90,15 @@ def _url(sock: socket.socket) -> str:
 
 
 def serve_forever(app: Any, host: str, port: int, log_level: str = "info", *, own_logging: bool = False,
-                  limits: ServerConfig | None = None) -> None:
+                  limits: ServerConfig | None = None, sock: socket.socket | None = None,
+                  ready: Callable[[str], None] | None = None) -> None:
     """Serve ``app`` until interrupted; prints the listening URL once ready. ``limits``:
-    header size and count, read deadlines (``server:`` of the config; its defaults when None)."""
+    header size and count, read deadlines (``server:`` of the config; its defaults when None).
+    ``sock``: an already bound socket instead of ``host:port`` (a worker of ``--workers``);
+    ``ready``: told the URL once serving, instead of the line on stdout."""
     raise_open_file_limit()
-    sock = bind(host, port)
+    if sock is None:
+        sock = bind(host, port)
     server = _server(app, log_level, limits or ServerConfig(), own_logging)
 
     async def run() -> None:
@@ -101,7 +106,10 @@ def serve_forever(app: Any, host: str, port: int, log_level: str = "info", *, ow
         while not server.started and not startup.done():
             await asyncio.sleep(0.01)
         if server.started:
-            print(f"switchyard listening on {_url(sock)}", flush=True)
+            if ready is None:
+                print(f"switchyard listening on {_url(sock)}", flush=True)
+            else:
+                ready(_url(sock))
         await startup
 
     import uvloop
@@ -151,10 +159,10 @@ class GatewayThread:
 
 
 class GatewayProcess:
-    """``switchyard serve`` as a subprocess on a free loopback port."""
+    """``switchyard serve`` as a subprocess on a free loopback port (``workers``: ``--workers N``)."""
 
     def __init__(self, config: dict[str, Any] | str | Path, *, env: dict[str, str] | None = None,
-                 host: str = "127.0.0.1", startup_timeout: float = 20.0) -> None:
+                 host: str = "127.0.0.1", startup_timeout: float = 20.0, workers: int = 1) -> None:
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         if isinstance(config, dict):
             self._tmp = tempfile.TemporaryDirectory(prefix="switchyard-")
@@ -165,12 +173,15 @@ class GatewayProcess:
         self.env = {**os.environ, **(env or {})}
         self.host = host
         self.startup_timeout = startup_timeout
+        self.workers = workers
         self.process: subprocess.Popen[str] | None = None
         self.url = ""
 
     def start(self) -> GatewayProcess:
         cmd = [sys.executable, "-m", "switchyard", "serve", "--config", str(self.config_path),
                "--host", self.host, "--port", "0", "--log-level", "warning"]
+        if self.workers != 1:
+            cmd += ["--workers", str(self.workers)]
         self.process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=self.env)
         lines: list[str] = []
         timer = threading.Timer(self.startup_timeout, self.process.kill)

@@ -27,6 +27,11 @@ from switchyard.core.errors import outcome
 #: What a report may group by, and the record field it reads.
 GROUPS: dict[str, str] = {"key": "key", "user": "user", "team": "team", "tenant": "tenant", "alias": "alias",
                           "model": "model", "deployment": "deployment", "provider": "provider"}
+#: Time series: a report may group by these too, each row one interval (its start, epoch seconds),
+#: oldest first (the newest ``limit`` of them).
+INTERVALS: dict[str, int] = {"minute": 60, "hour": 3600, "day": 86400}
+#: Everything ``group_by`` takes.
+GROUP_BY: tuple[str, ...] = (*GROUPS, *INTERVALS)
 
 
 @dataclass(slots=True)

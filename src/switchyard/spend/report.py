@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from switchyard.spend.record import GROUPS, SpendRecord
+from switchyard.spend.record import GROUP_BY, GROUPS, INTERVALS, SpendRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,10 +29,15 @@ class SpendQuery:
     only: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
-        if self.group_by not in GROUPS:
-            raise ValueError(f"group_by must be one of {', '.join(GROUPS)}, not {self.group_by!r}")
+        if self.group_by not in GROUP_BY:
+            raise ValueError(f"group_by must be one of {', '.join(GROUP_BY)}, not {self.group_by!r}")
         if any(name not in ("key_id", "team_id", "user") for name, _ in self.only):
             raise ValueError("only narrows by key_id, team_id or user")
+
+    @property
+    def interval(self) -> int | None:
+        """Seconds per row of a time series (``group_by`` minute, hour or day); None otherwise."""
+        return INTERVALS.get(self.group_by)
 
     def holds(self, record: SpendRecord) -> bool:
         return ((self.since is None or record.at >= self.since)
@@ -44,7 +49,7 @@ class SpendQuery:
 class Rollup:
     """The totals of one group."""
 
-    group: str | None
+    group: str | int | None  # a dimension's value, or an interval's start (epoch seconds)
     requests: int = 0
     errors: int = 0
     prompt_tokens: int = 0
@@ -81,19 +86,23 @@ ROLLUP_FIELDS = tuple(f.name for f in fields(Rollup))
 def rollup(records: Iterable[SpendRecord], query: SpendQuery) -> tuple[list[Rollup], Rollup]:
     """The rollup of ``records`` in Python (the memory store's way; SQL stores GROUP BY):
     the costliest ``query.limit`` groups, and the total of all."""
-    field = GROUPS[query.group_by]
+    every = query.interval
+    field = GROUPS.get(query.group_by, "")
     groups: dict[Any, Rollup] = {}
     for record in records:
         if query.holds(record):
-            value = getattr(record, field)
+            value = int(record.at // every) * every if every else getattr(record, field)
             group = groups.get(value)
             if group is None:
                 group = groups[value] = Rollup(value)
             group.add(record)
-    return ordered(groups.values(), query.limit), total(groups.values())
+    return ordered(groups.values(), query.limit, every is not None), total(groups.values())
 
 
-def ordered(rows: Iterable[Rollup], limit: int) -> list[Rollup]:
+def ordered(rows: Iterable[Rollup], limit: int, series: bool = False) -> list[Rollup]:
+    """The costliest ``limit`` groups first; a time series (``series``): its newest ``limit`` rows, oldest first."""
+    if series:
+        return sorted(rows, key=lambda r: r.group or 0)[-limit:]
     return sorted(rows, key=lambda r: (-r.cost_usd, -r.requests, str(r.group)))[:limit]
 
 

@@ -35,6 +35,11 @@ def _sums() -> list[Any]:
     ]
 
 
+def _inline(number: int) -> Any:
+    """A constant written into the SQL: a GROUP BY expression must read as its SELECT does (PostgreSQL)."""
+    return sa.literal_column(str(int(number)), sa.Float)
+
+
 def _rollup(group: Any, row: Any) -> Rollup:
     return Rollup(group, int(row.requests or 0), int(row.errors or 0), int(row.prompt_tokens or 0),
                   int(row.completion_tokens or 0), int(row.cached_tokens or 0), int(row.cache_write_tokens or 0),
@@ -76,15 +81,25 @@ class SqlSpendStore:
         return where
 
     async def report(self, query: SpendQuery) -> tuple[list[Rollup], Rollup]:
-        column = schema.spend.c[GROUPS[query.group_by]]
+        every = query.interval
+        at = schema.spend.c.at
+        if every is None:
+            column = schema.spend.c[GROUPS[query.group_by]]
+        elif self.engine.dialect.name == "postgresql":
+            column = sa.func.floor(at / _inline(every)) * _inline(every)
+        else:  # SQLite: a cast truncates, and times are after 1970
+            column = sa.cast(at / _inline(every), sa.BigInteger) * _inline(every)
         where = self._where(query.since, query.until, query.only)
-        grouped = (sa.select(column.label("grp"), *_sums()).where(*where).group_by(column)
-                   .order_by(sa.func.sum(schema.spend.c.cost_usd).desc(), sa.func.count().desc())
-                   .limit(query.limit))
+        grouped = sa.select(column.label("grp"), *_sums()).where(*where).group_by(column)
+        if every is None:
+            grouped = grouped.order_by(sa.func.sum(schema.spend.c.cost_usd).desc(), sa.func.count().desc())
+        else:
+            grouped = grouped.order_by(column.desc())
         async with self.engine.connect() as conn:
-            rows = (await conn.execute(grouped)).all()
+            rows = (await conn.execute(grouped.limit(query.limit))).all()
             whole = (await conn.execute(sa.select(*_sums()).where(*where))).one()
-        return ordered([_rollup(row.grp, row) for row in rows], query.limit), _rollup(None, whole)
+        found = [_rollup(int(row.grp) if every is not None else row.grp, row) for row in rows]
+        return ordered(found, query.limit, every is not None), _rollup(None, whole)
 
     async def scan(self, since: float | None, until: float | None) -> AsyncIterator[SpendRecord]:
         t = schema.spend

@@ -27,6 +27,8 @@ class ServerConfig(Strict):
                          description="Connections the kernel queues before the server accepts them "
                                      "(capped by net.core.somaxconn); a burst of new streams larger "
                                      "than this is refused by the kernel.")
+    ui: bool = Field(default=True, description="Serve the web dashboard at /ui (static files; every figure it "
+                                               "shows comes from the admin API with the signed-in credential).")
 
 
 class ClientKey(Strict):
