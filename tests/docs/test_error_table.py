@@ -129,6 +129,7 @@ class World:
                                      headers={"x-mock-chunk-delay-ms": "100"}),
                 "tiny-context": {"deployments": [{**fake, "capabilities": {"context_window": 16}}]},
                 "two-failing": {"deployments": [at("mock-500")["deployments"][0], at("mock-503")["deployments"][0]]},
+                "not-json": {"validation": {"retries": 0}, "deployments": [fake]},
             },
         }).start()
         self.limits = GatewayThread({
@@ -564,6 +565,7 @@ SCENARIOS: dict[str, Callable[[World], Seen]] = {
     "upstream_connect_error": lambda w: chat(w.main, "refused"),
     "upstream_bad_response": lambda w: chat(w.main, "garbage"),
     "upstream_authentication_error": lambda w: chat(w.main, "auth-refused"),
+    "invalid_response": lambda w: chat(w.main, "not-json", response_format={"type": "json_object"}),
     "circuit_open": circuit_open,
     "limits_backend_unreachable": lambda w: chat(w.redis_down, "ok", key=None),
     "service_unavailable": service_unavailable,

@@ -151,7 +151,7 @@ class Services:
             factory = DeploymentFactory(registry, upstreams.for_deployment, settings, budget,
                                         latency_decay=config.routing.latency.decay, gate_for=admission.gate_for,
                                         on_breaker=_breaker_listeners(shared, slo), prices=PriceBook(),
-                                        metrics=metrics, tracing=tracing)
+                                        metrics=metrics, tracing=tracing, validation=_validation(config, metrics))
             catalog = Catalog(config, registry, factory)
             router = Router(config.routing, tokens=tokens, kv=replicated.kv if replicated is not None else None,
                             resolve=catalog.resolve, regions=RegionPreference.from_config(config))
@@ -315,6 +315,15 @@ def _guard(config: Config, catalog: Catalog, route: Route, audit: AuditLog | Non
     policies = Policies(config, DetectorRegistry(), catalog=catalog, route=route)
     audited = config.guard.audit if config.guard.audit is not None else config.audit.requests
     return Guard(policies, audit=audit if audited else None, metrics=metrics)
+
+
+def _validation(config: Config, metrics: Metrics | None) -> Any:
+    """Response validation when an alias has ``validation:`` (``switchyard.validation``; loads only then)."""
+    if not any(model.validation is not None for model in config.models.values()):
+        return None
+    from switchyard.validation.policy import Validation
+
+    return Validation(metrics)
 
 
 def _metrics(config: Config) -> Metrics | None:

@@ -13,6 +13,7 @@ from switchyard.core.config.egress import TLSConfig, check_proxy_url
 from switchyard.core.config.guard import PolicyName
 from switchyard.core.config.reliability import Fallbacks
 from switchyard.core.config.routing import CapabilitiesConfig, Strategy
+from switchyard.core.config.validation import AliasValidation
 
 
 class Timeouts(Strict):
@@ -97,3 +98,5 @@ class ModelConfig(Strict):
     guard: PolicyName | None = Field(default=None, description="The guard policy of this alias (guard.policies; "
                                                         "`off`: none), unless the caller's key names one.")
     batch: AliasBatch = Field(default_factory=AliasBatch, description="How this alias's batches run (batch:).")
+    validation: AliasValidation | None = Field(default=None, description="Check JSON and tool-call answers; "
+                                                                          "ask again when invalid.")
