@@ -153,17 +153,21 @@ class Services:
                                         on_breaker=_breaker_listeners(shared, slo), prices=PriceBook(),
                                         metrics=metrics, tracing=tracing, validation=_validation(config, metrics))
             catalog = Catalog(config, registry, factory)
+            built: list[Pipeline] = []  # the semantic cache and selectors may embed through the pipeline they sit in
+            routes: list[Route] = []  # a classifier selector asks through the route stage, built after the router
+            selectors = _selectors(config, catalog, lambda: routes[0], lambda: built[0])
             router = Router(config.routing, tokens=tokens, kv=replicated.kv if replicated is not None else None,
-                            resolve=catalog.resolve, regions=RegionPreference.from_config(config))
+                            resolve=catalog.resolve, regions=RegionPreference.from_config(config),
+                            selectors=selectors)
             audit = _audit_log(config, durable)
             if governance is not None and audit is not None:
                 governance.admin.listeners.append(_audited(audit))
             estimator = Estimator(tokens, config.budgets.estimator, config.budgets.default_max_tokens)
             ledger = _budget_ledger(config, store, durable, http)
             spend = _spend_log(config, durable)
-            built: list[Pipeline] = []  # the semantic cache may embed through the pipeline it sits in
             cache = _cache(config, store, lambda: built[0])
             route = Route(catalog, router)
+            routes.append(route)
             guard = _guard(config, catalog, route, audit, metrics)
             pipeline = Pipeline(
                 order.stages(auth=auth, audit=audit if config.audit.requests else None, spend=spend,
@@ -229,6 +233,8 @@ class Services:
                 raise
         if cache is not None:
             await cache.start()
+        if selectors is not None:
+            await selectors.start()
         return services
 
     def readiness(self) -> dict[str, Any]:
@@ -297,6 +303,8 @@ class Services:
                 await self.cache.aclose()
             if self.guard is not None:
                 await self.guard.policies.aclose()
+            if self.router.selectors is not None:
+                await self.router.selectors.aclose()
         finally:
             await self.upstreams.aclose()
             for opened in (self.store, self.durable):
@@ -315,6 +323,15 @@ def _guard(config: Config, catalog: Catalog, route: Route, audit: AuditLog | Non
     policies = Policies(config, DetectorRegistry(), catalog=catalog, route=route)
     audited = config.guard.audit if config.guard.audit is not None else config.audit.requests
     return Guard(policies, audit=audit if audited else None, metrics=metrics)
+
+
+def _selectors(config: Config, catalog: Catalog, route: Callable[[], Route], pipeline: Callable[[], Pipeline]) -> Any:
+    """The selectors of routing rules with ``select:`` (their modules, and numpy, load only then)."""
+    if not any(rule.select is not None for rule in config.routing.rules):
+        return None
+    from switchyard.routing.selection import build_selectors
+
+    return build_selectors(config.routing, catalog=catalog, route=route, pipeline=pipeline)
 
 
 def _validation(config: Config, metrics: Metrics | None) -> Any:

@@ -18,7 +18,9 @@ errors) travel back up the same way::
     spend      its spend record when it settles (spend.records)  stages/settled.py
     slo        the SLO monitor hears the call's end (slo:)       observe/slo.py
     resolve    rules -> alias -> model group; may this caller    stages/resolve.py
-               use it; can the group do what is asked
+               use it; can the group do what is asked (a rule
+               with select: awaits its selector's choice:
+               routing/selection.py)
     guard      PII and secrets found; blocked, redacted or       guard/stage.py
                masked before anything is stored or sent, the
                values restored in the answer (guard: policies)
@@ -77,7 +79,7 @@ from switchyard.core.tokens import TokenCounter
 from switchyard.pipeline.stages.admit import Admit
 from switchyard.pipeline.stages.authenticate import Authenticate
 from switchyard.pipeline.stages.budget import Budgets
-from switchyard.pipeline.stages.resolve import Resolve
+from switchyard.pipeline.stages.resolve import Resolve, SelectingResolve
 from switchyard.pipeline.stages.settled import OnSettle
 from switchyard.routing.catalog import Catalog
 from switchyard.routing.router import Router
@@ -124,7 +126,7 @@ def stages(
         ("audit", None if audit is None else OnSettle(audit.record_call)),
         ("spend", None if spend is None else OnSettle(spend.record_call)),
         ("slo", slo),
-        ("resolve", Resolve(catalog, router)),
+        ("resolve", (SelectingResolve if router.selects else Resolve)(catalog, router)),
         ("guard", guard),
         ("budget", None if budgets is None or estimator is None else Budgets(budgets, estimator)),
         ("admit", None if isinstance(admission, OpenAdmission) else Admit(admission)),

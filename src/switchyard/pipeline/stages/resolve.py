@@ -37,6 +37,10 @@ class Resolve:
         model = call.alias = call.request.model
         if self.router.rules is not None:
             model = self.router.route(model, call.request, call)
+        return self.checked(model, call)
+
+    def checked(self, model: str, call: Call) -> ModelGroup:
+        """The group of the alias ``model``, if this caller may use it for this kind of call."""
         group = self.catalog.resolve(model)
         if call.caller is not None:
             call.caller.check_model(group.alias)
@@ -55,3 +59,21 @@ class Resolve:
     def stream(self, call: Call, next: Streaming) -> Awaitable[AsyncIterator[Any]]:
         call.group = self.group(call)
         return next(call)
+
+
+class SelectingResolve(Resolve):
+    """``Resolve`` when a routing rule selects its alias by the request's content
+    (``routing/selection.py``): the choice is awaited (an embedding, a classifier call)."""
+
+    async def selected(self, call: Call) -> ModelGroup:
+        model = call.alias = call.request.model
+        model = await self.router.route_selected(model, call.request, call)
+        return self.checked(model, call)
+
+    async def unary(self, call: Call, next: Unary) -> Any:
+        call.group = await self.selected(call)
+        return await next(call)
+
+    async def stream(self, call: Call, next: Streaming) -> AsyncIterator[Any]:
+        call.group = await self.selected(call)
+        return await next(call)
