@@ -130,6 +130,8 @@ class World:
                 "tiny-context": {"deployments": [{**fake, "capabilities": {"context_window": 16}}]},
                 "two-failing": {"deployments": [at("mock-500")["deployments"][0], at("mock-503")["deployments"][0]]},
                 "not-json": {"validation": {"retries": 0}, "deployments": [fake]},
+                "split": {"strategy": "weighted", "experiment": "split-test",
+                          "deployments": [{**fake, "id": "split-a"}, {**fake, "id": "split-b"}]},
             },
         }).start()
         self.limits = GatewayThread({
@@ -539,6 +541,9 @@ SCENARIOS: dict[str, Callable[[World], Seen]] = {
     "batch_not_cancellable": batch_not_cancellable,
     "too_many_batches": too_many_batches,
     "slo_off": lambda w: _seen(request(w.breaker.url, "GET", "/admin/slo")),
+    "experiments_off": lambda w: _seen(request(w.breaker.url, "GET", "/admin/experiments")),
+    "experiment_not_found": lambda w: _seen(request(w.main.url, "GET", "/admin/experiments/nope",
+                                                    headers={"authorization": f"Bearer {MASTER}"})),
     "request_not_found": lambda w: _seen(request(w.main.url, "POST", "/v1/feedback",
                                                  orjson.dumps({"request_id": "req_never", "score": 1}),
                                                  {"authorization": f"Bearer {MASTER}"})),

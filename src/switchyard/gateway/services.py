@@ -120,6 +120,8 @@ class Services:
     #: In-process calls whose caller left, finishing so their answer is charged (when calls are
     #: charged: budgets or spend records; ``pipeline/unattended.py``).
     unattended: Unattended | None = None
+    #: A/B experiments (aliases with ``experiment:``; ``observe/experiments.py``), their figures per variant.
+    experiments: Any = None
 
     @classmethod
     async def start(cls, config: Config, registry: Registry, stages: StageRegistry | None = None, *,
@@ -169,6 +171,7 @@ class Services:
             route = Route(catalog, router)
             routes.append(route)
             guard = _guard(config, catalog, route, audit, metrics)
+            experiments = _experiments(config)
             pipeline = Pipeline(
                 order.stages(auth=auth, audit=audit if config.audit.requests else None, spend=spend,
                              budgets=ledger, estimator=estimator,
@@ -177,7 +180,8 @@ class Services:
                              context=order.StageContext(config, catalog, tokens, replicated, durable),
                              metrics=metrics.stage() if metrics is not None else None, cache=cache,
                              guard=guard, tracing=tracing.stage() if tracing is not None else None,
-                             slo=OnSettle(slo.record) if slo is not None else None),
+                             slo=OnSettle(slo.record) if slo is not None else None,
+                             experiment=experiments.stage() if experiments is not None else None),
                 route,
                 settings.timeouts,
                 Estimator(tokens),  # what a stream cut short is charged for: its prompt, counted exactly
@@ -203,7 +207,8 @@ class Services:
                        budgets=ledger, spend=spend, metrics=metrics, cache=cache, guard=guard,
                        responses=response_store_for(durable, config.responses.ttl),
                        projector=projector, batches=batches, tracing=tracing, slo=slo,
-                       unattended=Unattended() if ledger is not None or spend is not None else None)
+                       unattended=Unattended() if ledger is not None or spend is not None else None,
+                       experiments=experiments)
         if tracing is not None:
             tracing.start()
         if slo is not None:
@@ -323,6 +328,15 @@ def _guard(config: Config, catalog: Catalog, route: Route, audit: AuditLog | Non
     policies = Policies(config, DetectorRegistry(), catalog=catalog, route=route)
     audited = config.guard.audit if config.guard.audit is not None else config.audit.requests
     return Guard(policies, audit=audit if audited else None, metrics=metrics)
+
+
+def _experiments(config: Config) -> Any:
+    """The experiments of aliases with ``experiment:`` (None without any)."""
+    if not any(model.experiment is not None for model in config.models.values()):
+        return None
+    from switchyard.observe.experiments import Experiments
+
+    return Experiments(config.models)
 
 
 def _selectors(config: Config, catalog: Catalog, route: Callable[[], Route], pipeline: Callable[[], Pipeline]) -> Any:

@@ -31,6 +31,8 @@ errors) travel back up the same way::
                with the real usage (only when limits are set)
     cache      exact (and semantic) cache, coalescing, fan-out   cache/stage.py
                of streams (only for aliases with cache:)
+    experiment an A/B split's variant on the answer, its outcome  observe/experiments.py
+               counted when it settles (only with experiment:)
     [plugins]  third-party stages, each after the built-in it names (pipeline.stages)
     route      candidates in turn, then alias fallbacks          stages/route.py
       per deployment: retry -> breaker -> timeout -> capacity gate   policies/chain.py
@@ -116,6 +118,7 @@ def stages(
     guard: Stage | None = None,
     tracing: Stage | None = None,
     slo: Stage | None = None,
+    experiment: Stage | None = None,
 ) -> list[Stage]:
     """The request stages in order, outermost first (``route`` is the terminal,
     not in the list). A stage with nothing to do (admission without limits,
@@ -131,6 +134,7 @@ def stages(
         ("budget", None if budgets is None or estimator is None else Budgets(budgets, estimator)),
         ("admit", None if isinstance(admission, OpenAdmission) else Admit(admission)),
         ("cache", cache),
+        ("experiment", experiment),
     ]
     extra = _plugin_stages(plugins, registry, context)
     out: list[Stage] = []

@@ -36,7 +36,15 @@ def reference_problems(config: Config) -> list[tuple[str, str]]:
                 problems.append((f"routing.rules[{index}].route_tags",
                                  f"no deployment of {rule.route!r} carries all of {sorted(wanted)}"))
     seen: dict[str, str] = {}
+    experiments: dict[str, str] = {}
     for alias, model in config.models.items():
+        if model.experiment is not None:
+            if alias.endswith("/*"):
+                problems.append((f"models.{alias}.experiment", "a wildcard alias cannot be an experiment"))
+            elif model.experiment in experiments:
+                problems.append((f"models.{alias}.experiment", f"experiment {model.experiment!r} is also "
+                                                               f"models.{experiments[model.experiment]}'s"))
+            experiments.setdefault(model.experiment, alias)
         for kind in ("default", "context_window", "content_policy"):
             for index, target in enumerate(getattr(model.fallbacks, kind)):
                 if not served(config, target):
