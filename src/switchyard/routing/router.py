@@ -130,7 +130,14 @@ class Router:
     def route(self, model: str, request: Any, call: Call) -> str:
         """The alias to serve ``model`` with, after the rules; sets the route headers."""
         rule: Rule | None = self.rules.match(model, request, call) if self.rules else None
-        return self._routed(model, rule, rule.route if rule is not None else model, call)
+        if rule is None:
+            call.route["route"] = model
+            return model
+        call.route["route"] = rule.route
+        call.route["rule"] = rule.name
+        if rule.config.route_tags:
+            call.tags = tuple(rule.config.route_tags)
+        return rule.route
 
     async def route_selected(self, model: str, request: Any, call: Call) -> str:
         """``route``, with a selecting rule's choice awaited (``routing/selection.py``)."""

@@ -33,14 +33,13 @@ class Resolve:
         self.catalog = catalog
         self.router = router
 
-    def group(self, call: Call) -> ModelGroup:
+    def group(self, call: Call, routed: str | None = None) -> ModelGroup:
+        """The call's group: by the rules, or the alias a selecting rule chose (``routed``)."""
         model = call.alias = call.request.model
-        if self.router.rules is not None:
+        if routed is not None:
+            model = routed
+        elif self.router.rules is not None:
             model = self.router.route(model, call.request, call)
-        return self.checked(model, call)
-
-    def checked(self, model: str, call: Call) -> ModelGroup:
-        """The group of the alias ``model``, if this caller may use it for this kind of call."""
         group = self.catalog.resolve(model)
         if call.caller is not None:
             call.caller.check_model(group.alias)
@@ -66,9 +65,8 @@ class SelectingResolve(Resolve):
     (``routing/selection.py``): the choice is awaited (an embedding, a classifier call)."""
 
     async def selected(self, call: Call) -> ModelGroup:
-        model = call.alias = call.request.model
-        model = await self.router.route_selected(model, call.request, call)
-        return self.checked(model, call)
+        routed = await self.router.route_selected(call.request.model, call.request, call)
+        return self.group(call, routed)
 
     async def unary(self, call: Call, next: Unary) -> Any:
         call.group = await self.selected(call)
