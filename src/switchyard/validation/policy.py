@@ -21,7 +21,7 @@ logged with its reason, never its content.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from typing import Any
 
 from switchyard.core.call import Attempt, Call, Kind
@@ -47,7 +47,10 @@ class Validation:
         settings = getattr(group.config, "validation", None) if group is not None else None
         if settings is None or call.kind is not Kind.CHAT:
             return None
-        expectation = expectation_of(call.request.body, settings, self.schemas)
+        body = call.request.body
+        if "response_format" not in body and "tools" not in body:  # the usual request: nothing to check
+            return None
+        expectation = expectation_of(body, settings, self.schemas)
         return None if expectation is None else (expectation, settings)
 
     def count(self, call: Call, deployment_id: str, result: str) -> None:
@@ -68,11 +71,21 @@ class _Checked:
         self.chain = chain
         self.deployment_id = deployment_id
 
-    async def unary(self, call: Call) -> Any:
+    # Plain functions: a call with nothing to check gets the chain's own awaitable (no frame of
+    # ours); one that asks for JSON or tool calls gets the checking coroutine.
+    def unary(self, call: Call) -> Awaitable[Any]:
         held = self.validation.expectation(call)
         if held is None:
-            return await self.chain.unary(call)
-        expectation, settings = held
+            return self.chain.unary(call)
+        return self._unary(call, *held)
+
+    def stream(self, call: Call) -> Awaitable[AsyncIterator[Chunk]]:
+        held = self.validation.expectation(call)
+        if held is None:
+            return self.chain.stream(call)
+        return self._stream(call, *held)
+
+    async def _unary(self, call: Call, expectation: Expectation, settings: Any) -> Any:
         tries = 1 + settings.retries
         for attempt in range(tries):
             answer = await self.chain.unary(call)
@@ -85,12 +98,8 @@ class _Checked:
                 call.attempts.append(Attempt(self.deployment_id, error.status, error.message, error, retried=True))
         raise error
 
-    async def stream(self, call: Call) -> AsyncIterator[Chunk]:
-        held = self.validation.expectation(call)
+    async def _stream(self, call: Call, expectation: Expectation, settings: Any) -> AsyncIterator[Chunk]:
         chunks: AsyncIterator[Chunk] = await self.chain.stream(call)
-        if held is None:
-            return chunks
-        expectation, settings = held
         return CheckedStream(chunks, expectation, settings.max_bytes, lambda problem: self._invalid(call, problem),
                              lambda: self.validation.count(call, self.deployment_id, "valid"))
 
