@@ -103,3 +103,17 @@ def test_a_stream_is_checked_at_its_end_with_an_error_event(start_gateway, opena
     assert upstreams["echo"].count("/v1/chat/completions") == 2  # a stream is never asked again
     figures = scrape(gateway.url)
     assert figures.value("switchyard_answer_validations_total", deployment="echo", result="schema") == 1
+
+
+def test_a_fallback_alias_takes_over_and_is_held_to_the_same_check(start_gateway, openai_deployment, upstreams):
+    gateway = start_gateway({"models": {
+        "extract": {"validation": {"retries": 0}, "fallbacks": ["backup", "second"],
+                    "deployments": [openai_deployment(upstreams["prose"], id="primary")]},
+        # no validation: of its own: still checked by extract's, so its prose is refused too
+        "backup": {"deployments": [openai_deployment(upstreams["prose"], id="backup-1")]},
+        "second": {"deployments": [openai_deployment(upstreams["echo"], id="second-1")]},
+    }})
+    raw = client(gateway).chat.completions.with_raw_response.create(
+        model="extract", messages=[{"role": "user", "content": '{"n": 1}'}], response_format=JSON_SCHEMA)
+    assert raw.headers["x-switchyard-fallback"] == "second" and raw.headers["x-switchyard-deployment"] == "second-1"
+    assert upstreams["prose"].count("/v1/chat/completions") == 2  # primary once, backup once
