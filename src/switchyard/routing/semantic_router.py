@@ -1,8 +1,8 @@
 """The semantic selector: route examples per target alias, a request to the nearest one.
 
 The examples of every route are embedded once, when the gateway starts (in the
-background: the first requests wait for it, up to their deadline, then take the
-default); a failed embedding is tried again at most every ``RETRY_SECONDS``. A
+background: the first requests wait for it, up to ``FIRST_WAIT`` or their deadline,
+then take the default); a failed embedding is tried again at most every ``RETRY_SECONDS``. A
 request's last user turn is embedded, compared with every example (cosine, one
 matrix product), and each route scores its nearest example. The best route wins
 when its score reaches ``threshold``; below it, or when the embedder cannot answer
@@ -31,8 +31,8 @@ log = logging.getLogger("switchyard.routing")
 
 #: Seconds between tries at embedding the examples after one failed.
 RETRY_SECONDS = 30.0
-#: Seconds a request waits for the examples when it has no deadline of its own.
-FIRST_WAIT = 30.0
+#: Seconds a request waits at most for the examples (less when its deadline is nearer).
+FIRST_WAIT = 10.0
 
 
 def embedder_for(embedding: SemanticEmbedding, pipeline: Callable[[], Any]) -> Any:
@@ -107,7 +107,8 @@ class SemanticSelector:
         assert loading is not None
         remaining = call.remaining()
         try:
-            await asyncio.wait_for(asyncio.shield(loading), FIRST_WAIT if remaining is None else max(remaining, 0))
+            await asyncio.wait_for(asyncio.shield(loading), FIRST_WAIT if remaining is None
+                                   else max(min(remaining, FIRST_WAIT), 0))
         except (Exception, TimeoutError):
             return False
         return self._matrix is not None
