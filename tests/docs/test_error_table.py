@@ -131,6 +131,9 @@ class World:
                                      headers={"x-mock-chunk-delay-ms": "100"}),
                 "tiny-context": {"deployments": [{**fake, "capabilities": {"context_window": 16}}]},
                 "two-failing": {"deployments": [at("mock-500")["deployments"][0], at("mock-503")["deployments"][0]]},
+                "not-json": {"validation": {"retries": 0}, "deployments": [fake]},
+                "split": {"strategy": "weighted", "experiment": "split-test",
+                          "deployments": [{**fake, "id": "split-a"}, {**fake, "id": "split-b"}]},
             },
         }).start()
         self.limits = GatewayThread({
@@ -543,6 +546,9 @@ SCENARIOS: dict[str, Callable[[World], Seen]] = {
     "agents_off": lambda w: _seen(request(w.limits.url, "POST", "/v1/agents/support", orjson.dumps({"input": "hi"}))),
     "agent_not_found": lambda w: _seen(request(w.main.url, "POST", "/v1/agents/nobody", orjson.dumps({"input": "hi"}),
                                                {"authorization": f"Bearer {MASTER}"})),
+    "experiments_off": lambda w: _seen(request(w.breaker.url, "GET", "/admin/experiments")),
+    "experiment_not_found": lambda w: _seen(request(w.main.url, "GET", "/admin/experiments/nope",
+                                                    headers={"authorization": f"Bearer {MASTER}"})),
     "request_not_found": lambda w: _seen(request(w.main.url, "POST", "/v1/feedback",
                                                  orjson.dumps({"request_id": "req_never", "score": 1}),
                                                  {"authorization": f"Bearer {MASTER}"})),
@@ -570,6 +576,7 @@ SCENARIOS: dict[str, Callable[[World], Seen]] = {
     "upstream_connect_error": lambda w: chat(w.main, "refused"),
     "upstream_bad_response": lambda w: chat(w.main, "garbage"),
     "upstream_authentication_error": lambda w: chat(w.main, "auth-refused"),
+    "invalid_response": lambda w: chat(w.main, "not-json", response_format={"type": "json_object"}),
     "circuit_open": circuit_open,
     "limits_backend_unreachable": lambda w: chat(w.redis_down, "ok", key=None),
     "service_unavailable": service_unavailable,

@@ -126,7 +126,8 @@ def test_yaml_block_validates(index, monkeypatch, service_account_file, ca_file)
 
     aliases = set(config.models)
     if aliases:
-        named = {rule.route for rule in config.routing.rules}
+        named = {rule.route for rule in config.routing.rules if rule.route is not None}
+        named |= {alias for rule in config.routing.rules if rule.select is not None for alias in rule.select.targets}
         for model in config.models.values():
             named |= {*model.fallbacks.default, *model.fallbacks.context_window, *model.fallbacks.content_policy}
         assert named <= aliases, f"aliases named but not defined in the block: {sorted(named - aliases)}"

@@ -51,6 +51,11 @@ GEMINI_KEYS = frozenset({
     "contents", "systemInstruction", "tools", "toolConfig", "generationConfig", "safetySettings", "cachedContent",
     "labels",
 })
+#: AI21's chat completions reference (Jamba).
+AI21_KEYS = frozenset({"model", "messages", "tools", "documents", "response_format", "max_tokens", "temperature",
+                       "top_p", "stop", "n", "stream"})
+#: Replicate's create-prediction body.
+REPLICATE_KEYS = frozenset({"input", "stream", "version", "webhook", "webhook_events_filter"})
 COHERE_KEYS = frozenset({
     "model", "messages", "tools", "documents", "citation_options", "response_format", "safety_mode", "max_tokens",
     "stop_sequences", "temperature", "seed", "frequency_penalty", "presence_penalty", "k", "p", "logprobs",
@@ -75,6 +80,9 @@ class Adapter:
     #: Whether usage arrives in streams through the mock (Mistral reports it unasked
     #: in its last chunk; the OpenAI-format mock standing in for it only when asked).
     stream_usage: bool = True
+    #: Whether the upstream calls tools (Replicate's prompt-in, text-out models do not: the router
+    #: refuses tools for them before any call, so the tool tests do not run over it).
+    tools: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -101,12 +109,27 @@ def _openai_finishes() -> dict[str, bytes]:
     return {r: answer(r) for r in ("stop", "length", "tool_calls", "content_filter")}
 
 
-def _openai_like(ident: str, provider: str, keys: frozenset[str] = OPENAI_KEYS, **extra: Any) -> Adapter:
+def _openai_like(ident: str, provider: str, keys: frozenset[str] = OPENAI_KEYS, path: str = "/v1",
+                 model: str = "gpt-4o-mini", **extra: Any) -> Adapter:
     return Adapter(
         id=ident, provider=provider, modules=("switchyard.providers.vendors", "switchyard.mock.openai"),
-        deployment=lambda mock: {"provider": provider, "model": "gpt-4o-mini", "base_url": mock.base_url, "api_key": KEY},
+        deployment=lambda mock: {"provider": provider, "model": model, "base_url": mock.url + path, "api_key": KEY},
         allowed_keys=keys, finish_cases=_openai_finishes, parse=_openai_parse, **extra,
     )
+
+
+def _replicate_finishes() -> dict[str, bytes]:
+    def answer(output_tokens: int) -> bytes:
+        return orjson.dumps({"id": "p1", "status": "succeeded", "output": ["x"],
+                             "metrics": {"input_token_count": 1, "output_token_count": output_tokens}})
+
+    return {"stop": answer(3), "length": answer(16)}
+
+
+def _replicate_parse(raw: bytes) -> Any:
+    from switchyard.providers.replicate_format import parse_prediction, to_response
+
+    return to_response(parse_prediction(raw), "m", max_tokens=16)
 
 
 def _anthropic_finishes() -> dict[str, bytes]:
@@ -233,6 +256,18 @@ ADAPTERS: list[Adapter] = [
     _openai_like("deepseek", "deepseek"),
     _openai_like("fireworks", "fireworks"),
     _openai_like("openrouter", "openrouter"),
+    _openai_like("huggingface", "huggingface", model="meta-llama/Llama-3.1-8B-Instruct:novita"),
+    _openai_like("huggingface-endpoint", "huggingface", model="tgi",
+                 notes="a dedicated Inference Endpoint (TGI): its own base_url, the OpenAI routes"),
+    _openai_like("ai21", "ai21", AI21_KEYS, path="/studio/v1", model="jamba-mini"),
+    _openai_like("runpod", "runpod", path="/v2/ep-conformance/openai/v1", model="meta-llama/Llama-3.1-8B-Instruct"),
+    Adapter(
+        id="replicate", provider="replicate", modules=("switchyard.providers.replicate", "switchyard.mock.replicate"),
+        deployment=lambda mock: {"provider": "replicate", "model": "meta/meta-llama-3-8b-instruct",
+                                 "base_url": mock.url + "/v1", "api_key": KEY},
+        allowed_keys=REPLICATE_KEYS, finish_cases=_replicate_finishes, parse=_replicate_parse, stream_usage=False,
+        tools=False, notes="no stop reason on Replicate: length when the output reached max_tokens",
+    ),
     Adapter(
         id="anthropic", provider="anthropic",
         modules=("switchyard.providers.anthropic", "switchyard.mock.anthropic"),
@@ -272,7 +307,7 @@ ADAPTERS: list[Adapter] = [
 
 def mock_formats() -> list[Any]:
     """The ROUTES of every mock wire-format module present."""
-    names = ["openai", "anthropic", "bedrock", "ollama", "gemini", "vertex", "cohere"]
+    names = ["openai", "anthropic", "bedrock", "ollama", "gemini", "vertex", "cohere", "vendors", "replicate"]
     tables = []
     for name in names:
         if importlib.util.find_spec(f"switchyard.mock.{name}") is not None:

@@ -33,6 +33,8 @@ def _param(adapter):
 
 
 ALL = [_param(a) for a in ADAPTERS]
+#: The adapters whose upstreams call tools.
+TOOL_CALLING = [_param(a) for a in ADAPTERS if a.tools]
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +72,8 @@ def _call():
 
 
 def _sent(mock) -> bytes:
-    return mock.mock.requests[-1].body
+    # the last request with a body (Replicate reads a stream with a GET after the POST that created it)
+    return next(r.body for r in reversed(mock.mock.requests) if r.method == "POST")
 
 
 async def _collect(provider, request):
@@ -126,7 +129,7 @@ async def test_multi_turn(adapter, mock, http):
     assert reply.body["choices"][0]["message"]["content"] == "second question"
 
 
-@pytest.mark.parametrize("adapter", ALL)
+@pytest.mark.parametrize("adapter", TOOL_CALLING)
 async def test_tool_call_and_tool_result_round_trip(adapter, mock, http):
     provider = _adapter(adapter, mock, http)
     first = await provider.chat(_request(messages=[{"role": "user", "content": "call get_weather"}], tools=TOOLS), _call())
@@ -183,7 +186,7 @@ async def test_stream_without_usage_keeps_it_for_accounting(adapter, mock, http)
         assert usage is not None and usage.prompt_tokens > 0
 
 
-@pytest.mark.parametrize("adapter", ALL)
+@pytest.mark.parametrize("adapter", TOOL_CALLING)
 async def test_streamed_tool_call_assembles(adapter, mock, http):
     request = _request(messages=[{"role": "user", "content": "call get_weather"}], tools=TOOLS, stream=True)
     chunks, _ = await _collect(_adapter(adapter, mock, http), request)
@@ -198,7 +201,7 @@ async def test_streamed_tool_call_assembles(adapter, mock, http):
 @pytest.mark.parametrize("adapter", ALL)
 def test_native_finish_reasons_map_to_openai(adapter):
     cases = adapter.finish_cases()
-    assert {"stop", "length", "tool_calls"} <= set(cases)
+    assert {"stop", "length", *(["tool_calls"] if adapter.tools else [])} <= set(cases)
     for expected, native in cases.items():
         assert adapter.parse(native).body["choices"][0]["finish_reason"] == expected, (adapter.id, expected)
 

@@ -10,10 +10,10 @@ from switchyard.core.registry import Registry
 from switchyard.providers import openai_format as wire
 from switchyard.providers.azure import DEFAULT_API_VERSION, AzureOpenAIProvider
 from switchyard.providers.openai import OpenAIProvider
-from switchyard.providers.vendors import VLLM, Groq, Mistral, Ollama
+from switchyard.providers.vendors import AI21, VLLM, Groq, HuggingFace, Mistral, Ollama, RunPod
 
 VENDORS = ["openai", "azure", "vllm", "ollama", "together", "groq", "mistral", "deepseek", "fireworks", "openrouter",
-           "openai_compatible"]
+           "openai_compatible", "huggingface", "ai21", "runpod"]
 
 
 def _deployment(provider: str, **extra) -> DeploymentConfig:
@@ -114,3 +114,41 @@ def test_azure_defaults_from_environment(monkeypatch):
     assert provider.headers["api-key"] == "az-env"
     monkeypatch.setenv("OPENAI_API_VERSION", "2025-01-01-preview")
     assert AzureOpenAIProvider(_deployment("azure"), None).url("x").endswith("api-version=2025-01-01-preview")
+
+
+def test_hugging_face_is_the_router_or_a_dedicated_endpoint():
+    router = HuggingFace(_deployment("huggingface", api_key="hf_x"), None)
+    assert router.url("chat/completions") == "https://router.huggingface.co/v1/chat/completions"
+    endpoint = HuggingFace(_deployment("huggingface", api_key="hf_x",
+                                       base_url="https://my-llama.us-east-1.aws.endpoints.huggingface.cloud/v1"), None)
+    assert endpoint.url("chat/completions").startswith("https://my-llama.us-east-1.aws.endpoints.huggingface.cloud/v1/")
+    assert router.headers["authorization"] == "Bearer hf_x"
+    assert HuggingFace.check_config(_deployment("huggingface")) == [
+        ("api_key", "required: set api_key or the HF_TOKEN environment variable")]
+
+
+def test_ai21_sends_only_what_jamba_takes():
+    body = _body(AI21, seed=1, user="u", logprobs=True, tool_choice="auto", presence_penalty=0.1,
+                 max_completion_tokens=20, stream=True, stream_options={"include_usage": True}, n=2, stop=["x"])
+    assert set(body) == {"model", "messages", "max_tokens", "stream", "n", "stop"}
+    assert body["max_tokens"] == 20
+
+
+async def test_ai21_asks_for_json_mode_where_a_schema_is_asked():
+    from switchyard.providers.vendors import _json_mode
+
+    request = validate_chat({"model": "a", "messages": [{"role": "user", "content": "hi"}], "response_format": {
+        "type": "json_schema", "json_schema": {"name": "n", "schema": {"type": "object"}}}})
+    assert _json_mode(request).body["response_format"] == {"type": "json_object"}
+    plain = validate_chat({"model": "a", "messages": [{"role": "user", "content": "hi"}]})
+    assert _json_mode(plain) is plain
+
+
+def test_runpod_endpoints_by_id():
+    provider = RunPod(_deployment("runpod", api_key="rp_x", options={"endpoint_id": "abc123xyz"}), None)
+    assert provider.url("chat/completions") == "https://api.runpod.ai/v2/abc123xyz/openai/v1/chat/completions"
+    assert RunPod.check_config(_deployment("runpod", api_key="rp_x")) == [
+        ("options.endpoint_id", "required for provider 'runpod' (or give base_url)")]
+    assert RunPod.check_config(_deployment("runpod", api_key="rp_x", options={"endpoint_id": "../x"}))[0][0] == (
+        "options.endpoint_id")
+    assert RunPod.check_config(_deployment("runpod", api_key="rp_x", base_url="http://127.0.0.1:1/v1")) == []

@@ -136,6 +136,11 @@ def route(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
+    if args.evaluate is not None:
+        return _evaluate_selection(config, args)
+    if args.request is None:
+        print("give --request (a dry-run) or --evaluate (a labelled set)", file=sys.stderr)
+        return 2
     text = Path(args.request[1:]).read_text() if args.request.startswith("@") else args.request
     try:
         body = orjson.loads(text)
@@ -162,6 +167,43 @@ def route(args: argparse.Namespace) -> int:
     print(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
     return 0 if report.get("chosen") else 1
 
+
+
+def _evaluate_selection(config: Any, args: argparse.Namespace) -> int:
+    """``switchyard route --evaluate FILE.jsonl``: a selecting rule measured (``routing/selection_eval.py``)."""
+    import asyncio
+    from pathlib import Path
+
+    import orjson
+
+    from switchyard.core.errors import SwitchyardError
+    from switchyard.core.registry import Registry
+    from switchyard.gateway.services import Services
+    from switchyard.routing.selection_eval import evaluate, read_labelled
+
+    try:
+        labelled = read_labelled(Path(args.evaluate).read_text())
+    except OSError as exc:
+        print(f"--evaluate: cannot read {args.evaluate}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    except SwitchyardError as exc:
+        print(f"--evaluate {args.evaluate}: {exc.message}", file=sys.stderr)
+        return 2
+
+    async def run() -> dict[str, Any]:
+        services = await Services.start(config, Registry())
+        try:
+            return await evaluate(services.router, labelled, rule=args.rule, baseline=args.baseline)
+        finally:
+            await services.aclose()
+
+    try:
+        report = asyncio.run(run())
+    except SwitchyardError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 1
+    print(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
+    return 0
 
 def db(args: argparse.Namespace) -> int:
     """``switchyard db upgrade|current``: Alembic migrations of the durable store."""

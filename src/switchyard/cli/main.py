@@ -30,7 +30,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     route = sub.add_parser("route", help="dry-run routing: which rule, candidates and deployment a request gets")
     route.add_argument("--config", "-c", help="YAML config file (default: the embedded default)")
-    route.add_argument("--request", "-r", required=True, help="the request body as JSON, or @FILE")
+    route.add_argument("--request", "-r", help="the request body as JSON, or @FILE")
+    route.add_argument("--evaluate", metavar="FILE.jsonl", help="instead of a request: measure the selecting rule "
+                       "on labelled prompts ({\"prompt\", \"route\"} lines): accuracy, cost against the strongest")
+    route.add_argument("--rule", help="with --evaluate: the selecting rule (default: the first)")
+    route.add_argument("--baseline", help="with --evaluate: the alias to compare costs with (default: the dearest target)")
     route.add_argument("--header", "-H", action="append", default=[], help="'name: value' as if sent (repeatable)")
     route.set_defaults(run=commands.route)
 

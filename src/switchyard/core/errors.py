@@ -34,6 +34,7 @@ fallback deployment may take over::
     │   ├── UpstreamAuthError             502 code=upstream_authentication_error  fallback (never retried)
     │   ├── UpstreamTimeout               504 code=upstream_timeout          retry, fallback
     │   ├── UpstreamRejected              the upstream's own 4xx, passed on as is
+    │   ├── InvalidAnswer                 502 code=invalid_response: not the JSON asked for  fallback (never retried)
     │   └── FallbackExhausted             every deployment failed; lists each attempt
     │       └── RegionUnavailable         503 code=region_unavailable: nothing within the caller's regions served
     └── ServiceUnavailable                503 (not ready, shutting down, breaker open)
@@ -336,6 +337,18 @@ class UpstreamRejected(UpstreamError):
 
     status = 400
     type = "invalid_request_error"
+
+
+class InvalidAnswer(UpstreamError):
+    """An answer that is not what the request asked for (``response_format`` JSON, its schema,
+    tool-call arguments), checked for an alias with ``validation:``. The same deployment was
+    asked again as configured; another deployment or a fallback alias may take over."""
+
+    status = 502
+    type = "api_error"
+    code = "invalid_response"
+    retryable = False
+    fallback = True
 
 
 class FallbackExhausted(UpstreamError):

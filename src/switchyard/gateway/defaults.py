@@ -29,6 +29,9 @@ ENV_PROVIDERS: dict[str, tuple[str, ...]] = {
     "vertex": ("GOOGLE_APPLICATION_CREDENTIALS", "GOOGLE_CLOUD_PROJECT"),
     "bedrock": ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION"),
     "anthropic": ("ANTHROPIC_API_KEY",),
+    "huggingface": ("HF_TOKEN",),
+    "ai21": ("AI21_API_KEY",),
+    "replicate": ("REPLICATE_API_TOKEN",),
 }
 
 

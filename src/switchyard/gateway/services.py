@@ -120,6 +120,8 @@ class Services:
     #: In-process calls whose caller left, finishing so their answer is charged (when calls are
     #: charged: budgets or spend records; ``pipeline/unattended.py``).
     unattended: Unattended | None = None
+    #: A/B experiments (aliases with ``experiment:``; ``observe/experiments.py``), their figures per variant.
+    experiments: Any = None
 
     @classmethod
     async def start(cls, config: Config, registry: Registry, stages: StageRegistry | None = None, *,
@@ -151,20 +153,25 @@ class Services:
             factory = DeploymentFactory(registry, upstreams.for_deployment, settings, budget,
                                         latency_decay=config.routing.latency.decay, gate_for=admission.gate_for,
                                         on_breaker=_breaker_listeners(shared, slo), prices=PriceBook(),
-                                        metrics=metrics, tracing=tracing)
+                                        metrics=metrics, tracing=tracing, validation=_validation(config, metrics))
             catalog = Catalog(config, registry, factory)
+            built: list[Pipeline] = []  # the semantic cache and selectors may embed through the pipeline they sit in
+            routes: list[Route] = []  # a classifier selector asks through the route stage, built after the router
+            selectors = _selectors(config, catalog, lambda: routes[0], lambda: built[0])
             router = Router(config.routing, tokens=tokens, kv=replicated.kv if replicated is not None else None,
-                            resolve=catalog.resolve, regions=RegionPreference.from_config(config))
+                            resolve=catalog.resolve, regions=RegionPreference.from_config(config),
+                            selectors=selectors)
             audit = _audit_log(config, durable)
             if governance is not None and audit is not None:
                 governance.admin.listeners.append(_audited(audit))
             estimator = Estimator(tokens, config.budgets.estimator, config.budgets.default_max_tokens)
             ledger = _budget_ledger(config, store, durable, http)
             spend = _spend_log(config, durable)
-            built: list[Pipeline] = []  # the semantic cache may embed through the pipeline it sits in
             cache = _cache(config, store, lambda: built[0])
             route = Route(catalog, router)
+            routes.append(route)
             guard = _guard(config, catalog, route, audit, metrics)
+            experiments = _experiments(config)
             pipeline = Pipeline(
                 order.stages(auth=auth, audit=audit if config.audit.requests else None, spend=spend,
                              budgets=ledger, estimator=estimator,
@@ -173,7 +180,8 @@ class Services:
                              context=order.StageContext(config, catalog, tokens, replicated, durable),
                              metrics=metrics.stage() if metrics is not None else None, cache=cache,
                              guard=guard, tracing=tracing.stage() if tracing is not None else None,
-                             slo=OnSettle(slo.record) if slo is not None else None),
+                             slo=OnSettle(slo.record) if slo is not None else None,
+                             experiment=experiments.stage() if experiments is not None else None),
                 route,
                 settings.timeouts,
                 Estimator(tokens),  # what a stream cut short is charged for: its prompt, counted exactly
@@ -199,7 +207,8 @@ class Services:
                        budgets=ledger, spend=spend, metrics=metrics, cache=cache, guard=guard,
                        responses=response_store_for(durable, config.responses.ttl),
                        projector=projector, batches=batches, tracing=tracing, slo=slo,
-                       unattended=Unattended() if ledger is not None or spend is not None else None)
+                       unattended=Unattended() if ledger is not None or spend is not None else None,
+                       experiments=experiments)
         if tracing is not None:
             tracing.start()
         if slo is not None:
@@ -229,6 +238,8 @@ class Services:
                 raise
         if cache is not None:
             await cache.start()
+        if selectors is not None:
+            await selectors.start()
         return services
 
     def readiness(self) -> dict[str, Any]:
@@ -297,6 +308,8 @@ class Services:
                 await self.cache.aclose()
             if self.guard is not None:
                 await self.guard.policies.aclose()
+            if self.router.selectors is not None:
+                await self.router.selectors.aclose()
         finally:
             await self.upstreams.aclose()
             for opened in (self.store, self.durable):
@@ -315,6 +328,33 @@ def _guard(config: Config, catalog: Catalog, route: Route, audit: AuditLog | Non
     policies = Policies(config, DetectorRegistry(), catalog=catalog, route=route)
     audited = config.guard.audit if config.guard.audit is not None else config.audit.requests
     return Guard(policies, audit=audit if audited else None, metrics=metrics)
+
+
+def _experiments(config: Config) -> Any:
+    """The experiments of aliases with ``experiment:`` (None without any)."""
+    if not any(model.experiment is not None for model in config.models.values()):
+        return None
+    from switchyard.observe.experiments import Experiments
+
+    return Experiments(config.models)
+
+
+def _selectors(config: Config, catalog: Catalog, route: Callable[[], Route], pipeline: Callable[[], Pipeline]) -> Any:
+    """The selectors of routing rules with ``select:`` (their modules, and numpy, load only then)."""
+    if not any(rule.select is not None for rule in config.routing.rules):
+        return None
+    from switchyard.routing.selection import build_selectors
+
+    return build_selectors(config.routing, catalog=catalog, route=route, pipeline=pipeline)
+
+
+def _validation(config: Config, metrics: Metrics | None) -> Any:
+    """Response validation when an alias has ``validation:`` (``switchyard.validation``; loads only then)."""
+    if not any(model.validation is not None for model in config.models.values()):
+        return None
+    from switchyard.validation.policy import Validation
+
+    return Validation(metrics)
 
 
 def _metrics(config: Config) -> Metrics | None:

@@ -27,10 +27,10 @@ _GARBAGE_BODY = b"<html><body>502 Bad Gateway, certainly not JSON</body></html>"
 
 def default_routes() -> tuple[Route, ...]:
     """Every wire format the mock speaks out of the box."""
-    from switchyard.mock import anthropic, batches, bedrock, cohere, gemini, ollama, openai
+    from switchyard.mock import anthropic, batches, bedrock, cohere, gemini, ollama, openai, replicate, vendors
 
     return (openai.ROUTES + batches.OPENAI_ROUTES + anthropic.ROUTES + batches.ANTHROPIC_ROUTES + bedrock.ROUTES
-            + ollama.ROUTES + gemini.ROUTES + cohere.ROUTES)
+            + ollama.ROUTES + gemini.ROUTES + cohere.ROUTES + vendors.ROUTES + replicate.ROUTES)
 
 
 def _status_line(status: int) -> bytes:

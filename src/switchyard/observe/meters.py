@@ -104,6 +104,9 @@ class Families:
         self.feedback = Histogram("switchyard_feedback_score", "Quality scores clients gave answers "
                                   "(POST /v1/feedback, 0 to 1), by alias.", ["alias"], registry=r,
                                   buckets=FEEDBACK_BUCKETS)
+        self.validations = Counter("switchyard_answer_validations", "Answers checked for an alias with "
+                                   "validation:, by result: valid, or why not (json, schema, tool, too_large).",
+                                   ["alias", "deployment", "result"], registry=r)
         parts(Histogram("switchyard_probe", "", registry=None, buckets=(1.0,)), 2)  # the library is as tallies expect
 
 

@@ -277,6 +277,11 @@ class Metrics:
         if failed is not None:
             self._counter(families.guard_errors, alias, failed).pending += 1
 
+    def validated(self, call: Call, deployment_id: str, result: str) -> None:
+        """An answer checked by response validation: ``valid``, or the kind of problem."""
+        alias = self.aliases.of_group(call.group)
+        self._counter(self.families.validations, alias, deployment_id, result).pending += 1
+
     def feedback(self, alias: str, score: float) -> None:
         """A quality score for an answer of ``alias`` (a configured alias, or ``other``)."""
         label = alias if alias in self.aliases.plain or alias.endswith("/*") else OTHER

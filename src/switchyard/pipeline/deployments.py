@@ -46,6 +46,7 @@ class DeploymentFactory:
         prices: PriceBook | None = None,
         metrics: Any = None,
         tracing: Any = None,
+        validation: Any = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.registry = registry
@@ -60,6 +61,8 @@ class DeploymentFactory:
         self.metrics = metrics
         #: ``observe.tracing.Tracing`` when tracing is on: each chain gets its ``TracedAttempt`` policy.
         self.tracing = tracing
+        #: ``validation.policy.Validation`` when an alias has ``validation:``: each chain is wrapped by it.
+        self.validation = validation
         self.clock = clock
 
     def __call__(self, deployment_id: str, alias: str, config: DeploymentConfig) -> Deployment:
@@ -79,6 +82,8 @@ class DeploymentFactory:
         )
         if self.metrics is not None:
             chain = self.metrics.metered(chain, deployment_id, alias, config, adapter, breaker)
+        if self.validation is not None:
+            chain = self.validation.wrap(chain, deployment_id)
         price = self.prices.for_deployment(config)
         load = DeploymentLoad(self.latency_decay, config, price)
         return Deployment(deployment_id, alias, config, adapter, chain, health, load, price)

@@ -18,7 +18,9 @@ errors) travel back up the same way::
     spend      its spend record when it settles (spend.records)  stages/settled.py
     slo        the SLO monitor hears the call's end (slo:)       observe/slo.py
     resolve    rules -> alias -> model group; may this caller    stages/resolve.py
-               use it; can the group do what is asked
+               use it; can the group do what is asked (a rule
+               with select: awaits its selector's choice:
+               routing/selection.py)
     guard      PII and secrets found; blocked, redacted or       guard/stage.py
                masked before anything is stored or sent, the
                values restored in the answer (guard: policies)
@@ -29,6 +31,8 @@ errors) travel back up the same way::
                with the real usage (only when limits are set)
     cache      exact (and semantic) cache, coalescing, fan-out   cache/stage.py
                of streams (only for aliases with cache:)
+    experiment an A/B split's variant on the answer, its outcome  observe/experiments.py
+               counted when it settles (only with experiment:)
     [plugins]  third-party stages, each after the built-in it names (pipeline.stages)
     route      candidates in turn, then alias fallbacks          stages/route.py
       per deployment: retry -> breaker -> timeout -> capacity gate   policies/chain.py
@@ -77,7 +81,7 @@ from switchyard.core.tokens import TokenCounter
 from switchyard.pipeline.stages.admit import Admit
 from switchyard.pipeline.stages.authenticate import Authenticate
 from switchyard.pipeline.stages.budget import Budgets
-from switchyard.pipeline.stages.resolve import Resolve
+from switchyard.pipeline.stages.resolve import Resolve, SelectingResolve
 from switchyard.pipeline.stages.settled import OnSettle
 from switchyard.routing.catalog import Catalog
 from switchyard.routing.router import Router
@@ -114,6 +118,7 @@ def stages(
     guard: Stage | None = None,
     tracing: Stage | None = None,
     slo: Stage | None = None,
+    experiment: Stage | None = None,
 ) -> list[Stage]:
     """The request stages in order, outermost first (``route`` is the terminal,
     not in the list). A stage with nothing to do (admission without limits,
@@ -124,11 +129,12 @@ def stages(
         ("audit", None if audit is None else OnSettle(audit.record_call)),
         ("spend", None if spend is None else OnSettle(spend.record_now)),
         ("slo", slo),
-        ("resolve", Resolve(catalog, router)),
+        ("resolve", (SelectingResolve if router.selects else Resolve)(catalog, router)),
         ("guard", guard),
         ("budget", None if budgets is None or estimator is None else Budgets(budgets, estimator)),
         ("admit", None if isinstance(admission, OpenAdmission) else Admit(admission)),
         ("cache", cache),
+        ("experiment", experiment),
     ]
     extra = _plugin_stages(plugins, registry, context)
     out: list[Stage] = []

@@ -147,13 +147,14 @@ class Driver:
         """The headers of a response that ``keep`` names, under the names it gives them."""
         return headers.select(self.keep, self._keep_raw)  # type: ignore[no-any-return]
 
-    async def send(self, url: str, payload: bytes, headers: Mapping[str, str], call: Call) -> Any:
-        """POST ``payload``: the accepted response (its kept headers on
+    async def send(self, url: str, payload: bytes, headers: Mapping[str, str], call: Call, *,
+                   method: str = "POST") -> Any:
+        """POST ``payload`` (or ``method``: a poll's GET): the accepted response (its kept headers on
         ``call.upstream_headers``), or the upstream's error raised as a core error."""
         extra = call.outbound_headers
         if extra is not None:
             headers = {**headers, **extra}
-        response = await self.http.request("POST", url, headers=headers, body=payload, timeout=self.timeout(call),
+        response = await self.http.request(method, url, headers=headers, body=payload, timeout=self.timeout(call),
                                            connect_timeout=self.timeouts.connect, total_timeout=call.remaining())
         if response.status >= 300:
             raise self.parse_error(response.status, response.content, response.headers.get)
@@ -161,14 +162,14 @@ class Driver:
         return response
 
     async def open(self, url: str, payload: bytes, headers: Mapping[str, str], call: Call,
-                   reader: StreamReader) -> AsyncIterator[Chunk]:
-        """POST ``payload`` for a stream. Resolves once the upstream accepted it (its
-        kept headers on ``call.upstream_headers``) to the chunks ``reader`` makes of
-        the body; the caller must ``aclose`` them. An error status is raised here."""
+                   reader: StreamReader, *, method: str = "POST") -> AsyncIterator[Chunk]:
+        """POST ``payload`` (or ``method``: a stream URL's GET) for a stream. Resolves once the
+        upstream accepted it (its kept headers on ``call.upstream_headers``) to the chunks
+        ``reader`` makes of the body; the caller must ``aclose`` them. An error status is raised here."""
         extra = call.outbound_headers
         if extra is not None:
             headers = {**headers, **extra}
-        context = self.http.stream("POST", url, headers=headers, body=payload, timeout=self.timeout(call),
+        context = self.http.stream(method, url, headers=headers, body=payload, timeout=self.timeout(call),
                                    connect_timeout=self.timeouts.connect, total_timeout=call.remaining(),
                                    on_pool_wait=call.on_pool_wait)
         response = await context.__aenter__()

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from collections.abc import AsyncIterator
+from typing import Any, ClassVar
 
+from switchyard.core.call import Call
+from switchyard.core.config import DeploymentConfig
+from switchyard.core.messages import ChatRequest, ChatResponse, Chunk
 from switchyard.providers.openai_compatible import OpenAICompatibleProvider
 
 
@@ -74,3 +78,75 @@ class OpenRouter(OpenAICompatibleProvider):
     env_key: ClassVar[str | None] = "OPENROUTER_API_KEY"
     default_base_url: ClassVar[str | None] = "https://openrouter.ai/api/v1"
     key_required: ClassVar[bool] = True
+
+
+class HuggingFace(OpenAICompatible):
+    """Hugging Face Inference: the Inference Providers router (``model`` as the Hub names it,
+    optionally ``:<provider>`` or ``:fastest``/``:cheapest``), or a dedicated Inference
+    Endpoint with its own ``base_url`` (``https://<endpoint>.endpoints.huggingface.cloud/v1``,
+    TGI or vLLM, ``model: tgi`` or the served name)."""
+
+    name: ClassVar[str] = "huggingface"
+    env_key: ClassVar[str | None] = "HF_TOKEN"
+    default_base_url: ClassVar[str | None] = "https://router.huggingface.co/v1"
+    key_required: ClassVar[bool] = True
+
+
+class AI21(OpenAICompatible):
+    """AI21 Studio's Jamba chat (``/studio/v1/chat/completions``): OpenAI's shape with fewer
+    fields (no seed, logprobs, penalties, ``tool_choice`` or ``stream_options``: usage comes
+    in the last chunk unasked, and is shown to a client that asked for it); ``response_format``
+    is ``json_object`` only."""
+
+    name: ClassVar[str] = "ai21"
+    env_key: ClassVar[str | None] = "AI21_API_KEY"
+    default_base_url: ClassVar[str | None] = "https://api.ai21.com/studio/v1"
+    key_required: ClassVar[bool] = True
+    drop_fields: ClassVar[tuple[str, ...]] = (
+        "stream_options", "seed", "user", "metadata", "logprobs", "top_logprobs", "logit_bias", "tool_choice",
+        "parallel_tool_calls", "presence_penalty", "frequency_penalty", "store", "service_tier", "reasoning_effort",
+        "modalities", "audio", "prediction", "web_search_options", "verbosity", "safety_identifier",
+        "prompt_cache_key")
+    rename_fields: ClassVar[dict[str, str]] = {"max_completion_tokens": "max_tokens"}
+
+    async def chat(self, request: ChatRequest, call: Call) -> ChatResponse:
+        return await super().chat(_json_mode(request), call)
+
+    async def stream(self, request: ChatRequest, call: Call) -> AsyncIterator[Chunk]:
+        return await super().stream(_json_mode(request), call)
+
+
+def _json_mode(request: ChatRequest) -> ChatRequest:
+    """A ``json_schema`` response format as JSON mode, the one AI21 has (``validation:`` on the
+    alias checks the schema: see Response validation)."""
+    fmt = request.body.get("response_format")
+    if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
+        return request.with_body({**request.body, "response_format": {"type": "json_object"}})
+    return request
+
+
+class RunPod(OpenAICompatible):
+    """A RunPod serverless endpoint's OpenAI-compatible route (the vLLM worker):
+    ``options.endpoint_id`` makes ``https://api.runpod.ai/v2/<endpoint_id>/openai/v1``
+    (or give that ``base_url`` yourself)."""
+
+    name: ClassVar[str] = "runpod"
+    env_key: ClassVar[str | None] = "RUNPOD_API_KEY"
+    key_required: ClassVar[bool] = True
+    api_root: ClassVar[str] = "https://api.runpod.ai/v2"
+
+    def __init__(self, deployment: DeploymentConfig, http: Any = None) -> None:
+        super().__init__(deployment, http)
+        endpoint = deployment.options.get("endpoint_id")
+        if not deployment.base_url and endpoint:
+            self.base_url = f"{self.api_root}/{endpoint}/openai/v1"
+
+    @classmethod
+    def check_config(cls, deployment: DeploymentConfig) -> list[tuple[str, str]]:
+        problems = [p for p in super().check_config(deployment) if p[0] != "base_url"]
+        endpoint = deployment.options.get("endpoint_id")
+        if not deployment.base_url and not endpoint:
+            problems.append(("options.endpoint_id", "required for provider 'runpod' (or give base_url)"))
+        elif endpoint is not None and (not isinstance(endpoint, str) or not endpoint.replace("-", "").isalnum()):
+            problems.append(("options.endpoint_id", "must be the endpoint's id (letters, digits, dashes)"))
+        return problems

@@ -69,11 +69,16 @@ _TABLE: list[tuple[str, Capabilities]] = [
     (r"gemini-2\.5", Capabilities(context_window=1_048_576, max_output_tokens=65_536, **_CHAT)),
     (r"command-r", Capabilities(vision=False, context_window=128_000, max_output_tokens=4_000, **_CHAT)),
     (r"command-a", Capabilities(vision=False, context_window=256_000, max_output_tokens=8_000, **_CHAT)),
+    (r"jamba", Capabilities(vision=False, json_schema=False, context_window=256_000, max_output_tokens=4_096, **_CHAT)),
     (r"llama-?3\.2.*vision", Capabilities(context_window=128_000, **_CHAT)),
     (r"llama-?3\.[123]|llama-?4", Capabilities(vision=False, context_window=128_000, **_CHAT)),
     (r"llama-?3|llama3", Capabilities(vision=False, json_schema=False, context_window=8_192, **_CHAT)),
 ]
 _COMPILED = [(re.compile(pattern), caps) for pattern, caps in _TABLE]
+#: What a provider's wire format cannot carry, whatever its model: Replicate's language models take
+#: a prompt and give text (no tools, no response formats).
+_PROVIDER_LIMITS: dict[str, dict[str, bool]] = {"replicate": {"tools": False, "json_schema": False,
+                                                              "embeddings": False}}
 
 
 def builtin_capabilities(model: str) -> Capabilities:
@@ -88,6 +93,9 @@ def builtin_capabilities(model: str) -> Capabilities:
 def capabilities_of(config: DeploymentConfig) -> Capabilities:
     """A deployment's capabilities: the built-in entry with the config's overrides."""
     caps = builtin_capabilities(config.model)
+    limits = _PROVIDER_LIMITS.get(config.provider)
+    if limits is not None:
+        caps = replace(caps, **limits)
     override = config.capabilities
     if override is None:
         return caps

@@ -1,6 +1,8 @@
 """The routing dry-run: for one request, which rule matches, the candidates with
 their scores, and the deployment that would be chosen and why. Nothing is
-called upstream and no state changes (round-robin turns, the sticky table).
+called upstream and no state changes (round-robin turns, the sticky table) —
+except a classifier rule's question to its classifier, which decides the alias
+(``selection``: the route, its similarity or label, the alternatives).
 
 Served by ``POST /admin/route`` and ``switchyard route --config FILE --request JSON``.
 """
@@ -38,7 +40,13 @@ async def explain(router: Router, catalog: Catalog, body: dict[str, Any], call: 
         report["rule"] = matched["rule"] if matched else None
         if matched:
             alias = matched["route"]
-            router.route(request.model, request, call)  # the route headers and the rule's route_tags
+            rule = next(r for r in router.rules.rules if r.name == matched["rule"])
+            if rule.config.select is not None and router.selectors:
+                # the selector decides (a classifier rule asks its classifier: the one call made here)
+                choice, method = await router.selectors.choose(rule.name, request, call)
+                report["selection"] = choice.report(method)
+                alias = matched["route"] = choice.route
+            router._routed(request.model, rule, alias, call)  # the route headers and the rule's route_tags
             if call.tags:
                 report["route_tags"] = list(call.tags)
     else:

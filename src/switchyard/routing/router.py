@@ -82,6 +82,7 @@ class Router:
         kv: KeyValue | None = None,
         resolve: Any = None,
         regions: Any = None,
+        selectors: Any = None,
     ) -> None:
         self.config = config or RoutingConfig()
         self.tokens = tokens
@@ -93,6 +94,8 @@ class Router:
         self._plans: dict[str, GroupPlan] = {}
         #: Region preference (``routing/regions.py``), or None.
         self.regions = regions
+        #: The selectors of rules with ``select:`` (``routing/selection.py``), or None.
+        self.selectors = selectors
 
     # -- plans ---------------------------------------------------------------
     def plan(self, group: ModelGroup) -> GroupPlan:
@@ -119,6 +122,11 @@ class Router:
         return self.plan(group).tracker
 
     # -- rules -----------------------------------------------------------------
+    @property
+    def selects(self) -> bool:
+        """Whether some rule chooses its alias by the request's content (resolving then awaits it)."""
+        return bool(self.selectors)
+
     def route(self, model: str, request: Any, call: Call) -> str:
         """The alias to serve ``model`` with, after the rules; sets the route headers."""
         rule: Rule | None = self.rules.match(model, request, call) if self.rules else None
@@ -130,6 +138,25 @@ class Router:
         if rule.config.route_tags:
             call.tags = tuple(rule.config.route_tags)
         return rule.route
+
+    async def route_selected(self, model: str, request: Any, call: Call) -> str:
+        """``route``, with a selecting rule's choice awaited (``routing/selection.py``)."""
+        rule: Rule | None = self.rules.match(model, request, call) if self.rules else None
+        if rule is None or rule.config.select is None or not self.selectors:
+            return self._routed(model, rule, rule.route if rule is not None else model, call)
+        choice, _ = await self.selectors.choose(rule.name, request, call)
+        call.route["selection"] = choice.header()
+        return self._routed(model, rule, choice.route, call)
+
+    def _routed(self, model: str, rule: Rule | None, alias: str, call: Call) -> str:
+        if rule is None:
+            call.route["route"] = model
+            return model
+        call.route["route"] = alias
+        call.route["rule"] = rule.name
+        if rule.config.route_tags:
+            call.tags = tuple(rule.config.route_tags)
+        return alias
 
     def _cost_of(self, alias: str, prompt_tokens: int, output_tokens: int) -> float | None:
         """Cheapest estimated cost of a request on ``alias`` (None when unknown or unpriced)."""

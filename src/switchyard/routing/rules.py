@@ -105,7 +105,8 @@ class Rule:
 
     @property
     def route(self) -> str:
-        return self.config.route
+        """The alias named by ``route`` (a selecting rule: its default)."""
+        return self.config.target
 
     def test(self, model: str, facts: Facts) -> str | None:
         when = self.config.when

@@ -132,7 +132,56 @@ class RouteExplanation(msgspec.Struct):
     error: dict[str, Any] | None = None
 
 
-_STRUCTS = (WhoAmI, AuditPage, DeploymentsReport, RouteExplanation)
+class Mean(msgspec.Struct):
+    count: int
+    mean: float | None
+    ci95: list[float] | None
+
+
+class Cost(msgspec.Struct):
+    count: int
+    mean: float | None
+    ci95: list[float] | None
+    total: float
+
+
+class Rate(msgspec.Struct):
+    value: float | None
+    ci95: list[float] | None
+
+
+class VariantReport(msgspec.Struct):
+    variant: str
+    weight: float
+    requests: int
+    errors: int
+    error_rate: Rate
+    latency_ms: Mean
+    cost_usd: Cost
+    feedback: Mean
+
+
+class ExperimentReport(msgspec.Struct):
+    object: Literal["experiment"]
+    name: str
+    alias: str
+    since: float
+    variants: list[VariantReport]
+
+
+class ExperimentSummary(msgspec.Struct):
+    name: str
+    alias: str
+    variants: list[str]
+    requests: int
+
+
+class ExperimentList(msgspec.Struct):
+    object: Literal["list"]
+    data: list[ExperimentSummary]
+
+
+_STRUCTS = (WhoAmI, AuditPage, DeploymentsReport, RouteExplanation, ExperimentReport, ExperimentList)
 _PAYLOADS = (payloads.TenantCreate, payloads.TenantUpdate, payloads.TeamCreate, payloads.TeamUpdate,
              payloads.UserCreate, payloads.UserUpdate, payloads.KeyCreate, payloads.KeyUpdate, payloads.KeyRotate,
              RouteQuestion)
@@ -285,6 +334,14 @@ def paths() -> dict[str, Any]:
     out["/admin/slo"] = {"get": _operation(
         "Each objective's current value, budget burn and state, and the feedback scores per alias "
         "(503 `slo_off` without `slo:`)", "AdminReport", roles=gateway)}
+    name = {"name": "name", "in": "path", "required": True, "schema": {"type": "string", "minLength": 1},
+            "description": "The experiment's name (an alias's `experiment:`)."}
+    out["/admin/experiments"] = {"get": _operation(
+        "The A/B experiments (503 `experiments_off` without any)", "ExperimentList", roles=gateway)}
+    out["/admin/experiments/{name}"] = {"parameters": [name], "get": _operation(
+        "An experiment's requests, cost, latency, error rate and mean feedback per variant, with 95% "
+        "confidence intervals (404 `experiment_not_found`; 503 `experiments_off` without any)",
+        "ExperimentReport", roles=gateway)}
     partition = {"name": "partition", "in": "query", "schema": {"type": "string", "minLength": 1},
                  "description": "`tenant:<name>`, `team:<id>`, `key:<id>` or `open`, as the cache names it."}
     alias = {"name": "alias", "in": "query", "required": False, "schema": {"type": "string", "minLength": 1}}

@@ -10,8 +10,9 @@ routes) scores an answer::
 
 ``request_id`` is the ``x-request-id`` the gateway answered with; ``score``
 from 0 (useless) to 1 (perfect). Answer: ``{"object": "feedback", "request_id",
-"alias", "score"}``; a request id the gateway does not remember (too old, or
-another key's) is a 404 ``request_not_found``.
+"alias", "score"}``, with ``experiment`` and ``variant`` for an A/B experiment's answer
+(``observe/experiments.py``: feedback works with ``slo:`` or an experiment); a request
+id the gateway does not remember (too old, or another key's) is a 404 ``request_not_found``.
 """
 
 from __future__ import annotations
@@ -57,18 +58,25 @@ def add_slo_routes(table: RouteTable, app: Any) -> None:
         return json_response(_monitor(app).report())
 
     async def feedback(request: Request) -> Response:
-        monitor = _monitor(app)
+        experiments = app.services.experiments
+        monitor = app.services.slo if experiments is not None else _monitor(app)
         request_id, score = _feedback(parse_json_body(request.body))
         caller = request.caller
         owner = None if caller is None or caller.is_master else owner_of(caller)
-        alias = monitor.feedback.score(request_id, score, owner)
+        alias = monitor.feedback.score(request_id, score, owner) if monitor is not None else None
+        variant = experiments.score(request_id, score, owner) if experiments is not None else None
+        if alias is None and variant is not None:
+            alias = variant[2]
         if alias is None:
             raise NotFound(f"No answer with request id {request_id!r} is remembered for this key "
                            "(too old, or never answered here).", param="request_id", code="request_not_found")
         metrics = app.services.metrics
         if metrics is not None:
             metrics.feedback(alias, score)
-        return json_response({"object": "feedback", "request_id": request_id, "alias": alias, "score": score})
+        answer: dict[str, Any] = {"object": "feedback", "request_id": request_id, "alias": alias, "score": score}
+        if variant is not None:
+            answer["experiment"], answer["variant"] = variant[0], variant[1]
+        return json_response(answer)
 
     table.add("GET", "/admin/slo", Handler(report, authenticated=False, reads_body=False))
     table.add("POST", "/v1/feedback", Handler(feedback))

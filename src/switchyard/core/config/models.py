@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from switchyard.core.config.base import Strict
 from switchyard.core.config.batch import AliasBatch
@@ -13,6 +13,7 @@ from switchyard.core.config.egress import TLSConfig, check_proxy_url
 from switchyard.core.config.guard import PolicyName
 from switchyard.core.config.reliability import Fallbacks
 from switchyard.core.config.routing import CapabilitiesConfig, Strategy
+from switchyard.core.config.validation import AliasValidation
 
 
 class Timeouts(Strict):
@@ -97,3 +98,14 @@ class ModelConfig(Strict):
     guard: PolicyName | None = Field(default=None, description="The guard policy of this alias (guard.policies; "
                                                         "`off`: none), unless the caller's key names one.")
     batch: AliasBatch = Field(default_factory=AliasBatch, description="How this alias's batches run (batch:).")
+    validation: AliasValidation | None = Field(default=None, description="Check JSON and tool-call answers; "
+                                                                          "ask again when invalid.")
+    experiment: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$",
+                                   description="Name this weighted split an A/B experiment: its deployments are "
+                                               "the variants (GET /admin/experiments/{name}).")
+
+    @model_validator(mode="after")
+    def _experiment_is_a_split(self) -> ModelConfig:
+        if self.experiment is not None and (self.strategy != "weighted" or len(self.deployments) < 2):
+            raise ValueError("experiment: needs strategy: weighted and two deployments or more (the variants)")
+        return self

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from switchyard.core.config.guard import BUILTIN, OFF
 from switchyard.core.config.root import Config
+from switchyard.core.config.selection import SelectConfig
 
 
 def served(config: Config, alias: str) -> bool:
@@ -23,6 +24,10 @@ def reference_problems(config: Config) -> list[tuple[str, str]]:
     """``(path, reason)`` for every dangling reference and duplicate id."""
     problems: list[tuple[str, str]] = []
     for index, rule in enumerate(config.routing.rules):
+        if rule.select is not None:
+            problems.extend(_select_problems(config, index, rule.select))
+            continue
+        assert rule.route is not None
         if not served(config, rule.route):
             problems.append((f"routing.rules[{index}].route", f"no model alias {rule.route!r} is configured"))
         elif rule.route_tags and rule.route in config.models:
@@ -31,7 +36,15 @@ def reference_problems(config: Config) -> list[tuple[str, str]]:
                 problems.append((f"routing.rules[{index}].route_tags",
                                  f"no deployment of {rule.route!r} carries all of {sorted(wanted)}"))
     seen: dict[str, str] = {}
+    experiments: dict[str, str] = {}
     for alias, model in config.models.items():
+        if model.experiment is not None:
+            if alias.endswith("/*"):
+                problems.append((f"models.{alias}.experiment", "a wildcard alias cannot be an experiment"))
+            elif model.experiment in experiments:
+                problems.append((f"models.{alias}.experiment", f"experiment {model.experiment!r} is also "
+                                                               f"models.{experiments[model.experiment]}'s"))
+            experiments.setdefault(model.experiment, alias)
         for kind in ("default", "context_window", "content_policy"):
             for index, target in enumerate(getattr(model.fallbacks, kind)):
                 if not served(config, target):
@@ -47,6 +60,22 @@ def reference_problems(config: Config) -> list[tuple[str, str]]:
                 seen[deployment.id] = path
     problems.extend(_guard_problems(config))
     return problems
+
+
+def _select_problems(config: Config, index: int, select: SelectConfig) -> list[tuple[str, str]]:
+    """Every alias a selector may choose, and its classifier or embedding alias, must be served."""
+    path = f"routing.rules[{index}].select"
+    named: list[tuple[str, str | None]] = []
+    if select.semantic is not None:
+        named += [(f"{path}.semantic.routes.{alias}", alias) for alias in select.semantic.routes]
+        named += [(f"{path}.semantic.default", select.semantic.default),
+                  (f"{path}.semantic.embedding.alias", select.semantic.embedding.alias)]
+    if select.classifier is not None:
+        named += [(f"{path}.classifier.labels.{label}", alias) for label, alias in select.classifier.labels.items()]
+        named += [(f"{path}.classifier.default", select.classifier.default),
+                  (f"{path}.classifier.alias", select.classifier.alias)]
+    return [(where, f"no model alias {alias!r} is configured")
+            for where, alias in named if alias is not None and not served(config, alias)]
 
 
 def _guard_problems(config: Config) -> list[tuple[str, str]]:

@@ -29,6 +29,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from switchyard.core.config.base import Strict
+from switchyard.core.config.selection import SelectConfig
 
 Strategy = Literal["round_robin", "weighted", "least_busy", "latency", "cost", "headroom"]
 Capability = Literal["tools", "vision", "json_schema", "embeddings"]
@@ -78,13 +79,29 @@ class RuleMatch(Strict):
 
 
 class RuleConfig(Strict):
-    """``when`` the request matches, serve it with the alias ``route``."""
+    """``when`` the request matches, serve it with the alias ``route`` — or the one ``select``
+    chooses for its content (``core/config/selection.py``)."""
 
     name: str
     when: RuleMatch = Field(default_factory=RuleMatch)
-    route: str = Field(min_length=1)
+    route: str | None = Field(default=None, min_length=1)
+    select: SelectConfig | None = Field(default=None, description="Choose the alias by the request's content.")
     route_tags: list[str] = Field(default_factory=list, description=(
         "Serve only with the deployments of `route` that carry all these tags (e.g. [eu])."))
+
+    @model_validator(mode="after")
+    def _route_or_select(self) -> RuleConfig:
+        if (self.route is None) == (self.select is None):
+            raise ValueError("a rule needs exactly one of route or select")
+        return self
+
+    @property
+    def target(self) -> str:
+        """The alias named by ``route``, or the selector's default."""
+        if self.route is not None:
+            return self.route
+        assert self.select is not None
+        return self.select.default
 
 
 class StickyConfig(Strict):

@@ -33,9 +33,12 @@ class Resolve:
         self.catalog = catalog
         self.router = router
 
-    def group(self, call: Call) -> ModelGroup:
+    def group(self, call: Call, routed: str | None = None) -> ModelGroup:
+        """The call's group: by the rules, or the alias a selecting rule chose (``routed``)."""
         model = call.alias = call.request.model
-        if self.router.rules is not None:
+        if routed is not None:
+            model = routed
+        elif self.router.rules is not None:
             model = self.router.route(model, call.request, call)
         group = self.catalog.resolve(model)
         if call.caller is not None:
@@ -55,3 +58,20 @@ class Resolve:
     def stream(self, call: Call, next: Streaming) -> Awaitable[AsyncIterator[Any]]:
         call.group = self.group(call)
         return next(call)
+
+
+class SelectingResolve(Resolve):
+    """``Resolve`` when a routing rule selects its alias by the request's content
+    (``routing/selection.py``): the choice is awaited (an embedding, a classifier call)."""
+
+    async def selected(self, call: Call) -> ModelGroup:
+        routed = await self.router.route_selected(call.request.model, call.request, call)
+        return self.group(call, routed)
+
+    async def unary(self, call: Call, next: Unary) -> Any:
+        call.group = await self.selected(call)
+        return await next(call)
+
+    async def stream(self, call: Call, next: Streaming) -> AsyncIterator[Any]:
+        call.group = await self.selected(call)
+        return await next(call)
