@@ -16,6 +16,7 @@ from __future__ import annotations
 from array import array
 from bisect import bisect_right
 from collections.abc import Sequence
+from time import perf_counter
 from typing import Any
 
 
@@ -98,6 +99,23 @@ class HistogramTally:
             if count:
                 bucket.inc(count)
         self._sum.inc(total)
+
+
+class Gaps:
+    """The time between consecutive events of one stream, observed into a histogram tally
+    (``tick`` at each event: the first only starts the clock)."""
+
+    __slots__ = ("tally", "last")
+
+    def __init__(self, tally: HistogramTally) -> None:
+        self.tally = tally
+        self.last = 0.0
+
+    def tick(self) -> None:
+        now = perf_counter()
+        if self.last:
+            self.tally.observe(now - self.last)
+        self.last = now
 
 
 def parts(child: Any, buckets: int) -> tuple[list[Any], Any]:

@@ -33,6 +33,7 @@ from switchyard.core.registry import Registry
 from switchyard.core.request_ids import RequestIds
 from switchyard.gateway.services import Services
 from switchyard.observe.access import AccessLog
+from switchyard.observe.tally import Gaps
 from switchyard.server.http import (
     ChunkFrames,
     Request,
@@ -275,12 +276,7 @@ class SwitchyardApp:
         ``gaps`` (metrics on) is told the time between consecutive writes. OpenAI chunks
         (``ChunkFrames``) are framed here, as they are read: no generator in between."""
         events = stream.events
-        values = append = None
-        limit = 0
-        if gaps is not None:  # the gaps go straight into the tally's values (see HistogramTally)
-            values, limit = gaps.values, gaps.FOLD_AT
-            append = values.append
-        last = 0.0
+        tick = None if gaps is None else Gaps(gaps).tick
         try:
             if type(events) is ChunkFrames:
                 pending: list[bytes] = []
@@ -295,25 +291,15 @@ class SwitchyardApp:
                     frame = pending[0] if len(pending) == 1 else b"".join(pending)
                     pending.clear()
                     await send({"type": "http.response.body", "body": frame, "more_body": True})
-                    if append is not None:
-                        now = perf_counter()
-                        if last:
-                            append(now - last)
-                            if len(values) >= limit:  # type: ignore[arg-type]
-                                gaps.fold()
-                        last = now
+                    if tick is not None:
+                        tick()
                 if pending:
                     await send({"type": "http.response.body", "body": b"".join(pending), "more_body": True})
             else:
                 async for frame in events:
                     await send({"type": "http.response.body", "body": frame, "more_body": True})
-                    if append is not None:
-                        now = perf_counter()
-                        if last:
-                            append(now - last)
-                            if len(values) >= limit:  # type: ignore[arg-type]
-                                gaps.fold()
-                        last = now
+                    if tick is not None:
+                        tick()
         except asyncio.CancelledError:
             raise
         except Exception as exc:
