@@ -27,7 +27,7 @@ import asyncio
 import threading
 from collections.abc import AsyncIterator, Awaitable, Coroutine, Iterator, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from switchyard.auth import Caller
 from switchyard.core.call import Call
@@ -62,6 +62,13 @@ def config_of(source: ConfigSource) -> Config:
     if isinstance(source, (str, Path)):
         return load_config(source)
     return parse_config(dict(source))
+
+
+class Priced(NamedTuple):
+    """An answer and its cost in US dollars (``AsyncClient.chat_priced``)."""
+
+    response: ChatResponse
+    usd: float | None
 
 
 class AsyncClient:
@@ -132,6 +139,16 @@ class AsyncClient:
         services = await self.start()
         call = self._call(services)
         return await self._charged(services, call, services.pipeline.chat(request, call))
+
+    async def chat_priced(self, *, model: str, messages: list[dict[str, Any]], **params: Any) -> Priced:
+        """A chat completion and what it cost: the gateway's own price of its usage at the
+        deployment that answered (``usd`` is None when nothing priced it, e.g. a cached answer)."""
+        params.pop("stream", None)
+        request = validate_chat({"model": model, "messages": messages, **params})
+        services = await self.start()
+        call = self._call(services)
+        response = await self._charged(services, call, services.pipeline.chat(request, call))
+        return Priced(response, call.cost)
 
     async def stream(self, *, model: str, messages: list[dict[str, Any]], **params: Any) -> AsyncIterator[Chunk]:
         """A streamed chat completion: its chunks (``chunk.text`` is the new text)."""
