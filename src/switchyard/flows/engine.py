@@ -283,6 +283,6 @@ class FlowEngine:
 
     async def prune(self, older_than_seconds: float) -> int:
         """Retention: remove ended runs (and their children and payloads) older than that; their number."""
-        removed = await self.runs.prune(older_than_seconds)
+        runs, removed = await self.runs.prune(older_than_seconds)
         await asyncio.to_thread(self.payloads.remove, removed)
-        return len(removed)
+        return len(runs)

@@ -37,14 +37,24 @@ class LimitReached(FlowError):
         self.limit, self.allowed, self.used = limit, allowed, used
         super().__init__(f"limit {limit} reached: {used:g} used of {allowed:g}")
 
+    def __reduce__(self) -> tuple[type, tuple[str, float, float]]:  # journaled by pickling
+        return type(self), (self.limit, self.allowed, self.used)
+
 
 class EventTimeout(FlowError, TimeoutError):
     def __init__(self, event: str, timeout: float) -> None:
         self.event, self.timeout = event, timeout
         super().__init__(f"no {event!r} event within {timeout:g} s")
 
+    def __reduce__(self) -> tuple[type, tuple[str, float]]:
+        return type(self), (self.event, self.timeout)
+
 
 class StepFailed(FlowError):
-    def __init__(self, step: str, attempts: int, error: BaseException) -> None:
+    def __init__(self, step: str, attempts: int, error: BaseException | str) -> None:
         self.step, self.attempts = step, attempts
-        super().__init__(f"step {step!r} failed after {attempts} attempt(s): {type(error).__name__}: {error}")
+        self.error = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
+        super().__init__(f"step {step!r} failed after {attempts} attempt(s): {self.error}")
+
+    def __reduce__(self) -> tuple[type, tuple[str, int, str]]:
+        return type(self), (self.step, self.attempts, self.error)

@@ -71,12 +71,12 @@ class PayloadStore:
 
     def _put(self, ref: Ref, body: bytes) -> None:
         table = self._table
-        with self._engine.begin() as connection:
-            exists = connection.execute(sa.select(table.c.digest).where(
-                table.c.run_id == ref.run_id, table.c.digest == ref.digest)).first()
-            if exists is None:
+        try:
+            with self._engine.begin() as connection:
                 connection.execute(table.insert().values(run_id=ref.run_id, digest=ref.digest, body=body,
                                                          created=time.time()))
+        except sa.exc.IntegrityError:
+            pass  # the same payload, stored already (a step replayed after a kill, or a twin)
 
     async def load(self, ref: Ref) -> Any:
         body = await asyncio.to_thread(self._get, ref)

@@ -129,21 +129,22 @@ class Runs:
                           status=_outcome(i).status if i.status in ENDED else STATUS.get(i.status, i.status.lower()),
                           created_ms=i.created_at, updated_ms=i.updated_at) for i in found]
 
-    async def prune(self, older_than_seconds: float) -> list[str]:
-        """Remove ended runs (with their branches) that ended more than that ago; their ids."""
+    async def prune(self, older_than_seconds: float) -> tuple[list[str], list[str]]:
+        """Remove ended runs (with their branches) created more than that ago: the ids of the
+        runs, and of everything removed (runs and branches)."""
         if older_than_seconds < 0:
             raise FlowError("older_than_seconds must be 0 or more")
         before = datetime.fromtimestamp(time.time() - older_than_seconds, UTC).isoformat()
         ended = await self._client.list_workflows_async(status=list(ENDED), end_time=before, load_input=False,
                                                         load_output=False)
-        ids = [info.workflow_id for info in ended]
-        if ids:
-            await self._client.delete_workflows_async(ids, delete_children=True)
-        return ids
+        every = [info.workflow_id for info in ended]
+        if every:
+            await self._client.delete_workflows_async(every, delete_children=True)
+        return [info.workflow_id for info in ended if info.name == "switchyard.flow"], every
 
 
 def _flow_label(info: Any) -> str:
-    args = getattr(info.input, "args", None) if info.input is not None else None
+    args = info.input.get("args") if isinstance(info.input, dict) else None
     if not args:
         return str(info.name)
     ref = args[0]
