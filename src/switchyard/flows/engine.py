@@ -267,6 +267,12 @@ class FlowEngine:
     def events(self, run_id: str) -> AsyncIterator[dict[str, Any]]:
         return self.runs.events(run_id)
 
+    async def trace(self, run_id: str) -> list[dict[str, Any]]:
+        """The run as one trace: its spans (``flows.trace``), from the journal."""
+        from switchyard.flows.trace import run_spans
+
+        return await run_spans(self.runs, run_id)
+
     async def send(self, run_id: str, event: str, value: Any = None) -> None:
         """Deliver ``event`` to the run's ``wait_for``."""
         await self.runs.send(run_id, event, value)

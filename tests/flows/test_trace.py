@@ -1,0 +1,44 @@
+"""A run is one trace: a root span, a span per step (a model step's with its model, tokens and
+USD), a branch's steps under its span; the OTLP encoding decodes with the official classes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from switchyard.flows import FlowEngine, Run
+from switchyard.flows.trace import otlp_request
+from tests.flows import flowlib
+
+pytestmark = pytest.mark.asyncio
+
+
+async def traced(run: Run, _: object) -> list[int]:
+    await run.model("ask", model="priced", messages=[{"role": "user", "content": "one two"}])
+    return await run.map(flowlib.twice, [1])
+
+
+async def test_a_run_is_one_trace_with_a_span_per_step(tmp_path: Path) -> None:
+    engine = FlowEngine(f"sqlite:///{tmp_path / 'f.db'}", config=flowlib.PRICED)
+    engine.register("traced", traced)
+    async with engine:
+        await engine.run("traced", run_id="t-1")
+        spans = await engine.trace("t-1")
+    root, ask, branch, one, two = spans
+    assert {s["trace_id"] for s in spans} == {root["trace_id"]}
+    assert (root["name"], root["parent_span_id"]) == ("flow traced", None)
+    assert root["attributes"]["flow.model_calls"] == 1
+    assert ask["name"] == "ask" and ask["parent_span_id"] == root["span_id"]
+    assert ask["attributes"]["gen_ai.request.model"] == "priced" and ask["attributes"]["flow.usd"] == 4.0
+    assert branch["name"].startswith("branch t-1-") and branch["parent_span_id"] == root["span_id"]
+    assert [one["name"], two["name"]] == ["one", "two"]
+    assert one["parent_span_id"] == two["parent_span_id"] == branch["span_id"]
+    assert all(s["start_ms"] <= s["end_ms"] for s in spans)
+
+    decoded = ExportTraceServiceRequest.FromString(otlp_request(spans))
+    sent = decoded.resource_spans[0].scope_spans[0].spans
+    assert [s.name for s in sent] == [s["name"] for s in spans]
+    assert sent[1].parent_span_id == sent[0].span_id
+    assert {a.key: a.value.string_value for a in sent[1].attributes}["gen_ai.request.model"] == "priced"
