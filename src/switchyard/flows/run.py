@@ -174,21 +174,23 @@ class Run:
     # -- branches -------------------------------------------------------------
     async def parallel(self, *branches: Callable[..., Awaitable[Any]], item: Any = None) -> list[Any]:
         """Run each ``branch(run, item)`` as a child run, all at once; their results in order."""
-        return await self._children([({"fn": branch_ref(b)}, item) for b in branches], None)
+        return await self.children([({"fn": branch_ref(b)}, item) for b in branches], None)
 
     async def map(self, branch: Callable[..., Awaitable[Any]], items: Iterable[Any], *,
                   concurrency: int | None = None) -> list[Any]:
         """Fan-out: ``branch(run, item)`` for every item as child runs, at most ``concurrency`` at
         once (started in order); the list of their results, in order."""
         ref = {"fn": branch_ref(branch)}
-        return await self._children([(ref, item) for item in items], concurrency)
+        return await self.children([(ref, item) for item in items], concurrency)
 
     async def subflow(self, flow: str, input: Any = None) -> Any:
         """Another registered flow as a child run; its output."""
         self.engine.flow_named(flow)
-        return (await self._children([({"flow": flow}, input)], None))[0]
+        return (await self.children([({"flow": flow}, input)], None))[0]
 
-    async def _children(self, work: list[tuple[dict[str, Any], Any]], concurrency: int | None) -> list[Any]:
+    async def children(self, work: list[tuple[dict[str, Any], Any]], concurrency: int | None) -> list[Any]:
+        """Child runs of ``(reference, input)`` pairs (``{"fn": "module:qualname"}``, ``{"flow": name}``,
+        ``{"node": YAML body}``), at most ``concurrency`` at once, started in order; their outputs."""
         if concurrency is not None and concurrency < 1:
             raise FlowError("concurrency must be at least 1")
         self.totals.check(self.limits)
