@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from switchyard.cli import admin, audit, batch, commands, spend, worker
+from switchyard.cli import admin, audit, batch, commands, flow, spend, worker
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     spend.add_parser(sub)
     batch.add_parser(sub)
     worker.add_parsers(sub)
+    flow.add_parser(sub)
 
     mock = sub.add_parser("mock-upstream", help="run a fake upstream that speaks the providers' wire formats")
     mock.add_argument("--host", default="127.0.0.1")

@@ -174,12 +174,12 @@ class Interpreter:
         ref = self._ref(node["do"], node.get("output"))
         shared = render(node.get("with", {}), scope)
         work = [(ref, {"input": scope.input, "item": item, "index": i, "vars": shared}) for i, item in enumerate(items)]
-        return await run.children(work, node.get("concurrency", 1))
+        return await run.children(work, node.get("concurrency", 1), label=name)
 
     async def kind_parallel(self, run: Run, node: dict[str, Any], scope: Scope, name: str) -> Any:
         shared = render(node.get("with", {}), scope)
         work = [(self._ref(branch, None), {"input": scope.input, "vars": shared}) for branch in node["parallel"]]
-        return await run.children(work, None)
+        return await run.children(work, None, label=name)
 
     async def kind_while(self, run: Run, node: dict[str, Any], scope: Scope, name: str) -> Any:
         last: Any = None

@@ -174,21 +174,23 @@ class Run:
     # -- branches -------------------------------------------------------------
     async def parallel(self, *branches: Callable[..., Awaitable[Any]], item: Any = None) -> list[Any]:
         """Run each ``branch(run, item)`` as a child run, all at once; their results in order."""
-        return await self.children([({"fn": branch_ref(b)}, item) for b in branches], None)
+        return await self.children([({"fn": branch_ref(b)}, item) for b in branches], None,
+                                   label=getattr(branches[0], "__name__", None) if len(branches) == 1 else "parallel")
 
     async def map(self, branch: Callable[..., Awaitable[Any]], items: Iterable[Any], *,
                   concurrency: int | None = None) -> list[Any]:
         """Fan-out: ``branch(run, item)`` for every item as child runs, at most ``concurrency`` at
         once (started in order); the list of their results, in order."""
         ref = {"fn": branch_ref(branch)}
-        return await self.children([(ref, item) for item in items], concurrency)
+        return await self.children([(ref, item) for item in items], concurrency, label=getattr(branch, "__name__", None))
 
     async def subflow(self, flow: str, input: Any = None) -> Any:
         """Another registered flow as a child run; its output."""
         self.engine.flow_named(flow)
-        return (await self.children([({"flow": flow}, input)], None))[0]
+        return (await self.children([({"flow": flow}, input)], None, label=flow))[0]
 
-    async def children(self, work: list[tuple[dict[str, Any], Any]], concurrency: int | None) -> list[Any]:
+    async def children(self, work: list[tuple[dict[str, Any], Any]], concurrency: int | None, *,
+                       label: str | None = None) -> list[Any]:
         """Child runs of ``(reference, input)`` pairs (``{"fn": "module:qualname"}``, ``{"flow": name}``,
         ``{"node": YAML body}``), at most ``concurrency`` at once, started in order; their outputs."""
         if concurrency is not None and concurrency < 1:
@@ -201,7 +203,7 @@ class Run:
             if len(handles) - len(results) >= window:
                 results.append(await self._settle(handles[len(results)]))
             handles.append(await self.engine.start_child(ref, item, self.limits.left(self.totals), self.totals.started,
-                                                         label=f"{self.flow}[{index}]"))
+                                                         label=f"{label or self.flow}[{index}]"))
         while len(results) < len(handles):
             results.append(await self._settle(handles[len(results)]))
         return results

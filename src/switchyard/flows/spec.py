@@ -177,6 +177,8 @@ class _Checker:
             return
         kind = kinds[0]
         self.keys(node, FIELDS[kind], where)
+        if any(required and key not in node for key, required in FIELDS[kind].items()):
+            return  # reported as required; the rest of the node is not checked
         if "id" in node and not (isinstance(node["id"], str) and ID.match(node["id"])):
             self.add((*where, "id"), "letters, digits, _ and -, at most 64, not starting with a digit")
         for key in ("retries",):
