@@ -1,6 +1,7 @@
 """``switchyard flow``: run YAML flows durably, and watch and steer runs.
 
-``run FILE.yaml`` validates the flow (every problem with its path, exit 2), starts it in this
+Modules a flow's ``register:`` names are imported from the current directory, as with
+``python -m``. ``run FILE.yaml`` validates the flow (every problem with its path, exit 2), starts it in this
 process — model steps through the gateway in-process (``--config``, else the embedded
 default) — prints its events to stderr as they happen and its outcome as JSON on stdout
 (exit 0 when done, 1 when it failed, stopped on a limit or was cancelled). ``--detach``
@@ -107,6 +108,9 @@ async def _follow(engine: Any, run_id: str) -> None:
 
 def _engine(args: argparse.Namespace, **options: Any) -> Any:
     from switchyard.flows import FlowEngine
+
+    if "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())  # a flow's register: modules import from here, as with python -m
 
     return FlowEngine(_db(args), config=args.config, **options)
 

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
+import sqlalchemy as sa
 from dbos import DBOSClient
 from dbos._error import DBOSNonExistentWorkflowError
 
@@ -34,6 +35,7 @@ class Runs:
     """The runs in one journal database."""
 
     def __init__(self, database: JournalDatabase) -> None:
+        self._database = database
         self._client = DBOSClient(system_database_url=database.url, dbos_system_schema=database.schema or "dbos",
                                   lazy=True)
 
@@ -43,7 +45,13 @@ class Runs:
     async def _status(self, run_id: str) -> Any:
         if not isinstance(run_id, str) or not run_id or len(run_id) > 128:
             raise FlowError("run id: expected 1 to 128 characters")
-        found = await self._client.list_workflows_async(workflow_ids=[run_id], load_input=True, load_output=True)
+        if self._database.is_sqlite and not self._database.sqlite_path.exists():
+            raise FlowNotFound(f"no run {run_id!r}: no journal at {self._database.sqlite_path} (no flow ran there)")
+        try:
+            found = await self._client.list_workflows_async(workflow_ids=[run_id], load_input=True, load_output=True)
+        except sa.exc.SQLAlchemyError as exc:
+            raise FlowError(f"the journal database cannot be read ({type(exc.orig or exc).__name__}): "
+                            "has a flow engine ever opened it?") from exc
         if not found:
             raise FlowNotFound(f"no run {run_id!r}")
         return found[0]
