@@ -84,6 +84,15 @@ class AsyncClient:
         self._request_ids = RequestIds()
         self._services: Services | None = None
         self._starting: asyncio.Future[Services] | None = None
+        self._borrowed = False
+
+    @classmethod
+    def over(cls, services: Services) -> AsyncClient:
+        """A client over services already started (a gateway's own, for its flow engine): the same
+        pipeline, nothing built twice; closing the client leaves them running."""
+        client = cls(services.config)
+        client._services, client._borrowed = services, True
+        return client
 
     # -- lifetime -----------------------------------------------------------
     async def start(self) -> Services:
@@ -106,7 +115,7 @@ class AsyncClient:
 
     async def aclose(self) -> None:
         services, self._services, self._starting = self._services, None, None
-        if services is not None:
+        if services is not None and not self._borrowed:
             await services.aclose()
 
     async def __aenter__(self) -> AsyncClient:

@@ -19,7 +19,7 @@ import json
 import os
 import signal
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,7 @@ def add_parser(sub: Any) -> None:
 
     def action(name: str, text: str, run: Callable[[argparse.Namespace], int], *, run_id: bool = True,
                engine: bool = False) -> argparse.ArgumentParser:
-        parser = actions.add_parser(name, help=text)
+        parser: argparse.ArgumentParser = actions.add_parser(name, help=text)
         if run_id:
             parser.add_argument("run_id", metavar="RUN")
         parser.add_argument("--db", default=None,
@@ -78,7 +78,7 @@ def _json_arg(value: str | None, name: str) -> Any:
         raise ValueError(f"{name}: not JSON ({exc.msg} at {exc.pos})") from exc
 
 
-def _guarded(work: Callable[[], Awaitable[int]]) -> int:
+def _guarded(work: Callable[[], Coroutine[Any, Any, int]]) -> int:
     from switchyard.flows.errors import FlowDefinitionError, FlowError
 
     try:

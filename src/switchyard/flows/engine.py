@@ -67,7 +67,8 @@ class FlowEngine:
 
     def __init__(self, url: str = "sqlite:///switchyard-flows.db", *, client: AsyncClient | None = None,
                  config: ConfigSource = None, executor_id: str = "local", worker_concurrency: int = 0,
-                 payload_threshold: int = DEFAULT_THRESHOLD, steps: Any = None) -> None:
+                 payload_threshold: int = DEFAULT_THRESHOLD, steps: Any = None,
+                 definitions: dict[str, dict[str, Any]] | None = None) -> None:
         if worker_concurrency < 0:
             raise FlowError("worker_concurrency must be 0 or more")
         self.database = JournalDatabase.parse(url)
@@ -80,6 +81,8 @@ class FlowEngine:
         self.runs = Runs(self.database)
         self.steps = steps  # the registered steps YAML flows name (flows.steps.StepRegistry), set by spec users
         self._flows: dict[str, FlowFunction] = {}
+        #: YAML flows started by name (validated definitions, ``flows.spec``).
+        self.definitions = dict(definitions or {})
         self._workflows: dict[str, Callable[..., Coroutine[Any, Any, Any]]] = {}
         self._opened = False
 
@@ -102,7 +105,8 @@ class FlowEngine:
         try:
             return self._flows[name]
         except KeyError:
-            raise FlowNotFound(f"no flow named {name!r} (registered: {', '.join(sorted(self._flows)) or 'none'})") from None
+            known = ", ".join(sorted({*self._flows, *self.definitions})) or "none"
+            raise FlowNotFound(f"no flow named {name!r} (registered: {known})") from None
 
     @property
     def client(self) -> AsyncClient:
@@ -181,9 +185,17 @@ class FlowEngine:
         ``run_id`` an existing run is joined, not started twice. ``queue``: leave it to whichever
         worker takes it."""
         self._require_open()
-        ref = {"flow": flow} if isinstance(flow, str) else dict(flow)
+        if isinstance(flow, str) and flow not in self._flows and flow in self.definitions:
+            flow = {"yaml": self.definitions[flow]}
+        ref: dict[str, Any] = {"flow": flow} if isinstance(flow, str) else dict(flow)
         if "flow" in ref:
             self.flow_named(ref["flow"])
+        elif "yaml" in ref:
+            from switchyard.flows.spec import validate
+
+            definition = validate(ref["yaml"])
+            if limits is None:
+                limits = definition.get("limits")  # a YAML flow's own limits, unless the caller gives others
         limits = Limits.of(limits)
         run_id = run_id or uuid.uuid4().hex
         with SetWorkflowID(run_id):

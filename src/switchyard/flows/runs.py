@@ -50,7 +50,7 @@ class Runs:
         try:
             found = await self._client.list_workflows_async(workflow_ids=[run_id], load_input=True, load_output=True)
         except sa.exc.SQLAlchemyError as exc:
-            raise FlowError(f"the journal database cannot be read ({type(exc.orig or exc).__name__}): "
+            raise FlowError(f"the journal database cannot be read ({type(getattr(exc, 'orig', None) or exc).__name__}): "
                             "has a flow engine ever opened it?") from exc
         if not found:
             raise FlowNotFound(f"no run {run_id!r}")

@@ -74,6 +74,7 @@ class RouteTable:
         from switchyard.server.anthropic_routes import add_anthropic_routes
         from switchyard.server.audit_routes import add_audit_routes
         from switchyard.server.batch_routes import add_batch_routes
+        from switchyard.server.flow_routes import add_flow_routes
         from switchyard.server.health_routes import add_health_routes
         from switchyard.server.metrics_routes import add_metrics_routes
         from switchyard.server.openai_routes import add_openai_routes
@@ -102,4 +103,5 @@ class RouteTable:
         add_batch_routes(table, app)
         add_slo_routes(table, app)
         add_semantic_routes(table, app)
+        add_flow_routes(table, app)
         return table

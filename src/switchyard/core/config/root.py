@@ -10,6 +10,7 @@ from switchyard.core.config.batch import BatchConfig, ProjectionsConfig
 from switchyard.core.config.budgets import BudgetsConfig, SpendConfig
 from switchyard.core.config.cache import CacheConfig
 from switchyard.core.config.egress import TLSConfig
+from switchyard.core.config.flows import FlowsConfig
 from switchyard.core.config.governance import GovernanceConfig
 from switchyard.core.config.guard import GuardConfig
 from switchyard.core.config.limits import LimitsConfig
@@ -54,6 +55,7 @@ class Config(Strict):
     projections: ProjectionsConfig = Field(default_factory=ProjectionsConfig)
     tracing: TracingConfig | None = Field(default=None, description="OpenTelemetry over OTLP; absent: off.")
     slo: SloConfig | None = Field(default=None, description="SLO monitor and feedback; absent: off.")
+    flows: FlowsConfig | None = Field(default=None, description="Durable flows at /admin/flows; absent: off.")
 
     @model_validator(mode="after")
     def _records_need_a_database(self) -> Config:
