@@ -144,8 +144,7 @@ class FlowEngine:
             config["dbos_system_schema"] = self.database.schema
         DBOS(config=config)  # type: ignore[arg-type]
         try:
-            if self.worker_concurrency:
-                DBOS.listen_queues([QUEUE])
+            DBOS.listen_queues([QUEUE] if self.worker_concurrency else [])  # 0: queued runs are left to workers
             DBOS.launch()  # here, in the loop's thread: DBOS then runs recovered and queued runs on this loop
             if self.worker_concurrency:
                 await DBOS.register_queue_async(QUEUE, worker_concurrency=self.worker_concurrency,

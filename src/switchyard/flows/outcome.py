@@ -35,7 +35,10 @@ class RunStatus:
     created_ms: int | None
     updated_ms: int | None
     outcome: RunOutcome | None = None
+    #: The process (its ``executor_id``) that runs or ran it.
+    executor: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {"run_id": self.run_id, "flow": self.flow, "status": self.status, "created_ms": self.created_ms,
-                "updated_ms": self.updated_ms, "outcome": None if self.outcome is None else self.outcome.as_dict()}
+                "updated_ms": self.updated_ms, "executor": self.executor,
+                "outcome": None if self.outcome is None else self.outcome.as_dict()}

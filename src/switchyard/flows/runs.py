@@ -61,7 +61,7 @@ class Runs:
         outcome = _outcome(info) if info.status in ENDED else None
         status = outcome.status if outcome is not None else STATUS.get(info.status, info.status.lower())
         return RunStatus(run_id=run_id, flow=_flow_label(info), status=status, created_ms=info.created_at,
-                         updated_ms=info.updated_at, outcome=outcome)
+                         updated_ms=info.updated_at, outcome=outcome, executor=info.executor_id)
 
     async def outcome(self, run_id: str, timeout: float | None = None, poll: float = 0.05) -> RunOutcome:
         """The run's outcome, waiting for it to end (``TimeoutError`` after ``timeout`` s)."""
