@@ -68,7 +68,7 @@ class FlowEngine:
     def __init__(self, url: str = "sqlite:///switchyard-flows.db", *, client: AsyncClient | None = None,
                  config: ConfigSource = None, executor_id: str = "local", worker_concurrency: int = 0,
                  payload_threshold: int = DEFAULT_THRESHOLD, steps: Any = None,
-                 definitions: dict[str, dict[str, Any]] | None = None) -> None:
+                 definitions: dict[str, dict[str, Any]] | None = None, step_events: bool = True) -> None:
         if worker_concurrency < 0:
             raise FlowError("worker_concurrency must be 0 or more")
         self.database = JournalDatabase.parse(url)
@@ -76,6 +76,9 @@ class FlowEngine:
         self._owns_client = client is None
         self._config = config
         self.executor_id = executor_id
+        #: Steps write step.started / step.finished / step.retry to the run's stream (two commits a
+        #: step); off, the stream has the run's own events only (started, waits, finished).
+        self.step_events = step_events
         self.worker_concurrency = worker_concurrency
         self.payloads = PayloadStore(self.database, payload_threshold)
         self.runs = Runs(self.database)

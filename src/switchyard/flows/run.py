@@ -124,7 +124,9 @@ class Run:
     async def _recorded(self, name: str, body: Callable[[], Awaitable[Any]], model: bool) -> dict[str, Any]:
         """What DBOS journals for a step: its value (a reference when large) and what it used."""
         started = time.perf_counter()
-        await emit_step("step.started", name)
+        events = self.engine.step_events
+        if events:
+            await emit_step("step.started", name)
         value = await body()
         used: dict[str, Any] = {"steps": 1}
         extra: dict[str, Any] = {}
@@ -133,7 +135,8 @@ class Run:
             used.update(model_calls=1, tokens=tokens, usd=value.get("usd") or 0.0)
             extra = {"model": value["request"]["model"], "tokens": tokens, "usd": value.get("usd")}
         stored = await self.engine.payloads.store(self.run_id, value)
-        await emit_step("step.finished", name, ms=round((time.perf_counter() - started) * 1000, 3), **extra)
+        if events:
+            await emit_step("step.finished", name, ms=round((time.perf_counter() - started) * 1000, 3), **extra)
         return {"value": stored, "used": used}
 
     @staticmethod
