@@ -27,7 +27,7 @@ def test_start_watch_and_steer_a_run_over_http(start_gateway, tmp_path: Path) ->
     gateway = start_gateway({
         "auth": {"master_key": MASTER},
         "models": {"fake/*": {"deployments": [{"provider": "fake", "model": "*"}]}},
-        "flows": {"url": f"sqlite:///{tmp_path / 'flows.db'}",
+        "flows": {"url": f"sqlite:///{tmp_path / 'flows.db'}", "allow_inline": True,
                   "definitions": {"approval": str(ROOT / "examples" / "flows" / "approval.yaml")}},
     })
     admin = {"authorization": f"Bearer {MASTER}"}
@@ -63,6 +63,10 @@ def test_start_watch_and_steer_a_run_over_http(start_gateway, tmp_path: Path) ->
                         headers=admin, timeout=10)
     assert bad.status_code == 400 and bad.json()["error"]["param"] == "steps[0]"
     assert "prompt or messages" in bad.json()["error"]["message"]
+    code = requests.post(base + "/runs", json={"definition": {"name": "x", "register": {"sh": "os:system"},
+                                                              "steps": [{"id": "a", "step": "sh"}]}},
+                         headers=admin, timeout=10)
+    assert code.status_code == 400 and code.json()["error"]["param"] == "definition.register"
     unknown = requests.post(base + "/runs", json={"flow": "approval", "colour": 1}, headers=admin, timeout=10)
     assert unknown.status_code == 400 and unknown.json()["error"]["param"] == "colour"
     missing = requests.get(base + "/runs/nope", headers=admin, timeout=10)

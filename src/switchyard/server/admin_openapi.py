@@ -328,7 +328,8 @@ def _flow_paths(gateway: str, limit: dict[str, Any]) -> dict[str, Any]:
 FLOW_SCHEMAS: dict[str, Any] = {
     "FlowStart": {"type": "object", "additionalProperties": False, "properties": {
         "flow": {"type": "string", "minLength": 1, "description": "A flow of `flows.definitions`, by name."},
-        "definition": {"type": "object", "description": "A flow (the YAML form, as JSON); instead of `flow`."},
+        "definition": {"type": "object", "description": "A flow (the YAML form, as JSON, without `register`); "
+                       "instead of `flow`, with `flows.allow_inline` (else 403 `inline_flows_off`)."},
         "input": {"description": "The flow's input."},
         "limits": {"type": "object", "properties": {k: {"type": "number", "exclusiveMinimum": 0} for k in
                                                     ("steps", "model_calls", "tokens", "usd", "wall_seconds")},

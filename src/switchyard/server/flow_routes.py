@@ -2,7 +2,8 @@
 
 =========================================  =====================================================
 ``POST /admin/flows/runs``                 start a run: ``{"flow": NAME}`` (a ``flows.definitions``
-                                           entry) or ``{"definition": {...YAML flow as JSON...}}``,
+                                           entry) or, with ``flows.allow_inline``, ``{"definition":
+                                           {...YAML flow as JSON, without register:...}}``,
                                            with ``input``, ``limits``, ``run_id``, ``queue`` → 201
 ``GET /admin/flows/runs``                  the latest runs (``?limit=`` 1–500, default 50)
 ``GET /admin/flows/runs/{id}``             a run's status, and its outcome once it ended
@@ -94,6 +95,13 @@ def add_flow_routes(table: RouteTable, app: Any) -> None:
             raise InvalidRequest("queue must be true or false.", param="queue")
         if body.get("limits") is not None and not isinstance(body["limits"], dict):
             raise InvalidRequest("limits must be an object.", param="limits")
+        if "definition" in body:
+            if not app.services.config.flows.allow_inline:
+                raise PermissionDenied("Inline flow definitions are off on this gateway (flows.allow_inline); "
+                                       "start a flow of flows.definitions by name.", code="inline_flows_off")
+            if isinstance(body["definition"], dict) and "register" in body["definition"]:
+                raise InvalidRequest("definition.register: importing code is for flows from files "
+                                     "(flows.definitions), not for definitions sent over HTTP.", param="definition.register")
         flow = body["flow"] if "flow" in body else {"yaml": body["definition"]}
         try:
             handle = await engine.start(flow, body.get("input"), limits=body.get("limits"), run_id=body.get("run_id"),

@@ -20,6 +20,9 @@ class FlowsConfig(Strict):
                                         description="YAML flows started by name: name -> path of the file.")
     worker_concurrency: int = Field(default=8, ge=0, le=1000,
                                     description="Queued runs this process runs at once (0: none, only its own).")
+    allow_inline: bool = Field(default=False,
+                               description="POST /admin/flows/runs may carry a definition (never one with register:: "
+                                           "importing code is for flows from files).")
     executor_id: str = Field(default="local", min_length=1, max_length=128,
                              description="This process's name in the journal: its unfinished runs are its to recover.")
 
