@@ -152,6 +152,8 @@ class FlowEngine:
             if self.worker_concurrency:
                 await DBOS.register_queue_async(QUEUE, worker_concurrency=self.worker_concurrency,
                                                 polling_interval_sec=0.05)
+            else:  # so runs can be queued before any worker has started (never changes a worker's settings)
+                await DBOS.register_queue_async(QUEUE, polling_interval_sec=0.05, on_conflict="never_update")
         except BaseException:
             self._forget()
             raise
