@@ -149,13 +149,17 @@ class AsyncClient:
         call = self._call(services)
         return await self._charged(services, call, services.pipeline.chat(request, call))
 
-    async def chat_priced(self, *, model: str, messages: list[dict[str, Any]], **params: Any) -> Priced:
+    async def chat_priced(self, *, model: str, messages: list[dict[str, Any]], traceparent: str | None = None,
+                          **params: Any) -> Priced:
         """A chat completion and what it cost: the gateway's own price of its usage at the
-        deployment that answered (``usd`` is None when nothing priced it, e.g. a cached answer)."""
+        deployment that answered (``usd`` is None when nothing priced it, e.g. a cached answer).
+        ``traceparent`` (W3C) makes the call's spans children of the caller's (with ``tracing:``)."""
         params.pop("stream", None)
         request = validate_chat({"model": model, "messages": messages, **params})
         services = await self.start()
         call = self._call(services)
+        if traceparent is not None:
+            call.headers["traceparent"] = traceparent
         response = await self._charged(services, call, services.pipeline.chat(request, call))
         return Priced(response, call.cost)
 

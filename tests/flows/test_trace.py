@@ -10,6 +10,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from switchyard.flows import FlowEngine, Run
 from switchyard.flows.trace import otlp_request
+from switchyard.mock import MockUpstreamThread
 from tests.flows import flowlib
 
 pytestmark = pytest.mark.asyncio
@@ -42,3 +43,29 @@ async def test_a_run_is_one_trace_with_a_span_per_step(tmp_path: Path) -> None:
     assert [s.name for s in sent] == [s["name"] for s in spans]
     assert sent[1].parent_span_id == sent[0].span_id
     assert {a.key: a.value.string_value for a in sent[1].attributes}["gen_ai.request.model"] == "priced"
+
+
+async def asks(run: Run, _: object) -> list[str]:
+    answer = await run.model("ask", model="chat", messages=[{"role": "user", "content": "traced"}])
+    return [answer.text, *(await run.map(asks_in_a_branch, [1]))]
+
+
+async def asks_in_a_branch(run: Run, _: object) -> str:
+    return (await run.model("inner", model="chat", messages=[{"role": "user", "content": "inner"}])).text
+
+
+async def test_the_gateways_spans_of_a_model_step_join_the_runs_trace(tmp_path: Path) -> None:
+    """With tracing: on, the upstream is asked with the run's trace id — the branch's call too."""
+    with MockUpstreamThread() as mock:
+        config = {"tracing": {"endpoint": "http://127.0.0.1:9"},  # nobody listens: exports fail, calls do not
+                  "models": {"chat": {"deployments": [{"provider": "openai", "model": "gpt-4o-mini",
+                                                       "base_url": mock.url + "/v1", "api_key": "sk-t"}]}}}
+        engine = FlowEngine(f"sqlite:///{tmp_path / 'f.db'}", config=config)
+        engine.register("asks", asks)
+        async with engine:
+            await engine.run("asks", run_id="traced-1")
+            spans = await engine.trace("traced-1")
+        assert mock.mock is not None
+        sent = [r.headers.get("traceparent", "") for r in list(mock.mock.requests)]
+    assert len(sent) == 2
+    assert {header.split("-")[1] for header in sent} == {spans[0]["trace_id"]}

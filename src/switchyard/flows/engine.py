@@ -133,8 +133,8 @@ class FlowEngine:
             return await self._run_workflow(ref, input, limits, started)
 
         async def branch_workflow(ref: dict[str, Any], item: Any, limits: dict[str, Any], started: float,
-                                  label: str) -> Any:
-            return await self._branch_workflow(ref, item, limits, started, label)
+                                  label: str, root: str | None = None) -> Any:
+            return await self._branch_workflow(ref, item, limits, started, label, root)
 
         # closures, not bound methods: DBOS marks the functions it wraps
         self._workflows = {WORKFLOW: DBOS.workflow(name=WORKFLOW)(run_workflow),
@@ -215,9 +215,11 @@ class FlowEngine:
         handle = await self.start(flow, input, **options)
         return await handle.outcome()
 
-    async def start_child(self, ref: dict[str, Any], item: Any, limits: Limits, started: float, *, label: str) -> Any:
+    async def start_child(self, ref: dict[str, Any], item: Any, limits: Limits, started: float, *, label: str,
+                          root: str) -> Any:
         """A child run (a branch) of the current run; its DBOS handle. Called by ``Run``."""
-        handle: Any = await DBOS.start_workflow_async(self._workflows[BRANCH], ref, item, limits.as_dict(), started, label)
+        handle: Any = await DBOS.start_workflow_async(self._workflows[BRANCH], ref, item, limits.as_dict(), started,
+                                                      label, root)
         await emit("branch.started", branch=label, run_id=handle.get_workflow_id())
         return handle
 
@@ -240,8 +242,8 @@ class FlowEngine:
         return envelope
 
     async def _branch_workflow(self, ref: dict[str, Any], item: Any, limits: dict[str, Any], started: float,
-                               label: str) -> dict[str, Any]:
-        run = Run(self, DBOS.workflow_id or "", label, Limits.of(limits), Totals(started=started))
+                               label: str, root: str | None) -> dict[str, Any]:
+        run = Run(self, DBOS.workflow_id or "", label, Limits.of(limits), Totals(started=started), root=root)
         return await self._execute(run, ref, item)
 
     async def _execute(self, run: Run, ref: dict[str, Any], input: Any) -> dict[str, Any]:

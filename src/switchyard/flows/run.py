@@ -71,9 +71,12 @@ def resolve_branch(ref: str) -> Callable[..., Awaitable[Any]]:
 class Run:
     """One run of a flow, as the flow sees it. Created by the engine, never by hand."""
 
-    def __init__(self, engine: FlowEngine, run_id: str, flow: str, limits: Limits, totals: Totals) -> None:
+    def __init__(self, engine: FlowEngine, run_id: str, flow: str, limits: Limits, totals: Totals,
+                 root: str | None = None) -> None:
         self.engine = engine
         self.run_id = run_id
+        #: The run this one is a branch of, at the top (itself when it is not a branch): one trace.
+        self.root = root or run_id
         self.flow = flow
         self.limits = limits
         self.totals = totals
@@ -96,7 +99,10 @@ class Run:
         request = {"model": model, "messages": messages, **params}
 
         async def call() -> dict[str, Any]:
-            priced = await self.engine.client.chat_priced(**request)
+            from switchyard.flows.trace import step_traceparent
+
+            parent = step_traceparent(self.root, self.run_id, DBOS.step_id or 0)
+            priced = await self.engine.client.chat_priced(**request, traceparent=parent)
             usage = priced.response.usage
             return {"request": request, "response": priced.response.body,
                     "usage": None if usage is None else usage.to_openai(), "usd": priced.usd}
@@ -206,7 +212,7 @@ class Run:
             if len(handles) - len(results) >= window:
                 results.append(await self._settle(handles[len(results)]))
             handles.append(await self.engine.start_child(ref, item, self.limits.left(self.totals), self.totals.started,
-                                                         label=f"{label or self.flow}[{index}]"))
+                                                         label=f"{label or self.flow}[{index}]", root=self.root))
         while len(results) < len(handles):
             results.append(await self._settle(handles[len(results)]))
         return results

@@ -26,6 +26,12 @@ def _id(*parts: str, size: int) -> bytes:
     return hashlib.sha256("\x00".join(parts).encode()).digest()[:size]
 
 
+def step_traceparent(root_run_id: str, run_id: str, step: int) -> str:
+    """The W3C ``traceparent`` naming a step's span: a model step hands it to the gateway, whose
+    own spans of the call (with ``tracing:``) then join the run's trace under the step."""
+    return f"00-{_id(root_run_id, size=16).hex()}-{_id(run_id, str(step), size=8).hex()}-01"
+
+
 async def run_spans(runs: Runs, run_id: str) -> list[dict[str, Any]]:
     """The run's spans, parents first: ``name``, ids (hex), ``start_ms``, ``end_ms``, ``attributes``."""
     status = await runs.status(run_id)
