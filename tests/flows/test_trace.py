@@ -13,14 +13,13 @@ from switchyard.flows.trace import otlp_request
 from switchyard.mock import MockUpstreamThread
 from tests.flows import flowlib
 
-pytestmark = pytest.mark.asyncio
-
 
 async def traced(run: Run, _: object) -> list[int]:
     await run.model("ask", model="priced", messages=[{"role": "user", "content": "one two"}])
     return await run.map(flowlib.twice, [1])
 
 
+@pytest.mark.asyncio
 async def test_a_run_is_one_trace_with_a_span_per_step(tmp_path: Path) -> None:
     engine = FlowEngine(f"sqlite:///{tmp_path / 'f.db'}", config=flowlib.PRICED)
     engine.register("traced", traced)
@@ -54,6 +53,7 @@ async def asks_in_a_branch(run: Run, _: object) -> str:
     return (await run.model("inner", model="chat", messages=[{"role": "user", "content": "inner"}])).text
 
 
+@pytest.mark.asyncio
 async def test_the_gateways_spans_of_a_model_step_join_the_runs_trace(tmp_path: Path) -> None:
     """With tracing: on, the upstream is asked with the run's trace id — the branch's call too."""
     with MockUpstreamThread() as mock:
@@ -69,3 +69,42 @@ async def test_the_gateways_spans_of_a_model_step_join_the_runs_trace(tmp_path: 
         sent = [r.headers.get("traceparent", "") for r in list(mock.mock.requests)]
     assert len(sent) == 2
     assert {header.split("-")[1] for header in sent} == {spans[0]["trace_id"]}
+
+
+def test_the_cli_sends_a_runs_trace_to_an_otlp_collector(tmp_path: Path) -> None:
+    import asyncio
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from switchyard.cli.main import main
+
+    async def record() -> None:
+        engine = FlowEngine(f"sqlite:///{tmp_path / 'f.db'}", config=flowlib.PRICED)
+        engine.register("traced", traced)
+        async with engine:
+            await engine.run("traced", run_id="t-2")
+
+    asyncio.run(record())
+    received: list[tuple[str, bytes]] = []
+
+    class Collector(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+            received.append((self.path, self.rfile.read(int(self.headers["content-length"]))))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Collector)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        assert main(["flow", "trace", "t-2", "--db", f"sqlite:///{tmp_path / 'f.db'}",
+                     "--endpoint", f"http://127.0.0.1:{server.server_address[1]}"]) == 0
+    finally:
+        server.shutdown()
+        server.server_close()
+    [(path, body)] = received
+    assert path == "/v1/traces"
+    names = [s.name for s in ExportTraceServiceRequest.FromString(body).resource_spans[0].scope_spans[0].spans]
+    assert names[:2] == ["flow traced", "ask"] and names[-2:] == ["one", "two"]

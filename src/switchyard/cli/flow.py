@@ -6,7 +6,8 @@ process — model steps through the gateway in-process (``--config``, else the e
 default) — prints its events to stderr as they happen and its outcome as JSON on stdout
 (exit 0 when done, 1 when it failed, stopped on a limit or was cancelled). ``--detach``
 prints the run id and leaves the run to a ``flow worker`` (``--db`` shared, PostgreSQL).
-``status``, ``events``, ``cancel``, ``send`` and ``prune`` need only the journal database;
+``status``, ``events``, ``cancel``, ``send``, ``trace`` (its spans, or posted as OTLP to
+``--endpoint``) and ``prune`` need only the journal database;
 ``resume`` runs the rest of a run here; ``worker`` takes queued runs and recovers this
 executor's unfinished ones, until SIGTERM.
 """
@@ -56,6 +57,9 @@ def add_parser(sub: Any) -> None:
     send = action("send", "deliver an event to a run's wait_for", flow_send)
     send.add_argument("event")
     send.add_argument("--value", default="null", help="the event's value as JSON (default null)")
+    trace = action("trace", "a run as one trace: its spans as JSON, or sent to an OTLP collector", flow_trace)
+    trace.add_argument("--endpoint", default=None,
+                       help="the collector's OTLP/HTTP base URL (…/v1/traces is posted to); default: print the spans")
     prune = action("prune", "retention: remove ended runs older than N days", flow_prune, run_id=False)
     prune.add_argument("--older-than-days", type=float, required=True)
     worker = action("worker", "take queued runs (and recover this executor's) until SIGTERM", flow_worker,
@@ -192,6 +196,42 @@ def flow_send(args: argparse.Namespace) -> int:
         return 0
 
     return _guarded(work)
+
+
+def flow_trace(args: argparse.Namespace) -> int:
+    async def work() -> int:
+        from switchyard.flows.trace import otlp_request, run_spans
+
+        runs = _runs(args)
+        try:
+            spans = await run_spans(runs, args.run_id)
+        finally:
+            runs.close()
+        if args.endpoint is None:
+            print(json.dumps(spans, default=str), flush=True)
+            return 0
+        status = await asyncio.to_thread(_post_otlp, args.endpoint.rstrip("/") + "/v1/traces", otlp_request(spans))
+        print(f"sent {len(spans)} span(s) to {args.endpoint}: HTTP {status}", flush=True)
+        return 0 if 200 <= status < 300 else 1
+
+    return _guarded(work)
+
+
+def _post_otlp(url: str, body: bytes) -> int:
+    import urllib.error
+    import urllib.request
+
+    if not url.startswith(("http://", "https://")):
+        raise ValueError("--endpoint: expected an http:// or https:// URL")
+    request = urllib.request.Request(url, data=body, method="POST",
+                                     headers={"content-type": "application/x-protobuf"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310 - the scheme is checked above
+            return int(answer.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+    except urllib.error.URLError as exc:
+        raise ValueError(f"--endpoint: cannot reach {url}: {exc.reason}") from exc
 
 
 def flow_prune(args: argparse.Namespace) -> int:

@@ -9,6 +9,7 @@ third-party packages add their own through entry points
 ``switchyard.stages``       request-pipeline stages, by ``pipeline.stages[].name``
 ``switchyard.stores``       storage backends, by URL scheme (``switchyard.storage``)
 ``switchyard.detectors``    guard detectors, by ``guard.detectors[].plugin``
+``switchyard.flow_steps``   the steps YAML flows name, by ``step:`` (``flows/steps.py``)
 ==========================  ======================================================
 """
 
