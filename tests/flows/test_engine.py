@@ -228,3 +228,20 @@ async def test_refusals_name_what_is_wrong(tmp_path: Path) -> None:
         assert failed.status == "failed" and "module-level function" in (failed.reason or "")
         with pytest.raises(FlowError, match="one per process"):
             await engine_at(tmp_path / "other").open()
+
+
+async def test_a_run_queued_before_any_worker_waits_for_one_and_the_loop_outlives_the_engine(tmp_path: Path) -> None:
+    async def hello(run: Run, name: str) -> str:
+        return str(await run.step("hello", lambda: f"hello {name}"))
+
+    starter = engine_at(tmp_path)  # takes no queued run
+    starter.register("hello", hello)
+    async with starter:
+        handle = await starter.start("hello", "queue", queue=True, run_id="queued-1")
+        assert (await starter.status("queued-1")).status == "enqueued"
+    assert await asyncio.to_thread(lambda: "threads still work") == "threads still work"
+    worker = engine_at(tmp_path, worker_concurrency=2)  # the same loop: DBOS again, after its destroy
+    worker.register("hello", hello)
+    async with worker:
+        outcome = await worker.outcome(handle.run_id, timeout=30)
+    assert (outcome.status, outcome.output) == ("done", "hello queue")

@@ -18,9 +18,11 @@ with the same ``executor_id`` opens again (DBOS recovery), or by ``resume``.
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import dbos._dbos as dbos_module
@@ -35,6 +37,7 @@ from switchyard.flows.outcome import RunOutcome, RunStatus
 from switchyard.flows.payloads import DEFAULT_THRESHOLD, PayloadStore
 from switchyard.flows.run import Run, resolve_branch
 from switchyard.flows.runs import Runs
+from switchyard.flows.steps import FlowSteps
 
 FlowFunction = Callable[[Run, Any], Awaitable[Any]]
 
@@ -43,6 +46,14 @@ FlowFunction = Callable[[Run, Any], Awaitable[Any]]
 APPLICATION_VERSION = "switchyard-flows-1"
 QUEUE = "switchyard-flows"
 WORKFLOW, BRANCH = "switchyard.flow", "switchyard.branch"
+
+
+async def _listening(limit: float = 3.0) -> None:
+    """Until DBOS's queue manager runs the queue's thread here (it looks for new queues once a
+    second): an open worker takes queued runs from then on."""
+    name, deadline = f"queue-worker-{QUEUE}", time.monotonic() + limit
+    while not any(thread.name == name for thread in threading.enumerate()) and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
 
 
 class RunHandle:
@@ -67,7 +78,7 @@ class FlowEngine:
 
     def __init__(self, url: str = "sqlite:///switchyard-flows.db", *, client: AsyncClient | None = None,
                  config: ConfigSource = None, executor_id: str = "local", worker_concurrency: int = 0,
-                 payload_threshold: int = DEFAULT_THRESHOLD, steps: Any = None,
+                 payload_threshold: int = DEFAULT_THRESHOLD, steps: FlowSteps | None = None,
                  definitions: dict[str, dict[str, Any]] | None = None, step_events: bool = True) -> None:
         if worker_concurrency < 0:
             raise FlowError("worker_concurrency must be 0 or more")
@@ -82,12 +93,14 @@ class FlowEngine:
         self.worker_concurrency = worker_concurrency
         self.payloads = PayloadStore(self.database, payload_threshold)
         self.runs = Runs(self.database)
-        self.steps = steps  # the registered steps YAML flows name (flows.steps.StepRegistry), set by spec users
+        #: The steps YAML flows name (built-ins, the ``switchyard.flow_steps`` entry points, and yours).
+        self.steps = steps if steps is not None else FlowSteps()
         self._flows: dict[str, FlowFunction] = {}
         #: YAML flows started by name (validated definitions, ``flows.spec``).
         self.definitions = dict(definitions or {})
         self._workflows: dict[str, Callable[..., Coroutine[Any, Any, Any]]] = {}
         self._opened = False
+        self._loop_executor: ThreadPoolExecutor | None = None
 
     # -- flows ----------------------------------------------------------------
     def flow(self, name: str) -> Callable[[FlowFunction], FlowFunction]:
@@ -127,6 +140,9 @@ class FlowEngine:
         if dbos_module._dbos_global_instance is not None:
             raise FlowError("another FlowEngine (or DBOS) is open in this process: DBOS is one per process; "
                             "close it first")
+        # DBOS makes its own thread pool this loop's default executor, and shuts it down on destroy:
+        # close() gives the loop back the one it had, so asyncio.to_thread keeps working after.
+        self._loop_executor = getattr(asyncio.get_running_loop(), "_default_executor", None)
         await asyncio.to_thread(self.database.prepare)
         await asyncio.to_thread(self.payloads.create)
         async def run_workflow(ref: dict[str, Any], input: Any, limits: dict[str, Any], started: float) -> Any:
@@ -152,8 +168,7 @@ class FlowEngine:
             if self.worker_concurrency:
                 await DBOS.register_queue_async(QUEUE, worker_concurrency=self.worker_concurrency,
                                                 polling_interval_sec=0.05)
-            else:  # so runs can be queued before any worker has started (never changes a worker's settings)
-                await DBOS.register_queue_async(QUEUE, polling_interval_sec=0.05, on_conflict="never_update")
+                await _listening()
         except BaseException:
             self._forget()
             raise
@@ -165,6 +180,8 @@ class FlowEngine:
             return
         self._opened = False
         await asyncio.to_thread(self._forget)
+        previous, self._loop_executor = self._loop_executor, None
+        asyncio.get_running_loop().set_default_executor(previous or ThreadPoolExecutor())
         self.payloads.close()
         self.runs.close()
         if self._owns_client and self._client is not None:

@@ -123,7 +123,7 @@ class Interpreter:
     def __init__(self, engine: FlowEngine, register: dict[str, str]) -> None:
         self.engine = engine
         self.register = register
-        self.steps: FlowSteps = engine.steps if engine.steps is not None else FlowSteps()
+        self.steps: FlowSteps = engine.steps
 
     def step_function(self, name: str) -> Callable[..., Any]:
         target = self.register.get(name)
