@@ -23,6 +23,7 @@ from bench.admission import admission
 from bench.auth import auth
 from bench.batch import batch
 from bench.cache import cache
+from bench.flows import flows
 from bench.guard import guard
 from bench.harness import Context, Figure, Row, Section, SectionResult
 from bench.observability import observability
@@ -39,7 +40,7 @@ from switchyard.server.runner import raise_open_file_limit
 SECTIONS: dict[str, Section] = {"throughput": throughput, "routing": routing, "admission": admission, "auth": auth,
                                 "spend": spend, "observability": observability, "cache": cache,
                                 "responses": responses, "guard": guard, "mcp": mcp_section,
-                                "batch": batch, "semantic": semantic}
+                                "batch": batch, "semantic": semantic, "flows": flows}
 MASTER_KEY = "sk-bench-master"
 MODEL = "bench-model"
 

@@ -27,7 +27,7 @@ import asyncio
 import threading
 from collections.abc import AsyncIterator, Awaitable, Coroutine, Iterator, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from switchyard.auth import Caller
 from switchyard.core.call import Call
@@ -64,6 +64,13 @@ def config_of(source: ConfigSource) -> Config:
     return parse_config(dict(source))
 
 
+class Priced(NamedTuple):
+    """An answer and its cost in US dollars (``AsyncClient.chat_priced``)."""
+
+    response: ChatResponse
+    usd: float | None
+
+
 class AsyncClient:
     """The gateway's pipeline, called in-process from asyncio code."""
 
@@ -77,6 +84,15 @@ class AsyncClient:
         self._request_ids = RequestIds()
         self._services: Services | None = None
         self._starting: asyncio.Future[Services] | None = None
+        self._borrowed = False
+
+    @classmethod
+    def over(cls, services: Services) -> AsyncClient:
+        """A client over services already started (a gateway's own, for its flow engine): the same
+        pipeline, nothing built twice; closing the client leaves them running."""
+        client = cls(services.config)
+        client._services, client._borrowed = services, True
+        return client
 
     # -- lifetime -----------------------------------------------------------
     async def start(self) -> Services:
@@ -99,7 +115,7 @@ class AsyncClient:
 
     async def aclose(self) -> None:
         services, self._services, self._starting = self._services, None, None
-        if services is not None:
+        if services is not None and not self._borrowed:
             await services.aclose()
 
     async def __aenter__(self) -> AsyncClient:
@@ -136,6 +152,20 @@ class AsyncClient:
         services = await self.start()
         call = self._call(services, headers)
         return await self._charged(services, call, services.pipeline.chat(request, call))
+
+    async def chat_priced(self, *, model: str, messages: list[dict[str, Any]], traceparent: str | None = None,
+                          **params: Any) -> Priced:
+        """A chat completion and what it cost: the gateway's own price of its usage at the
+        deployment that answered (``usd`` is None when nothing priced it, e.g. a cached answer).
+        ``traceparent`` (W3C) makes the call's spans children of the caller's (with ``tracing:``)."""
+        params.pop("stream", None)
+        request = validate_chat({"model": model, "messages": messages, **params})
+        services = await self.start()
+        call = self._call(services)
+        if traceparent is not None:
+            call.headers["traceparent"] = traceparent
+        response = await self._charged(services, call, services.pipeline.chat(request, call))
+        return Priced(response, call.cost)
 
     async def stream(self, *, model: str, messages: list[dict[str, Any]], headers: Mapping[str, str] | None = None,
                      **params: Any) -> AsyncIterator[Chunk]:

@@ -51,6 +51,7 @@ NOT_IN_THE_TABLE = {
     "unknown_component": "a retrieval pipeline's config error (ingest, retrieval eval); over HTTP a 503 naming it",
     "conflict": "a generated key secret equal to a stored one (192 random bits)",
     "directory_full": "past a million records of the in-memory directory (named below the table, not driven)",
+    "unknown_step": "a YAML flow naming a step nobody registered: its run fails saying so, never an HTTP answer",
 }
 
 
@@ -202,6 +203,7 @@ class World:
                 "judged": {"moderation": {"alias": "fake/echo"}},
                 "judge-down": {"moderation": {"alias": "fake/timeout", "timeout": 0.2}},
                 "watched": {"categories": ["ssn"], "output": {"action": "block", "categories": ["email"]}}}},
+            "flows": {"url": f"sqlite:///{workdir}/flows.db"},  # inline definitions off (the default)
             "models": {"blocked": {**echo, "guard": "strict"}, "judged": {**echo, "guard": "judged"},
                        "judge-down": {**echo, "guard": "judge-down"}, "watched": {**echo, "guard": "watched"},
                        "fake/*": {"deployments": [{"provider": "fake", "model": "*"}]}},
@@ -554,6 +556,13 @@ SCENARIOS: dict[str, Callable[[World], Seen]] = {
                                                  {"authorization": f"Bearer {MASTER}"})),
     "semantic_cache_off": lambda w: admin_call(w, "GET", "/admin/cache/semantic?partition=tenant:acme"),
     "mcp_off": lambda w: admin_call(w, "GET", "/admin/mcp"),
+    "flows_off": lambda w: _seen(request(w.main.url, "GET", "/admin/flows/runs",
+                                         headers={"authorization": f"Bearer {MASTER}"})),
+    "flow_not_found": lambda w: _seen(request(w.guard.url, "GET", "/admin/flows/runs/nothing",
+                                              headers={"authorization": f"Bearer {MASTER}"})),
+    "inline_flows_off": lambda w: _seen(request(w.guard.url, "POST", "/admin/flows/runs",
+                                                orjson.dumps({"definition": {"name": "x", "steps": []}}),
+                                                {"authorization": f"Bearer {MASTER}"})),
     "governance_off": lambda w: _seen(request(w.limits.url, "GET", "/admin/keys",
                                               headers={"authorization": "Bearer anything"})),
     "oidc_unavailable": lambda w: _seen(request(w.oidc_down.url, "GET", "/admin/keys", headers={

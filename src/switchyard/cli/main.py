@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from switchyard.cli import admin, agent, audit, batch, commands, retrieval, spend, worker
+from switchyard.cli import admin, agent, audit, batch, commands, flow, retrieval, spend, worker
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_parsers(sub)
     agent.add_parser(sub)
     retrieval.add_parsers(sub)
+    flow.add_parser(sub)
 
     mock = sub.add_parser("mock-upstream", help="run a fake upstream that speaks the providers' wire formats")
     mock.add_argument("--host", default="127.0.0.1")

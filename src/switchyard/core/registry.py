@@ -10,6 +10,7 @@ third-party packages add their own through entry points
 ``switchyard.stores``       storage backends, by URL scheme (``switchyard.storage``)
 ``switchyard.detectors``    guard detectors, by ``guard.detectors[].plugin``
 ``switchyard.components``   retrieval components, by ``role:name`` (``loader:pdf``)
+``switchyard.flow_steps``   the steps YAML flows name, by ``step:`` (``flows/steps.py``)
 ==========================  ======================================================
 
 Components share one group and qualify their names by role (``loader``,

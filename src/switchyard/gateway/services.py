@@ -122,6 +122,8 @@ class Services:
     unattended: Unattended | None = None
     #: A/B experiments (aliases with ``experiment:``; ``observe/experiments.py``), their figures per variant.
     experiments: Any = None
+    #: The durable flow engine of ``/admin/flows`` (``flows:``; ``switchyard.flows`` and DBOS load only then).
+    flows: Any = None
 
     @classmethod
     async def start(cls, config: Config, registry: Registry, stages: StageRegistry | None = None, *,
@@ -240,6 +242,12 @@ class Services:
             await cache.start()
         if selectors is not None:
             await selectors.start()
+        if config.flows is not None and role == "gateway":
+            try:
+                services.flows = await _flow_engine(config, services)
+            except BaseException:
+                await services.aclose()
+                raise
         return services
 
     def readiness(self) -> dict[str, Any]:
@@ -276,6 +284,8 @@ class Services:
 
     async def aclose(self) -> None:
         try:
+            if self.flows is not None:
+                await self.flows.close()  # its model steps go through this pipeline: before it closes
             if self.unattended is not None:
                 await self.unattended.aclose()  # their answers charged before the writers close
             if self.mcp is not None:
@@ -415,6 +425,20 @@ def _tracing(config: Config, http: HttpClient) -> Tracing | None:
     from switchyard.observe.tracing import Tracing
 
     return Tracing(config, http)
+
+
+async def _flow_engine(config: Config, services: Services) -> Any:
+    """The flow engine over this gateway's own pipeline (``flows:``), open: its YAML flows by name."""
+    from switchyard.client import AsyncClient
+    from switchyard.flows import FlowEngine
+    from switchyard.flows.spec import load
+
+    flows = config.flows
+    assert flows is not None
+    definitions = {name: load(path) for name, path in flows.definitions.items()}
+    engine = FlowEngine(flows.url.get_secret_value(), client=AsyncClient.over(services), definitions=definitions,
+                        worker_concurrency=flows.worker_concurrency, executor_id=flows.executor_id)
+    return await engine.open()
 
 
 def _slo(config: Config, http: HttpClient) -> SloMonitor | None:

@@ -246,6 +246,7 @@ def schemas() -> dict[str, Any]:
         "properties": {"key": {"type": "string", "description": "The secret: shown this once."}}}]}
     out.update(_rollups())
     out["AdminReport"] = {"type": "object", "description": "A report whose fields the README's section names."}
+    out.update(FLOW_SCHEMAS)
     return out
 
 
@@ -358,7 +359,47 @@ def paths() -> dict[str, Any]:
     out["/admin/mcp"] = {"get": _operation(
         "The MCP gateway's servers, their tools, who may use which and the tool limits (503 `mcp_off` "
         "without `mcp:`)", "AdminReport", roles=gateway)}
+    out.update(_flow_paths(gateway, limit))
     return out
+
+
+def _flow_paths(gateway: str, limit: dict[str, Any]) -> dict[str, Any]:
+    """``/admin/flows`` (``server/flow_routes.py``); each answers 503 ``flows_off`` without ``flows:``."""
+    run = {**ID, "description": "The run's id."}
+    off = " (503 `flows_off` without `flows:`)"
+    steer = "owner, admin"
+    out: dict[str, Any] = {"/admin/flows/runs": {
+        "get": _operation(f"The latest flow runs, newest first{off}", "AdminReport",
+                          params=[{**limit, "schema": {"type": "integer", "minimum": 1, "maximum": 500}}], roles=gateway),
+        "post": _operation(f"Start a flow run{off}", "AdminReport", status="201", body="FlowStart", writes=True,
+                           roles=steer)}}
+    for what, summary in (("runs", "A run's status, and its outcome once it ended"),
+                          ("events", "A run's events as server-sent events (text/event-stream), until it ends"),
+                          ("journal", "A run's journal: each step's output, a model step's exact request and response"),
+                          ("trace", "A run as one trace: a span per step")):
+        out[f"/admin/flows/{what}/{{id}}"] = {"parameters": [run], "get": _operation(summary + off, "AdminReport",
+                                                                                      roles=gateway)}
+    for what, summary, body in (("send", "Deliver an event to a run's wait_for", "FlowEvent"),
+                                ("cancel", "Cancel a run", None), ("resume", "Resume a run from its journal", None)):
+        out[f"/admin/flows/{what}/{{id}}"] = {"parameters": [run], "post": _operation(
+            summary + off, "AdminReport", body=body, writes=True, roles=steer)}
+    return out
+
+
+FLOW_SCHEMAS: dict[str, Any] = {
+    "FlowStart": {"type": "object", "additionalProperties": False, "properties": {
+        "flow": {"type": "string", "minLength": 1, "description": "A flow of `flows.definitions`, by name."},
+        "definition": {"type": "object", "description": "A flow (the YAML form, as JSON, without `register`); "
+                       "instead of `flow`, with `flows.allow_inline` (else 403 `inline_flows_off`)."},
+        "input": {"description": "The flow's input."},
+        "limits": {"type": "object", "properties": {k: {"type": "number", "exclusiveMinimum": 0} for k in
+                                                    ("steps", "model_calls", "tokens", "usd", "wall_seconds")},
+                   "additionalProperties": False},
+        "run_id": {"type": "string", "minLength": 1, "maxLength": 128},
+        "queue": {"type": "boolean", "description": "Leave the run to a flow worker."}}},
+    "FlowEvent": {"type": "object", "required": ["event"], "additionalProperties": False, "properties": {
+        "event": {"type": "string", "minLength": 1, "maxLength": 200}, "value": {"description": "Any JSON."}}},
+}
 
 
 def route_request_schema() -> dict[str, Any]:

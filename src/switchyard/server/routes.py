@@ -76,6 +76,7 @@ class RouteTable:
         from switchyard.server.audit_routes import add_audit_routes
         from switchyard.server.batch_routes import add_batch_routes
         from switchyard.server.experiment_routes import add_experiment_routes
+        from switchyard.server.flow_routes import add_flow_routes
         from switchyard.server.health_routes import add_health_routes
         from switchyard.server.mcp_admin_routes import add_mcp_admin_routes
         from switchyard.server.metrics_routes import add_metrics_routes
@@ -112,4 +113,5 @@ class RouteTable:
         add_mcp_admin_routes(table, app)
         add_ui_routes(table, app)
         add_experiment_routes(table, app)
+        add_flow_routes(table, app)
         return table

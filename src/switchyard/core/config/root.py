@@ -11,6 +11,7 @@ from switchyard.core.config.batch import BatchConfig, ProjectionsConfig
 from switchyard.core.config.budgets import BudgetsConfig, SpendConfig
 from switchyard.core.config.cache import CacheConfig
 from switchyard.core.config.egress import TLSConfig
+from switchyard.core.config.flows import FlowsConfig
 from switchyard.core.config.governance import GovernanceConfig
 from switchyard.core.config.guard import GuardConfig
 from switchyard.core.config.limits import LimitsConfig
@@ -59,6 +60,7 @@ class Config(Strict):
     agents: AgentsConfig | None = Field(default=None, description="Agents by name (switchyard.agents); absent: none.")
     retrieval: RetrievalConfig | None = Field(default=None, description="POST /v1/retrieve over retrieval "
                                                                          "pipelines; absent: off.")
+    flows: FlowsConfig | None = Field(default=None, description="Durable flows at /admin/flows; absent: off.")
 
     @model_validator(mode="after")
     def _records_need_a_database(self) -> Config:
