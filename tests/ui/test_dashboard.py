@@ -6,7 +6,9 @@ visited, stays within three API requests, and is saved as a screenshot (``tests/
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import openai
@@ -19,8 +21,9 @@ from tests.server.raw_http import request as raw_request
 from tests.ui.browser import chromium_path, screenshot
 
 MASTER = "sk-master-dashboard-0123456789"
-PAGES = ["overview", "keys", "teams", "tenants", "users", "spend", "deployments", "cache", "guard", "batches", "mcp",
-         "playground"]
+PAGES = ["overview", "keys", "teams", "tenants", "users", "spend", "deployments", "cache", "guard", "batches", "flows",
+         "mcp", "playground"]
+ROOT = Path(__file__).resolve().parents[2]
 #: The most API requests one page view may make (static files not counted).
 MOST_REQUESTS = 3
 
@@ -48,8 +51,12 @@ def gateway(tmp_path_factory, issuer) -> Iterator[GatewayThread]:
         "guard": {"default": "pii", "audit": True, "policies": {"pii": {"action": "mask"}}},
         "slo": {"objectives": [{"alias": "chat", "availability": 0.99}]},
         "mcp": {"builtins": {"calc": {}}, "access": {"default": ["calc__*"]}},
+        "flows": {"url": f"sqlite:///{folder / 'flows.db'}",
+                  "definitions": {"approval": str(ROOT / "examples" / "flows" / "approval.yaml")}},
         "models": {"chat": {"deployments": [{"provider": "fake", "model": "echo",
-                                             "price": {"input": 1000, "output": 1000}}]}},  # $ per million tokens
+                                             "price": {"input": 1000, "output": 1000}}]},  # $ per million tokens
+                   "fake/echo": {"deployments": [{"provider": "fake", "model": "echo",
+                                                  "price": {"input": 1000, "output": 1000}}]}},
     }
     with GatewayThread(config) as running:
         yield running
@@ -109,6 +116,19 @@ def test_sign_in_create_a_key_see_its_spend_and_revoke_it(gateway, page):
     raw_request(gateway.url, "POST", "/v1/chat/completions", headers={"authorization": f"Bearer {MASTER}",
                 "content-type": "application/json"},
                 body=b'{"model": "chat", "messages": [{"role": "user", "content": "mail a@example.com"}]}')
+    started = raw_request(gateway.url, "POST", "/admin/flows/runs", headers={"authorization": f"Bearer {MASTER}",
+                          "content-type": "application/json"},
+                          body=b'{"flow": "approval", "run_id": "dash-run"}')
+    assert started.status == 201, started.body
+    sent = raw_request(gateway.url, "POST", "/admin/flows/send/dash-run", headers={
+        "authorization": f"Bearer {MASTER}", "content-type": "application/json"},
+        body=b'{"event": "approval", "value": {"approved": true}}')
+    assert sent.status == 200, sent.body  # sent before or while the run waits: the engine keeps it for the wait
+    deadline = time.monotonic() + 20
+    while raw_request(gateway.url, "GET", "/admin/flows/runs/dash-run",
+                      headers={"authorization": f"Bearer {MASTER}"}).json()["status"] != "done":
+        assert time.monotonic() < deadline, "the flow run did not finish"
+        time.sleep(0.05)  # the run is polled through the API: nothing to wait on here
     _sign_in(page, gateway, MASTER)
     assert page.text_content("#role").startswith("owner")
 
@@ -123,6 +143,15 @@ def test_sign_in_create_a_key_see_its_spend_and_revoke_it(gateway, page):
             assert "calc__evaluate" in page.text_content("#mcp-table")
         if name == "deployments":
             assert "closed" in page.text_content("#deployments-table")
+        if name == "flows":
+            assert page.locator("#flows-table >> text=dash-run").count() == 1
+            page.click("#flows-table >> text=dash-run")
+            page.wait_for_selector("#journal-table >> text=draft")  # the model step, with its prompt and cost
+            draft = page.text_content("#journal-table tr:has-text('draft')")
+            assert draft.count("Announce the maintenance window") == 2  # the prompt, and the echo as the answer
+            assert "$0.0" in draft  # what the model step cost
+            assert page.text_content("#run-totals").startswith("done")
+            screenshot(page, "flow-run")
 
     _visit(page, "tenants")
     page.fill("#create-tenant input[name=name]", "acme")

@@ -178,6 +178,53 @@ async function batches(body, params) {
   for (const bar of body.querySelectorAll(".progress i")) bar.style.width = `${Number(bar.dataset.share) * 100}%`;
 }
 
+// -- flows and agent runs -------------------------------------------------------------------------
+// An agent run on the flows engine is the flow "agent:<name>": its model and tool calls are steps.
+const clip = (value, most = 160) => {
+  const text = value == null ? "" : typeof value === "string" ? value : JSON.stringify(value);
+  return text.length > most ? `${text.slice(0, most)}…` : text;
+};
+const stats = (id, pairs) => h("div.stats", { id }, pairs.map(([label, value]) =>
+  h("div.stat", {}, h("b", {}, value), h("span", {}, label))));
+
+async function flows(body, params) {
+  const run = params.get("run");
+  if (run) return flowRun(body, run);
+  const page = await api(`/admin/flows/runs?limit=${PAGE_SIZE}`);
+  body.append(h("p.muted", {}, "The latest runs of durable flows (an agent run on the flows engine is the flow agent:<name>)."),
+    table([
+      { title: "run", cell: (r) => h("a", { href: `#/flows?run=${encodeURIComponent(r.run_id)}` }, r.run_id) },
+      { title: "flow", cell: (r) => r.flow }, { title: "status", cell: (r) => r.status },
+      { title: "started", cell: (r) => when(r.created_ms / 1000) },
+      { title: "model calls", num: true, cell: (r) => count(r.outcome?.totals?.model_calls) },
+      { title: "tokens", num: true, cell: (r) => count(r.outcome?.totals?.tokens) },
+      { title: "cost", num: true, cell: (r) => usd(r.outcome?.totals?.usd) },
+    ], page.data.map((r) => ({ ...r, id: r.run_id })), "flows-table"));
+}
+
+async function flowRun(body, runId) {
+  const id = encodeURIComponent(runId);
+  const [status, journal] = await Promise.all([api(`/admin/flows/runs/${id}`), api(`/admin/flows/journal/${id}`)]);
+  const totals = status.outcome?.totals || {};
+  const result = (step) => (step.output && typeof step.output === "object" && "value" in step.output
+    ? step.output.value : step.output);  // a step's journaled value (beside what it used)
+  const lastPrompt = (step) => {
+    const messages = result(step)?.request?.messages;
+    return messages ? clip(messages[messages.length - 1]?.content) : "";
+  };
+  body.append(h("p", {}, h("a", { href: "#/flows" }, "← all runs")),
+    stats("run-totals", [["status", status.status], ["flow", status.flow], ["model calls", count(totals.model_calls)],
+                         ["tokens", count(totals.tokens)], ["cost", usd(totals.usd)]]),
+    table([
+      { title: "#", num: true, cell: (s) => s.step }, { title: "step", cell: (s) => s.name },
+      { title: "time", num: true, cell: (s) => (s.finished_ms && s.started_ms ? ms((s.finished_ms - s.started_ms) / 1000) : "") },
+      { title: "prompt", cell: lastPrompt },
+      { title: "answer or result", cell: (s) => (s.error ? h("span.bad", {}, clip(s.error))
+        : result(s)?.response ? clip(result(s).response.choices?.[0]?.message?.content) : clip(result(s))) },
+      { title: "cost", num: true, cell: (s) => (result(s)?.usd != null ? usd(result(s).usd) : "") },
+    ], journal.data.filter((s) => !s.name.startsWith("DBOS.")), "journal-table"));  // the engine's own bookkeeping
+}
+
 // -- MCP ------------------------------------------------------------------------------------------
 async function mcp(body) {
   const data = await api("/admin/mcp");
@@ -228,6 +275,7 @@ export const PAGES = [
   { path: "cache", title: "Cache", render: cache, gateway: true },
   { path: "guard", title: "Guardrails", render: guard, gateway: true },
   { path: "batches", title: "Batches", render: batches },
+  { path: "flows", title: "Flows & agents", render: flows, gateway: true },
   { path: "mcp", title: "MCP", render: mcp, gateway: true },
   { path: "playground", title: "Playground", render: playground },
 ];
