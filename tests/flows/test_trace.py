@@ -108,3 +108,31 @@ def test_the_cli_sends_a_runs_trace_to_an_otlp_collector(tmp_path: Path) -> None
     assert path == "/v1/traces"
     names = [s.name for s in ExportTraceServiceRequest.FromString(body).resource_spans[0].scope_spans[0].spans]
     assert names[:2] == ["flow traced", "ask"] and names[-2:] == ["one", "two"]
+
+
+def test_a_gateway_with_tracing_exports_each_finished_run_with_its_model_calls_in_one_trace(tmp_path: Path) -> None:
+    from switchyard.server.runner import GatewayThread
+    from tests.observe.otlp_receiver import OtlpReceiver
+    from tests.server.raw_http import request
+
+    flow = tmp_path / "hello.yaml"
+    flow.write_text('name: hello\nsteps:\n  - {id: ask, model: fake/echo, prompt: "hello, traced"}\n'
+                    'output: "${steps.ask.text}"\n')
+    master = "sk-master-flows-traced"
+    with OtlpReceiver() as receiver:
+        config = {"auth": {"master_key": master},
+                  "models": {"fake/echo": {"deployments": [{"provider": "fake", "model": "echo"}]}},
+                  "tracing": {"endpoint": receiver.url, "export_interval": 0.05},
+                  "flows": {"url": f"sqlite:///{tmp_path / 'flows.db'}", "definitions": {"hello": str(flow)}}}
+        with GatewayThread(config) as gateway:
+            started = request(gateway.url, "POST", "/admin/flows/runs", b'{"flow": "hello", "run_id": "traced-1"}',
+                              {"authorization": f"Bearer {master}", "content-type": "application/json"})
+            assert started.status == 201, started.body
+            received = receiver.wait(lambda r: any(s.name == "flow hello" for s in r.spans)
+                                     and any(s.kind == 2 for s in r.spans))
+    spans = received.spans
+    root = next(s for s in spans if s.name == "flow hello")
+    ask = next(s for s in spans if s.name == "ask" and s.parent_id == root.span_id)
+    gateway_server = next(s for s in spans if s.kind == 2)  # the gateway's own span of the model call
+    assert root.trace_id == ask.trace_id == gateway_server.trace_id  # one trace: the run, its step, the call
+    assert gateway_server.parent_id == ask.span_id

@@ -18,6 +18,7 @@ with the same ``executor_id`` opens again (DBOS recovery), or by ``resume``.
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 import uuid
@@ -43,7 +44,11 @@ FlowFunction = Callable[[Run, Any], Awaitable[Any]]
 
 #: DBOS's application version: fixed, so runs started by an older build of the code are
 #: recovered by a newer one (the flows are resolved by name at run time).
+log = logging.getLogger("switchyard.flows")
+
 APPLICATION_VERSION = "switchyard-flows-1"
+#: Runs whose ``on_finished`` may be pending at once (past it, a run's is skipped).
+MAX_AFTER = 1000
 QUEUE = "switchyard-flows"
 WORKFLOW, BRANCH = "switchyard.flow", "switchyard.branch"
 
@@ -79,7 +84,8 @@ class FlowEngine:
     def __init__(self, url: str = "sqlite:///switchyard-flows.db", *, client: AsyncClient | None = None,
                  config: ConfigSource = None, executor_id: str = "local", worker_concurrency: int = 0,
                  payload_threshold: int = DEFAULT_THRESHOLD, steps: FlowSteps | None = None,
-                 definitions: dict[str, dict[str, Any]] | None = None, step_events: bool = True) -> None:
+                 definitions: dict[str, dict[str, Any]] | None = None, step_events: bool = True,
+                 on_finished: Callable[[str], Awaitable[None]] | None = None) -> None:
         if worker_concurrency < 0:
             raise FlowError("worker_concurrency must be 0 or more")
         self.database = JournalDatabase.parse(url)
@@ -101,6 +107,10 @@ class FlowEngine:
         self._workflows: dict[str, Callable[..., Coroutine[Any, Any, Any]]] = {}
         self._opened = False
         self._loop_executor: ThreadPoolExecutor | None = None
+        #: Told each run's id once it has ended (in this process), e.g. to export its trace; the
+        #: run's outcome does not wait for it. At most ``MAX_AFTER`` are pending (more are skipped).
+        self.on_finished = on_finished
+        self._after: set[asyncio.Task[None]] = set()
 
     # -- flows ----------------------------------------------------------------
     def flow(self, name: str) -> Callable[[FlowFunction], FlowFunction]:
@@ -179,6 +189,10 @@ class FlowEngine:
         if not self._opened:
             return
         self._opened = False
+        after, self._after = list(self._after), set()
+        for task in after:  # hooks still waiting when the engine closes are not run
+            task.cancel()
+        await asyncio.gather(*after, return_exceptions=True)
         await asyncio.to_thread(self._forget)
         previous, self._loop_executor = self._loop_executor, None
         asyncio.get_running_loop().set_default_executor(previous or ThreadPoolExecutor())
@@ -256,7 +270,25 @@ class FlowEngine:
                        totals=run.totals.as_dict())
             raise
         await emit("run.finished", status=envelope["status"], reason=envelope.get("reason"), totals=envelope["totals"])
+        self._finished(run.run_id)
         return envelope
+
+    def _finished(self, run_id: str) -> None:
+        """Hand ``run_id`` to ``on_finished`` once its outcome is recorded (a task of its own)."""
+        hook = self.on_finished
+        if hook is None or not run_id or len(self._after) >= MAX_AFTER:
+            return
+
+        async def after() -> None:
+            try:
+                await self.outcome(run_id, timeout=60)
+                await hook(run_id)
+            except Exception as exc:  # a hook's trouble never touches the run
+                log.warning("flow_finished_hook_failed", extra={"run_id": run_id, "error": type(exc).__name__})
+
+        task = asyncio.get_running_loop().create_task(after(), name=f"flow-finished-{run_id}")
+        self._after.add(task)
+        task.add_done_callback(self._after.discard)
 
     async def _branch_workflow(self, ref: dict[str, Any], item: Any, limits: dict[str, Any], started: float,
                                label: str, root: str | None) -> dict[str, Any]:

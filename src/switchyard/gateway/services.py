@@ -436,8 +436,21 @@ async def _flow_engine(config: Config, services: Services) -> Any:
     flows = config.flows
     assert flows is not None
     definitions = {name: load(path) for name, path in flows.definitions.items()}
+    on_finished = None
+    tracing = services.tracing
+    if tracing is not None:  # each run's trace (a span per step) goes to the gateway's collector when it ends
+        from switchyard.flows.trace import otlp_request, run_spans
+
+        service = config.tracing.service_name if config.tracing is not None else "switchyard"
+
+        async def export_trace(run_id: str) -> None:
+            spans = await run_spans(engine.runs, run_id)
+            await tracing.export_request(otlp_request(spans, service=service), len(spans))
+
+        on_finished = export_trace
     engine = FlowEngine(flows.url.get_secret_value(), client=AsyncClient.over(services), definitions=definitions,
-                        worker_concurrency=flows.worker_concurrency, executor_id=flows.executor_id)
+                        worker_concurrency=flows.worker_concurrency, executor_id=flows.executor_id,
+                        on_finished=on_finished)
     return await engine.open()
 
 
