@@ -36,8 +36,10 @@ from switchyard.core.messages import (
     ChatResponse,
     Chunk,
     EmbeddingResponse,
+    RerankResponse,
     validate_chat,
     validate_embedding,
+    validate_rerank,
 )
 from switchyard.core.registry import Registry, StageRegistry
 from switchyard.core.request_ids import RequestIds
@@ -188,6 +190,13 @@ class AsyncClient:
         call = self._call(services)
         return await self._charged(services, call, services.pipeline.embed(request, call))
 
+    async def rerank(self, *, model: str, query: str, documents: list[str], **params: Any) -> RerankResponse:
+        """``documents`` ordered by their relevance to ``query`` (``response.results``: index, score)."""
+        request = validate_rerank({"model": model, "query": query, "documents": documents, **params})
+        services = await self.start()
+        call = self._call(services)
+        return await self._charged(services, call, services.pipeline.rerank(request, call))
+
     async def models(self) -> list[str]:
         """The model aliases this client may use."""
         services = await self.start()
@@ -242,6 +251,10 @@ class Client:
     def embed(self, *, model: str, input: str | list[Any], **params: Any) -> EmbeddingResponse:
         """Embeddings of ``input`` (``response.vectors``)."""
         return self._run(self._client.embed(model=model, input=input, **params))
+
+    def rerank(self, *, model: str, query: str, documents: list[str], **params: Any) -> RerankResponse:
+        """``documents`` ordered by their relevance to ``query`` (``response.results``)."""
+        return self._run(self._client.rerank(model=model, query=query, documents=documents, **params))
 
     def models(self) -> list[str]:
         """The model aliases this client may use."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from switchyard.core.messages import ChatRequest, Chunk, CompletionRequest, EmbeddingRequest
+from switchyard.core.messages import ChatRequest, Chunk, CompletionRequest, EmbeddingRequest, RerankRequest
 from switchyard.core.tokens import TokenCounter, rough_count
 
 
@@ -31,6 +31,9 @@ class Estimator:
             return sum(4 + rough_count(_content_text(m.get("content"))) for m in request.messages) + 3
         if isinstance(request, EmbeddingRequest):
             return sum(len(i) if isinstance(i, list) else self._text(str(i)) for i in request.inputs)
+        if isinstance(request, RerankRequest):  # the query is read once per document
+            query = self._text(request.query)
+            return sum(query + self._text(d) for d in request.documents)
         if isinstance(request, CompletionRequest):
             prompt = request.body.get("prompt")
             if isinstance(prompt, list):
@@ -40,7 +43,7 @@ class Estimator:
 
     def completion(self, request: Any) -> tuple[int, bool]:
         """The most the answer may cost, and whether the upstream enforces that bound."""
-        if isinstance(request, EmbeddingRequest):
+        if isinstance(request, EmbeddingRequest | RerankRequest):
             return 0, True
         bound = getattr(request, "max_tokens", None)
         if bound is None and isinstance(request, CompletionRequest):

@@ -1,4 +1,5 @@
-"""Rerankers: a chat model through the gateway reads the passages and scores them.
+"""Rerankers, through the gateway: a reranking model (``AliasReranker``: ``POST /v1/rerank``'s
+operation, e.g. Cohere's rerank models), or a chat model that reads the passages and scores them.
 
 ``LLMReranker(alias=..., client=...)`` sends the query and the hits, numbered,
 to a chat alias through ``switchyard.AsyncClient`` (so the alias's routing,
@@ -79,6 +80,41 @@ class LLMReranker:
             if scores is None:
                 self.failures += 1
                 scores = [-1.0 - (start + i) / len(hits) for i in range(len(part))]  # below any model score
+            scored.extend((score, start + i, hit) for i, (score, hit) in enumerate(zip(scores, part)))
+        scored.sort(key=lambda item: (-item[0], item[1]))
+        return [Hit(hit.chunk, score) for score, _, hit in scored[:k]]
+
+
+class AliasReranker:
+    """Hits re-scored by a reranking alias (``client.rerank``: the gateway's rerank operation,
+    so the alias's routing, limits, budgets and spend apply). Hits are sent ``batch`` at a
+    time, each cut to ``max_chars``; the best ``k`` by the model's relevance come back."""
+
+    name = "alias"
+
+    def __init__(self, *, alias: str, client: Any, batch: int = 100, max_chars: int = 4000) -> None:
+        if not alias:
+            raise InvalidRequest("the alias reranker needs a reranking alias", param="alias")
+        if client is None:
+            raise InvalidRequest("the alias reranker needs a switchyard.AsyncClient", param="client")
+        if not 1 <= batch <= 1000:
+            raise InvalidRequest(f"batch must be between 1 and 1000, got {batch}", param="batch")
+        self.alias = alias
+        self.client = client
+        self.batch = batch
+        self.max_chars = max_chars
+
+    async def rerank(self, query: str, hits: Sequence[Hit], k: int) -> list[Hit]:
+        if k < 1:
+            raise InvalidRequest(f"k must be at least 1, got {k}", param="k")
+        scored: list[tuple[float, int, Hit]] = []
+        for start in range(0, len(hits), self.batch):
+            part = hits[start:start + self.batch]
+            answer = await self.client.rerank(model=self.alias, query=query,
+                                              documents=[h.chunk.text[:self.max_chars] for h in part])
+            scores = [0.0] * len(part)
+            for result in answer.results:
+                scores[int(result["index"])] = float(result["relevance_score"])
             scored.extend((score, start + i, hit) for i, (score, hit) in enumerate(zip(scores, part)))
         scored.sort(key=lambda item: (-item[0], item[1]))
         return [Hit(hit.chunk, score) for score, _, hit in scored[:k]]

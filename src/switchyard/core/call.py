@@ -18,6 +18,7 @@ class Kind(enum.Enum):
     CHAT = "chat"
     EMBED = "embed"
     COMPLETE = "complete"
+    RERANK = "rerank"
 
 
 @dataclass(slots=True)

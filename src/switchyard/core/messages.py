@@ -251,6 +251,24 @@ class _EmbeddingSchema(msgspec.Struct):
     user: str | None = None
 
 
+MAX_RERANK_DOCUMENTS = 1000
+
+
+class _RerankDocument(msgspec.Struct):
+    text: str
+
+
+class _RerankSchema(msgspec.Struct):
+    """``POST /v1/rerank``, as Cohere's and Jina's rerank APIs (and vLLM's) take it."""
+
+    model: ModelName
+    query: Annotated[str, msgspec.Meta(min_length=1)]
+    documents: Annotated[list[str | _RerankDocument], msgspec.Meta(min_length=1, max_length=MAX_RERANK_DOCUMENTS)]
+    top_n: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    return_documents: bool | None = None
+    user: str | None = None
+
+
 class _CompletionSchema(msgspec.Struct):
     """OpenAI's legacy completions request, as its published spec has it (``prompt`` is
     required but may be null)."""
@@ -375,6 +393,25 @@ def validate_embedding(body: dict[str, Any]) -> EmbeddingRequest:
             raise InvalidRequest("Invalid request: `input` must be a string, or a list of strings, of token ids "
                                  "or of token-id lists, not a mix", param="input", code="invalid_value")
     return EmbeddingRequest(body=body, model=parsed.model)
+
+
+@dataclass(slots=True)
+class RerankRequest:
+    """A query and the documents to order by their relevance to it."""
+
+    body: dict[str, Any]
+    model: str
+    query: str
+    documents: list[str]
+    top_n: int | None = None
+    return_documents: bool = False
+
+
+def validate_rerank(body: dict[str, Any]) -> RerankRequest:
+    parsed = _check(body, _RerankSchema)
+    documents = [d if isinstance(d, str) else d.text for d in parsed.documents]
+    return RerankRequest(body=body, model=parsed.model, query=parsed.query, documents=documents, top_n=parsed.top_n,
+                         return_documents=bool(parsed.return_documents))
 
 
 @dataclass(slots=True)
@@ -523,6 +560,42 @@ class Chunk:
             return ""
         choices = self.json().get("choices") or [{}]
         return (choices[0].get("delta") or {}).get("content") or ""
+
+
+@dataclass(slots=True)
+class RerankResponse:
+    """``results``: ``{"index", "relevance_score"}`` (and ``document`` when asked), best first."""
+
+    body: dict[str, Any]
+    usage: Usage | None = None
+    raw: bytes | None = None
+
+    def to_bytes(self) -> bytes:
+        return self.raw if self.raw is not None else orjson.dumps(self.body)
+
+    @property
+    def results(self) -> list[dict[str, Any]]:
+        body = self.body if self.body else orjson.loads(self.raw or b"{}")
+        found: list[dict[str, Any]] = body.get("results") or []
+        return found
+
+
+def rerank_body(request: RerankRequest, scores: list[float], model: str, usage: Usage | None,
+                ident: str = "") -> dict[str, Any]:
+    """The gateway's rerank answer from one score per document: best first, ``top_n`` of them."""
+    order = sorted(range(len(scores)), key=lambda i: -scores[i])
+    if request.top_n is not None:
+        order = order[:request.top_n]
+    results: list[dict[str, Any]] = []
+    for index in order:
+        item: dict[str, Any] = {"index": index, "relevance_score": scores[index]}
+        if request.return_documents:
+            item["document"] = {"text": request.documents[index]}
+        results.append(item)
+    body: dict[str, Any] = {"id": ident, "object": "rerank", "model": model, "results": results}
+    if usage is not None:
+        body["usage"] = {"prompt_tokens": usage.prompt_tokens, "total_tokens": usage.prompt_tokens}
+    return body
 
 
 @dataclass(slots=True)

@@ -56,6 +56,7 @@ BUILTIN_COMPONENTS: dict[str, str] = {
     "retriever:bm25": "switchyard.components.bm25:BM25Retriever",
     "retriever:hybrid": "switchyard.components.retrievers:HybridRetriever",
     "reranker:llm": "switchyard.components.rerankers:LLMReranker",
+    "reranker:alias": "switchyard.components.rerankers:AliasReranker",
 }
 
 BUILTIN_DETECTORS: dict[str, str] = {

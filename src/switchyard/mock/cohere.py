@@ -138,7 +138,27 @@ def embed(req: MockRequest, settings: MockSettings) -> Reply:
     }))
 
 
+def rerank(req: MockRequest, settings: MockSettings) -> Reply:
+    """``/v2/rerank``: scores by the share of the query's words each document holds, best first."""
+    body = req.json()
+    refused = _unknown(body, frozenset({"model", "query", "documents", "top_n", "max_tokens_per_doc"}))
+    if refused:
+        return refused
+    query, documents = body.get("query"), body.get("documents")
+    if not isinstance(query, str) or not isinstance(documents, list) or not documents:
+        return _bad("invalid request: query and a non-empty documents list are required")
+    wanted = {w for w in query.lower().split() if len(w) > 2}
+    scores = [len(wanted & set(str(d).lower().split())) / len(wanted) if wanted else 0.0 for d in documents]
+    order = sorted(range(len(scores)), key=lambda i: -scores[i])[:body.get("top_n") or len(scores)]
+    return Reply(200, orjson.dumps({
+        "id": f"mock-{req.seq:012d}",
+        "results": [{"index": i, "relevance_score": scores[i]} for i in order],
+        "meta": {"api_version": {"version": "2"}, "billed_units": {"search_units": 1}},
+    }))
+
+
 ROUTES = (
     Route("POST", "/v2/chat", chat, COHERE),
     Route("POST", "/v2/embed", embed, COHERE),
+    Route("POST", "/v2/rerank", rerank, COHERE),
 )

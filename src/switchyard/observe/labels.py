@@ -35,7 +35,7 @@ GENAI_PROVIDERS = {
 }
 
 #: gen_ai.operation.name of each kind of call.
-OPERATIONS = {Kind.CHAT: "chat", Kind.EMBED: "embeddings", Kind.COMPLETE: "text_completion"}
+OPERATIONS = {Kind.CHAT: "chat", Kind.EMBED: "embeddings", Kind.COMPLETE: "text_completion", Kind.RERANK: "rerank"}
 
 _CLASSES = {1: "1xx", 2: "2xx", 3: "3xx", 4: "4xx", 5: "5xx"}
 

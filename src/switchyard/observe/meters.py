@@ -146,7 +146,7 @@ class OpMeters:
 class DeploymentMeters:
     """What one deployment label writes: its operations' series, retries, breaker transitions."""
 
-    __slots__ = ("labels", "upstream", "chat", "embed", "complete", "_families", "_counter", "_histogram",
+    __slots__ = ("labels", "upstream", "chat", "embed", "complete", "rerank", "_families", "_counter", "_histogram",
                  "_transitions", "_retries")
 
     def __init__(self, families: Families, labels: DeploymentLabels, counter: CounterOf,
@@ -159,6 +159,7 @@ class DeploymentMeters:
         self.chat: OpMeters | None = None
         self.embed: OpMeters | None = None
         self.complete: OpMeters | None = None
+        self.rerank: OpMeters | None = None
         self._transitions: dict[str, CounterTally] = {}
         self._retries: CounterTally | None = None
 
@@ -168,8 +169,10 @@ class DeploymentMeters:
             op = self.chat
         elif kind is Kind.EMBED:
             op = self.embed
-        else:
+        elif kind is Kind.COMPLETE:
             op = self.complete
+        else:
+            op = self.rerank
         if op is None:
             op = OpMeters(self._families, self.labels, kind, self._histogram, self.upstream)
             setattr(self, _SLOT[kind], op)
@@ -190,7 +193,7 @@ class DeploymentMeters:
         tally.pending += 1
 
 
-_SLOT = {Kind.CHAT: "chat", Kind.EMBED: "embed", Kind.COMPLETE: "complete"}
+_SLOT = {Kind.CHAT: "chat", Kind.EMBED: "embed", Kind.COMPLETE: "complete", Kind.RERANK: "rerank"}
 
 
 class RequestMeters:

@@ -35,12 +35,12 @@ from switchyard.observe import traceparent
 
 _MASK64 = (1 << 64) - 1
 #: ``gen_ai.operation.name`` by ``TraceRecord.op`` (an index: cheaper than an enum's hash).
-OPERATION_NAMES = ("chat", "embeddings", "text_completion")
+OPERATION_NAMES = ("chat", "embeddings", "text_completion", "rerank")
 CHAT, EMBED = Kind.CHAT, Kind.EMBED
 
 
 def operation_index(kind: Kind) -> int:
-    return 0 if kind is CHAT else (1 if kind is EMBED else 2)
+    return 0 if kind is CHAT else (1 if kind is EMBED else (3 if kind is Kind.RERANK else 2))
 
 
 #: One upstream try, a plain tuple (made in one step on the request path)::

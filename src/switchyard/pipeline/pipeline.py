@@ -34,6 +34,8 @@ from switchyard.core.messages import (
     CompletionRequest,
     EmbeddingRequest,
     EmbeddingResponse,
+    RerankRequest,
+    RerankResponse,
     Usage,
 )
 from switchyard.core.stage import Stage, Streaming, Unary, fold
@@ -104,6 +106,10 @@ class Pipeline:
 
     def embed(self, request: EmbeddingRequest, call: Call) -> Awaitable[EmbeddingResponse]:
         call.request, call.kind, call.stream = request, Kind.EMBED, False
+        return self._run(call)
+
+    def rerank(self, request: RerankRequest, call: Call) -> Awaitable[RerankResponse]:
+        call.request, call.kind, call.stream = request, Kind.RERANK, False
         return self._run(call)
 
     def complete(self, request: CompletionRequest, call: Call) -> Awaitable[ChatResponse]:

@@ -92,7 +92,9 @@ def provider_calls(adapter: Any) -> tuple[Unary, Streaming]:
             return adapter.chat(call.request, call)  # type: ignore[no-any-return]
         if kind is Kind.EMBED:
             return adapter.embed(call.request, call)  # type: ignore[no-any-return]
-        return adapter.complete(call.request, call)  # type: ignore[no-any-return]
+        if kind is Kind.COMPLETE:
+            return adapter.complete(call.request, call)  # type: ignore[no-any-return]
+        return adapter.rerank(call.request, call)  # type: ignore[no-any-return]
 
     def stream(call: Call) -> Awaitable[AsyncIterator[Any]]:
         if call.kind is Kind.CHAT:

@@ -23,6 +23,8 @@ from switchyard.core.messages import (
     CompletionRequest,
     EmbeddingRequest,
     EmbeddingResponse,
+    RerankRequest,
+    RerankResponse,
 )
 
 
@@ -42,6 +44,13 @@ class ChatModel(Protocol):
 @runtime_checkable
 class EmbeddingModel(Protocol):
     async def embed(self, request: EmbeddingRequest, call: Call) -> EmbeddingResponse: ...
+
+
+@runtime_checkable
+class RerankModel(Protocol):
+    """``/v1/rerank``: documents ordered by their relevance to a query."""
+
+    async def rerank(self, request: RerankRequest, call: Call) -> RerankResponse: ...
 
 
 @runtime_checkable

@@ -18,11 +18,22 @@ from typing import Any, ClassVar
 
 from switchyard.core.call import Call
 from switchyard.core.config import DeploymentConfig
-from switchyard.core.messages import ChatRequest, ChatResponse, Chunk, EmbeddingRequest, EmbeddingResponse
+from switchyard.core.messages import (
+    ChatRequest,
+    ChatResponse,
+    Chunk,
+    EmbeddingRequest,
+    EmbeddingResponse,
+    RerankRequest,
+    RerankResponse,
+    Usage,
+    rerank_body,
+)
 from switchyard.providers import cohere_format as wire
 from switchyard.providers import openai_shapes as shapes
 from switchyard.providers.driver import SSEStream
 from switchyard.providers.native import NativeProvider
+from switchyard.providers.upstream_json import json_object
 
 
 class CohereProvider(NativeProvider):
@@ -48,6 +59,24 @@ class CohereProvider(NativeProvider):
         body = {**wire.build_request(request, self.deployment.model), "stream": True}
         decoder = wire.StreamDecoder(self.deployment.model, include_usage=request.include_usage)
         return await self._open(f"{self.base_url}/v2/chat", body, call, SSEStream(decoder, skip="[DONE]"))
+
+    async def rerank(self, request: RerankRequest, call: Call) -> RerankResponse:
+        """Cohere's ``/v2/rerank``; billed per search unit, so no tokens are reported (the cost
+        is the deployment's price of none: set ``price`` per request where it matters)."""
+        body: dict[str, Any] = {"model": self.deployment.model, "query": request.query,
+                                "documents": request.documents}
+        if request.top_n is not None:
+            body["top_n"] = request.top_n
+        response = await self._post(f"{self.base_url}/v2/rerank", body, call)
+        answer = json_object(response.content)
+        scores = [0.0] * len(request.documents)
+        for item in answer.get("results") or ():
+            index = item.get("index")
+            if isinstance(index, int) and 0 <= index < len(scores):
+                scores[index] = float(item.get("relevance_score") or 0.0)
+        usage = Usage(prompt_tokens=0)
+        return RerankResponse(body=rerank_body(request, scores, self.deployment.model, usage, str(answer.get("id", ""))),
+                              usage=usage)
 
     async def embed(self, request: EmbeddingRequest, call: Call) -> EmbeddingResponse:
         texts = shapes.embedding_inputs(request.body)

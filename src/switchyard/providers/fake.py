@@ -39,7 +39,17 @@ from switchyard.core.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from switchyard.core.messages import ChatRequest, ChatResponse, Chunk, EmbeddingRequest, EmbeddingResponse, Usage
+from switchyard.core.messages import (
+    ChatRequest,
+    ChatResponse,
+    Chunk,
+    EmbeddingRequest,
+    EmbeddingResponse,
+    RerankRequest,
+    RerankResponse,
+    Usage,
+    rerank_body,
+)
 from switchyard.providers.base import Provider
 from switchyard.providers.fake_script import ScriptError, scripted_turn
 
@@ -165,6 +175,17 @@ class FakeProvider(Provider):
             yield final
         else:
             yield Chunk(data=None, usage=usage)  # usage for accounting only, never sent
+
+    async def rerank(self, request: RerankRequest, call: Call) -> RerankResponse:
+        """Scores each document by the share of the query's words (over two letters) it holds."""
+        await self._fail_if_asked(call)
+        wanted = {w for w in _WORD.findall(request.query.lower()) if len(w) > 2}
+        scores = [round(len(wanted & set(_WORD.findall(d.lower()))) / len(wanted), 4) if wanted else 0.0
+                  for d in request.documents]
+        usage = Usage(prompt_tokens=_count(request.query) * len(request.documents)
+                      + sum(_count(d) for d in request.documents))
+        body = rerank_body(request, scores, self.deployment.model, usage, f"rerank-fake-{next(self._ids)}")
+        return RerankResponse(body=body, usage=usage)
 
     async def embed(self, request: EmbeddingRequest, call: Call) -> EmbeddingResponse:
         await self._fail_if_asked(call)

@@ -17,6 +17,7 @@ from switchyard.core.messages import (
     validate_chat,
     validate_completion,
     validate_embedding,
+    validate_rerank,
 )
 from switchyard.server.http import ChunkFrames, Request, Response, StreamResponse, json_response
 from switchyard.server.routes import Handler, RouteTable
@@ -78,6 +79,12 @@ def add_openai_routes(table: RouteTable, app: Any) -> None:
             result = as_base64(result)
         return Response(200, result.to_bytes(), call.outgoing_headers())
 
+    async def rerank(request: Request) -> Response:
+        ranking = validate_rerank(parse_json_body(request.body))
+        call = new_call(request)
+        result = await app.services.pipeline.rerank(ranking, call)
+        return Response(200, result.to_bytes(), call.outgoing_headers())
+
     async def list_models(request: Request) -> Response:
         aliases = app.services.catalog.aliases()
         if request.caller is not None:
@@ -95,5 +102,6 @@ def add_openai_routes(table: RouteTable, app: Any) -> None:
         table.add("POST", f"{prefix}/chat/completions", Handler(chat_completions))
         table.add("POST", f"{prefix}/completions", Handler(completions))
         table.add("POST", f"{prefix}/embeddings", Handler(embeddings))
+        table.add("POST", f"{prefix}/rerank", Handler(rerank))
         table.add("GET", f"{prefix}/models", Handler(list_models, reads_body=False))
         table.add("GET", f"{prefix}/models/{{model}}", Handler(get_model, reads_body=False))

@@ -16,13 +16,14 @@ from typing import Any
 from switchyard.core.call import Call, Kind
 from switchyard.core.errors import InvalidRequest
 from switchyard.core.stage import Streaming, Unary
-from switchyard.providers.base import CompletionModel, EmbeddingModel
+from switchyard.providers.base import CompletionModel, EmbeddingModel, RerankModel
 from switchyard.routing.catalog import Catalog, ModelGroup
 from switchyard.routing.router import Router
 
 _ABILITIES: dict[Kind, tuple[type, str]] = {
     Kind.EMBED: (EmbeddingModel, "embeddings"),
     Kind.COMPLETE: (CompletionModel, "legacy completions"),
+    Kind.RERANK: (RerankModel, "reranking"),
 }
 
 
