@@ -114,3 +114,19 @@ async def test_a_yaml_pipeline_names_the_alias_reranker(tmp_path) -> None:
         await pipeline.ingest(str(docs))
         best = await pipeline.retrieve("rotate the VPN password", k=1)
     assert "rotate your VPN password" in best[0].chunk.text
+
+
+def test_the_guard_sees_a_rerank_requests_query_and_documents():
+    config = {"guard": {"default": "pii", "policies": {"pii": {"action": "mask", "actions": {"aws_access_key": "block"}}}},
+              "models": {"ranker": {"deployments": [{"provider": "fake", "model": "rerank"}]}}}
+    with GatewayThread(config) as gateway:
+        masked = request(gateway.url, "POST", "/v1/rerank", orjson.dumps({
+            "model": "ranker", "query": "mail jane@example.com", "return_documents": True,
+            "documents": ["write to jane@example.com", {"text": "nothing here"}]}), {"content-type": "application/json"})
+        blocked = request(gateway.url, "POST", "/v1/rerank", orjson.dumps({
+            "model": "ranker", "query": "q", "documents": [{"text": "key AKIAIOSFODNN7EXAMPLE"}]}),
+            {"content-type": "application/json"})
+    assert masked.status == 200, masked.body
+    texts = [r["document"]["text"] for r in masked.json()["results"]]
+    assert "write to [EMAIL_1]" in texts and "jane@example.com" not in masked.body.decode()  # the upstream saw none
+    assert blocked.status == 400 and blocked.json()["error"]["param"] == "documents.0.text"

@@ -119,7 +119,7 @@ class Inspection:
         body = request.body
         kind = call.kind
         texts = (surfaces.chat(body) if kind is Kind.CHAT else surfaces.completion(body) if kind is Kind.COMPLETE
-                 else surfaces.embedding(body))
+                 else surfaces.embedding(body) if kind is Kind.EMBED else surfaces.rerank(body))
         native = getattr(request, "native", None)
         native_texts = surfaces.anthropic(native[1]) if native is not None and native[0] == "anthropic" else []
         every = texts + native_texts
@@ -232,8 +232,8 @@ class Inspection:
 
     def answer(self, answer: Any) -> Any:
         guard = self._answer()
-        if guard is None or self.call.kind is Kind.EMBED:
-            return answer
+        if guard is None or self.call.kind is Kind.EMBED or self.call.kind is Kind.RERANK:
+            return answer  # scores and indexes: nothing of the request's text to restore or scan
         try:
             return guard.response(answer)
         except BaseException:

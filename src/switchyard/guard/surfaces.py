@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from switchyard.core.messages import ChatRequest, CompletionRequest, EmbeddingRequest
+from switchyard.core.messages import ChatRequest, CompletionRequest, EmbeddingRequest, RerankRequest
 
 Path = tuple[str | int, ...]
 
@@ -79,6 +79,18 @@ def completion(body: dict[str, Any]) -> list[Text]:
 
 def embedding(body: dict[str, Any]) -> list[Text]:
     return _strings(body, "input")
+
+
+def rerank(body: dict[str, Any]) -> list[Text]:
+    """A rerank request's query and documents (plain, or ``{"text": ...}``)."""
+    out = _strings(body, "query")
+    for i, document in enumerate(body.get("documents") or ()):
+        if isinstance(document, str):
+            if document:
+                out.append(Text(("documents", i), document))
+        elif isinstance(document, dict) and isinstance(document.get("text"), str) and document["text"]:
+            out.append(Text(("documents", i, "text"), document["text"]))
+    return out
 
 
 def anthropic(body: dict[str, Any]) -> list[Text]:
@@ -142,6 +154,9 @@ def with_body(request: Any, body: dict[str, Any], native: tuple[str, dict[str, A
                            request.user, request.metadata, native)
     if isinstance(request, CompletionRequest):
         return CompletionRequest(body, request.model, request.stream)
+    if isinstance(request, RerankRequest):
+        documents = [d if isinstance(d, str) else str(d.get("text", "")) for d in body["documents"]]
+        return RerankRequest(body, request.model, body["query"], documents, request.top_n, request.return_documents)
     return EmbeddingRequest(body, request.model)
 
 
