@@ -32,7 +32,11 @@ from switchyard.storage.limits.sliding_redis import SlidingRedisBackend
 from switchyard.storage.protocols import Job, Record
 from switchyard.storage.url import StoreSpec
 
-_NOW_MS = "local t = redis.call('TIME') local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+# Milliseconds to the microsecond (Redis' own clock): a job put back is ordered after one enqueued a
+# moment before it, even within the same millisecond. Scores are written with ``at`` (Lua's default
+# number format keeps 14 digits: a tenth of a millisecond, too coarse for that).
+_NOW_MS = ("local t = redis.call('TIME') local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000\n"
+           "local function at(ms) return string.format('%.3f', ms) end\n")
 
 # KEYS: key. ARGV: expected ('' with ARGV[4] == '1': absent), value, ttl ms ('' none), absent flag.
 _REPLACE = """
@@ -57,16 +61,16 @@ return id
 _ENQUEUE = _NOW_MS + """
 local id = string.format('%016d', redis.call('INCR', KEYS[3]))
 redis.call('HSET', KEYS[2], id, ARGV[1])
-redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), id)
+redis.call('ZADD', KEYS[1], at(now + tonumber(ARGV[2])), id)
 return id
 """
 
 # KEYS: vis, jobs, meta. ARGV: lease ms, lease token.
 _CLAIM = _NOW_MS + """
-local found = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, 1)
+local found = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', at(now), 'LIMIT', 0, 1)
 if #found == 0 then return false end
 local id = found[1]
-redis.call('ZADD', KEYS[1], now + tonumber(ARGV[1]), id)
+redis.call('ZADD', KEYS[1], at(now + tonumber(ARGV[1])), id)
 local attempts = redis.call('HINCRBY', KEYS[3], id .. ':a', 1)
 redis.call('HSET', KEYS[3], id .. ':l', ARGV[2])
 return {id, redis.call('HGET', KEYS[2], id), attempts}
@@ -82,7 +86,7 @@ if ARGV[3] == 'ack' then
   redis.call('HDEL', KEYS[2], id)
   redis.call('HDEL', KEYS[3], id .. ':a', id .. ':l')
 else
-  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), id)
+  redis.call('ZADD', KEYS[1], at(now + tonumber(ARGV[3])), id)
   redis.call('HDEL', KEYS[3], id .. ':l')
 end
 return 1
