@@ -49,72 +49,79 @@ def scores_of(answer: str, count: int) -> list[float] | None:
     return [float(v) for v in value]
 
 
-class LLMReranker:
+class _BatchReranker:
+    """What both rerankers share: hits sent ``batch`` at a time (each cut to ``max_chars``) to
+    an alias through ``client``, scored (``_scores``), the best ``k`` kept (ties keep the
+    retriever's order)."""
+
+    name = ""
+    #: What the alias must be, for the error that names it.
+    kind = "a"
+    #: The largest batch allowed.
+    most = 100
+
+    def __init__(self, *, alias: str, client: Any, batch: int, max_chars: int) -> None:
+        if not alias:
+            raise InvalidRequest(f"the {self.name} reranker needs {self.kind} alias", param="alias")
+        if client is None:
+            raise InvalidRequest(f"the {self.name} reranker needs a switchyard.AsyncClient", param="client")
+        if not 1 <= batch <= self.most:
+            raise InvalidRequest(f"batch must be between 1 and {self.most}, got {batch}", param="batch")
+        self.alias = alias
+        self.client = client
+        self.batch = batch
+        self.max_chars = max_chars
+
+    async def _scores(self, query: str, texts: list[str], start: int, total: int) -> list[float]:
+        raise NotImplementedError
+
+    async def rerank(self, query: str, hits: Sequence[Hit], k: int) -> list[Hit]:
+        if k < 1:
+            raise InvalidRequest(f"k must be at least 1, got {k}", param="k")
+        scored: list[tuple[float, int, Hit]] = []
+        for start in range(0, len(hits), self.batch):
+            part = hits[start:start + self.batch]
+            scores = await self._scores(query, [h.chunk.text[:self.max_chars] for h in part], start, len(hits))
+            scored.extend((score, start + i, hit) for i, (score, hit) in enumerate(zip(scores, part)))
+        scored.sort(key=lambda item: (-item[0], item[1]))
+        return [Hit(hit.chunk, score) for score, _, hit in scored[:k]]
+
+
+class LLMReranker(_BatchReranker):
     """Hits re-scored by a chat alias (``client``: a ``switchyard.AsyncClient``)."""
 
     name = "llm"
+    kind = "a chat"
 
     def __init__(self, *, alias: str, client: Any, batch: int = 20, max_chars: int = 1500) -> None:
-        if not alias:
-            raise InvalidRequest("the llm reranker needs a chat alias", param="alias")
-        if client is None:
-            raise InvalidRequest("the llm reranker needs a switchyard.AsyncClient", param="client")
-        if not 1 <= batch <= 100:
-            raise InvalidRequest(f"batch must be between 1 and 100, got {batch}", param="batch")
-        self.alias = alias
-        self.client = client
-        self.batch = batch
-        self.max_chars = max_chars
+        super().__init__(alias=alias, client=client, batch=batch, max_chars=max_chars)
         #: Batches whose answer could not be read (left in the retriever's order).
         self.failures = 0
 
-    async def rerank(self, query: str, hits: Sequence[Hit], k: int) -> list[Hit]:
-        if k < 1:
-            raise InvalidRequest(f"k must be at least 1, got {k}", param="k")
-        scored: list[tuple[float, int, Hit]] = []
-        for start in range(0, len(hits), self.batch):
-            part = hits[start:start + self.batch]
-            reply = await self.client.chat(model=self.alias, temperature=0, messages=[
-                {"role": "user", "content": prompt(query, [h.chunk.text[:self.max_chars] for h in part])}])
-            scores = scores_of(reply.text, len(part))
-            if scores is None:
-                self.failures += 1
-                scores = [-1.0 - (start + i) / len(hits) for i in range(len(part))]  # below any model score
-            scored.extend((score, start + i, hit) for i, (score, hit) in enumerate(zip(scores, part)))
-        scored.sort(key=lambda item: (-item[0], item[1]))
-        return [Hit(hit.chunk, score) for score, _, hit in scored[:k]]
+    async def _scores(self, query: str, texts: list[str], start: int, total: int) -> list[float]:
+        reply = await self.client.chat(model=self.alias, temperature=0,
+                                       messages=[{"role": "user", "content": prompt(query, texts)}])
+        scores = scores_of(reply.text, len(texts))
+        if scores is None:
+            self.failures += 1
+            scores = [-1.0 - (start + i) / total for i in range(len(texts))]  # below any model score
+        return scores
 
 
-class AliasReranker:
+class AliasReranker(_BatchReranker):
     """Hits re-scored by a reranking alias (``client.rerank``: the gateway's rerank operation,
-    so the alias's routing, limits, budgets and spend apply). Hits are sent ``batch`` at a
-    time, each cut to ``max_chars``; the best ``k`` by the model's relevance come back."""
+    so the alias's routing, limits, budgets and spend apply)."""
 
     name = "alias"
+    kind = "a reranking"
+    most = 1000
 
     def __init__(self, *, alias: str, client: Any, batch: int = 100, max_chars: int = 4000) -> None:
-        if not alias:
-            raise InvalidRequest("the alias reranker needs a reranking alias", param="alias")
-        if client is None:
-            raise InvalidRequest("the alias reranker needs a switchyard.AsyncClient", param="client")
-        if not 1 <= batch <= 1000:
-            raise InvalidRequest(f"batch must be between 1 and 1000, got {batch}", param="batch")
-        self.alias = alias
-        self.client = client
-        self.batch = batch
-        self.max_chars = max_chars
+        super().__init__(alias=alias, client=client, batch=batch, max_chars=max_chars)
 
-    async def rerank(self, query: str, hits: Sequence[Hit], k: int) -> list[Hit]:
-        if k < 1:
-            raise InvalidRequest(f"k must be at least 1, got {k}", param="k")
-        scored: list[tuple[float, int, Hit]] = []
-        for start in range(0, len(hits), self.batch):
-            part = hits[start:start + self.batch]
-            answer = await self.client.rerank(model=self.alias, query=query,
-                                              documents=[h.chunk.text[:self.max_chars] for h in part])
-            scores = [0.0] * len(part)
-            for result in answer.results:
-                scores[int(result["index"])] = float(result["relevance_score"])
-            scored.extend((score, start + i, hit) for i, (score, hit) in enumerate(zip(scores, part)))
-        scored.sort(key=lambda item: (-item[0], item[1]))
-        return [Hit(hit.chunk, score) for score, _, hit in scored[:k]]
+    async def _scores(self, query: str, texts: list[str], start: int, total: int) -> list[float]:
+        answer = await self.client.rerank(model=self.alias, query=query, documents=texts)
+        scores = [0.0] * len(texts)
+        for result in answer.results:
+            scores[int(result["index"])] = float(result["relevance_score"])
+        return scores
