@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from switchyard.core.config import Config, ConfigError, load_config
@@ -120,15 +121,11 @@ def mock_upstream(args: argparse.Namespace) -> int:
 
 
 def route(args: argparse.Namespace) -> int:
-    import asyncio
     from pathlib import Path
 
     import orjson
 
     from switchyard.core.call import Call
-    from switchyard.core.errors import SwitchyardError
-    from switchyard.core.registry import Registry
-    from switchyard.gateway.services import Services
     from switchyard.routing.dry_run import explain
 
     try:
@@ -152,10 +149,28 @@ def route(args: argparse.Namespace) -> int:
         name, _, value = header.partition(":")
         headers[name.strip().lower()] = value.strip()
 
+    return _report(config, lambda services: explain(services.router, services.catalog, body,
+                                                    Call("dry-run", headers=headers)),
+                   ok=lambda report: bool(report.get("chosen")))
+
+
+def _report(config: Any, work: Callable[[Any], Awaitable[dict[str, Any]]],
+            ok: Callable[[dict[str, Any]], bool] = lambda report: True) -> int:
+    """Start the gateway's services for ``config``, print what ``work(services)`` reports as JSON;
+    0 when ``ok`` says so, 1 when not or when it failed (said on stderr)."""
+    import asyncio
+
+    import orjson
+
+    from switchyard.core.errors import SwitchyardError
+    from switchyard.core.registry import Registry
+    from switchyard.gateway.services import Services
+
     async def run() -> dict[str, Any]:
         services = await Services.start(config, Registry())
         try:
-            return await explain(services.router, services.catalog, body, Call("dry-run", headers=headers))
+            found: dict[str, Any] = await work(services)
+            return found
         finally:
             await services.aclose()
 
@@ -165,20 +180,14 @@ def route(args: argparse.Namespace) -> int:
         print(f"error: {exc.message}", file=sys.stderr)
         return 1
     print(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
-    return 0 if report.get("chosen") else 1
-
+    return 0 if ok(report) else 1
 
 
 def _evaluate_selection(config: Any, args: argparse.Namespace) -> int:
     """``switchyard route --evaluate FILE.jsonl``: a selecting rule measured (``routing/selection_eval.py``)."""
-    import asyncio
     from pathlib import Path
 
-    import orjson
-
     from switchyard.core.errors import SwitchyardError
-    from switchyard.core.registry import Registry
-    from switchyard.gateway.services import Services
     from switchyard.routing.selection_eval import evaluate, read_labelled
 
     try:
@@ -190,20 +199,9 @@ def _evaluate_selection(config: Any, args: argparse.Namespace) -> int:
         print(f"--evaluate {args.evaluate}: {exc.message}", file=sys.stderr)
         return 2
 
-    async def run() -> dict[str, Any]:
-        services = await Services.start(config, Registry())
-        try:
-            return await evaluate(services.router, labelled, rule=args.rule, baseline=args.baseline)
-        finally:
-            await services.aclose()
+    return _report(config, lambda services: evaluate(services.router, labelled, rule=args.rule,
+                                                     baseline=args.baseline))
 
-    try:
-        report = asyncio.run(run())
-    except SwitchyardError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
-        return 1
-    print(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
-    return 0
 
 def db(args: argparse.Namespace) -> int:
     """``switchyard db upgrade|current``: Alembic migrations of the durable store."""
