@@ -39,6 +39,7 @@ from switchyard.server.http import (
     Request,
     Response,
     StreamResponse,
+    frame_of,
     json_response,
     openai_error_frame,
 )
@@ -278,14 +279,12 @@ class SwitchyardApp:
         events = stream.events
         tick = None if gaps is None else Gaps(gaps).tick
         try:
-            if type(events) is ChunkFrames:
+            if isinstance(events, ChunkFrames):
                 pending: list[bytes] = []
                 async for chunk in events.chunks:
-                    raw = chunk.raw
-                    if raw is not None:
-                        pending.append(b"data: " + raw + b"\n\n")
-                    elif chunk.data is not None:
-                        pending.append(b"data: " + chunk.to_bytes() + b"\n\n")
+                    framed = frame_of(chunk)
+                    if framed is not None:
+                        pending.append(framed)
                     if not pending or chunk.more:
                         continue
                     frame = pending[0] if len(pending) == 1 else b"".join(pending)
@@ -309,7 +308,7 @@ class SwitchyardApp:
             await send({"type": "http.response.body", "body": render(exc), "more_body": False})
             return exc
         finally:
-            await events.aclose()  # type: ignore[attr-defined]
+            await events.aclose()  # type: ignore[union-attr]
         await send({"type": "http.response.body", "body": stream.done or b"", "more_body": False})
         return None
 

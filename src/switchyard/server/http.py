@@ -64,38 +64,14 @@ def encode_headers(values: dict[str, str]) -> list[tuple[bytes, bytes]]:
 
 
 class ChunkFrames:
-    """OpenAI SSE frames for a stream of chunks; chunks with nothing to send are skipped.
+    """OpenAI chunks to be sent as SSE frames: the server's pump frames them as it reads them
+    (``frame_of``), no generator in between; chunks that arrived together (``chunk.more``)
+    leave as one write — a socket write per token is the largest cost of a fast stream."""
 
-    Chunks that arrived together (``chunk.more``) leave as one write: a socket write per
-    token is the largest cost of a fast stream. The server's pump frames these itself
-    (``frames`` below, inline: no async generator between it and the chunks); anything
-    else iterating one gets the same frames through ``__anext__``."""
-
-    __slots__ = ("chunks", "_iterator")
+    __slots__ = ("chunks",)
 
     def __init__(self, chunks: AsyncIterator[Any]) -> None:
         self.chunks = chunks
-        self._iterator: AsyncIterator[bytes] | None = None
-
-    def __aiter__(self) -> ChunkFrames:
-        return self
-
-    def __anext__(self) -> Any:
-        if self._iterator is None:
-            self._iterator = self._frames()
-        return self._iterator.__anext__()
-
-    async def _frames(self) -> AsyncIterator[bytes]:
-        pending: list[bytes] = []
-        async for chunk in self.chunks:
-            frame = frame_of(chunk)
-            if frame is not None:
-                pending.append(frame)
-            if pending and not chunk.more:
-                yield pending[0] if len(pending) == 1 else b"".join(pending)
-                pending.clear()
-        if pending:
-            yield b"".join(pending)
 
     async def aclose(self) -> None:
         await self.chunks.aclose()  # type: ignore[attr-defined]
@@ -121,7 +97,7 @@ class StreamResponse:
     is written after the last frame of a complete stream (OpenAI's ``[DONE]``).
     """
 
-    events: AsyncIterator[bytes]
+    events: AsyncIterator[bytes] | ChunkFrames
     headers: list[tuple[bytes, bytes]] = field(default_factory=list)
     error_frame: Callable[[BaseException], bytes] | None = None
     done: bytes | None = DONE

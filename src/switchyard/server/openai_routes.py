@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import base64
 import struct
-from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
 
 from switchyard.core.call import Call
 from switchyard.core.messages import (
-    Chunk,
     EmbeddingResponse,
     parse_json_body,
     validate_chat,
@@ -21,11 +19,6 @@ from switchyard.core.messages import (
 )
 from switchyard.server.http import ChunkFrames, Request, Response, StreamResponse, json_response
 from switchyard.server.routes import Handler, RouteTable
-
-
-def sse_frames(chunks: AsyncIterator[Chunk]) -> ChunkFrames:
-    """OpenAI SSE frames for chunks (``http.ChunkFrames``: the server's pump frames them inline)."""
-    return ChunkFrames(chunks)
 
 
 def as_base64(result: EmbeddingResponse) -> EmbeddingResponse:
@@ -57,7 +50,7 @@ def add_openai_routes(table: RouteTable, app: Any) -> None:
         pipeline = app.services.pipeline
         if chat.stream:
             chunks = await pipeline.stream(chat, call)
-            return StreamResponse(sse_frames(chunks), headers=call.outgoing_headers())
+            return StreamResponse(ChunkFrames(chunks), headers=call.outgoing_headers())
         result = await pipeline.chat(chat, call)
         return Response(200, result.to_bytes(), call.outgoing_headers())
 
@@ -67,7 +60,7 @@ def add_openai_routes(table: RouteTable, app: Any) -> None:
         pipeline = app.services.pipeline
         if legacy.stream:
             chunks = await pipeline.stream_complete(legacy, call)
-            return StreamResponse(sse_frames(chunks), headers=call.outgoing_headers())
+            return StreamResponse(ChunkFrames(chunks), headers=call.outgoing_headers())
         result = await pipeline.complete(legacy, call)
         return Response(200, result.to_bytes(), call.outgoing_headers())
 

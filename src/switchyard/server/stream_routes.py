@@ -16,8 +16,7 @@ from typing import Any
 
 from switchyard.core.errors import StreamNotFound
 from switchyard.server.anthropic_routes import anthropic_error_frame, message_frames
-from switchyard.server.http import Request, StreamResponse
-from switchyard.server.openai_routes import sse_frames
+from switchyard.server.http import ChunkFrames, Request, StreamResponse
 from switchyard.server.routes import Handler, RouteTable
 
 
@@ -31,7 +30,7 @@ def add_stream_routes(table: RouteTable, app: Any) -> None:
         chunks, surface, model = await cache.join(request.caller, request_id)
         if surface == "anthropic":
             return StreamResponse(message_frames(chunks, model), error_frame=anthropic_error_frame, done=None)
-        return StreamResponse(sse_frames(chunks))
+        return StreamResponse(ChunkFrames(chunks))
 
     for prefix in ("/v1", ""):
         table.add("GET", f"{prefix}/streams/{{request_id}}", Handler(join, reads_body=False))
