@@ -22,11 +22,11 @@ def _gateway(start_gateway, deployment):
 
 
 def test_sequential_streams_reuse_one_upstream_connection(start_mock, start_gateway, openai_deployment):
-    # The upstream flushes [DONE], then ends the chunked body a moment later (as
+    # The upstream flushes [DONE], then ends the chunked body a moment later, 1 ms (as
     # a server does that writes each event as it comes): the gateway must read on
     # to the end of the body and pool the connection, not close it at [DONE].
     mock = start_mock()
-    gateway = _gateway(start_gateway, openai_deployment(mock, headers={"x-mock-end-delay-ms": "3"}))
+    gateway = _gateway(start_gateway, openai_deployment(mock, headers={"x-mock-end-delay-ms": "1"}))
     client = _client(gateway)
     for _ in range(100):
         stream = client.chat.completions.create(model="gpt", messages=MESSAGES, stream=True)
