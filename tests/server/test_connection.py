@@ -311,3 +311,87 @@ def test_the_listen_backlog_is_the_configured_one(configured):
         port = urlsplit(running.url).port
         somaxconn = int(open("/proc/sys/net/core/somaxconn").read())
         assert _listen_backlog(port) == min(4096 if configured is None else configured, somaxconn)
+
+
+def _responses(sock: socket.socket, count: int) -> list[tuple[bytes, bytes]]:
+    """``count`` responses' heads and content-length bodies, read off a kept-alive connection."""
+    data, out = b"", []
+    while len(out) < count:
+        while b"\r\n\r\n" not in data:
+            data += sock.recv(65536)
+        head, _, data = data.partition(b"\r\n\r\n")
+        length = next(int(line.split(b":", 1)[1]) for line in head.lower().split(b"\r\n")
+                      if line.startswith(b"content-length:"))
+        while len(data) < length:
+            data += sock.recv(65536)
+        out.append((head, data[:length]))
+        data = data[length:]
+    return out
+
+
+def _one_response(sock: socket.socket) -> tuple[bytes, bytes]:
+    return _responses(sock, 1)[0]
+
+
+def test_a_unary_answer_is_one_content_length_response(gateway):
+    """The head names the length once and the body follows it, without chunked framing."""
+    with _connect(gateway) as sock:
+        sock.sendall(_head(extra=f"content-length: {len(GOOD)}\r\n\r\n") + GOOD)
+        head, body = _one_response(sock)
+    lines = head.lower().split(b"\r\n")
+    assert lines[0] == b"http/1.1 200 ok"
+    assert sum(line.startswith(b"content-length:") for line in lines) == 1
+    assert not any(line.startswith(b"transfer-encoding:") for line in lines)
+    assert orjson.loads(body)["choices"][0]["message"]["content"] == "still here"
+
+
+def test_pipelined_requests_are_answered_in_order(gateway):
+    """Three requests in one write: three answers, in the order asked."""
+    bodies = [orjson.dumps({"model": "fake/echo", "messages": [{"role": "user", "content": f"number {i}"}]})
+              for i in range(3)]
+    with _connect(gateway) as sock:
+        sock.sendall(b"".join(_head(extra=f"content-length: {len(b)}\r\n\r\n") + b for b in bodies))
+        answers = [body for _, body in _responses(sock, len(bodies))]
+    assert [orjson.loads(a)["choices"][0]["message"]["content"] for a in answers] == [f"number {i}" for i in range(3)]
+
+
+def test_expect_100_continue_gets_its_interim_answer(gateway):
+    with _connect(gateway) as sock:
+        sock.sendall(_head(extra=f"content-length: {len(GOOD)}\r\nexpect: 100-continue\r\n\r\n"))
+        assert sock.recv(65536).startswith(b"HTTP/1.1 100 Continue\r\n\r\n")
+        sock.sendall(GOOD)
+        head, body = _one_response(sock)
+    assert head.startswith(b"HTTP/1.1 200")
+    assert orjson.loads(body)["choices"][0]["message"]["content"] == "still here"
+
+
+def test_a_head_request_gets_the_head_only(gateway):
+    with _connect(gateway) as sock:
+        sock.sendall(b"HEAD /health/live HTTP/1.1\r\nhost: gateway\r\nconnection: close\r\n\r\n")
+        answer = _read_all(sock)
+    head, _, rest = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 ")
+    assert rest == b""
+
+
+def test_a_header_value_with_a_line_break_is_never_written():
+    """An app that puts CR LF in a header value gets an error, not a split response."""
+    from types import SimpleNamespace
+
+    from switchyard.core.config.server import ServerConfig
+    from switchyard.server.connection import ConnectionGuard, Cycle, Http1
+
+    class Transport:
+        def __init__(self):
+            self.written = []
+
+        def write(self, data):
+            self.written.append(data)
+
+    conn = Http1(SimpleNamespace(loaded_app=None), SimpleNamespace(connections=set(), tasks=set(), total_requests=0),
+                 {}, _loop=None, guard=ConnectionGuard(ServerConfig()))
+    conn.transport = Transport()
+    cycle = Cycle(conn, {"method": "GET"}, True, False)
+    with pytest.raises(RuntimeError, match="header"):
+        cycle._start(200, [(b"x-evil", b"a\r\nset-cookie: stolen=1")])
+    assert conn.transport.written == []

@@ -179,12 +179,14 @@ class SwitchyardApp:
             outcome, error = await self._send_stream(send, receive, result, rid, request_id, request.call)
             self.access.write(method, path, request_id, request, 200, started, error, result.headers, True, outcome)
         else:
+            body = result.body
             await send({
                 "type": "http.response.start",
                 "status": result.status,
-                "headers": [(b"content-type", result.content_type), (_REQUEST_ID, rid), *result.headers],
+                "headers": [(b"content-type", result.content_type), (b"content-length", b"%d" % len(body)),
+                            (_REQUEST_ID, rid), *result.headers],
             })
-            await send({"type": "http.response.body", "body": result.body})
+            await send({"type": "http.response.body", "body": body})
             self.access.write(method, path, request_id, request, result.status, started, None, result.headers)
 
     def _refused(self, status: int) -> None:
@@ -225,10 +227,11 @@ class SwitchyardApp:
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
     async def _send_error(self, send: Any, exc: SwitchyardError, rid: bytes, error_body: ErrorBody) -> None:
-        headers = [(b"content-type", b"application/json"), (_REQUEST_ID, rid)]
+        body = orjson.dumps(error_body(exc))
+        headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body)), (_REQUEST_ID, rid)]
         headers.extend((k.encode("latin-1"), v.encode("latin-1")) for k, v in exc.response_headers().items())
         await send({"type": "http.response.start", "status": exc.status, "headers": headers})
-        await send({"type": "http.response.body", "body": orjson.dumps(error_body(exc))})
+        await send({"type": "http.response.body", "body": body})
 
     async def _send_stream(self, send: Any, receive: Any, stream: StreamResponse, rid: bytes,
                            request_id: str, call: Any = None) -> tuple[str, BaseException | None]:

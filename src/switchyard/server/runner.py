@@ -25,7 +25,7 @@ import yaml
 
 from switchyard.core.config import Config, parse_config
 from switchyard.core.config.server import ServerConfig
-from switchyard.server.connection import ConnectionGuard, GuardedHttp
+from switchyard.server.connection import ConnectionGuard, Http1
 
 LISTENING = re.compile(r"switchyard listening on (http://\S+)")
 
@@ -43,9 +43,9 @@ def _server(app: Any, log_level: str, limits: ServerConfig, own_logging: bool = 
     # access_log=False: the app writes its own access line (observe/access.py). With
     # own_logging, the handlers ``observe.logs.setup_logging`` installed format uvicorn's
     # records too, instead of uvicorn's own logging config. The HTTP protocol is
-    # uvicorn's httptools one with header limits and read deadlines (connection.py).
+    # the gateway's own over httptools, with header limits and read deadlines (connection.py).
     extra: dict[str, Any] = {"log_config": None} if own_logging else {}
-    protocol = functools.partial(GuardedHttp, guard=ConnectionGuard(limits))
+    protocol = functools.partial(Http1, guard=ConnectionGuard(limits))
     config = uvicorn.Config(
         app,
         loop="uvloop",
