@@ -3,8 +3,8 @@ does not move. ``python -m bench.instructions --variant off= --variant on='cache
 
 Each variant is the benchmark's gateway config with YAML laid over it (``bench.compare.merged``);
 its gateway runs under ``valgrind --tool=callgrind`` with collection off, is warmed up, then
-counts user-space instructions over ``--requests`` sequential requests (collection switched on
-and off with ``callgrind_control``). ``--fresh`` makes every request's prompt new (so, with a
+counts user-space instructions over ``--requests`` requests, ``--concurrency`` at a time (1 by
+default; collection switched on and off with ``callgrind_control``). ``--fresh`` makes every request's prompt new (so, with a
 cache, every one a miss); ``--stream`` sends 20-chunk streams; ``--model bench-slow`` has their chunks
 paced ``--chunk-delay-ms`` apart (each its own socket read: the per-chunk path). ``--settle S`` keeps counting S
 seconds after the last answer, so background work done for the requests (a tracing exporter's
@@ -65,7 +65,7 @@ def _collected(out: Path) -> int:
 
 def measure(mock_url: str, extra: str, requests: int, *, fresh: bool, stream: bool, workdir: Path,
             name: str, settle: float = 0.0, model: str = MODEL, chunk_delay_ms: float = 5.0,
-            key: str = MASTER_KEY) -> float:
+            key: str = MASTER_KEY, concurrency: int = 1) -> float:
     """Instructions per request of one variant."""
     config = workdir / f"{name}.yaml"
     base = yaml.safe_load(gateway_config(mock_url, chunk_delay_ms))
@@ -83,7 +83,7 @@ def measure(mock_url: str, extra: str, requests: int, *, fresh: bool, stream: bo
         call = _call(url, fresh=fresh, stream=stream, model=model, key=key)
         loop.run_until_complete(run_load(call, concurrency=1, duration=120, max_requests=max(100, requests // 10)))
         subprocess.run(["callgrind_control", "-i", "on", str(proc.pid)], check=True, capture_output=True)
-        result = loop.run_until_complete(run_load(call, concurrency=1, duration=3600, max_requests=requests))
+        result = loop.run_until_complete(run_load(call, concurrency=concurrency, duration=3600, max_requests=requests))
         time.sleep(settle)
         subprocess.run(["callgrind_control", "-i", "off", str(proc.pid)], check=True, capture_output=True)
         subprocess.run(["callgrind_control", "-d", str(proc.pid)], check=True, capture_output=True)
@@ -111,6 +111,8 @@ def main() -> int:
     parser.add_argument("--model", default=MODEL, help="the alias asked (bench-slow: chunks paced apart)")
     parser.add_argument("--chunk-delay-ms", type=float, default=5.0, help="bench-slow's pace between chunks")
     parser.add_argument("--key", default=MASTER_KEY, help="the key the requests present (one a variant defines)")
+    parser.add_argument("--concurrency", type=int, default=1,
+                        help="requests in flight (1: each alone; 64: as the req/s figures load it, batching amortised)")
     parser.add_argument("--keep", type=Path, help="copy each variant's callgrind output here (callgrind_annotate)")
     args = parser.parse_args()
     if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
@@ -126,7 +128,8 @@ def main() -> int:
             for name, extra in variants.items():
                 per = measure(f"http://127.0.0.1:{port}", extra, args.requests, fresh=args.fresh,
                               stream=args.stream, workdir=workdir, name=name, settle=args.settle,
-                              model=args.model, chunk_delay_ms=args.chunk_delay_ms, key=args.key)
+                              model=args.model, chunk_delay_ms=args.chunk_delay_ms, key=args.key,
+                              concurrency=args.concurrency)
                 print(f"{name:>10}: {per / 1000:8.1f}k instructions per request", flush=True)
                 if args.keep is not None:
                     args.keep.mkdir(parents=True, exist_ok=True)

@@ -7,6 +7,7 @@ clients below sleep between their bytes because slowness is the behaviour under 
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 import time
@@ -388,10 +389,14 @@ def test_a_header_value_with_a_line_break_is_never_written():
         def write(self, data):
             self.written.append(data)
 
-    conn = Http1(SimpleNamespace(loaded_app=None), SimpleNamespace(connections=set(), tasks=set(), total_requests=0),
-                 {}, _loop=None, guard=ConnectionGuard(ServerConfig()))
-    conn.transport = Transport()
-    cycle = Cycle(conn, {"method": "GET"}, True, False)
-    with pytest.raises(RuntimeError, match="header"):
-        cycle._start(200, [(b"x-evil", b"a\r\nset-cookie: stolen=1")])
-    assert conn.transport.written == []
+    loop = asyncio.new_event_loop()
+    try:
+        conn = Http1(SimpleNamespace(loaded_app=None), SimpleNamespace(connections=set(), tasks=set(), total_requests=0),
+                     {}, _loop=loop, guard=ConnectionGuard(ServerConfig()))
+        conn.transport = Transport()
+        cycle = Cycle(conn, {"method": "GET"}, True, False)
+        with pytest.raises(RuntimeError, match="header"):
+            cycle._start(200, [(b"x-evil", b"a\r\nset-cookie: stolen=1")])
+        assert conn.transport.written == []
+    finally:
+        loop.close()

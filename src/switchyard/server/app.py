@@ -74,6 +74,8 @@ class SwitchyardApp:
             from switchyard.server.mcp_routes import McpMount
 
             self._http = McpMount(self, self._http)  # type: ignore[method-assign]
+        #: The ASGI callable for HTTP scopes alone (the server's protocol calls it directly).
+        self.http_entry = self._http
 
     @property
     def services(self) -> Services | None:

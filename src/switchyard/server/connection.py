@@ -115,7 +115,10 @@ class Http1(asyncio.Protocol):
 
     def __init__(self, config: Any, server_state: Any, app_state: dict[str, Any],
                  _loop: asyncio.AbstractEventLoop | None = None, *, guard: ConnectionGuard) -> None:
-        self.app = config.loaded_app
+        app = config.loaded_app
+        # An app with a separate HTTP entry (``SwitchyardApp.http_entry``) is called there:
+        # requests never need its lifespan dispatch.
+        self.app = getattr(app, "http_entry", app)
         self.loop = _loop or asyncio.get_event_loop()
         self.guard = guard
         self.server_state = server_state

@@ -18,7 +18,7 @@ secrets (each deployment's chain sees to that: ``pipeline/deployments.py``).
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from typing import Any
 
 from switchyard.core.call import Attempt, Call
@@ -41,65 +41,69 @@ class Route:
         self.router = router
         self.fallbacks = FallbackChain(catalog)
 
-    async def unary(self, call: Call) -> Any:
-        group = call.group
-        try:
-            return await self._first_success(group, call)
-        except SwitchyardError as exc:
-            return await self._recover(group, call, exc)
+    # unary and stream are plain functions handing back ``_serve``'s coroutine: the
+    # usual answer passes one frame here, not two.
+    def unary(self, call: Call) -> Awaitable[Any]:
+        return self._serve(call.group, call, True)
 
-    async def stream(self, call: Call) -> AsyncIterator[Chunk]:
-        group = call.group
-        try:
-            return await self._first_success(group, call)  # type: ignore[no-any-return]
-        except SwitchyardError as exc:
-            return await self._recover(group, call, exc)  # type: ignore[no-any-return]
+    def stream(self, call: Call) -> Awaitable[AsyncIterator[Chunk]]:
+        return self._serve(call.group, call, True)
 
     async def _recover(self, group: ModelGroup, call: Call, exc: SwitchyardError) -> Any:
         """The alias fallbacks; for a caller pinned to regions, their failure says so (``routing/residency.py``)."""
         try:
-            return await self.fallbacks.recover(self._first_success, group, call, exc)
+            return await self.fallbacks.recover(self._fallback, group, call, exc)
         except SwitchyardError as error:
             raise confined(call, error, group.alias) from None
 
-    async def _first_success(self, group: ModelGroup, call: Call) -> Any:
-        """The answer of the first candidate that gives one (a stream: once it opened)."""
-        streaming = call.stream
-        router = self.router
-        candidates = (router.candidates(group, call.request, call) if router.sticky is None
-                      else await router.order(group, call.request, call))
-        track = router.tracker(group)
-        errors: list[tuple[Deployment, SwitchyardError]] = []
-        for deployment in candidates:
-            started = track.begin(deployment) if track is not None else 0.0
-            try:
-                if streaming:
-                    result = await deployment.chain.stream(call)
-                else:
-                    result = await deployment.chain.unary(call)
-            except SwitchyardError as exc:
-                if track is not None:
-                    track.failed(deployment, started, exc.fallback and not exc.local)
-                _scrub(exc, deployment, call)
-                log.info("upstream_error", extra={"request_id": call.request_id, "deployment": deployment.id,
-                                                  "status": exc.status, "code": exc.code, "fallback": exc.fallback})
-                errors.append((deployment, exc))
-                call.attempts.append(Attempt(deployment.id, exc.status, exc.message, exc))
-                if not exc.fallback:
+    def _fallback(self, group: ModelGroup, call: Call) -> Awaitable[Any]:
+        """A fallback alias's group, served without fallbacks of its own (the chain walks them)."""
+        return self._serve(group, call, False)
+
+    async def _serve(self, group: ModelGroup, call: Call, fallbacks: bool) -> Any:
+        """The answer of the first candidate that gives one (a stream: once it opened);
+        when they all fail and ``fallbacks``, the alias fallbacks'."""
+        try:
+            streaming = call.stream
+            router = self.router
+            candidates = (router.candidates(group, call.request, call) if router.sticky is None
+                          else await router.order(group, call.request, call))
+            track = router.tracker(group)
+            errors: list[tuple[Deployment, SwitchyardError]] = []
+            for deployment in candidates:
+                started = track.begin(deployment) if track is not None else 0.0
+                try:
+                    if streaming:
+                        result = await deployment.chain.stream(call)
+                    else:
+                        result = await deployment.chain.unary(call)
+                except SwitchyardError as exc:
+                    if track is not None:
+                        track.failed(deployment, started, exc.fallback and not exc.local)
+                    _scrub(exc, deployment, call)
+                    log.info("upstream_error", extra={"request_id": call.request_id, "deployment": deployment.id,
+                                                      "status": exc.status, "code": exc.code, "fallback": exc.fallback})
+                    errors.append((deployment, exc))
+                    call.attempts.append(Attempt(deployment.id, exc.status, exc.message, exc))
+                    if not exc.fallback:
+                        raise
+                    continue
+                except BaseException:
+                    if track is not None:
+                        track.failed(deployment, started, False)
                     raise
-                continue
-            except BaseException:
                 if track is not None:
-                    track.failed(deployment, started, False)
+                    result = track.succeeded(deployment, started, result)
+                call.route["deployment"] = deployment.id
+                call.deployment = deployment
+                return result
+            if len(errors) == 1:
+                raise errors[0][1]
+            raise FallbackExhausted.from_attempts(errors)
+        except SwitchyardError as exc:
+            if not fallbacks:
                 raise
-            if track is not None:
-                result = track.succeeded(deployment, started, result)
-            call.route["deployment"] = deployment.id
-            call.deployment = deployment
-            return result
-        if len(errors) == 1:
-            raise errors[0][1]
-        raise FallbackExhausted.from_attempts(errors)
+            return await self._recover(group, call, exc)
 
 
 def _scrub(exc: SwitchyardError, deployment: Deployment, call: Call) -> None:
