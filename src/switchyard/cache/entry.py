@@ -53,7 +53,8 @@ class Entry(msgspec.Struct, array_like=True, gc=False):
     body: bytes | None = None
     native: bytes | None = None
     usage: tuple[int, int, int | None, int | None, int | None] | None = None
-    pieces: list[Piece] = msgspec.field(default_factory=list)
+    #: A tuple (a list would be an object the garbage collector walks, one per entry kept).
+    pieces: tuple[Piece, ...] = ()
     cost: float = 0.0
     refusal: Refusal | None = None
 
@@ -101,7 +102,7 @@ def from_answer(answer: Any, at: float, cost: float) -> Entry:
     usage = answer.usage
     return Entry(at, False, raw if raw is not None else answer.to_bytes(), getattr(answer, "native", None),
                  None if usage is None else (usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens,
-                                             usage.cache_write_tokens, usage.reasoning_tokens), [], cost)
+                                             usage.cache_write_tokens, usage.reasoning_tokens), (), cost)
 
 
 def answer_of(entry: Entry, kind: Kind) -> Any:
@@ -172,7 +173,7 @@ def chunk_of(piece: Piece, *, cost: float | None = None, saved: float | None = N
     return Chunk(data=data, usage=usage, more=piece.more, native=piece.native)
 
 
-def stream_usage(pieces: list[Piece]) -> Usage | None:
+def stream_usage(pieces: tuple[Piece, ...]) -> Usage | None:
     """The last usage the stream's chunks carried."""
     for piece in reversed(pieces):
         if piece.usage is not None:
