@@ -25,7 +25,8 @@ from switchyard.core.call import Kind
 from switchyard.core.errors import SwitchyardError
 from switchyard.core.messages import ChatResponse, Chunk, EmbeddingResponse, Usage
 
-_TOOL_MARKS = (b"tool_calls", b"function_call")
+_TOOL_REASONS = ("tool_calls", "function_call")
+_NO_MESSAGE: dict[str, Any] = {}
 
 
 class Piece(msgspec.Struct, array_like=True, frozen=True, gc=False):
@@ -116,17 +117,15 @@ def answer_of(entry: Entry, kind: Kind) -> Any:
 
 
 def calls_tools(answer: Any) -> bool:
-    """Whether a unary answer calls a tool (a function call, the legacy way included)."""
-    raw = getattr(answer, "raw", None)
-    if raw is not None and raw.find(b"_call") < 0:
-        return False  # the bytes the client gets name no call (tool_calls, function_call): nothing to look at
+    """Whether a unary answer calls a tool (a function call, the legacy way included). Read from its
+    parsed body, a few lookups whatever the answer's length (searching its bytes costs by the byte)."""
     body = getattr(answer, "body", None)
     if not isinstance(body, dict):
         return False
     for choice in body.get("choices") or ():
-        message = choice.get("message") or {}
+        message = choice.get("message") or _NO_MESSAGE
         if message.get("tool_calls") or message.get("function_call") \
-                or choice.get("finish_reason") in ("tool_calls", "function_call"):
+                or choice.get("finish_reason") in _TOOL_REASONS:
             return True
     return False
 
@@ -143,8 +142,8 @@ def piece_of(chunk: Chunk) -> Piece:
 def piece_calls_tools(piece: Piece) -> bool:
     """Whether a streamed chunk calls a tool (read only when its bytes name one)."""
     raw = piece.raw
-    if raw is None or not any(mark in raw for mark in _TOOL_MARKS):
-        return False
+    if raw is None or raw.find(b"_call") < 0:  # names neither tool_calls nor function_call
+        return False  # (``find``, not ``in``: ``bytes in bytes`` first fails as an integer, dearly)
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError:
