@@ -30,7 +30,7 @@ def make_store(request: pytest.FixtureRequest) -> Callable[..., Any]:
 
 
 def test_an_entry_round_trips_through_its_bytes():
-    entry = Entry(5.0, True, pieces=[Piece(b'{"a":1}', None, None, True), Piece(b"{}", b"event: x\n\n", (1, 2, 0, None, 0))],
+    entry = Entry(5.0, True, pieces=(Piece(b'{"a":1}', None, None, True), Piece(b"{}", b"event: x\n\n", (1, 2, 0, None, 0))),
                   usage=(1, 2, 0, None, 0), cost=0.25)
     assert decode(encode(entry)) == entry
     assert decode(b"not msgpack at all") is None

@@ -19,7 +19,8 @@ class Flights:
 
     def __init__(self, max_in_flight: int) -> None:
         self.max_in_flight = max_in_flight
-        self.unary: dict[tuple[str, bytes], UnaryFlight] = {}
+        #: A unary request in flight; None until an identical request joins it (the flight is made then).
+        self.unary: dict[tuple[str, bytes], UnaryFlight | None] = {}
         self.streams: dict[tuple[str, bytes], StreamFlight] = {}
         #: ``(tenant partition, request id)`` -> a stream in flight (coalesced or not).
         self.by_id: dict[tuple[str, str], StreamFlight] = {}

@@ -25,7 +25,8 @@ from switchyard.core.call import Kind
 from switchyard.core.errors import SwitchyardError
 from switchyard.core.messages import ChatResponse, Chunk, EmbeddingResponse, Usage
 
-_TOOL_MARKS = (b"tool_calls", b"function_call")
+_TOOL_REASONS = ("tool_calls", "function_call")
+_NO_MESSAGE: dict[str, Any] = {}
 
 
 class Piece(msgspec.Struct, array_like=True, frozen=True, gc=False):
@@ -53,7 +54,8 @@ class Entry(msgspec.Struct, array_like=True, gc=False):
     body: bytes | None = None
     native: bytes | None = None
     usage: tuple[int, int, int | None, int | None, int | None] | None = None
-    pieces: list[Piece] = msgspec.field(default_factory=list)
+    #: A tuple (a list would be an object the garbage collector walks, one per entry kept).
+    pieces: tuple[Piece, ...] = ()
     cost: float = 0.0
     refusal: Refusal | None = None
 
@@ -101,7 +103,7 @@ def from_answer(answer: Any, at: float, cost: float) -> Entry:
     usage = answer.usage
     return Entry(at, False, raw if raw is not None else answer.to_bytes(), getattr(answer, "native", None),
                  None if usage is None else (usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens,
-                                             usage.cache_write_tokens, usage.reasoning_tokens), [], cost)
+                                             usage.cache_write_tokens, usage.reasoning_tokens), (), cost)
 
 
 def answer_of(entry: Entry, kind: Kind) -> Any:
@@ -115,17 +117,15 @@ def answer_of(entry: Entry, kind: Kind) -> Any:
 
 
 def calls_tools(answer: Any) -> bool:
-    """Whether a unary answer calls a tool (a function call, the legacy way included)."""
-    raw = getattr(answer, "raw", None)
-    if raw is not None and raw.find(b"_call") < 0:
-        return False  # the bytes the client gets name no call (tool_calls, function_call): nothing to look at
+    """Whether a unary answer calls a tool (a function call, the legacy way included). Read from its
+    parsed body, a few lookups whatever the answer's length (searching its bytes costs by the byte)."""
     body = getattr(answer, "body", None)
     if not isinstance(body, dict):
         return False
     for choice in body.get("choices") or ():
-        message = choice.get("message") or {}
+        message = choice.get("message") or _NO_MESSAGE
         if message.get("tool_calls") or message.get("function_call") \
-                or choice.get("finish_reason") in ("tool_calls", "function_call"):
+                or choice.get("finish_reason") in _TOOL_REASONS:
             return True
     return False
 
@@ -142,8 +142,8 @@ def piece_of(chunk: Chunk) -> Piece:
 def piece_calls_tools(piece: Piece) -> bool:
     """Whether a streamed chunk calls a tool (read only when its bytes name one)."""
     raw = piece.raw
-    if raw is None or not any(mark in raw for mark in _TOOL_MARKS):
-        return False
+    if raw is None or raw.find(b"_call") < 0:  # names neither tool_calls nor function_call
+        return False  # (``find``, not ``in``: ``bytes in bytes`` first fails as an integer, dearly)
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError:
@@ -172,7 +172,7 @@ def chunk_of(piece: Piece, *, cost: float | None = None, saved: float | None = N
     return Chunk(data=data, usage=usage, more=piece.more, native=piece.native)
 
 
-def stream_usage(pieces: list[Piece]) -> Usage | None:
+def stream_usage(pieces: tuple[Piece, ...]) -> Usage | None:
     """The last usage the stream's chunks carried."""
     for piece in reversed(pieces):
         if piece.usage is not None:

@@ -39,10 +39,5 @@ def partition_of(caller: Caller | None, level: str) -> str:
             return "team-id:" + caller.team_id
         if caller.team is not None:
             return "team:" + caller.team
-    return _key(caller)
-
-
-def _key(caller: Caller) -> str:
-    if caller.key_id is not None:
-        return "key-id:" + caller.key_id
-    return "key:" + caller.name
+    key_id = caller.key_id  # the key itself (a caller without a tenant or team, too)
+    return "key:" + caller.name if key_id is None else "key-id:" + key_id

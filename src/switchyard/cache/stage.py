@@ -108,6 +108,9 @@ class CacheStage:
         self.semantic = semantic
         self.clock = clock
         self.flights = Flights(settings.max_in_flight)
+        self._max_in_flight = settings.max_in_flight
+        #: Whose entries are whose (``cache/partition.py``): ``tenant``, ``team`` or ``key``.
+        self._level = settings.partition
         #: The store, when it answers without awaiting (memory): the miss path's cost is most of the stage's.
         self._memory = store if isinstance(store, MemoryStore) else None
         self._policies: dict[int, Policy | None] = {}
@@ -130,15 +133,12 @@ class CacheStage:
         self._policies[id(config)] = policy
         return policy
 
-    def _plan(self, call: Call, policy: Policy) -> Plan | None:
-        """The request's plan, or None (bypass) when it may not be cached."""
-        if not policy.nondeterministic and not deterministic(call):
-            call.route[CACHE] = "bypass"
-            return None
+    def _plan(self, call: Call, policy: Policy) -> Plan:
+        """The plan of a request that may be cached (``unary`` and ``stream`` decide that first)."""
         headers = call.headers
         rules = directives(headers) if HEADER in headers else DEFAULT
         tenant = partition_of(call.caller, "tenant")
-        level = self.settings.partition
+        level = self._level
         partition = tenant if level == "tenant" else partition_of(call.caller, level)
         key = request_key(call)
         if self.relay is None:
@@ -146,9 +146,12 @@ class CacheStage:
         return Plan(partition, key, rules, policy, tenant, self.relay.store.name(partition, key), (partition, key))
 
     def _fresh(self, entry: Entry | None, plan: Plan, stream: bool) -> bool:
+        return self._fresh_for(entry, plan.rules, stream)
+
+    def _fresh_for(self, entry: Entry | None, rules: Directives, stream: bool) -> bool:
         if entry is None or entry.stream is not stream:
             return False
-        max_age = plan.rules.max_age
+        max_age = rules.max_age
         return max_age is None or self.clock() - entry.at <= max_age
 
     def _unavailable(self, exc: BaseException) -> None:
@@ -225,76 +228,86 @@ class CacheStage:
     # ``unary`` and ``stream`` are plain functions: an alias without cache (or a request that may not
     # be cached) gets the rest of the chain's awaitable as it is, one frame less per request.
     def unary(self, call: Call, next: Unary) -> Awaitable[Any]:
-        config = call.group.config
-        policy = self._policies.get(id(config), _UNKNOWN)
+        policy = self._policies.get(id(call.group.config), _UNKNOWN)
         if policy is _UNKNOWN:
             policy = self.policy(call.group)
         if policy is None:
             return next(call)
-        plan = self._plan(call, policy)
-        if plan is None:
+        if not policy.nondeterministic and not deterministic(call):
+            call.route[CACHE] = "bypass"
             return next(call)
         if self.relay is not None:
-            return self._unary_shared(call, next, plan)
-        return self._unary(call, next, plan)
+            return self._unary_shared(call, next, self._plan(call, policy))
+        return self._unary(call, next, policy)
 
-    async def _unary(self, call: Call, next: Unary, plan: Plan) -> Any:
-        # The miss is most requests' path: written out for it (each line here is per request).
-        where = plan.where
-        rules = plan.rules
+    async def _unary(self, call: Call, next: Unary, policy: Policy) -> Any:
+        # The miss is most requests' path: written out for it, without a ``Plan`` (each line here is
+        # per request; a plan is made only for the parts that take one: another store, a semantic cache).
+        headers = call.headers
+        rules = directives(headers) if HEADER in headers else DEFAULT
+        where = (partition_of(call.caller, self._level), request_key(call))
         memory = self._memory
         if not rules.no_cache:
-            entry = memory.lookup(where) if memory is not None else await self._get(plan)
-            if entry is not None and not entry.stream and (rules.max_age is None or self._fresh(entry, plan, False)):
+            entry = memory.lookup(where) if memory is not None else await self._get(self._unary_plan(where, rules, policy))
+            if entry is not None and not entry.stream and (rules.max_age is None or self._fresh_for(entry, rules, False)):
                 self._served(call, entry)
                 return answer_of(entry, call.kind)
             if self.semantic is not None:
-                entry = await self._similar(call, plan, False)
+                entry = await self._similar(call, self._unary_plan(where, rules, policy), False)
                 if entry is not None:
                     self._served(call, entry)
                     return answer_of(entry, call.kind)
         call.route[CACHE] = "miss"
-        flight = None
-        if plan.policy.coalesce:
-            unary = self.flights.unary
-            flight = unary.get(where)
-            if flight is not None:
+        # In flight, this request is marked by None under ``where``; the first identical request to
+        # join puts a flight there, and waits on it (most misses have nobody joining: no flight made).
+        owner = False
+        unary = self.flights.unary
+        if policy.coalesce:
+            flight = unary.get(where, _UNKNOWN)
+            if flight is _UNKNOWN:
+                if len(unary) < self._max_in_flight:
+                    unary[where] = None
+                    owner = True
+            else:
+                if flight is None:
+                    flight = unary[where] = UnaryFlight()
                 answer = await flight.wait(call)
                 if answer is not None:
                     self._shared(call, flight.cost)
                     return answer
-                flight = None  # its owner was cancelled: this one goes on its own
-            elif len(unary) < self.settings.max_in_flight:
-                flight = unary[where] = UnaryFlight()
+                # its owner was cancelled: this one goes on its own
         try:
             answer = await next(call)
         except BaseException as exc:
-            if flight is not None:
-                self._grounded(flight, where, exc)
-            if plan.policy.errors and keeps(exc) and not rules.no_store:
-                await self._keep(call, plan, Entry(self.clock(), False, refusal=refusal_of(exc)))  # type: ignore[arg-type]
+            if owner:
+                flight = unary.pop(where, None)
+                if flight is not None:
+                    self._grounded(flight, exc)
+            if policy.errors and keeps(exc) and not rules.no_store:
+                await self._keep(call, self._unary_plan(where, rules, policy),
+                                 Entry(self.clock(), False, refusal=refusal_of(exc)))  # type: ignore[arg-type]
             raise
-        if flight is not None:
-            if unary.get(where) is flight:
-                del unary[where]
-            if flight.future is not None:  # someone waits: priced for them (the owner's is the pipeline's)
-                flight.resolve(answer, self._cost(call, answer.usage))
-        if not rules.no_store and (plan.policy.tool_calls or not calls_tools(answer)):
+        flight = unary.pop(where, None) if owner else None
+        if flight is not None:  # someone waits: priced for them (the owner's is the pipeline's)
+            flight.resolve(answer, self._cost(call, answer.usage))
+        if not rules.no_store and (policy.tool_calls or not calls_tools(answer)):
             if memory is not None and self.semantic is None:  # priced at its first hit, if it has one
                 deployment = call.deployment
-                memory.keep(where, from_answer(answer, self.clock(), -1.0), plan.policy.ttl,
+                memory.keep(where, from_answer(answer, self.clock(), -1.0), policy.ttl,
                             None if deployment is None else deployment.price)
             else:
-                cost = flight.cost if flight is not None and flight.future is not None else \
-                    self._cost(call, answer.usage)
-                await self._keep(call, plan, from_answer(answer, self.clock(), cost))
+                cost = flight.cost if flight is not None else self._cost(call, answer.usage)
+                await self._keep(call, self._unary_plan(where, rules, policy), from_answer(answer, self.clock(), cost))
         return answer
 
-    def _grounded(self, flight: UnaryFlight, where: tuple[str, bytes], exc: BaseException) -> None:
+    @staticmethod
+    def _unary_plan(where: tuple[str, bytes], rules: Directives, policy: Policy) -> Plan:
+        """The plan of a unary request in this process, for the parts that take one."""
+        return Plan(where[0], where[1], rules, policy, "", "", where)
+
+    @staticmethod
+    def _grounded(flight: UnaryFlight, exc: BaseException) -> None:
         """A unary flight whose upstream call failed (or was cancelled: the waiters go on their own)."""
-        unary = self.flights.unary
-        if unary.get(where) is flight:
-            del unary[where]
         if isinstance(exc, asyncio.CancelledError):
             flight.abandon()
         else:
@@ -421,11 +434,12 @@ class CacheStage:
         policy = self.policy(call.group)
         if policy is None:
             return next(call)
-        plan = self._plan(call, policy)
-        if plan is None:
+        if not policy.nondeterministic and not deterministic(call):
+            call.route[CACHE] = "bypass"
             if policy.joinable:
                 return self._lead(call, next, None, partition_of(call.caller, "tenant"))
             return next(call)
+        plan = self._plan(call, policy)
         if self.relay is not None:
             return self._stream_shared(call, next, plan)
         return self._stream(call, next, plan)
@@ -517,7 +531,7 @@ class CacheStage:
         if plan is not None and flight.owner is not None:
             error = flight.error
             if error is None and flight.whole and flight.pieces and self._storable(plan, flight.tools):
-                entry = Entry(self.clock(), True, usage=usage_tuple(flight.usage), pieces=list(flight.pieces),
+                entry = Entry(self.clock(), True, usage=usage_tuple(flight.usage), pieces=tuple(flight.pieces),
                               cost=flight.cost)
             elif error is not None and not flight.pieces and plan.policy.errors and keeps(error) \
                     and not plan.rules.no_store:

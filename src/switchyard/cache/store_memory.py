@@ -24,6 +24,8 @@ class MemoryStore:
     def __init__(self, max_bytes: int, max_entry_bytes: int, clock: Callable[[], float] = time.monotonic) -> None:
         self.max_bytes = max_bytes
         self.max_entry_bytes = max_entry_bytes
+        #: The largest entry kept (neither above ``max_entry_bytes`` nor the whole bound).
+        self._largest = min(max_entry_bytes, max_bytes)
         self.clock = clock
         self.bytes = 0
         self.evicted = 0
@@ -66,22 +68,22 @@ class MemoryStore:
         ``cost`` is negative is priced by ``price`` (a ``PriceSheet``) when first found: most entries
         are never hit, and the pipeline prices the answer that made them anyway."""
         body = entry.body
-        if entry.pieces or entry.native is not None or body is None:
+        if body is None or entry.pieces or entry.native is not None:
             size = entry.size() + len(where[0]) + len(where[1])
         else:  # a plain unary answer, the usual miss: counted inline
             size = 96 + len(body) + len(where[0]) + len(where[1])
-        if size > self.max_entry_bytes or size > self.max_bytes:
+        if size > self._largest:
             return
         entries = self._entries
         old = entries.pop(where, None)
-        if old is not None:
-            self.bytes -= old[1]
+        total = self.bytes + size if old is None else self.bytes + size - old[1]
         entries[where] = (entry, size, self.clock() + ttl, price)
-        self.bytes += size
-        while self.bytes > self.max_bytes:
-            _, (_, dropped, _, _) = entries.popitem(last=False)
-            self.bytes -= dropped
-            self.evicted += 1
+        if total > self.max_bytes:
+            while total > self.max_bytes:
+                _, (_, dropped, _, _) = entries.popitem(last=False)
+                total -= dropped
+                self.evicted += 1
+        self.bytes = total
 
     async def aclose(self) -> None:
         self._entries.clear()
