@@ -28,7 +28,11 @@ class Estimator:
         if isinstance(request, ChatRequest):
             if self.exact:
                 return self.tokens.count_messages(request.messages, request.body.get("tools"))
-            return sum(4 + rough_count(_content_text(m.get("content"))) for m in request.messages) + 3
+            total = 3  # a loop, not a generator: every budgeted request counts its prompt here
+            for message in request.body["messages"]:
+                content = message.get("content")
+                total += 4 + rough_count(content if isinstance(content, str) else _content_text(content))
+            return total
         if isinstance(request, EmbeddingRequest):
             return sum(len(i) if isinstance(i, list) else self._text(str(i)) for i in request.inputs)
         if isinstance(request, RerankRequest):  # the query is read once per document

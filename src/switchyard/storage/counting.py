@@ -155,7 +155,10 @@ class MemoryCounters:
             found = windows.get(key)
             total = 0.0
             if found is not None:
-                found.expire(now / found.width - slots)
+                cutoff = now / found.width - slots
+                entries = found.entries
+                if not entries or entries[0][0] <= cutoff or found.total < 0:  # else ``expire`` has nothing to do
+                    found.expire(cutoff)
                 total = found.total
             if total + amount <= limit + 1e-9:
                 continue
@@ -177,7 +180,13 @@ class MemoryCounters:
             found = windows.get(key)
             if found is None:
                 found = windows[key] = Window(period / slots)
-            found.add(math.ceil(now / found.width), amount)
+            slot = math.ceil(now / found.width)
+            entry = found.by_slot.get(slot)
+            if entry is None:
+                found.add(slot, amount)
+            else:  # ``Window.add`` to a slot it holds (a budget's slot lasts 1/1000 of its period)
+                entry[1] += amount
+                found.total += amount
             out.append(Reservation(key, amount, limit, period, now, max(0.0, limit - found.total)))
         return out
 
@@ -193,8 +202,17 @@ class MemoryCounters:
                 now = self.clock()
             found = self._windows.get(reservation.key)
             if found is not None:
-                found.expire(now / found.width - self.slots)
-                if found.correct(math.ceil(reservation.ref / found.width), delta):
+                cutoff = now / found.width - self.slots
+                entries = found.entries
+                if not entries or entries[0][0] <= cutoff or found.total < 0:
+                    found.expire(cutoff)
+                entry = found.by_slot.get(math.ceil(reservation.ref / found.width))
+                if entry is not None:  # ``Window.correct``, in place
+                    new = entry[1] + delta
+                    if new < 0.0:
+                        new = 0.0
+                    found.total += new - entry[1]
+                    entry[1] = new
                     continue
             if delta > 0:
                 if found is None:

@@ -72,8 +72,7 @@ class Budgets:
             ledger = self.ledger
             if not ledger.reserves_now:
                 return self._reserved_unary(call, next)
-            holds = ledger.reserve_now(caller.budgets, self._estimate(call)[0])
-            call.on_settle(holds.settler())
+            call.on_settle(ledger.reserve_now(caller.budgets, self._estimate(call)[0]).settle_now)
         return next(call)
 
     def stream(self, call: Call, next: Streaming) -> Awaitable[AsyncIterator[Any]]:
