@@ -47,46 +47,45 @@ def dims_key(values: Sequence[Any]) -> str:
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
-def sums_of(record: Any) -> dict[str, Any]:
-    """A spend record's contribution to its bucket."""
-    return {"requests": 1, "errors": int(record.status >= 400), "prompt_tokens": record.prompt_tokens,
-            "completion_tokens": record.completion_tokens, "cached_tokens": record.cached_tokens or 0,
-            "cache_write_tokens": record.cache_write_tokens or 0, "reasoning_tokens": record.reasoning_tokens or 0,
-            "unpriced": int(not record.priced and record.status < 400), "estimated": int(bool(record.estimated)),
-            "cost_usd": float(record.cost_usd)}
-
-
 _DIMS = attrgetter(*DIMENSIONS)
+_READ = attrgetter("at", "status", "prompt_tokens", "completion_tokens", "cached_tokens", "cache_write_tokens",
+                   "reasoning_tokens", "priced", "estimated", "cost_usd")
 
 
 def fold(records: Sequence[Any]) -> dict[tuple[int, str], dict[str, Any]]:
-    """Records summed per (bucket, dimensions). Written for batches of many records of few
-    callers: each distinct set of dimensions is hashed once per batch, and a record's sums
-    are added in place (no row of its own)."""
-    out: dict[tuple[int, str], dict[str, Any]] = {}
-    digests: dict[tuple[Any, ...], str] = {}
+    """Records summed per (bucket, dimensions): a row of ``SUMS`` (an error is not counted as
+    unpriced; a detail not reported adds 0), the bucket, the dimensions and their digest.
+    Written for batches of many records of few callers: a record is read with two
+    ``attrgetter`` calls and added to its group's sums in place (a list, in ``SUMS`` order),
+    and each distinct set of dimensions is hashed into its key once per batch."""
+    groups: dict[tuple[int, tuple[Any, ...]], list[Any]] = {}
     for record in records:
-        values = _DIMS(record)
-        digest = digests.get(values)
-        if digest is None:
-            digest = digests[values] = dims_key(values)
-        at = record.at
-        key = (int(at // BUCKET) * BUCKET, digest)
-        row = out.get(key)
-        if row is None:
-            out[key] = sums_of(record) | {"bucket": key[0], "dims": digest, **dict(zip(DIMENSIONS, values))}
-            continue
-        status = record.status
-        row["requests"] += 1
-        row["errors"] += status >= 400
-        row["prompt_tokens"] += record.prompt_tokens
-        row["completion_tokens"] += record.completion_tokens
-        row["cached_tokens"] += record.cached_tokens or 0
-        row["cache_write_tokens"] += record.cache_write_tokens or 0
-        row["reasoning_tokens"] += record.reasoning_tokens or 0
-        row["unpriced"] += not record.priced and status < 400
-        row["estimated"] += bool(record.estimated)
-        row["cost_usd"] += float(record.cost_usd)
+        at, status, prompt, completion, cached, written, reasoning, priced, estimated, cost = _READ(record)
+        key = (int(at // BUCKET) * BUCKET, _DIMS(record))
+        sums = groups.get(key)
+        if sums is None:
+            sums = groups[key] = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0.0]
+        sums[0] += 1
+        if status >= 400:
+            sums[1] += 1
+        elif not priced:
+            sums[7] += 1
+        sums[2] += prompt
+        sums[3] += completion
+        if cached:
+            sums[4] += cached
+        if written:
+            sums[5] += written
+        if reasoning:
+            sums[6] += reasoning
+        if estimated:
+            sums[8] += 1
+        sums[9] += float(cost)
+    out: dict[tuple[int, str], dict[str, Any]] = {}
+    for (bucket, values), sums in groups.items():
+        digest = dims_key(values)
+        out[(bucket, digest)] = {**dict(zip(SUMS, sums)), "bucket": bucket, "dims": digest,
+                                 **dict(zip(DIMENSIONS, values))}
     return out
 
 
