@@ -45,6 +45,17 @@ class Estimator:
             return self._text(prompt or "")
         return 0
 
+    def bounds(self, request: Any) -> tuple[int, int, bool]:
+        """``prompt(request)`` and ``completion(request)`` in one call (what a budget reserves for,
+        on every request: a chat request's bound is read here, without a second call)."""
+        if isinstance(request, ChatRequest):
+            bound = request.max_tokens
+            if isinstance(bound, int) and bound > 0:
+                return self.prompt(request), bound, True
+            return self.prompt(request), self.default_max_tokens, False
+        completion, bounded = self.completion(request)
+        return self.prompt(request), completion, bounded
+
     def completion(self, request: Any) -> tuple[int, bool]:
         """The most the answer may cost, and whether the upstream enforces that bound."""
         if isinstance(request, EmbeddingRequest | RerankRequest):

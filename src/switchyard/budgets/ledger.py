@@ -54,9 +54,10 @@ def counter_key(limit: BudgetLimit, span: Span) -> str:
     return f"budget:{limit.scope}:{limit.subject}:{limit.budget.period}:{span.label}"
 
 
-class Holds(msgspec.Struct):
+class Holds(msgspec.Struct, gc=False):
     """What one request reserved against each of its budgets; ``settle`` (a settler) once.
-    (A struct: made in C, one per budgeted request.)"""
+    (A struct: made in C, one per budgeted request; nothing it holds refers back to it, so
+    the garbage collector need not track it.)"""
 
     counters: Counters
     held: list[tuple[BudgetLimit, Reservation]]
@@ -111,6 +112,8 @@ class BudgetLedger:
         self._reserve_all = getattr(counters, "reserve_all", None)
         #: The in-process counters reserve without awaiting.
         self._reserve_now = getattr(counters, "reserve_all_now", None)
+        #: ... and one counter without a list.
+        self._reserve_one = getattr(counters, "reserve_one_now", None)
         #: Whether ``reserve_now`` works here (the counters reserve and settle without awaiting).
         self.reserves_now = self._reserve_now is not None and getattr(counters, "settle_all_now", None) is not None
         #: Each budget's current span and counter key, by the BudgetLimit object (kept while its span lasts).
@@ -136,7 +139,23 @@ class BudgetLedger:
         span lasts, and the holds made here unless a budget was refused or has soft thresholds."""
         now = self.clock()
         spans = self._spans
-        counted: list[tuple[BudgetLimit, Span, str]] = []
+        if len(limits) == 1 and self._reserve_one is not None:  # one budget (the usual case): no lists
+            limit = limits[0]
+            found = spans.get(id(limit))
+            if found is None or found[0] is not limit:
+                found = self._counting(limit, now)
+            else:
+                span = found[1]
+                if span.end is not None and not span.start <= now < span.end:  # type: ignore[operator]
+                    found = self._counting(limit, now)
+            budget = limit.budget
+            try:
+                result = self._reserve_one(found[2], amount, budget.amount + amount, found[1].window)
+            except Exception as exc:
+                return self._unreachable([found], amount, exc)
+            if budget.soft or type(result) is not Reservation:
+                return self._held([found], result if type(result) is Refusal else [result], amount)
+            return Holds(self.counters, [(limit, result)], amount, result.left - amount, limit)
         asks: list[tuple[str, float, float, float]] = []
         soft = False
         for limit in limits:
@@ -144,10 +163,9 @@ class BudgetLedger:
             if found is None or found[0] is not limit:
                 found = self._counting(limit, now)
             else:
-                end = found[1].end
-                if end is not None and not found[1].start <= now < end:  # type: ignore[operator]
+                span = found[1]
+                if span.end is not None and not span.start <= now < span.end:  # type: ignore[operator]
                     found = self._counting(limit, now)
-            counted.append(found)
             budget = limit.budget
             asks.append((found[2], amount, budget.amount + amount, found[1].window))
             if budget.soft:
@@ -155,9 +173,9 @@ class BudgetLedger:
         try:
             results = self._reserve_now(asks)  # type: ignore[misc]
         except Exception as exc:
-            return self._unreachable(counted, amount, exc)
-        if soft or isinstance(results, Refusal):
-            return self._held(counted, results, amount)
+            return self._unreachable([self._counting(limit, now) for limit in limits], amount, exc)
+        if soft or type(results) is not list:  # a refusal, or thresholds to look at (as counted just now)
+            return self._held([self._counting(limit, now) for limit in limits], results, amount)
         room = float("inf")
         tightest: BudgetLimit | None = None
         for limit, reservation in zip(limits, results):

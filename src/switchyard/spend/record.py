@@ -23,6 +23,7 @@ from typing import Any
 
 import msgspec
 
+from switchyard.auth import Caller
 from switchyard.core.call import Call
 from switchyard.core.errors import outcome
 
@@ -86,10 +87,14 @@ class SpendRecord(msgspec.Struct, frozen=True, gc=False):
             model, deployment_id, provider = config.model, deployment.id, config.provider
             priced = deployment.price.priced
         started = call.started
+        if type(caller) is Caller:
+            name, key_id, user_id, team, team_id, tenant = _WHO(caller)
+        else:  # no key (auth off), or a caller of another kind: what it has
+            name, key_id, user_id, team, team_id, tenant = (
+                getattr(caller, "name", None), getattr(caller, "key_id", None), getattr(caller, "user_id", None),
+                getattr(caller, "team", None), getattr(caller, "team_id", None), getattr(caller, "tenant", None))
         return cls(
-            now, call.request_id, getattr(caller, "name", None), getattr(caller, "key_id", None),
-            getattr(caller, "user_id", None), getattr(caller, "team", None), getattr(caller, "team_id", None),
-            getattr(caller, "tenant", None), call.alias, model, deployment_id,
+            now, call.request_id, name, key_id, user_id, team, team_id, tenant, call.alias, model, deployment_id,
             provider, call.kind._value_, call.stream, status, code, prompt, completion, cached, written, reasoning,
             call.cost or 0.0, priced, call.estimated,
             (time.perf_counter() - started) * 1000.0 if started else None,
@@ -106,4 +111,6 @@ class SpendRecord(msgspec.Struct, frozen=True, gc=False):
 
 
 COLUMNS: tuple[str, ...] = SpendRecord.__struct_fields__
+#: Who a ``Caller`` is, in the record's order.
+_WHO = attrgetter("name", "key_id", "user_id", "team", "team_id", "tenant")
 _VALUES = attrgetter(*COLUMNS)

@@ -47,10 +47,7 @@ class Budgets:
 
     def _estimate(self, call: Call) -> tuple[float, int, bool]:
         """``(dollars to reserve, completion tokens estimated, whether max_tokens bounds them)``."""
-        request = call.request
-        estimator = self.estimator
-        prompt = estimator.prompt(request)
-        completion, bounded = estimator.completion(request)
+        prompt, completion, bounded = self.estimator.bounds(call.request)
         deployments = call.group.deployments
         if len(deployments) == 1:
             amount = deployments[0].price.estimate(prompt, completion) * MARGIN
