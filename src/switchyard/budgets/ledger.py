@@ -70,13 +70,15 @@ class Holds(msgspec.Struct, gc=False):
     def settler(self) -> Callable[[Call], Any]:
         """What to register with ``call.on_settle``: a plain function where the counters settle
         without awaiting (the in-process store), else the ``settle`` coroutine."""
-        return self.settle_now if getattr(self.counters, "settle_all_now", None) is not None else self.settle
+        settles_now = getattr(self.counters, "settle_one_now", None) is not None
+        return self.settle_now if settles_now and hasattr(self.counters, "settle_all_now") else self.settle
 
     def settle_now(self, call: Call) -> None:
         held = self.held
-        if held:
-            self.counters.settle_all_now([reservation for _, reservation in held] if len(held) > 1  # type: ignore[attr-defined]
-                                         else (held[0][1],), call.cost or 0.0)
+        if len(held) == 1:
+            self.counters.settle_one_now(held[0][1], call.cost or 0.0)  # type: ignore[attr-defined]
+        elif held:
+            self.counters.settle_all_now([reservation for _, reservation in held], call.cost or 0.0)  # type: ignore[attr-defined]
 
     async def settle(self, call: Call) -> None:
         actual = call.cost or 0.0
@@ -115,7 +117,8 @@ class BudgetLedger:
         #: ... and one counter without a list.
         self._reserve_one = getattr(counters, "reserve_one_now", None)
         #: Whether ``reserve_now`` works here (the counters reserve and settle without awaiting).
-        self.reserves_now = self._reserve_now is not None and getattr(counters, "settle_all_now", None) is not None
+        self.reserves_now = (self._reserve_now is not None and getattr(counters, "settle_all_now", None) is not None
+                             and getattr(counters, "settle_one_now", None) is not None)
         #: Each budget's current span and counter key, by the BudgetLimit object (kept while its span lasts).
         self._spans: dict[int, tuple[BudgetLimit, Span, str]] = {}
 

@@ -25,6 +25,7 @@ what it could not write as ``lost``.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
@@ -130,7 +131,7 @@ class Appender(Generic[T]):
                 continue
             if len(self._buffer) < self.batch and not self._closing and not self._wake.is_set():
                 await self._wake.wait(self.interval)  # let a batch fill for at most one interval
-            batch = [self._buffer[i] for i in range(min(self.batch, len(self._buffer)))]
+            batch = list(itertools.islice(self._buffer, self.batch))
             try:
                 await self.sink(batch)
             except asyncio.CancelledError:

@@ -128,10 +128,10 @@ class MemoryCounters:
         return self.reserve_one_now(key, amount, limit, window)
 
     async def settle(self, reservation: Reservation, actual: float) -> None:
-        self.settle_all_now((reservation,), actual)
+        self.settle_one_now(reservation, actual)
 
     async def refund(self, reservation: Reservation) -> None:
-        self.settle_all_now((reservation,), 0.0)
+        self.settle_one_now(reservation, 0.0)
 
     async def reserve_all(self, asks: Sequence[tuple[str, float, float, float]]) -> list[Reservation] | Refusal:
         return self.reserve_all_now(asks)
@@ -238,35 +238,37 @@ class MemoryCounters:
         return Refusal(key, amount, wait, max(0.0, limit - (found.total if found is not None else 0.0)))
 
     def settle_all_now(self, reservations: Sequence[Reservation], actual: float) -> None:
-        """Correct each reservation to ``actual`` units: in its own slot while that is in the
-        window, else an extra counted now (a refund of a slot that left has nothing to return)."""
-        now = 0.0
-        windows = self._windows
+        """Correct reservations made together (``reserve_all_now``) to ``actual`` units each."""
         for reservation in reservations:
-            delta = actual - reservation.amount
-            if not delta:
-                continue
-            if not now:
-                now = self.clock()
-            found = windows.get(reservation.key)
-            if found is not None:
-                width = found.width
-                entries = found.entries
-                if not entries or entries[0][0] <= now / width - self.slots or found.total < 0:
-                    found.expire(now / width - self.slots)
-                entry = found.by_slot.get(ceil(reservation.ref / width))
-                if entry is not None:  # ``Window.correct``, in place
-                    old = entry[1]
-                    new = old + delta
-                    if new < 0.0:
-                        new = 0.0
-                    found.total += new - old
-                    entry[1] = new
-                    continue
-            if delta > 0:
-                if found is None:
-                    found = windows[reservation.key] = Window(reservation.window / self.slots)
-                found.add(ceil(now / found.width), delta)
+            self.settle_one_now(reservation, actual)
+
+    def settle_one_now(self, reservation: Reservation, actual: float) -> None:
+        """Correct a reservation to ``actual`` units: in its own slot while that is in the window,
+        else an extra counted now (a refund of a slot that left has nothing to return)."""
+        delta = actual - reservation.amount
+        if not delta:
+            return
+        now = self.clock()
+        windows = self._windows
+        found = windows.get(reservation.key)
+        if found is not None:
+            width = found.width
+            entries = found.entries
+            if not entries or entries[0][0] <= now / width - self.slots or found.total < 0:
+                found.expire(now / width - self.slots)
+            entry = found.by_slot.get(ceil(reservation.ref / width))
+            if entry is not None:  # ``Window.correct``, in place
+                old = entry[1]
+                new = old + delta
+                if new < 0.0:
+                    new = 0.0
+                found.total += new - old
+                entry[1] = new
+                return
+        if delta > 0:
+            if found is None:
+                found = windows[reservation.key] = Window(reservation.window / self.slots)
+            found.add(ceil(now / found.width), delta)
 
     def _sweep(self, now: float) -> None:
         slots = self.slots
