@@ -28,7 +28,11 @@ class Estimator:
         if isinstance(request, ChatRequest):
             if self.exact:
                 return self.tokens.count_messages(request.messages, request.body.get("tools"))
-            return sum(4 + rough_count(_content_text(m.get("content"))) for m in request.messages) + 3
+            total = 3  # a loop, not a generator: every budgeted request counts its prompt here
+            for message in request.body["messages"]:
+                content = message.get("content")
+                total += 4 + rough_count(content if isinstance(content, str) else _content_text(content))
+            return total
         if isinstance(request, EmbeddingRequest):
             return sum(len(i) if isinstance(i, list) else self._text(str(i)) for i in request.inputs)
         if isinstance(request, RerankRequest):  # the query is read once per document
@@ -40,6 +44,17 @@ class Estimator:
                 return sum(len(p) if isinstance(p, list) else self._text(str(p)) for p in prompt)
             return self._text(prompt or "")
         return 0
+
+    def bounds(self, request: Any) -> tuple[int, int, bool]:
+        """``prompt(request)`` and ``completion(request)`` in one call (what a budget reserves for,
+        on every request: a chat request's bound is read here, without a second call)."""
+        if isinstance(request, ChatRequest):
+            bound = request.max_tokens
+            if isinstance(bound, int) and bound > 0:
+                return self.prompt(request), bound, True
+            return self.prompt(request), self.default_max_tokens, False
+        completion, bounded = self.completion(request)
+        return self.prompt(request), completion, bounded
 
     def completion(self, request: Any) -> tuple[int, bool]:
         """The most the answer may cost, and whether the upstream enforces that bound."""

@@ -29,6 +29,8 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
+
 from switchyard.budgets.alerts import BudgetAlerts
 from switchyard.budgets.limit import BudgetLimit
 from switchyard.budgets.periods import Periods, Span
@@ -52,29 +54,30 @@ def counter_key(limit: BudgetLimit, span: Span) -> str:
     return f"budget:{limit.scope}:{limit.subject}:{limit.budget.period}:{span.label}"
 
 
-class Holds:
-    """What one request reserved against each of its budgets; ``settle`` (a settler) once."""
+class Holds(msgspec.Struct, gc=False):
+    """What one request reserved against each of its budgets; ``settle`` (a settler) once.
+    (A struct: made in C, one per budgeted request; nothing it holds refers back to it, so
+    the garbage collector need not track it.)"""
 
-    __slots__ = ("counters", "held", "amount", "room", "tightest")
-
-    def __init__(self, counters: Counters, held: list[tuple[BudgetLimit, Reservation]], amount: float,
-                 room: float, tightest: BudgetLimit | None) -> None:
-        self.counters = counters
-        self.held = held
-        #: The estimate reserved against every budget (US dollars).
-        self.amount = amount
-        #: Dollars left in the tightest budget after this reservation (negative: it crossed it).
-        self.room = room
-        self.tightest = tightest
+    counters: Counters
+    held: list[tuple[BudgetLimit, Reservation]]
+    #: The estimate reserved against every budget (US dollars).
+    amount: float
+    #: Dollars left in the tightest budget after this reservation (negative: it crossed it).
+    room: float
+    tightest: BudgetLimit | None
 
     def settler(self) -> Callable[[Call], Any]:
         """What to register with ``call.on_settle``: a plain function where the counters settle
         without awaiting (the in-process store), else the ``settle`` coroutine."""
-        return self.settle_now if getattr(self.counters, "settle_all_now", None) is not None else self.settle
+        settles_now = getattr(self.counters, "settle_one_now", None) is not None
+        return self.settle_now if settles_now and hasattr(self.counters, "settle_all_now") else self.settle
 
     def settle_now(self, call: Call) -> None:
         held = self.held
-        if held:
+        if len(held) == 1:
+            self.counters.settle_one_now(held[0][1], call.cost or 0.0)  # type: ignore[attr-defined]
+        elif held:
             self.counters.settle_all_now([reservation for _, reservation in held], call.cost or 0.0)  # type: ignore[attr-defined]
 
     async def settle(self, call: Call) -> None:
@@ -111,6 +114,11 @@ class BudgetLedger:
         self._reserve_all = getattr(counters, "reserve_all", None)
         #: The in-process counters reserve without awaiting.
         self._reserve_now = getattr(counters, "reserve_all_now", None)
+        #: ... and one counter without a list.
+        self._reserve_one = getattr(counters, "reserve_one_now", None)
+        #: Whether ``reserve_now`` works here (the counters reserve and settle without awaiting).
+        self.reserves_now = (self._reserve_now is not None and getattr(counters, "settle_all_now", None) is not None
+                             and getattr(counters, "settle_one_now", None) is not None)
         #: Each budget's current span and counter key, by the BudgetLimit object (kept while its span lasts).
         self._spans: dict[int, tuple[BudgetLimit, Span, str]] = {}
 
@@ -126,20 +134,58 @@ class BudgetLedger:
         found = self._spans[id(limit)] = (limit, span, counter_key(limit, span))
         return found
 
-    @property
-    def reserves_now(self) -> bool:
-        """Whether ``reserve_now`` works here (the counters reserve without awaiting)."""
-        return self._reserve_now is not None
-
     def reserve_now(self, limits: Sequence[BudgetLimit], amount: float) -> Holds:
-        """``reserve`` where the counters answer without awaiting (``reserves_now``)."""
-        asks = [self._counting(limit, self.clock()) for limit in limits]
+        """``reserve`` where the counters answer without awaiting (``reserves_now``).
+
+        Every request of a budgeted caller comes here (the in-process store), so it is
+        written flat: each budget's span and key from ``_spans`` without a call while the
+        span lasts, and the holds made here unless a budget was refused or has soft thresholds."""
+        now = self.clock()
+        spans = self._spans
+        if len(limits) == 1 and self._reserve_one is not None:  # one budget (the usual case): no lists
+            limit = limits[0]
+            found = spans.get(id(limit))
+            if found is None or found[0] is not limit:
+                found = self._counting(limit, now)
+            else:
+                span = found[1]
+                if span.end is not None and not span.start <= now < span.end:  # type: ignore[operator]
+                    found = self._counting(limit, now)
+            budget = limit.budget
+            try:
+                result = self._reserve_one(found[2], amount, budget.amount + amount, found[1].window)
+            except Exception as exc:
+                return self._unreachable([found], amount, exc)
+            if budget.soft or type(result) is not Reservation:
+                return self._held([found], result if type(result) is Refusal else [result], amount)
+            return Holds(self.counters, [(limit, result)], amount, result.left - amount, limit)
+        asks: list[tuple[str, float, float, float]] = []
+        soft = False
+        for limit in limits:
+            found = spans.get(id(limit))
+            if found is None or found[0] is not limit:
+                found = self._counting(limit, now)
+            else:
+                span = found[1]
+                if span.end is not None and not span.start <= now < span.end:  # type: ignore[operator]
+                    found = self._counting(limit, now)
+            budget = limit.budget
+            asks.append((found[2], amount, budget.amount + amount, found[1].window))
+            if budget.soft:
+                soft = True
         try:
-            results = self._reserve_now([(key, amount, limit.budget.amount + amount, span.window)  # type: ignore[misc]
-                                         for limit, span, key in asks])
+            results = self._reserve_now(asks)  # type: ignore[misc]
         except Exception as exc:
-            return self._unreachable(asks, amount, exc)
-        return self._held(asks, results, amount)
+            return self._unreachable([self._counting(limit, now) for limit in limits], amount, exc)
+        if soft or type(results) is not list:  # a refusal, or thresholds to look at (as counted just now)
+            return self._held([self._counting(limit, now) for limit in limits], results, amount)
+        room = float("inf")
+        tightest: BudgetLimit | None = None
+        for limit, reservation in zip(limits, results):
+            left = reservation.left - amount
+            if left < room:
+                room, tightest = left, limit
+        return Holds(self.counters, list(zip(limits, results)), amount, room, tightest)
 
     async def reserve(self, limits: Sequence[BudgetLimit], amount: float) -> Holds:
         """Reserve ``amount`` dollars against each budget, or raise ``BudgetExceeded``

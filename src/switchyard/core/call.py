@@ -157,15 +157,40 @@ class Call:
     async def settle(self) -> None:
         """Run the settlers (the pipeline calls this once per call). One that fails is
         logged and the others still run: an answer already given is not taken back."""
+        pending = self.settle_now()
+        if pending is not None:
+            await pending
+
+    def settle_now(self) -> Awaitable[None] | None:
+        """``settle`` without a coroutine while the settlers are plain functions (budgets in
+        memory, spend records, metrics): they run here, and what is left — from the first
+        settler that returned an awaitable on — comes back to be awaited; None when nothing is."""
         settlers, self.settlers = self.settlers, None
         if self.last_settlers is not None:
             settlers = [*(settlers or ()), *self.last_settlers]
             self.last_settlers = None
-        for settle in settlers or ():
+        if not settlers:
+            return None
+        for i, settle in enumerate(settlers):
             try:
                 pending = settle(self)
-                if pending is not None:
-                    await pending
+            except Exception:
+                log.exception("settle failed", extra={"request_id": self.request_id})
+                continue
+            if pending is not None:
+                return self._settle_rest(pending, settlers[i + 1:])
+        return None
+
+    async def _settle_rest(self, pending: Awaitable[None], rest: list[Callable[[Call], Awaitable[None] | None]]) -> None:
+        try:
+            await pending
+        except Exception:
+            log.exception("settle failed", extra={"request_id": self.request_id})
+        for settle in rest:
+            try:
+                more = settle(self)
+                if more is not None:
+                    await more
             except Exception:
                 log.exception("settle failed", extra={"request_id": self.request_id})
 

@@ -79,7 +79,9 @@ class Pipeline:
             cost = call.cost = deployment.price.cost(usage)
             call.response_headers[COST_HEADER] = usd(cost)
         if call.settlers is not None:
-            await call.settle()
+            pending = call.settle_now()
+            if pending is not None:
+                await pending
         return answer
 
     async def _open(self, call: Call) -> AsyncIterator[Chunk]:

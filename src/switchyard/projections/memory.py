@@ -15,6 +15,7 @@ from typing import Any
 from switchyard.projections.usage_view import SUMS, fold, window
 from switchyard.spend.record import GROUPS
 from switchyard.spend.report import Rollup, SpendQuery, ordered, total
+from switchyard.storage.wake import Wake
 
 NAME = "usage"
 
@@ -62,7 +63,7 @@ class MemoryProjector:
         self.view = view
         self.interval = interval
         self.position = 0
-        self._wake = asyncio.Event()
+        self._wake = Wake()
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -76,10 +77,7 @@ class MemoryProjector:
         while True:
             await self.catch_up()
             self._wake.clear()
-            try:
-                await asyncio.wait_for(self._wake.wait(), self.interval)
-            except TimeoutError:
-                pass
+            await self._wake.wait(self.interval)
 
     async def catch_up(self) -> int:
         records, self.position = self.store.since(self.position)

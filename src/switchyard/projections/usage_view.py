@@ -12,7 +12,8 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Sequence
-from operator import attrgetter
+from functools import reduce
+from operator import add, and_, attrgetter, not_
 from typing import Any
 
 import sqlalchemy as sa
@@ -47,46 +48,39 @@ def dims_key(values: Sequence[Any]) -> str:
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
-def sums_of(record: Any) -> dict[str, Any]:
-    """A spend record's contribution to its bucket."""
-    return {"requests": 1, "errors": int(record.status >= 400), "prompt_tokens": record.prompt_tokens,
-            "completion_tokens": record.completion_tokens, "cached_tokens": record.cached_tokens or 0,
-            "cache_write_tokens": record.cache_write_tokens or 0, "reasoning_tokens": record.reasoning_tokens or 0,
-            "unpriced": int(not record.priced and record.status < 400), "estimated": int(bool(record.estimated)),
-            "cost_usd": float(record.cost_usd)}
-
-
 _DIMS = attrgetter(*DIMENSIONS)
+_READ = attrgetter("status", "prompt_tokens", "completion_tokens", "cached_tokens", "cache_write_tokens",
+                   "reasoning_tokens", "priced", "estimated", "cost_usd")
+_ERROR = (400).__le__  # status >= 400
+_ANSWERED = (400).__gt__  # status < 400
 
 
 def fold(records: Sequence[Any]) -> dict[tuple[int, str], dict[str, Any]]:
-    """Records summed per (bucket, dimensions). Written for batches of many records of few
-    callers: each distinct set of dimensions is hashed once per batch, and a record's sums
-    are added in place (no row of its own)."""
-    out: dict[tuple[int, str], dict[str, Any]] = {}
-    digests: dict[tuple[Any, ...], str] = {}
+    """Records summed per (bucket, dimensions): a row of ``SUMS`` (an error is not counted as
+    unpriced; a detail not reported adds 0), the bucket, the dimensions and their digest.
+
+    Written for batches of many records of few callers: a record costs one pass of Python (its
+    group is found and it joins it); each group's columns are then summed by builtins, in C,
+    in the records' order, and its dimensions hashed into its key once per batch."""
+    groups: dict[tuple[int, tuple[Any, ...]], list[Any]] = {}
     for record in records:
-        values = _DIMS(record)
-        digest = digests.get(values)
-        if digest is None:
-            digest = digests[values] = dims_key(values)
-        at = record.at
-        key = (int(at // BUCKET) * BUCKET, digest)
-        row = out.get(key)
-        if row is None:
-            out[key] = sums_of(record) | {"bucket": key[0], "dims": digest, **dict(zip(DIMENSIONS, values))}
-            continue
-        status = record.status
-        row["requests"] += 1
-        row["errors"] += status >= 400
-        row["prompt_tokens"] += record.prompt_tokens
-        row["completion_tokens"] += record.completion_tokens
-        row["cached_tokens"] += record.cached_tokens or 0
-        row["cache_write_tokens"] += record.cache_write_tokens or 0
-        row["reasoning_tokens"] += record.reasoning_tokens or 0
-        row["unpriced"] += not record.priced and status < 400
-        row["estimated"] += bool(record.estimated)
-        row["cost_usd"] += float(record.cost_usd)
+        key = (int(record.at // BUCKET) * BUCKET, _DIMS(record))
+        group = groups.get(key)
+        if group is None:
+            groups[key] = [record]
+        else:
+            group.append(record)
+    out: dict[tuple[int, str], dict[str, Any]] = {}
+    for (bucket, values), group in groups.items():
+        status, prompt, completion, cached, written, reasoning, priced, estimated, cost = zip(*map(_READ, group))
+        digest = dims_key(values)
+        out[(bucket, digest)] = {
+            "requests": len(group), "errors": sum(map(_ERROR, status)), "prompt_tokens": sum(prompt),
+            "completion_tokens": sum(completion), "cached_tokens": sum(filter(None, cached)),
+            "cache_write_tokens": sum(filter(None, written)), "reasoning_tokens": sum(filter(None, reasoning)),
+            "unpriced": sum(map(and_, map(not_, priced), map(_ANSWERED, status))),
+            "estimated": sum(map(bool, estimated)), "cost_usd": reduce(add, map(float, cost), 0.0),
+            "bucket": bucket, "dims": digest, **dict(zip(DIMENSIONS, values))}
     return out
 
 

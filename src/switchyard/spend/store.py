@@ -13,6 +13,7 @@ dimension over the time range (an index on ``at`` bounds the scan).
 
 from __future__ import annotations
 
+import itertools
 from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, Protocol
@@ -40,11 +41,11 @@ class SpendStore(Protocol):
 
 
 class MemorySpendStore:
-    """The newest ``max_records`` records in this process (``memory://``), kept as tuples of
-    plain values: the garbage collector stops tracking those, so a full store costs it nothing."""
+    """The newest ``max_records`` records in this process (``memory://``). A record is a struct
+    the garbage collector does not track, so a full store costs it nothing."""
 
     def __init__(self, max_records: int = MAX_MEMORY_RECORDS) -> None:
-        self._rows: deque[tuple[Any, ...]] = deque(maxlen=max_records)
+        self._rows: deque[SpendRecord] = deque(maxlen=max_records)
         #: Records pushed out by newer ones.
         self.dropped = 0
         #: Records ever appended: the number of the newest (the usage projection follows it).
@@ -52,20 +53,23 @@ class MemorySpendStore:
 
     @property
     def records(self) -> list[SpendRecord]:
-        return [SpendRecord(*row) for row in self._rows]
+        return list(self._rows)
 
     async def append(self, records: Sequence[SpendRecord]) -> None:
         overflow = len(self._rows) + len(records) - (self._rows.maxlen or 0)
         if overflow > 0:
             self.dropped += overflow
-        self._rows.extend(r.values() for r in records)
+        self._rows.extend(records)
         self.appended += len(records)
 
     def since(self, position: int) -> tuple[list[SpendRecord], int]:
         """The records appended after the ``position``-th still held, and the new position."""
         new = min(self.appended - position, len(self._rows))
-        rows = list(self._rows)[len(self._rows) - new:] if new > 0 else []
-        return [SpendRecord(*row) for row in rows], self.appended
+        if new <= 0:
+            return [], self.appended
+        newest = list(itertools.islice(reversed(self._rows), new))  # not a copy of all that is held
+        newest.reverse()
+        return newest, self.appended
 
     async def report(self, query: SpendQuery) -> tuple[list[Rollup], Rollup]:
         return rollup(self.records, query)

@@ -25,10 +25,13 @@ what it could not write as ``lost``.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, Literal, TypeVar
+
+from switchyard.storage.wake import Wake
 
 log = logging.getLogger("switchyard.storage")
 
@@ -55,7 +58,7 @@ class Appender(Generic[T]):
         self.retry_max = retry_max
         self.drain_timeout = drain_timeout
         self._buffer: deque[T] = deque()
-        self._wake = asyncio.Event()
+        self._wake = Wake()
         self._room = asyncio.Event()
         self._room.set()
         self._idle = asyncio.Event()
@@ -92,8 +95,9 @@ class Appender(Generic[T]):
             else:
                 self._room.clear()
             return False
+        if not buffer:  # (``_idle`` is set only while the buffer is empty: clear it once, not per record)
+            self._idle.clear()
         buffer.append(record)
-        self._idle.clear()
         if len(buffer) >= self.batch:
             self._wake.set()
         return True
@@ -123,17 +127,11 @@ class Appender(Generic[T]):
                 if self._closing:
                     return
                 self._wake.clear()
-                try:
-                    await asyncio.wait_for(self._wake.wait(), self.interval)
-                except TimeoutError:
-                    pass
+                await self._wake.wait(self.interval)
                 continue
             if len(self._buffer) < self.batch and not self._closing and not self._wake.is_set():
-                try:  # let a batch fill for at most one interval
-                    await asyncio.wait_for(self._wake.wait(), self.interval)
-                except TimeoutError:
-                    pass
-            batch = [self._buffer[i] for i in range(min(self.batch, len(self._buffer)))]
+                await self._wake.wait(self.interval)  # let a batch fill for at most one interval
+            batch = list(itertools.islice(self._buffer, self.batch))
             try:
                 await self.sink(batch)
             except asyncio.CancelledError:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
+from math import ceil
 
 from switchyard.storage.limits import LimitBackend
 from switchyard.storage.limits.gcra import Bucket
@@ -124,14 +125,13 @@ class MemoryCounters:
 
     # -- the protocol ---------------------------------------------------------------------------------
     async def reserve(self, key: str, amount: float, limit: float, window: float) -> Reservation | Refusal:
-        result = self.reserve_all_now([(key, amount, limit, window)])
-        return result if isinstance(result, Refusal) else result[0]
+        return self.reserve_one_now(key, amount, limit, window)
 
     async def settle(self, reservation: Reservation, actual: float) -> None:
-        self.settle_all_now((reservation,), actual)
+        self.settle_one_now(reservation, actual)
 
     async def refund(self, reservation: Reservation) -> None:
-        self.settle_all_now((reservation,), 0.0)
+        self.settle_one_now(reservation, 0.0)
 
     async def reserve_all(self, asks: Sequence[tuple[str, float, float, float]]) -> list[Reservation] | Refusal:
         return self.reserve_all_now(asks)
@@ -146,12 +146,78 @@ class MemoryCounters:
         now = self.clock()
         slots = self.slots
         windows = self._windows
+        for key, amount, limit, _ in asks:
+            if amount < 0:
+                raise ValueError("amount must not be negative")
+            found = windows.get(key)
+            if found is None:
+                if amount > limit + 1e-9:
+                    return self._refusal(asks, now)
+                continue
+            cutoff = now / found.width - slots
+            entries = found.entries
+            if not entries or entries[0][0] <= cutoff or found.total < 0:  # else ``expire`` has nothing to do
+                found.expire(cutoff)
+            if found.total + amount > limit + 1e-9:
+                return self._refusal(asks, now)
+        if len(windows) >= self.max_keys:
+            self._sweep(now)
+        out = []
+        for key, amount, limit, period in asks:
+            found = windows.get(key)
+            if found is None:
+                found = windows[key] = Window(period / slots)
+            slot = ceil(now / found.width)
+            entry = found.by_slot.get(slot)
+            if entry is None:
+                found.add(slot, amount)
+            else:  # ``Window.add`` to a slot it holds (a budget's slot lasts 1/1000 of its period)
+                entry[1] += amount
+                found.total += amount
+            left = limit - found.total
+            out.append(Reservation(key, amount, limit, period, now, left if left > 0.0 else 0.0))
+        return out
+
+    def reserve_one_now(self, key: str, amount: float, limit: float, period: float) -> Reservation | Refusal:
+        """``reserve_all_now`` of one counter (a caller with one budget: the usual case), without
+        the lists."""
+        if amount < 0:
+            raise ValueError("amount must not be negative")
+        now = self.clock()
+        windows = self._windows
+        found = windows.get(key)
+        if found is not None:
+            cutoff = now / found.width - self.slots
+            entries = found.entries
+            if not entries or entries[0][0] <= cutoff or found.total < 0:  # else ``expire`` has nothing to do
+                found.expire(cutoff)
+            if found.total + amount > limit + 1e-9:
+                return self._refusal(((key, amount, limit, period),), now)
+        elif amount > limit + 1e-9:
+            return self._refusal(((key, amount, limit, period),), now)
+        if len(windows) >= self.max_keys:
+            self._sweep(now)
+            found = windows.get(key)
+        if found is None:
+            found = windows[key] = Window(period / self.slots)
+        slot = ceil(now / found.width)
+        entry = found.by_slot.get(slot)
+        if entry is None:
+            found.add(slot, amount)
+        else:
+            entry[1] += amount
+            found.total += amount
+        left = limit - found.total
+        return Reservation(key, amount, limit, period, now, left if left > 0.0 else 0.0)
+
+    def _refusal(self, asks: Sequence[tuple[str, float, float, float]], now: float) -> Refusal:
+        """Of the asks that do not fit now, the one that stays full longest (``sliding.check``'s arithmetic)."""
+        slots = self.slots
+        windows = self._windows
         refused: tuple[str, float, float, float] | None = None
         wait = 0.0
         for ask in asks:
             key, amount, limit, period = ask
-            if amount < 0:
-                raise ValueError("amount must not be negative")
             found = windows.get(key)
             total = 0.0
             if found is not None:
@@ -161,45 +227,48 @@ class MemoryCounters:
                 continue
             if amount > limit:
                 over = math.inf
-            else:  # when enough of the oldest entries have left (sliding.check's arithmetic)
+            else:  # when enough of the oldest entries have left
                 oldest = found.free_at(total + amount - limit) if found is not None else None
                 over = max((oldest + slots) * (period / slots) - now, 1e-6) if oldest is not None else period
             if over > wait or refused is None:
                 refused, wait = ask, over
-        if refused is not None:
-            key, amount, limit, _ = refused
-            found = windows.get(key)
-            return Refusal(key, amount, wait, max(0.0, limit - (found.total if found is not None else 0.0)))
-        if len(windows) >= self.max_keys:
-            self._sweep(now)
-        out = []
-        for key, amount, limit, period in asks:
-            found = windows.get(key)
-            if found is None:
-                found = windows[key] = Window(period / slots)
-            found.add(math.ceil(now / found.width), amount)
-            out.append(Reservation(key, amount, limit, period, now, max(0.0, limit - found.total)))
-        return out
+        assert refused is not None
+        key, amount, limit, _ = refused
+        found = windows.get(key)
+        return Refusal(key, amount, wait, max(0.0, limit - (found.total if found is not None else 0.0)))
 
     def settle_all_now(self, reservations: Sequence[Reservation], actual: float) -> None:
-        """Correct each reservation to ``actual`` units: in its own slot while that is in the
-        window, else an extra counted now (a refund of a slot that left has nothing to return)."""
-        now = 0.0
+        """Correct reservations made together (``reserve_all_now``) to ``actual`` units each."""
         for reservation in reservations:
-            delta = actual - reservation.amount
-            if not delta:
-                continue
-            if not now:
-                now = self.clock()
-            found = self._windows.get(reservation.key)
-            if found is not None:
-                found.expire(now / found.width - self.slots)
-                if found.correct(math.ceil(reservation.ref / found.width), delta):
-                    continue
-            if delta > 0:
-                if found is None:
-                    found = self._windows[reservation.key] = Window(reservation.window / self.slots)
-                found.add(math.ceil(now / found.width), delta)
+            self.settle_one_now(reservation, actual)
+
+    def settle_one_now(self, reservation: Reservation, actual: float) -> None:
+        """Correct a reservation to ``actual`` units: in its own slot while that is in the window,
+        else an extra counted now (a refund of a slot that left has nothing to return)."""
+        delta = actual - reservation.amount
+        if not delta:
+            return
+        now = self.clock()
+        windows = self._windows
+        found = windows.get(reservation.key)
+        if found is not None:
+            width = found.width
+            entries = found.entries
+            if not entries or entries[0][0] <= now / width - self.slots or found.total < 0:
+                found.expire(now / width - self.slots)
+            entry = found.by_slot.get(ceil(reservation.ref / width))
+            if entry is not None:  # ``Window.correct``, in place
+                old = entry[1]
+                new = old + delta
+                if new < 0.0:
+                    new = 0.0
+                found.total += new - old
+                entry[1] = new
+                return
+        if delta > 0:
+            if found is None:
+                found = windows[reservation.key] = Window(reservation.window / self.slots)
+            found.add(ceil(now / found.width), delta)
 
     def _sweep(self, now: float) -> None:
         slots = self.slots

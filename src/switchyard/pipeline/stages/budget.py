@@ -47,10 +47,7 @@ class Budgets:
 
     def _estimate(self, call: Call) -> tuple[float, int, bool]:
         """``(dollars to reserve, completion tokens estimated, whether max_tokens bounds them)``."""
-        request = call.request
-        estimator = self.estimator
-        prompt = estimator.prompt(request)
-        completion, bounded = estimator.completion(request)
+        prompt, completion, bounded = self.estimator.bounds(call.request)
         deployments = call.group.deployments
         if len(deployments) == 1:
             amount = deployments[0].price.estimate(prompt, completion) * MARGIN
@@ -72,8 +69,7 @@ class Budgets:
             ledger = self.ledger
             if not ledger.reserves_now:
                 return self._reserved_unary(call, next)
-            holds = ledger.reserve_now(caller.budgets, self._estimate(call)[0])
-            call.on_settle(holds.settler())
+            call.on_settle(ledger.reserve_now(caller.budgets, self._estimate(call)[0]).settle_now)
         return next(call)
 
     def stream(self, call: Call, next: Streaming) -> Awaitable[AsyncIterator[Any]]:
