@@ -142,9 +142,10 @@ class Tracing:
             site.series = tuple(self.metrics.series(attrs) for attrs in site.metric_attributes)
         return TracedAttempt(site, self.capture)
 
-    async def settled(self, call: Call) -> None:
-        """A call is complete (its settler): what it learned goes on its record, which is
-        offered to the buffer — or dropped and counted when the buffer is full."""
+    def settled(self, call: Call) -> None:
+        """A call is complete (its settler, a plain function: no coroutine per call): what it
+        learned goes on its record, which is offered to the buffer — or dropped and counted
+        when the buffer is full."""
         record: TraceRecord = call.trace
         record.end = end = perf_counter_ns()
         buffer = self._buffer
