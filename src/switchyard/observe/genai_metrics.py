@@ -114,11 +114,17 @@ class GenAiMetrics:
                 value = (opened - start) / 1e9
                 histogram.counts[bisect_left(histogram.bounds, value)] += 1
                 histogram.total += value
-            if usage is not None:
-                for histogram, count in ((series.input, usage.prompt_tokens), (series.output, usage.completion_tokens)):
-                    if histogram is not None:
-                        histogram.counts[bisect_left(histogram.bounds, count)] += 1
-                        histogram.total += count
+            if usage is not None:  # input, then output, written out: no pairs made per try
+                histogram = series.input
+                if histogram is not None:
+                    count = usage.prompt_tokens
+                    histogram.counts[bisect_left(histogram.bounds, count)] += 1
+                    histogram.total += count
+                histogram = series.output
+                if histogram is not None:
+                    count = usage.completion_tokens
+                    histogram.counts[bisect_left(histogram.bounds, count)] += 1
+                    histogram.total += count
 
     def encode(self, resource: bytes, scope: bytes, now: int) -> bytes | None:
         """An ``ExportMetricsServiceRequest`` of every series that counted something, or None."""

@@ -70,6 +70,25 @@ class TraceRecord:
                  "stream", "requested", "alias", "deployment", "request_id", "usage", "cost", "error", "code",
                  "status", "max_tokens", "temperature", "top_p", "input")
 
+    # Written once, when the call settles (``Tracing.settled``): what a record that is
+    # never exported need not hold.
+    end: int
+    op: int
+    stream: bool
+    requested: str | None
+    alias: str | None
+    deployment: str | None
+    request_id: str
+    usage: Any
+    cost: float | None
+    error: str | None
+    code: str | None
+    status: int
+    max_tokens: Any
+    temperature: Any
+    top_p: Any
+    input: str | None
+
     def __init__(self, trace_id: bytes, parent_id: bytes, sampled: bool, start: int,
                  span_id: bytes | None = None) -> None:
         self.trace_id = trace_id
@@ -78,24 +97,6 @@ class TraceRecord:
         self.sampled = sampled
         self.start = start
         self.attempts: list[Attempt] = []
-        # The rest is written once, when the call settles (``Tracing.settled``): what a
-        # record that is never exported need not hold.
-        self.end: int
-        self.op: int
-        self.stream: bool
-        self.requested: str | None
-        self.alias: str | None
-        self.deployment: str | None
-        self.request_id: str
-        self.usage: Any
-        self.cost: float | None
-        self.error: str | None
-        self.code: str | None
-        self.status: int
-        self.max_tokens: Any
-        self.temperature: Any
-        self.top_p: Any
-        self.input: str | None
 
 
 def error_type(exc: BaseException) -> str:

@@ -115,6 +115,7 @@ class Tracing:
         self._headers = {"content-type": "application/x-protobuf",
                          **{k: v.get_secret_value() for k, v in settings.headers.items()}}
         self._buffer: list[TraceRecord] = []
+        self._capacity = settings.buffer
         #: The batch on its way: encoded spans (``SpanEncoder.encode``'s pieces), how many, of how many calls.
         self._pieces: list[bytes] = []
         self._spans = 0
@@ -149,7 +150,7 @@ class Tracing:
         record: TraceRecord = call.trace
         record.end = end = perf_counter_ns()
         buffer = self._buffer
-        if len(buffer) >= self.settings.buffer:
+        if len(buffer) >= self._capacity:
             self.dropped += 1
             self._warn("tracing_dropped", "the tracing buffer is full: calls are dropped (tracing.buffer)",
                        dropped=self.dropped)
@@ -225,9 +226,10 @@ class Tracing:
         encode = self.encoder.encode
         pieces = self._pieces
         base = time_ns() - perf_counter_ns()
+        add = metrics.add if metrics is not None else None
         for n, record in enumerate(records, 1):
-            if metrics is not None:
-                metrics.add(record)
+            if add is not None:
+                add(record)
             if record.sampled:
                 self._spans += encode(record, base, pieces)
                 self._calls += 1
