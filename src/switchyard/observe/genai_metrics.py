@@ -32,6 +32,10 @@ FIRST_CHUNK = ("gen_ai.client.operation.time_to_first_chunk",
                "Time to receive the first chunk, from issuing the request to the first chunk of the stream.", "s")
 #: Attribute sets kept per metric at most (a safety net: the config bounds them well below).
 MAX_SERIES = 10_000
+#: The token histograms' bucket of each count below ``_TABLED`` (the usual counts), looked up
+#: rather than bisected.
+_TABLED = 4097
+_TOKEN_BUCKETS = tuple(bisect_left(GENAI_TOKENS, count) for count in range(_TABLED))
 
 Attributes = tuple[tuple[str, object], ...]
 
@@ -118,12 +122,14 @@ class GenAiMetrics:
                 histogram = series.input
                 if histogram is not None:
                     count = usage.prompt_tokens
-                    histogram.counts[bisect_left(histogram.bounds, count)] += 1
+                    histogram.counts[_TOKEN_BUCKETS[count] if 0 <= count < _TABLED
+                                     else bisect_left(histogram.bounds, count)] += 1
                     histogram.total += count
                 histogram = series.output
                 if histogram is not None:
                     count = usage.completion_tokens
-                    histogram.counts[bisect_left(histogram.bounds, count)] += 1
+                    histogram.counts[_TOKEN_BUCKETS[count] if 0 <= count < _TABLED
+                                     else bisect_left(histogram.bounds, count)] += 1
                     histogram.total += count
 
     def encode(self, resource: bytes, scope: bytes, now: int) -> bytes | None:

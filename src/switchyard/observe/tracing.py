@@ -227,17 +227,22 @@ class Tracing:
         pieces = self._pieces
         base = time_ns() - perf_counter_ns()
         add = metrics.add if metrics is not None else None
+        spans, calls = self._spans, self._calls  # counted here, written back before any wait
         for n, record in enumerate(records, 1):
             if add is not None:
                 add(record)
             if record.sampled:
-                self._spans += encode(record, base, pieces)
-                self._calls += 1
-                if self._calls >= batch:
+                spans += encode(record, base, pieces)
+                calls += 1
+                if calls >= batch:
+                    self._spans, self._calls = spans, calls
                     await self._send_spans(final)
-                    pieces = self._pieces
+                    pieces, spans, calls = self._pieces, self._spans, self._calls
             if n % SLICE == 0:
+                self._spans, self._calls = spans, calls
                 await asyncio.sleep(0)
+                pieces, spans, calls = self._pieces, self._spans, self._calls
+        self._spans, self._calls = spans, calls
 
     async def _send(self, final: bool) -> None:
         """Send the batch on its way, and the metrics when they are due (or ``final``)."""
