@@ -86,3 +86,55 @@ def test_a_cumulative_histogram_decodes_with_its_buckets_sum_min_and_max():
     assert (decoded.count, decoded.sum) == (3, 7.5)
     assert (decoded.start_time_unix_nano, decoded.time_unix_nano) == (10, 20)
     assert {kv.key: value_of(kv.value) for kv in decoded.attributes} == {"gen_ai.token.type": "input"}
+
+
+def test_a_usual_call_packed_whole_decodes_as_the_general_encoding_writes_it():
+    """``SpanEncoder.encode``'s one-pack shapes against ``_encode``, over the values a shape
+    depends on: counts of every varint length, ids of every length, the same value as int,
+    float and bool (one key, not one encoding), a client's parent, unhashable answer fields."""
+    import itertools
+    import random
+
+    from opentelemetry.proto.trace.v1 import trace_pb2
+
+    from switchyard.core.config import parse_config
+    from switchyard.core.messages import Usage
+    from switchyard.observe.labels import AliasLabels
+    from switchyard.observe.span_encoding import SpanEncoder, SpanSite
+    from switchyard.observe.spans import TraceRecord
+
+    class Adapter:
+        base_url = "https://api.openai.com/v1"
+
+    config = parse_config({"models": {"chat": {"deployments": [{"provider": "openai", "model": "gpt-4o-mini",
+                                                                "api_key": "sk-test"}]}}})
+    deployment = config.models["chat"].deployments[0]
+    site = SpanSite("chat#0", "chat", deployment, Adapter(),
+                    AliasLabels(config.models).deployment("chat#0", "chat", deployment))
+
+    def decoded(pieces: list[bytes]) -> list[tuple[object, ...]]:
+        spans = trace_pb2.ScopeSpans.FromString(otlp.framed(1, b"") + b"".join(pieces)).spans
+        return [(s.trace_id, s.span_id, s.parent_span_id, s.name, s.kind, s.start_time_unix_nano,
+                 s.end_time_unix_nano, s.status.code, sorted((kv.key, str(kv.value)) for kv in s.attributes))
+                for s in spans]
+
+    packed, general = SpanEncoder(), SpanEncoder()
+    pick = random.Random(12).choice
+    for n in itertools.islice(itertools.count(), 1500):
+        record = TraceRecord(n.to_bytes(16, "big"), pick([b"", b"\x07" * 8]), True, 1_000 + n)
+        record.end, record.op, record.stream, record.status, record.error, record.code = 9_000 + n, 0, False, 200, None, None
+        record.requested, record.alias, record.deployment = pick(["chat", None, "m" * 300]), "chat", "chat#0"
+        record.request_id, record.cost = pick(["req_1", "r" * 150]), pick([0.0001, 0.0, None])
+        record.max_tokens, record.temperature, record.top_p = pick([None, 1, 1.0, True, 300]), pick([None, 0, 1, 1.0, True]), \
+            pick([None, 1, True, 0.5])
+        record.usage, record.input = None, None
+        usage = Usage(prompt_tokens=pick([0, 127, 128, 20_000, 3_000_000]), completion_tokens=pick([1, 16383, 16384]),
+                      cached_tokens=pick([None, 0, 1024]), reasoning_tokens=pick([None, 7]))
+        record.attempts.append((site, (n + 1).to_bytes(8, "big"), 2_000 + n, 0, 8_000 + n, None, None, usage,
+                                pick(["gpt-4o-mini", None, "x" * 300, 5, ["a"]]), pick(["chatcmpl-1", "y" * 300, "é" * 5, 3]),
+                                pick(["stop", None, "length"]), None))
+        ours: list[bytes] = []
+        theirs: list[bytes] = []
+        assert packed.encode(record, 10**18, ours) == general._encode(record, 10**18, theirs) == 2
+        assert decoded(ours) == decoded(theirs)
+    assert any(packed._shapes.values())  # most of them packed whole

@@ -211,7 +211,7 @@ def test_a_full_buffer_drops_and_counts_without_waiting():
     async def settle_twenty() -> None:
         for n in range(20):
             call = Call(f"req_{n}", kind=Kind.CHAT, trace=TraceRecord((n + 1).to_bytes(16, "big"), b"", True, 0))
-            await tracing.settled(call)
+            tracing.settled(call)
 
     asyncio.run(settle_twenty())
     assert tracing.status()["buffered"] == 16

@@ -32,6 +32,10 @@ FIRST_CHUNK = ("gen_ai.client.operation.time_to_first_chunk",
                "Time to receive the first chunk, from issuing the request to the first chunk of the stream.", "s")
 #: Attribute sets kept per metric at most (a safety net: the config bounds them well below).
 MAX_SERIES = 10_000
+#: The token histograms' bucket of each count below ``_TABLED`` (the usual counts), looked up
+#: rather than bisected.
+_TABLED = 4097
+_TOKEN_BUCKETS = tuple(bisect_left(GENAI_TOKENS, count) for count in range(_TABLED))
 
 Attributes = tuple[tuple[str, object], ...]
 
@@ -114,11 +118,19 @@ class GenAiMetrics:
                 value = (opened - start) / 1e9
                 histogram.counts[bisect_left(histogram.bounds, value)] += 1
                 histogram.total += value
-            if usage is not None:
-                for histogram, count in ((series.input, usage.prompt_tokens), (series.output, usage.completion_tokens)):
-                    if histogram is not None:
-                        histogram.counts[bisect_left(histogram.bounds, count)] += 1
-                        histogram.total += count
+            if usage is not None:  # input, then output, written out: no pairs made per try
+                histogram = series.input
+                if histogram is not None:
+                    count = usage.prompt_tokens
+                    histogram.counts[_TOKEN_BUCKETS[count] if 0 <= count < _TABLED
+                                     else bisect_left(histogram.bounds, count)] += 1
+                    histogram.total += count
+                histogram = series.output
+                if histogram is not None:
+                    count = usage.completion_tokens
+                    histogram.counts[_TOKEN_BUCKETS[count] if 0 <= count < _TABLED
+                                     else bisect_left(histogram.bounds, count)] += 1
+                    histogram.total += count
 
     def encode(self, resource: bytes, scope: bytes, now: int) -> bytes | None:
         """An ``ExportMetricsServiceRequest`` of every series that counted something, or None."""

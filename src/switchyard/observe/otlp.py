@@ -46,6 +46,8 @@ def varint(value: int) -> bytes:
     """A non-negative integer as a protobuf varint (a negative int64 as its two's complement)."""
     if 0 <= value < 128:
         return _SMALL[value]
+    if 0 < value < 16384:  # two bytes: most token counts and lengths, without the loop
+        return bytes(((value & 0x7F) | 0x80, value >> 7))
     if value < 0:
         value += 1 << 64
     out = bytearray()

@@ -34,7 +34,9 @@ byte joins without a function call of its own.
 
 from __future__ import annotations
 
-from typing import Any
+import struct
+from collections.abc import Callable
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import orjson
@@ -45,11 +47,17 @@ from switchyard.observe.spans import OPERATION_NAMES, TraceRecord
 
 _PORTS = {"https": 443, "http": 80}
 _SMALL = tuple(bytes([n]) for n in range(128))
+#: A span's frame as a field of ``ScopeSpans`` (tag and length) by its size, for the usual sizes.
+_FRAMES = tuple(b"\x12" + otlp.varint(n) for n in range(2048))
 _PACK = otlp.DOUBLE.pack
 _TIMES = otlp.TIMES.pack
 SPAN_NAME_MAX = 256
-#: Combinations of a SERVER span's repeating attributes kept encoded (then encoded each time).
+#: Entries of each table of encoded constants (emptied when full).
 MAX_COMBINATIONS = 4096
+_COST = otlp.double_prefix("switchyard.cost_usd")
+#: A usual call's ``struct`` pack, the constants of its SERVER and CLIENT spans, and the prefixes
+#: of its input and output token counts (``SpanEncoder._shape``).
+Shape = tuple[Callable[..., bytes], bytes, bytes, bytes, bytes]
 
 
 class SpanSite:
@@ -87,10 +95,19 @@ class SpanSite:
 
 class SpanEncoder:
     """Records into framed OTLP spans (see the module docstring). ``base`` turns a
-    ``perf_counter_ns`` instant into Unix nanoseconds (set per batch)."""
+    ``perf_counter_ns`` instant into Unix nanoseconds (set per batch).
+
+    What repeats is kept encoded, each in a bounded table (emptied when full, so it
+    follows what the traffic is now): a SERVER span's name, kind and repeating
+    attributes by their combination; a CLIENT span's name, kind, the site's fixed
+    attributes, ``gen_ai.response.model`` and ``gen_ai.response.finish_reasons`` by
+    ``(site, operation, model, finish reason)``. A span is then one join of those
+    bytes with its ids, times, tokens and the few values of its own."""
 
     def __init__(self) -> None:
-        self._combinations: dict[tuple[Any, ...], tuple[bytes, bytes]] = {}
+        self._combinations: dict[tuple[Any, ...], bytes] = {}
+        self._shapes: dict[tuple[Any, ...], Shape | Literal[False]] = {}
+        self._clients: dict[tuple[Any, ...], bytes] = {}
         self._input = otlp.int_prefixes("gen_ai.usage.input_tokens")
         self._output = otlp.int_prefixes("gen_ai.usage.output_tokens")
         self._cache_read = otlp.int_prefixes("gen_ai.usage.cache_read.input_tokens")
@@ -99,121 +116,215 @@ class SpanEncoder:
         self._max_tokens = otlp.int_prefixes("gen_ai.request.max_tokens")
         self._request_id = otlp.str_prefixes("switchyard.request_id")
         self._response_id = otlp.str_prefixes("gen_ai.response.id")
-        self._cost = otlp.double_prefix("switchyard.cost_usd")
         self._first_chunk = otlp.double_prefix("gen_ai.response.time_to_first_chunk")
         self._temperature = otlp.double_prefix("gen_ai.request.temperature")
         self._top_p = otlp.double_prefix("gen_ai.request.top_p")
-        self._finish: dict[str, bytes] = {}
-        self._models: dict[str, bytes] = {}
 
     def encode(self, record: TraceRecord, base: int, out: list[bytes]) -> int:
-        """Append the spans of ``record`` to ``out``, each as two pieces: its frame as
-        ``ScopeSpans.spans`` (tag and length), then its fields; returns how many spans.
+        """Append the spans of ``record`` to ``out``; returns how many spans.
 
-        Written out rather than through ``otlp.span``: a span is one list of byte strings
+        The usual call — one upstream try that answered, its usage and cost known, no
+        content captured — is one ``struct`` pack of its shape (``_shape``): the constant
+        bytes of both spans (frames, names, kinds, attributes, tags) come whole from the
+        table, only ids, times, token counts, request and response ids and the cost are
+        passed. Anything else goes through ``_encode``, which writes the same bytes."""
+        attempts = record.attempts
+        cost = record.cost
+        if len(attempts) != 1 or cost is None or record.input is not None or record.error is not None:
+            return self._encode(record, base, out)
+        site, span_id, start, opened, end, error, _, usage, model, response_id, finish, output = attempts[0]
+        if error is not None or opened or output is not None or usage is None or response_id.__class__ is not str:
+            return self._encode(record, base, out)
+        rid = record.request_id.encode()
+        answered = response_id.encode("utf-8", "replace")
+        value = usage.prompt_tokens
+        given = _SMALL[value] if 0 <= value < 128 else otlp.varint(value)
+        value = usage.completion_tokens
+        made = _SMALL[value] if 0 <= value < 128 else otlp.varint(value)
+        details = b"" if usage.cached_tokens is None and usage.cache_write_tokens is None and \
+            usage.reasoning_tokens is None else self._details(usage)
+        parent = record.parent_id
+        max_tokens, temperature, top_p = record.max_tokens, record.temperature, record.top_p
+        # The classes too: 1, 1.0 and True are one key, and they are not encoded alike.
+        key = (site, record.op, record.stream, record.requested, record.alias, record.deployment, record.status,
+               model, finish, max_tokens, max_tokens.__class__, temperature, temperature.__class__, top_p,
+               top_p.__class__, len(rid), len(answered), len(given), len(made), len(details), len(parent))
+        try:
+            shape = self._shapes.get(key)
+        except TypeError:  # an answer's model or finish reason of an unhashable kind
+            return self._encode(record, base, out)
+        if shape is None:
+            shape = self._shape(key, record, rid, answered)
+        if shape is False:
+            return self._encode(record, base, out)
+        pack, server, client, inputs, outputs = shape
+        trace_id = record.trace_id
+        server_span = record.span_id
+        out.append(pack(server, rid, _COST, cost, b"\x0a\x10", trace_id, b"\x12\x08", server_span,
+                        b"\x22\x08" + parent if parent else b"", 0x39, record.start + base, 0x41, record.end + base,
+                        client, answered, b"\x0a\x10", trace_id, b"\x12\x08", span_id, b"\x22\x08", server_span,
+                        0x39, start + base, 0x41, end + base, inputs, given, outputs, made, details))
+        return 2
+
+    def _shape(self, key: tuple[Any, ...], record: TraceRecord, rid: bytes, answered: bytes) -> Shape | Literal[False]:
+        """A usual call's two spans as a ``struct`` layout and the constant bytes it takes
+        (kept by ``key``); False for a shape ``_encode`` writes (a very long id or span)."""
+        shape: Shape | Literal[False] = False
+        site, op, given, made, details, parent = key[0], key[1], key[17], key[18], key[19], key[20]
+        if len(rid) < len(self._request_id) and len(answered) < len(self._response_id):
+            combination = (op, record.stream, record.requested, record.alias, record.deployment, record.status, 1,
+                           None, None)
+            head = self._combinations.get(combination) or self._combination(combination)
+            # SERVER: head and the request id's prefix, the request id, the cost, ids, times.
+            server = head + self._request_id[len(rid)]
+            server_size = len(server) + len(rid) + len(_COST) + 8 + 28 + (10 if parent else 0) + 18
+            # CLIENT: constants and the response id's prefix, the response id, ids, times, counts.
+            client = self._client(site, op, key[7], key[8]) + self._shared(record) + self._response_id[len(answered)]
+            inputs, outputs = self._input[given], self._output[made]
+            client_size = len(client) + len(answered) + 38 + 18 + len(inputs) + given + len(outputs) + made + details
+            if server_size < len(_FRAMES) and client_size < len(_FRAMES):
+                server, client = _FRAMES[server_size] + server, _FRAMES[client_size] + client
+                layout = (f"<{len(server)}s{len(rid)}s{len(_COST)}sd2s16s2s8s{10 if parent else 0}sBQBQ"
+                          f"{len(client)}s{len(answered)}s2s16s2s8s2s8sBQBQ"
+                          f"{len(inputs)}s{given}s{len(outputs)}s{made}s{details}s")
+                shape = (struct.Struct(layout).pack, server, client, inputs, outputs)
+        if len(self._shapes) >= MAX_COMBINATIONS:
+            self._shapes.clear()
+        self._shapes[key] = shape
+        return shape
+
+    def _encode(self, record: TraceRecord, base: int, out: list[bytes]) -> int:
+        """Any call's spans, each as two pieces: its frame as ``ScopeSpans.spans`` (tag and
+        length), then its fields.
+
+        Written out rather than through ``otlp.span``: a span is one tuple of byte strings
         (its fields in any order, as protobuf allows) joined once."""
         trace_id = record.trace_id
         attempts = record.attempts
         op = record.op
         key = (op, record.stream, record.requested, record.alias, record.deployment, record.status, len(attempts),
                record.error, record.code)
-        found = self._combinations.get(key)
-        if found is None:
-            found = self._combination(key)
-        name, repeating = found
+        head = self._combinations.get(key)
+        if head is None:
+            head = self._combination(key)
         rid = record.request_id.encode()
         prefixes = self._request_id
         parent = record.parent_id
-        parts = [repeating, prefixes[len(rid)] + rid if len(rid) < len(prefixes) else
-                 otlp.attribute(9, "switchyard.request_id", record.request_id),
-                 b"\x0a\x10", trace_id, b"\x12\x08", record.span_id, b"\x22\x08" if parent else b"", parent, name,
-                 b"\x30\x02", _TIMES(0x39, record.start + base, 0x41, record.end + base)]
-        if record.cost is not None:
-            parts.append(self._cost + _PACK(record.cost))
-        if not attempts and record.usage is not None:  # answered without an upstream try: the usage is here alone
-            self._usage(record.usage, parts)
-        if record.error is not None and record.status >= 500:
-            parts.append(b"\x7a" + otlp.framed_status(record.error))
-        body = b"".join(parts)
+        cost = record.cost
+        body = b"".join((
+            head, b"\x0a\x10", trace_id, b"\x12\x08", record.span_id, b"\x22\x08" + parent if parent else b"",
+            _TIMES(0x39, record.start + base, 0x41, record.end + base),
+            prefixes[len(rid)] + rid if len(rid) < len(prefixes) else
+            otlp.attribute(9, "switchyard.request_id", record.request_id),
+            _COST + _PACK(cost) if cost is not None else b"",
+            self._usage(record.usage) if not attempts and record.usage is not None else b"",  # no try: it is here
+            b"\x7a" + otlp.framed_status(record.error) if record.error is not None and record.status >= 500 else b""))
         size = len(body)
-        out.append(b"\x12" + (_SMALL[size] if size < 128 else bytes(((size & 0x7F) | 0x80, size >> 7))
-                              if size < 16384 else otlp.varint(size)))
+        out.append(_FRAMES[size] if size < 2048 else b"\x12" + otlp.varint(size))
         out.append(body)
         if not attempts:
             return 1
-        shared = self._shared(record)
+        if record.max_tokens is None and record.temperature is None and record.top_p is None and record.input is None:
+            shared = b""
+        else:
+            shared = self._shared(record)
+        ids = b"\x0a\x10" + trace_id
         server = b"\x22\x08" + record.span_id
+        clients = self._clients
         for site, span_id, start, opened, end, error, code, usage, model, response_id, finish, output in attempts:
-            parts = [site.fixed[op], shared, b"\x0a\x10", trace_id, b"\x12\x08", span_id, server, site.names[op],
-                     b"\x30\x03", _TIMES(0x39, start + base, 0x41, (end or record.end) + base)]
+            try:
+                constant = clients.get((site, op, model, finish))
+            except TypeError:  # an answer's model or finish reason of an unhashable kind
+                constant = None
+                model = model if isinstance(model, str) else None
+                finish = finish if isinstance(finish, str) else None
+            if constant is None:
+                constant = self._client(site, op, model, finish)
             if usage is not None:
-                self._usage(usage, parts)
-            if isinstance(model, str):
-                known = self._models.get(model)
-                parts.append(known if known is not None else self._response_model_attribute(model))
-            if isinstance(response_id, str):
+                value = usage.prompt_tokens
+                tokens = self._input[1] + _SMALL[value] if 0 <= value < 128 else otlp.int_attribute(self._input, value)
+                value = usage.completion_tokens
+                tokens += self._output[1] + _SMALL[value] if 0 <= value < 128 else \
+                    otlp.int_attribute(self._output, value)
+                if usage.cached_tokens is not None or usage.cache_write_tokens is not None or \
+                        usage.reasoning_tokens is not None:
+                    tokens += self._details(usage)
+            else:
+                tokens = b""
+            if response_id.__class__ is str:
                 raw = response_id.encode("utf-8", "replace")
-                parts.append(self._response_id[len(raw)] + raw if len(raw) < len(self._response_id) else
-                             otlp.attribute(9, "gen_ai.response.id", response_id[:256]))
-            if isinstance(finish, str):
-                reason = self._finish.get(finish)
-                parts.append(reason if reason is not None else self._finish_reason(finish))
-            if opened:
-                parts.append(self._first_chunk + _PACK((opened - start) / 1e9))
-            if output is not None:
-                parts.append(otlp.attribute(9, "gen_ai.output.messages", _output_messages(output, finish)))
-            if error is not None:
-                parts.append(otlp.attribute(9, "error.type", error))
-                if code:
-                    parts.append(otlp.attribute(9, "switchyard.error.code", code))
-                parts.append(b"\x7a" + otlp.framed_status(error))
-            body = b"".join(parts)
+                answered = self._response_id[len(raw)] + raw if len(raw) < len(self._response_id) else \
+                    otlp.attribute(9, "gen_ai.response.id", response_id[:256])
+            else:
+                answered = b""
+            body = b"".join((
+                constant, shared, ids, b"\x12\x08", span_id, server,
+                _TIMES(0x39, start + base, 0x41, (end or record.end) + base), tokens, answered,
+                self._first_chunk + _PACK((opened - start) / 1e9) if opened else b"",
+                b"" if output is None else otlp.attribute(9, "gen_ai.output.messages",
+                                                          _output_messages(output, finish)),
+                b"" if error is None else self._failure(error, code)))
             size = len(body)
-            out.append(b"\x12" + (_SMALL[size] if size < 128 else bytes(((size & 0x7F) | 0x80, size >> 7))
-                                  if size < 16384 else otlp.varint(size)))
+            out.append(_FRAMES[size] if size < 2048 else b"\x12" + otlp.varint(size))
             out.append(body)
         return 1 + len(attempts)
 
-    def _combination(self, key: tuple[Any, ...]) -> tuple[bytes, bytes]:
-        """A SERVER span's framed name and the attributes that repeat, encoded (and kept)."""
+    def _combination(self, key: tuple[Any, ...]) -> bytes:
+        """A SERVER span's framed name, kind and the attributes that repeat, encoded (and kept)."""
         op, stream, requested, alias, deployment, status, attempts, error, code = key
         operation = OPERATION_NAMES[op]
         requested = requested[:256] if isinstance(requested, str) else None
         name = otlp.framed(5, f"{operation} {requested or ''}".rstrip()[:SPAN_NAME_MAX].encode())
-        attrs = otlp.attributes(9, (
+        found = name + b"\x30\x02" + otlp.attributes(9, (
             ("gen_ai.operation.name", operation), ("gen_ai.request.model", requested), ("switchyard.alias", alias),
             ("switchyard.deployment", deployment), ("switchyard.stream", stream),
             ("http.response.status_code", status), ("switchyard.attempts", attempts or None),
             ("error.type", error), ("switchyard.error.code", code or None)))
-        if len(self._combinations) < MAX_COMBINATIONS and (requested is None or len(key[2]) <= 256):
-            self._combinations[key] = (name, attrs)  # a client's very long model name is never kept
-        return name, attrs
+        if requested is None or len(key[2]) <= 256:  # a client's very long model name is never kept
+            if len(self._combinations) >= MAX_COMBINATIONS:
+                self._combinations.clear()
+            self._combinations[key] = found
+        return found
 
-    def _usage(self, usage: Any, parts: list[bytes]) -> None:
-        value = usage.prompt_tokens
-        encoded = _SMALL[value] if 0 <= value < 128 else otlp.varint(value)
-        parts.append(self._input[len(encoded)] + encoded)
-        value = usage.completion_tokens
-        encoded = _SMALL[value] if 0 <= value < 128 else otlp.varint(value)
-        parts.append(self._output[len(encoded)] + encoded)
-        value = usage.cached_tokens
-        if value is not None:
-            encoded = _SMALL[value] if 0 <= value < 128 else otlp.varint(value)
-            parts.append(self._cache_read[len(encoded)] + encoded)
-        value = usage.cache_write_tokens
-        if value is not None:
-            encoded = _SMALL[value] if 0 <= value < 128 else otlp.varint(value)
-            parts.append(self._cache_write[len(encoded)] + encoded)
-        value = usage.reasoning_tokens
-        if value is not None:
-            encoded = _SMALL[value] if 0 <= value < 128 else otlp.varint(value)
-            parts.append(self._reasoning[len(encoded)] + encoded)
+    def _client(self, site: SpanSite, op: int, model: Any, finish: Any) -> bytes:
+        """A CLIENT span's framed name, kind, its site's fixed attributes and what the answer
+        said of its model and finish, encoded (and kept)."""
+        found = b"".join((
+            site.names[op], b"\x30\x03", site.fixed[op],
+            otlp.attribute(9, "gen_ai.response.model", model[:256]) if isinstance(model, str) else b"",
+            otlp.attribute(9, "gen_ai.response.finish_reasons", (finish[:64],)) if isinstance(finish, str) else b""))
+        if (not isinstance(model, str) or len(model) <= 256) and (not isinstance(finish, str) or len(finish) <= 64):
+            if len(self._clients) >= MAX_COMBINATIONS:
+                self._clients.clear()
+            self._clients[(site, op, model, finish)] = found
+        return found
+
+    def _usage(self, usage: Any) -> bytes:
+        """Every token count of ``usage`` reported."""
+        return otlp.int_attribute(self._input, usage.prompt_tokens) + \
+            otlp.int_attribute(self._output, usage.completion_tokens) + self._details(usage)
+
+    def _details(self, usage: Any) -> bytes:
+        """The cache and reasoning token counts, each when reported."""
+        parts = []
+        if usage.cached_tokens is not None:
+            parts.append(otlp.int_attribute(self._cache_read, usage.cached_tokens))
+        if usage.cache_write_tokens is not None:
+            parts.append(otlp.int_attribute(self._cache_write, usage.cache_write_tokens))
+        if usage.reasoning_tokens is not None:
+            parts.append(otlp.int_attribute(self._reasoning, usage.reasoning_tokens))
+        return b"".join(parts)
+
+    @staticmethod
+    def _failure(error: str, code: Any) -> bytes:
+        """A failed try's ``error.type``, ``switchyard.error.code`` and ERROR status."""
+        return b"".join((otlp.attribute(9, "error.type", error),
+                         otlp.attribute(9, "switchyard.error.code", code) if code else b"",
+                         b"\x7a" + otlp.framed_status(error)))
 
     def _shared(self, record: TraceRecord) -> bytes:
         """What every try of the call shares: the request's parameters and, captured, its messages."""
         max_tokens, temperature, top_p = record.max_tokens, record.temperature, record.top_p
-        if max_tokens is None and temperature is None and top_p is None and record.input is None:
-            return b""
         parts = []
         if isinstance(max_tokens, int) and not isinstance(max_tokens, bool) and max_tokens >= 0:
             parts.append(otlp.int_attribute(self._max_tokens, max_tokens))
@@ -224,19 +335,6 @@ class SpanEncoder:
         if record.input is not None:
             parts.append(otlp.attribute(9, "gen_ai.input.messages", record.input))
         return b"".join(parts)
-
-    def _response_model_attribute(self, model: str) -> bytes:
-        """``gen_ai.response.model`` (kept per model name, a thousand at most)."""
-        found = otlp.attribute(9, "gen_ai.response.model", model[:256])
-        if len(self._models) < 1024:
-            self._models[model] = found
-        return found
-
-    def _finish_reason(self, finish: str) -> bytes:
-        found = otlp.attribute(9, "gen_ai.response.finish_reasons", (finish[:64],))
-        if len(self._finish) < 64:
-            self._finish[finish] = found
-        return found
 
 
 def _output_messages(text: str, finish: Any) -> str:

@@ -17,13 +17,13 @@ Two stages, present only when ``tracing:`` is configured:
 
 No OpenTelemetry object is made here, and values from upstream answers are kept
 as they came (``observe/span_encoding.py`` checks their types): the request path
-pays for a few attribute stores, three random numbers and a header string per try.
+pays for a few attribute stores, a random number per call and per try, and a header string per try.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from random import getrandbits
 from time import perf_counter_ns
 from typing import Any
@@ -34,6 +34,8 @@ from switchyard.core.stage import Streaming, Unary
 from switchyard.observe import traceparent
 
 _MASK64 = (1 << 64) - 1
+#: Bits that make both ids of a random 192 nonzero (the lowest of each).
+_NONZERO = 1 | 1 << 64
 #: ``gen_ai.operation.name`` by ``TraceRecord.op`` (an index: cheaper than an enum's hash).
 OPERATION_NAMES = ("chat", "embeddings", "text_completion", "rerank")
 CHAT, EMBED = Kind.CHAT, Kind.EMBED
@@ -62,39 +64,39 @@ def failed_attempt(site: Any, span_id: bytes, start: int, exc: BaseException) ->
 class TraceRecord:
     """One call as tracing sees it (see the module docstring). Ids are bytes, as OTLP
     carries them (16 for the trace, 8 for a span; ``parent_id`` empty for a root); the
-    fields after ``header`` are filled in when the call settles (``Tracing.settled``)."""
+    fields after ``attempts`` are filled in when the call settles (``Tracing.settled``)."""
 
-    __slots__ = ("trace_id", "parent_id", "span_id", "sampled", "start", "attempts", "header", "end", "op",
+    __slots__ = ("trace_id", "parent_id", "span_id", "sampled", "start", "attempts", "end", "op",
                  "stream", "requested", "alias", "deployment", "request_id", "usage", "cost", "error", "code",
                  "status", "max_tokens", "temperature", "top_p", "input")
 
-    def __init__(self, trace_id: bytes, parent_id: bytes, sampled: bool, start: int) -> None:
+    # Written once, when the call settles (``Tracing.settled``): what a record that is
+    # never exported need not hold.
+    end: int
+    op: int
+    stream: bool
+    requested: str | None
+    alias: str | None
+    deployment: str | None
+    request_id: str
+    usage: Any
+    cost: float | None
+    error: str | None
+    code: str | None
+    status: int
+    max_tokens: Any
+    temperature: Any
+    top_p: Any
+    input: str | None
+
+    def __init__(self, trace_id: bytes, parent_id: bytes, sampled: bool, start: int,
+                 span_id: bytes | None = None) -> None:
         self.trace_id = trace_id
         self.parent_id = parent_id
-        self.span_id = (getrandbits(64) or 1).to_bytes(8, "big")
+        self.span_id = span_id if span_id is not None else (getrandbits(64) or 1).to_bytes(8, "big")
         self.sampled = sampled
         self.start = start
         self.attempts: list[Attempt] = []
-        #: The outgoing ``traceparent`` without its span id: ``00-<trace id>-`` and ``-<flags>``.
-        self.header = ("00-" + trace_id.hex() + "-", "-01" if sampled else "-00")
-        # The rest is written once, when the call settles (``Tracing.settled``): what a
-        # record that is never exported need not hold.
-        self.end: int
-        self.op: int
-        self.stream: bool
-        self.requested: str | None
-        self.alias: str | None
-        self.deployment: str | None
-        self.request_id: str
-        self.usage: Any
-        self.cost: float | None
-        self.error: str | None
-        self.code: str | None
-        self.status: int
-        self.max_tokens: Any
-        self.temperature: Any
-        self.top_p: Any
-        self.input: str | None
 
 
 def error_type(exc: BaseException) -> str:
@@ -107,7 +109,9 @@ def error_type(exc: BaseException) -> str:
 
 
 class Traced:
-    """Request stage: opens the call's trace record, and hands it on when the call settles."""
+    """Request stage: opens the call's trace record, and hands it on when the call settles.
+    All its work is before the rest of the chain: a plain function, no frame of its own
+    while the call runs (``core/stage.py``)."""
 
     __slots__ = ("tracing", "_bound", "_settle")
 
@@ -117,24 +121,22 @@ class Traced:
         self._bound = round(tracing.settings.sample_ratio * (1 << 64))
         self._settle = tracing.settled  # bound once, not per call
 
-    def _open(self, call: Call) -> None:
-        header = call.headers.get("traceparent") if call.headers else None
+    def unary(self, call: Call, next: Unary) -> Awaitable[Any]:
+        header = call.headers.get("traceparent")
         parent = traceparent.parse(header) if header is not None else None
         if parent is None:
-            trace_id = getrandbits(128) or 1
-            call.trace = TraceRecord(trace_id.to_bytes(16, "big"), b"", (trace_id & _MASK64) < self._bound,
-                                     perf_counter_ns())
+            # The trace id and the server span's id from one random number: 16 bytes, then 8.
+            ids = getrandbits(192)
+            if not (ids >> 64 and ids & _MASK64):  # an id of all zeros is invalid (never, in practice)
+                ids |= _NONZERO
+            raw = ids.to_bytes(24, "big")
+            call.trace = TraceRecord(raw[:16], b"", (ids >> 64) & _MASK64 < self._bound, perf_counter_ns(), raw[16:])
         else:
             call.trace = TraceRecord(parent[0], parent[1], bool(parent[2] & traceparent.SAMPLED), perf_counter_ns())
         call.on_settle(self._settle)
+        return next(call)
 
-    async def unary(self, call: Call, next: Unary) -> Any:
-        self._open(call)
-        return await next(call)
-
-    async def stream(self, call: Call, next: Streaming) -> AsyncIterator[Any]:
-        self._open(call)
-        return await next(call)
+    stream = unary  # the same work, before a stream's chain as before a unary one
 
 
 class TracedAttempt:
@@ -152,8 +154,7 @@ class TracedAttempt:
         if record is None:  # a call that did not come through the pipeline's tracing stage
             return await next(call)
         span_id = (getrandbits(64) or 1).to_bytes(8, "big")
-        head, flags = record.header
-        call.outbound_headers = {"traceparent": head + span_id.hex() + flags}
+        call.outbound_headers = {"traceparent": f"00-{record.trace_id.hex()}-{span_id.hex()}-{'01' if record.sampled else '00'}"}
         start = perf_counter_ns()
         try:
             answer = await next(call)
@@ -182,8 +183,7 @@ class TracedAttempt:
         if record is None:
             return await next(call)
         span_id = (getrandbits(64) or 1).to_bytes(8, "big")
-        head, flags = record.header
-        call.outbound_headers = {"traceparent": head + span_id.hex() + flags}
+        call.outbound_headers = {"traceparent": f"00-{record.trace_id.hex()}-{span_id.hex()}-{'01' if record.sampled else '00'}"}
         start = perf_counter_ns()
         try:
             chunks = await next(call)  # the policies inside hand back a primed stream: its first chunk is here

@@ -115,6 +115,7 @@ class Tracing:
         self._headers = {"content-type": "application/x-protobuf",
                          **{k: v.get_secret_value() for k, v in settings.headers.items()}}
         self._buffer: list[TraceRecord] = []
+        self._capacity = settings.buffer
         #: The batch on its way: encoded spans (``SpanEncoder.encode``'s pieces), how many, of how many calls.
         self._pieces: list[bytes] = []
         self._spans = 0
@@ -142,13 +143,14 @@ class Tracing:
             site.series = tuple(self.metrics.series(attrs) for attrs in site.metric_attributes)
         return TracedAttempt(site, self.capture)
 
-    async def settled(self, call: Call) -> None:
-        """A call is complete (its settler): what it learned goes on its record, which is
-        offered to the buffer — or dropped and counted when the buffer is full."""
+    def settled(self, call: Call) -> None:
+        """A call is complete (its settler, a plain function: no coroutine per call): what it
+        learned goes on its record, which is offered to the buffer — or dropped and counted
+        when the buffer is full."""
         record: TraceRecord = call.trace
         record.end = end = perf_counter_ns()
         buffer = self._buffer
-        if len(buffer) >= self.settings.buffer:
+        if len(buffer) >= self._capacity:
             self.dropped += 1
             self._warn("tracing_dropped", "the tracing buffer is full: calls are dropped (tracing.buffer)",
                        dropped=self.dropped)
@@ -224,17 +226,23 @@ class Tracing:
         encode = self.encoder.encode
         pieces = self._pieces
         base = time_ns() - perf_counter_ns()
+        add = metrics.add if metrics is not None else None
+        spans, calls = self._spans, self._calls  # counted here, written back before any wait
         for n, record in enumerate(records, 1):
-            if metrics is not None:
-                metrics.add(record)
+            if add is not None:
+                add(record)
             if record.sampled:
-                self._spans += encode(record, base, pieces)
-                self._calls += 1
-                if self._calls >= batch:
+                spans += encode(record, base, pieces)
+                calls += 1
+                if calls >= batch:
+                    self._spans, self._calls = spans, calls
                     await self._send_spans(final)
-                    pieces = self._pieces
+                    pieces, spans, calls = self._pieces, self._spans, self._calls
             if n % SLICE == 0:
+                self._spans, self._calls = spans, calls
                 await asyncio.sleep(0)
+                pieces, spans, calls = self._pieces, self._spans, self._calls
+        self._spans, self._calls = spans, calls
 
     async def _send(self, final: bool) -> None:
         """Send the batch on its way, and the metrics when they are due (or ``final``)."""
