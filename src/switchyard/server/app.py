@@ -34,6 +34,7 @@ from switchyard.core.request_ids import RequestIds
 from switchyard.gateway.services import Services
 from switchyard.observe.access import AccessLog
 from switchyard.observe.tally import Gaps
+from switchyard.server.connection import ChunkedBody
 from switchyard.server.http import (
     ChunkFrames,
     Request,
@@ -280,6 +281,7 @@ class SwitchyardApp:
         tick = None if gaps is None else Gaps(gaps).tick
         try:
             if isinstance(events, ChunkFrames):
+                direct = ChunkedBody.of(send)
                 pending: list[bytes] = []
                 async for chunk in events.chunks:
                     framed = frame_of(chunk)
@@ -289,7 +291,8 @@ class SwitchyardApp:
                         continue
                     frame = pending[0] if len(pending) == 1 else b"".join(pending)
                     pending.clear()
-                    await send({"type": "http.response.body", "body": frame, "more_body": True})
+                    if direct is None or not direct.write(frame):
+                        await send({"type": "http.response.body", "body": frame, "more_body": True})
                     if tick is not None:
                         tick()
                 if pending:

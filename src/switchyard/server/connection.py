@@ -33,7 +33,7 @@ from typing import Any
 
 import httptools
 import orjson
-from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol, RequestResponseCycle
 
 from switchyard.core.config.server import ServerConfig
 from switchyard.core.errors import HeadersTooLarge, InvalidRequest, RequestTimeout, SwitchyardError, to_openai_body
@@ -196,3 +196,33 @@ class GuardedHttp(HttpToolsProtocol):
     def _too_large(self) -> HeadersTooLarge:
         return HeadersTooLarge(
             f"The request line and headers exceed {self.guard.max_header_bytes} bytes (server.max_header_bytes).")
+
+
+class ChunkedBody:
+    """A started streamed response's body pieces written straight onto uvicorn's transport as
+    HTTP/1.1 chunks: what uvicorn's ``send`` does for a body message, without a coroutine and
+    a message dict per piece (a stream's per-chunk path)."""
+
+    __slots__ = ("_cycle", "_flow", "_write")
+
+    def __init__(self, cycle: RequestResponseCycle) -> None:
+        self._cycle = cycle
+        self._flow = cycle.flow
+        self._write = cycle.transport.write
+
+    @classmethod
+    def of(cls, send: Any) -> ChunkedBody | None:
+        """One for ``send`` when it is uvicorn's and its response went out chunked (not HEAD),
+        else None: the caller sends body messages through ``send``."""
+        cycle = getattr(send, "__self__", None)
+        if type(cycle) is not RequestResponseCycle or cycle.chunked_encoding is not True or cycle.response_complete:
+            return None
+        return cls(cycle)
+
+    def write(self, body: bytes) -> bool:
+        """Writes ``body`` (not empty) as one chunk; False, writing nothing, when the client's
+        socket is full or gone: the caller awaits ``send`` instead (which waits, or drops it)."""
+        if self._flow.write_paused or self._cycle.disconnected:
+            return False
+        self._write(b"%x\r\n%b\r\n" % (len(body), body))
+        return True
