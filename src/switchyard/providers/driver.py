@@ -192,7 +192,13 @@ class Driver:
                 if not data:
                     await wait(idle)
                     continue
-                for chunk in batched(reader.feed(data)):
+                chunks = reader.feed(data)
+                if type(chunks) is not list:
+                    chunks = _held_back(chunks)
+                elif len(chunks) > 1:  # ``batched`` written out: a paced stream's read is one chunk
+                    for chunk in chunks[:-1]:
+                        chunk.more = True
+                for chunk in chunks:
                     yield chunk
                 if reader.finished:
                     # The last word is here: the client gets it now, while the rest of

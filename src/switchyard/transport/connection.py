@@ -247,7 +247,9 @@ class HttpConnection(asyncio.Protocol):
             if self.buffered > _HIGH_WATER and not self._paused and self.transport is not None:
                 self._paused = True
                 self.transport.pause_reading()
-            self._wake()
+            waiter = self._waiter  # ``_wake`` written out: the per-chunk path
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
 
     def on_message_complete(self) -> None:
         if self._informational:
