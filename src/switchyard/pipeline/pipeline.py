@@ -19,7 +19,7 @@ hear its end or see its chunks (``Call.on_chunk``).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from time import perf_counter
 from typing import Any
 
@@ -133,7 +133,7 @@ class Served:
     its first chunk, the rest and its ``failed`` are read here, one async hop less
     per chunk."""
 
-    __slots__ = ("_first", "_rest", "_failed", "_call", "_usage", "_done", "_estimator")
+    __slots__ = ("_first", "_rest", "_failed", "_call", "_usage", "_done", "_estimator", "_push", "_sink")
 
     def __init__(self, chunks: AsyncIterator[Chunk], call: Call, estimator: Estimator | None = None) -> None:
         if type(chunks) is Primed:
@@ -144,9 +144,66 @@ class Served:
         self._usage: Usage | None = None
         self._done = False
         self._estimator = estimator
+        #: The deployment's stream pushes its chunks (``UpstreamChunks.push``): ``relay`` can be used.
+        self._push: Callable[[Callable[[Chunk], bool]], Awaitable[bool]] | None = getattr(self._rest, "push", None)
+        self._sink: Callable[[Chunk], bool] | None = None
 
     def __aiter__(self) -> Served:
         return self
+
+    @property
+    def pushes(self) -> bool:
+        """Whether ``relay`` can hand the chunks on as they come (else: iterate)."""
+        return self._push is not None
+
+    def _account(self, chunk: Chunk) -> None:
+        """One chunk's part: its usage (priced), its output counted, the watchers shown."""
+        call = self._call
+        usage = chunk.usage
+        if usage is not None:
+            self._usage = usage
+            if chunk.data is not None or chunk.raw is not None:
+                _price_usage_chunk(chunk, usage, call)
+        call.streamed += chunk_tokens(chunk)
+        watchers = call.watchers
+        if watchers is not None:
+            for watch in watchers:
+                watch(call)
+
+    def _pass(self, chunk: Chunk) -> bool:
+        self._account(chunk)
+        return self._sink(chunk)  # type: ignore[misc]
+
+    async def relay(self, sink: Callable[[Chunk], bool]) -> bool:
+        """What iterating does, pushed (``pushes`` only): each chunk accounted and handed to
+        ``sink`` as the upstream's bytes are decoded, in their protocol callback, no task woken
+        per chunk. True when ``sink`` asked to hold (returned False: relay again once ready),
+        False at the end; raises as ``__anext__`` would, and ends the stream the same way."""
+        call = self._call
+        try:
+            first = self._first
+            if first is not NOTHING:
+                self._first = NOTHING
+                self._account(first)
+                if not sink(first):
+                    return True
+            self._sink = sink
+            return await self._push(self._pass)  # type: ignore[misc]
+        except StopAsyncIteration:
+            await self.aclose()
+            return False
+        except SwitchyardError as exc:
+            failed = self._failed
+            error = failed(exc) if failed is not None else exc
+            call.error = error
+            await self.aclose()
+            if error is exc:
+                raise
+            raise error from None
+        except BaseException as exc:
+            call.error = exc
+            await self.aclose()
+            raise
 
     async def __anext__(self) -> Chunk:
         call = self._call
@@ -156,16 +213,7 @@ class Served:
                 chunk = await self._rest.__anext__()
             else:
                 self._first = NOTHING
-            usage = chunk.usage
-            if usage is not None:
-                self._usage = usage
-                if chunk.data is not None or chunk.raw is not None:
-                    _price_usage_chunk(chunk, usage, call)
-            call.streamed += chunk_tokens(chunk)
-            watchers = call.watchers
-            if watchers is not None:
-                for watch in watchers:
-                    watch(call)
+            self._account(chunk)
         except StopAsyncIteration:
             await self.aclose()
             raise

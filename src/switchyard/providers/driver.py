@@ -22,6 +22,7 @@ writes them to the client at once.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from typing import Any, Protocol
 
@@ -180,7 +181,8 @@ class Driver:
             await context.__aexit__(type(exc), exc, exc.__traceback__)
             raise
         call.upstream_headers = self.kept(response.headers)
-        return self._read(context, response, reader)
+        chunks = UpstreamChunks.of(context, response, reader, self.timeouts.idle)
+        return chunks if chunks is not None else self._read(context, response, reader)
 
     async def _read(self, context: Any, response: Any, reader: StreamReader) -> AsyncIterator[Chunk]:
         try:
@@ -192,7 +194,13 @@ class Driver:
                 if not data:
                     await wait(idle)
                     continue
-                for chunk in batched(reader.feed(data)):
+                chunks = reader.feed(data)
+                if type(chunks) is not list:
+                    chunks = _held_back(chunks)
+                elif len(chunks) > 1:  # ``batched`` written out: a paced stream's read is one chunk
+                    for chunk in chunks[:-1]:
+                        chunk.more = True
+                for chunk in chunks:
                     yield chunk
                 if reader.finished:
                     # The last word is here: the client gets it now, while the rest of
@@ -204,3 +212,171 @@ class Driver:
                 yield chunk
         finally:
             await context.__aexit__(None, None, None)
+
+
+#: What a pushing reader hands each chunk to: False asks it to hold the next ones.
+ChunkSink = Callable[[Chunk], bool]
+
+
+class UpstreamChunks:
+    """The chunks ``reader`` makes of a streamed HTTP/1.1 response's body, decoded in the
+    connection's protocol callback as the bytes arrive (``StreamResponse.listen``).
+
+    Read like any stream (``__anext__``, a plain call returning a future the first chunk of the
+    next read resolves), or pushed: ``push(sink)`` hands every chunk to ``sink`` as it is decoded,
+    in the callback, with no task woken per chunk, until the stream ends (then it raises
+    ``StopAsyncIteration``), fails (raises that error) or ``sink`` asks to hold (returns True:
+    the socket is not read until the next ``push`` or ``__anext__``).
+
+    What ``Driver._read`` does, the same way: the chunks of one read say ``more`` but the last;
+    an error comes after the chunks decoded before it; the connection goes back (``release``:
+    pooled, drained after ``[DONE]``, or closed) once the stream ends or fails, or at ``aclose``.
+    A release decided in the protocol callback runs just after it (``call_soon``), never inside
+    the parser's callback."""
+
+    __slots__ = ("_release", "_response", "_take", "_conn", "_reader", "_idle", "_loop", "_ready",
+                 "_failure", "_over", "_sink")
+
+    def __init__(self, release: Callable[[], None], response: Any, reader: StreamReader,
+                 idle: float | None) -> None:
+        self._release = release
+        self._response = response
+        self._take = response.take
+        self._reader = reader
+        self._idle = idle
+        self._loop = asyncio.get_running_loop()
+        #: One read's chunks at most (and the end's), first out first: a list (a deque is 600 bytes a stream).
+        self._ready: list[Chunk] = []
+        self._failure: BaseException | None = None
+        self._over = False
+        self._sink: ChunkSink | None = None
+        self._conn = response.listen(self._arrived)
+
+    @classmethod
+    def of(cls, context: Any, response: Any, reader: StreamReader, idle: float | None) -> UpstreamChunks | None:
+        """One over ``response`` when its connection takes listeners and ``context`` releases it
+        without a coroutine (HTTP/1.1), else None (``Driver._read`` then reads it)."""
+        release = getattr(context, "release", None)
+        if release is None:
+            return None
+        chunks = cls(release, response, reader, idle)
+        return chunks if chunks._conn is not None else None
+
+    def __aiter__(self) -> UpstreamChunks:
+        return self
+
+    def __anext__(self) -> asyncio.Future[Chunk]:
+        self._sink = None
+        ready = self._ready
+        if not ready and not self._over:
+            conn = self._conn
+            if not conn.body and not conn.complete and conn.exc is None:
+                return conn.next_body(self._idle)  # type: ignore[no-any-return]  # resolved by ``_arrived``
+            self._decode(False)  # what came while the consumer was busy
+        future: asyncio.Future[Chunk] = self._loop.create_future()
+        if ready:
+            future.set_result(ready.pop(0))
+        elif self._over:
+            future.set_exception(self._last())
+        else:
+            return self._conn.next_body(self._idle)  # type: ignore[no-any-return]
+        return future
+
+    def push(self, sink: ChunkSink) -> asyncio.Future[bool]:
+        """Hand every chunk to ``sink`` as it comes: resolves True when ``sink`` asked to hold,
+        raises ``StopAsyncIteration`` at the end and the stream's error when it fails."""
+        self._sink = None
+        ready = self._ready
+        future: asyncio.Future[bool]
+        if not self._over:
+            conn = self._conn
+            if conn.body or conn.complete or conn.exc is not None:
+                self._decode(False)
+        while ready:
+            if not sink(ready.pop(0)):
+                future = self._loop.create_future()
+                future.set_result(True)
+                return future
+        if self._over:
+            future = self._loop.create_future()
+            future.set_exception(self._last())
+            return future
+        self._sink = sink
+        return self._conn.next_body(self._idle)  # type: ignore[no-any-return]  # resolved by ``_arrived``
+
+    async def aclose(self) -> None:
+        self._over = True
+        self._sink = None
+        self._ready.clear()
+        self._release()
+
+    def _arrived(self, waiter: asyncio.Future[Any]) -> None:
+        """The connection's listener: bytes, the end or an error arrived while ``waiter`` is awaited."""
+        self._decode(True)
+        ready = self._ready
+        sink = self._sink
+        if sink is not None:
+            try:
+                while ready:
+                    if not sink(ready.pop(0)):
+                        self._sink = None
+                        if not self._over:
+                            self._conn.hold()
+                        waiter.set_result(True)
+                        return
+            except Exception as exc:
+                self._sink = None
+                self._ready.clear()
+                self._end(exc, True)
+        if ready:
+            waiter.set_result(ready.pop(0))
+        elif self._over:
+            self._sink = None
+            waiter.set_exception(self._last())
+        else:  # an unfinished event, or chunks pushed on: the wait goes on
+            self._conn.extend_idle(self._idle)
+
+    def _last(self) -> BaseException:
+        failure, self._failure = self._failure, None
+        return failure if failure is not None else StopAsyncIteration()
+
+    def _decode(self, in_callback: bool) -> None:
+        """Decode what has arrived into ``_ready``; the end or a failure makes it ``_over``."""
+        reader, ready = self._reader, self._ready
+        try:
+            data = self._take()
+            if data is None:
+                ready.extend(batched(reader.close()))
+                self._end(None, in_callback)
+                return
+            if not data:
+                return
+            chunks = reader.feed(data)
+            if type(chunks) is list:
+                if len(chunks) > 1:
+                    for chunk in chunks[:-1]:
+                        chunk.more = True
+                ready.extend(chunks)
+            else:
+                last: Chunk | None = None
+                for chunk in chunks:  # lazily: those before an error still go out
+                    if last is not None:
+                        last.more = True
+                    ready.append(chunk)
+                    last = chunk
+            if reader.finished:
+                # The last word is here: the client gets it now, while the rest of the
+                # body (its chunked end) is read in the background and the connection pooled.
+                self._response.stop_reading()
+                ready.extend(batched(reader.close()))
+                self._end(None, in_callback)
+        except Exception as exc:
+            self._end(exc, in_callback)
+
+    def _end(self, failure: BaseException | None, in_callback: bool) -> None:
+        self._over = True
+        self._failure = failure
+        if in_callback:
+            self._loop.call_soon(self._release)
+        else:
+            self._release()

@@ -128,27 +128,40 @@ class OpenAICompatibleProvider(Provider):
 
 class ChunkEvents:
     """The ``StreamReader`` of an OpenAI stream: SSE events through
-    ``wire.StreamDecoder``, up to ``[DONE]``."""
+    ``wire.StreamDecoder``, up to ``[DONE]``.
 
-    __slots__ = ("decoder", "_sse")
+    Reads of whole one-line ``data:`` events (what OpenAI-format upstreams send) are split
+    here and decoded as bytes; a paced stream's read, one such event, costs one check and
+    one slice. Anything else goes through an ``SSEDecoder``, made the first time it is needed."""
+
+    __slots__ = ("decoder", "finished", "_sse")
 
     def __init__(self, decoder: wire.StreamDecoder) -> None:
         self.decoder = decoder
-        self._sse = SSEDecoder()
-
-    @property
-    def finished(self) -> bool:
-        return self.decoder.done
+        self.finished = False
+        self._sse: SSEDecoder | None = None
 
     def feed(self, data: bytes) -> list[Chunk]:
         sse = self._sse
-        if sse.idle:
+        decoder = self.decoder
+        if sse is None or sse.idle:
+            end = len(data) - 2
+            if data.find(b"\n") == end and data[:6] == b"data: " and data[end:] == b"\n\n" and data.find(b"\r") < 0:
+                chunk = decoder.decode_raw(data[6:end])  # one whole event
+                self.finished = decoder.done
+                return [] if chunk is None else [chunk]
             payloads = data_only(data)
-            if payloads is not None:  # whole one-line events: split here, decoded as bytes
-                raw = self.decoder.decode_raw
-                return [chunk for payload in payloads if (chunk := raw(payload)) is not None]
-        decode = self.decoder.decode
-        return [chunk for event in sse.feed(data) if (chunk := decode(event.data)) is not None]
+            if payloads is not None:  # whole one-line events
+                raw = decoder.decode_raw
+                chunks = [chunk for payload in payloads if (chunk := raw(payload)) is not None]
+                self.finished = decoder.done
+                return chunks
+            if sse is None:
+                sse = self._sse = SSEDecoder()
+        decode = decoder.decode
+        chunks = [chunk for event in sse.feed(data) if (chunk := decode(event.data)) is not None]
+        self.finished = decoder.done
+        return chunks
 
     def close(self) -> list[Chunk]:
         if not self.decoder.done:

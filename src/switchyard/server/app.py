@@ -34,12 +34,12 @@ from switchyard.core.request_ids import RequestIds
 from switchyard.gateway.services import Services
 from switchyard.observe.access import AccessLog
 from switchyard.observe.tally import Gaps
+from switchyard.server.connection import ChunkedBody
 from switchyard.server.http import (
     ChunkFrames,
     Request,
     Response,
     StreamResponse,
-    frame_of,
     json_response,
     openai_error_frame,
 )
@@ -280,25 +280,12 @@ class SwitchyardApp:
                     gaps: Any = None) -> BaseException | None:
         """Sends every frame; returns the error a failed stream ended with (None when complete).
         ``gaps`` (metrics on) is told the time between consecutive writes. OpenAI chunks
-        (``ChunkFrames``) are framed here, as they are read: no generator in between."""
+        (``ChunkFrames``) are framed as they are read: no generator in between."""
         events = stream.events
         tick = None if gaps is None else Gaps(gaps).tick
         try:
             if isinstance(events, ChunkFrames):
-                pending: list[bytes] = []
-                async for chunk in events.chunks:
-                    framed = frame_of(chunk)
-                    if framed is not None:
-                        pending.append(framed)
-                    if not pending or chunk.more:
-                        continue
-                    frame = pending[0] if len(pending) == 1 else b"".join(pending)
-                    pending.clear()
-                    await send({"type": "http.response.body", "body": frame, "more_body": True})
-                    if tick is not None:
-                        tick()
-                if pending:
-                    await send({"type": "http.response.body", "body": b"".join(pending), "more_body": True})
+                await events.send_all(send, ChunkedBody.of(send), tick)
             else:
                 async for frame in events:
                     await send({"type": "http.response.body", "body": frame, "more_body": True})

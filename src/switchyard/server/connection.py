@@ -533,3 +533,33 @@ class Cycle:
         else:
             self.chunked = True
             self.conn.transport.write(head + b"transfer-encoding: chunked\r\n\r\n")
+
+
+class ChunkedBody:
+    """A started streamed response's body pieces written straight onto the connection as
+    HTTP/1.1 chunks: what ``Cycle.send`` does for a body message, without a coroutine and a
+    message dict per piece (a stream's per-chunk path)."""
+
+    __slots__ = ("_cycle", "_conn", "_write")
+
+    def __init__(self, cycle: Cycle) -> None:
+        self._cycle = cycle
+        self._conn = cycle.conn
+        self._write = cycle.conn.transport.write
+
+    @classmethod
+    def of(cls, send: Any) -> ChunkedBody | None:
+        """One for ``send`` when it is this server's and its response went out chunked (not
+        HEAD), else None: the caller sends body messages through ``send``."""
+        cycle = getattr(send, "__self__", None)
+        if type(cycle) is not Cycle or not cycle.chunked or cycle.head_only or cycle.response_complete:
+            return None
+        return cls(cycle)
+
+    def write(self, body: bytes) -> bool:
+        """Writes ``body`` (not empty) as one chunk; False, writing nothing, when the client's
+        socket is full or gone: the caller awaits ``send`` instead (which waits, or drops it)."""
+        if self._conn.write_paused or self._cycle.disconnected:
+            return False
+        self._write(b"%x\r\n%b\r\n" % (len(body), body))
+        return True

@@ -64,7 +64,7 @@ def encode_headers(values: dict[str, str]) -> list[tuple[bytes, bytes]]:
 
 
 class ChunkFrames:
-    """OpenAI chunks to be sent as SSE frames: the server's pump frames them as it reads them
+    """OpenAI chunks to be sent as SSE frames: ``send_all`` frames them as it reads them
     (``frame_of``), no generator in between; chunks that arrived together (``chunk.more``)
     leave as one write — a socket write per token is the largest cost of a fast stream."""
 
@@ -75,6 +75,56 @@ class ChunkFrames:
 
     async def aclose(self) -> None:
         await self.chunks.aclose()  # type: ignore[attr-defined]
+
+    async def send_all(self, send: Any, direct: Any, tick: Callable[[], None] | None) -> None:
+        """Sends every chunk's frame as a body message through ``send``, or written straight
+        (``direct``: a ``ChunkedBody``, when the server is uvicorn); ``tick`` after each write.
+
+        With ``direct`` and a stream that pushes (``Served.relay``: the deployment's own, no
+        stage between), each frame is written from the upstream connection's protocol callback
+        as it is decoded, no task woken per chunk; when the client's socket is full the stream
+        holds (the upstream is not read) while ``send`` waits for it to drain."""
+        chunks = self.chunks
+        pending: list[bytes] = []
+        if direct is not None and getattr(chunks, "pushes", False):
+            write = direct.write
+
+            def sink(chunk: Any) -> bool:
+                framed = frame_of(chunk)
+                if framed is not None:
+                    pending.append(framed)
+                if not pending or chunk.more:
+                    return True
+                frame = pending[0] if len(pending) == 1 else b"".join(pending)
+                pending.clear()
+                if not write(frame):
+                    pending.append(frame)
+                    return False
+                if tick is not None:
+                    tick()
+                return True
+
+            while await chunks.relay(sink):  # type: ignore[attr-defined]  # held: the client is full
+                frame = b"".join(pending)
+                pending.clear()
+                await send({"type": "http.response.body", "body": frame, "more_body": True})
+                if tick is not None:
+                    tick()
+        else:
+            async for chunk in chunks:
+                framed = frame_of(chunk)
+                if framed is not None:
+                    pending.append(framed)
+                if not pending or chunk.more:
+                    continue
+                frame = pending[0] if len(pending) == 1 else b"".join(pending)
+                pending.clear()
+                if direct is None or not direct.write(frame):
+                    await send({"type": "http.response.body", "body": frame, "more_body": True})
+                if tick is not None:
+                    tick()
+        if pending:
+            await send({"type": "http.response.body", "body": b"".join(pending), "more_body": True})
 
 
 def frame_of(chunk: Any) -> bytes | None:

@@ -142,6 +142,17 @@ class StreamResponse:
         bounds the wait (``UpstreamTimeout``)."""
         return self._conn.next_body(idle_timeout)
 
+    def listen(self, listener: Callable[[asyncio.Future[Any]], None]) -> HttpConnection | None:
+        """Have ``listener`` called with the pending ``wait`` future, instead of its being
+        resolved, as bytes, the end or an error arrive: a reader that decodes the bytes in the
+        protocol callback itself (``HttpConnection.listen``). The connection when it takes
+        listeners, else None (an HTTP/2 stream: wait and take)."""
+        conn = self._conn
+        if type(conn) is not HttpConnection:
+            return None
+        conn.listen(listener)
+        return conn
+
     async def aread(self, idle_timeout: float | None = None) -> bytes:
         """The rest of the body at once."""
         return b"".join([chunk async for chunk in self.aiter_bytes(idle_timeout)])
@@ -448,6 +459,11 @@ class _StreamContext:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        self.release(exc_type is not None)
+
+    def release(self, failed: bool = False) -> None:
+        """``__aexit__`` without a coroutine: the connection back to the pool (pooled once the
+        rest of a stopped body is read), or closed when the exchange ``failed`` or did not end."""
         conn, pool = self._conn, self._pool
         self._conn = None
         if self._total_handle is not None:
@@ -457,7 +473,7 @@ class _StreamContext:
             return
         if conn.complete and conn.exc is None:
             pool.release(conn)
-        elif exc_type is None and self._response is not None and self._response.stopped:
+        elif not failed and self._response is not None and self._response.stopped:
             pool.drain(conn)
         else:
             pool.discard(conn)

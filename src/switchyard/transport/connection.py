@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import Any
 
 import httptools
 
@@ -60,6 +61,9 @@ class HttpConnection(asyncio.Protocol):
         self._paused = False
         self._drained: Callable[[HttpConnection], None] | None = None
         self._drain_left = 0
+        #: Called with the reader's pending ``next_body`` future, instead of resolving it,
+        #: when body bytes, the end or an error arrive (see ``listen``).
+        self.listener: Callable[[asyncio.Future[Any]], None] | None = None
 
     # -- driven by the client ------------------------------------------------
 
@@ -90,11 +94,31 @@ class HttpConnection(asyncio.Protocol):
             and not self.transport.is_closing()  # type: ignore[union-attr]
         )
 
+    def listen(self, listener: Callable[[asyncio.Future[Any]], None]) -> None:
+        """Have ``listener`` called with the pending ``next_body`` future when body bytes, the
+        end or an error arrive, in the protocol callback itself: it reads them (``body``,
+        ``complete``, ``exc``) and resolves the future, or leaves it pending (an unfinished
+        event; a reader pushing chunks on until the end). The exchange's end forgets it."""
+        self.listener = listener
+
+    def extend_idle(self, idle_timeout: float | None) -> None:
+        """Bytes arrived during a wait a listener keeps pending: the idle bound counts from
+        now, as it would from a new ``next_body``."""
+        if idle_timeout is not None:
+            self._idle_until = self._loop.time() + idle_timeout
+
+    def hold(self) -> None:
+        """Stop reading the socket until the next ``next_body`` (the reader's consumer is full)."""
+        if not self._paused and self.transport is not None:
+            self._paused = True
+            self.transport.pause_reading()
+
     def finish(self) -> None:
         """End the exchange from the client side (before release or close)."""
         self._active = False
         self._fut = None
         self._waiter = None
+        self.listener = None
         self.body = []
         self._stop_idle()
 
@@ -105,6 +129,7 @@ class HttpConnection(asyncio.Protocol):
         self.body = []
         self.buffered = 0
         self._waiter = None
+        self.listener = None
         self._stop_idle()
         self._drain_left = limit
         if self.complete or self.exc is not None:
@@ -171,7 +196,10 @@ class HttpConnection(asyncio.Protocol):
     def _wake(self) -> None:
         waiter = self._waiter
         if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+            if self.listener is not None:
+                self.listener(waiter)
+            else:
+                waiter.set_result(None)
         elif self._drained is not None and (self.complete or self.exc is not None):
             done, self._drained = self._drained, None
             done(self)
@@ -247,7 +275,12 @@ class HttpConnection(asyncio.Protocol):
             if self.buffered > _HIGH_WATER and not self._paused and self.transport is not None:
                 self._paused = True
                 self.transport.pause_reading()
-            self._wake()
+            waiter = self._waiter  # ``_wake`` written out: the per-chunk path
+            if waiter is not None and not waiter.done():
+                if self.listener is not None:
+                    self.listener(waiter)
+                else:
+                    waiter.set_result(None)
 
     def on_message_complete(self) -> None:
         if self._informational:
