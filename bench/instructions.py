@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
+import os
 import re
 import shutil
 import subprocess
@@ -65,7 +66,7 @@ def _collected(out: Path) -> int:
 
 def measure(mock_url: str, extra: str, requests: int, *, fresh: bool, stream: bool, workdir: Path,
             name: str, settle: float = 0.0, model: str = MODEL, chunk_delay_ms: float = 5.0,
-            key: str = MASTER_KEY, concurrency: int = 1) -> float:
+            key: str = MASTER_KEY, concurrency: int = 1, src: str | None = None) -> float:
     """Instructions per request of one variant."""
     config = workdir / f"{name}.yaml"
     base = yaml.safe_load(gateway_config(mock_url, chunk_delay_ms))
@@ -75,7 +76,8 @@ def measure(mock_url: str, extra: str, requests: int, *, fresh: bool, stream: bo
     argv = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}", sys.executable,
             "-m", "switchyard", "serve", "--config", str(config), "--host", "127.0.0.1", "--port", str(port)]
     log = (workdir / f"{name}.log").open("wb")
-    proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+    env = None if src is None else {**os.environ, "PYTHONPATH": src}
+    proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env)
     loop = new_event_loop()
     try:
         url = f"http://127.0.0.1:{port}"
@@ -113,6 +115,8 @@ def main() -> int:
     parser.add_argument("--key", default=MASTER_KEY, help="the key the requests present (one a variant defines)")
     parser.add_argument("--concurrency", type=int, default=1,
                         help="requests in flight (1: each alone; 64: as the req/s figures load it, batching amortised)")
+    parser.add_argument("--src", help="the gateway's source tree (its src/; e.g. a `git worktree` of a parent), "
+                        "instead of the installed one")
     parser.add_argument("--keep", type=Path, help="copy each variant's callgrind output here (callgrind_annotate)")
     args = parser.parse_args()
     if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
@@ -129,7 +133,7 @@ def main() -> int:
                 per = measure(f"http://127.0.0.1:{port}", extra, args.requests, fresh=args.fresh,
                               stream=args.stream, workdir=workdir, name=name, settle=args.settle,
                               model=args.model, chunk_delay_ms=args.chunk_delay_ms, key=args.key,
-                              concurrency=args.concurrency)
+                              concurrency=args.concurrency, src=args.src)
                 print(f"{name:>10}: {per / 1000:8.1f}k instructions per request", flush=True)
                 if args.keep is not None:
                     args.keep.mkdir(parents=True, exist_ok=True)
