@@ -162,13 +162,7 @@ class BudgetLedger:
         asks: list[tuple[str, float, float, float]] = []
         soft = False
         for limit in limits:
-            found = spans.get(id(limit))
-            if found is None or found[0] is not limit:
-                found = self._counting(limit, now)
-            else:
-                span = found[1]
-                if span.end is not None and not span.start <= now < span.end:  # type: ignore[operator]
-                    found = self._counting(limit, now)
+            found = self._counting(limit, now)
             budget = limit.budget
             asks.append((found[2], amount, budget.amount + amount, found[1].window))
             if budget.soft:

@@ -179,7 +179,6 @@ class Served:
         ``sink`` as the upstream's bytes are decoded, in their protocol callback, no task woken
         per chunk. True when ``sink`` asked to hold (returned False: relay again once ready),
         False at the end; raises as ``__anext__`` would, and ends the stream the same way."""
-        call = self._call
         try:
             first = self._first
             if first is not NOTHING:
@@ -192,21 +191,13 @@ class Served:
         except StopAsyncIteration:
             await self.aclose()
             return False
-        except SwitchyardError as exc:
-            failed = self._failed
-            error = failed(exc) if failed is not None else exc
-            call.error = error
-            await self.aclose()
+        except BaseException as exc:
+            error = await self._ended_by(exc)
             if error is exc:
                 raise
             raise error from None
-        except BaseException as exc:
-            call.error = exc
-            await self.aclose()
-            raise
 
     async def __anext__(self) -> Chunk:
-        call = self._call
         try:
             chunk = self._first
             if chunk is NOTHING:
@@ -217,19 +208,24 @@ class Served:
         except StopAsyncIteration:
             await self.aclose()
             raise
-        except SwitchyardError as exc:
-            failed = self._failed
-            error = failed(exc) if failed is not None else exc
-            call.error = error
-            await self.aclose()
+        except BaseException as exc:
+            error = await self._ended_by(exc)
             if error is exc:
                 raise
             raise error from None
-        except BaseException as exc:
-            call.error = exc
-            await self.aclose()
-            raise
         return chunk  # type: ignore[no-any-return]
+
+    async def _ended_by(self, exc: BaseException) -> BaseException:
+        """The stream failed with ``exc``: what to raise instead (a ``SwitchyardError`` through
+        the deployment's ``failed``, which strips its secrets), recorded on the call, the stream closed."""
+        error = exc
+        if isinstance(exc, SwitchyardError):
+            failed = self._failed
+            if failed is not None:
+                error = failed(exc)
+        self._call.error = error
+        await self.aclose()
+        return error
 
     async def aclose(self) -> None:
         if self._done:
