@@ -39,11 +39,12 @@ import asyncio
 import logging
 import urllib.parse
 from collections import deque
-from http import HTTPStatus
 from typing import Any
 
 import httptools
 import orjson
+from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE
 
 from switchyard.core.config.server import ServerConfig
 from switchyard.core.errors import HeadersTooLarge, InvalidRequest, RequestTimeout, SwitchyardError, to_openai_body
@@ -52,19 +53,6 @@ log = logging.getLogger("switchyard.server")
 
 _HEAD, _BODY, _IDLE = 0, 1, 2  # reading a request's head, its body; between requests
 _ASGI = {"version": "3.0", "spec_version": "2.3"}
-#: Buffered body bytes past which reading pauses until the app takes them.
-HIGH_WATER = 65536
-
-
-def _status_line(status: int) -> bytes:
-    try:
-        phrase = HTTPStatus(status).phrase.encode()
-    except ValueError:
-        phrase = b""
-    return b"HTTP/1.1 %d %s\r\n" % (status, phrase)
-
-
-STATUS_LINE = {status: _status_line(status) for status in range(100, 600)}
 
 
 class ConnectionGuard:
@@ -171,7 +159,7 @@ class Http1(asyncio.Protocol):
         for queued in self.pipeline:
             queued.disconnected = True
         self.pipeline.clear()
-        self._resume_writing()
+        self.resume_writing()  # a send waiting for room wakes and sees the disconnect
         if exc is None:
             self.transport.close()
 
@@ -249,19 +237,23 @@ class Http1(asyncio.Protocol):
             self._pause_reading()
             self.pipeline.append(cycle)
 
+    def _reading(self) -> Cycle | None:
+        """The cycle whose request the parser is reading (the last pipelined one, if any)."""
+        return self.pipeline[-1] if self.pipeline else self.cycle
+
     def on_body(self, body: bytes) -> None:
-        cycle = self.pipeline[-1] if self.pipeline else self.cycle
+        cycle = self._reading()
         if cycle is None or cycle.response_complete:
             return
         cycle.body.append(body)
         cycle.buffered += len(body)
-        if cycle.buffered > HIGH_WATER:
+        if cycle.buffered > HIGH_WATER_LIMIT:  # reading pauses until the app takes them
             self._pause_reading()
         cycle.wake()
 
     def on_message_complete(self) -> None:
         self.phase, self.head_bytes, self.since = _IDLE, 0, self.loop.time()
-        cycle = self.pipeline[-1] if self.pipeline else self.cycle
+        cycle = self._reading()
         if cycle is None or cycle.response_complete:
             return
         cycle.more_body = False
@@ -282,9 +274,7 @@ class Http1(asyncio.Protocol):
             return
         if self.phase == _IDLE:
             self.since = self.loop.time()
-        if self.read_paused:
-            self.read_paused = False
-            self.transport.resume_reading()
+        self.resume_reading()
         if self.pipeline:
             cycle = self.cycle = self.pipeline.popleft()
             self._start(cycle)
@@ -304,9 +294,6 @@ class Http1(asyncio.Protocol):
         self.write_paused = True
 
     def resume_writing(self) -> None:
-        self._resume_writing()
-
-    def _resume_writing(self) -> None:
         self.write_paused = False
         writable, self.writable = self.writable, None
         if writable is not None and not writable.done():
